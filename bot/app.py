@@ -1,0 +1,98 @@
+"""The Discord side of start-up: the bot class, its extensions, the invite link."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord.ext import commands
+
+from bot.delivery import ChannelSink
+from bot.runtime import Runtime
+from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ()
+
+INTENTS = discord.Intents.none()
+INTENTS.guilds = True
+
+PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+)
+
+SCOPES = ("bot", "applications.commands")
+
+NO_TOKEN_HELP = """\
+No Discord bot token is set, so the bot cannot start.
+
+1. Create an application at https://discord.com/developers/applications, open "Bot" and press
+   "Reset Token" to get the token. The bot needs no privileged gateway intents (only Guilds).
+2. Pass the token in the environment, never in the config file:
+       export DISCORD_TOKEN='paste-the-token-here'
+   or put discord_token = "..." in a secrets file named by IMAGEBOT_SECRETS_FILE.
+3. Start again: python -m bot. It prints the invite link, which asks for the scopes
+   "bot applications.commands" and these permissions: View Channels, Send Messages,
+   Send Messages in Threads, Embed Links, Attach Files, Read Message History.
+"""
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=SCOPES)
+
+
+def point_at(api_base: str, gateway_url: str | None) -> None:
+    """Send REST to ``api_base`` (a rate-limit proxy, a local fake) and the gateway to
+    ``gateway_url`` when set. discord.py reads both as class attributes."""
+    discord.http.Route.BASE = api_base
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class ImageBot(commands.Bot):
+    def __init__(self, runtime: Runtime, extensions: Sequence[str] = EXTENSIONS) -> None:
+        settings = runtime.settings.discord
+        options: dict[str, Any] = {}
+        if settings.application_id is not None:
+            options["application_id"] = settings.application_id
+        if settings.owner_ids:
+            options["owner_ids"] = set(settings.owner_ids)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=INTENTS,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            help_command=None,
+            **options,
+        )
+        self.runtime = runtime
+        self._extensions = tuple(extensions)
+        self.worker: Worker | None = None
+
+    async def setup_hook(self) -> None:
+        for extension in self._extensions:
+            await self.load_extension(extension)
+        settings = self.runtime.settings.discord
+        if settings.sync_commands:
+            guild = discord.Object(settings.sync_guild_id) if settings.sync_guild_id else None
+            if guild is not None:
+                self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("Synced %d application command(s)", len(synced))
+        self.worker = self.runtime.worker(ChannelSink(self), origin="discord")
+        await self.worker.start()
+        if self.application_id is not None:
+            print(f"Invite the bot with: {invite_url(self.application_id)}", flush=True)
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+        await super().close()

@@ -1,0 +1,230 @@
+"""The command line: ``run`` (the default) starts the bot, ``generate`` runs one job through the
+real path without Discord, ``migrate`` brings the database up to date."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import discord
+
+from bot import settings as settings_module
+from bot.app import NO_TOKEN_HELP, ImageBot, invite_url, point_at
+from bot.errors import BotError, Refusal
+from bot.jobs import Job, JobStatus, Requester, StoredImage
+from bot.runtime import open_runtime
+from bot.settings import LoadedSettings
+from bot.storage import Database
+from engine import EngineError, GenerationRequest, LoraRef, Mode, Progress
+
+log = logging.getLogger(__name__)
+
+CONSOLE_ORIGIN = "cli"
+CONSOLE_USER = 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        loaded = settings_module.load(args.config, args.secrets)
+    except BotError as err:
+        print(err, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=loaded.settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    command = args.command or "run"
+    try:
+        if command == "generate":
+            return asyncio.run(_generate(loaded, args))
+        if command == "migrate":
+            return asyncio.run(_migrate(loaded))
+        return _run(loaded)
+    except (BotError, EngineError) as err:
+        print(getattr(err, "user_message", None) or err, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help=f"TOML settings file (or ${settings_module.CONFIG_ENV})"
+    )
+    parser.add_argument(
+        "--secrets", type=Path, help=f"TOML secrets file (or ${settings_module.SECRETS_ENV})"
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="start the Discord bot (the default)")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    generate = commands.add_parser(
+        "generate", help="run one job without Discord, to check a set-up"
+    )
+    generate.add_argument("prompt")
+    generate.add_argument("--out", type=Path, required=True, help="folder for the images")
+    generate.add_argument("--provider", help="provider name from the config (default: first)")
+    generate.add_argument("--model")
+    generate.add_argument("--negative", default="", help="negative prompt")
+    generate.add_argument("--width", type=int)
+    generate.add_argument("--height", type=int)
+    generate.add_argument("--steps", type=int)
+    generate.add_argument("--guidance", type=float)
+    generate.add_argument("--sampler")
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--count", type=int)
+    generate.add_argument("--lora", action="append", default=[], help="NAME or NAME:WEIGHT")
+    generate.add_argument("--image", type=Path, help="input image: img2img")
+    generate.add_argument("--strength", type=float, help="img2img strength, 0 to 1")
+    generate.add_argument(
+        "--user-id", type=int, default=CONSOLE_USER, help="whose quota to charge (default: 0)"
+    )
+    return parser
+
+
+def _run(loaded: LoadedSettings) -> int:
+    if loaded.secrets.discord_token is None:
+        print(NO_TOKEN_HELP, file=sys.stderr)
+        application_id = loaded.settings.discord.application_id
+        if application_id is not None:
+            print(f"Invite link for application {application_id}: {invite_url(application_id)}")
+        return 2
+    return asyncio.run(_serve(loaded))
+
+
+async def _serve(loaded: LoadedSettings) -> int:
+    assert loaded.secrets.discord_token is not None
+    point_at(loaded.settings.discord.api_base, loaded.settings.discord.gateway_url)
+    async with open_runtime(loaded) as runtime, ImageBot(runtime) as client:
+        try:
+            await client.start(loaded.secrets.discord_token.get_secret_value())
+        except discord.LoginFailure:
+            print(
+                "Discord refused the token (DISCORD_TOKEN). Reset it in the developer portal "
+                "and set it again.",
+                file=sys.stderr,
+            )
+            return 2
+        except discord.PrivilegedIntentsRequired:
+            print("Discord refused the gateway intents the bot asked for.", file=sys.stderr)
+            return 2
+    return 0
+
+
+async def _migrate(loaded: LoadedSettings) -> int:
+    path = loaded.settings.storage.database_path
+    db = await Database.open(path)
+    try:
+        print(f"{path}: schema version {await db.schema_version()}")
+    finally:
+        await db.close()
+    return 0
+
+
+class FileSink:
+    """Copies a finished job's images into the --out folder and reports them."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.finished = asyncio.Event()
+        self.status: JobStatus | None = None
+
+    async def progress(self, job: Job, progress: Progress) -> None:
+        total = f"/{progress.total}" if progress.total else ""
+        message = f" {progress.message}" if progress.message else ""
+        print(f"job {job.job_id}: step {progress.step}{total}{message}", file=sys.stderr)
+
+    async def deliver(self, job: Job, images: Sequence[StoredImage]) -> str | None:
+        self.status = job.status
+        if job.status is JobStatus.SUCCEEDED:
+            self.out.mkdir(parents=True, exist_ok=True)
+            for image in images:
+                destination = self.out / f"{job.job_id}-{image.index}-seed{image.seed}.png"
+                await asyncio.to_thread(shutil.copyfile, image.path, destination)
+                print(f"wrote {destination} (seed {image.seed}, {image.width}x{image.height})")
+        else:
+            print(f"job {job.job_id} {job.status.value}: {job.error or ''}", file=sys.stderr)
+        self.finished.set()
+        return str(self.out)
+
+
+async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
+    defaults = loaded.settings.defaults
+    try:
+        init_image = args.image.read_bytes() if args.image else None
+    except OSError as err:
+        print(f"--image {args.image}: {err.strerror}", file=sys.stderr)
+        return 2
+    request = GenerationRequest(
+        prompt=args.prompt,
+        model=args.model,
+        mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
+        negative_prompt=args.negative or defaults.negative_prompt,
+        width=args.width or defaults.width,
+        height=args.height or defaults.height,
+        steps=args.steps,
+        guidance=args.guidance,
+        sampler=args.sampler,
+        seed=args.seed,
+        count=args.count or defaults.count,
+        strength=args.strength,
+        loras=tuple(_lora(text) for text in args.lora),
+        init_image=init_image,
+    )
+    async with open_runtime(loaded) as runtime:
+        queue = loaded.settings.queue
+        stale = time.time() - queue.job_timeout_seconds * queue.max_attempts - 60
+        await runtime.store.abandon(
+            CONSOLE_ORIGIN, stale, "The console run that asked for it ended before it finished."
+        )
+        try:
+            job = await runtime.service.submit(
+                request,
+                Requester(user_id=args.user_id),
+                provider=args.provider,
+                origin=CONSOLE_ORIGIN,
+                target={"out": str(args.out)},
+            )
+        except Refusal as err:
+            print(err.user_message, file=sys.stderr)
+            return 1
+        place = await runtime.service.position(job.job_id)
+        print(
+            f"job {job.job_id} queued on {job.provider} ({job.model}), seeds "
+            f"{', '.join(map(str, job.request.seeds))}, cost {job.cost} unit(s), "
+            f"position {place.position}",
+            file=sys.stderr,
+        )
+        sink = FileSink(args.out)
+        worker = runtime.worker(sink, origin=CONSOLE_ORIGIN, only={job.job_id}, progress_interval=1)
+        loop = asyncio.get_running_loop()
+        cancelling: set[asyncio.Task[JobStatus]] = set()
+
+        def cancel() -> None:
+            print(f"cancelling job {job.job_id}...", file=sys.stderr)
+            cancelling.add(loop.create_task(runtime.service.cancel(job.job_id)))
+
+        loop.add_signal_handler(signal.SIGINT, cancel)
+        await worker.start()
+        try:
+            await sink.finished.wait()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            await worker.stop(grace=0)
+    return 0 if sink.status is JobStatus.SUCCEEDED else 1
+
+
+def _lora(text: str) -> LoraRef:
+    name, _, weight = text.partition(":")
+    try:
+        return LoraRef(name.strip(), float(weight) if weight else 1.0)
+    except ValueError:
+        raise EngineError(f"--lora {text!r}: expected NAME or NAME:WEIGHT") from None

@@ -1,0 +1,82 @@
+"""The bot's error family. Refusals carry the data a cog needs and a message a member reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class BotError(Exception):
+    """Root of the bot's errors."""
+
+
+class SettingsError(BotError):
+    """A setting is wrong; start-up stops with this one message."""
+
+
+class StorageError(BotError):
+    """The database cannot be opened or migrated."""
+
+
+class InvalidTransition(BotError):
+    """A job was asked to move to a state its current state does not allow (a stale attempt)."""
+
+    def __init__(self, job_id: int, wanted: str, actual: str | None) -> None:
+        super().__init__(f"job {job_id}: cannot go to {wanted} from {actual or 'nowhere'}")
+        self.job_id = job_id
+        self.wanted = wanted
+        self.actual = actual
+
+
+class Refusal(BotError):
+    """An expected 'no' for a member: shown as is, nothing queued, nothing charged."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class QuotaExceeded(Refusal):
+    def __init__(self, *, cost: int, remaining: int, allowance: int, resets_at: float) -> None:
+        self.cost = cost
+        self.remaining = remaining
+        self.allowance = allowance
+        self.resets_at = resets_at
+        super().__init__(
+            f"This needs {cost} quota unit{'s' if cost != 1 else ''} but you have {remaining} of "
+            f"{allowance} left; your quota resets at {_when(resets_at)}."
+        )
+
+
+class CooldownActive(Refusal):
+    def __init__(self, *, retry_at: float, cooldown: float) -> None:
+        self.retry_at = retry_at
+        self.cooldown = cooldown
+        super().__init__(
+            f"Please wait: one job every {cooldown:g} s; you can ask again at {_when(retry_at)}."
+        )
+
+
+class QueueLimitReached(Refusal):
+    def __init__(self, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"You already have {limit} job{'s' if limit != 1 else ''} waiting, the most allowed; "
+            "wait for one to finish or cancel one."
+        )
+
+
+class JobNotFound(Refusal):
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"There is no job {job_id} of yours.")
+
+
+class JobFinished(Refusal):
+    def __init__(self, job_id: int, status: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(f"Job {job_id} has already {status}.")

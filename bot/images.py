@@ -1,0 +1,53 @@
+"""Image encoding: PNG with the generation parameters embedded, as the SD web UIs write them."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from engine import GenerationRequest
+
+PARAMETERS_KEY = "parameters"
+
+
+def parameters_text(request: GenerationRequest, seed: int | None, model: str) -> str:
+    """AUTOMATIC1111's 'parameters' format, which most image tools read back."""
+    lines = [request.prompt]
+    if request.negative_prompt:
+        lines.append(f"Negative prompt: {request.negative_prompt}")
+    fields = {
+        "Steps": request.steps,
+        "Sampler": request.sampler,
+        "CFG scale": request.guidance,
+        "Seed": seed,
+        "Size": f"{request.width}x{request.height}",
+        "Model": model,
+        "Denoising strength": request.strength,
+    }
+    lines.append(", ".join(f"{key}: {value}" for key, value in fields.items() if value is not None))
+    if request.loras:
+        lines[-1] += ", Lora: " + " ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
+    return "\n".join(lines)
+
+
+def encode_png(image: Image.Image, parameters: str) -> bytes:
+    info = PngInfo()
+    info.add_text(PARAMETERS_KEY, parameters)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=4)
+    return buffer.getvalue()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    temporary.replace(path)

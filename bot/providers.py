@@ -1,0 +1,100 @@
+"""The configured providers, built once at start-up, with their bot-side settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from bot import scheduler
+from bot.errors import SettingsError
+from bot.settings import ProviderSettings, Secrets, Settings
+from engine import InvalidRequest, Provider, ProviderConfigError
+from engine.registry import ProviderConfig, build_provider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    name: str
+    provider: Provider
+    settings: ProviderSettings
+
+
+class Providers:
+    def __init__(self, entries: Mapping[str, ProviderEntry], default: str | None) -> None:
+        self._entries = dict(entries)
+        self.default = default
+
+    @classmethod
+    def build(cls, settings: Settings, secrets: Secrets) -> Providers:
+        """Build every enabled provider; a bad option names ``providers.NAME.key``."""
+        entries = {}
+        for name, provider_settings in settings.providers.items():
+            if not provider_settings.enabled:
+                continue
+            key = secrets.provider_keys.get(name)
+            config = ProviderConfig(
+                name, provider_settings.options, key.get_secret_value() if key else None
+            )
+            try:
+                provider = build_provider(provider_settings.kind, config)
+            except ProviderConfigError as err:
+                raise SettingsError(
+                    f"Invalid setting: providers.{name}.{err.key} = {err.value!r} is not allowed: "
+                    f"{err.allowed}."
+                ) from None
+            entries[name] = ProviderEntry(name, provider, provider_settings)
+        default = settings.defaults.provider
+        if default is not None and default not in entries:
+            raise SettingsError(
+                f"Invalid setting: defaults.provider = {default!r} is not allowed: it must name an "
+                f"enabled provider ({', '.join(entries) or 'none are configured'})."
+            )
+        return cls(entries, default or next(iter(entries), None))
+
+    def __iter__(self) -> Iterator[ProviderEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, name: str | None) -> ProviderEntry:
+        name = name or self.default
+        if name is None:
+            raise InvalidRequest(
+                "provider", None, "none is configured: add a [providers.NAME] section to the config"
+            )
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise InvalidRequest("provider", name, "one of " + ", ".join(self._entries)) from None
+
+    def capacity(
+        self,
+        running_per_provider: Mapping[str, int],
+        running_per_user: Mapping[int, int],
+        max_running_per_user: int,
+    ) -> scheduler.Capacity:
+        return scheduler.Capacity(
+            free_slots={
+                entry.name: entry.settings.concurrency - running_per_provider.get(entry.name, 0)
+                for entry in self
+            },
+            running_per_user=running_per_user,
+            max_running_per_user=max_running_per_user,
+            max_batch={entry.name: entry.provider.capabilities.max_batch for entry in self},
+        )
+
+    async def start(self) -> None:
+        for entry in self:
+            log.info("Starting provider %s (%s)", entry.name, entry.settings.kind)
+            await entry.provider.start()
+
+    async def close(self) -> None:
+        for entry in self:
+            try:
+                await entry.provider.close()
+            except Exception:
+                log.exception("Provider %s failed to close", entry.name)

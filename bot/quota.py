@@ -1,0 +1,195 @@
+"""Quotas: who gets how much (policy), what a request costs, and the append-only ledger."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import aiosqlite
+
+from bot.jobs import Requester
+from bot.settings import QueueSettings, QuotaOverride, QuotaSettings
+from bot.storage import Database
+from engine import GenerationRequest
+
+GLOBAL_SCOPE = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """The rules for one requester in one place. ``scope`` is the guild, or 0 for DMs."""
+
+    scope: int
+    tier: str
+    allowance: int
+    cooldown: float
+    max_queued: int
+    priority: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUsage:
+    used: int
+    allowance: int
+    resets_at: float
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowance - self.used)
+
+
+def period_of(timestamp: float) -> str:
+    """Quotas reset at midnight UTC; a period is that day."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+
+
+def resets_at(timestamp: float) -> float:
+    day = datetime.fromtimestamp(timestamp, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (day + timedelta(days=1)).timestamp()
+
+
+class QuotaPolicy:
+    """Global default, then the guild's override, then the best of the member's role tiers."""
+
+    def __init__(self, quota: QuotaSettings, queue: QueueSettings) -> None:
+        self._quota = quota
+        self._queue = queue
+
+    def limits_for(self, requester: Requester) -> QuotaLimits:
+        limits = QuotaLimits(
+            scope=GLOBAL_SCOPE,
+            tier="default",
+            allowance=self._quota.daily_units,
+            cooldown=self._quota.cooldown_seconds,
+            max_queued=self._queue.max_queued_per_user,
+        )
+        if requester.guild_id is None:
+            return limits
+        guild = self._quota.guilds.get(requester.guild_id)
+        limits = replace(_override(limits, guild, "guild"), scope=requester.guild_id)
+        tiers = [tier for tier in self._quota.tiers if tier.role_id in requester.role_ids]
+        if not tiers:
+            return limits
+        best = max(tiers, key=lambda tier: (tier.daily_units or 0, tier.priority))
+        return replace(_override(limits, best, best.name), priority=best.priority)
+
+    def cost(self, request: GenerationRequest, multiplier: float = 1.0) -> int:
+        """Units for the work asked: at least one per image, more for bigger or longer work."""
+        pixels = request.width * request.height / (self._quota.base_width * self._quota.base_height)
+        steps = (request.steps or self._quota.base_steps) / self._quota.base_steps
+        return max(request.count, math.ceil(request.count * pixels * steps * multiplier - 1e-9))
+
+
+def _override(limits: QuotaLimits, override: QuotaOverride | None, name: str) -> QuotaLimits:
+    if override is None:
+        return limits
+    return replace(
+        limits,
+        tier=name,
+        allowance=limits.allowance if override.daily_units is None else override.daily_units,
+        cooldown=limits.cooldown
+        if override.cooldown_seconds is None
+        else override.cooldown_seconds,
+        max_queued=limits.max_queued if override.max_queued is None else override.max_queued,
+    )
+
+
+USAGE_SQL = (
+    "SELECT COALESCE(SUM(units), 0) FROM quota_ledger "
+    "WHERE user_id = ? AND scope = ? AND period = ?"
+)
+
+
+async def used_in(conn: aiosqlite.Connection, user_id: int, scope: int, period: str) -> int:
+    async with conn.execute(USAGE_SQL, (user_id, scope, period)) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def reserve_in(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: int,
+    scope: int,
+    period: str,
+    units: int,
+    job_id: int,
+    now: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO quota_ledger (user_id, scope, period, kind, units, job_id, created_at) "
+        "VALUES (?, ?, ?, 'reserve', ?, ?, ?)",
+        (user_id, scope, period, units, job_id, now),
+    )
+
+
+async def settle_in(conn: aiosqlite.Connection, job_id: int, *, refund: bool, now: float) -> None:
+    """Commit or refund a job's reservation, in the period it was made; at most once."""
+    kind = "refund" if refund else "commit"
+    await conn.execute(
+        "INSERT OR IGNORE INTO quota_ledger "
+        "(user_id, scope, period, kind, units, job_id, created_at) "
+        "SELECT user_id, scope, period, ?, CASE WHEN ? THEN -units ELSE 0 END, job_id, ? "
+        "FROM quota_ledger WHERE job_id = ? AND kind = 'reserve' "
+        "AND NOT EXISTS (SELECT 1 FROM quota_ledger WHERE job_id = ? "
+        "AND kind IN ('commit', 'refund'))",
+        (kind, refund, now, job_id, job_id),
+    )
+
+
+class QuotaLedger:
+    """Reads and moderator adjustments of the ledger; reservations live with the job store."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def usage(
+        self, user_id: int, limits: QuotaLimits, now: float | None = None
+    ) -> QuotaUsage:
+        now = time.time() if now is None else now
+        row = await self._db.fetchone(USAGE_SQL, (user_id, limits.scope, period_of(now)))
+        used = int(row[0]) if row else 0
+        return QuotaUsage(used=used, allowance=limits.allowance, resets_at=resets_at(now))
+
+    async def grant(
+        self,
+        user_id: int,
+        scope: int,
+        units: int,
+        *,
+        actor_id: int,
+        note: str = "",
+        now: float | None = None,
+    ) -> None:
+        """Give ``units`` back for today (or take them, when negative)."""
+        now = time.time() if now is None else now
+        async with self._db.transaction() as conn:
+            await _insert_adjustment(conn, "grant", user_id, scope, -units, actor_id, note, now)
+
+    async def reset(
+        self, user_id: int, scope: int, *, actor_id: int, note: str = "", now: float | None = None
+    ) -> None:
+        """Bring today's usage back to zero."""
+        now = time.time() if now is None else now
+        async with self._db.transaction() as conn:
+            used = await used_in(conn, user_id, scope, period_of(now))
+            await _insert_adjustment(conn, "reset", user_id, scope, -used, actor_id, note, now)
+
+
+async def _insert_adjustment(
+    conn: aiosqlite.Connection,
+    kind: str,
+    user_id: int,
+    scope: int,
+    units: int,
+    actor_id: int,
+    note: str,
+    now: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO quota_ledger (user_id, scope, period, kind, units, actor_id, note, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (user_id, scope, period_of(now), kind, units, actor_id, note, now),
+    )

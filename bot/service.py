@@ -1,0 +1,178 @@
+"""Where a request becomes a job: validation, safety of sizes and inputs, pricing, queueing."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+
+from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
+from bot.providers import ProviderEntry, Providers
+from bot.quota import QuotaLimits, QuotaPolicy
+from bot.settings import Settings
+from bot.store import JobStore
+from engine import GenerationRequest, InvalidRequest, Mode
+from engine.types import MAX_SEED
+
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+class QueueEvents:
+    """How the service tells a worker in the same process that something changed; a worker
+    elsewhere sees the same changes in the store on its next poll."""
+
+    def __init__(self) -> None:
+        self.submitted: list[Callable[[], None]] = []
+        self.cancelled: list[Callable[[int], None]] = []
+
+    def job_submitted(self) -> None:
+        for listener in self.submitted:
+            listener()
+
+    def cancel_requested(self, job_id: int) -> None:
+        for listener in self.cancelled:
+            listener(job_id)
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Providers,
+        policy: QuotaPolicy,
+        settings: Settings,
+        events: QueueEvents | None = None,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.policy = policy
+        self.settings = settings
+        self.events = events or QueueEvents()
+
+    def prepare(
+        self, request: GenerationRequest, provider: str | None = None
+    ) -> tuple[ProviderEntry, GenerationRequest]:
+        """Check every option against the bot's limits, then the provider's; resolve the model
+        and the seed. Raises InvalidRequest naming the option and what is allowed."""
+        entry = self.providers.get(provider)
+        limits = self.settings.limits
+        prompt = request.prompt.strip()
+        if not prompt:
+            raise InvalidRequest("prompt", request.prompt, "some text describing the image")
+        if len(prompt) > limits.max_prompt_length:
+            raise InvalidRequest(
+                "prompt", f"{len(prompt)} characters", f"at most {limits.max_prompt_length}"
+            )
+        if len(request.negative_prompt) > limits.max_prompt_length:
+            raise InvalidRequest(
+                "negative_prompt",
+                f"{len(request.negative_prompt)} characters",
+                f"at most {limits.max_prompt_length}",
+            )
+        _check_range("width", request.width, 64, limits.max_width)
+        _check_range("height", request.height, 64, limits.max_height)
+        _check_range("count", request.count, 1, limits.max_count)
+        if request.steps is not None:
+            _check_range("steps", request.steps, 1, limits.max_steps)
+        if request.guidance is not None and not 0 <= request.guidance <= 30:
+            raise InvalidRequest("guidance", request.guidance, "0 to 30")
+        if request.seed is not None:
+            _check_range("seed", request.seed, 0, MAX_SEED)
+        for lora in request.loras:
+            if not -2 <= lora.weight <= 2:
+                raise InvalidRequest(f"LoRA {lora.name} weight", lora.weight, "-2 to 2")
+        self._check_input_image(request)
+        entry.provider.capabilities.check(request)
+        resolved = request.replace(
+            prompt=prompt,
+            model=request.model or entry.provider.default_model,
+            seed=secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed,
+        )
+        return entry, resolved
+
+    def _check_input_image(self, request: GenerationRequest) -> None:
+        needs_image = request.mode in (Mode.IMG2IMG, Mode.UPSCALE)
+        if request.init_image is None:
+            if needs_image:
+                raise InvalidRequest("image", None, f"{request.mode.value} needs an input image")
+            return
+        if not needs_image:
+            raise InvalidRequest("image", "an attachment", "only for img2img or upscale")
+        if request.mode is Mode.IMG2IMG and (
+            request.strength is None or not 0 < request.strength <= 1
+        ):
+            raise InvalidRequest("strength", request.strength, "more than 0, at most 1")
+        size = len(request.init_image)
+        limit = self.settings.limits.max_input_image_bytes
+        if size > limit:
+            raise InvalidRequest(
+                "image", f"{size / 2**20:.1f} MiB", f"at most {limit / 2**20:g} MiB"
+            )
+        max_pixels = self.settings.limits.max_width * self.settings.limits.max_height
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(request.init_image)) as image:
+                    image_format, dimensions = image.format, image.size
+                    image.verify()
+        except Exception:
+            raise InvalidRequest("image", "the attachment", "a PNG, JPEG or WebP image") from None
+        if image_format not in INPUT_FORMATS:
+            raise InvalidRequest("image", image_format, "a PNG, JPEG or WebP image")
+        if dimensions[0] * dimensions[1] > max_pixels:
+            raise InvalidRequest(
+                "image", f"{dimensions[0]}x{dimensions[1]}", f"at most {max_pixels} pixels"
+            )
+
+    async def submit(
+        self,
+        request: GenerationRequest,
+        requester: Requester,
+        *,
+        provider: str | None = None,
+        origin: str = "discord",
+        target: dict[str, Any] | None = None,
+    ) -> Job:
+        """Validate, price, and queue with the cost reserved; a refusal charges nothing."""
+        entry, resolved = self.prepare(request, provider)
+        limits = self.limits_for(requester)
+        new = NewJob(
+            requester=requester,
+            origin=origin,
+            provider=entry.name,
+            model=resolved.model or entry.provider.default_model,
+            batch_key=entry.provider.batch_key(resolved),
+            request=resolved,
+            cost=self.policy.cost(resolved, entry.settings.cost_multiplier),
+            max_attempts=self.settings.queue.max_attempts,
+            timeout_seconds=self.settings.queue.job_timeout_seconds,
+            target=target or {},
+        )
+        job = await self.store.submit(new, limits)
+        self.events.job_submitted()
+        return job
+
+    def limits_for(self, requester: Requester) -> QuotaLimits:
+        return self.policy.limits_for(requester)
+
+    async def cancel(self, job_id: int, user_id: int | None = None) -> JobStatus:
+        status = await self.store.cancel(job_id, user_id)
+        if status is JobStatus.RUNNING:
+            self.events.cancel_requested(job_id)
+        return status
+
+    async def position(self, job_id: int) -> QueuePosition:
+        job = await self.store.get(job_id)
+        concurrency = 1
+        if job is not None:
+            concurrency = self.providers.get(job.provider).settings.concurrency
+        return await self.store.position(job_id, concurrency)
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise InvalidRequest(name, value, f"{low} to {high}")

@@ -1,0 +1,278 @@
+"""Typed settings: a TOML file, then IMAGEBOT__SECTION__KEY variables; secrets only from the
+environment or a secrets file."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from bot.errors import SettingsError
+
+ENV_PREFIX = "IMAGEBOT__"
+CONFIG_ENV = "IMAGEBOT_CONFIG"
+SECRETS_ENV = "IMAGEBOT_SECRETS_FILE"
+TOKEN_ENV = "DISCORD_TOKEN"
+DEFAULT_CONFIG = Path("config.toml")
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordSettings(Section):
+    application_id: int | None = None
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str | None = None
+    sync_commands: bool = True
+    sync_guild_id: int | None = None
+    owner_ids: tuple[int, ...] = ()
+
+    @field_validator("api_base", "gateway_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(https?|wss?)://[^\s/]+", value):
+            raise ValueError("must be an absolute http(s):// or ws(s):// URL")
+        return value.rstrip("/") if value else value
+
+
+class StorageSettings(Section):
+    data_dir: Path = Path("data")
+    database: Path | None = None
+    results_dir: Path | None = None
+
+    @property
+    def database_path(self) -> Path:
+        return self.database or self.data_dir / "imagebot.sqlite3"
+
+    @property
+    def results_path(self) -> Path:
+        return self.results_dir or self.data_dir / "results"
+
+
+class QueueSettings(Section):
+    max_queued_per_user: PositiveInt = 5
+    max_running_per_user: PositiveInt = 1
+    job_timeout_seconds: Annotated[float, Field(gt=0)] = 600.0
+    max_attempts: PositiveInt = 3
+    retry_backoff_seconds: Seconds = 5.0
+    shutdown_grace_seconds: Seconds = 30.0
+    poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    eta_sample: PositiveInt = 20
+
+
+class QuotaOverride(Section):
+    daily_units: Annotated[int, Field(ge=0)] | None = None
+    cooldown_seconds: Seconds | None = None
+    max_queued: PositiveInt | None = None
+
+
+class QuotaTier(QuotaOverride):
+    name: str
+    role_id: int
+    priority: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+class QuotaSettings(Section):
+    daily_units: Annotated[int, Field(ge=0)] = 50
+    base_width: PositiveInt = 512
+    base_height: PositiveInt = 512
+    base_steps: PositiveInt = 30
+    cooldown_seconds: Seconds = 0.0
+    guilds: dict[int, QuotaOverride] = Field(default_factory=dict)
+    tiers: tuple[QuotaTier, ...] = ()
+
+
+class LimitSettings(Section):
+    max_prompt_length: Annotated[int, Field(ge=1, le=6000)] = 1500
+    max_width: Annotated[int, Field(ge=64, le=8192)] = 2048
+    max_height: Annotated[int, Field(ge=64, le=8192)] = 2048
+    max_steps: Annotated[int, Field(ge=1, le=500)] = 100
+    max_count: Annotated[int, Field(ge=1, le=10)] = 4
+    max_input_image_bytes: PositiveInt = 10 * 1024 * 1024
+
+
+class DefaultSettings(Section):
+    provider: str | None = None
+    width: PositiveInt = 512
+    height: PositiveInt = 512
+    count: PositiveInt = 1
+    negative_prompt: str = ""
+
+
+class ProviderSettings(BaseModel):
+    """Common keys; every other key is the kind's own option, checked when it is built."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    enabled: bool = True
+    concurrency: PositiveInt = 1
+    cost_multiplier: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    api_key_env: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Settings(Section):
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    discord: DiscordSettings = DiscordSettings()
+    storage: StorageSettings = StorageSettings()
+    queue: QueueSettings = QueueSettings()
+    quota: QuotaSettings = QuotaSettings()
+    limits: LimitSettings = LimitSettings()
+    defaults: DefaultSettings = DefaultSettings()
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, value: dict[str, ProviderSettings]) -> dict[str, ProviderSettings]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+                raise ValueError(
+                    f"provider name {name!r} must be 1-32 lowercase letters, digits, '-' or '_'"
+                )
+        return value
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Never printed: the token and keys only travel to the clients that need them."""
+
+    discord_token: SecretStr | None = None
+    provider_keys: Mapping[str, SecretStr] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Secrets(discord_token={'set' if self.discord_token else 'unset'}, ...)"
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    secrets: Secrets
+    source: Path | None
+
+
+def default_api_key_env(provider: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", provider.upper()) + "_API_KEY"
+
+
+def load(
+    config_path: Path | None = None,
+    secrets_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Read, merge and validate; any problem raises SettingsError naming key, value and rule."""
+    env = os.environ if environ is None else environ
+    if config_path is None and env.get(CONFIG_ENV):
+        config_path = Path(env[CONFIG_ENV])
+    if config_path is None and DEFAULT_CONFIG.is_file():
+        config_path = DEFAULT_CONFIG
+    raw: dict[str, Any] = _read_toml(config_path) if config_path else {}
+    _refuse_secrets_in(raw, config_path)
+    origins = _apply_env_overrides(raw, env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as err:
+        raise SettingsError(_describe(err, config_path, origins)) from None
+    if secrets_path is None and env.get(SECRETS_ENV):
+        secrets_path = Path(env[SECRETS_ENV])
+    return LoadedSettings(settings, _load_secrets(settings, secrets_path, env), config_path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise SettingsError(f"Config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"Config file {path} is not valid TOML: {err}.") from None
+
+
+def _refuse_secrets_in(raw: Mapping[str, Any], path: Path | None) -> None:
+    where = path or "the config"
+    if "token" in raw.get("discord", {}):
+        raise SettingsError(
+            f"discord.token is set in {where}, but secrets are never read from the config file: "
+            f"set the {TOKEN_ENV} environment variable or use a secrets file ({SECRETS_ENV})."
+        )
+    for name, provider in raw.get("providers", {}).items():
+        if isinstance(provider, dict) and "api_key" in provider:
+            raise SettingsError(
+                f"providers.{name}.api_key is set in {where}, but secrets are never read from the "
+                f"config file: set {default_api_key_env(name)} in the environment (or name "
+                f"another variable with api_key_env) or use a secrets file ({SECRETS_ENV})."
+            )
+
+
+def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """IMAGEBOT__QUEUE__MAX_ATTEMPTS=5 sets queue.max_attempts; values are read as TOML."""
+    origins: dict[str, str] = {}
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        if path == ["discord", "token"] or path[-1] == "api_key":
+            raise SettingsError(
+                f"{name} looks like a secret; pass the token as {TOKEN_ENV} and provider keys "
+                "by their api_key_env variable."
+            )
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SettingsError(f"{name}: {'.'.join(path[:-1])} is not a section.")
+            node = child
+        node[path[-1]] = _parse_env_value(text)
+        origins[".".join(path)] = name
+    return origins
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _describe(err: ValidationError, path: Path | None, origins: Mapping[str, str]) -> str:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        origin = origins.get(key)
+        where = f" (from {origin})" if origin else (f" (in {path})" if path else "")
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown setting{where}; config.example.toml lists every key.")
+        elif problem["type"] == "missing":
+            lines.append(f"{key}: required but not set{where}.")
+        else:
+            value = problem.get("input")
+            rule = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"{key} = {value!r}{where} is not allowed: {rule}.")
+    return "Invalid setting: " + "\n  ".join(lines)
+
+
+def _load_secrets(settings: Settings, path: Path | None, env: Mapping[str, str]) -> Secrets:
+    stored = _read_toml(path) if path else {}
+    token = env.get(TOKEN_ENV) or stored.get("discord_token")
+    keys: dict[str, SecretStr] = {}
+    for name, provider in settings.providers.items():
+        variable = provider.api_key_env or default_api_key_env(name)
+        key = env.get(variable) or stored.get("providers", {}).get(name, {}).get("api_key")
+        if key:
+            keys[name] = SecretStr(str(key))
+    return Secrets(SecretStr(str(token).strip()) if token else None, keys)

@@ -1,0 +1,146 @@
+"""One writer connection behind a lock, one reader, WAL mode, migrations applied at open."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda migration: migration.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise StorageError("migrations must be numbered 0001, 0002, ... without gaps")
+    return found
+
+
+def latest_version() -> int:
+    return len(migrations())
+
+
+class Database:
+    """Writes go through ``transaction()`` one at a time; reads use a second connection, so
+    under WAL they never wait for a writer and never see a transaction in progress."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, target_version: int | None = None) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path)
+        try:
+            await _migrate(writer, path, target_version)
+            reader = await _connect(path)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, cancellation included."""
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await asyncio.shield(self._writer.rollback())
+                raise
+            else:
+                await asyncio.shield(self._writer.commit())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+    except sqlite3.Error as err:
+        raise StorageError(f"Cannot open the database {path}: {err}") from err
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA journal_mode = WAL")
+    await conn.execute("PRAGMA synchronous = NORMAL")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+async def _migrate(conn: aiosqlite.Connection, path: Path, target: int | None) -> None:
+    steps = migrations()
+    target = len(steps) if target is None else target
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    if current > len(steps):
+        raise StorageError(
+            f"The database {path} has schema version {current}, newer than this version of the "
+            f"bot knows ({len(steps)}). Upgrade the bot; the database was left as it is."
+        )
+    pending = [m for m in steps if current < m.version <= target]
+    if not pending:
+        return
+    if current > 0:
+        backup = path.with_name(f"{path.name}.v{current}.bak")
+        backup.unlink(missing_ok=True)
+        await conn.execute("VACUUM INTO ?", (str(backup),))
+        log.info("Backed up schema version %d to %s before migrating", current, backup)
+    for migration in pending:
+        log.info("Applying migration %04d_%s", migration.version, migration.name)
+        try:
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                f"PRAGMA user_version = {migration.version};\nCOMMIT;"
+            )
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                await conn.rollback()
+            raise StorageError(
+                f"Migration {migration.version:04d}_{migration.name} failed on {path}: {err}. "
+                "The database is unchanged from the previous version."
+            ) from err

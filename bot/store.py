@@ -1,0 +1,473 @@
+"""The durable job queue. Every status change goes through here, fenced by job id and attempt;
+quota reservation, commit and refund share a transaction with the change they belong to."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiosqlite
+
+from bot import scheduler
+from bot.errors import (
+    CooldownActive,
+    InvalidTransition,
+    JobNotFound,
+    QueueLimitReached,
+    QuotaExceeded,
+)
+from bot.jobs import Job, JobStatus, NewJob, QueuePosition, StoredImage, sources_of
+from bot.quota import QuotaLimits, period_of, reserve_in, resets_at, settle_in, used_in
+from bot.storage import Database
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    requeued: int
+    failed: int
+
+
+class JobStore(Protocol):
+    """What the service and the worker need of a queue; SQLite now, a distributed one later."""
+
+    async def submit(self, new: NewJob, limits: QuotaLimits) -> Job: ...
+    async def claim(
+        self, origin: str, capacity: scheduler.Capacity, only: Collection[int] | None = None
+    ) -> list[Job]: ...
+    async def running_counts(self) -> tuple[dict[str, int], dict[int, int]]: ...
+    async def succeed(self, job: Job, images: Sequence[StoredImage]) -> None: ...
+    async def fail(self, job: Job, error: str, *, retry_after: float | None = None) -> bool: ...
+    async def finish_cancelled(self, job: Job) -> None: ...
+    async def requeue(self, job: Job) -> None: ...
+    async def cancel(self, job_id: int, user_id: int | None = None) -> JobStatus: ...
+    async def recover(self, origin: str) -> Recovery: ...
+    async def abandon(self, origin: str, created_before: float, reason: str) -> int: ...
+    async def get(self, job_id: int) -> Job | None: ...
+    async def images(self, job_id: int) -> list[StoredImage]: ...
+    async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]: ...
+    async def mark_delivered(self, job_id: int, reference: str | None) -> bool: ...
+    async def position(self, job_id: int, concurrency: int) -> QueuePosition: ...
+    async def next_ready_at(self, origin: str) -> float | None: ...
+
+
+class SqliteJobStore:
+    def __init__(self, db: Database, clock: Clock = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def submit(self, new: NewJob, limits: QuotaLimits) -> Job:
+        """Check cooldown, queue limit and quota, then insert the job and reserve its cost:
+        one transaction, so concurrent requests can never overdraw."""
+        now = self._clock()
+        user = new.requester.user_id
+        period = period_of(now)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (user, now),
+            )
+            row = await _one(
+                conn,
+                "SELECT u.last_job_at, u.fair_finish, "
+                "(SELECT COUNT(*) FROM jobs WHERE user_id = u.user_id AND status = 'queued'), "
+                "(SELECT value FROM scheduler_state WHERE key = 'virtual_time') "
+                "FROM users u WHERE u.user_id = ?",
+                (user,),
+            )
+            last_job_at, user_finish, waiting, virtual_time = row
+            if limits.cooldown and last_job_at is not None and now < last_job_at + limits.cooldown:
+                raise CooldownActive(
+                    retry_at=last_job_at + limits.cooldown, cooldown=limits.cooldown
+                )
+            if waiting >= limits.max_queued:
+                raise QueueLimitReached(limit=limits.max_queued)
+            used = await used_in(conn, user, limits.scope, period)
+            if used + new.cost > limits.allowance:
+                raise QuotaExceeded(
+                    cost=new.cost,
+                    remaining=max(0, limits.allowance - used),
+                    allowance=limits.allowance,
+                    resets_at=resets_at(now),
+                )
+            start, finish = scheduler.fair_tags(virtual_time, user_finish, waiting, limits.priority)
+            cursor = await conn.execute(
+                "INSERT INTO jobs (user_id, guild_id, channel_id, origin, provider, model, "
+                "batch_key, request, target, max_attempts, timeout_seconds, fair_tag, priority, "
+                "cost, quota_scope, quota_period, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user,
+                    new.requester.guild_id,
+                    new.requester.channel_id,
+                    new.origin,
+                    new.provider,
+                    new.model,
+                    new.batch_key,
+                    json.dumps(new.request.to_dict()),
+                    json.dumps(new.target),
+                    new.max_attempts,
+                    new.timeout_seconds,
+                    start,
+                    limits.priority,
+                    new.cost,
+                    limits.scope,
+                    period,
+                    now,
+                ),
+            )
+            job_id = cursor.lastrowid
+            assert job_id is not None
+            if new.request.init_image is not None:
+                await conn.execute(
+                    "INSERT INTO job_inputs (job_id, image) VALUES (?, ?)",
+                    (job_id, new.request.init_image),
+                )
+            await reserve_in(
+                conn,
+                user_id=user,
+                scope=limits.scope,
+                period=period,
+                units=new.cost,
+                job_id=job_id,
+                now=now,
+            )
+            await conn.execute(
+                "UPDATE users SET last_job_at = ?, fair_finish = ? WHERE user_id = ?",
+                (now, finish, user),
+            )
+            job = await self._load(conn, job_id)
+        return job
+
+    async def running_counts(self) -> tuple[dict[str, int], dict[int, int]]:
+        """Running jobs per provider and per user, across every origin (they share the GPU)."""
+        rows = await self._db.fetchall(
+            "SELECT provider, user_id, COUNT(*) AS n FROM jobs WHERE status = 'running' "
+            "GROUP BY provider, user_id"
+        )
+        per_provider: dict[str, int] = {}
+        per_user: dict[int, int] = {}
+        for row in rows:
+            per_provider[row["provider"]] = per_provider.get(row["provider"], 0) + row["n"]
+            per_user[row["user_id"]] = per_user.get(row["user_id"], 0) + row["n"]
+        return per_provider, per_user
+
+    async def claim(
+        self, origin: str, capacity: scheduler.Capacity, only: Collection[int] | None = None
+    ) -> list[Job]:
+        """Start the fairest eligible job, with compatible followers when its provider batches."""
+        providers = capacity.open_providers()
+        if not providers:
+            return []
+        now = self._clock()
+        where = [
+            "status = 'queued'",
+            "origin = ?",
+            "not_before <= ?",
+            f"provider IN ({_marks(providers)})",
+        ]
+        params: list[object] = [origin, now, *providers]
+        busy = capacity.busy_users()
+        if busy:
+            where.append(f"user_id NOT IN ({_marks(busy)})")
+            params += busy
+        if only is not None:
+            where.append(f"job_id IN ({_marks(only)})")
+            params += list(only)
+        condition = " AND ".join(where)
+        async with self._db.transaction() as conn:
+            head = await _maybe(
+                conn,
+                f"SELECT * FROM jobs WHERE {condition} ORDER BY fair_tag, job_id LIMIT 1",
+                params,
+            )
+            if head is None:
+                return []
+            chosen = [head]
+            batch_limit = capacity.max_batch.get(head["provider"], 1)
+            if batch_limit > 1 and head["batch_key"]:
+                async with conn.execute(
+                    f"SELECT * FROM jobs WHERE {condition} AND provider = ? AND batch_key = ? "
+                    "AND job_id != ? ORDER BY fair_tag, job_id LIMIT ?",
+                    [*params, head["provider"], head["batch_key"], head["job_id"], batch_limit * 4],
+                ) as cursor:
+                    followers = list(await cursor.fetchall())
+                views = scheduler.fill_batch(
+                    _RowView(head), [_RowView(row) for row in followers], capacity
+                )
+                chosen = [view.row for view in views]
+            ids = [row["job_id"] for row in chosen]
+            await conn.execute(
+                f"UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?, "
+                f"error = NULL WHERE job_id IN ({_marks(ids)}) AND status = 'queued'",
+                [now, *ids],
+            )
+            await conn.execute(
+                "UPDATE scheduler_state SET value = MAX(value, ?) WHERE key = 'virtual_time'",
+                (head["fair_tag"],),
+            )
+            return [await self._load(conn, job_id) for job_id in ids]
+
+    async def succeed(self, job: Job, images: Sequence[StoredImage]) -> None:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await _move(conn, job.job_id, JobStatus.SUCCEEDED, fence=job.attempt, finished_at=now)
+            await conn.executemany(
+                "INSERT INTO job_images (job_id, idx, seed, path, width, height) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(job.job_id, i.index, i.seed, i.path, i.width, i.height) for i in images],
+            )
+            await settle_in(conn, job.job_id, refund=False, now=now)
+
+    async def fail(self, job: Job, error: str, *, retry_after: float | None = None) -> bool:
+        """Retry later when ``retry_after`` is given and attempts remain, else fail and refund.
+        Returns whether the job went back to the queue."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            if retry_after is not None and job.attempt < job.max_attempts:
+                await _move(
+                    conn,
+                    job.job_id,
+                    JobStatus.QUEUED,
+                    fence=job.attempt,
+                    not_before=now + retry_after,
+                    error=error,
+                )
+                return True
+            await _move(
+                conn, job.job_id, JobStatus.FAILED, fence=job.attempt, finished_at=now, error=error
+            )
+            await settle_in(conn, job.job_id, refund=True, now=now)
+            return False
+
+    async def finish_cancelled(self, job: Job) -> None:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await _move(conn, job.job_id, JobStatus.CANCELLED, fence=job.attempt, finished_at=now)
+            await settle_in(conn, job.job_id, refund=True, now=now)
+
+    async def requeue(self, job: Job) -> None:
+        """Put a running job back untouched (shutdown): this attempt does not count."""
+        async with self._db.transaction() as conn:
+            await _move(
+                conn, job.job_id, JobStatus.QUEUED, fence=job.attempt, attempt=job.attempt - 1
+            )
+
+    async def cancel(self, job_id: int, user_id: int | None = None) -> JobStatus:
+        """Cancel a queued job at once (refunded); flag a running one for its worker to stop.
+        ``user_id`` restricts to that user's jobs. Returns the status the job is left in."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            row = await _maybe(conn, "SELECT status, user_id FROM jobs WHERE job_id = ?", (job_id,))
+            if row is None or (user_id is not None and row["user_id"] != user_id):
+                raise JobNotFound(job_id)
+            status = JobStatus(row["status"])
+            if status is JobStatus.QUEUED:
+                await _move(conn, job_id, JobStatus.CANCELLED, finished_at=now, cancel_requested=1)
+                await settle_in(conn, job_id, refund=True, now=now)
+                return JobStatus.CANCELLED
+            if status is JobStatus.RUNNING:
+                await conn.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE job_id = ?", (job_id,)
+                )
+            return status
+
+    async def recover(self, origin: str) -> Recovery:
+        """After a crash: jobs left running go back to the queue, or fail and are refunded once
+        their attempts are spent."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT job_id, attempt, max_attempts, cancel_requested FROM jobs "
+                "WHERE status = 'running' AND origin = ?",
+                (origin,),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            requeued = failed = 0
+            for row in rows:
+                job_id = row["job_id"]
+                if row["cancel_requested"]:
+                    await _move(conn, job_id, JobStatus.CANCELLED, finished_at=now)
+                    await settle_in(conn, job_id, refund=True, now=now)
+                    failed += 1
+                elif row["attempt"] < row["max_attempts"]:
+                    await _move(conn, job_id, JobStatus.QUEUED)
+                    requeued += 1
+                else:
+                    error = f"Interrupted by a restart on each of {row['attempt']} attempts."
+                    await _move(conn, job_id, JobStatus.FAILED, finished_at=now, error=error)
+                    await settle_in(conn, job_id, refund=True, now=now)
+                    failed += 1
+        return Recovery(requeued=requeued, failed=failed)
+
+    async def abandon(self, origin: str, created_before: float, reason: str) -> int:
+        """Fail and refund unfinished jobs whose owner is gone (a console run that was killed)."""
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT job_id FROM jobs WHERE origin = ? AND status IN ('queued', 'running') "
+                "AND created_at < ?",
+                (origin, created_before),
+            ) as cursor:
+                ids = [row[0] for row in await cursor.fetchall()]
+            for job_id in ids:
+                await _move(conn, job_id, JobStatus.FAILED, finished_at=now, error=reason)
+                await settle_in(conn, job_id, refund=True, now=now)
+        return len(ids)
+
+    async def get(self, job_id: int) -> Job | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        if row is None:
+            return None
+        image = await self._db.fetchone("SELECT image FROM job_inputs WHERE job_id = ?", (job_id,))
+        return Job.from_row(row, image["image"] if image else None)
+
+    async def images(self, job_id: int) -> list[StoredImage]:
+        rows = await self._db.fetchall(
+            "SELECT idx, seed, path, width, height FROM job_images WHERE job_id = ? ORDER BY idx",
+            (job_id,),
+        )
+        return [StoredImage(r["idx"], r["seed"], r["path"], r["width"], r["height"]) for r in rows]
+
+    async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]:
+        where = "origin = ? AND delivered = 0 AND status IN ('succeeded', 'failed', 'cancelled')"
+        params: list[object] = [origin]
+        if only is not None:
+            where += f" AND job_id IN ({_marks(only)})"
+            params += list(only)
+        rows = await self._db.fetchall(f"SELECT * FROM jobs WHERE {where} ORDER BY job_id", params)
+        return [Job.from_row(row) for row in rows]
+
+    async def mark_delivered(self, job_id: int, reference: str | None) -> bool:
+        """Record the delivery and set the flag together; False if it was already delivered."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET delivered = 1 WHERE job_id = ? AND delivered = 0", (job_id,)
+            )
+            if cursor.rowcount == 0:
+                return False
+            await conn.execute(
+                "INSERT INTO deliveries (job_id, delivered_at, reference) VALUES (?, ?, ?)",
+                (job_id, self._clock(), reference),
+            )
+            return True
+
+    async def position(self, job_id: int, concurrency: int) -> QueuePosition:
+        row = await self._db.fetchone(
+            "SELECT status, provider, model, fair_tag FROM jobs WHERE job_id = ?", (job_id,)
+        )
+        if row is None:
+            raise JobNotFound(job_id)
+        status = JobStatus(row["status"])
+        mean = await self.mean_duration(row["provider"], row["model"])
+        if status is not JobStatus.QUEUED:
+            return QueuePosition(job_id, status, 0, mean if status is JobStatus.RUNNING else 0.0)
+        ahead = await self._db.fetchone(
+            "SELECT COUNT(*) AS everyone, COALESCE(SUM(provider = ?), 0) AS same FROM jobs "
+            "WHERE status = 'queued' AND (fair_tag < ? OR (fair_tag = ? AND job_id < ?))",
+            (row["provider"], row["fair_tag"], row["fair_tag"], job_id),
+        )
+        assert ahead is not None
+        running = await self._db.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND provider = ?",
+            (row["provider"],),
+        )
+        busy = int(running[0]) if running else 0
+        eta = scheduler.estimate_wait(ahead["same"] + busy, concurrency, mean)
+        return QueuePosition(job_id, status, int(ahead["everyone"]), eta)
+
+    async def mean_duration(self, provider: str, model: str, sample: int = 20) -> float | None:
+        """Mean run time of the model's latest successes, else the provider's, else unknown."""
+        for sql, params in (
+            ("provider = ? AND model = ?", (provider, model)),
+            ("provider = ?", (provider,)),
+        ):
+            row = await self._db.fetchone(
+                "SELECT AVG(d), COUNT(*) FROM (SELECT finished_at - started_at AS d FROM jobs "
+                f"WHERE status = 'succeeded' AND {sql} ORDER BY finished_at DESC LIMIT ?)",
+                (*params, sample),
+            )
+            if row is not None and row[1]:
+                return float(row[0])
+        return None
+
+    async def next_ready_at(self, origin: str) -> float | None:
+        """When the earliest job held back by a retry delay becomes eligible."""
+        row = await self._db.fetchone(
+            "SELECT MIN(not_before) FROM jobs WHERE status = 'queued' AND origin = ?", (origin,)
+        )
+        return float(row[0]) if row is not None and row[0] is not None else None
+
+    async def _load(self, conn: aiosqlite.Connection, job_id: int) -> Job:
+        row = await _one(conn, "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        image = await _maybe(conn, "SELECT image FROM job_inputs WHERE job_id = ?", (job_id,))
+        return Job.from_row(row, image["image"] if image else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _RowView:
+    """A queued row seen through the scheduler's ``Queued`` protocol."""
+
+    row: sqlite3.Row
+
+    @property
+    def job_id(self) -> int:
+        return int(self.row["job_id"])
+
+    @property
+    def user_id(self) -> int:
+        return int(self.row["user_id"])
+
+    @property
+    def provider(self) -> str:
+        return str(self.row["provider"])
+
+    @property
+    def batch_key(self) -> str:
+        return str(self.row["batch_key"])
+
+
+async def _move(
+    conn: aiosqlite.Connection,
+    job_id: int,
+    target: JobStatus,
+    *,
+    fence: int | None = None,
+    **columns: object,
+) -> None:
+    """The one place a job changes status. Only the moves in ``TRANSITIONS`` happen, and with
+    ``fence`` only for that attempt, so a stale worker cannot finish a retried job."""
+    sources = sources_of(target)
+    sets = ", ".join(f"{name} = ?" for name in ["status", *columns])
+    where = f"job_id = ? AND status IN ({_marks(sources)})"
+    params: list[object] = [target.value, *columns.values(), job_id, *sources]
+    if fence is not None:
+        where += " AND attempt = ?"
+        params.append(fence)
+    cursor = await conn.execute(f"UPDATE jobs SET {sets} WHERE {where}", params)
+    if cursor.rowcount == 0:
+        row = await _maybe(conn, "SELECT status FROM jobs WHERE job_id = ?", (job_id,))
+        raise InvalidTransition(job_id, target.value, row["status"] if row else None)
+
+
+def _marks(values: Collection[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+async def _maybe(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()
+) -> sqlite3.Row | None:
+    async with conn.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Row:
+    row = await _maybe(conn, sql, params)
+    if row is None:
+        raise LookupError(sql)
+    return row

@@ -1,0 +1,310 @@
+"""The worker: claims jobs in fair order, runs providers with timeout and cancel, stores
+results, and hands every finished job to a sink exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from bot.errors import InvalidTransition
+from bot.images import encode_png, parameters_text, write_atomically
+from bot.jobs import Job, StoredImage
+from bot.providers import Providers
+from bot.service import QueueEvents
+from bot.settings import QueueSettings
+from bot.store import JobStore
+from engine import (
+    CancelToken,
+    EngineError,
+    GenerationCancelled,
+    GenerationResult,
+    Progress,
+    Provider,
+    ProviderError,
+    RateLimited,
+)
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Something went wrong on our side while generating; your quota was refunded."
+MAX_RETRY_DELAY = 300.0
+CANCEL_GRACE = 5.0
+
+
+class ResultSink(Protocol):
+    """Where results go: Discord messages, files for the console. ``deliver`` is called once
+    per finished job (succeeded, failed or cancelled) and may be called again after a crash
+    in the middle of it, so it should be idempotent per job id."""
+
+    async def progress(self, job: Job, progress: Progress) -> None: ...
+
+    async def deliver(self, job: Job, images: Sequence[StoredImage]) -> str | None: ...
+
+
+class _ProgressRelay:
+    """Takes progress from any thread; forwards the latest to the sink at most every interval."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._latest: Progress | None = None
+        self._changed = asyncio.Event()
+
+    def __call__(self, progress: Progress) -> None:
+        self._loop.call_soon_threadsafe(self._update, progress)
+
+    def _update(self, progress: Progress) -> None:
+        self._latest = progress
+        self._changed.set()
+
+    async def forward(self, sink: ResultSink, job: Job, interval: float) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if self._latest is not None:
+                try:
+                    await sink.progress(job, self._latest)
+                except Exception:
+                    log.warning("Progress report for job %d failed", job.job_id, exc_info=True)
+            await asyncio.sleep(interval)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Providers,
+        sink: ResultSink,
+        queue: QueueSettings,
+        results_dir: Path,
+        *,
+        origin: str,
+        events: QueueEvents | None = None,
+        only: Collection[int] | None = None,
+        progress_interval: float = 3.0,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._sink = sink
+        self._queue = queue
+        self._results_dir = results_dir
+        self._origin = origin
+        self._only = only
+        self._progress_interval = progress_interval
+        self._wake = asyncio.Event()
+        self._accepting = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: dict[asyncio.Task[None], list[Job]] = {}
+        self._tokens: dict[int, CancelToken] = {}
+        self._delivering: set[int] = set()
+        self._shutting_down = False
+        if events is not None:
+            events.submitted.append(self.wake)
+            events.cancelled.append(self.cancel)
+
+    async def start(self) -> None:
+        """Sweep what a crash left behind, then start taking jobs."""
+        if self._only is None:
+            recovery = await self._store.recover(self._origin)
+            if recovery.requeued or recovery.failed:
+                log.warning(
+                    "Recovered after an unclean stop: %d job(s) requeued, %d failed and refunded",
+                    recovery.requeued,
+                    recovery.failed,
+                )
+        self._accepting = True
+        self._loop_task = asyncio.create_task(self._run(), name=f"worker-{self._origin}")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def cancel(self, job_id: int) -> None:
+        """Stop a running job: its token first, the task itself if it does not listen."""
+        token = self._tokens.get(job_id)
+        if token is None:
+            return
+        token.cancel()
+        for task, jobs in self._running.items():
+            if len(jobs) == 1 and jobs[0].job_id == job_id:
+                asyncio.get_running_loop().call_later(CANCEL_GRACE, task.cancel)
+
+    @property
+    def busy(self) -> int:
+        return sum(len(jobs) for jobs in self._running.values())
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Take no new work, give running jobs ``grace`` seconds, then put them back queued."""
+        grace = self._queue.shutdown_grace_seconds if grace is None else grace
+        self._accepting = False
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._running:
+            log.info("Waiting up to %.0f s for %d running job(s)", grace, self.busy)
+            _, pending = await asyncio.wait(list(self._running), timeout=grace)
+            if pending:
+                self._shutting_down = True
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self) -> None:
+        await self._deliver_pending()
+        while self._accepting:
+            try:
+                claimed = await self._claim()
+            except Exception:
+                log.exception("Claiming a job failed; trying again shortly")
+                claimed = []
+            if claimed:
+                task = asyncio.create_task(self._execute(claimed), name=f"job-{claimed[0].job_id}")
+                self._running[task] = claimed
+                task.add_done_callback(self._finished)
+                continue
+            await self._idle()
+
+    async def _claim(self) -> list[Job]:
+        per_provider, per_user = await self._store.running_counts()
+        capacity = self._providers.capacity(
+            per_provider, per_user, self._queue.max_running_per_user
+        )
+        return await self._store.claim(self._origin, capacity, self._only)
+
+    async def _idle(self) -> None:
+        timeout = self._queue.poll_seconds
+        ready_at = await self._store.next_ready_at(self._origin)
+        if ready_at is not None:
+            timeout = min(timeout, max(0.0, ready_at - time.time()) + 0.01)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+        await self._deliver_pending()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Job task failed", exc_info=task.exception())
+        self._wake.set()
+
+    async def _execute(self, batch: list[Job]) -> None:
+        entry = self._providers.get(batch[0].provider)
+        loop = asyncio.get_running_loop()
+        relays = [_ProgressRelay(loop) for _ in batch]
+        tokens = [self._tokens.setdefault(job.job_id, CancelToken()) for job in batch]
+        forwarders = [
+            asyncio.create_task(relay.forward(self._sink, job, self._progress_interval))
+            for relay, job in zip(relays, batch, strict=True)
+        ]
+        timeout = max(job.timeout_seconds for job in batch)
+        try:
+            async with asyncio.timeout(timeout):
+                outcomes = await self._generate(entry.provider, batch, relays, tokens)
+        except TimeoutError:
+            outcomes = [TimeoutError()] * len(batch)
+        except asyncio.CancelledError:
+            if not self._shutting_down and not all(token.cancelled for token in tokens):
+                raise
+            outcomes = [asyncio.CancelledError()] * len(batch)
+        finally:
+            for forwarder in forwarders:
+                forwarder.cancel()
+            for job in batch:
+                self._tokens.pop(job.job_id, None)
+        for job, token, outcome in zip(batch, tokens, outcomes, strict=True):
+            await self._settle(job, token, outcome)
+
+    @staticmethod
+    async def _generate(
+        provider: Provider,
+        batch: list[Job],
+        relays: list[_ProgressRelay],
+        tokens: list[CancelToken],
+    ) -> list[GenerationResult | BaseException]:
+        """Every job's outcome: its result or the error it ended with."""
+        try:
+            if len(batch) == 1:
+                return [await provider.generate(batch[0].request, relays[0], tokens[0])]
+            results = await provider.generate_batch([job.request for job in batch], relays, tokens)
+        except Exception as err:
+            return [err] * len(batch)
+        return list(results)
+
+    async def _settle(
+        self, job: Job, token: CancelToken, outcome: GenerationResult | BaseException
+    ) -> None:
+        try:
+            if isinstance(outcome, GenerationResult):
+                images = await asyncio.to_thread(self._save, job, outcome)
+                await self._store.succeed(job, images)
+            elif isinstance(outcome, asyncio.CancelledError) and self._shutting_down:
+                if not token.cancelled:
+                    await self._store.requeue(job)
+                    return
+                await self._store.finish_cancelled(job)
+            elif token.cancelled or isinstance(
+                outcome, GenerationCancelled | asyncio.CancelledError
+            ):
+                await self._store.finish_cancelled(job)
+            elif isinstance(outcome, TimeoutError):
+                await self._store.fail(
+                    job, f"It took longer than the {job.timeout_seconds:g}-second limit."
+                )
+            elif isinstance(outcome, ProviderError) and outcome.retryable:
+                retried = await self._store.fail(
+                    job, outcome.user_message, retry_after=self._retry_delay(job, outcome)
+                )
+                if retried:
+                    log.info("Job %d will retry: %s", job.job_id, outcome)
+                    return
+            elif isinstance(outcome, EngineError):
+                await self._store.fail(job, outcome.user_message)
+            else:
+                log.error("Job %d failed unexpectedly", job.job_id, exc_info=outcome)
+                await self._store.fail(job, INTERNAL_ERROR)
+        except InvalidTransition as err:
+            log.warning("Job %d moved on while it ran (%s); leaving it", job.job_id, err)
+            return
+        await self._deliver(job.job_id)
+
+    def _retry_delay(self, job: Job, error: ProviderError) -> float:
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(MAX_RETRY_DELAY, error.retry_after)
+        backoff = self._queue.retry_backoff_seconds * 2.0 ** max(0, job.attempt - 1)
+        return min(MAX_RETRY_DELAY, backoff)
+
+    def _save(self, job: Job, result: GenerationResult) -> list[StoredImage]:
+        folder = self._results_dir / str(job.job_id)
+        stored = []
+        for index, generated in enumerate(result.images):
+            path = folder / f"{job.job_id}-{index}.png"
+            text = parameters_text(job.request, generated.seed, result.model)
+            write_atomically(path, encode_png(generated.image, text))
+            width, height = generated.image.size
+            stored.append(StoredImage(index, generated.seed, str(path), width, height))
+        return stored
+
+    async def _deliver_pending(self) -> None:
+        for job in await self._store.undelivered(self._origin, self._only):
+            await self._deliver(job.job_id)
+
+    async def _deliver(self, job_id: int) -> None:
+        if job_id in self._delivering:
+            return
+        self._delivering.add(job_id)
+        try:
+            job = await self._store.get(job_id)
+            if job is None or job.delivered:
+                return
+            images = await self._store.images(job_id)
+            try:
+                reference = await self._sink.deliver(job, images)
+            except Exception:
+                log.exception("Delivering job %d failed; it will be tried again", job_id)
+                return
+            await self._store.mark_delivered(job_id, reference)
+        finally:
+            self._delivering.discard(job_id)

@@ -1,0 +1,69 @@
+"""The engine's error family: every error a provider raises derives from EngineError."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Root of the engine's errors. ``user_message`` is safe to show a member."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.user_message = message
+
+
+class InvalidRequest(EngineError):
+    """A request option is out of range or not supported; nothing should be queued or charged."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field} = {_show(value)} is not allowed: {allowed}")
+
+
+class ProviderConfigError(EngineError):
+    """A provider's settings are wrong; raised while building it, before the bot starts."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{key} = {_show(value)} is not allowed: {allowed}")
+
+
+class GenerationCancelled(EngineError):
+    """The run stopped because its cancel token was set."""
+
+    def __init__(self) -> None:
+        super().__init__("The generation was cancelled.")
+
+
+class ProviderError(EngineError):
+    """A provider failed. ``retryable`` says whether the same request may succeed later."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider cannot be reached or is overloaded; worth a retry."""
+
+    retryable = True
+
+
+class RateLimited(ProviderUnavailable):
+    """The provider asked us to slow down; ``retry_after`` is in seconds when it said."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = 429
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,97 @@
+"""The one interface every backend implements, with its progress and cancel plumbing."""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+
+from engine.errors import EngineError, GenerationCancelled
+from engine.types import Capabilities, GenerationRequest, GenerationResult
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a run is. ``total`` is 0 when the backend cannot say (a remote queue)."""
+
+    step: int
+    total: int
+    message: str = ""
+    preview: Image.Image | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        return self.step / self.total if self.total else None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class CancelToken:
+    """Set from the event loop, checked from wherever the provider runs (a thread included)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise GenerationCancelled
+
+
+class Provider(abc.ABC):
+    """A backend that turns requests into images. Progress callbacks may come from any thread."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def default_model(self) -> str:
+        models = self.capabilities.models
+        return models[0] if models else self.name
+
+    async def start(self) -> None:
+        """Open connections and load what the first job needs; called once before any job."""
+
+    async def close(self) -> None:
+        """Release connections and memory; called once at shutdown."""
+
+    @abc.abstractmethod
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> GenerationResult: ...
+
+    async def generate_batch(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: Sequence[ProgressCallback],
+        cancel: Sequence[CancelToken],
+    ) -> list[GenerationResult | EngineError]:
+        """Run compatible requests together. The default runs them one after another."""
+        results: list[GenerationResult | EngineError] = []
+        for request, report, token in zip(requests, progress, cancel, strict=True):
+            try:
+                results.append(await self.generate(request, report, token))
+            except EngineError as err:
+                results.append(err)
+        return results
+
+    async def describe(self, image: Image.Image) -> str:
+        raise EngineError(f"The {self.name} provider cannot describe images.")
+
+    def batch_key(self, request: GenerationRequest) -> str:
+        """Jobs with equal keys may run in one batch; the default never batches."""
+        return ""

@@ -1,0 +1,56 @@
+"""Builds providers from their settings: built-in kinds by name, or a factory by import path."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import ProviderConfigError
+from engine.provider import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One provider's settings as the engine sees them: its kind-specific options and key."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    api_key: str | None = field(default=None, repr=False)
+
+
+ProviderFactory = Callable[[ProviderConfig], Provider]
+
+# kind -> "module:attribute". Adapters register here as they are written.
+BUILTIN_KINDS: dict[str, str] = {}
+
+
+def known_kinds() -> list[str]:
+    return sorted(BUILTIN_KINDS)
+
+
+def resolve_factory(kind: str) -> ProviderFactory:
+    """A built-in kind, or ``package.module:factory`` for a provider of the owner's own."""
+    target = BUILTIN_KINDS.get(kind, kind)
+    module_name, _, attribute = target.partition(":")
+    if not attribute:
+        allowed = ", ".join(known_kinds()) or "no built-in kinds yet"
+        raise ProviderConfigError(
+            "kind", kind, f"a built-in kind ({allowed}) or 'package.module:factory'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+        factory = getattr(module, attribute)
+    except (ImportError, AttributeError) as err:
+        raise ProviderConfigError("kind", kind, f"an importable factory ({err})") from err
+    if not callable(factory):
+        raise ProviderConfigError("kind", kind, "a callable that takes a ProviderConfig")
+    return factory  # type: ignore[no-any-return]
+
+
+def build_provider(kind: str, config: ProviderConfig) -> Provider:
+    provider = resolve_factory(kind)(config)
+    if not isinstance(provider, Provider):
+        raise ProviderConfigError("kind", kind, "a factory that returns an engine Provider")
+    return provider

@@ -1,0 +1,137 @@
+"""What a generation asks for and what it gives back, independent of any backend."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from engine.errors import InvalidRequest
+
+MAX_SEED = 2**32 - 1
+
+
+class Mode(enum.StrEnum):
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    UPSCALE = "upscale"
+
+
+@dataclass(frozen=True, slots=True)
+class LoraRef:
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One job's worth of work. ``seed`` is resolved before queueing; image k uses seed + k."""
+
+    prompt: str
+    model: str | None = None
+    mode: Mode = Mode.TXT2IMG
+    negative_prompt: str = ""
+    width: int = 512
+    height: int = 512
+    steps: int | None = None
+    guidance: float | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    count: int = 1
+    strength: float | None = None
+    loras: tuple[LoraRef, ...] = ()
+    nsfw_allowed: bool = False
+    init_image: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def seeds(self) -> list[int]:
+        if self.seed is None:
+            raise ValueError("the seed is resolved before a request is queued")
+        return [(self.seed + k) % (MAX_SEED + 1) for k in range(self.count)]
+
+    def replace(self, **changes: Any) -> GenerationRequest:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form without the input image (stored apart, as a blob)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del data["init_image"]
+        data["mode"] = self.mode.value
+        data["loras"] = [[lora.name, lora.weight] for lora in self.loras]
+        return data
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], init_image: bytes | None = None
+    ) -> GenerationRequest:
+        known = {f.name for f in dataclasses.fields(cls)} - {"init_image"}
+        values = {key: value for key, value in data.items() if key in known}
+        values["mode"] = Mode(values.get("mode", Mode.TXT2IMG))
+        values["loras"] = tuple(LoraRef(name, float(weight)) for name, weight in data["loras"])
+        return cls(**values, init_image=init_image)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can honour. ``check`` refuses a request naming the first bad option."""
+
+    modes: frozenset[Mode] = frozenset({Mode.TXT2IMG})
+    models: tuple[str, ...] = ()
+    negative_prompt: bool = True
+    seed: bool = True
+    guidance: bool = True
+    samplers: tuple[str, ...] = ()
+    loras: bool = False
+    min_size: int = 64
+    max_size: int = 2048
+    size_multiple: int = 8
+    max_steps: int = 150
+    max_images: int = 4
+    max_batch: int = 1
+    nsfw: bool = False
+    describe: bool = False
+
+    def check(self, request: GenerationRequest) -> None:
+        if request.mode not in self.modes:
+            allowed = ", ".join(sorted(mode.value for mode in self.modes))
+            raise InvalidRequest("mode", request.mode.value, f"this provider supports {allowed}")
+        if self.models and request.model is not None and request.model not in self.models:
+            raise InvalidRequest("model", request.model, "one of " + ", ".join(self.models))
+        if request.negative_prompt and not self.negative_prompt:
+            raise InvalidRequest("negative_prompt", "…", "this provider takes no negative prompt")
+        if request.sampler is not None and request.sampler not in self.samplers:
+            allowed = ", ".join(self.samplers) if self.samplers else "none: it picks its own"
+            raise InvalidRequest("sampler", request.sampler, f"one of {allowed}")
+        if request.guidance is not None and not self.guidance:
+            raise InvalidRequest("guidance", request.guidance, "this provider sets its own")
+        if request.loras and not self.loras:
+            raise InvalidRequest("loras", request.loras[0].name, "this provider takes no LoRAs")
+        for name, value in (("width", request.width), ("height", request.height)):
+            if not self.min_size <= value <= self.max_size or value % self.size_multiple:
+                raise InvalidRequest(
+                    name,
+                    value,
+                    f"a multiple of {self.size_multiple} from {self.min_size} to {self.max_size}",
+                )
+        if request.steps is not None and not 1 <= request.steps <= self.max_steps:
+            raise InvalidRequest("steps", request.steps, f"1 to {self.max_steps}")
+        if not 1 <= request.count <= self.max_images:
+            raise InvalidRequest("count", request.count, f"1 to {self.max_images}")
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    image: Image.Image
+    seed: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    images: tuple[GeneratedImage, ...]
+    model: str
+    seconds: float = 0.0
+    info: Mapping[str, Any] = field(default_factory=dict)

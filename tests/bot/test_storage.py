@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.errors import StorageError
+from bot.storage import Database, latest_version, migrations
+
+
+async def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path):
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        assert await db.schema_version() == latest_version() >= 2
+        row = await db.fetchone("PRAGMA journal_mode")
+        assert row is not None and row[0] == "wal"
+        tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
+        for table in (
+            "users",
+            "user_preferences",
+            "guild_settings",
+            "channel_settings",
+            "jobs",
+            "job_images",
+            "deliveries",
+            "quota_ledger",
+            "bans",
+            "blocked_terms",
+            "reports",
+            "audit_log",
+        ):
+            assert table in tables
+    finally:
+        await db.close()
+
+
+async def test_a_database_from_the_first_schema_is_migrated_with_its_data(tmp_path: Path):
+    path = tmp_path / "bot.sqlite3"
+    old = await Database.open(path, target_version=1)
+    async with old.transaction() as conn:
+        await conn.execute("INSERT INTO users (user_id, created_at) VALUES (42, 1.0)")
+        await conn.execute(
+            "INSERT INTO quota_ledger (user_id, scope, period, kind, units, created_at) "
+            "VALUES (42, 0, '2026-01-01', 'grant', -5, 1.0)"
+        )
+    assert await old.schema_version() == 1
+    await old.close()
+
+    db = await Database.open(path)
+    try:
+        assert await db.schema_version() == latest_version()
+        row = await db.fetchone("SELECT units FROM quota_ledger WHERE user_id = 42")
+        assert row is not None and row[0] == -5
+        assert await db.fetchone("SELECT 1 FROM users WHERE user_id = 42") is not None
+    finally:
+        await db.close()
+    backup = path.with_name("bot.sqlite3.v1.bak")
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1
+
+
+async def test_a_database_newer_than_the_code_is_left_alone(tmp_path: Path):
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
+    with pytest.raises(StorageError, match="newer than this version"):
+        await Database.open(path)
+
+
+async def test_a_failed_transaction_rolls_back(tmp_path: Path):
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO users (user_id, created_at) VALUES (1, 1.0)")
+                raise RuntimeError
+        assert await db.fetchone("SELECT 1 FROM users") is None
+    finally:
+        await db.close()
+
+
+def test_migrations_are_numbered_without_gaps():
+    assert [m.version for m in migrations()] == list(range(1, latest_version() + 1))

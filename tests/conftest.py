@@ -1,0 +1,40 @@
+"""Shared fixtures: settings on a temporary folder, an open runtime with the fake provider."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.runtime import Runtime, open_runtime
+from bot.settings import LoadedSettings, Secrets, Settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+FAKE_KIND = "tests.fakes.providers:fake_provider"
+
+
+def make_settings(tmp_path: Path, **sections: Any) -> Settings:
+    raw: dict[str, Any] = {
+        "storage": {"data_dir": str(tmp_path / "data")},
+        "queue": {"poll_seconds": 0.05, "retry_backoff_seconds": 0.01, "max_queued_per_user": 20},
+        "providers": {"fake": {"kind": FAKE_KIND}},
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw.get(name, {}), **values}
+    return Settings.model_validate(raw)
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    return lambda **sections: make_settings(tmp_path, **sections)
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    loaded = LoadedSettings(make_settings(tmp_path), Secrets(), None)
+    async with open_runtime(loaded) as rt:
+        yield rt

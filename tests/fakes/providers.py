@@ -1,0 +1,103 @@
+"""A provider for tests: draws a colour from the seed, and can be told to wait, fail or hang."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import Image
+
+from engine import (
+    CancelToken,
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    InvalidRequest,
+    Mode,
+    Progress,
+    ProgressCallback,
+    Provider,
+    ProviderConfigError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from engine.registry import ProviderConfig
+
+FAILURES = {
+    "unavailable": lambda: ProviderUnavailable("The fake provider is down."),
+    "ratelimited": lambda: RateLimited("Slow down.", retry_after=0.05),
+    "broken": lambda: ProviderError("The fake provider rejected it."),
+    "crash": lambda: RuntimeError("an unexpected bug"),
+}
+
+
+def colour_of(seed: int) -> tuple[int, int, int]:
+    digest = hashlib.sha256(str(seed).encode()).digest()
+    return digest[0], digest[1], digest[2]
+
+
+class FakeProvider(Provider):
+    """Options: ``steps`` (progress steps), ``step_seconds``, ``fail`` (a FAILURES key),
+    ``fail_times`` (how many calls fail first; default every call), ``max_batch``."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config.name)
+        options: Mapping[str, Any] = config.options
+        self.steps = int(options.get("steps", 2))
+        self.step_seconds = float(options.get("step_seconds", 0.0))
+        self.fail = options.get("fail")
+        if self.fail is not None and self.fail not in FAILURES:
+            raise ProviderConfigError("fail", self.fail, "one of " + ", ".join(FAILURES))
+        self.fail_times = int(options.get("fail_times", 10**9))
+        self.api_key = config.api_key
+        self._capabilities = Capabilities(
+            modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),
+            models=("fake-v1", "fake-v2"),
+            samplers=("Euler", "Euler a"),
+            max_batch=int(options.get("max_batch", 1)),
+        )
+        self.calls: list[GenerationRequest] = []
+        self.batches: list[int] = []
+        self.started = asyncio.Event()
+        self.release: asyncio.Event | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def batch_key(self, request: GenerationRequest) -> str:
+        return f"{request.model}:{request.width}x{request.height}:{request.steps}"
+
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> GenerationResult:
+        self.calls.append(request)
+        self.started.set()
+        if self.fail is not None and len(self.calls) <= self.fail_times:
+            raise FAILURES[self.fail]()
+        if request.prompt == "refuse me":
+            raise InvalidRequest("prompt", request.prompt, "anything else")
+        for step in range(1, self.steps + 1):
+            cancel.raise_if_cancelled()
+            if self.release is not None:
+                await self.release.wait()
+            await asyncio.sleep(self.step_seconds)
+            progress(Progress(step, self.steps))
+        cancel.raise_if_cancelled()
+        images = tuple(
+            GeneratedImage(Image.new("RGB", (request.width, request.height), colour_of(s)), s)
+            for s in request.seeds
+        )
+        return GenerationResult(images=images, model=request.model or "fake-v1")
+
+    async def generate_batch(self, requests, progress, cancel):  # type: ignore[no-untyped-def]
+        self.batches.append(len(requests))
+        return await super().generate_batch(requests, progress, cancel)
+
+
+def fake_provider(config: ProviderConfig) -> FakeProvider:
+    return FakeProvider(config)
