@@ -104,6 +104,10 @@ async def _serve(loaded: LoadedSettings) -> int:
     assert loaded.secrets.discord_token is not None
     point_at(loaded.settings.discord.api_base, loaded.settings.discord.gateway_url)
     async with open_runtime(loaded) as runtime, ImageBot(runtime) as client:
+        closing: set[asyncio.Task[None]] = set()
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGTERM, lambda: closing.add(asyncio.create_task(client.close()))
+        )
         try:
             await client.start(loaded.secrets.discord_token.get_secret_value())
         except discord.LoginFailure:
@@ -218,7 +222,7 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
             await sink.finished.wait()
         finally:
             loop.remove_signal_handler(signal.SIGINT)
-            await worker.stop(grace=0)
+            await worker.stop()
     return 0 if sink.status is JobStatus.SUCCEEDED else 1
 
 
