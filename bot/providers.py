@@ -71,6 +71,9 @@ class Providers:
         except KeyError:
             raise InvalidRequest("provider", name, "one of " + ", ".join(self._entries)) from None
 
+    def find(self, name: str) -> ProviderEntry | None:
+        return self._entries.get(name)
+
     def capacity(
         self,
         running_per_provider: Mapping[str, int],

@@ -167,10 +167,8 @@ class JobService:
 
     async def position(self, job_id: int) -> QueuePosition:
         job = await self.store.get(job_id)
-        concurrency = 1
-        if job is not None:
-            concurrency = self.providers.get(job.provider).settings.concurrency
-        return await self.store.position(job_id, concurrency)
+        entry = self.providers.find(job.provider) if job is not None else None
+        return await self.store.position(job_id, entry.settings.concurrency if entry else 1)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

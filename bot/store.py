@@ -54,6 +54,7 @@ class JobStore(Protocol):
     async def mark_delivered(self, job_id: int, reference: str | None) -> bool: ...
     async def position(self, job_id: int, concurrency: int) -> QueuePosition: ...
     async def next_ready_at(self, origin: str) -> float | None: ...
+    async def cancel_requested(self, job_ids: Collection[int]) -> set[int]: ...
 
 
 class SqliteJobStore:
@@ -402,6 +403,13 @@ class SqliteJobStore:
             "SELECT MIN(not_before) FROM jobs WHERE status = 'queued' AND origin = ?", (origin,)
         )
         return float(row[0]) if row is not None and row[0] is not None else None
+
+    async def cancel_requested(self, job_ids: Collection[int]) -> set[int]:
+        rows = await self._db.fetchall(
+            f"SELECT job_id FROM jobs WHERE cancel_requested = 1 AND job_id IN ({_marks(job_ids)})",
+            list(job_ids),
+        )
+        return {row[0] for row in rows}
 
     async def _load(self, conn: aiosqlite.Connection, job_id: int) -> Job:
         row = await _one(conn, "SELECT * FROM jobs WHERE job_id = ?", (job_id,))

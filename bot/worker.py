@@ -123,11 +123,9 @@ class Worker:
         self._wake.set()
 
     def cancel(self, job_id: int) -> None:
-        """Stop a running job: its token first, the task itself if it does not listen."""
-        token = self._tokens.get(job_id)
-        if token is None:
-            return
-        token.cancel()
+        """Stop a job: its token first, the task itself if the provider does not listen. A
+        token set before the job's task starts is picked up when it does."""
+        self._tokens.setdefault(job_id, CancelToken()).cancel()
         for task, jobs in self._running.items():
             if len(jobs) == 1 and jobs[0].job_id == job_id:
                 asyncio.get_running_loop().call_later(CANCEL_GRACE, task.cancel)
@@ -161,6 +159,9 @@ class Worker:
                 log.exception("Claiming a job failed; trying again shortly")
                 claimed = []
             if claimed:
+                for job in claimed:
+                    if job.cancel_requested:
+                        self.cancel(job.job_id)
                 task = asyncio.create_task(self._execute(claimed), name=f"job-{claimed[0].job_id}")
                 self._running[task] = claimed
                 task.add_done_callback(self._finished)
@@ -183,6 +184,18 @@ class Worker:
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
         await self._deliver_pending()
+        await self._check_cancellations()
+
+    async def _check_cancellations(self) -> None:
+        """Cancels asked for in another process reach this one through the store."""
+        running = {job.job_id for jobs in self._running.values() for job in jobs}
+        for job_id in set(self._tokens) - running:  # cancels of jobs that run elsewhere
+            del self._tokens[job_id]
+        if running:
+            for job_id in await self._store.cancel_requested(running):
+                token = self._tokens.get(job_id)
+                if token is None or not token.cancelled:
+                    self.cancel(job_id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)

@@ -323,3 +323,17 @@ async def test_compatible_jobs_run_as_one_batch(tmp_path: Path):
         await sink.wait_for(4)
         await worker.stop()
         assert fake(rt).batches == [4]
+
+
+async def test_a_cancel_flagged_in_the_store_reaches_the_running_job(running):
+    rt, worker, sink = running
+    fake(rt).release = asyncio.Event()
+    job = await submit(rt, 7)
+    await asyncio.wait_for(fake(rt).started.wait(), 5)
+    await rt.store.cancel(job.job_id, 7)  # as another process would: no in-process event
+    async with asyncio.timeout(5):
+        while not worker._tokens[job.job_id].cancelled:
+            await asyncio.sleep(0.01)
+    fake(rt).release.set()
+    await sink.wait_for(1)
+    assert sink.delivered[0][0].status is JobStatus.CANCELLED
