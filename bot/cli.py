@@ -167,6 +167,11 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"--image {args.image}: {err.strerror}", file=sys.stderr)
         return 2
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"--out {args.out}: cannot create the folder: {err.strerror}", file=sys.stderr)
+        return 2
     request = GenerationRequest(
         prompt=args.prompt,
         model=args.model,

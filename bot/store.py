@@ -163,7 +163,7 @@ class SqliteJobStore:
     ) -> list[Job]:
         """Start the fairest eligible job, with compatible followers when its provider batches."""
         providers = capacity.open_providers()
-        if not providers:
+        if not providers or (only is not None and not only):
             return []
         now = self._clock()
         where = [

@@ -155,18 +155,19 @@ class Worker:
         while self._accepting:
             try:
                 claimed = await self._claim()
+                if not claimed:
+                    await self._idle()
+                    continue
             except Exception:
-                log.exception("Claiming a job failed; trying again shortly")
-                claimed = []
-            if claimed:
-                for job in claimed:
-                    if job.cancel_requested:
-                        self.cancel(job.job_id)
-                task = asyncio.create_task(self._execute(claimed), name=f"job-{claimed[0].job_id}")
-                self._running[task] = claimed
-                task.add_done_callback(self._finished)
+                log.exception("The worker loop failed; trying again shortly")
+                await asyncio.sleep(self._queue.poll_seconds)
                 continue
-            await self._idle()
+            for job in claimed:
+                if job.cancel_requested:
+                    self.cancel(job.job_id)
+            task = asyncio.create_task(self._execute(claimed), name=f"job-{claimed[0].job_id}")
+            self._running[task] = claimed
+            task.add_done_callback(self._finished)
 
     async def _claim(self) -> list[Job]:
         per_provider, per_user = await self._store.running_counts()

@@ -57,7 +57,10 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path, *, target_version: int | None = None) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"Cannot create the folder for the database {path}: {err}") from err
         writer = await _connect(path)
         try:
             await _migrate(writer, path, target_version)

@@ -137,3 +137,23 @@ def test_migrate_reports_the_schema_version(tmp_path: Path):
     result = run_bot(tmp_path, "migrate", config=config_for(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "schema version 2" in result.stdout
+
+
+def test_generate_refuses_an_out_folder_it_cannot_create(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run_bot(
+        tmp_path, "generate", "x", "--out", str(blocker / "sub"), config=config_for(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "--out" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_database_path_that_cannot_be_created_is_one_message(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    config = f"[storage]\ndata_dir = '{blocker / 'data'}'\n"
+    result = run_bot(tmp_path, "migrate", config=config)
+    assert result.returncode == 2
+    assert "Cannot create the folder for the database" in result.stderr
+    assert "Traceback" not in result.stderr

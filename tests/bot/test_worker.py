@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,20 @@ def fake(rt: Runtime) -> FakeProvider:
     return provider
 
 
+@asynccontextmanager
+async def working(
+    rt: Runtime, sink: RecordingSink | None = None, **options: Any
+) -> AsyncIterator[RecordingSink]:
+    """A worker for the test's duration; stopped (with its default grace) on the way out."""
+    sink = sink or RecordingSink()
+    worker = rt.worker(sink, origin="discord", **options)
+    await worker.start()
+    try:
+        yield sink
+    finally:
+        await worker.stop()
+
+
 @pytest.fixture
 async def running(runtime: Runtime) -> AsyncIterator[tuple[Runtime, Worker, RecordingSink]]:
     sink = RecordingSink()
@@ -92,13 +107,12 @@ async def test_a_job_runs_is_stored_and_delivered_once(running):
 
 
 async def test_progress_reaches_the_sink_throttled(tmp_path: Path):
-    async with await open_with(tmp_path, {"steps": 10, "step_seconds": 0.03}) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord", progress_interval=0.1)
-        await worker.start()
+    async with (
+        await open_with(tmp_path, {"steps": 10, "step_seconds": 0.03}) as rt,
+        working(rt, progress_interval=0.1) as sink,
+    ):
         await submit(rt, 7)
         await sink.wait_for(1)
-        await worker.stop()
     steps = [progress.step for _, progress in sink.progress_reports]
     assert 2 <= len(steps) <= 5
     assert steps == sorted(steps) and all(p.total == 10 for _, p in sink.progress_reports)
@@ -117,13 +131,9 @@ async def test_the_same_seed_gives_the_same_image(running):
 
 
 async def test_a_provider_error_fails_the_job_and_refunds(tmp_path: Path):
-    async with await open_with(tmp_path, {"fail": "broken"}) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
+    async with await open_with(tmp_path, {"fail": "broken"}) as rt, working(rt) as sink:
         job = await submit(rt, 7)
         await sink.wait_for(1)
-        await worker.stop()
         done, _ = sink.delivered[0]
         assert done.status is JobStatus.FAILED
         assert done.error == "The fake provider rejected it."
@@ -133,25 +143,20 @@ async def test_a_provider_error_fails_the_job_and_refunds(tmp_path: Path):
 
 
 async def test_an_unexpected_error_reaches_the_member_as_a_plain_message(tmp_path: Path):
-    async with await open_with(tmp_path, {"fail": "crash"}) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
+    async with await open_with(tmp_path, {"fail": "crash"}) as rt, working(rt) as sink:
         await submit(rt, 7)
         await sink.wait_for(1)
-        await worker.stop()
         assert sink.delivered[0][0].error == INTERNAL_ERROR
         assert "Traceback" not in INTERNAL_ERROR
 
 
 async def test_a_transient_error_is_retried_then_succeeds(tmp_path: Path):
-    async with await open_with(tmp_path, {"fail": "ratelimited", "fail_times": 2}) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
+    async with (
+        await open_with(tmp_path, {"fail": "ratelimited", "fail_times": 2}) as rt,
+        working(rt) as sink,
+    ):
         await submit(rt, 7)
         await sink.wait_for(1)
-        await worker.stop()
         done, images = sink.delivered[0]
         assert done.status is JobStatus.SUCCEEDED and done.attempt == 3
         assert len(images) == 1
@@ -160,13 +165,9 @@ async def test_a_transient_error_is_retried_then_succeeds(tmp_path: Path):
 
 
 async def test_a_transient_error_fails_once_attempts_are_spent(tmp_path: Path):
-    async with await open_with(tmp_path, {"fail": "unavailable"}) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
+    async with await open_with(tmp_path, {"fail": "unavailable"}) as rt, working(rt) as sink:
         await submit(rt, 7)
         await sink.wait_for(1)
-        await worker.stop()
         assert sink.delivered[0][0].status is JobStatus.FAILED
         assert len(fake(rt).calls) == 3
         assert await used(rt, 7) == 0
@@ -176,12 +177,9 @@ async def test_a_job_past_its_timeout_fails_and_is_refunded(tmp_path: Path):
     async with await open_with(
         tmp_path, {"steps": 50, "step_seconds": 0.05}, queue={"job_timeout_seconds": 0.2}
     ) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
-        await submit(rt, 7)
-        await sink.wait_for(1)
-        await worker.stop()
+        async with working(rt) as sink:
+            await submit(rt, 7)
+            await sink.wait_for(1)
         done, _ = sink.delivered[0]
         assert done.status is JobStatus.FAILED
         assert "0.2-second limit" in (done.error or "")
@@ -248,13 +246,9 @@ async def test_shutdown_waits_then_puts_running_jobs_back(tmp_path: Path):
 
 
 async def test_a_failed_delivery_is_tried_again(tmp_path: Path):
-    async with await open_with(tmp_path) as rt:
-        sink = RecordingSink(fail_first=1)
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
+    async with await open_with(tmp_path) as rt, working(rt, RecordingSink(fail_first=1)) as sink:
         await submit(rt, 7)
         await sink.wait_for(1)
-        await worker.stop()
         assert len(sink.delivered) == 1
 
 
@@ -270,11 +264,8 @@ async def test_after_a_crash_running_jobs_run_again_and_are_delivered_once(tmp_p
         # The process dies here: the job is left running, nothing is finished or delivered.
 
     async with open_runtime(loaded) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
-        await sink.wait_for(2)
-        await worker.stop()
+        async with working(rt) as sink:
+            await sink.wait_for(2)
         assert sorted(job.job_id for job, _ in sink.delivered) == [first.job_id, second.job_id]
         assert all(job.status is JobStatus.SUCCEEDED for job, _ in sink.delivered)
         by_id = {job.job_id: job for job, _ in sink.delivered}
@@ -282,11 +273,8 @@ async def test_after_a_crash_running_jobs_run_again_and_are_delivered_once(tmp_p
         assert await used(rt, 7) == 1 and await used(rt, 8) == 1
 
     async with open_runtime(loaded) as rt:  # a further restart delivers nothing again
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
-        await asyncio.sleep(0.2)
-        await worker.stop()
+        async with working(rt) as sink:
+            await asyncio.sleep(0.2)
         assert sink.delivered == []
 
 
@@ -304,11 +292,8 @@ async def test_a_result_stored_but_not_delivered_is_delivered_after_restart(tmp_
             await asyncio.sleep(0.02)
         await worker.stop()
     async with open_runtime(loaded) as rt:
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
-        await sink.wait_for(1)
-        await worker.stop()
+        async with working(rt) as sink:
+            await sink.wait_for(1)
         assert sink.delivered[0][0].job_id == job.job_id
         assert len(sink.delivered[0][1]) == 1
 
@@ -317,11 +302,8 @@ async def test_compatible_jobs_run_as_one_batch(tmp_path: Path):
     async with await open_with(tmp_path, {"max_batch": 4}, queue={"max_running_per_user": 4}) as rt:
         for user in range(4):
             await submit(rt, user)
-        sink = RecordingSink()
-        worker = rt.worker(sink, origin="discord")
-        await worker.start()
-        await sink.wait_for(4)
-        await worker.stop()
+        async with working(rt) as sink:
+            await sink.wait_for(4)
         assert fake(rt).batches == [4]
 
 
@@ -332,7 +314,7 @@ async def test_a_cancel_flagged_in_the_store_reaches_the_running_job(running):
     await asyncio.wait_for(fake(rt).started.wait(), 5)
     await rt.store.cancel(job.job_id, 7)  # as another process would: no in-process event
     async with asyncio.timeout(5):
-        while not worker._tokens[job.job_id].cancelled:
+        while not worker._tokens[job.job_id].cancelled:  # noqa: ASYNC110 (a thread-safe flag)
             await asyncio.sleep(0.01)
     fake(rt).release.set()
     await sink.wait_for(1)
