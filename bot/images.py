@@ -24,7 +24,7 @@ def parameters_text(request: GenerationRequest, seed: int | None, model: str) ->
         "Sampler": request.sampler,
         "CFG scale": request.guidance,
         "Seed": seed,
-        "Size": f"{request.width}x{request.height}",
+        "Size": "x".join(map(str, request.size)),
         "Model": model,
         "Denoising strength": request.strength,
     }

@@ -77,7 +77,8 @@ class QuotaPolicy:
 
     def cost(self, request: GenerationRequest, multiplier: float = 1.0) -> int:
         """Units for the work asked: at least one per image, more for bigger or longer work."""
-        pixels = request.width * request.height / (self._quota.base_width * self._quota.base_height)
+        width, height = request.size
+        pixels = width * height / (self._quota.base_width * self._quota.base_height)
         steps = (request.steps or self._quota.base_steps) / self._quota.base_steps
         return max(request.count, math.ceil(request.count * pixels * steps * multiplier - 1e-9))
 

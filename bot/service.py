@@ -73,8 +73,7 @@ class JobService:
                 f"{len(request.negative_prompt)} characters",
                 f"at most {limits.max_prompt_length}",
             )
-        _check_range("width", request.width, 64, limits.max_width)
-        _check_range("height", request.height, 64, limits.max_height)
+        self._check_size(request)
         _check_range("count", request.count, 1, limits.max_count)
         if request.steps is not None:
             _check_range("steps", request.steps, 1, limits.max_steps)
@@ -86,13 +85,22 @@ class JobService:
             if not -2 <= lora.weight <= 2:
                 raise InvalidRequest(f"LoRA {lora.name} weight", lora.weight, "-2 to 2")
         self._check_input_image(request)
-        entry.provider.capabilities.check(request)
-        resolved = request.replace(
-            prompt=prompt,
-            model=request.model or entry.provider.default_model,
-            seed=secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed,
+        resolved = entry.provider.prepare(
+            request.replace(
+                prompt=prompt,
+                model=request.model or entry.provider.default_model,
+                seed=secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed,
+            )
         )
+        self._check_size(resolved)
         return entry, resolved
+
+    def _check_size(self, request: GenerationRequest) -> None:
+        limits = self.settings.limits
+        if request.width is not None:
+            _check_range("width", request.width, 64, limits.max_width)
+        if request.height is not None:
+            _check_range("height", request.height, 64, limits.max_height)
 
     def _check_input_image(self, request: GenerationRequest) -> None:
         needs_image = request.mode in (Mode.IMG2IMG, Mode.UPSCALE)

@@ -103,8 +103,8 @@ class LimitSettings(Section):
 
 class DefaultSettings(Section):
     provider: str | None = None
-    width: PositiveInt = 512
-    height: PositiveInt = 512
+    width: PositiveInt | None = None
+    height: PositiveInt | None = None
     count: PositiveInt = 1
     negative_prompt: str = ""
 

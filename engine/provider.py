@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled
-from engine.types import Capabilities, GenerationRequest, GenerationResult
+from engine.types import DEFAULT_SIZE, Capabilities, GenerationRequest, GenerationResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,15 @@ class Provider(abc.ABC):
     def default_model(self) -> str:
         models = self.capabilities.models
         return models[0] if models else self.name
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """Fill what the request leaves to the provider (size, steps, ...) and refuse what it
+        cannot honour, naming the option. Runs before anything is queued or charged."""
+        resolved = request.replace(
+            width=request.width or DEFAULT_SIZE, height=request.height or DEFAULT_SIZE
+        )
+        self.capabilities.check(resolved)
+        return resolved
 
     async def start(self) -> None:
         """Open connections and load what the first job needs; called once before any job."""

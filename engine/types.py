@@ -13,6 +13,7 @@ from PIL import Image
 from engine.errors import InvalidRequest
 
 MAX_SEED = 2**32 - 1
+DEFAULT_SIZE = 512
 
 
 class Mode(enum.StrEnum):
@@ -35,8 +36,8 @@ class GenerationRequest:
     model: str | None = None
     mode: Mode = Mode.TXT2IMG
     negative_prompt: str = ""
-    width: int = 512
-    height: int = 512
+    width: int | None = None
+    height: int | None = None
     steps: int | None = None
     guidance: float | None = None
     sampler: str | None = None
@@ -46,6 +47,12 @@ class GenerationRequest:
     loras: tuple[LoraRef, ...] = ()
     nsfw_allowed: bool = False
     init_image: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        if self.width is None or self.height is None:
+            raise ValueError("the size is resolved before a request is queued")
+        return self.width, self.height
 
     @property
     def seeds(self) -> list[int]:
@@ -111,6 +118,8 @@ class Capabilities:
         if request.loras and not self.loras:
             raise InvalidRequest("loras", request.loras[0].name, "this provider takes no LoRAs")
         for name, value in (("width", request.width), ("height", request.height)):
+            if value is None:
+                continue
             if not self.min_size <= value <= self.max_size or value % self.size_multiple:
                 raise InvalidRequest(
                     name,
