@@ -133,7 +133,9 @@ class Settings(Section):
     quota: QuotaSettings = QuotaSettings()
     limits: LimitSettings = LimitSettings()
     defaults: DefaultSettings = DefaultSettings()
-    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = Field(
+        default_factory=lambda: {"local": ProviderSettings(kind="local")}
+    )
 
     @field_validator("providers")
     @classmethod

@@ -23,7 +23,9 @@ class ProviderConfig:
 ProviderFactory = Callable[[ProviderConfig], Provider]
 
 # kind -> "module:attribute". Adapters register here as they are written.
-BUILTIN_KINDS: dict[str, str] = {}
+BUILTIN_KINDS: dict[str, str] = {
+    "local": "engine.local:create",
+}
 
 
 def known_kinds() -> list[str]:

@@ -104,10 +104,21 @@ def test_generate_reports_a_failed_job(tmp_path: Path):
     assert "failed: The fake provider rejected it." in result.stderr
 
 
-def test_generate_without_a_provider_says_how_to_add_one(tmp_path: Path):
-    result = run_bot(tmp_path, "generate", "x", "--out", "o", config="")
+def test_generate_with_the_default_model_offline_explains_the_download(tmp_path: Path):
+    result = run_bot(
+        tmp_path,
+        "generate",
+        "x",
+        "--out",
+        "o",
+        config="",
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+    )
     assert result.returncode == 2
-    assert "add a [providers.NAME] section" in result.stderr
+    assert "Cannot load model sd-turbo from stabilityai/sd-turbo" in result.stderr
+    assert "the first use downloads it" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_starting_without_a_token_explains_what_to_do(tmp_path: Path):

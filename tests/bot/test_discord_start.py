@@ -15,7 +15,7 @@ from bot.jobs import Requester
 from bot.runtime import open_runtime
 from bot.settings import LoadedSettings, Secrets
 from engine import GenerationRequest
-from tests.conftest import make_settings
+from tests.conftest import FAKE_KIND, make_settings
 from tests.fakes.discord import APPLICATION_ID, TOKEN, FakeDiscord
 
 ROOT = Path(__file__).parents[2]
@@ -78,6 +78,7 @@ async def test_python_m_bot_starts_prints_the_invite_and_stops_on_sigterm(
         f"[discord]\napi_base = '{fake_discord.api_base}'\n"
         f"gateway_url = '{fake_discord.gateway_url}'\n"
         f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
+        f"[providers.fake]\nkind = '{FAKE_KIND}'\n"
     )
     environment = {**os.environ, "DISCORD_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(

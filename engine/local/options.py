@@ -1,0 +1,104 @@
+"""The local engine's settings, read from its ``[providers.NAME]`` section."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import ProviderConfigError
+
+REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+class ModelSpec(BaseModel):
+    """One model: where it comes from, its defaults and its limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    config: str | None = None
+    variant: str | None = None
+    width: Annotated[int, Field(ge=64, le=4096, multiple_of=8)] = 512
+    height: Annotated[int, Field(ge=64, le=4096, multiple_of=8)] = 512
+    steps: Annotated[int, Field(ge=1, le=500)] = 25
+    guidance: Annotated[float, Field(ge=0, le=30)] = 7.0
+    sampler: str | None = None
+    max_size: Annotated[int, Field(ge=64, le=8192)] = 1024
+    nsfw: bool = False
+
+    @property
+    def kind(self) -> Literal["folder", "single_file", "repo"]:
+        if self.source.endswith((".safetensors", ".ckpt")):
+            return "single_file"
+        if Path(self.source).expanduser().is_dir() or not REPO_ID.match(self.source):
+            return "folder"
+        return "repo"
+
+    @model_validator(mode="after")
+    def _single_file_needs_config(self) -> ModelSpec:
+        if self.kind == "single_file" and self.config is None:
+            raise ValueError(
+                "a single-file checkpoint needs config = a local diffusers folder (or repo id) "
+                "of the same architecture, so nothing is fetched from the hub"
+            )
+        if max(self.width, self.height) > self.max_size:
+            raise ValueError(f"the default size {self.width}x{self.height} exceeds max_size")
+        return self
+
+
+SD_TURBO = ModelSpec(
+    source="stabilityai/sd-turbo",
+    variant="fp16",
+    width=512,
+    height=512,
+    steps=1,
+    guidance=0.0,
+    max_size=1024,
+)
+
+
+class LocalOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: dict[str, ModelSpec] = Field(default_factory=lambda: {"sd-turbo": SD_TURBO})
+    default_model: str | None = None
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    compile: bool = False
+    cache_dir: str | None = None
+    lora_dir: str | None = None
+    max_loaded_models: Annotated[int, Field(ge=1, le=32)] = 2
+    max_model_memory_gb: Annotated[float, Field(ge=0)] = 0.0
+    max_batch: Annotated[int, Field(ge=1, le=64)] = 4
+    vae_tiling_pixels: Annotated[int, Field(ge=0)] = 1024 * 1024
+    preview_every: Annotated[int, Field(ge=0)] = 0
+    upscale_factor: Annotated[float, Field(gt=1, le=4)] = 2.0
+    upscale_strength: Annotated[float, Field(gt=0, le=1)] = 0.3
+
+    @model_validator(mode="after")
+    def _default_model_exists(self) -> LocalOptions:
+        if not self.models:
+            raise ValueError("at least one model is needed")
+        if self.default_model is not None and self.default_model not in self.models:
+            raise ValueError(f"default_model {self.default_model!r} is not in models")
+        return self
+
+    @property
+    def default(self) -> str:
+        return self.default_model or next(iter(self.models))
+
+
+def parse_options(options: Mapping[str, Any]) -> LocalOptions:
+    try:
+        return LocalOptions.model_validate(dict(options))
+    except ValidationError as err:
+        problem = err.errors()[0]
+        key = ".".join(str(part) for part in problem["loc"]) or "models"
+        rule = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            rule = "not a setting of the local engine"
+        raise ProviderConfigError(key, problem.get("input"), rule) from None

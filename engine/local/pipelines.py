@@ -1,0 +1,158 @@
+"""Loading pipelines (a diffusers folder, a hub repo id, a single-file checkpoint) and keeping
+the recently used ones in a bounded LRU. Used only from the engine's own thread."""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diffusers
+import torch
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+from engine.errors import ProviderError
+from engine.local.options import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(ProviderError):
+    """A configured model cannot be loaded; retrying will not help."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    spec: ModelSpec
+    text2img: Any
+    image2img: Any
+    scheduler_config: Any
+    default_scheduler: Any
+    xl: bool
+    bytes: int
+
+
+def load_model(
+    name: str,
+    spec: ModelSpec,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    cache_dir: str | None,
+    compile_unet: bool,
+) -> LoadedModel:
+    try:
+        pipe = _from_source(spec, dtype, cache_dir)
+    except Exception as err:
+        hint = ""
+        if spec.kind == "repo":
+            hint = " (the first use downloads it: is the hub reachable and is there disk space?)"
+        raise ModelLoadError(f"Cannot load model {name} from {spec.source}{hint}: {err}") from err
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    if compile_unet:
+        pipe.unet = torch.compile(pipe.unet)
+    image2img = AutoPipelineForImage2Image.from_pipe(pipe)
+    image2img.set_progress_bar_config(disable=True)
+    size = sum(
+        parameter.numel() * parameter.element_size()
+        for component in pipe.components.values()
+        if isinstance(component, torch.nn.Module)
+        for parameter in component.parameters()
+    )
+    log.info("Loaded model %s (%s, %.0f MB) on %s", name, type(pipe).__name__, size / 2**20, device)
+    return LoadedModel(
+        name=name,
+        spec=spec,
+        text2img=pipe,
+        image2img=image2img,
+        scheduler_config=pipe.scheduler.config,
+        default_scheduler=pipe.scheduler,
+        xl="XL" in type(pipe).__name__,
+        bytes=size,
+    )
+
+
+def _from_source(spec: ModelSpec, dtype: torch.dtype, cache_dir: str | None) -> Any:
+    if spec.kind == "single_file":
+        assert spec.config is not None
+        cls = getattr(diffusers, _pipeline_class(spec.config))
+        return cls.from_single_file(
+            str(Path(spec.source).expanduser()), config=spec.config, dtype=dtype
+        )
+    if spec.kind == "repo":
+        return AutoPipelineForText2Image.from_pretrained(
+            spec.source, dtype=dtype, cache_dir=cache_dir, variant=spec.variant
+        )
+    return AutoPipelineForText2Image.from_pretrained(
+        str(Path(spec.source).expanduser()), dtype=dtype
+    )
+
+
+def _pipeline_class(config: str) -> str:
+    """The pipeline class a single file belongs to, from its config folder's model index."""
+    index = Path(config).expanduser() / "model_index.json"
+    if index.is_file():
+        return str(json.loads(index.read_text())["_class_name"])
+    return "StableDiffusionXLPipeline" if "xl" in config.lower() else "StableDiffusionPipeline"
+
+
+Loader = Callable[[str, ModelSpec], LoadedModel]
+
+
+class PipelineCache:
+    """Loaded models, least recently used first out, bounded by count and by parameter bytes."""
+
+    def __init__(
+        self, specs: dict[str, ModelSpec], loader: Loader, max_models: int, max_bytes: int
+    ):
+        self._specs = specs
+        self._loader = loader
+        self._max_models = max_models
+        self._max_bytes = max_bytes
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    def get(self, name: str) -> LoadedModel:
+        model = self._loaded.get(name)
+        if model is not None:
+            self._loaded.move_to_end(name)
+            return model
+        model = self._loader(name, self._specs[name])
+        self._loaded[name] = model
+        self._evict(keep=name)
+        return model
+
+    def clear(self) -> None:
+        self._loaded.clear()
+        _release_memory()
+
+    def _evict(self, keep: str) -> None:
+        evicted = False
+        while len(self._loaded) > 1 and (
+            len(self._loaded) > self._max_models
+            or (self._max_bytes and sum(m.bytes for m in self._loaded.values()) > self._max_bytes)
+        ):
+            oldest = next(iter(self._loaded))
+            if oldest == keep:
+                break
+            del self._loaded[oldest]
+            log.info("Unloaded model %s to make room", oldest)
+            evicted = True
+        if evicted:
+            _release_memory()
+
+
+def _release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

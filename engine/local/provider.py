@@ -1,0 +1,340 @@
+"""The local diffusers engine: one thread owns the GPU and runs every pipeline call, so the
+event loop never waits on a step."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import io
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from engine.errors import EngineError, GenerationCancelled, InvalidRequest, ProviderError
+from engine.local.device import pick_device, pick_dtype
+from engine.local.loras import LoraLibrary
+from engine.local.options import LocalOptions, ModelSpec, parse_options
+from engine.local.pipelines import LoadedModel, PipelineCache, load_model
+from engine.local.preview import latent_preview
+from engine.local.samplers import MIN_STEPS, SAMPLERS, make_scheduler
+from engine.provider import CancelToken, Progress, ProgressCallback, Provider
+from engine.registry import ProviderConfig
+from engine.types import (
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+)
+
+log = logging.getLogger(__name__)
+
+Outcome = GenerationResult | EngineError
+
+
+class _Stop(Exception):
+    """Raised from the step callback to end a run before decoding."""
+
+
+class LocalProvider(Provider):
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config.name)
+        self.options: LocalOptions = parse_options(config.options)
+        self.device = pick_device(self.options.device)
+        self.dtype = pick_dtype(self.options.dtype, self.device)
+        lora_dir = self.options.lora_dir
+        self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
+        self.cache = PipelineCache(
+            dict(self.options.models),
+            partial(
+                _load,
+                device=self.device,
+                dtype=self.dtype,
+                cache_dir=self.options.cache_dir,
+                compile_unet=self.options.compile,
+            ),
+            max_models=self.options.max_loaded_models,
+            max_bytes=int(self.options.max_model_memory_gb * 2**30),
+        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
+        specs = self.options.models.values()
+        self._capabilities = Capabilities(
+            modes=frozenset(Mode),
+            models=tuple(self.options.models),
+            samplers=tuple(SAMPLERS),
+            loras=lora_dir is not None,
+            max_size=max(spec.max_size for spec in specs),
+            max_steps=500,
+            max_images=8,
+            max_batch=self.options.max_batch,
+            nsfw=any(spec.nsfw for spec in specs),
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def default_model(self) -> str:
+        return self.options.default
+
+    def model_spec(self, name: str) -> ModelSpec:
+        return self.options.models[name]
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        """Fill the model's defaults; refuse sizes, samplers and LoRAs it cannot take."""
+        name = request.model or self.default_model
+        spec = self.options.models.get(name)
+        if spec is None:
+            raise InvalidRequest("model", name, "one of " + ", ".join(self.options.models))
+        width, height = self._size(request, spec)
+        steps = request.steps or spec.steps
+        strength = request.strength
+        if request.mode is Mode.UPSCALE:
+            strength = self.options.upscale_strength
+        if request.mode is not Mode.TXT2IMG and strength is not None:
+            steps = max(steps, math.ceil(1 / strength))  # at least one denoising step
+        sampler = request.sampler or spec.sampler
+        if sampler is not None and sampler not in SAMPLERS:
+            close = difflib.get_close_matches(sampler, list(SAMPLERS), n=3, cutoff=0.4)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise InvalidRequest("sampler", sampler, hint + "one of " + ", ".join(SAMPLERS))
+        if sampler in MIN_STEPS and steps < MIN_STEPS[sampler]:
+            raise InvalidRequest("steps", steps, f"at least {MIN_STEPS[sampler]} with {sampler}")
+        resolved = request.replace(
+            model=name,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=spec.guidance if request.guidance is None else request.guidance,
+            sampler=sampler,
+            strength=strength,
+        )
+        self.capabilities.check(resolved)
+        for field, value in (("width", width), ("height", height)):
+            if value > spec.max_size:
+                raise InvalidRequest(field, value, f"at most {spec.max_size} for model {name}")
+        for lora in request.loras:
+            self.loras.path(lora.name)
+        return resolved
+
+    def _size(self, request: GenerationRequest, spec: ModelSpec) -> tuple[int, int]:
+        if request.width and request.height:
+            return request.width, request.height
+        if request.mode is Mode.UPSCALE and request.init_image is not None:
+            with Image.open(io.BytesIO(request.init_image)) as image:
+                source = image.size
+            factor = self.options.upscale_factor
+            return _multiple_of_8(source[0] * factor), _multiple_of_8(source[1] * factor)
+        return request.width or spec.width, request.height or spec.height
+
+    def batch_key(self, request: GenerationRequest) -> str:
+        if request.mode is not Mode.TXT2IMG:
+            return ""
+        loras = [[lora.name, lora.weight] for lora in request.loras]
+        return json.dumps(
+            [request.model, request.size, request.steps, request.guidance, request.sampler, loras]
+        )
+
+    async def start(self) -> None:
+        await self._call(self._warm_up)
+
+    async def close(self) -> None:
+        await self._call(self.cache.clear)
+        self._executor.shutdown(wait=True)
+
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> GenerationResult:
+        [outcome] = await self.generate_batch([request], [progress], [cancel])
+        if isinstance(outcome, EngineError):
+            raise outcome
+        return outcome
+
+    async def generate_batch(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: Sequence[ProgressCallback],
+        cancel: Sequence[CancelToken],
+    ) -> list[Outcome]:
+        """One pipeline call for compatible requests, each with its own prompts and seeds."""
+        abort = threading.Event()
+        try:
+            outcomes: list[Outcome] = await self._call(
+                self._run, list(requests), list(progress), list(cancel), abort
+            )
+            return outcomes
+        except asyncio.CancelledError:
+            abort.set()  # a timeout or shutdown: stop at the next step
+            raise
+
+    async def _call(self, function: Any, *args: Any) -> Any:
+        return await asyncio.wrap_future(self._executor.submit(function, *args))
+
+    def _warm_up(self) -> None:
+        model = self.cache.get(self.default_model)
+        if self.options.compile:
+            started = time.perf_counter()
+            spec = model.spec
+            model.text2img(
+                prompt="warm-up",
+                width=spec.width,
+                height=spec.height,
+                num_inference_steps=2,
+                guidance_scale=spec.guidance,
+            )
+            log.info("Compiled %s in %.1f s", model.name, time.perf_counter() - started)
+
+    def _run(
+        self,
+        requests: list[GenerationRequest],
+        progress: list[ProgressCallback],
+        cancel: list[CancelToken],
+        abort: threading.Event,
+    ) -> list[Outcome]:
+        started = time.perf_counter()
+        first = requests[0]
+        assert first.model is not None
+        model = self.cache.get(first.model)
+        pipe = model.text2img if first.mode is Mode.TXT2IMG else model.image2img
+        pipe.scheduler = (
+            make_scheduler(first.sampler, model.scheduler_config)
+            if first.sampler
+            else model.default_scheduler
+        )
+        width, height = first.size
+        if width * height > self.options.vae_tiling_pixels:
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
+        arguments = self._arguments(model, requests, progress, cancel, abort)
+        try:
+            with self._loras(pipe, first):
+                images = pipe(**arguments).images
+        except _Stop:
+            return [GenerationCancelled() for _ in requests]
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return [
+                ProviderError("The GPU ran out of memory; try a smaller size or fewer images.")
+                for _ in requests
+            ]
+        seconds = time.perf_counter() - started
+        outcomes: list[Outcome] = []
+        for request, token in zip(requests, cancel, strict=True):
+            own, images = images[: request.count], images[request.count :]
+            if token.cancelled:
+                outcomes.append(GenerationCancelled())
+                continue
+            generated = tuple(
+                GeneratedImage(image, seed) for image, seed in zip(own, request.seeds, strict=True)
+            )
+            outcomes.append(GenerationResult(generated, model.name, seconds))
+        return outcomes
+
+    def _arguments(
+        self,
+        model: LoadedModel,
+        requests: list[GenerationRequest],
+        progress: list[ProgressCallback],
+        cancel: list[CancelToken],
+        abort: threading.Event,
+    ) -> dict[str, Any]:
+        first = requests[0]
+        width, height = first.size
+        arguments: dict[str, Any] = {
+            "prompt": [r.prompt for r in requests for _ in range(r.count)],
+            "negative_prompt": [r.negative_prompt for r in requests for _ in range(r.count)],
+            "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
+            "num_inference_steps": first.steps,
+            "guidance_scale": first.guidance,
+            "callback_on_step_end": self._step_callback(model, requests, progress, cancel, abort),
+            "callback_on_step_end_tensor_inputs": ["latents"],
+        }
+        if first.mode is Mode.TXT2IMG:
+            arguments.update(width=width, height=height)
+        else:
+            assert first.init_image is not None
+            with Image.open(io.BytesIO(first.init_image)) as image:
+                source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+            arguments.update(image=[source] * first.count, strength=first.strength)
+        return arguments
+
+    def _step_callback(
+        self,
+        model: LoadedModel,
+        requests: list[GenerationRequest],
+        progress: list[ProgressCallback],
+        cancel: list[CancelToken],
+        abort: threading.Event,
+    ) -> Any:
+        every = self.options.preview_every
+        offsets = [sum(r.count for r in requests[:k]) for k in range(len(requests))]
+
+        def on_step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> Any:
+            if abort.is_set() or all(token.cancelled for token in cancel):
+                raise _Stop
+            step, total = index + 1, pipe.num_timesteps
+            show = every and step % every == 0 and step < total
+            for report, offset in zip(progress, offsets, strict=True):
+                preview = latent_preview(tensors["latents"][offset], model.xl) if show else None
+                report(Progress(step, total, preview=preview))
+            return tensors
+
+        return on_step
+
+    def _loras(self, pipe: Any, request: GenerationRequest) -> Any:
+        return _AppliedLoras(pipe, [(self.loras.path(x.name), x.weight) for x in request.loras])
+
+
+class _AppliedLoras:
+    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job."""
+
+    def __init__(self, pipe: Any, loras: list[tuple[Path, float]]) -> None:
+        self._pipe = pipe
+        self._loras = loras
+
+    def __enter__(self) -> None:
+        if not self._loras:
+            return
+        names = []
+        for index, (path, _) in enumerate(self._loras):
+            name = f"lora{index}"
+            if path.name == "pytorch_lora_weights.safetensors":
+                self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
+            else:
+                self._pipe.load_lora_weights(str(path), adapter_name=name)
+            names.append(name)
+        self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loras:
+            self._pipe.unload_lora_weights()
+
+
+def _load(
+    name: str,
+    spec: ModelSpec,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    cache_dir: str | None,
+    compile_unet: bool,
+) -> LoadedModel:
+    return load_model(
+        name, spec, device=device, dtype=dtype, cache_dir=cache_dir, compile_unet=compile_unet
+    )
+
+
+def _multiple_of_8(value: float) -> int:
+    return max(64, int(value) // 8 * 8)

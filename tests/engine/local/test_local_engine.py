@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import (
+    CancelToken,
+    GenerationCancelled,
+    GenerationRequest,
+    GenerationResult,
+    InvalidRequest,
+    LoraRef,
+    Mode,
+    Progress,
+    ProviderConfigError,
+)
+from engine.local import LocalProvider
+from engine.local.pipelines import ModelLoadError
+from engine.local.samplers import MIN_STEPS, SAMPLERS
+from engine.registry import ProviderConfig, build_provider
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def request(
+    provider: LocalProvider, prompt: str = "a red boat", **options: object
+) -> GenerationRequest:
+    return provider.prepare(GenerationRequest(prompt, seed=7, **options))  # type: ignore[arg-type]
+
+
+async def run(provider: LocalProvider, req: GenerationRequest, **kw) -> GenerationResult:
+    return await provider.generate(
+        req, kw.get("progress", lambda _: None), kw.get("cancel", CancelToken())
+    )
+
+
+def pixels(result: GenerationResult, index: int = 0) -> np.ndarray:
+    return np.asarray(result.images[index].image, dtype=np.int16)
+
+
+def png(size: tuple[int, int], colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_txt2img_gives_the_model_defaults_and_reports_seeds(local: LocalProvider):
+    result = await run(local, request(local, count=2))
+    assert [image.seed for image in result.images] == [7, 8]
+    assert all(image.image.size == (64, 64) for image in result.images)
+    assert result.model == "tiny"
+
+
+async def test_the_same_seed_gives_the_same_image_and_another_seed_does_not(local):
+    first = await run(local, request(local))
+    again = await run(local, request(local))
+    other = await run(local, request(local).replace(seed=8))
+    assert np.array_equal(pixels(first), pixels(again))
+    assert not np.array_equal(pixels(first), pixels(other))
+
+
+async def test_image_k_of_a_request_is_what_seed_plus_k_gives_alone(local):
+    pair = await run(local, request(local, count=2))
+    alone = await run(local, request(local).replace(seed=8))
+    assert np.abs(pixels(pair, 1) - pixels(alone)).max() <= 1
+
+
+async def test_img2img_uses_the_input_and_strength(local):
+    req = request(local, mode=Mode.IMG2IMG, init_image=png((80, 48)), strength=0.5)
+    assert req.steps == 3 and req.size == (64, 64)
+    result = await run(local, req)
+    assert result.images[0].image.size == (64, 64)
+    stronger = await run(local, req.replace(strength=0.9))
+    other_input = await run(local, req.replace(init_image=png((80, 48), (20, 20, 220))))
+    assert not np.array_equal(pixels(result), pixels(stronger))
+    assert not np.array_equal(pixels(result), pixels(other_input))
+
+
+async def test_upscale_doubles_the_size_with_a_low_strength_pass(local):
+    req = request(local, mode=Mode.UPSCALE, init_image=png((64, 48)))
+    assert req.size == (128, 96) and req.strength == 0.3 and req.steps >= 4
+    result = await run(local, req)
+    assert result.images[0].image.size == (128, 96)
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+async def test_every_sampler_runs_and_is_deterministic(local, sampler: str):
+    req = request(local, sampler=sampler, steps=MIN_STEPS.get(sampler, 2))
+    first, second = await run(local, req), await run(local, req)
+    assert np.array_equal(pixels(first), pixels(second))
+
+
+async def test_samplers_change_the_image_and_the_model_default_comes_back(local):
+    euler = await run(local, request(local, sampler="Euler"))
+    ddim = await run(local, request(local, sampler="DDIM"))
+    default = await run(local, request(local))
+    assert not np.array_equal(pixels(euler), pixels(ddim))
+    assert np.array_equal(pixels(default), pixels(euler))  # the tiny model's own is Euler
+
+
+async def test_sdxl_runs_through_the_same_path(local):
+    result = await run(local, request(local, model="tiny-xl"))
+    assert result.images[0].image.size == (64, 64)
+    assert result.model == "tiny-xl"
+
+
+async def test_a_single_file_checkpoint_loads_the_same_weights(local):
+    folder = await run(local, request(local, model="tiny"))
+    single = await run(local, request(local, model="tiny-file"))
+    assert np.array_equal(pixels(folder), pixels(single))
+
+
+async def test_loras_apply_for_one_job_and_never_leak(local):
+    plain = await run(local, request(local))
+    styled = await run(local, request(local, loras=(LoraRef("inkwash", 1.0),)))
+    both = await run(
+        local, request(local, loras=(LoraRef("inkwash", 1.0), LoraRef("pixelart", 0.5)))
+    )
+    after = await run(local, request(local))
+    assert not np.array_equal(pixels(plain), pixels(styled))
+    assert not np.array_equal(pixels(styled), pixels(both))
+    assert np.array_equal(pixels(plain), pixels(after))
+
+
+async def test_an_unknown_lora_names_close_matches(local):
+    with pytest.raises(InvalidRequest, match="did you mean inkwash"):
+        request(local, loras=(LoraRef("inkwsh"),))
+
+
+async def test_compatible_requests_batch_into_one_call_with_equal_results(local):
+    a = request(local, "a red boat", count=2)
+    b = request(local, "a green hill").replace(seed=100)
+    assert local.batch_key(a) == local.batch_key(b) != ""
+    alone_a, alone_b = await run(local, a), await run(local, b)
+    batched = await local.generate_batch(
+        [a, b], [lambda _: None] * 2, [CancelToken(), CancelToken()]
+    )
+    assert all(isinstance(outcome, GenerationResult) for outcome in batched)
+    for together, apart in ((batched[0], alone_a), (batched[1], alone_b)):
+        assert [i.seed for i in together.images] == [i.seed for i in apart.images]
+        for k in range(len(apart.images)):
+            assert np.abs(pixels(together, k) - pixels(apart, k)).max() <= 1
+
+
+def test_different_settings_do_not_share_a_batch(local):
+    base = request(local)
+    for other in (
+        request(local, steps=4),
+        request(local, sampler="DDIM"),
+        request(local, width=128),
+        request(local, loras=(LoraRef("inkwash"),)),
+        request(local, model="tiny-xl"),
+    ):
+        assert local.batch_key(other) != local.batch_key(base)
+    assert (
+        local.batch_key(request(local, mode=Mode.IMG2IMG, init_image=png((64, 64)), strength=0.5))
+        == ""
+    )
+
+
+async def test_progress_reports_each_step_with_previews(make_local):
+    provider = make_local(preview_every=2)
+    await provider.start()
+    reports: list[Progress] = []
+    await run(provider, request(provider, steps=5), progress=reports.append)
+    await provider.close()
+    assert [p.step for p in reports] == [1, 2, 3, 4, 5]
+    assert all(p.total == 5 for p in reports)
+    previews = [p.step for p in reports if p.preview is not None]
+    assert previews == [2, 4]
+    preview = reports[1].preview
+    assert preview is not None and preview.size == (32, 32)  # the tiny VAE downsamples by 2
+
+
+async def test_cancel_stops_at_the_next_step_and_the_engine_goes_on(local):
+    token = CancelToken()
+    steps: list[int] = []
+
+    def on_progress(progress: Progress) -> None:
+        steps.append(progress.step)
+        if progress.step == 2:
+            token.cancel()
+
+    with pytest.raises(GenerationCancelled):
+        await run(local, request(local, steps=20), progress=on_progress, cancel=token)
+    assert max(steps) == 2
+    assert (await run(local, request(local))).images
+
+
+async def test_a_timed_out_run_stops_its_thread_and_the_next_job_runs(local):
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(run(local, request(local, steps=400, width=256, height=256)), 0.3)
+    started = time.perf_counter()
+    assert (await run(local, request(local))).images
+    assert time.perf_counter() - started < 20
+
+
+async def test_the_cache_evicts_the_least_recently_used_model(make_local):
+    provider = make_local(max_loaded_models=1)
+    await provider.start()
+    assert provider.cache.loaded == ["tiny"]
+    await run(provider, request(provider, model="tiny-xl"))
+    assert provider.cache.loaded == ["tiny-xl"]
+    await provider.close()
+
+
+async def test_the_event_loop_keeps_running_during_a_generation(local):
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - before - 0.01)
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    await run(local, request(local, steps=12, width=128, height=128, count=2))
+    elapsed = time.perf_counter() - started
+    done.set()
+    await task
+    assert elapsed > 0.3, "the run should be long enough to show a stall"
+    assert max(lags) < 0.1, f"largest loop stall {max(lags) * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "words"),
+    [
+        ({"width": 100}, "width", "multiple of 8"),
+        ({"width": 512}, "width", "at most 256 for model tiny"),
+        ({"model": "huge"}, "model", "tiny, tiny-xl, tiny-file"),
+        ({"sampler": "Euler A"}, "sampler", "did you mean Euler a"),
+        ({"sampler": "PLMS", "steps": 3}, "steps", "at least 4 with PLMS"),
+        ({"steps": 501}, "steps", "1 to 500"),
+    ],
+)
+def test_bad_options_are_refused_by_name(local_unstarted: LocalProvider, options, field, words):
+    with pytest.raises(InvalidRequest) as caught:
+        request(local_unstarted, **options)
+    assert caught.value.field == field
+    assert words in str(caught.value)
+
+
+@pytest.fixture
+def local_unstarted(make_local: Callable[..., LocalProvider]) -> LocalProvider:
+    return make_local()
+
+
+def test_bad_engine_settings_name_the_key(tiny):
+    for options, key in (
+        ({"device": "tpu"}, "device"),
+        ({"models": {"x": {"source": "a.safetensors"}}}, "models.x"),
+        ({"default_model": "nope"}, "models"),
+        ({"preview_evry": 2}, "preview_evry"),
+    ):
+        with pytest.raises(ProviderConfigError) as caught:
+            build_provider("local", ProviderConfig("local", options))
+        assert caught.value.key == key
+
+
+async def test_a_model_that_cannot_be_fetched_fails_start_up_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    provider = build_provider(
+        "local",
+        ProviderConfig("local", {"device": "cpu", "cache_dir": str(tmp_path)}),
+    )
+    with pytest.raises(
+        ModelLoadError,
+        match=r"Cannot load model sd-turbo from stabilityai/sd-turbo \(the first use downloads it",
+    ):
+        await provider.start()
+    await provider.close()

@@ -1,0 +1,254 @@
+"""Tiny Stable Diffusion pipelines built from configs with seeded random weights, saved to
+disk so the engine loads them through the real loaders. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from safetensors.torch import save_file
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+)
+
+BOS, EOS = 0, 1
+
+
+def tokenizer(folder: Path) -> CLIPTokenizer:
+    """A CLIP tokenizer over single letters: enough to turn any prompt into tokens."""
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": BOS, "<|endoftext|>": EOS}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        vocab[letter] = len(vocab)
+        vocab[letter + "</w>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(
+        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
+    )
+
+
+def text_config() -> CLIPTextConfig:
+    return CLIPTextConfig(
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        pad_token_id=EOS,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        vocab_size=1000,
+        projection_dim=32,
+    )
+
+
+def vae() -> AutoencoderKL:
+    return AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+    )
+
+
+def scheduler() -> EulerDiscreteScheduler:
+    return EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+    )
+
+
+def build_sd(folder: Path) -> Path:
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae(),
+        text_encoder=CLIPTextModel(text_config()),
+        tokenizer=tokenizer(folder / "_tokenizer"),
+        scheduler=scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_sdxl(folder: Path) -> Path:
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 time ids x 8 + the 32-wide pooled text
+        cross_attention_dim=64,
+    )
+    pipe = StableDiffusionXLPipeline(
+        unet=unet,
+        vae=vae(),
+        text_encoder=CLIPTextModel(text_config()),
+        text_encoder_2=CLIPTextModelWithProjection(text_config()),
+        tokenizer=tokenizer(folder / "_tokenizer"),
+        tokenizer_2=tokenizer(folder / "_tokenizer2"),
+        scheduler=scheduler(),
+    )
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_lora(pipe_folder: Path, out: Path, seed: int = 1) -> Path:
+    """A LoRA on the UNet's attention projections, filled with random values (peft starts it
+    as a no-op), saved in diffusers format."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = StableDiffusionPipeline.from_pretrained(pipe_folder)
+    pipe.unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    )
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in pipe.unet.named_parameters():
+            if "lora_" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    layers = get_peft_model_state_dict(pipe.unet, save_embedding_layers=False)
+    out.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers)
+    return out / "pytorch_lora_weights.safetensors"
+
+
+# Our own diffusers -> original (LDM) key map for the tiny SD 1.x layout above, so the
+# single-file loader can be exercised on a checkpoint laid out as real ones are.
+RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "time_emb_proj": "emb_layers.1",
+    "conv_shortcut": "skip_connection",
+}
+
+
+def _unet_prefixes(layers: int, blocks: int, attention_down: list[bool], attention_up: list[bool]):
+    prefixes = {
+        "time_embedding.linear_1.": "time_embed.0.",
+        "time_embedding.linear_2.": "time_embed.2.",
+        "conv_in.": "input_blocks.0.0.",
+        "conv_norm_out.": "out.0.",
+        "conv_out.": "out.2.",
+        "mid_block.attentions.0.": "middle_block.1.",
+        "mid_block.resnets.0.": "middle_block.0.",
+        "mid_block.resnets.1.": "middle_block.2.",
+    }
+    for i in range(blocks):
+        for j in range(layers):
+            index = (layers + 1) * i + j + 1
+            prefixes[f"down_blocks.{i}.resnets.{j}."] = f"input_blocks.{index}.0."
+            if attention_down[i]:
+                prefixes[f"down_blocks.{i}.attentions.{j}."] = f"input_blocks.{index}.1."
+        if i < blocks - 1:
+            prefixes[f"down_blocks.{i}.downsamplers.0.conv."] = (
+                f"input_blocks.{(layers + 1) * (i + 1)}.0.op."
+            )
+        for j in range(layers + 1):
+            index = (layers + 1) * i + j
+            prefixes[f"up_blocks.{i}.resnets.{j}."] = f"output_blocks.{index}.0."
+            if attention_up[i]:
+                prefixes[f"up_blocks.{i}.attentions.{j}."] = f"output_blocks.{index}.1."
+        if i < blocks - 1:
+            slot = 2 if attention_up[i] else 1
+            prefixes[f"up_blocks.{i}.upsamplers.0."] = (
+                f"output_blocks.{(layers + 1) * i + layers}.{slot}."
+            )
+    return prefixes
+
+
+def _rename(key: str, prefixes: dict[str, str]) -> str:
+    for old, new in sorted(prefixes.items(), key=lambda item: -len(item[0])):
+        if key.startswith(old):
+            rest = key[len(old) :]
+            if ".resnets." in old or old.startswith("mid_block.resnets"):
+                head, _, tail = rest.partition(".")
+                rest = f"{RESNET.get(head, head)}.{tail}"
+            return new + rest
+    return key
+
+
+def _vae_key(key: str, blocks: int) -> tuple[str, bool]:
+    """Returns the LDM key and whether the weight is an attention projection to reshape."""
+    for part in ("encoder", "decoder"):
+        for i in range(blocks):
+            level = i if part == "encoder" else blocks - 1 - i
+            kind = "down" if part == "encoder" else "up"
+            for j in range(3):
+                key = key.replace(
+                    f"{part}.{kind}_blocks.{i}.resnets.{j}.", f"{part}.{kind}.{level}.block.{j}."
+                )
+            key = key.replace(
+                f"{part}.{kind}_blocks.{i}.{kind}samplers.0.",
+                f"{part}.{kind}.{level}.{kind}sample.",
+            )
+    for i in range(2):
+        key = key.replace(f"mid_block.resnets.{i}.", f"mid.block_{i + 1}.")
+    key = key.replace("conv_shortcut", "nin_shortcut").replace("conv_norm_out", "norm_out")
+    attention = "mid_block.attentions.0." in key
+    if attention:
+        key = key.replace("mid_block.attentions.0.", "mid.attn_1.")
+        for old, new in (
+            ("group_norm.", "norm."),
+            ("to_q.", "q."),
+            ("to_k.", "k."),
+            ("to_v.", "v."),
+            ("to_out.0.", "proj_out."),
+        ):
+            key = key.replace(old, new)
+    return key, attention and key.endswith("weight") and ".norm." not in key
+
+
+def write_single_file(folder: Path, out: Path) -> Path:
+    """The tiny SD 1.x pipeline in ``folder`` as one original-layout .safetensors file."""
+    pipe = StableDiffusionPipeline.from_pretrained(folder)
+    state: dict[str, torch.Tensor] = {}
+    prefixes = _unet_prefixes(2, 2, [False, True], [True, False])
+    for key, value in pipe.unet.state_dict().items():
+        state["model.diffusion_model." + _rename(key, prefixes)] = value
+    for key, value in pipe.vae.state_dict().items():
+        ldm, reshape = _vae_key(key, 2)
+        state["first_stage_model." + ldm] = value[..., None, None] if reshape else value
+    for key, value in pipe.text_encoder.state_dict().items():
+        name = key if key.startswith("text_model.") else "text_model." + key
+        state["cond_stage_model.transformer." + name] = value
+    save_file({key: value.contiguous() for key, value in state.items()}, out)
+    return out
