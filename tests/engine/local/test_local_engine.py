@@ -277,3 +277,22 @@ async def test_a_model_that_cannot_be_fetched_fails_start_up_clearly(tmp_path, m
     ):
         await provider.start()
     await provider.close()
+
+
+def test_the_example_config_builds_the_local_engine_and_documents_its_keys():
+    from pathlib import Path
+
+    from bot import settings
+    from bot.providers import Providers
+    from engine.local.options import LocalOptions, ModelSpec
+
+    example = Path(__file__).parents[3] / "config.example.toml"
+    loaded = settings.load(example, environ={})
+    providers = Providers.build(loaded.settings, loaded.secrets)
+    local = providers.get("local").provider
+    assert isinstance(local, LocalProvider)
+    assert local.default_model == "sd-turbo"
+    assert local.model_spec("sd-turbo").steps == 1
+    text = example.read_text()
+    for key in [*LocalOptions.model_fields, *ModelSpec.model_fields]:
+        assert f"{key} =" in text, key
