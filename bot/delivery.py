@@ -35,7 +35,7 @@ class ChannelSink:
         files: list[discord.File] = []
         if job.status is JobStatus.SUCCEEDED:
             content = f"{mention} job {job.job_id}: **{job.request.prompt[:1800]}**"
-            files = [discord.File(Path(image.path)) for image in images]
+            files = [discord.File(Path(image.path), spoiler=image.flagged) for image in images]
         elif job.status is JobStatus.CANCELLED:
             content = f"{mention} job {job.job_id} was cancelled; your quota was refunded."
         else:

@@ -127,6 +127,7 @@ class StoredImage:
     path: str
     width: int
     height: int
+    flagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,9 +219,12 @@ class SqliteJobStore:
         async with self._db.transaction() as conn:
             await _move(conn, job.job_id, JobStatus.SUCCEEDED, fence=job.attempt, finished_at=now)
             await conn.executemany(
-                "INSERT INTO job_images (job_id, idx, seed, path, width, height) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(job.job_id, i.index, i.seed, i.path, i.width, i.height) for i in images],
+                "INSERT INTO job_images (job_id, idx, seed, path, width, height, flagged) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (job.job_id, i.index, i.seed, i.path, i.width, i.height, i.flagged)
+                    for i in images
+                ],
             )
             await settle_in(conn, job.job_id, refund=False, now=now)
 
@@ -330,10 +333,14 @@ class SqliteJobStore:
 
     async def images(self, job_id: int) -> list[StoredImage]:
         rows = await self._db.fetchall(
-            "SELECT idx, seed, path, width, height FROM job_images WHERE job_id = ? ORDER BY idx",
+            "SELECT idx, seed, path, width, height, flagged FROM job_images WHERE job_id = ? "
+            "ORDER BY idx",
             (job_id,),
         )
-        return [StoredImage(r["idx"], r["seed"], r["path"], r["width"], r["height"]) for r in rows]
+        return [
+            StoredImage(r["idx"], r["seed"], r["path"], r["width"], r["height"], bool(r["flagged"]))
+            for r in rows
+        ]
 
     async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]:
         where = "origin = ? AND delivered = 0 AND status IN ('succeeded', 'failed', 'cancelled')"

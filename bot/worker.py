@@ -298,7 +298,9 @@ class Worker:
             text = parameters_text(job.request, generated.seed, result.model)
             write_atomically(path, encode_png(generated.image, text))
             width, height = generated.image.size
-            stored.append(StoredImage(index, generated.seed, str(path), width, height))
+            stored.append(
+                StoredImage(index, generated.seed, str(path), width, height, generated.flagged)
+            )
         return stored
 
     async def _deliver_pending(self) -> None:

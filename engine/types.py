@@ -134,8 +134,11 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class GeneratedImage:
+    """``flagged``: an output classifier judged it not safe for work."""
+
     image: Image.Image
     seed: int | None
+    flagged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,9 @@ from engine.errors import EngineError, GenerationCancelled, InvalidRequest, Prov
 from engine.local.device import pick_device, pick_dtype
 from engine.local.loras import LoraLibrary
 from engine.local.options import LocalOptions, ModelSpec, parse_options
-from engine.local.pipelines import LoadedModel, PipelineCache, load_model
+from engine.local.pipelines import LoadedModel, ModelLoadError, PipelineCache, load_model
 from engine.local.preview import latent_preview
+from engine.local.safety import SafetyClassifier
 from engine.local.samplers import MIN_STEPS, SAMPLERS, make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback, Provider
 from engine.registry import ProviderConfig
@@ -67,6 +68,7 @@ class LocalProvider(Provider):
             max_bytes=int(self.options.max_model_memory_gb * 2**30),
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
+        self._safety: SafetyClassifier | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=frozenset(Mode),
@@ -182,6 +184,15 @@ class LocalProvider(Provider):
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
+        if self.options.safety_checker is not None:
+            try:
+                self._safety = SafetyClassifier(
+                    self.options.safety_checker, self.device, self.dtype, self.options.cache_dir
+                )
+            except Exception as err:
+                raise ModelLoadError(
+                    f"Cannot load the safety checker {self.options.safety_checker}: {err}"
+                ) from err
         model = self.cache.get(self.default_model)
         if self.options.compile:
             started = time.perf_counter()
@@ -229,15 +240,18 @@ class LocalProvider(Provider):
                 ProviderError("The GPU ran out of memory; try a smaller size or fewer images.")
                 for _ in requests
             ]
+        flags = self._safety.flags(images) if self._safety else [False] * len(images)
         seconds = time.perf_counter() - started
         outcomes: list[Outcome] = []
         for request, token in zip(requests, cancel, strict=True):
             own, images = images[: request.count], images[request.count :]
+            flagged, flags = flags[: request.count], flags[request.count :]
             if token.cancelled:
                 outcomes.append(GenerationCancelled())
                 continue
             generated = tuple(
-                GeneratedImage(image, seed) for image, seed in zip(own, request.seeds, strict=True)
+                GeneratedImage(image, seed, flag)
+                for image, seed, flag in zip(own, request.seeds, flagged, strict=True)
             )
             outcomes.append(GenerationResult(generated, model.name, seconds))
         return outcomes

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bot.storage import latest_version
 from tests.conftest import FAKE_KIND
 from tests.fakes.providers import colour_of
 
@@ -147,7 +148,7 @@ def test_a_bad_setting_stops_start_up_with_one_message(tmp_path: Path):
 def test_migrate_reports_the_schema_version(tmp_path: Path):
     result = run_bot(tmp_path, "migrate", config=config_for(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "schema version 2" in result.stdout
+    assert f"schema version {latest_version()}" in result.stdout
 
 
 def test_generate_refuses_an_out_folder_it_cannot_create(tmp_path: Path):

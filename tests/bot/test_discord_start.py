@@ -70,6 +70,32 @@ async def test_the_bot_logs_in_syncs_and_delivers_a_job_to_its_channel(
         assert stored is not None and stored.delivered
 
 
+async def test_images_the_classifier_flagged_are_posted_as_spoilers(
+    tmp_path: Path, fake_discord: FakeDiscord
+):
+    settings = make_settings(
+        tmp_path,
+        discord={"api_base": fake_discord.api_base, "gateway_url": fake_discord.gateway_url},
+        providers={"fake": {"kind": FAKE_KIND, "flag": True}},
+    )
+    point_at(settings.discord.api_base, settings.discord.gateway_url)
+    async with open_runtime(LoadedSettings(settings, Secrets(), None)) as runtime:
+        async with ImageBot(runtime) as client:
+            await client.login(TOKEN)
+            connection = asyncio.create_task(client.connect(reconnect=False))
+            job = await runtime.service.submit(
+                GenerationRequest("a storm", width=64, height=64),
+                Requester(77, 5, 555),
+                target={"channel_id": 555},
+            )
+            await asyncio.wait_for(fake_discord.message_posted.wait(), 10)
+            await client.close()
+            await asyncio.wait_for(connection, 10)
+        images = await runtime.store.images(job.job_id)
+    assert images[0].flagged
+    assert list(fake_discord.messages[0].files) == [f"SPOILER_{job.job_id}-0.png"]
+
+
 async def test_python_m_bot_starts_prints_the_invite_and_stops_on_sigterm(
     tmp_path: Path, fake_discord: FakeDiscord
 ):

@@ -42,7 +42,8 @@ def colour_of(seed: int) -> tuple[int, int, int]:
 
 class FakeProvider(Provider):
     """Options: ``steps`` (progress steps), ``step_seconds``, ``fail`` (a FAILURES key),
-    ``fail_times`` (how many calls fail first; default every call), ``max_batch``."""
+    ``fail_times`` (how many calls fail first; default every call), ``max_batch``, ``flag``
+    (mark every image as flagged by an output classifier)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -54,6 +55,7 @@ class FakeProvider(Provider):
             raise ProviderConfigError("fail", self.fail, "one of " + ", ".join(FAILURES))
         self.fail_times = int(options.get("fail_times", 10**9))
         self.api_key = config.api_key
+        self.flag = bool(options.get("flag", False))
         self._capabilities = Capabilities(
             modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),
             models=("fake-v1", "fake-v2"),
@@ -89,7 +91,7 @@ class FakeProvider(Provider):
             progress(Progress(step, self.steps))
         cancel.raise_if_cancelled()
         images = tuple(
-            GeneratedImage(Image.new("RGB", (request.width, request.height), colour_of(s)), s)
+            GeneratedImage(Image.new("RGB", request.size, colour_of(s)), s, self.flag)
             for s in request.seeds
         )
         return GenerationResult(images=images, model=request.model or "fake-v1")

@@ -296,3 +296,30 @@ def test_the_example_config_builds_the_local_engine_and_documents_its_keys():
     text = example.read_text()
     for key in [*LocalOptions.model_fields, *ModelSpec.model_fields]:
         assert f"{key} =" in text, key
+
+
+@pytest.mark.parametrize("flag_everything", [True, False])
+async def test_the_safety_checker_flags_images_without_changing_them(
+    make_local, tmp_path, flag_everything
+):
+    from tests.engine.local.tiny import build_safety_checker
+
+    checker = build_safety_checker(tmp_path / "checker", flag_everything)
+    plain = make_local()
+    checked = make_local(safety_checker=str(checker))
+    await plain.start()
+    await checked.start()
+    req = request(plain, count=2)
+    unchecked, result = await run(plain, req), await run(checked, req)
+    await plain.close()
+    await checked.close()
+    assert [image.flagged for image in result.images] == [flag_everything] * 2
+    assert not any(image.flagged for image in unchecked.images)
+    assert np.array_equal(pixels(result, 1), pixels(unchecked, 1))
+
+
+async def test_a_safety_checker_that_cannot_load_stops_start_up(make_local, tmp_path):
+    provider = make_local(safety_checker=str(tmp_path / "missing"))
+    with pytest.raises(ModelLoadError, match="Cannot load the safety checker"):
+        await provider.start()
+    await provider.close()

@@ -252,3 +252,29 @@ def write_single_file(folder: Path, out: Path) -> Path:
         state["cond_stage_model.transformer." + name] = value
     save_file({key: value.contiguous() for key, value in state.items()}, out)
     return out
+
+
+def build_safety_checker(folder: Path, flag_everything: bool) -> Path:
+    """The diffusers safety checker on a tiny CLIP, with concept thresholds set so that it
+    flags every image or none (random weights can judge nothing in between)."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import (
+        StableDiffusionSafetyChecker,
+    )
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(0)
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4}
+    config = CLIPConfig(
+        text_config={**small, "num_hidden_layers": 2, "vocab_size": 100},
+        vision_config={**small, "num_hidden_layers": 2, "image_size": 32, "patch_size": 4},
+        projection_dim=32,
+    )
+    checker = StableDiffusionSafetyChecker(config)
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-2.0 if flag_everything else 2.0)
+        checker.special_care_embeds_weights.fill_(2.0)
+    checker.save_pretrained(folder)
+    CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(folder)
+    return folder
