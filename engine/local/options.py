@@ -78,6 +78,7 @@ class LocalOptions(BaseModel):
     preview_every: Annotated[int, Field(ge=0)] = 0
     upscale_factor: Annotated[float, Field(gt=1, le=4)] = 2.0
     upscale_strength: Annotated[float, Field(gt=0, le=1)] = 0.3
+    upscaler: str | None = None
     safety_checker: str | None = None
 
     @model_validator(mode="after")

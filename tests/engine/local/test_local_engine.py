@@ -323,3 +323,25 @@ async def test_a_safety_checker_that_cannot_load_stops_start_up(make_local, tmp_
     with pytest.raises(ModelLoadError, match="Cannot load the safety checker"):
         await provider.start()
     await provider.close()
+
+
+async def test_a_dedicated_upscaler_makes_the_image_four_times_larger(make_local, tmp_path):
+    from tests.engine.local.tiny import build_upscaler
+
+    provider = make_local(upscaler=str(build_upscaler(tmp_path / "x4")))
+    await provider.start()
+    req = provider.prepare(
+        GenerationRequest("a harbour", seed=3, mode=Mode.UPSCALE, init_image=png((32, 24)), steps=3)
+    )
+    assert req.size == (128, 96) and req.strength is None
+    reports: list[Progress] = []
+    result = await run(provider, req, progress=reports.append)
+    again = await run(provider, req)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        await run(provider, req, cancel=token)
+    await provider.close()
+    assert result.images[0].image.size == (128, 96)
+    assert np.array_equal(pixels(result), pixels(again))
+    assert [p.step for p in reports] == [1, 2, 3]
