@@ -80,6 +80,7 @@ class LocalOptions(BaseModel):
     upscale_strength: Annotated[float, Field(gt=0, le=1)] = 0.3
     upscaler: str | None = None
     safety_checker: str | None = None
+    captioner: str | None = None
 
     @model_validator(mode="after")
     def _default_model_exists(self) -> LocalOptions:

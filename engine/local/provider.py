@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, InvalidRequest, ProviderError
+from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.loras import LoraLibrary
 from engine.local.options import LocalOptions, ModelSpec, parse_options
@@ -78,6 +79,7 @@ class LocalProvider(Provider):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
         self._safety: SafetyClassifier | None = None
         self._upscaler: Any = None
+        self._captioner: Captioner | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=frozenset(Mode),
@@ -89,6 +91,7 @@ class LocalProvider(Provider):
             max_images=8,
             max_batch=self.options.max_batch,
             nsfw=any(spec.nsfw for spec in specs),
+            describe=self.options.captioner is not None,
         )
 
     @property
@@ -193,6 +196,14 @@ class LocalProvider(Provider):
             abort.set()  # a timeout or shutdown: stop at the next step
             raise
 
+    async def describe(self, image: Image.Image) -> str:
+        if self._captioner is None:
+            return await super().describe(image)
+        caption: str = await self._call(self._captioner.caption, image)
+        if not caption:
+            raise EngineError("The captioner found nothing to say about this image.")
+        return caption
+
     async def _call(self, function: Any, *args: Any) -> Any:
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
@@ -205,6 +216,15 @@ class LocalProvider(Provider):
             except Exception as err:
                 raise ModelLoadError(
                     f"Cannot load the safety checker {self.options.safety_checker}: {err}"
+                ) from err
+        if self.options.captioner is not None:
+            try:
+                self._captioner = Captioner(
+                    self.options.captioner, self.device, self.dtype, self.options.cache_dir
+                )
+            except Exception as err:
+                raise ModelLoadError(
+                    f"Cannot load the captioner {self.options.captioner}: {err}"
                 ) from err
         if self.options.upscaler is not None:
             self._upscaler = load_upscaler(

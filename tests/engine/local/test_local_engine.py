@@ -345,3 +345,22 @@ async def test_a_dedicated_upscaler_makes_the_image_four_times_larger(make_local
     assert result.images[0].image.size == (128, 96)
     assert np.array_equal(pixels(result), pixels(again))
     assert [p.step for p in reports] == [1, 2, 3]
+
+
+async def test_describe_uses_the_configured_captioner(make_local, tmp_path):
+    from engine import EngineError
+    from tests.engine.local.tiny import build_captioner
+
+    provider = make_local(captioner=str(build_captioner(tmp_path / "blip")))
+    assert provider.capabilities.describe
+    await provider.start()
+    image = Image.new("RGB", (50, 40), (10, 200, 30))
+    caption = await provider.describe(image)
+    assert caption and caption == await provider.describe(image)
+    assert set(caption.split()) <= {"a", "photo", "of", "cat", "boat", "sea"}
+    await provider.close()
+
+    plain = make_local()
+    assert not plain.capabilities.describe
+    with pytest.raises(EngineError, match="cannot describe"):
+        await plain.describe(image)

@@ -317,3 +317,47 @@ def build_upscaler(folder: Path) -> Path:
         max_noise_level=350,
     ).save_pretrained(folder)
     return folder
+
+
+def build_captioner(folder: Path) -> Path:
+    """A tiny BLIP captioning model with a small word-piece vocabulary."""
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo", "of", "cat", "boat", "sea"]
+    (folder / "vocab.txt").write_text("\n".join(words))
+    words_tokenizer = BertTokenizer(str(folder / "vocab.txt"), model_max_length=32)
+    words_tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    torch.manual_seed(0)
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4}
+    config = BlipConfig(
+        text_config={
+            **small,
+            "num_hidden_layers": 2,
+            "vocab_size": len(words_tokenizer),
+            "bos_token_id": words_tokenizer.bos_token_id,
+            "sep_token_id": words_tokenizer.sep_token_id,
+            "pad_token_id": words_tokenizer.pad_token_id,
+            "max_position_embeddings": 64,
+        },
+        vision_config={**small, "num_hidden_layers": 2, "image_size": 32, "patch_size": 8},
+        projection_dim=32,
+        image_text_hidden_size=32,
+    )
+    model = BlipForConditionalGeneration(config)
+    with torch.no_grad():  # random weights may end the caption at once: make the words likelier
+        bias = model.text_decoder.cls.predictions.bias
+        bias[words_tokenizer.sep_token_id] = -10.0
+        bias[5:11] += 5.0
+    model.save_pretrained(folder)
+    BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
+        tokenizer=words_tokenizer,
+    ).save_pretrained(folder)
+    return folder
