@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import time
 from collections.abc import Callable
 
@@ -364,3 +365,20 @@ async def test_describe_uses_the_configured_captioner(make_local, tmp_path):
     assert not plain.capabilities.describe
     with pytest.raises(EngineError, match="cannot describe"):
         await plain.describe(image)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("IMAGEBOT_SLOW_TESTS"),
+    reason="compiling even the tiny UNet takes about a minute on two cores; "
+    "set IMAGEBOT_SLOW_TESTS=1 to run it",
+)
+async def test_compile_warms_up_at_start_not_in_the_first_job(make_local):
+    provider = make_local(compile=True)
+    started = time.perf_counter()
+    await provider.start()
+    warm_up = time.perf_counter() - started
+    started = time.perf_counter()
+    await run(provider, request(provider))
+    first_job = time.perf_counter() - started
+    await provider.close()
+    assert first_job < warm_up / 5
