@@ -206,10 +206,12 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
             print(err.user_message, file=sys.stderr)
             return 1
         place = await runtime.service.position(job.job_id)
+        seeds = "chosen by the provider"
+        if job.request.seed is not None:
+            seeds = ", ".join(map(str, job.request.seeds))
         print(
-            f"job {job.job_id} queued on {job.provider} ({job.model}), seeds "
-            f"{', '.join(map(str, job.request.seeds))}, cost {job.cost} unit(s), "
-            f"position {place.position}",
+            f"job {job.job_id} queued on {job.provider} ({job.model}), seeds {seeds}, "
+            f"cost {job.cost} unit(s), position {place.position}",
             file=sys.stderr,
         )
         sink = FileSink(args.out)

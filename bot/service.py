@@ -86,12 +86,10 @@ class JobService:
                 raise InvalidRequest(f"LoRA {lora.name} weight", lora.weight, "-2 to 2")
         self._check_input_image(request)
         resolved = entry.provider.prepare(
-            request.replace(
-                prompt=prompt,
-                model=request.model or entry.provider.default_model,
-                seed=secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed,
-            )
+            request.replace(prompt=prompt, model=request.model or entry.provider.default_model)
         )
+        if resolved.seed is None and entry.provider.capabilities.seed:
+            resolved = resolved.replace(seed=secrets.randbelow(MAX_SEED + 1))
         self._check_size(resolved)
         return entry, resolved
 

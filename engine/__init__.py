@@ -1,11 +1,15 @@
 """Image generation behind one interface: request types, providers, errors, the registry."""
 
 from engine.errors import (
+    ContentRefused,
     EngineError,
     GenerationCancelled,
     InvalidRequest,
+    ProviderAuthError,
     ProviderConfigError,
     ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
@@ -22,6 +26,7 @@ from engine.types import (
 __all__ = [
     "CancelToken",
     "Capabilities",
+    "ContentRefused",
     "EngineError",
     "GeneratedImage",
     "GenerationCancelled",
@@ -33,8 +38,11 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "Provider",
+    "ProviderAuthError",
     "ProviderConfigError",
     "ProviderError",
+    "ProviderRejected",
+    "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
 ]

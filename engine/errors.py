@@ -48,10 +48,30 @@ class ProviderError(EngineError):
         self.status = status
 
 
+class ProviderAuthError(ProviderError):
+    """The provider refused our credentials: the owner must fix the key."""
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused this request as invalid; ``messages`` are its own words."""
+
+    def __init__(self, message: str, *, messages: tuple[str, ...] = (), status: int | None = None):
+        super().__init__(message, status=status)
+        self.messages = messages
+
+
+class ContentRefused(ProviderError):
+    """The provider's content policy refused the prompt or the result."""
+
+
 class ProviderUnavailable(ProviderError):
     """The provider cannot be reached or is overloaded; worth a retry."""
 
     retryable = True
+
+
+class ProviderTimeout(ProviderUnavailable):
+    """No answer in time."""
 
 
 class RateLimited(ProviderUnavailable):

@@ -67,7 +67,9 @@ class Provider(abc.ABC):
         """Fill what the request leaves to the provider (size, steps, ...) and refuse what it
         cannot honour, naming the option. Runs before anything is queued or charged."""
         resolved = request.replace(
-            width=request.width or DEFAULT_SIZE, height=request.height or DEFAULT_SIZE
+            model=request.model or self.default_model,
+            width=request.width or DEFAULT_SIZE,
+            height=request.height or DEFAULT_SIZE,
         )
         self.capabilities.check(resolved)
         return resolved

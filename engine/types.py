@@ -108,6 +108,8 @@ class Capabilities:
             raise InvalidRequest("mode", request.mode.value, f"this provider supports {allowed}")
         if self.models and request.model is not None and request.model not in self.models:
             raise InvalidRequest("model", request.model, "one of " + ", ".join(self.models))
+        if request.seed is not None and not self.seed:
+            raise InvalidRequest("seed", request.seed, "this provider picks its own seeds")
         if request.negative_prompt and not self.negative_prompt:
             raise InvalidRequest("negative_prompt", "…", "this provider takes no negative prompt")
         if request.sampler is not None and request.sampler not in self.samplers:

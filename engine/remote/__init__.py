@@ -1,0 +1,1 @@
+"""Adapters for remote image APIs, one module each, sharing one HTTP policy."""

@@ -1,0 +1,67 @@
+"""What every remote adapter shares: its settings, its HTTP client, its lists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.errors import ProviderConfigError
+from engine.provider import Provider
+from engine.registry import ProviderConfig
+from engine.remote.http import HttpPolicy, RemoteClient
+
+
+class RemoteOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str
+    models: tuple[str, ...] = ()
+    samplers: tuple[str, ...] = ()
+    loras: tuple[str, ...] = ()
+    nsfw: bool = False
+    connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    read_timeout: Annotated[float, Field(gt=0)] = 120.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    max_download_mb: Annotated[float, Field(gt=0, le=1024)] = 50.0
+
+    @property
+    def policy(self) -> HttpPolicy:
+        return HttpPolicy(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_retries=self.max_retries,
+            max_body_bytes=int(self.max_download_mb * 2**20),
+        )
+
+
+OptionsT = TypeVar("OptionsT", bound=RemoteOptions)
+
+
+def parse(cls: type[OptionsT], options: Mapping[str, Any]) -> OptionsT:
+    try:
+        return cls.model_validate(dict(options))
+    except ValidationError as err:
+        problem = err.errors()[0]
+        key = ".".join(str(part) for part in problem["loc"]) or "options"
+        rule = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            rule = "not a setting of this provider kind"
+        raise ProviderConfigError(key, problem.get("input"), rule) from None
+
+
+class RemoteProvider(Provider):
+    """A provider behind HTTP: one long-lived client, closed at shutdown."""
+
+    def __init__(self, config: ProviderConfig, options: RemoteOptions, client: RemoteClient):
+        super().__init__(config.name)
+        self.options = options
+        self.client = client
+
+    @property
+    def default_model(self) -> str:
+        return self.options.models[0] if self.options.models else "default"
+
+    async def close(self) -> None:
+        await self.client.close()
