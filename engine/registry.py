@@ -26,6 +26,7 @@ ProviderFactory = Callable[[ProviderConfig], Provider]
 BUILTIN_KINDS: dict[str, str] = {
     "local": "engine.local:create",
     "sdapi": "engine.remote.sdapi:create",
+    "openai": "engine.remote.openai_compatible:create",
 }
 
 

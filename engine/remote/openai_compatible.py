@@ -1,0 +1,149 @@
+"""OpenAI-compatible image generation (provider-docs/openai-compatible.md): POST
+``{base}/v1/images/generations`` with model, prompt, n, size and response_format; images come
+back as base64 or as URLs to download. Works with any compatible server."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from engine.errors import ContentRefused, InvalidRequest, ProviderError, ProviderRejected
+from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.registry import ProviderConfig
+from engine.remote.base import RemoteOptions, RemoteProvider, parse
+from engine.remote.http import RemoteClient
+from engine.types import Capabilities, GeneratedImage, GenerationRequest, GenerationResult
+
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
+
+
+class OpenAIOptions(RemoteOptions):
+    path: str = "/v1/images/generations"
+    response_format: Literal["b64_json", "url"] = "b64_json"
+    sizes: tuple[str, ...] = ()
+    max_images: int = 4
+    quality: str | None = None
+    style: str | None = None
+    output_format: str | None = None
+    background: str | None = None
+
+    @model_validator(mode="after")
+    def _a_model(self) -> OpenAIOptions:
+        if not self.models:
+            raise ValueError("name at least one model the server offers (no name is assumed)")
+        return self
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: tuple[str, ...]) -> tuple[str, ...]:
+        for size in sizes:
+            width, _, height = size.partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                raise ValueError(f"size {size!r} is not WIDTHxHEIGHT")
+        return sizes
+
+
+class OpenAICompatibleProvider(RemoteProvider):
+    options: OpenAIOptions
+
+    def __init__(self, config: ProviderConfig) -> None:
+        options = parse(OpenAIOptions, config.options)
+        key = config.api_key
+        client = RemoteClient(
+            config.name,
+            options.base_url,
+            headers={"Authorization": f"Bearer {key}"} if key else None,
+            policy=options.policy,
+            secrets=[key] if key else [],
+        )
+        super().__init__(config, options, client)
+        self._capabilities = Capabilities(
+            models=options.models,
+            negative_prompt=False,
+            seed=False,
+            guidance=False,
+            max_images=options.max_images,
+            nsfw=options.nsfw,
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        if request.steps is not None:
+            raise InvalidRequest("steps", request.steps, f"{self.name} sets its own")
+        default = self.options.sizes[0] if self.options.sizes else "1024x1024"
+        width, _, height = default.partition("x")
+        resolved = super().prepare(
+            request.replace(width=request.width or int(width), height=request.height or int(height))
+        )
+        size = "x".join(map(str, resolved.size))
+        if self.options.sizes and size not in self.options.sizes:
+            raise InvalidRequest("size", size, "one of " + ", ".join(self.options.sizes))
+        return resolved
+
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> GenerationResult:
+        started = time.perf_counter()
+        cancel.raise_if_cancelled()
+        progress(Progress(0, 0, "waiting for the provider"))
+        body: dict[str, Any] = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "n": request.count,
+            "size": "x".join(map(str, request.size)),
+            "response_format": self.options.response_format,
+        }
+        for key in ("quality", "style", "output_format", "background"):
+            value = getattr(self.options, key)
+            if value is not None:
+                body[key] = value
+        answer = await self.client.request(
+            "POST",
+            self.options.path,
+            json_body=body,
+            idempotent=False,
+            ok=frozenset({200, 400}),
+        )
+        data = answer.json()
+        if answer.status == 400:
+            raise self._refusal(data)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not items:
+            raise ProviderError(f"The {self.name} provider sent an answer without images.")
+        images, revised = [], []
+        for item in items[: request.count]:
+            if not isinstance(item, dict):
+                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+            if isinstance(item.get("b64_json"), str):
+                image = self.client.decode_base64_image(item["b64_json"])
+            elif isinstance(item.get("url"), str):
+                image = await self.client.download_image(item["url"])
+            else:
+                raise ProviderError(f"The {self.name} provider sent an image without data.")
+            images.append(GeneratedImage(image, None))
+            if isinstance(item.get("revised_prompt"), str):
+                revised.append(item["revised_prompt"])
+        info = {"revised_prompts": revised} if revised else {}
+        return GenerationResult(
+            tuple(images), request.model or self.default_model, time.perf_counter() - started, info
+        )
+
+    def _refusal(self, data: Any) -> ProviderError:
+        error = data.get("error") if isinstance(data, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        text = self.client.scrub(str(message or "the request was refused"))
+        if code in CONTENT_POLICY_CODES:
+            return ContentRefused(
+                f"{self.name} refused the prompt under its content policy: {text}"
+            )
+        return ProviderRejected(f"{self.name} refused it: {text}", messages=(text,), status=400)
+
+
+def create(config: ProviderConfig) -> OpenAICompatibleProvider:
+    return OpenAICompatibleProvider(config)
