@@ -95,10 +95,11 @@ class JobService:
 
     def _check_size(self, request: GenerationRequest) -> None:
         limits = self.settings.limits
+        low = 1 if request.mode is Mode.UPSCALE else 64
         if request.width is not None:
-            _check_range("width", request.width, 64, limits.max_width)
+            _check_range("width", request.width, low, limits.max_width)
         if request.height is not None:
-            _check_range("height", request.height, 64, limits.max_height)
+            _check_range("height", request.height, low, limits.max_height)
 
     def _check_input_image(self, request: GenerationRequest) -> None:
         needs_image = request.mode in (Mode.IMG2IMG, Mode.UPSCALE)

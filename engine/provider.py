@@ -53,6 +53,7 @@ class Provider(abc.ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.unavailable: str | None = None  # why, when a health check failed
 
     @property
     @abc.abstractmethod

@@ -27,6 +27,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "local": "engine.local:create",
     "sdapi": "engine.remote.sdapi:create",
     "openai": "engine.remote.openai_compatible:create",
+    "a1111": "engine.remote.a1111:create",
 }
 
 

@@ -122,6 +122,10 @@ class Capabilities:
         for name, value in (("width", request.width), ("height", request.height)):
             if value is None:
                 continue
+            if request.mode is Mode.UPSCALE:  # the output of a resize: only its bound matters
+                if value > self.max_size:
+                    raise InvalidRequest(name, value, f"at most {self.max_size} after upscaling")
+                continue
             if not self.min_size <= value <= self.max_size or value % self.size_multiple:
                 raise InvalidRequest(
                     name,

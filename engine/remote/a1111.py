@@ -1,0 +1,240 @@
+"""The AUTOMATIC1111 / Forge web UI API (``--api``): txt2img, img2img, upscale through
+extras, interrogate, live progress with previews, interrupt, and discovery of models,
+samplers and LoRAs. Optional HTTP basic auth (``--api-auth user:password``)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import time
+from typing import Any
+
+from PIL import Image
+
+from engine.errors import InvalidRequest, ProviderError, ProviderRejected
+from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.registry import ProviderConfig
+from engine.remote.base import RemoteOptions, RemoteProvider, parse
+from engine.remote.http import RemoteClient
+from engine.types import (
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+)
+
+log = logging.getLogger(__name__)
+
+
+class A1111Options(RemoteOptions):
+    base_url: str = "http://127.0.0.1:7860"
+    username: str | None = None
+    upscaler: str = "R-ESRGAN 4x+"
+    upscale_factor: float = 2.0
+    interrogator: str = "clip"
+    progress_seconds: float = 1.0
+    max_images: int = 8
+
+
+class A1111Provider(RemoteProvider):
+    options: A1111Options
+
+    def __init__(self, config: ProviderConfig) -> None:
+        options = parse(A1111Options, config.options)
+        password = config.api_key
+        auth = (options.username, password or "") if options.username else None
+        client = RemoteClient(
+            config.name,
+            options.base_url,
+            auth=auth,
+            policy=options.policy,
+            secrets=[password] if password else [],
+        )
+        super().__init__(config, options, client)
+        self._models = options.models
+        self._samplers = options.samplers
+        self._loras = options.loras
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            modes=frozenset(Mode),
+            models=self._models,
+            samplers=self._samplers,
+            loras=True,
+            max_images=self.options.max_images,
+            nsfw=self.options.nsfw,
+            describe=True,
+        )
+
+    @property
+    def default_model(self) -> str:
+        return self._models[0] if self._models else "default"
+
+    async def start(self) -> None:
+        """Health check and discovery: lists the API offers fill what settings leave empty."""
+        try:
+            if not self._models:
+                self._models = tuple(
+                    str(m.get("title") or m.get("model_name"))
+                    for m in await self._get_list("/sdapi/v1/sd-models")
+                )
+            if not self._samplers:
+                self._samplers = tuple(
+                    str(s["name"]) for s in await self._get_list("/sdapi/v1/samplers")
+                )
+            if not self._loras:
+                self._loras = tuple(str(x["name"]) for x in await self._get_list("/sdapi/v1/loras"))
+            self.unavailable = None
+        except ProviderError as err:
+            self.unavailable = err.user_message
+            log.warning("Provider %s is unavailable: %s", self.name, err.user_message)
+
+    async def _get_list(self, path: str) -> list[dict[str, Any]]:
+        data = (await self.client.request("GET", path)).json()
+        if not isinstance(data, list):
+            raise ProviderError(f"The {self.name} provider sent an unexpected list from {path}.")
+        return [item for item in data if isinstance(item, dict)]
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        if request.mode is Mode.UPSCALE and request.init_image is not None:
+            with Image.open(io.BytesIO(request.init_image)) as image:
+                width, height = image.size
+            factor = self.options.upscale_factor
+            request = request.replace(width=int(width * factor), height=int(height * factor))
+            if request.count != 1:
+                raise InvalidRequest("count", request.count, "1 for an upscale")
+        resolved = super().prepare(request)
+        for lora in resolved.loras:
+            if self._loras and lora.name not in self._loras:
+                raise InvalidRequest("lora", lora.name, "one of " + ", ".join(self._loras))
+        return resolved
+
+    async def generate(
+        self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
+    ) -> GenerationResult:
+        started = time.perf_counter()
+        if request.mode is Mode.UPSCALE:
+            images = await self._upscale(request)
+        else:
+            path = "/sdapi/v1/img2img" if request.mode is Mode.IMG2IMG else "/sdapi/v1/txt2img"
+            call = asyncio.ensure_future(
+                self.client.request("POST", path, json_body=self._body(request), idempotent=False)
+            )
+            watcher = asyncio.ensure_future(self._watch(progress, cancel))
+            try:
+                answer = await call
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            cancel.raise_if_cancelled()
+            data = answer.json()
+            if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+            # With "return grid" on, a grid image comes first: the last ``count`` are the images.
+            images = [
+                self.client.decode_base64_image(text) for text in data["images"][-request.count :]
+            ]
+        seeds = request.seeds if request.seed is not None else [None] * len(images)
+        generated = tuple(
+            GeneratedImage(image, seed) for image, seed in zip(images, seeds, strict=False)
+        )
+        if len(generated) != request.count:
+            raise ProviderError(
+                f"The {self.name} provider sent {len(generated)} of {request.count} images."
+            )
+        return GenerationResult(
+            generated, request.model or self.default_model, time.perf_counter() - started
+        )
+
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        width, height = request.size
+        loras = "".join(f" <lora:{lora.name}:{lora.weight:g}>" for lora in request.loras)
+        body: dict[str, Any] = {
+            "prompt": request.prompt + loras,
+            "negative_prompt": request.negative_prompt,
+            "seed": request.seed if request.seed is not None else -1,
+            "steps": request.steps or 20,
+            "cfg_scale": request.guidance if request.guidance is not None else 7.0,
+            "width": width,
+            "height": height,
+            "batch_size": request.count,
+            "n_iter": 1,
+            "send_images": True,
+            "save_images": False,
+        }
+        if request.sampler:
+            body["sampler_name"] = request.sampler
+        if request.model and request.model != "default":
+            body["override_settings"] = {"sd_model_checkpoint": request.model}
+            body["override_settings_restore_afterwards"] = True
+        if request.mode is Mode.IMG2IMG:
+            assert request.init_image is not None
+            body["init_images"] = [base64.b64encode(request.init_image).decode("ascii")]
+            body["denoising_strength"] = request.strength
+        return body
+
+    async def _watch(self, progress: ProgressCallback, cancel: CancelToken) -> None:
+        """Poll progress while a generation runs; on cancel, interrupt it once."""
+        interrupted = False
+        while True:
+            await asyncio.sleep(self.options.progress_seconds)
+            if cancel.cancelled and not interrupted:
+                interrupted = True
+                with contextlib.suppress(ProviderError):
+                    await self.client.request("POST", "/sdapi/v1/interrupt")
+            try:
+                data = (
+                    await self.client.request("GET", "/sdapi/v1/progress?skip_current_image=false")
+                ).json()
+            except ProviderError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            state = data.get("state") or {}
+            step, total = (
+                int(state.get("sampling_step") or 0),
+                int(state.get("sampling_steps") or 0),
+            )
+            preview = None
+            if isinstance(data.get("current_image"), str) and data["current_image"]:
+                with contextlib.suppress(ProviderError):
+                    preview = self.client.decode_base64_image(data["current_image"])
+            progress(Progress(step, total, preview=preview))
+
+    async def _upscale(self, request: GenerationRequest) -> list[Image.Image]:
+        assert request.init_image is not None
+        body = {
+            "image": base64.b64encode(request.init_image).decode("ascii"),
+            "upscaling_resize": self.options.upscale_factor,
+            "upscaler_1": self.options.upscaler,
+        }
+        data = (
+            await self.client.request(
+                "POST", "/sdapi/v1/extra-single-image", json_body=body, idempotent=False
+            )
+        ).json()
+        if not isinstance(data, dict) or not isinstance(data.get("image"), str):
+            raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+        return [self.client.decode_base64_image(data["image"])] * request.count
+
+    async def describe(self, image: Image.Image) -> str:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, "PNG")
+        body = {
+            "image": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "model": self.options.interrogator,
+        }
+        data = (await self.client.request("POST", "/sdapi/v1/interrogate", json_body=body)).json()
+        if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
+            return str(data["caption"])
+        raise ProviderRejected(f"{self.name} could not describe the image.")
+
+
+def create(config: ProviderConfig) -> A1111Provider:
+    return A1111Provider(config)
