@@ -28,6 +28,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "sdapi": "engine.remote.sdapi:create",
     "openai": "engine.remote.openai_compatible:create",
     "a1111": "engine.remote.a1111:create",
+    "visioncraft": "engine.remote.visioncraft:create",
 }
 
 
