@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import model_validator
 
-from engine.errors import InvalidRequest, ProviderAuthError, ProviderError, ProviderRejected
+from engine.errors import InvalidRequest, ProviderAuthError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
@@ -99,18 +99,11 @@ class VisionCraftProvider(RemoteProvider):
             answer = await self.client.request(
                 "POST", self.options.path, json_body=body, idempotent=False
             )
-            if answer.content_type == "application/json" or not answer.content_type.startswith(
-                "image/"
-            ):
-                data = answer.json()
-                message = None
-                if isinstance(data, dict):
-                    message = data.get("error") or data.get("detail")
-                if message:
-                    text = self.client.scrub(str(message))
-                    raise ProviderRejected(f"{self.name} refused it: {text}", messages=(text,))
-                if answer.content_type == "application/json":
-                    raise ProviderError(f"The {self.name} provider sent JSON instead of an image.")
+            data = answer.json() if answer.content_type == "application/json" else None
+            message = (data.get("error") or data.get("detail")) if isinstance(data, dict) else None
+            if message:
+                text = self.client.scrub(str(message))
+                raise ProviderRejected(f"{self.name} refused it: {text}", messages=(text,))
             images.append(
                 GeneratedImage(self.client.decode_image(answer.body, answer.content_type), None)
             )
