@@ -29,6 +29,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "openai": "engine.remote.openai_compatible:create",
     "a1111": "engine.remote.a1111:create",
     "visioncraft": "engine.remote.visioncraft:create",
+    "apiframe": "engine.remote.apiframe:create",
 }
 
 
