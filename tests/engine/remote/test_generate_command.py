@@ -1,0 +1,70 @@
+"""``python -m bot generate`` end to end against each fake API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.engine.remote.test_a1111 import PASSWORD, Forge
+from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
+from tests.engine.remote.test_apiframe import Apiframe
+from tests.engine.remote.test_openai_compatible import KEY as OPENAI_KEY
+from tests.engine.remote.test_openai_compatible import serve as serve_openai
+from tests.engine.remote.test_visioncraft import TOKEN as VISIONCRAFT_TOKEN
+from tests.engine.remote.test_visioncraft import serve as serve_visioncraft
+from tests.fakes.http_api import FakeApi
+
+ROOT = Path(__file__).parents[3]
+
+CASES = {
+    "openai": (serve_openai, "models = ['sd-turbo-cpp']\n", OPENAI_KEY, "--width 512 --height 512"),
+    "a1111": (Forge, "username = 'owner'\n", PASSWORD, "--seed 4 --width 64 --height 64"),
+    "visioncraft": (
+        serve_visioncraft,
+        "models = ['sdxl-base']\n",
+        VISIONCRAFT_TOKEN,
+        "--width 64 --height 64",
+    ),
+    "apiframe": (
+        Apiframe,
+        "poll_seconds = 0.01\n[providers.remote.trainings]\nalex = 't-9'\n",
+        APIFRAME_KEY,
+        "--seed 4 --width 64 --height 64",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+async def test_generate_runs_against_the_fake(api: FakeApi, tmp_path: Path, kind: str):
+    serve, extra, key, options = CASES[kind]
+    serve(api)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
+        f"[providers.remote]\nkind = '{kind}'\nbase_url = '{api.base}'\n{extra}"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        "generate",
+        "a quiet harbour",
+        "--out",
+        str(tmp_path / "out"),
+        *options.split(),
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "REMOTE_API_KEY": key, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert "wrote " in out.decode()
+    assert list((tmp_path / "out").glob("*.png"))
+    assert key not in out.decode() + err.decode()
