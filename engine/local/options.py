@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.errors import ProviderConfigError
+from engine.options import parse_options
 
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -95,13 +95,5 @@ class LocalOptions(BaseModel):
         return self.default_model or next(iter(self.models))
 
 
-def parse_options(options: Mapping[str, Any]) -> LocalOptions:
-    try:
-        return LocalOptions.model_validate(dict(options))
-    except ValidationError as err:
-        problem = err.errors()[0]
-        key = ".".join(str(part) for part in problem["loc"]) or "models"
-        rule = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            rule = "not a setting of the local engine"
-        raise ProviderConfigError(key, problem.get("input"), rule) from None
+def parse_local_options(options: Mapping[str, Any]) -> LocalOptions:
+    return parse_options(LocalOptions, options, kind="local", whole="models")

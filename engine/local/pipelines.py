@@ -110,12 +110,9 @@ def load_upscaler(
     source: str, device: torch.device, dtype: torch.dtype, cache_dir: str | None
 ) -> Any:
     """A dedicated upscaler (Stable Diffusion x4), kept loaded beside the LRU of models."""
-    try:
-        pipe = diffusers.StableDiffusionUpscalePipeline.from_pretrained(
-            source, dtype=dtype, cache_dir=cache_dir
-        )
-    except Exception as err:
-        raise ModelLoadError(f"Cannot load the upscaler {source}: {err}") from err
+    pipe = diffusers.StableDiffusionUpscalePipeline.from_pretrained(
+        source, dtype=dtype, cache_dir=cache_dir
+    )
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     pipe.vae.enable_tiling()  # outputs are four times the input: decode in tiles

@@ -11,11 +11,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image
@@ -24,7 +24,7 @@ from engine.errors import EngineError, GenerationCancelled, InvalidRequest, Prov
 from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.loras import LoraLibrary
-from engine.local.options import LocalOptions, ModelSpec, parse_options
+from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
     UPSCALER_FACTOR,
     LoadedModel,
@@ -49,6 +49,7 @@ from engine.types import (
 log = logging.getLogger(__name__)
 
 Outcome = GenerationResult | EngineError
+T = TypeVar("T")
 UPSCALER_STEPS = 20
 
 
@@ -59,7 +60,7 @@ class _Stop(Exception):
 class LocalProvider(Provider):
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
-        self.options: LocalOptions = parse_options(config.options)
+        self.options: LocalOptions = parse_local_options(config.options)
         self.device = pick_device(self.options.device)
         self.dtype = pick_dtype(self.options.dtype, self.device)
         lora_dir = self.options.lora_dir
@@ -67,7 +68,7 @@ class LocalProvider(Provider):
         self.cache = PipelineCache(
             dict(self.options.models),
             partial(
-                _load,
+                load_model,
                 device=self.device,
                 dtype=self.dtype,
                 cache_dir=self.options.cache_dir,
@@ -208,28 +209,11 @@ class LocalProvider(Provider):
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
-        if self.options.safety_checker is not None:
-            try:
-                self._safety = SafetyClassifier(
-                    self.options.safety_checker, self.device, self.dtype, self.options.cache_dir
-                )
-            except Exception as err:
-                raise ModelLoadError(
-                    f"Cannot load the safety checker {self.options.safety_checker}: {err}"
-                ) from err
-        if self.options.captioner is not None:
-            try:
-                self._captioner = Captioner(
-                    self.options.captioner, self.device, self.dtype, self.options.cache_dir
-                )
-            except Exception as err:
-                raise ModelLoadError(
-                    f"Cannot load the captioner {self.options.captioner}: {err}"
-                ) from err
-        if self.options.upscaler is not None:
-            self._upscaler = load_upscaler(
-                self.options.upscaler, self.device, self.dtype, self.options.cache_dir
-            )
+        self._safety = self._load_helper(
+            "safety checker", self.options.safety_checker, SafetyClassifier
+        )
+        self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
+        self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
         model = self.cache.get(self.default_model)
         if self.options.compile:
             started = time.perf_counter()
@@ -242,6 +226,15 @@ class LocalProvider(Provider):
                 guidance_scale=spec.guidance,
             )
             log.info("Compiled %s in %.1f s", model.name, time.perf_counter() - started)
+
+    def _load_helper(self, what: str, source: str | None, load: Callable[..., T]) -> T | None:
+        """A model beside the pipelines (classifier, captioner, upscaler), loaded at start."""
+        if source is None:
+            return None
+        try:
+            return load(source, self.device, self.dtype, self.options.cache_dir)
+        except Exception as err:
+            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 
     def _run(
         self,
@@ -412,20 +405,6 @@ class _AppliedLoras:
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
-
-
-def _load(
-    name: str,
-    spec: ModelSpec,
-    *,
-    device: torch.device,
-    dtype: torch.dtype,
-    cache_dir: str | None,
-    compile_unet: bool,
-) -> LoadedModel:
-    return load_model(
-        name, spec, device=device, dtype=dtype, cache_dir=cache_dir, compile_unet=compile_unet
-    )
 
 
 def _multiple_of_8(value: float) -> int:

@@ -18,7 +18,7 @@ from engine.errors import InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
-from engine.remote.http import RemoteClient
+from engine.remote.http import RemoteClient, png_base64
 from engine.types import (
     Capabilities,
     GeneratedImage,
@@ -224,12 +224,7 @@ class A1111Provider(RemoteProvider):
         return [self.client.decode_base64_image(data["image"])] * request.count
 
     async def describe(self, image: Image.Image) -> str:
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, "PNG")
-        body = {
-            "image": base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "model": self.options.interrogator,
-        }
+        body = {"image": png_base64(image), "model": self.options.interrogator}
         data = (await self.client.request("POST", "/sdapi/v1/interrogate", json_body=body)).json()
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
             return str(data["caption"])

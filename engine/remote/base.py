@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from engine.errors import ProviderConfigError
+from engine.options import parse_options
 from engine.provider import Provider
 from engine.registry import ProviderConfig
 from engine.remote.http import HttpPolicy, RemoteClient
@@ -40,15 +40,19 @@ OptionsT = TypeVar("OptionsT", bound=RemoteOptions)
 
 
 def parse(cls: type[OptionsT], options: Mapping[str, Any]) -> OptionsT:
-    try:
-        return cls.model_validate(dict(options))
-    except ValidationError as err:
-        problem = err.errors()[0]
-        key = ".".join(str(part) for part in problem["loc"]) or "options"
-        rule = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            rule = "not a setting of this provider kind"
-        raise ProviderConfigError(key, problem.get("input"), rule) from None
+    return parse_options(cls, options, kind="remote", whole="options")
+
+
+def bearer_client(config: ProviderConfig, options: RemoteOptions) -> RemoteClient:
+    """A client that sends ``Authorization: Bearer <key>`` when a key is set."""
+    key = config.api_key
+    return RemoteClient(
+        config.name,
+        options.base_url,
+        headers={"Authorization": f"Bearer {key}"} if key else None,
+        policy=options.policy,
+        secrets=[key] if key else [],
+    )
 
 
 class RemoteProvider(Provider):

@@ -219,8 +219,10 @@ def decode_image(data: bytes, complaint: str) -> Image.Image:
     return image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image
 
 
-def encode_png_base64(image_bytes: bytes) -> str:
-    return base64.b64encode(image_bytes).decode("ascii")
+def png_base64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

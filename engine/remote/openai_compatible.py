@@ -12,8 +12,7 @@ from pydantic import field_validator, model_validator
 from engine.errors import ContentRefused, InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
-from engine.remote.base import RemoteOptions, RemoteProvider, parse
-from engine.remote.http import RemoteClient
+from engine.remote.base import RemoteOptions, RemoteProvider, bearer_client, parse
 from engine.types import Capabilities, GeneratedImage, GenerationRequest, GenerationResult
 
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
@@ -50,15 +49,7 @@ class OpenAICompatibleProvider(RemoteProvider):
 
     def __init__(self, config: ProviderConfig) -> None:
         options = parse(OpenAIOptions, config.options)
-        key = config.api_key
-        client = RemoteClient(
-            config.name,
-            options.base_url,
-            headers={"Authorization": f"Bearer {key}"} if key else None,
-            policy=options.policy,
-            secrets=[key] if key else [],
-        )
-        super().__init__(config, options, client)
+        super().__init__(config, options, bearer_client(config, options))
         self._capabilities = Capabilities(
             models=options.models,
             negative_prompt=False,

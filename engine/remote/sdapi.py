@@ -5,7 +5,6 @@ request is its own call with seed + k."""
 from __future__ import annotations
 
 import base64
-import io
 import time
 from typing import Any, Literal
 
@@ -14,8 +13,8 @@ from PIL import Image
 from engine.errors import InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
-from engine.remote.base import RemoteOptions, RemoteProvider, parse
-from engine.remote.http import RemoteClient
+from engine.remote.base import RemoteOptions, RemoteProvider, bearer_client, parse
+from engine.remote.http import png_base64
 from engine.types import Capabilities, GeneratedImage, GenerationRequest, GenerationResult, Mode
 
 
@@ -32,15 +31,7 @@ class SdapiProvider(RemoteProvider):
 
     def __init__(self, config: ProviderConfig) -> None:
         options = parse(SdapiOptions, config.options)
-        key = config.api_key
-        client = RemoteClient(
-            config.name,
-            options.base_url,
-            headers={"Authorization": f"Bearer {key}"} if key else None,
-            policy=options.policy,
-            secrets=[key] if key else [],
-        )
-        super().__init__(config, options, client)
+        super().__init__(config, options, bearer_client(config, options))
         self._capabilities = Capabilities(
             modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),
             models=options.models,
@@ -116,12 +107,7 @@ class SdapiProvider(RemoteProvider):
         )
 
     async def describe(self, image: Image.Image) -> str:
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, "PNG")
-        body = {
-            "image": base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "model": self.options.interrogator,
-        }
+        body = {"image": png_base64(image), "model": self.options.interrogator}
         answer = await self.client.request(
             "POST", self.options.interrogate_path, json_body=body, ok=frozenset({200, 400, 422})
         )

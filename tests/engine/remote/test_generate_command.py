@@ -14,6 +14,8 @@ from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
 from tests.engine.remote.test_openai_compatible import KEY as OPENAI_KEY
 from tests.engine.remote.test_openai_compatible import serve as serve_openai
+from tests.engine.remote.test_sdapi import KEY as SDAPI_KEY
+from tests.engine.remote.test_sdapi import serve as serve_sdapi
 from tests.engine.remote.test_visioncraft import TOKEN as VISIONCRAFT_TOKEN
 from tests.engine.remote.test_visioncraft import serve as serve_visioncraft
 from tests.fakes.http_api import FakeApi
@@ -21,6 +23,12 @@ from tests.fakes.http_api import FakeApi
 ROOT = Path(__file__).parents[3]
 
 CASES = {
+    "sdapi": (
+        serve_sdapi,
+        "models = ['dreamshaper']\n",
+        SDAPI_KEY,
+        "--seed 3 --width 64 --height 64",
+    ),
     "openai": (serve_openai, "models = ['sd-turbo-cpp']\n", OPENAI_KEY, "--width 512 --height 512"),
     "a1111": (Forge, "username = 'owner'\n", PASSWORD, "--seed 4 --width 64 --height 64"),
     "visioncraft": (
