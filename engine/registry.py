@@ -49,7 +49,10 @@ def resolve_factory(kind: str) -> ProviderFactory:
     try:
         module = importlib.import_module(module_name)
         factory = getattr(module, attribute)
-    except (ImportError, AttributeError) as err:
+    except ImportError as err:
+        hint = " (the local engine needs: pip install '.[local]')" if kind == "local" else ""
+        raise ProviderConfigError("kind", kind, f"a kind whose code imports: {err}{hint}") from err
+    except AttributeError as err:
         raise ProviderConfigError("kind", kind, f"an importable factory ({err})") from err
     if not callable(factory):
         raise ProviderConfigError("kind", kind, "a callable that takes a ProviderConfig")

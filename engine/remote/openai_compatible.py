@@ -4,6 +4,7 @@ back as base64 or as URLs to download. Works with any compatible server."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Literal
 
@@ -15,11 +16,14 @@ from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, bearer_client, parse
 from engine.types import Capabilities, GeneratedImage, GenerationRequest, GenerationResult
 
+log = logging.getLogger(__name__)
+
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
 
 
 class OpenAIOptions(RemoteOptions):
     path: str = "/v1/images/generations"
+    models_path: str | None = "/v1/models"
     response_format: Literal["b64_json", "url"] = "b64_json"
     sizes: tuple[str, ...] = ()
     max_images: int = 4
@@ -62,6 +66,24 @@ class OpenAICompatibleProvider(RemoteProvider):
     @property
     def capabilities(self) -> Capabilities:
         return self._capabilities
+
+    async def start(self) -> None:
+        """Health check: the server answers its model list and offers the configured models."""
+        if not self.options.models_path:
+            return
+        try:
+            answer = await self.client.request("GET", self.options.models_path)
+        except ProviderError as err:
+            self.unavailable = err.user_message
+            log.warning("Provider %s is unavailable: %s", self.name, err.user_message)
+            return
+        data = answer.json()
+        listed = data.get("data") if isinstance(data, dict) else None
+        offered = {item.get("id") for item in listed or [] if isinstance(item, dict)}
+        missing = [model for model in self.options.models if offered and model not in offered]
+        self.unavailable = None
+        if missing:
+            log.warning("Provider %s does not list the models %s", self.name, ", ".join(missing))
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         if request.steps is not None:

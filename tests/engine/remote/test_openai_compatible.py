@@ -150,3 +150,20 @@ def test_what_it_cannot_honour_is_refused_up_front(api: FakeApi):
 def test_a_model_must_be_named():
     with pytest.raises(ProviderConfigError, match="name at least one model"):
         build_provider("openai", ProviderConfig("oai", {"base_url": "http://127.0.0.1:1"}))
+
+
+async def test_the_health_check_marks_an_unreachable_server_unavailable(api: FakeApi):
+    serve(api)
+    api.route("GET", "/v1/models", lambda r, b: _models())
+    healthy = provider(api)
+    await healthy.start()
+    assert healthy.unavailable is None
+    await healthy.close()
+    down = provider(api, base_url="http://127.0.0.1:9", max_retries=0)
+    await down.start()
+    assert down.unavailable is not None and "cannot connect" in down.unavailable
+    await down.close()
+
+
+async def _models():
+    return json_answer({"object": "list", "data": [{"id": "sd-turbo-cpp", "object": "model"}]})
