@@ -306,6 +306,7 @@ def build_upscaler(folder: Path) -> Path:
         down_block_types=["DownEncoderBlock2D"] * 3,
         up_block_types=["UpDecoderBlock2D"] * 3,
         latent_channels=4,
+        scaling_factor=0.08333,
     )
     StableDiffusionUpscalePipeline(
         vae=three_levels,
