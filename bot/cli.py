@@ -154,6 +154,9 @@ class FileSink:
                 destination = self.out / f"{job.job_id}-{image.index}-seed{image.seed}.png"
                 await asyncio.to_thread(shutil.copyfile, image.path, destination)
                 print(f"wrote {destination} (seed {image.seed}, {image.width}x{image.height})")
+            if job.started_at is not None and job.finished_at is not None and images:
+                seconds = job.finished_at - job.started_at
+                print(f"{seconds:.1f} s in all, {seconds / len(images):.1f} s per image")
         else:
             print(f"job {job.job_id} {job.status.value}: {job.error or ''}", file=sys.stderr)
         self.finished.set()

@@ -29,6 +29,8 @@ class ModelSpec(BaseModel):
     sampler: str | None = None
     max_size: Annotated[int, Field(ge=64, le=8192)] = 1024
     nsfw: bool = False
+    tiny_decoder: str | None = None
+    decoder: Literal["auto", "tiny", "full"] = "auto"
 
     @property
     def kind(self) -> Literal["folder", "single_file", "repo"]:
@@ -47,6 +49,8 @@ class ModelSpec(BaseModel):
             )
         if max(self.width, self.height) > self.max_size:
             raise ValueError(f"the default size {self.width}x{self.height} exceeds max_size")
+        if self.decoder == "tiny" and self.tiny_decoder is None:
+            raise ValueError('decoder = "tiny" needs tiny_decoder (for example madebyollin/taesd)')
         return self
 
 
@@ -58,6 +62,7 @@ SD_TURBO = ModelSpec(
     steps=1,
     guidance=0.0,
     max_size=1024,
+    tiny_decoder="madebyollin/taesd",
 )
 
 

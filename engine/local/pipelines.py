@@ -14,7 +14,8 @@ from typing import Any
 
 import diffusers
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers import AutoencoderTiny, AutoPipelineForImage2Image, AutoPipelineForText2Image
+from safetensors.torch import load_file
 
 from engine.errors import ProviderError
 from engine.local.options import ModelSpec
@@ -36,6 +37,7 @@ class LoadedModel:
     default_scheduler: Any
     xl: bool
     bytes: int
+    tiny_decoder: Any = None
 
 
 def load_model(
@@ -58,6 +60,10 @@ def load_model(
     pipe.set_progress_bar_config(disable=True)
     if compile_unet:
         pipe.unet = torch.compile(pipe.unet)
+    xl = "XL" in type(pipe).__name__
+    tiny = None
+    if spec.tiny_decoder is not None:
+        tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, xl, cache_dir).to(device, dtype)
     image2img = AutoPipelineForImage2Image.from_pipe(pipe)
     image2img.set_progress_bar_config(disable=True)
     size = sum(
@@ -74,8 +80,9 @@ def load_model(
         image2img=image2img,
         scheduler_config=pipe.scheduler.config,
         default_scheduler=pipe.scheduler,
-        xl="XL" in type(pipe).__name__,
+        xl=xl,
         bytes=size,
+        tiny_decoder=tiny,
     )
 
 
@@ -101,6 +108,54 @@ def _pipeline_class(config: str) -> str:
     if index.is_file():
         return str(json.loads(index.read_text())["_class_name"])
     return "StableDiffusionXLPipeline" if "xl" in config.lower() else "StableDiffusionPipeline"
+
+
+def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) -> Any:
+    """A TAESD-style decoder (diffusers ``AutoencoderTiny``) from a hub id, a folder or a
+    single file (diffusers keys, or the original decoder-only layout), checked against the
+    model it will decode for."""
+    try:
+        if source.endswith(".safetensors"):
+            tiny = _tiny_from_file(Path(source).expanduser())
+        else:
+            path = Path(source).expanduser()
+            tiny = AutoencoderTiny.from_pretrained(
+                str(path) if path.is_dir() else source, cache_dir=cache_dir
+            )
+    except Exception as err:
+        raise ModelLoadError(f"Cannot load the tiny decoder {source}: {err}") from err
+    wanted = vae.config.latent_channels
+    if tiny.config.latent_channels != wanted:
+        raise ModelLoadError(
+            f"The tiny decoder {source} decodes {tiny.config.latent_channels}-channel latents; "
+            f"this model makes {wanted}-channel ones."
+        )
+    scale = 2 ** (len(vae.config.block_out_channels) - 1)
+    tiny_scale = tiny.config.upsampling_scaling_factor ** (len(tiny.config.num_decoder_blocks) - 1)
+    if tiny_scale != scale:
+        raise ModelLoadError(
+            f"The tiny decoder {source} upscales latents {tiny_scale}x; this model's VAE {scale}x."
+        )
+    named_xl = "xl" in Path(source).name.lower()
+    if named_xl != xl:
+        family = "SDXL" if xl else "SD 1.x/2.x"
+        raise ModelLoadError(
+            f"The tiny decoder {source} looks made for {'SDXL' if named_xl else 'SD 1.x/2.x'}, "
+            f"but the model is {family} (use madebyollin/{'taesdxl' if xl else 'taesd'})."
+        )
+    return tiny.eval()
+
+
+def _tiny_from_file(path: Path) -> Any:
+    """Single files hold the standard TAESD architecture, as every published one does."""
+    state = load_file(str(path))
+    if not any(key.startswith(("decoder.", "encoder.")) for key in state):
+        state = {f"decoder.layers.{key}": value for key, value in state.items()}
+    tiny: Any = AutoencoderTiny()
+    missing, _ = tiny.load_state_dict(state, strict=False)
+    if any(key.startswith("decoder.") for key in missing):
+        raise ValueError("the file does not hold a complete tiny decoder")
+    return tiny
 
 
 UPSCALER_FACTOR = 4

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 Outcome = GenerationResult | EngineError
 T = TypeVar("T")
 UPSCALER_STEPS = 20
+PREVIEW_SIDE = 256
 
 
 class _Stop(Exception):
@@ -261,9 +262,14 @@ class LocalProvider(Provider):
         else:
             pipe.vae.disable_tiling()
         arguments = self._arguments(model, requests, progress, cancel, abort)
+        tiny = self._final_decoder(model)
+        if tiny is not None:
+            arguments["output_type"] = "latent"
         try:
             with self._loras(pipe, first):
                 images = pipe(**arguments).images
+            if tiny is not None:
+                images = _decode(tiny, pipe, images)
         except _Stop:
             return [GenerationCancelled() for _ in requests]
         except torch.cuda.OutOfMemoryError:
@@ -327,6 +333,16 @@ class LocalProvider(Provider):
         )
         return GenerationResult(generated, "upscaler", time.perf_counter() - started)
 
+    def _final_decoder(self, model: LoadedModel) -> Any:
+        """The tiny decoder for the final image: when asked, or by default on CPU, where the
+        full VAE decode costs more than a one-step UNet."""
+        decoder = model.spec.decoder
+        if model.tiny_decoder is None or decoder == "full":
+            return None
+        if decoder == "tiny" or self.device.type == "cpu":
+            return model.tiny_decoder
+        return None
+
     def _arguments(
         self,
         model: LoadedModel,
@@ -372,11 +388,21 @@ class LocalProvider(Provider):
             step, total = index + 1, pipe.num_timesteps
             show = every and step % every == 0 and step < total
             for report, offset in zip(progress, offsets, strict=True):
-                preview = latent_preview(tensors["latents"][offset], model.xl) if show else None
+                preview = self._preview(model, pipe, tensors["latents"][offset]) if show else None
                 report(Progress(step, total, preview=preview))
             return tensors
 
         return on_step
+
+    @staticmethod
+    def _preview(model: LoadedModel, pipe: Any, latent: torch.Tensor) -> Image.Image:
+        """The tiny decoder's picture of the current latents when there is one, else a linear
+        projection; at most PREVIEW_SIDE pixels a side."""
+        if model.tiny_decoder is None:
+            return latent_preview(latent, model.xl)
+        image = _decode(model.tiny_decoder, pipe, latent[None])[0]
+        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        return image
 
     def _loras(self, pipe: Any, request: GenerationRequest) -> Any:
         return _AppliedLoras(pipe, [(self.loras.path(x.name), x.weight) for x in request.loras])
@@ -405,6 +431,15 @@ class _AppliedLoras:
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+@torch.no_grad()
+def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
+    """Latents in the UNet's (scaled) space to pictures, through a TAESD-style decoder."""
+    parameter = next(tiny.parameters())
+    decoded = tiny.decode(latents.to(parameter.device, parameter.dtype)).sample
+    images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
+    return images
 
 
 def _multiple_of_8(value: float) -> int:

@@ -77,6 +77,7 @@ def test_generate_runs_a_job_end_to_end_and_reports_paths_and_seeds(tmp_path: Pa
             assert parameters.startswith("a red fox\n")
             assert f"Seed: {seed}" in parameters and "Sampler: Euler a" in parameters
     assert "seeds 41, 42" in result.stderr
+    assert re.search(r"^\d+\.\d s in all, \d+\.\d s per image$", result.stdout, re.M)
 
 
 def test_generate_charges_the_console_quota_and_refuses_clearly(tmp_path: Path):

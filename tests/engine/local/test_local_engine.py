@@ -382,3 +382,90 @@ async def test_compile_warms_up_at_start_not_in_the_first_job(make_local):
     first_job = time.perf_counter() - started
     await provider.close()
     assert first_job < warm_up / 5
+
+
+async def test_the_tiny_decoder_draws_the_final_image_on_cpu_unless_told_not_to(tiny, tmp_path):
+    from tests.engine.local.conftest import local_options
+    from tests.engine.local.tiny import build_tiny_decoder
+
+    decoder = build_tiny_decoder(tmp_path / "taesd")
+    outputs = {}
+    for mode in ("auto", "full", None):
+        options = local_options(tiny)
+        if mode is not None:
+            options["models"]["tiny"] |= {"tiny_decoder": str(decoder), "decoder": mode}
+        provider = build_provider("local", ProviderConfig("local", options))
+        await provider.start()
+        outputs[mode] = await run(provider, provider.prepare(GenerationRequest("a boat", seed=7)))
+        await provider.close()
+    assert outputs["auto"].images[0].image.size == (64, 64)
+    assert not np.array_equal(pixels(outputs["auto"]), pixels(outputs[None]))
+    assert np.array_equal(pixels(outputs["full"]), pixels(outputs[None]))
+
+
+async def test_previews_come_from_the_tiny_decoder(tiny, tmp_path):
+    from tests.engine.local.conftest import local_options
+    from tests.engine.local.tiny import build_tiny_decoder
+
+    options = local_options(tiny, preview_every=1)
+    options["models"]["tiny"] |= {"tiny_decoder": str(build_tiny_decoder(tmp_path / "taesd"))}
+    provider = build_provider("local", ProviderConfig("local", options))
+    await provider.start()
+    reports: list[Progress] = []
+    await run(
+        provider, provider.prepare(GenerationRequest("a boat", seed=7)), progress=reports.append
+    )
+    await provider.close()
+    previews = [p.preview for p in reports if p.preview is not None]
+    assert len(previews) == 2  # every step but the last
+    assert previews[0].size == (64, 64)  # decoded, not the 32x32 latent projection
+
+
+async def test_a_mismatched_tiny_decoder_stops_start_up(tiny, tmp_path):
+    from tests.engine.local.conftest import local_options
+    from tests.engine.local.tiny import build_tiny_decoder
+
+    cases = [
+        (build_tiny_decoder(tmp_path / "taesd16", latent_channels=16), "16-channel latents"),
+        (build_tiny_decoder(tmp_path / "taesdxl"), "looks made for SDXL"),
+        (tmp_path / "missing", "Cannot load the tiny decoder"),
+    ]
+    for source, words in cases:
+        options = local_options(tiny)
+        options["models"]["tiny"] |= {"tiny_decoder": str(source)}
+        provider = build_provider("local", ProviderConfig("local", options))
+        with pytest.raises(ModelLoadError, match=words):
+            await provider.start()
+        await provider.close()
+
+
+def test_a_single_file_tiny_decoder_in_the_original_layout_loads(tmp_path):
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from engine.local.pipelines import load_tiny_decoder
+    from tests.engine.local.tiny import write_tiny_decoder_file
+
+    torch.manual_seed(0)
+    AutoencoderTiny().save_pretrained(tmp_path / "taesd")  # the standard TAESD shape
+    file = write_tiny_decoder_file(tmp_path / "taesd", tmp_path / "taesd_decoder.safetensors")
+
+    class Vae:  # the parts of an SD 1.x VAE config the check reads
+        class config:
+            latent_channels = 4
+            block_out_channels = (128, 256, 512, 512)
+
+    from_folder = load_tiny_decoder(str(tmp_path / "taesd"), Vae, False, None)
+    from_file = load_tiny_decoder(str(file), Vae, False, None)
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(from_folder.decode(latent).sample, from_file.decode(latent).sample)
+
+
+def test_decoder_tiny_needs_a_tiny_decoder(tiny):
+    from tests.engine.local.conftest import local_options
+
+    options = local_options(tiny)
+    options["models"]["tiny"] |= {"decoder": "tiny"}
+    with pytest.raises(ProviderConfigError, match="needs tiny_decoder"):
+        build_provider("local", ProviderConfig("local", options))

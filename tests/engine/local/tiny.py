@@ -362,3 +362,32 @@ def build_captioner(folder: Path) -> Path:
         tokenizer=words_tokenizer,
     ).save_pretrained(folder)
     return folder
+
+
+def build_tiny_decoder(folder: Path, latent_channels: int = 4) -> Path:
+    """An ``AutoencoderTiny`` shaped for the tiny test VAE (one upsampling, so x2)."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny(
+        encoder_block_out_channels=(16, 16),
+        decoder_block_out_channels=(16, 16),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=latent_channels,
+    ).save_pretrained(folder)
+    return folder
+
+
+def write_tiny_decoder_file(folder: Path, out: Path) -> Path:
+    """The decoder alone, in the original TAESD file layout (Sequential indices as keys)."""
+    from diffusers import AutoencoderTiny
+
+    tiny = AutoencoderTiny.from_pretrained(folder)
+    state = {
+        key.removeprefix("decoder.layers."): value.contiguous()
+        for key, value in tiny.state_dict().items()
+        if key.startswith("decoder.layers.")
+    }
+    save_file(state, out)
+    return out
