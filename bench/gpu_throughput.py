@@ -43,6 +43,7 @@ SD15_TFLOP_PER_IMAGE = 43.0
 
 
 def build(arch: str, folder: Path, dtype: torch.dtype) -> Path:
+    """The architecture in ``configs/<arch>.json`` with seeded random weights, saved."""
     config = json.loads((CONFIGS / f"{arch}.json").read_text())
     torch.manual_seed(0)
     text = [
