@@ -71,18 +71,20 @@ def scheduler() -> EulerDiscreteScheduler:
     )
 
 
+TWO_LEVEL_UNET = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 2,
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+}
+
+
 def build_sd(folder: Path) -> Path:
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-    )
+    unet = UNet2DConditionModel(**TWO_LEVEL_UNET, cross_attention_dim=32)
     pipe = StableDiffusionPipeline(
         unet=unet,
         vae=vae(),
@@ -100,13 +102,7 @@ def build_sd(folder: Path) -> Path:
 def build_sdxl(folder: Path) -> Path:
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **TWO_LEVEL_UNET,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
