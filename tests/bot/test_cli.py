@@ -1,42 +1,14 @@
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
 
 from bot.storage import latest_version
+from tests.cli import run_bot
 from tests.conftest import FAKE_KIND
 from tests.fakes.providers import colour_of
-
-ROOT = Path(__file__).parents[2]
-
-
-def run_bot(tmp_path: Path, *args: str, config: str | None = None, **env: str):
-    command = [sys.executable, "-m", "bot"]
-    if config is not None:
-        path = tmp_path / "config.toml"
-        path.write_text(config, encoding="utf-8")
-        command += ["--config", str(path)]
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("IMAGEBOT") and key != "DISCORD_TOKEN"
-    }
-    environment["PYTHONPATH"] = str(ROOT)
-    environment.update(env)
-    return subprocess.run(
-        command + list(args),
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def config_for(tmp_path: Path, extra: str = "") -> str:

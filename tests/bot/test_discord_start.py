@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,10 +13,9 @@ from bot.jobs import Requester
 from bot.runtime import open_runtime
 from bot.settings import LoadedSettings, Secrets
 from engine import GenerationRequest
+from tests.cli import start_bot
 from tests.conftest import FAKE_KIND, make_settings
 from tests.fakes.discord import APPLICATION_ID, TOKEN, FakeDiscord
-
-ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture
@@ -99,25 +96,13 @@ async def test_images_the_classifier_flagged_are_posted_as_spoilers(
 async def test_python_m_bot_starts_prints_the_invite_and_stops_on_sigterm(
     tmp_path: Path, fake_discord: FakeDiscord
 ):
-    config = tmp_path / "config.toml"
-    config.write_text(
+    config = (
         f"[discord]\napi_base = '{fake_discord.api_base}'\n"
         f"gateway_url = '{fake_discord.gateway_url}'\n"
         f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
         f"[providers.fake]\nkind = '{FAKE_KIND}'\n"
     )
-    environment = {**os.environ, "DISCORD_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--config",
-        str(config),
-        cwd=tmp_path,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_bot(tmp_path, config=config, DISCORD_TOKEN=TOKEN)
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 30)

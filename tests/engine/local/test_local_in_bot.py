@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,9 +15,8 @@ from bot.runtime import open_runtime
 from bot.settings import LoadedSettings, Secrets, Settings
 from engine import GenerationRequest, Progress
 from engine.local import LocalProvider
+from tests.cli import run_bot
 from tests.engine.local.conftest import TinyModels, local_options
-
-ROOT = Path(__file__).parents[3]
 
 
 class Collect:
@@ -75,35 +72,24 @@ def test_generate_writes_real_images_with_the_local_engine(tmp_path: Path, tiny:
         + "".join(f"{key} = {value!r}\n" for key, value in spec.items() if key != "source")
         for name, spec in local_options(tiny)["models"].items()
     ).replace("'", '"')
-    config = tmp_path / "config.toml"
-    config.write_text(
+    config = (
         f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n[providers.local]\nkind = 'local'\n"
         f"device = 'cpu'\n{models}"
     )
-    out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(config),
-            "generate",
-            "a lighthouse",
-            "--out",
-            str(out),
-            "--seed",
-            "5",
-            "--count",
-            "2",
-            "--sampler",
-            "DPM++ 2M Karras",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    result = run_bot(
+        tmp_path,
+        "generate",
+        "a lighthouse",
+        "--out",
+        str(tmp_path / "out"),
+        "--seed",
+        "5",
+        "--count",
+        "2",
+        "--sampler",
+        "DPM++ 2M Karras",
+        config=config,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     written = re.findall(r"wrote (\S+) \(seed (\d+), 64x64\)", result.stdout)

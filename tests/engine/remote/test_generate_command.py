@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import start_bot
 from tests.engine.remote.test_a1111 import PASSWORD, Forge
 from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
@@ -19,8 +18,6 @@ from tests.engine.remote.test_sdapi import serve as serve_sdapi
 from tests.engine.remote.test_visioncraft import TOKEN as VISIONCRAFT_TOKEN
 from tests.engine.remote.test_visioncraft import serve as serve_visioncraft
 from tests.fakes.http_api import FakeApi
-
-ROOT = Path(__file__).parents[3]
 
 CASES = {
     "sdapi": (
@@ -50,26 +47,19 @@ CASES = {
 async def test_generate_runs_against_the_fake(api: FakeApi, tmp_path: Path, kind: str):
     serve, extra, key, options = CASES[kind]
     serve(api)
-    config = tmp_path / "config.toml"
-    config.write_text(
+    config = (
         f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
         f"[providers.remote]\nkind = '{kind}'\nbase_url = '{api.base}'\n{extra}"
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--config",
-        str(config),
+    process = await start_bot(
+        tmp_path,
         "generate",
         "a quiet harbour",
         "--out",
         str(tmp_path / "out"),
         *options.split(),
-        cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "REMOTE_API_KEY": key, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        config=config,
+        REMOTE_API_KEY=key,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, err.decode()[-2000:]
