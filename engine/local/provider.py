@@ -278,7 +278,7 @@ class LocalProvider(Provider):
                 ProviderError("The GPU ran out of memory; try a smaller size or fewer images.")
                 for _ in requests
             ]
-        flags = self._safety.flags(images) if self._safety else [False] * len(images)
+        flags = self._flags(images)
         seconds = time.perf_counter() - started
         outcomes: list[Outcome] = []
         for request, token in zip(requests, cancel, strict=True):
@@ -326,12 +326,16 @@ class LocalProvider(Provider):
             ).images
         except _Stop:
             return GenerationCancelled()
-        flags = self._safety.flags(images) if self._safety else [False] * len(images)
+        flags = self._flags(images)
         generated = tuple(
             GeneratedImage(image, seed, flag)
             for image, seed, flag in zip(images, request.seeds, flags, strict=True)
         )
         return GenerationResult(generated, "upscaler", time.perf_counter() - started)
+
+    def _flags(self, images: list[Image.Image]) -> list[bool]:
+        """The output classifier's verdicts, all clear when none is configured."""
+        return self._safety.flags(images) if self._safety else [False] * len(images)
 
     def _final_decoder(self, model: LoadedModel) -> Any:
         """The tiny decoder for the final image: when asked, or by default on CPU, where the
