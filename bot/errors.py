@@ -80,3 +80,18 @@ class JobFinished(Refusal):
         self.job_id = job_id
         self.status = status
         super().__init__(f"Job {job_id} has already {status}.")
+
+
+class JobsStillActive(Refusal):
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(
+            f"You have {count} job{'s' if count != 1 else ''} still queued or running; cancel "
+            "them with /cancel or wait, then try again."
+        )
+
+
+class JobGone(Refusal):
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"Job {job_id} is no longer stored, so there is nothing to report.")

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -52,6 +52,7 @@ class JobStore(Protocol):
     async def images(self, job_id: int) -> list[StoredImage]: ...
     async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]: ...
     async def mark_delivered(self, job_id: int, reference: str | None) -> bool: ...
+    async def update_target(self, job_id: int, changes: dict[str, Any]) -> None: ...
     async def position(self, job_id: int, concurrency: int) -> QueuePosition: ...
     async def next_ready_at(self, origin: str) -> float | None: ...
     async def cancel_requested(self, job_ids: Collection[int]) -> set[int]: ...
@@ -364,6 +365,14 @@ class SqliteJobStore:
                 (job_id, self._clock(), reference),
             )
             return True
+
+    async def update_target(self, job_id: int, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into where the job is delivered (the message it shows in)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET target = json_patch(target, ?) WHERE job_id = ?",
+                (json.dumps(changes), job_id),
+            )
 
     async def position(self, job_id: int, concurrency: int) -> QueuePosition:
         row = await self._db.fetchone(

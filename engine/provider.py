@@ -101,6 +101,15 @@ class Provider(abc.ABC):
                 results.append(err)
         return results
 
+    def lora_names(self) -> list[str]:
+        """The LoRAs a request may name, for autocomplete; empty when it takes none."""
+        return []
+
+    def model_is_nsfw(self, model: str) -> bool:
+        """Whether this model is meant for NSFW output; the bot keeps such models to
+        age-restricted channels."""
+        return self.capabilities.nsfw
+
     async def describe(self, image: Image.Image) -> str:
         raise EngineError(f"The {self.name} provider cannot describe images.")
 

@@ -107,6 +107,13 @@ class LocalProvider(Provider):
     def model_spec(self, name: str) -> ModelSpec:
         return self.options.models[name]
 
+    def lora_names(self) -> list[str]:
+        return self.loras.names()
+
+    def model_is_nsfw(self, model: str) -> bool:
+        spec = self.options.models.get(model)
+        return spec.nsfw if spec is not None else False
+
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         """Fill the model's defaults; refuse sizes, samplers and LoRAs it cannot take."""
         name = request.model or self.default_model

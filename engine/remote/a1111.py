@@ -100,6 +100,9 @@ class A1111Provider(RemoteProvider):
             raise ProviderError(f"The {self.name} provider sent an unexpected list from {path}.")
         return [item for item in data if isinstance(item, dict)]
 
+    def lora_names(self) -> list[str]:
+        return list(self._loras)
+
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         if request.mode is Mode.UPSCALE and request.init_image is not None:
             with Image.open(io.BytesIO(request.init_image)) as image:

@@ -1,0 +1,204 @@
+"""What the bot keeps about a member: preferences, history, guild settings, reports, forgetting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from bot.errors import JobGone, JobsStillActive
+from bot.jobs import Job
+from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FINISHED = "('succeeded', 'failed', 'cancelled')"
+ACTIVE = "('queued', 'running')"
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    negative_prompt: str | None = None
+    private_delivery: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    jobs: list[Job]
+    page: int
+    pages: int
+    total: int
+
+
+class MemberStore:
+    def __init__(
+        self, db: Database, results_dir: Path, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self._results_dir = results_dir
+        self._clock = clock
+
+    async def preferences(self, user_id: int) -> Preferences:
+        row = await self._db.fetchone(
+            "SELECT model, width, height, negative_prompt, private_delivery "
+            "FROM user_preferences WHERE user_id = ?",
+            (user_id,),
+        )
+        if row is None:
+            return Preferences()
+        return Preferences(
+            model=row["model"],
+            width=row["width"],
+            height=row["height"],
+            negative_prompt=row["negative_prompt"],
+            private_delivery=bool(row["private_delivery"]),
+        )
+
+    async def save_preferences(self, user_id: int, preferences: Preferences) -> None:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (user_id, now),
+            )
+            await conn.execute(
+                "INSERT INTO user_preferences (user_id, model, width, height, negative_prompt, "
+                "private_delivery, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET model = excluded.model, "
+                "width = excluded.width, height = excluded.height, "
+                "negative_prompt = excluded.negative_prompt, "
+                "private_delivery = excluded.private_delivery, updated_at = excluded.updated_at",
+                (
+                    user_id,
+                    preferences.model,
+                    preferences.width,
+                    preferences.height,
+                    preferences.negative_prompt,
+                    preferences.private_delivery,
+                    now,
+                ),
+            )
+
+    async def clear_preferences(self, user_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM user_preferences WHERE user_id = ?", (user_id,))
+
+    async def history(self, user_id: int, *, page: int = 0, per_page: int = 5) -> HistoryPage:
+        """The member's finished jobs, newest first; a page out of range shows the nearest."""
+        if per_page < 1:
+            raise ValueError(f"per_page must be at least 1, not {per_page}")
+        row = await self._db.fetchone(
+            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN {FINISHED}", (user_id,)
+        )
+        total = int(row[0]) if row else 0
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(page, 0), pages - 1)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE user_id = ? AND status IN {FINISHED} "
+            "ORDER BY finished_at DESC, job_id DESC LIMIT ? OFFSET ?",
+            (user_id, per_page, page * per_page),
+        )
+        return HistoryPage([Job.from_row(row) for row in rows], page, pages, total)
+
+    async def active(self, user_id: int) -> list[Job]:
+        """Queued and running jobs, oldest first."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE user_id = ? AND status IN {ACTIVE} ORDER BY job_id",
+            (user_id,),
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def forget(self, user_id: int) -> int:
+        """Delete the member's finished jobs with their inputs, results and deliveries, their
+        result files and their preferences; returns how many jobs went. The quota ledger stays,
+        so forgetting never resets a quota; reports keep their row with the job unlinked."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN {ACTIVE}", (user_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None and row[0]:
+                raise JobsStillActive(int(row[0]))
+            async with conn.execute(
+                f"SELECT job_id FROM jobs WHERE user_id = ? AND status IN {FINISHED}", (user_id,)
+            ) as cursor:
+                job_ids = [int(row[0]) for row in await cursor.fetchall()]
+            await conn.execute(
+                f"DELETE FROM jobs WHERE user_id = ? AND status IN {FINISHED}", (user_id,)
+            )
+            await conn.execute("DELETE FROM user_preferences WHERE user_id = ?", (user_id,))
+        await asyncio.to_thread(_remove, [self._results_dir / str(job_id) for job_id in job_ids])
+        log.info("Forgot member %d: %d jobs", user_id, len(job_ids))
+        return len(job_ids)
+
+    async def guild_setting(self, guild_id: int | None, key: str, default: T) -> T:
+        if guild_id is None:
+            return default
+        row = await self._db.fetchone(
+            "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        if row is None:
+            return default
+        settings: dict[str, Any] = json.loads(row["settings"])
+        return cast(T, settings.get(key, default))
+
+    async def set_guild_setting(self, guild_id: int, key: str, value: object) -> None:
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            settings: dict[str, Any] = json.loads(row["settings"]) if row else {}
+            settings[key] = value
+            await conn.execute(
+                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
+                "updated_at = excluded.updated_at",
+                (guild_id, json.dumps(settings), self._clock()),
+            )
+
+    async def file_report(
+        self, job_id: int, *, reporter_id: int, guild_id: int | None, reason: str = ""
+    ) -> tuple[int, bool]:
+        """Open a report on a job; a member's repeat returns their open report and False."""
+        async with self._db.transaction() as conn:
+            async with conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)) as cursor:
+                if await cursor.fetchone() is None:
+                    raise JobGone(job_id)
+            async with conn.execute(
+                "SELECT report_id FROM reports WHERE job_id = ? AND reporter_id = ? "
+                "AND status = 'open'",
+                (job_id, reporter_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                return int(row[0]), False
+            cursor = await conn.execute(
+                "INSERT INTO reports (job_id, guild_id, reporter_id, reason, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_id, guild_id, reporter_id, reason, self._clock()),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid, True
+
+
+def _remove(folders: Iterable[Path]) -> None:
+    for folder in folders:
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            log.warning("Could not remove the results of a forgotten job, %s: %s", folder, err)
