@@ -10,13 +10,12 @@ import discord
 import yarl
 from discord.ext import commands
 
-from bot.delivery import ChannelSink
 from bot.runtime import Runtime
-from bot.worker import Worker
+from bot.worker import ResultSink, Worker
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("cogs.results", "cogs.imagine", "cogs.member")
 
 INTENTS = discord.Intents.none()
 INTENTS.guilds = True
@@ -71,11 +70,16 @@ class ImageBot(commands.Bot):
             intents=INTENTS,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             help_command=None,
+            allowed_installs=discord.app_commands.AppInstallationType(guild=True, user=True),
+            allowed_contexts=discord.app_commands.AppCommandContext(
+                guild=True, dm_channel=True, private_channel=True
+            ),
             **options,
         )
         self.runtime = runtime
         self._extensions = tuple(extensions)
         self.worker: Worker | None = None
+        self.sink: ResultSink | None = None  # set by the results extension
 
     async def setup_hook(self) -> None:
         for extension in self._extensions:
@@ -87,7 +91,13 @@ class ImageBot(commands.Bot):
                 self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("Synced %d application command(s)", len(synced))
-        self.worker = self.runtime.worker(ChannelSink(self), origin="discord")
+        if self.sink is None:
+            raise RuntimeError("No extension set a result sink; load cogs.results.")
+        self.worker = self.runtime.worker(
+            self.sink,
+            origin="discord",
+            progress_interval=self.runtime.settings.discord.progress_seconds,
+        )
         await self.worker.start()
         if self.application_id is not None:
             print(f"Invite the bot with: {invite_url(self.application_id)}", flush=True)

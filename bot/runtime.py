@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from bot.members import MemberStore
 from bot.providers import Providers
 from bot.quota import QuotaLedger, QuotaPolicy
 from bot.service import JobService, QueueEvents
@@ -28,6 +29,7 @@ class Runtime:
     providers: Providers
     service: JobService
     events: QueueEvents
+    members: MemberStore
 
     def worker(
         self,
@@ -63,8 +65,17 @@ async def open_runtime(loaded: LoadedSettings) -> AsyncIterator[Runtime]:
         events = QueueEvents()
         policy = QuotaPolicy(settings.quota, settings.queue)
         service = JobService(store, providers, policy, settings, events)
+        members = MemberStore(db, settings.storage.results_path)
         yield Runtime(
-            settings, loaded.secrets, db, store, QuotaLedger(db), providers, service, events
+            settings,
+            loaded.secrets,
+            db,
+            store,
+            QuotaLedger(db),
+            providers,
+            service,
+            events,
+            members,
         )
     finally:
         await providers.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
 import warnings
@@ -19,6 +20,7 @@ from engine import GenerationRequest, InvalidRequest, Mode
 from engine.types import MAX_SEED
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
+DESCRIBE_TIMEOUT = 120.0
 
 
 class QueueEvents:
@@ -85,9 +87,12 @@ class JobService:
             if not -2 <= lora.weight <= 2:
                 raise InvalidRequest(f"LoRA {lora.name} weight", lora.weight, "-2 to 2")
         self._check_input_image(request)
-        resolved = entry.provider.prepare(
-            request.replace(prompt=prompt, model=request.model or entry.provider.default_model)
-        )
+        model = request.model or entry.provider.default_model
+        if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
+            raise InvalidRequest(
+                "model", model, "an NSFW model, allowed only in age-restricted server channels"
+            )
+        resolved = entry.provider.prepare(request.replace(prompt=prompt, model=model))
         if resolved.seed is None and entry.provider.capabilities.seed:
             resolved = resolved.replace(seed=secrets.randbelow(MAX_SEED + 1))
         self._check_size(resolved)
@@ -113,7 +118,10 @@ class JobService:
             request.strength is None or not 0 < request.strength <= 1
         ):
             raise InvalidRequest("strength", request.strength, "more than 0, at most 1")
-        size = len(request.init_image)
+        self._check_image_bytes(request.init_image)
+
+    def _check_image_bytes(self, data: bytes) -> None:
+        size = len(data)
         limit = self.settings.limits.max_input_image_bytes
         if size > limit:
             raise InvalidRequest(
@@ -123,7 +131,7 @@ class JobService:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(request.init_image)) as image:
+                with Image.open(io.BytesIO(data)) as image:
                     image_format, dimensions = image.format, image.size
                     image.verify()
         except Exception:
@@ -163,6 +171,21 @@ class JobService:
         self.events.job_submitted()
         return job
 
+    async def describe(self, image: bytes, provider: str | None = None) -> str:
+        """A prompt for an image, from the first provider that can describe (or the one named).
+        Free and not queued: captioning is one short forward pass."""
+        entry = self.providers.get(provider) if provider else self._describer()
+        self._check_image_bytes(image)
+        picture = await asyncio.to_thread(_decode_rgb, image)
+        async with asyncio.timeout(DESCRIBE_TIMEOUT):
+            return await entry.provider.describe(picture)
+
+    def _describer(self) -> ProviderEntry:
+        for entry in self.providers:
+            if entry.provider.capabilities.describe:
+                return entry
+        raise InvalidRequest("describe", None, "a provider with a captioner; none is configured")
+
     def limits_for(self, requester: Requester) -> QuotaLimits:
         return self.policy.limits_for(requester)
 
@@ -176,6 +199,11 @@ class JobService:
         job = await self.store.get(job_id)
         entry = self.providers.find(job.provider) if job is not None else None
         return await self.store.position(job_id, entry.settings.concurrency if entry else 1)
+
+
+def _decode_rgb(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

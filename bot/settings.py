@@ -36,6 +36,8 @@ class DiscordSettings(Section):
     sync_commands: bool = True
     sync_guild_id: int | None = None
     owner_ids: tuple[int, ...] = ()
+    result_layout: Literal["files", "grid"] = "files"
+    progress_seconds: Annotated[float, Field(ge=1, le=60)] = 3.0
 
     @field_validator("api_base", "gateway_url")
     @classmethod

@@ -67,8 +67,9 @@ async def test_the_bot_logs_in_syncs_and_delivers_a_job_to_its_channel(
         assert stored is not None and stored.delivered
 
 
-async def test_images_the_classifier_flagged_are_posted_as_spoilers(
-    tmp_path: Path, fake_discord: FakeDiscord
+@pytest.mark.parametrize("nsfw", [True, False])
+async def test_flagged_images_are_spoilers_in_age_restricted_channels_and_withheld_elsewhere(
+    tmp_path: Path, fake_discord: FakeDiscord, nsfw: bool
 ):
     settings = make_settings(
         tmp_path,
@@ -83,14 +84,17 @@ async def test_images_the_classifier_flagged_are_posted_as_spoilers(
             job = await runtime.service.submit(
                 GenerationRequest("a storm", width=64, height=64),
                 Requester(77, 5, 555),
-                target={"channel_id": 555},
+                target={"channel_id": 555, "nsfw": nsfw},
             )
             await asyncio.wait_for(fake_discord.message_posted.wait(), 10)
             await client.close()
             await asyncio.wait_for(connection, 10)
         images = await runtime.store.images(job.job_id)
     assert images[0].flagged
-    assert list(fake_discord.messages[0].files) == [f"SPOILER_{job.job_id}-0.png"]
+    if nsfw:
+        assert list(fake_discord.messages[0].files) == [f"SPOILER_{job.job_id}-0.png"]
+    else:
+        assert fake_discord.messages[0].files == {}
 
 
 async def test_python_m_bot_starts_prints_the_invite_and_stops_on_sigterm(

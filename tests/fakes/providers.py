@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,9 @@ def colour_of(seed: int) -> tuple[int, int, int]:
 class FakeProvider(Provider):
     """Options: ``steps`` (progress steps), ``step_seconds``, ``fail`` (a FAILURES key),
     ``fail_times`` (how many calls fail first; default every call), ``max_batch``, ``flag``
-    (mark every image as flagged by an output classifier)."""
+    (mark every image as flagged by an output classifier), ``upscale`` (also upscale, by 2),
+    ``describe`` (caption images), ``previews`` (send a preview with each step),
+    ``nsfw_models`` (models meant for NSFW), ``loras`` (LoRA names it knows)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -56,11 +59,18 @@ class FakeProvider(Provider):
         self.fail_times = int(options.get("fail_times", 10**9))
         self.api_key = config.api_key
         self.flag = bool(options.get("flag", False))
+        self.previews = bool(options.get("previews", False))
+        self.nsfw_models = frozenset(options.get("nsfw_models", ()))
+        self.loras = list(options.get("loras", ()))
+        modes = {Mode.TXT2IMG, Mode.IMG2IMG} | ({Mode.UPSCALE} if options.get("upscale") else set())
         self._capabilities = Capabilities(
-            modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),
-            models=("fake-v1", "fake-v2"),
+            modes=frozenset(modes),
+            models=("fake-v1", "fake-v2", *sorted(self.nsfw_models)),
             samplers=("Euler", "Euler a"),
             max_batch=int(options.get("max_batch", 1)),
+            loras=bool(self.loras),
+            nsfw=bool(self.nsfw_models),
+            describe=bool(options.get("describe", False)),
         )
         self.calls: list[GenerationRequest] = []
         self.batches: list[int] = []
@@ -88,13 +98,29 @@ class FakeProvider(Provider):
             if self.release is not None:
                 await self.release.wait()
             await asyncio.sleep(self.step_seconds)
-            progress(Progress(step, self.steps))
+            preview = Image.new("RGB", (32, 32), (step * 40, 0, 0)) if self.previews else None
+            progress(Progress(step, self.steps, preview=preview))
         cancel.raise_if_cancelled()
+        if request.mode is Mode.UPSCALE and request.init_image is not None:
+            with Image.open(io.BytesIO(request.init_image)) as source:
+                larger = source.convert("RGB").resize((source.width * 2, source.height * 2))
+            return GenerationResult((GeneratedImage(larger, None, self.flag),), "fake-upscaler")
         images = tuple(
             GeneratedImage(Image.new("RGB", request.size, colour_of(s)), s, self.flag)
             for s in request.seeds
         )
         return GenerationResult(images=images, model=request.model or "fake-v1")
+
+    def model_is_nsfw(self, model: str) -> bool:
+        return model in self.nsfw_models
+
+    def lora_names(self) -> list[str]:
+        return self.loras
+
+    async def describe(self, image: Image.Image) -> str:
+        if not self._capabilities.describe:
+            return await super().describe(image)
+        return f"a fake caption of a {image.width}x{image.height} picture"
 
     async def generate_batch(self, requests, progress, cancel):  # type: ignore[no-untyped-def]
         self.batches.append(len(requests))

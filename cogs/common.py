@@ -1,0 +1,141 @@
+"""What every cog shares: the runtime, who asked and where, and answers a member can read."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.errors import Refusal
+from bot.jobs import Requester
+from engine import EngineError
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Discord keeps an interaction token for 15 minutes; stop using it a little before.
+TOKEN_LIFETIME = 15 * 60.0
+TOKEN_MARGIN = 45.0
+MAX_CONTENT = 2000
+
+
+def bot_of(interaction: discord.Interaction[Any]) -> ImageBot:
+    return cast("ImageBot", interaction.client)
+
+
+def runtime_of(interaction: discord.Interaction[Any]) -> Runtime:
+    return bot_of(interaction).runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an interaction happened, as far as delivery and the NSFW policy care."""
+
+    guild_id: int | None
+    channel_id: int | None
+    nsfw: bool  # an age-restricted channel of a server; never true in DMs
+    bot_in_guild: bool  # the bot itself can post here without the interaction's token
+    thread: bool
+
+    @property
+    def dm(self) -> bool:
+        return self.guild_id is None
+
+
+def place_of(interaction: discord.Interaction[Any]) -> Place:
+    channel = interaction.channel
+    guild_id = interaction.guild_id
+    nsfw = False
+    if guild_id is not None and channel is not None:
+        is_nsfw = getattr(channel, "is_nsfw", None)
+        nsfw = bool(is_nsfw()) if callable(is_nsfw) else False
+    bot_in_guild = guild_id is None or interaction.client.get_guild(guild_id) is not None
+    thread = isinstance(channel, discord.Thread)
+    return Place(guild_id, interaction.channel_id, nsfw, bot_in_guild, thread)
+
+
+def requester_of(interaction: discord.Interaction[Any]) -> Requester:
+    user = interaction.user
+    roles = frozenset(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
+    return Requester(
+        user_id=user.id,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        role_ids=frozenset(roles),
+    )
+
+
+def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+    """Moderators manage messages in the channel (Discord computes this for the member)."""
+    permissions = interaction.permissions
+    return interaction.guild_id is not None and (
+        permissions.manage_messages or permissions.administrator
+    )
+
+
+def missing_permissions(interaction: discord.Interaction[Any], *, files: bool = True) -> str | None:
+    """What the bot lacks here to post a result, in words for the member; None when nothing."""
+    if interaction.guild_id is None:
+        return None
+    granted = interaction.app_permissions
+    missing = []
+    if files and not granted.attach_files:
+        missing.append("Attach Files")
+    if not granted.embed_links:
+        missing.append("Embed Links")
+    if not missing:
+        return None
+    return (
+        f"I can't post images here: I'm missing the {' and '.join(missing)} permission"
+        f"{'s' if len(missing) > 1 else ''} in this channel. Ask a moderator to grant "
+        f"{'them' if len(missing) > 1 else 'it'}, or turn on private delivery with "
+        "`/settings private:True`."
+    )
+
+
+def token_deadline(interaction: discord.Interaction[Any]) -> float:
+    return interaction.created_at.timestamp() + TOKEN_LIFETIME - TOKEN_MARGIN
+
+
+def token_alive(target: dict[str, Any], now: float | None = None) -> bool:
+    deadline = target.get("token_expires")
+    return deadline is not None and (time.time() if now is None else now) < float(deadline)
+
+
+def explain(error: Exception) -> str:
+    """An expected error in a member's words."""
+    if isinstance(error, Refusal):
+        return error.user_message
+    if isinstance(error, EngineError):
+        return error.user_message
+    raise error
+
+
+async def answer(
+    interaction: discord.Interaction[Any],
+    content: str,
+    *,
+    view: discord.ui.View | None = None,
+    embed: discord.Embed | None = None,
+) -> None:
+    """Reply privately, whether or not the interaction was acknowledged yet."""
+    content = content[:MAX_CONTENT]
+    extra: dict[str, Any] = {}
+    if view is not None:
+        extra["view"] = view
+    if embed is not None:
+        extra["embed"] = embed
+    if not interaction.response.is_done():
+        await interaction.response.send_message(content, ephemeral=True, **extra)
+    else:
+        await interaction.edit_original_response(content=content, **extra)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,359 @@
+"""/imagine, /upscale and /describe, and the "Upscale" and "Describe" message menus."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.app_commands import Choice, Range
+from discord.ext import commands
+
+from bot.errors import Refusal
+from bot.members import Preferences
+from bot.providers import ProviderEntry
+from bot.runtime import Runtime
+from cogs.common import answer, clip, explain, missing_permissions, runtime_of
+from cogs.results import enqueue
+from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
+from engine.types import MAX_SEED
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
+CHOICES_MAX = 25
+CACHE_SECONDS = 60.0
+LORA_PATTERN = re.compile(r"^\s*([^:,]+?)\s*(?::\s*(-?\d+(?:\.\d+)?))?\s*$")
+
+
+class Catalogue:
+    """What autocomplete offers, built from the providers and refreshed at most every minute,
+    so an answer never waits on a disk or a network."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._built = -math.inf
+        self.models: list[tuple[str, str]] = []  # (provider, model)
+        self.loras: dict[str, list[str]] = {}
+
+    def refresh(self) -> None:
+        if time.monotonic() - self._built < CACHE_SECONDS:
+            return
+        models: list[tuple[str, str]] = []
+        loras: dict[str, list[str]] = {}
+        for entry in self._runtime.providers:
+            names = entry.provider.capabilities.models or (entry.provider.default_model,)
+            models += [(entry.name, name) for name in names]
+            try:
+                loras[entry.name] = entry.provider.lora_names()
+            except OSError:
+                loras[entry.name] = []
+        self.models, self.loras, self._built = models, loras, time.monotonic()
+
+    def choices(self, current: str) -> list[Choice[str]]:
+        self.refresh()
+        needle = current.lower()
+        choices = []
+        for provider, model in self.models:
+            label = f"{model} ({provider})"
+            if needle in label.lower():
+                choices.append(Choice(name=clip(label, 100), value=f"{provider}:{model}"[:100]))
+        return choices[:CHOICES_MAX]
+
+    def resolve(self, value: str | None) -> tuple[str | None, str | None]:
+        """A model option ("provider:model", or a model name) as (provider, model)."""
+        if not value:
+            return None, None
+        self.refresh()
+        provider, _, model = value.partition(":")
+        if model and self._runtime.providers.find(provider) is not None:
+            return provider, model
+        for provider, model in self.models:
+            if model == value:
+                return provider, model
+        raise InvalidRequest("model", value, "one of the models /models lists")
+
+
+def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
+    if not text or not text.strip():
+        return ()
+    loras = []
+    for part in text.split(","):
+        match = LORA_PATTERN.match(part)
+        if match is None:
+            raise InvalidRequest("loras", part.strip(), "name:weight pairs separated by commas")
+        weight = float(match[2]) if match[2] is not None else 1.0
+        loras.append(LoraRef(match[1], weight))
+    return tuple(loras)
+
+
+def aspect_size(aspect: str, area: int, multiple: int = 64) -> tuple[int, int]:
+    """A width and height with this aspect ratio and about this many pixels."""
+    across, down = (int(part) for part in aspect.split(":"))
+    width = math.sqrt(area * across / down)
+    height = width * down / across
+    return (
+        max(multiple, round(width / multiple) * multiple),
+        max(multiple, round(height / multiple) * multiple),
+    )
+
+
+class Imagine(commands.Cog):
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+        self.catalogue = Catalogue(bot.runtime)
+        self.menus = [
+            app_commands.ContextMenu(name="Upscale", callback=self.upscale_menu),
+            app_commands.ContextMenu(name="Describe", callback=self.describe_menu),
+        ]
+
+    async def cog_load(self) -> None:
+        self.catalogue.refresh()
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
+
+    async def cog_unload(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+    @app_commands.command(description="Make images from a prompt")
+    @app_commands.describe(
+        prompt="What to draw",
+        negative="What to keep out of the image",
+        model="Which model (and provider) draws it",
+        aspect="Shape of the image; width and height override it",
+        width="Width in pixels",
+        height="Height in pixels",
+        steps="Denoising steps: more is slower, often finer",
+        guidance="How closely to follow the prompt (CFG scale)",
+        sampler="The sampler the provider uses",
+        seed="Start from this seed to repeat a result",
+        count="How many images (1-4)",
+        loras="LoRAs as name:weight, separated by commas",
+        image="Start from this image (img2img)",
+        strength="With an image: how much to change it (0.05-1)",
+    )
+    @app_commands.choices(aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS])
+    async def imagine(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: Range[str, 1, 1500],
+        negative: Range[str, 0, 1500] | None = None,
+        model: str | None = None,
+        aspect: str | None = None,
+        width: Range[int, 64, 2048] | None = None,
+        height: Range[int, 64, 2048] | None = None,
+        steps: Range[int, 1, 150] | None = None,
+        guidance: Range[float, 0.0, 30.0] | None = None,
+        sampler: str | None = None,
+        seed: Range[int, 0, MAX_SEED] | None = None,
+        count: Range[int, 1, 4] = 1,
+        loras: str | None = None,
+        image: discord.Attachment | None = None,
+        strength: Range[float, 0.05, 1.0] | None = None,
+    ) -> None:
+        runtime = runtime_of(interaction)
+        preferences = await runtime.members.preferences(interaction.user.id)
+        private = preferences.private_delivery
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            problem = None if private else missing_permissions(interaction)
+            if problem:
+                raise Refusal(problem)
+            provider, model_name = self.catalogue.resolve(model or preferences.model)
+            if image is None and strength is not None:
+                raise InvalidRequest("strength", strength, "only with an image to start from")
+            init_image = await self._read(image) if image is not None else None
+            request = GenerationRequest(
+                prompt,
+                model=model_name,
+                mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
+                negative_prompt=negative
+                if negative is not None
+                else (preferences.negative_prompt or runtime.settings.defaults.negative_prompt),
+                steps=steps,
+                guidance=guidance,
+                sampler=sampler,
+                seed=seed,
+                count=count,
+                strength=(strength or 0.6) if init_image is not None else None,
+                loras=parse_loras(loras),
+                init_image=init_image,
+            )
+            request = self._sized(request, provider, aspect, width, height, preferences)
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err))
+            return
+        await enqueue(interaction, request, provider=provider, private=private)
+
+    def _sized(
+        self,
+        request: GenerationRequest,
+        provider: str | None,
+        aspect: str | None,
+        width: int | None,
+        height: int | None,
+        preferences: Preferences,
+    ) -> GenerationRequest:
+        """Explicit sizes win; an aspect ratio keeps the model's usual pixel count; then the
+        member's defaults; else the provider decides."""
+        if width is None and height is None and aspect is None:
+            width, height = preferences.width, preferences.height
+        if aspect is not None and (width is None or height is None):
+            if aspect not in ASPECTS:
+                raise InvalidRequest("aspect", aspect, "one of " + ", ".join(ASPECTS))
+            entry = self.bot.runtime.providers.get(provider)
+            usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
+            across, down = (int(part) for part in aspect.split(":"))
+            if width is not None:
+                height = max(64, round(width * down / across / 8) * 8)
+            elif height is not None:
+                width = max(64, round(height * across / down / 8) * 8)
+            else:
+                width, height = aspect_size(aspect, usual[0] * usual[1])
+        return request.replace(width=width, height=height)
+
+    async def _read(self, attachment: discord.Attachment) -> bytes:
+        limit = self.bot.runtime.settings.limits.max_input_image_bytes
+        if attachment.size > limit:
+            raise InvalidRequest(
+                "image", f"{attachment.size / 2**20:.1f} MiB", f"at most {limit / 2**20:g} MiB"
+            )
+        content_type = attachment.content_type or ""
+        if content_type and not content_type.startswith("image/"):
+            raise InvalidRequest("image", content_type, "a PNG, JPEG or WebP image")
+        try:
+            return await attachment.read()
+        except discord.HTTPException:
+            raise Refusal("I couldn't download that image from Discord; try again.") from None
+
+    @imagine.autocomplete("model")
+    async def model_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        return self.catalogue.choices(current)
+
+    @imagine.autocomplete("sampler")
+    async def sampler_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        entry = self._chosen_provider(interaction)
+        if entry is None:
+            return []
+        samplers = entry.provider.capabilities.samplers
+        needle = current.lower()
+        return [Choice(name=s, value=s) for s in samplers if needle in s.lower()][:CHOICES_MAX]
+
+    @imagine.autocomplete("loras")
+    async def lora_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        """Completes the last name:weight item of the list typed so far."""
+        self.catalogue.refresh()
+        entry = self._chosen_provider(interaction)
+        if entry is None:
+            return []
+        names = self.catalogue.loras.get(entry.name, [])
+        done, _, last = current.rpartition(",")
+        prefix = f"{done}, " if done else ""
+        needle = last.strip().partition(":")[0].lower()
+        picks = [name for name in names if needle in name.lower()]
+        return [
+            Choice(name=clip(f"{prefix}{name}:1", 100), value=f"{prefix}{name}:1"[:100])
+            for name in picks
+        ][:CHOICES_MAX]
+
+    def _chosen_provider(self, interaction: discord.Interaction[Any]) -> ProviderEntry | None:
+        model = getattr(interaction.namespace, "model", None)
+        try:
+            provider, _ = self.catalogue.resolve(model)
+            return self.bot.runtime.providers.get(provider)
+        except InvalidRequest:
+            return None
+
+    @app_commands.command(description="Upscale an image")
+    @app_commands.describe(image="The image to enlarge")
+    async def upscale(
+        self, interaction: discord.Interaction[Any], image: discord.Attachment
+    ) -> None:
+        await self._upscale(interaction, image)
+
+    async def upscale_menu(
+        self, interaction: discord.Interaction[Any], message: discord.Message
+    ) -> None:
+        await self._upscale(interaction, _first_image(message))
+
+    async def _upscale(
+        self, interaction: discord.Interaction[Any], image: discord.Attachment | None
+    ) -> None:
+        runtime = runtime_of(interaction)
+        private = (await runtime.members.preferences(interaction.user.id)).private_delivery
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            if image is None:
+                raise Refusal("That message has no image to upscale.")
+            problem = None if private else missing_permissions(interaction)
+            if problem:
+                raise Refusal(problem)
+            provider = next(
+                (
+                    e.name
+                    for e in runtime.providers
+                    if Mode.UPSCALE in e.provider.capabilities.modes
+                ),
+                None,
+            )
+            if provider is None:
+                raise Refusal("No provider here can upscale images.")
+            data = await self._read(image)
+            request = GenerationRequest("upscale", mode=Mode.UPSCALE, init_image=data)
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err))
+            return
+        await enqueue(interaction, request, provider=provider, private=private)
+
+    @app_commands.command(description="Suggest a prompt for an image")
+    @app_commands.describe(image="The image to describe")
+    async def describe(
+        self, interaction: discord.Interaction[Any], image: discord.Attachment
+    ) -> None:
+        await self._describe(interaction, image)
+
+    async def describe_menu(
+        self, interaction: discord.Interaction[Any], message: discord.Message
+    ) -> None:
+        await self._describe(interaction, _first_image(message))
+
+    async def _describe(
+        self, interaction: discord.Interaction[Any], image: discord.Attachment | None
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            if image is None:
+                raise Refusal("That message has no image to describe.")
+            data = await self._read(image)
+            caption = await runtime_of(interaction).service.describe(data)
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err))
+            return
+        except TimeoutError:
+            await answer(interaction, "Describing took too long; please try again later.")
+            return
+        await answer(interaction, f"A prompt for this image:\n```\n{clip(caption, 1800)}\n```")
+
+
+def _first_image(message: discord.Message) -> discord.Attachment | None:
+    for attachment in message.attachments:
+        if (attachment.content_type or "").startswith(
+            "image/"
+        ) or attachment.filename.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
+            return attachment
+    return None
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Imagine(bot))

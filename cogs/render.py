@@ -1,0 +1,113 @@
+"""Words and embeds for jobs: the queued line, the progress bar, the result embed. Pure
+functions of stored state, so a restart renders the same message."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import discord
+
+from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
+from cogs.common import clip
+from engine import Mode, Progress
+
+BAR_CELLS = 12
+COLOUR = discord.Colour.blurple()
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{math.ceil(seconds)} s"
+    minutes, rest = divmod(int(seconds + 0.5), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def what(job: Job) -> str:
+    if job.request.mode is Mode.UPSCALE:
+        return "upscale"
+    if job.request.mode is Mode.IMG2IMG:
+        return "variation" if job.target.get("variation") else "img2img"
+    count = job.request.count
+    return f"{count} image{'s' if count != 1 else ''}"
+
+
+def status_line(job: Job, position: QueuePosition | None) -> str:
+    head = f"Job #{job.job_id} ({what(job)}, {job.model})"
+    if position is None or position.status is JobStatus.RUNNING:
+        return f"{head} is starting."
+    if position.status is JobStatus.QUEUED:
+        ahead = "next in line" if position.position == 0 else f"{position.position} ahead of it"
+        eta = f", ready in about {duration(position.eta)}" if position.eta is not None else ""
+        return f"{head} is queued: {ahead}{eta}."
+    return f"{head} has {position.status.value}."
+
+
+def progress_bar(fraction: float | None) -> str:
+    if fraction is None:
+        return "▱" * BAR_CELLS
+    filled = round(max(0.0, min(1.0, fraction)) * BAR_CELLS)
+    return "▰" * filled + "▱" * (BAR_CELLS - filled)
+
+
+def progress_line(job: Job, progress: Progress) -> str:
+    fraction = progress.fraction
+    percent = f" {fraction:.0%}" if fraction is not None else ""
+    steps = f" · step {progress.step}/{progress.total}" if progress.total else ""
+    note = f" · {progress.message}" if progress.message else ""
+    head = f"Job #{job.job_id} ({what(job)}, {job.model}) is running"
+    return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}"
+
+
+def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> discord.Embed:
+    request = job.request
+    embed = discord.Embed(description=clip(request.prompt, 3500), colour=COLOUR)
+    embed.set_author(name=f"Job #{job.job_id}")
+    if request.negative_prompt:
+        embed.add_field(
+            name="Negative prompt", value=clip(request.negative_prompt, 1000), inline=False
+        )
+    seeds = ", ".join(str(image.seed) for image in images if image.seed is not None)
+    size = f"{images[0].width}×{images[0].height}" if images else "×".join(map(str, request.size))
+    for name, value in (
+        ("Model", job.model),
+        ("Provider", job.provider),
+        ("Seeds" if len(images) > 1 else "Seed", seeds or "chosen by the provider"),
+        ("Size", size),
+        ("Steps", str(request.steps) if request.steps else "provider default"),
+        ("Time", duration(_run_time(job))),
+    ):
+        embed.add_field(name=name, value=clip(value, 1000), inline=True)
+    if request.loras:
+        loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
+        embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)
+    if withheld:
+        embed.add_field(
+            name="Withheld",
+            value=f"{withheld} image{'s' if withheld != 1 else ''} marked NSFW by the safety "
+            "check; NSFW results are only shown in age-restricted server channels.",
+            inline=False,
+        )
+    if job.finished_at is not None:
+        embed.timestamp = datetime.fromtimestamp(job.finished_at, UTC)
+    return embed
+
+
+def _run_time(job: Job) -> float | None:
+    if job.started_at is None or job.finished_at is None:
+        return None
+    return job.finished_at - job.started_at
+
+
+def ended_line(job: Job) -> str:
+    if job.status is JobStatus.CANCELLED:
+        return f"Job #{job.job_id} was cancelled; your quota was refunded."
+    if job.status is JobStatus.FAILED:
+        return (
+            f"Job #{job.job_id} failed: {job.error or 'no reason given'} Your quota was refunded."
+        )
+    return f"Job #{job.job_id} is done."

@@ -1,0 +1,237 @@
+"""/imagine from the first answer to the result, its refusals, and where it may run."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.cogs.conftest import (
+    ADULT,
+    ALICE,
+    ELSEWHERE,
+    ELSEWHERE_CHANNEL,
+    GENERAL,
+    GUILD,
+    World,
+    open_world,
+)
+from tests.fakes.discord import FakeInteraction, FakeMessage
+
+
+def png(width: int = 64, height: int = 64) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def result_of(world: World, interaction: FakeInteraction) -> FakeMessage:
+    """The message carrying the job's images (a follow-up of the command)."""
+    await interaction.wait(lambda i: any(m.embeds for m in i.followups), timeout=15)
+    return next(m for m in interaction.followups if m.embeds)
+
+
+def buttons(message: FakeMessage) -> list[str]:
+    return [
+        component["custom_id"]
+        for row in message.components
+        for component in row.get("components", [])
+        if "custom_id" in component
+    ]
+
+
+def labels(message: FakeMessage) -> list[str]:
+    return [
+        component.get("label", "")
+        for row in message.components
+        for component in row.get("components", [])
+    ]
+
+
+async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(world: World):
+    interaction = await world.fake.invoke(
+        "imagine", {"prompt": "a lighthouse at dusk", "count": 2}, user=ALICE, channel=GENERAL
+    )
+    first = await interaction.response()
+    assert first["type"] == 5 and interaction.ephemeral
+    result = await result_of(world, interaction)
+
+    assert not result.ephemeral and result.channel_id == GENERAL
+    assert f"<@{ALICE}>" in result.content
+    embed = result.embeds[0]
+    assert "a lighthouse at dusk" in embed["description"]
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields["Model"] == "fake-v1" and fields["Provider"] == "fake"
+    assert fields["Size"] == "512×512" and len(fields["Seeds"].split(", ")) == 2
+    assert {"Steps", "Time"} <= set(fields)
+    assert sorted(result.files) == ["1-0.png", "1-1.png"]
+    assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
+    assert all(len(custom_id) <= 100 for custom_id in buttons(result))
+
+    status = interaction.original
+    assert status is not None
+    await interaction.wait(lambda i: "done" in (i.original.content if i.original else ""))
+    assert status.components == []  # the Cancel button is gone
+    assert any(
+        "queued" in edit.get("content", "") or "starting" in edit.get("content", "")
+        for edit in status.edits
+    )
+    assert await world.used(ALICE) == 2
+    assert not world.fake.violations
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"sampler": "Heun"}, "sampler"),
+        ({"model": "nope"}, "model"),
+        ({"strength": 0.5}, "strength"),
+        ({"loras": "detail:0.5"}, "loras"),
+        ({"width": 100}, "width"),
+        ({"loras": "::"}, "loras"),
+    ],
+)
+async def test_bad_options_get_a_private_message_naming_them_and_charge_nothing(
+    world: World, options: dict[str, object], named: str
+):
+    interaction = await world.fake.invoke(
+        "imagine", {"prompt": "a cat", **options}, user=ALICE, channel=GENERAL
+    )
+    await interaction.wait(lambda i: bool(i.original and i.original.content))
+    assert interaction.ephemeral
+    assert named in interaction.original.content  # type: ignore[union-attr]
+    assert await world.jobs() == []
+    assert await world.used(ALICE) == 0
+    assert not world.fake.violations
+
+
+async def test_an_exhausted_quota_is_explained_and_nothing_is_queued(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, quota={"daily_units": 1}) as world:
+        interaction = await world.fake.invoke(
+            "imagine", {"prompt": "two cats", "count": 2}, user=ALICE, channel=GENERAL
+        )
+        await interaction.wait(lambda i: bool(i.original and i.original.content))
+        assert "quota" in interaction.original.content  # type: ignore[union-attr]
+        assert await world.jobs() == []
+
+
+async def test_img2img_takes_the_attached_image(world: World):
+    attachment = world.fake.add_attachment(png(96, 64), "start.png")
+    interaction = await world.fake.invoke(
+        "imagine",
+        {"prompt": "make it autumn", "image": attachment, "strength": 0.4},
+        user=ALICE,
+        channel=GENERAL,
+    )
+    await result_of(world, interaction)
+    request = world.provider.calls[0]
+    assert request.mode.value == "img2img" and request.strength == 0.4
+    assert request.init_image == png(96, 64)
+    assert not request.nsfw_allowed
+
+
+async def test_a_file_that_is_not_an_image_is_refused(world: World):
+    attachment = world.fake.add_attachment(b"not an image at all", "notes.txt", "text/plain")
+    interaction = await world.fake.invoke(
+        "imagine", {"prompt": "x", "image": attachment}, user=ALICE, channel=GENERAL
+    )
+    await interaction.wait(lambda i: bool(i.original and i.original.content))
+    assert "image" in interaction.original.content  # type: ignore[union-attr]
+    assert await world.jobs() == []
+
+
+async def test_nsfw_models_only_run_in_age_restricted_server_channels(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={"nsfw_models": ["spicy"]}) as world:
+        refused = await world.fake.invoke(
+            "imagine", {"prompt": "x", "model": "fake:spicy"}, user=ALICE, channel=GENERAL
+        )
+        await refused.wait(lambda i: bool(i.original and i.original.content))
+        assert "NSFW" in refused.original.content  # type: ignore[union-attr]
+        in_dm = await world.fake.invoke(
+            "imagine",
+            {"prompt": "x", "model": "fake:spicy"},
+            user=ALICE,
+            channel=world.fake.dm_channel_of(ALICE),
+        )
+        await in_dm.wait(lambda i: bool(i.original and i.original.content))
+        assert "NSFW" in in_dm.original.content  # type: ignore[union-attr]
+        allowed = await world.fake.invoke(
+            "imagine", {"prompt": "x", "model": "fake:spicy"}, user=ALICE, channel=ADULT
+        )
+        await result_of(world, allowed)
+        assert world.provider.calls[-1].nsfw_allowed
+        assert len(await world.jobs()) == 1
+
+
+async def test_flagged_results_are_withheld_outside_age_restricted_channels(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={"flag": True}) as world:
+        sfw = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=GENERAL)
+        message = await result_of(world, sfw)
+        assert message.files == {}
+        assert any(field["name"] == "Withheld" for field in message.embeds[0]["fields"])
+        adult = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=ADULT)
+        message = await result_of(world, adult)
+        assert list(message.files) == ["SPOILER_2-0.png"]
+
+
+async def test_in_a_dm_everything_goes_through_the_interaction(world: World):
+    dm = world.fake.dm_channel_of(ALICE)
+    interaction = await world.fake.invoke("imagine", {"prompt": "a boat"}, user=ALICE, channel=dm)
+    result = await result_of(world, interaction)
+    assert result.channel_id == dm and result.via == "followup"
+    assert await world.used(ALICE, scope=0) == 1
+    assert not world.fake.violations
+
+
+async def test_as_a_user_installed_app_in_a_server_without_the_bot(world: World):
+    interaction = await world.fake.invoke(
+        "imagine",
+        {"prompt": "a kite"},
+        user=ALICE,
+        channel=ELSEWHERE_CHANNEL,
+        installed_by_user=True,
+    )
+    result = await result_of(world, interaction)
+    assert result.channel_id == ELSEWHERE_CHANNEL and result.via == "followup"
+    assert await world.used(ALICE, scope=ELSEWHERE) == 1
+    assert not world.fake.violations
+
+
+async def test_a_missing_attach_files_permission_is_explained(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path) as world:
+        world.fake.add_channel(555, guild_id=GUILD, name="no-files", bot_denied={"attach_files"})
+        interaction = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=555)
+        await interaction.wait(lambda i: bool(i.original and i.original.content))
+        assert "Attach Files" in interaction.original.content  # type: ignore[union-attr]
+        assert await world.jobs() == []
+
+
+async def test_model_and_sampler_autocomplete(world: World):
+    models = await world.fake.autocomplete(
+        "imagine", {"prompt": "x", "model": "v2"}, focused="model", user=ALICE, channel=GENERAL
+    )
+    assert models == [{"name": "fake-v2 (fake)", "value": "fake:fake-v2"}]
+    samplers = await world.fake.autocomplete(
+        "imagine",
+        {"prompt": "x", "model": "fake:fake-v1", "sampler": "a"},
+        focused="sampler",
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert [choice["value"] for choice in samplers] == ["Euler a"]
+
+
+async def test_an_aspect_ratio_keeps_the_usual_pixel_count(world: World):
+    interaction = await world.fake.invoke(
+        "imagine", {"prompt": "wide", "aspect": "16:9"}, user=ALICE, channel=GENERAL
+    )
+    await result_of(world, interaction)
+    assert world.provider.calls[0].size == (704, 384)

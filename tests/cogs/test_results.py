@@ -1,0 +1,214 @@
+"""The status message and the result's buttons: cancel, progress, U/V, re-roll, remix, delete,
+report; delivery after the token expired; buttons after a restart; oversized results."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+from bot.jobs import JobStatus
+from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
+from tests.cogs.test_imagine import buttons, labels, result_of
+
+
+async def imagine(world: World, prompt: str = "a fox", user: int = ALICE, **options: object):
+    return await world.fake.invoke(
+        "imagine", {"prompt": prompt, **options}, user=user, channel=GENERAL
+    )
+
+
+def held(world: World) -> asyncio.Event:
+    """Make the provider wait at its first step until the test lets it go."""
+    release = asyncio.Event()
+    world.provider.release = release
+    return release
+
+
+async def test_cancel_while_queued_refunds_and_says_so(world: World):
+    release = held(world)
+    running = await imagine(world, "first")
+    await asyncio.wait_for(world.provider.started.wait(), 10)
+    queued = await imagine(world, "second")
+    await queued.wait(lambda i: bool(i.original and "queued" in i.original.content))
+    assert "next in line" in queued.original.content  # type: ignore[union-attr]
+    assert "img:c:2:0" in buttons(queued.original)  # type: ignore[arg-type]
+
+    clicked = await world.fake.click(queued.original.id, "img:c:2:0", user=ALICE)  # type: ignore[union-attr]
+    await clicked.response()
+    assert "cancelled" in queued.original.content  # type: ignore[union-attr]
+    job = await world.runtime.store.get(2)
+    assert job is not None and job.status is JobStatus.CANCELLED
+    assert await world.used(ALICE) == 1
+    release.set()
+    await result_of(world, running)
+    assert not world.fake.violations
+
+
+async def test_cancel_while_running_stops_the_job(world: World):
+    held(world)
+    interaction = await imagine(world)
+    await asyncio.wait_for(world.provider.started.wait(), 10)
+    await interaction.wait(lambda i: bool(i.original and i.original.components))
+    clicked = await world.fake.click(interaction.original.id, "img:c:1:0", user=ALICE)  # type: ignore[union-attr]
+    await clicked.response()
+    await interaction.wait(lambda i: "cancelled" in i.original.content, timeout=15)  # type: ignore[union-attr]
+    job = await world.runtime.store.get(1)
+    assert job is not None and job.status is JobStatus.CANCELLED
+    assert await world.used(ALICE) == 0
+    assert interaction.followups == []
+
+
+async def test_someone_else_cannot_cancel_or_use_my_buttons(world: World):
+    interaction = await imagine(world)
+    result = await result_of(world, interaction)
+    clicked = await world.fake.click(result.id, "img:r:1:0", user=BOB)
+    await clicked.wait(lambda i: bool(i.responses))
+    assert clicked.ephemeral
+    assert "Only the member" in (
+        clicked.original.content if clicked.original else clicked.responses[0]["data"]["content"]
+    )
+    assert len(await world.jobs()) == 1
+
+
+async def test_the_server_can_let_everyone_use_generation_buttons(world: World):
+    await world.runtime.members.set_guild_setting(GUILD, "buttons_everyone", True)
+    result = await result_of(world, await imagine(world))
+    clicked = await world.fake.click(result.id, "img:r:1:0", user=BOB)
+    await result_of(world, clicked)
+    jobs = await world.jobs()
+    assert [job["user_id"] for job in jobs] == [ALICE, BOB]  # Bob pays for his re-roll
+
+
+async def test_progress_edits_are_throttled_and_stop_at_the_end(tmp_path: Path, redirect: None):
+    async with open_world(
+        tmp_path, fake={"steps": 8, "step_seconds": 0.4, "previews": True}
+    ) as world:
+        interaction = await imagine(world)
+        await result_of(world, interaction)
+        status = interaction.original
+        assert status is not None
+        progress = [
+            edit
+            for edit in status.edits
+            if "▰" in edit.get("content", "") or "▱" in edit.get("content", "")
+        ]
+        assert 1 <= len(progress) <= 4  # 3.2 s of steps, at most one edit a second
+        times = [
+            stamp
+            for stamp, edit in zip(status.edit_times, status.edits, strict=True)
+            if edit in progress
+        ]
+        assert all(b - a >= 0.9 for a, b in itertools.pairwise(times))
+        assert any(name.startswith("preview-") for name in status.file_history)
+        assert "done" in status.content and status.components == []
+        assert not world.fake.violations
+
+
+async def test_upscale_variation_reroll_make_new_jobs_from_the_stored_result(world: World):
+    result = await result_of(world, await imagine(world, count=2))
+    assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
+
+    upscale = await world.fake.click(result.id, "img:u:1:1", user=ALICE)
+    upscaled = await result_of(world, upscale)
+    job = await world.runtime.store.get(2)
+    assert job is not None and job.request.mode.value == "upscale"
+    first = await world.runtime.store.images(1)
+    assert job.request.init_image == await asyncio.to_thread(Path(first[1].path).read_bytes)
+    fields = {field["name"]: field["value"] for field in upscaled.embeds[0]["fields"]}
+    assert fields["Size"] == "1024×1024"
+
+    variation = await world.fake.click(result.id, "img:v:1:0", user=ALICE)
+    await result_of(world, variation)
+    job = await world.runtime.store.get(3)
+    assert job is not None and job.request.mode.value == "img2img" and job.request.strength == 0.6
+    assert job.request.prompt == "a fox"
+
+    reroll = await world.fake.click(result.id, "img:r:1:0", user=ALICE)
+    await result_of(world, reroll)
+    original, again = await world.runtime.store.get(1), await world.runtime.store.get(4)
+    assert original is not None and again is not None
+    assert again.request.prompt == original.request.prompt
+    assert again.request.seed != original.request.seed
+    assert not world.fake.violations
+
+
+async def test_remix_opens_a_modal_and_queues_the_edited_prompt(world: World):
+    result = await result_of(world, await imagine(world, negative="blur"))
+    clicked = await world.fake.click(result.id, "img:m:1:0", user=ALICE)
+    await clicked.response()
+    assert clicked.modal is not None
+    submitted = await world.fake.submit_modal(
+        clicked, {"prompt": "a fox in snow", "negative": "blur, text"}
+    )
+    await result_of(world, submitted)
+    job = await world.runtime.store.get(2)
+    assert job is not None
+    assert job.request.prompt == "a fox in snow" and job.request.negative_prompt == "blur, text"
+
+
+async def test_delete_works_for_the_requester_and_moderators_only(world: World):
+    first = await result_of(world, await imagine(world))
+    refused = await world.fake.click(first.id, "img:d:1:0", user=BOB)
+    await refused.wait(lambda i: bool(i.responses))
+    assert not first.deleted
+    deleted = await world.fake.click(first.id, "img:d:1:0", user=MOD)
+    await deleted.wait(lambda i: first.deleted)
+    second = await result_of(world, await imagine(world, "a hare"))
+    own = await world.fake.click(second.id, "img:d:2:0", user=ALICE)
+    await own.wait(lambda i: second.deleted)
+    assert not world.fake.violations
+
+
+async def test_report_reaches_the_moderators_once(world: World):
+    result = await result_of(world, await imagine(world))
+    for _ in range(2):
+        clicked = await world.fake.click(result.id, "img:p:1:0", user=BOB)
+        await clicked.wait(lambda i: bool(i.original and i.original.content))
+    assert "already reported" in clicked.original.content  # type: ignore[union-attr]
+    rows = await world.runtime.db.fetchall("SELECT job_id, reporter_id, guild_id FROM reports")
+    assert [tuple(row) for row in rows] == [(1, BOB, GUILD)]
+
+
+async def test_buttons_keep_working_after_a_restart(world: World):
+    result = await result_of(world, await imagine(world))
+    await world.bot.close()
+    async with world.restart() as (_, runtime):
+        clicked = await world.fake.click(result.id, "img:r:1:0", user=ALICE)
+        await result_of(world, clicked)
+        job = await runtime.store.get(2)
+        assert job is not None and job.status is JobStatus.SUCCEEDED
+
+
+async def test_a_job_that_outlives_its_token_is_posted_to_the_channel(world: World):
+    release = held(world)
+    interaction = await imagine(world)
+    await asyncio.wait_for(world.provider.started.wait(), 10)
+    await interaction.wait(lambda i: bool(i.original and i.original.components))
+    world.fake.advance(16 * 60)
+    await world.runtime.store.update_target(1, {"token_expires": time.time() - 1})
+    release.set()
+    await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
+    [posted] = world.fake.messages
+    assert f"<@{ALICE}>" in posted.content and posted.nonce == "job-1"
+    assert list(posted.files) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
+    assert posted.channel_id == GENERAL and interaction.followups == []
+    assert not world.fake.violations
+
+
+async def test_oversized_results_are_split_across_messages(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, fake_options={"upload_limit": 2500}) as world:
+        interaction = await imagine(world, count=4, width=512, height=512)
+        await result_of(world, interaction)
+        await interaction.wait(lambda i: sum(len(m.files) for m in i.followups) == 4)
+        assert len(interaction.followups) >= 2
+        assert all(sum(map(len, m.files.values())) <= 2500 for m in interaction.followups)
+        assert not world.fake.violations
+
+
+async def test_a_rate_limited_follow_up_is_retried(world: World):
+    world.fake.fail_next("POST", r"/webhooks/\d+/[^/]+$", status=429, retry_after=0.05)
+    result = await result_of(world, await imagine(world))
+    assert result.files
+    assert any(r.status == 429 for r in world.fake.requests)
