@@ -90,7 +90,9 @@ class JobService:
         model = request.model or entry.provider.default_model
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
             raise InvalidRequest(
-                "model", model, "an NSFW model, allowed only in age-restricted server channels"
+                "model",
+                model,
+                "an NSFW model: only for prompts (never images) in age-restricted server channels",
             )
         resolved = entry.provider.prepare(request.replace(prompt=prompt, model=model))
         if resolved.seed is None and entry.provider.capabilities.seed:

@@ -40,8 +40,7 @@ class Place:
     guild_id: int | None
     channel_id: int | None
     nsfw: bool  # an age-restricted channel of a server; never true in DMs
-    bot_in_guild: bool  # the bot itself can post here without the interaction's token
-    thread: bool
+    can_post: bool  # the bot itself can post here without the interaction's token
 
     @property
     def dm(self) -> bool:
@@ -55,9 +54,11 @@ def place_of(interaction: discord.Interaction[Any]) -> Place:
     if guild_id is not None and channel is not None:
         is_nsfw = getattr(channel, "is_nsfw", None)
         nsfw = bool(is_nsfw()) if callable(is_nsfw) else False
-    bot_in_guild = guild_id is None or interaction.client.get_guild(guild_id) is not None
-    thread = isinstance(channel, discord.Thread)
-    return Place(guild_id, interaction.channel_id, nsfw, bot_in_guild, thread)
+    if guild_id is not None:  # a server the bot is in, or only the member installed it there
+        can_post = interaction.client.get_guild(guild_id) is not None
+    else:  # its own DM with the member, not a group DM it is no member of
+        can_post = interaction.context.dm_channel
+    return Place(guild_id, interaction.channel_id, nsfw, can_post)
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:

@@ -161,9 +161,7 @@ class Imagine(commands.Cog):
         private = preferences.private_delivery
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            problem = None if private else missing_permissions(interaction)
-            if problem:
-                raise Refusal(problem)
+            _check_can_post(interaction, private)
             provider, model_name = self.catalogue.resolve(model or preferences.model)
             if image is None and strength is not None:
                 raise InvalidRequest("strength", strength, "only with an image to start from")
@@ -296,9 +294,7 @@ class Imagine(commands.Cog):
         try:
             if image is None:
                 raise Refusal("That message has no image to upscale.")
-            problem = None if private else missing_permissions(interaction)
-            if problem:
-                raise Refusal(problem)
+            _check_can_post(interaction, private)
             provider = next(
                 (
                     e.name
@@ -344,6 +340,13 @@ class Imagine(commands.Cog):
             await answer(interaction, "Describing took too long; please try again later.")
             return
         await answer(interaction, f"A prompt for this image:\n```\n{clip(caption, 1800)}\n```")
+
+
+def _check_can_post(interaction: discord.Interaction[Any], private: bool) -> None:
+    """Refuse up front where a public result could not be posted; private ones always can."""
+    problem = None if private else missing_permissions(interaction)
+    if problem:
+        raise Refusal(problem)
 
 
 def _first_image(message: discord.Message) -> discord.Attachment | None:

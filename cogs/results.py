@@ -231,11 +231,7 @@ class DiscordSink:
         target = job.target
         channel_id = target.get("channel_id") or job.channel_id
         note = ""
-        if (
-            channel_id is not None
-            and target.get("bot_in_guild", True)
-            and not target.get("private")
-        ):
+        if channel_id is not None and target.get("can_post", True) and not target.get("private"):
             channel = self.bot.get_partial_messageable(int(channel_id))
             try:
                 return await self._post(channel, job, content, messages, embed, view)
@@ -444,7 +440,7 @@ async def enqueue(
         "token_expires": token_deadline(interaction),
         "channel_id": interaction.channel_id,
         "guild_id": interaction.guild_id,
-        "bot_in_guild": place.bot_in_guild,
+        "can_post": place.can_post,
         "nsfw": place.nsfw and request.mode is Mode.TXT2IMG,
         "private": private,
         "upload_limit": interaction.filesize_limit,

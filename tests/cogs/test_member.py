@@ -30,6 +30,16 @@ async def reply_of(
     return text
 
 
+async def one_running_one_queued(world: World) -> asyncio.Event:
+    """Alice's "first" holds the provider and "second" waits; set the event to go on."""
+    release = held(world)
+    await imagine(world, "first")
+    await asyncio.wait_for(world.provider.started.wait(), 10)
+    second = await imagine(world, "second")
+    await second.wait(lambda i: bool(i.original and "queued" in i.original.content))
+    return release
+
+
 def test_commands_are_installable_by_users_and_usable_everywhere(world: World):
     synced = {command["name"]: command for command in world.fake.synced}
     assert {
@@ -58,11 +68,7 @@ def test_commands_are_installable_by_users_and_usable_everywhere(world: World):
 
 
 async def test_queue_lists_my_jobs_with_their_place(world: World):
-    release = held(world)
-    await imagine(world, "first")
-    await asyncio.wait_for(world.provider.started.wait(), 10)
-    second = await imagine(world, "second")
-    await second.wait(lambda i: bool(i.original and "queued" in i.original.content))
+    release = await one_running_one_queued(world)
     text = await reply_of(world, "queue")
     assert "#1" in text and "starting" in text
     assert "#2" in text and "next in line" in text and "second" in text
@@ -71,11 +77,7 @@ async def test_queue_lists_my_jobs_with_their_place(world: World):
 
 
 async def test_cancel_everything(world: World):
-    release = held(world)
-    await imagine(world, "first")
-    await asyncio.wait_for(world.provider.started.wait(), 10)
-    second = await imagine(world, "second")
-    await second.wait(lambda i: bool(i.original and "queued" in i.original.content))
+    release = await one_running_one_queued(world)
     text = await reply_of(world, "cancel", {"everything": True})
     assert "#2 was cancelled" in text and "#1 is stopping" in text
     release.set()

@@ -4,12 +4,16 @@ report; delivery after the token expired; buttons after a restart; oversized res
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from bot.jobs import JobStatus
-from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
+from bot.members import Preferences
+from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, THREAD, World, open_world
 from tests.cogs.test_imagine import buttons, labels, result_of
 
 
@@ -47,12 +51,13 @@ async def test_cancel_while_queued_refunds_and_says_so(world: World):
 
 
 async def test_cancel_while_running_stops_the_job(world: World):
-    held(world)
+    release = held(world)
     interaction = await imagine(world)
     await asyncio.wait_for(world.provider.started.wait(), 10)
     await interaction.wait(lambda i: bool(i.original and i.original.components))
     clicked = await world.fake.click(interaction.original.id, "img:c:1:0", user=ALICE)  # type: ignore[union-attr]
     await clicked.response()
+    release.set()
     await interaction.wait(lambda i: "cancelled" in i.original.content, timeout=15)  # type: ignore[union-attr]
     job = await world.runtime.store.get(1)
     assert job is not None and job.status is JobStatus.CANCELLED
@@ -212,3 +217,112 @@ async def test_a_rate_limited_follow_up_is_retried(world: World):
     result = await result_of(world, await imagine(world))
     assert result.files
     assert any(r.status == 429 for r in world.fake.requests)
+
+
+async def test_the_place_in_line_is_kept_current(world: World):
+    release = held(world)
+    await imagine(world, "first")
+    await asyncio.wait_for(world.provider.started.wait(), 10)
+    await imagine(world, "second", user=BOB)
+    third = await imagine(world, "third")
+    await third.wait(lambda i: bool(i.original and "1 ahead" in i.original.content))
+    cancelled = await world.fake.invoke("cancel", {"job": 2}, user=BOB, channel=GENERAL)
+    await cancelled.response()
+    await third.wait(lambda i: "next in line" in i.original.content)  # type: ignore[union-attr]
+    release.set()
+
+
+async def test_after_the_token_a_private_or_dm_job_goes_to_the_members_dms(world: World):
+    await world.runtime.members.save_preferences(ALICE, Preferences(private_delivery=True))
+    release = held(world)
+    interaction = await imagine(world)
+    await interaction.wait(lambda i: bool(i.original and i.original.components))
+    await world.runtime.store.update_target(1, {"token_expires": time.time() - 1})
+    release.set()
+    dm = world.fake.dm_channel_of(ALICE)
+    await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
+    [posted] = world.fake.messages
+    assert posted.channel_id == dm and list(posted.files) == ["1-0.png"]
+    assert not world.fake.violations
+
+
+async def test_a_thread_the_bot_can_no_longer_post_in_gets_the_result_by_dm_with_the_reason(
+    world: World,
+):
+    release = held(world)
+    interaction = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=THREAD)
+    await interaction.wait(lambda i: bool(i.original and i.original.components))
+    # While the job runs, a moderator takes the bot's right to post in threads away.
+    world.fake.add_channel(
+        THREAD,
+        guild_id=GUILD,
+        kind="thread",
+        parent_id=GENERAL,
+        bot_denied={"send_messages_in_threads"},
+    )
+    await world.runtime.store.update_target(1, {"token_expires": time.time() - 1})
+    release.set()
+    dm = world.fake.dm_channel_of(ALICE)
+    await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
+    posted = next(m for m in world.fake.messages if m.channel_id == dm)
+    assert "missing a permission" in posted.content and posted.files
+    assert f"<#{THREAD}>" in posted.content
+
+
+async def test_long_prompts_stay_within_discord_limits(world: World):
+    prompt = "a very detailed scene " * 68  # 1496 characters
+    result = await result_of(
+        world, await imagine(world, prompt[:1500], negative=("no text " * 187)[:1500])
+    )
+    assert len(result.embeds[0]["description"]) <= 4096
+    assert not world.fake.violations
+
+
+async def test_grid_layout_posts_one_picture(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, discord={"result_layout": "grid"}) as world:
+        result = await result_of(world, await imagine(world, count=4, width=64, height=64))
+        [(name, data)] = result.files.items()
+        assert name == "1.png"
+        with Image.open(io.BytesIO(data)) as picture:
+            assert picture.size == (128, 128)
+        assert labels(result)[:4] == ["U1", "U2", "U3", "U4"]
+
+
+async def test_lora_autocomplete_completes_the_last_item(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, fake={"loras": ["detail", "watercolour"]}) as world:
+        choices = await world.fake.autocomplete(
+            "imagine",
+            {"prompt": "x", "loras": "detail:0.5, wat"},
+            focused="loras",
+            user=ALICE,
+            channel=GENERAL,
+        )
+        assert [c["value"] for c in choices] == ["detail:0.5, watercolour:1"]
+        interaction = await imagine(world, loras="detail:0.5, watercolour")
+        await result_of(world, interaction)
+        assert [(lora.name, lora.weight) for lora in world.provider.calls[0].loras] == [
+            ("detail", 0.5),
+            ("watercolour", 1.0),
+        ]
+
+
+async def test_in_a_group_dm_the_result_comes_through_the_interaction_or_later_by_dm(
+    world: World,
+):
+    world.fake.add_channel(777, kind="group", name="friends")
+    first = await world.fake.invoke(
+        "imagine", {"prompt": "x"}, user=ALICE, channel=777, installed_by_user=True
+    )
+    result = await result_of(world, first)
+    assert result.channel_id == 777 and result.via == "followup"
+
+    release = held(world)
+    late = await world.fake.invoke(
+        "imagine", {"prompt": "y"}, user=ALICE, channel=777, installed_by_user=True
+    )
+    await late.wait(lambda i: bool(i.original and i.original.components))
+    await world.runtime.store.update_target(2, {"token_expires": time.time() - 1})
+    release.set()
+    dm = world.fake.dm_channel_of(ALICE)
+    await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
+    assert not world.fake.violations

@@ -13,6 +13,8 @@ import discord
 from aiohttp import web
 from PIL import Image
 
+from bot.app import PERMISSIONS
+
 APPLICATION_ID = 4242
 BOT_ID = 4243
 BOT_USER: dict[str, Any] = {
@@ -36,14 +38,7 @@ SUPPRESS_NOTIFICATIONS = 1 << 12
 COMPONENTS_V2 = 1 << 15
 SENDABLE_FLAGS = SUPPRESS_EMBEDS | EPHEMERAL | SUPPRESS_NOTIFICATIONS | COMPONENTS_V2
 
-INVITE_PERMISSIONS = discord.Permissions(
-    view_channel=True,
-    send_messages=True,
-    send_messages_in_threads=True,
-    embed_links=True,
-    attach_files=True,
-    read_message_history=True,
-)
+INVITE_PERMISSIONS = PERMISSIONS  # what the bot's invite link grants
 MEMBER_PERMISSIONS = discord.Permissions(
     create_instant_invite=True,
     add_reactions=True,
