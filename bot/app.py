@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,12 +11,15 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.errors import Refusal
 from bot.runtime import Runtime
 from bot.worker import ResultSink, Worker
+from engine import EngineError
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.results", "cogs.imagine", "cogs.member")
+EXTENSIONS: tuple[str, ...] = ("cogs.results", "cogs.imagine", "cogs.member", "cogs.admin")
+SEEN_INTERACTIONS = 10_000
 
 INTENTS = discord.Intents.none()
 INTENTS.guilds = True
@@ -57,6 +61,58 @@ def point_at(api_base: str, gateway_url: str | None) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
+class Replayed(discord.app_commands.CheckFailure):
+    """An interaction id seen before: acted on once, never again."""
+
+
+class Tree(discord.app_commands.CommandTree["ImageBot"]):
+    """Acts on each interaction id once, and answers unexpected errors in one place."""
+
+    def __init__(self, client: ImageBot, **options: Any) -> None:
+        super().__init__(client, **options)
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.id in self._seen:
+            log.warning("Interaction %d arrived again; ignored", interaction.id)
+            return False
+        self._seen[interaction.id] = None
+        if len(self._seen) > SEEN_INTERACTIONS:
+            self._seen.popitem(last=False)
+        return True
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if not self.first_time(interaction):
+            raise Replayed("already handled")
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: discord.app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, Replayed):
+            return
+        original = getattr(error, "original", error)
+        if isinstance(original, Refusal | EngineError):
+            await _tell(interaction, original.user_message)
+            return
+        if isinstance(error, discord.app_commands.CheckFailure):
+            await _tell(interaction, str(error) or "You can't use this command here.")
+            return
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("Command %s failed", command, exc_info=error)
+        await _tell(interaction, "Something went wrong on our side; nothing was charged.")
+
+
+async def _tell(interaction: discord.Interaction[Any], text: str) -> None:
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.info("Could not tell the member about an error", exc_info=True)
+
+
 class ImageBot(commands.Bot):
     def __init__(self, runtime: Runtime, extensions: Sequence[str] = EXTENSIONS) -> None:
         settings = runtime.settings.discord
@@ -70,6 +126,7 @@ class ImageBot(commands.Bot):
             intents=INTENTS,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             help_command=None,
+            tree_cls=Tree,
             allowed_installs=discord.app_commands.AppInstallationType(guild=True, user=True),
             allowed_contexts=discord.app_commands.AppCommandContext(
                 guild=True, dm_channel=True, private_channel=True
@@ -80,6 +137,12 @@ class ImageBot(commands.Bot):
         self._extensions = tuple(extensions)
         self.worker: Worker | None = None
         self.sink: ResultSink | None = None  # set by the results extension
+
+    def first_time(self, interaction: discord.Interaction[Any]) -> bool:
+        """False for an interaction id this process has already acted on (a replay)."""
+        tree = self.tree
+        assert isinstance(tree, Tree)
+        return tree.first_time(interaction)
 
     async def setup_hook(self) -> None:
         for extension in self._extensions:

@@ -95,3 +95,32 @@ class JobGone(Refusal):
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
         super().__init__(f"Job {job_id} is no longer stored, so there is nothing to report.")
+
+
+class Banned(Refusal):
+    def __init__(self, *, reason: str = "", expires_at: float | None = None) -> None:
+        self.reason = reason
+        self.expires_at = expires_at
+        reason = reason.strip().rstrip(".")
+        message = "You can't use the image bot here" + (f": {reason}." if reason else ".")
+        if expires_at is not None:
+            message += f" (until {_when(expires_at)})"
+        super().__init__(message)
+
+
+class BlockedPrompt(Refusal):
+    def __init__(self, term: str, field: str = "prompt") -> None:
+        self.term = term
+        self.field = field
+        super().__init__(
+            f"Your {field} contains a blocked term ({term}); nothing was queued or charged."
+        )
+
+
+class InvalidTerm(Refusal):
+    """A moderator's blocked term that cannot be added, and ``why`` in words."""
+
+    def __init__(self, pattern: str, why: str) -> None:
+        self.pattern = pattern
+        self.why = why
+        super().__init__(f"Cannot block that term: {why}.")

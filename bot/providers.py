@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from bot import scheduler
@@ -79,10 +79,14 @@ class Providers:
         running_per_provider: Mapping[str, int],
         running_per_user: Mapping[int, int],
         max_running_per_user: int,
+        paused: Collection[str] = (),
     ) -> scheduler.Capacity:
+        """Free slots per provider; a paused provider has none, so its jobs wait."""
         return scheduler.Capacity(
             free_slots={
-                entry.name: entry.settings.concurrency - running_per_provider.get(entry.name, 0)
+                entry.name: 0
+                if entry.name in paused
+                else entry.settings.concurrency - running_per_provider.get(entry.name, 0)
                 for entry in self
             },
             running_per_user=running_per_user,

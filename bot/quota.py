@@ -27,6 +27,10 @@ class QuotaLimits:
     cooldown: float
     max_queued: int
     priority: float = 1.0
+    max_width: int | None = None  # a tier's own bounds, on top of the bot's limits
+    max_height: int | None = None
+    max_steps: int | None = None
+    max_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.members import MemberStore
+from bot.moderation import Moderation
+from bot.policy import Policies
 from bot.providers import Providers
 from bot.quota import QuotaLedger, QuotaPolicy
 from bot.service import JobService, QueueEvents
@@ -30,6 +32,8 @@ class Runtime:
     service: JobService
     events: QueueEvents
     members: MemberStore
+    policies: Policies
+    moderation: Moderation
 
     def worker(
         self,
@@ -49,6 +53,7 @@ class Runtime:
             events=self.events,
             only=only,
             progress_interval=progress_interval,
+            paused=self.policies.paused,
         )
 
 
@@ -64,18 +69,23 @@ async def open_runtime(loaded: LoadedSettings) -> AsyncIterator[Runtime]:
         store = SqliteJobStore(db)
         events = QueueEvents()
         policy = QuotaPolicy(settings.quota, settings.queue)
-        service = JobService(store, providers, policy, settings, events)
-        members = MemberStore(db, settings.storage.results_path)
+        policies = Policies(db)
+        moderation = Moderation(db)
+        service = JobService(
+            store, providers, policy, settings, events, policies=policies, moderation=moderation
+        )
         yield Runtime(
-            settings,
-            loaded.secrets,
-            db,
-            store,
-            QuotaLedger(db),
-            providers,
-            service,
-            events,
-            members,
+            settings=settings,
+            secrets=loaded.secrets,
+            db=db,
+            store=store,
+            ledger=QuotaLedger(db),
+            providers=providers,
+            service=service,
+            events=events,
+            members=MemberStore(db, settings.storage.results_path),
+            policies=policies,
+            moderation=moderation,
         )
     finally:
         await providers.close()

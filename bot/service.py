@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import secrets
 import warnings
@@ -11,7 +12,10 @@ from typing import Any
 
 from PIL import Image
 
+from bot.errors import BlockedPrompt
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
+from bot.moderation import Moderation, Tier
+from bot.policy import Policies
 from bot.providers import ProviderEntry, Providers
 from bot.quota import QuotaLimits, QuotaPolicy
 from bot.settings import Settings
@@ -48,12 +52,17 @@ class JobService:
         policy: QuotaPolicy,
         settings: Settings,
         events: QueueEvents | None = None,
+        *,
+        policies: Policies | None = None,
+        moderation: Moderation | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
         self.policy = policy
         self.settings = settings
         self.events = events or QueueEvents()
+        self.policies = policies
+        self.moderation = moderation
 
     def prepare(
         self, request: GenerationRequest, provider: str | None = None
@@ -154,9 +163,13 @@ class JobService:
         origin: str = "discord",
         target: dict[str, Any] | None = None,
     ) -> Job:
-        """Validate, price, and queue with the cost reserved; a refusal charges nothing."""
+        """Check the member and the server's rules, validate, price, and queue with the cost
+        reserved; a refusal charges nothing."""
+        request = await self.admit(request, requester)
         entry, resolved = self.prepare(request, provider)
-        limits = self.limits_for(requester)
+        await self._check_enabled(entry, resolved, requester)
+        limits = await self.limits_for(requester)
+        _check_tier_limits(resolved, limits)
         new = NewJob(
             requester=requester,
             origin=origin,
@@ -188,8 +201,75 @@ class JobService:
                 return entry
         raise InvalidRequest("describe", None, "a provider with a captioner; none is configured")
 
-    def limits_for(self, requester: Requester) -> QuotaLimits:
-        return self.policy.limits_for(requester)
+    async def admit(self, request: GenerationRequest, requester: Requester) -> GenerationRequest:
+        """The member may ask here (bans), and the server's rules allow what they ask:
+        NSFW, img2img, blocked terms. Returns the request with NSFW taken away where the
+        server does not allow it."""
+        guild = requester.guild_id
+        if self.moderation is not None:
+            await self.moderation.ensure_not_banned(requester.user_id, guild)
+        if self.policies is not None:
+            policy = await self.policies.content(guild, requester.channel_id)
+            if not policy.nsfw:
+                request = request.replace(nsfw_allowed=False)
+            if request.mode is Mode.IMG2IMG and not policy.img2img:
+                raise InvalidRequest("image", "img2img", "not allowed in this server or channel")
+        if self.moderation is not None:
+            try:
+                await self.moderation.screen(
+                    request.prompt,
+                    request.negative_prompt,
+                    guild_id=guild,
+                    sfw=not request.nsfw_allowed,
+                )
+            except BlockedPrompt as blocked:
+                await self.moderation.record(
+                    guild_id=guild,
+                    actor_id=requester.user_id,
+                    action="prompt.blocked",
+                    target_id=requester.user_id,
+                    reason=f"{blocked.field}: {blocked.term}",
+                    details={"prompt": request.prompt[:500], "channel_id": requester.channel_id},
+                )
+                raise
+        return request
+
+    async def _check_enabled(
+        self, entry: ProviderEntry, request: GenerationRequest, requester: Requester
+    ) -> None:
+        if self.policies is None:
+            return
+        states = await self.policies.provider_states()
+        policy = await self.policies.content(requester.guild_id, requester.channel_id)
+        if states.get(entry.name) == "disabled" or entry.name in policy.disabled_providers:
+            raise InvalidRequest("provider", entry.name, "a provider that is switched on here")
+        if request.model in policy.disabled_models:
+            raise InvalidRequest("model", request.model, "a model that is switched on here")
+
+    async def limits_for(self, requester: Requester) -> QuotaLimits:
+        """The configured policy, then what moderators set: the server's (or, for DMs, the
+        owner's) default allowance, tiers by role, a member's own allowance."""
+        limits = self.policy.limits_for(requester)
+        if self.policies is None:
+            return limits
+        units = await self.policies.guild_units(requester.guild_id)
+        if units is not None:
+            limits = dataclasses.replace(limits, allowance=units)
+        guild = requester.guild_id
+        if guild is None:
+            return limits
+        if self.moderation is not None:
+            tiers = [
+                t for t in await self.moderation.tiers(guild) if t.role_id in requester.role_ids
+            ]
+            if tiers:
+                limits = apply_tier(
+                    limits, max(tiers, key=lambda t: (t.daily_units or 0, t.priority))
+                )
+        member = await self.policies.member_units(guild, requester.user_id)
+        if member is not None:
+            limits = dataclasses.replace(limits, allowance=member)
+        return limits
 
     async def cancel(self, job_id: int, user_id: int | None = None) -> JobStatus:
         status = await self.store.cancel(job_id, user_id)
@@ -201,6 +281,33 @@ class JobService:
         job = await self.store.get(job_id)
         entry = self.providers.find(job.provider) if job is not None else None
         return await self.store.position(job_id, entry.settings.concurrency if entry else 1)
+
+
+def apply_tier(limits: QuotaLimits, tier: Tier) -> QuotaLimits:
+    return dataclasses.replace(
+        limits,
+        tier=tier.name,
+        allowance=limits.allowance if tier.daily_units is None else tier.daily_units,
+        max_queued=limits.max_queued if tier.max_queued is None else tier.max_queued,
+        cooldown=limits.cooldown if tier.cooldown_seconds is None else tier.cooldown_seconds,
+        priority=tier.priority,
+        max_width=tier.max_width,
+        max_height=tier.max_height,
+        max_steps=tier.max_steps,
+        max_count=tier.max_count,
+    )
+
+
+def _check_tier_limits(request: GenerationRequest, limits: QuotaLimits) -> None:
+    width, height = request.size
+    for name, value, most in (
+        ("width", width, limits.max_width),
+        ("height", height, limits.max_height),
+        ("steps", request.steps, limits.max_steps),
+        ("count", request.count, limits.max_count),
+    ):
+        if most is not None and value is not None and value > most:
+            raise InvalidRequest(name, value, f"at most {most} for your tier ({limits.tier})")
 
 
 def _decode_rgb(data: bytes) -> Image.Image:

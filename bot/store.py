@@ -53,6 +53,8 @@ class JobStore(Protocol):
     async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]: ...
     async def mark_delivered(self, job_id: int, reference: str | None) -> bool: ...
     async def update_target(self, job_id: int, changes: dict[str, Any]) -> None: ...
+    async def active(self, guild_id: int | None = None, limit: int = 25) -> list[Job]: ...
+    async def depth(self) -> dict[str, tuple[int, int]]: ...
     async def position(self, job_id: int, concurrency: int) -> QueuePosition: ...
     async def next_ready_at(self, origin: str) -> float | None: ...
     async def cancel_requested(self, job_ids: Collection[int]) -> set[int]: ...
@@ -373,6 +375,28 @@ class SqliteJobStore:
                 "UPDATE jobs SET target = json_patch(target, ?) WHERE job_id = ?",
                 (json.dumps(changes), job_id),
             )
+
+    async def active(self, guild_id: int | None = None, limit: int = 25) -> list[Job]:
+        """Running then queued jobs in the order they will run; one guild's, or all."""
+        where = "status IN ('queued', 'running')"
+        params: list[object] = []
+        if guild_id is not None:
+            where += " AND guild_id = ?"
+            params.append(guild_id)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM jobs WHERE {where} "
+            "ORDER BY status = 'queued', fair_tag, job_id LIMIT ?",
+            [*params, limit],
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def depth(self) -> dict[str, tuple[int, int]]:
+        """(queued, running) per provider."""
+        rows = await self._db.fetchall(
+            "SELECT provider, SUM(status = 'queued') AS queued, SUM(status = 'running') AS running "
+            "FROM jobs WHERE status IN ('queued', 'running') GROUP BY provider"
+        )
+        return {row["provider"]: (int(row["queued"]), int(row["running"])) for row in rows}
 
     async def position(self, job_id: int, concurrency: int) -> QueuePosition:
         row = await self._db.fetchone(

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from bot.errors import InvalidTransition
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.jobs import Job, StoredImage
+from bot.policy import ALL as ALL_PROVIDERS
 from bot.providers import Providers
 from bot.service import QueueEvents
 from bot.settings import QueueSettings
@@ -86,8 +87,10 @@ class Worker:
         events: QueueEvents | None = None,
         only: Collection[int] | None = None,
         progress_interval: float = 3.0,
+        paused: Callable[[], Awaitable[frozenset[str]]] | None = None,
     ) -> None:
         self._store = store
+        self._paused = paused
         self._providers = providers
         self._sink = sink
         self._queue = queue
@@ -170,9 +173,12 @@ class Worker:
             task.add_done_callback(self._finished)
 
     async def _claim(self) -> list[Job]:
+        paused = await self._paused() if self._paused is not None else frozenset()
+        if ALL_PROVIDERS in paused:
+            return []
         per_provider, per_user = await self._store.running_counts()
         capacity = self._providers.capacity(
-            per_provider, per_user, self._queue.max_running_per_user
+            per_provider, per_user, self._queue.max_running_per_user, paused
         )
         return await self._store.claim(self._origin, capacity, self._only)
 

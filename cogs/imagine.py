@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.errors import Refusal
 from bot.members import Preferences
+from bot.policy import ContentPolicy
 from bot.providers import ProviderEntry
 from bot.runtime import Runtime
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
@@ -162,7 +163,9 @@ class Imagine(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             _check_can_post(interaction, private)
-            provider, model_name = self.catalogue.resolve(model or preferences.model)
+            policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
+            defaults = _defaults(preferences, policy)
+            provider, model_name = self.catalogue.resolve(model or defaults.model)
             if image is None and strength is not None:
                 raise InvalidRequest("strength", strength, "only with an image to start from")
             init_image = await self._read(image) if image is not None else None
@@ -172,7 +175,7 @@ class Imagine(commands.Cog):
                 mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
                 negative_prompt=negative
                 if negative is not None
-                else (preferences.negative_prompt or runtime.settings.defaults.negative_prompt),
+                else (defaults.negative_prompt or runtime.settings.defaults.negative_prompt),
                 steps=steps,
                 guidance=guidance,
                 sampler=sampler,
@@ -182,7 +185,7 @@ class Imagine(commands.Cog):
                 loras=parse_loras(loras),
                 init_image=init_image,
             )
-            request = self._sized(request, provider, aspect, width, height, preferences)
+            request = self._sized(request, provider, aspect, width, height, defaults)
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return
@@ -340,6 +343,17 @@ class Imagine(commands.Cog):
             await answer(interaction, "Describing took too long; please try again later.")
             return
         await answer(interaction, f"A prompt for this image:\n```\n{clip(caption, 1800)}\n```")
+
+
+def _defaults(preferences: Preferences, policy: ContentPolicy) -> Preferences:
+    """The member's own defaults, else the channel's or server's."""
+    return Preferences(
+        model=preferences.model or policy.model,
+        width=preferences.width or policy.width,
+        height=preferences.height or policy.height,
+        negative_prompt=preferences.negative_prompt or policy.negative_prompt,
+        private_delivery=preferences.private_delivery,
+    )
 
 
 def _check_can_post(interaction: discord.Interaction[Any], private: bool) -> None:

@@ -26,8 +26,8 @@ from cogs.common import (
     runtime_of,
 )
 from cogs.imagine import Imagine
-from cogs.results import DEFAULT_UPLOAD_LIMIT, result_parts
-from engine import EngineError, InvalidRequest, Mode
+from cogs.results import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
+from engine import EngineError, InvalidRequest
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -154,7 +154,7 @@ class Member(commands.Cog):
     @app_commands.command(description="Your quota: used, left, when it resets, your tier")
     async def quota(self, interaction: discord.Interaction[Any]) -> None:
         runtime = runtime_of(interaction)
-        limits = runtime.service.limits_for(requester_of(interaction))
+        limits = await runtime.service.limits_for(requester_of(interaction))
         usage = await runtime.ledger.usage(interaction.user.id, limits)
         where = "in this server" if interaction.guild_id else "in DMs and private channels"
         reset = int(usage.resets_at)
@@ -266,10 +266,16 @@ class Member(commands.Cog):
             await answer(interaction, problem)
             return
         await interaction.response.defer(ephemeral=private, thinking=True)
-        nsfw = place_of(interaction).nsfw and found.request.mode is Mode.TXT2IMG
+        policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
+        here = {
+            "nsfw": place_of(interaction).nsfw and policy.nsfw,
+            "flagged": policy.flagged,
+        }
         images = await runtime.store.images(job)
         limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
-        messages, embed, view = await result_parts(self.bot, found, images, nsfw=nsfw, limit=limit)
+        messages, embed, view = await result_parts(
+            self.bot, found, images, show_flagged=shows_flagged(here), limit=limit
+        )
         for index, uploads in enumerate(messages or [[]]):
             files = [
                 discord.File(io.BytesIO(u.data), u.filename, spoiler=u.spoiler) for u in uploads

@@ -175,7 +175,7 @@ class DiscordSink:
             return await self._post_elsewhere(job, render.ended_line(job), [], None, None)
         limit = int(target.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
         messages, embed, view = await result_parts(
-            self.bot, job, images, nsfw=bool(target.get("nsfw")), limit=limit
+            self.bot, job, images, show_flagged=shows_flagged(target), limit=limit
         )
         if alive:
             return await self._follow_up(job, messages, embed, view)
@@ -285,11 +285,11 @@ class DiscordSink:
 
 
 async def result_parts(
-    bot: ImageBot, job: Job, images: Sequence[StoredImage], *, nsfw: bool, limit: int
+    bot: ImageBot, job: Job, images: Sequence[StoredImage], *, show_flagged: bool, limit: int
 ) -> tuple[list[list[Upload]], discord.Embed, discord.ui.View]:
     """A finished job as messages: files that fit ``limit``, the embed, the buttons. Images the
-    safety check flagged are withheld unless ``nsfw`` (an age-restricted channel)."""
-    shown = [image for image in images if nsfw or not image.flagged]
+    safety check flagged are withheld unless ``show_flagged`` (as spoilers)."""
+    shown = [image for image in images if show_flagged or not image.flagged]
     embed = render.result_embed(job, images, withheld=len(images) - len(shown))
     view = result_view(bot, job, shown)
     as_grid = bot.runtime.settings.discord.result_layout == "grid" and len(shown) > 1
@@ -301,6 +301,12 @@ async def result_parts(
         messages = []
         embed.description = f"{embed.description}\n\nThe image files of this job are gone."
     return messages, embed, view
+
+
+def shows_flagged(target: dict[str, Any]) -> bool:
+    """Flagged results show (as spoilers) only where NSFW is allowed and the server has not
+    chosen to hide them."""
+    return bool(target.get("nsfw")) and target.get("flagged", "spoiler") == "spoiler"
 
 
 def _files(uploads: Sequence[Upload]) -> list[discord.File]:
@@ -376,6 +382,8 @@ class JobButton(
         return cls(match["action"], int(match["job"]), int(match["index"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        if not bot_of(interaction).first_time(interaction):
+            return
         handler = HANDLERS[self.action]
         try:
             await handler(interaction, self.action, self.job_id, self.index)
@@ -434,6 +442,7 @@ async def enqueue(
     Refusals are answered privately and charge nothing."""
     bot = bot_of(interaction)
     place = place_of(interaction)
+    policy = await bot.runtime.policies.content(interaction.guild_id, interaction.channel_id)
     target: dict[str, Any] = {
         "application_id": interaction.application_id,
         "token": interaction.token,
@@ -441,7 +450,8 @@ async def enqueue(
         "channel_id": interaction.channel_id,
         "guild_id": interaction.guild_id,
         "can_post": place.can_post,
-        "nsfw": place.nsfw and request.mode is Mode.TXT2IMG,
+        "nsfw": place.nsfw and policy.nsfw and request.mode is Mode.TXT2IMG,
+        "flagged": policy.flagged,
         "private": private,
         "upload_limit": interaction.filesize_limit,
         "can_attach": private
@@ -620,11 +630,14 @@ async def on_report(
 ) -> None:
     runtime = runtime_of(interaction)
     await _defer(interaction)
-    if await runtime.store.get(job_id) is None:
+    job = await runtime.store.get(job_id)
+    if job is None:
         raise Refusal(f"Job #{job_id} no longer exists.")
-    _, new = await runtime.members.file_report(
+    report_id, new = await runtime.members.file_report(
         job_id, reporter_id=interaction.user.id, guild_id=interaction.guild_id
     )
+    if new:
+        bot_of(interaction).dispatch("job_reported", report_id, job)
     text = (
         f"Thank you: job #{job_id} was reported to the moderators."
         if new

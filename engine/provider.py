@@ -101,6 +101,10 @@ class Provider(abc.ABC):
                 results.append(err)
         return results
 
+    def loaded_models(self) -> list[str]:
+        """Models held in memory now, for a status display; empty for remote providers."""
+        return []
+
     def lora_names(self) -> list[str]:
         """The LoRAs a request may name, for autocomplete; empty when it takes none."""
         return []

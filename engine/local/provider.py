@@ -110,6 +110,9 @@ class LocalProvider(Provider):
     def lora_names(self) -> list[str]:
         return self.loras.names()
 
+    def loaded_models(self) -> list[str]:
+        return list(self.cache.loaded)
+
     def model_is_nsfw(self, model: str) -> bool:
         spec = self.options.models.get(model)
         return spec.nsfw if spec is not None else False

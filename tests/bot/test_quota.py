@@ -71,7 +71,7 @@ async def test_200_simultaneous_requests_with_10_units_left_accept_exactly_10(tm
         refused = [r for r in results if isinstance(r, QuotaExceeded)]
         assert len(accepted) == 10
         assert len(refused) == 190
-        usage = await rt.ledger.usage(7, rt.service.limits_for(Requester(7)))
+        usage = await rt.ledger.usage(7, await rt.service.limits_for(Requester(7)))
         assert (usage.used, usage.remaining) == (50, 0)
         row = await rt.db.fetchone("SELECT COUNT(*) FROM jobs")
         assert row is not None and row[0] == 10

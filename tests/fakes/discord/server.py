@@ -782,6 +782,14 @@ class FakeDiscord:
         self._tokens[interaction.token] = interaction
         return interaction
 
+    async def replay(self, interaction: FakeInteraction) -> None:
+        """Send the same INTERACTION_CREATE again, as a replaying attacker or a confused
+        gateway would: a bot should act on an interaction id once."""
+        sent = self._emit("INTERACTION_CREATE", interaction.payload, quiet=False)
+        assert sent is not None
+        await sent
+        self._notify()
+
     async def _dispatch(self, interaction: FakeInteraction) -> FakeInteraction:
         interaction.dispatched_at = time.monotonic()
         sent = self._emit("INTERACTION_CREATE", interaction.payload, quiet=False)

@@ -1,0 +1,856 @@
+"""Moderator tools: bans, blocked terms, role tiers, reports, the audit log and usage stats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+import statistics
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import aiosqlite
+import regex
+
+from bot.errors import Banned, BlockedPrompt, InvalidTerm
+from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+# A baseline for venues that are not NSFW, matched as whole words; owners extend it with their
+# own terms and regexes. Short on purpose: it catches the obvious asks, not every spelling.
+SFW_TERMS = (
+    "nsfw",
+    "nude",
+    "nudes",
+    "nudity",
+    "naked",
+    "topless",
+    "porn",
+    "porno",
+    "pornographic",
+    "pornography",
+    "hentai",
+    "sex",
+    "sexual",
+    "sexy",
+    "explicit",
+    "erotic",
+    "xxx",
+    "nipples",
+    "genitals",
+)
+
+MAX_PATTERN = 200
+MATCH_TIMEOUT = 0.05
+PROBE_TIMEOUT = 0.05
+PROBE_LENGTH = 2000
+FLAGS = regex.IGNORECASE
+
+ACTIVE_BAN = "lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+LIFT_BANS = f"UPDATE bans SET lifted_at = ? WHERE user_id = ? AND guild_id IS ? AND {ACTIVE_BAN}"
+FINISHED = "('succeeded', 'failed', 'cancelled')"
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    ban_id: int
+    user_id: int
+    guild_id: int | None
+    reason: str
+    actor_id: int
+    created_at: float
+    expires_at: float | None
+
+    @property
+    def is_global(self) -> bool:
+        return self.guild_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    term_id: int
+    guild_id: int | None
+    pattern: str
+    regex: bool
+    actor_id: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    entry_id: int
+    guild_id: int | None
+    actor_id: int
+    action: str
+    target_id: int | None
+    reason: str
+    details: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A guild's quota tier for members with a role; None leaves the guild's own limit."""
+
+    guild_id: int
+    role_id: int
+    name: str
+    daily_units: int | None = None
+    max_queued: int | None = None
+    max_width: int | None = None
+    max_height: int | None = None
+    max_steps: int | None = None
+    max_count: int | None = None
+    cooldown_seconds: float | None = None
+    priority: float = 1.0
+
+
+ReportStatus = Literal["open", "resolved", "dismissed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    report_id: int
+    job_id: int | None
+    guild_id: int | None
+    reporter_id: int
+    reason: str
+    status: ReportStatus
+    created_at: float
+    resolved_at: float | None
+    resolver_id: int | None
+    channel_id: int | None
+    message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    provider: str
+    model: str
+    jobs: int
+    images: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Jobs that finished between ``since`` (a UTC midnight) and ``until``."""
+
+    since: float
+    until: float
+    images_per_day: list[tuple[str, int]]
+    models: list[ModelUsage]
+    succeeded: int
+    failed: int
+    cancelled: int
+    failure_rate: float | None
+    median_seconds: float | None
+    p95_seconds: float | None
+    top_users: list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    term: str
+    pattern: regex.Pattern[str]
+
+
+class Moderation:
+    """Moderator state in SQLite. Blocked terms are compiled once per guild and kept in this
+    process until this store adds or removes one there."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+        self._compiled: dict[int | None, tuple[_Compiled, ...]] = {}
+        self._generation = 0
+        self._slow: set[tuple[int | None, str]] = set()
+
+    # Bans
+
+    async def ban(
+        self,
+        user_id: int,
+        *,
+        guild_id: int | None,
+        actor_id: int,
+        reason: str,
+        expires_at: float | None,
+    ) -> int:
+        """Ban in one guild, or everywhere when ``guild_id`` is None; replaces an active ban."""
+        now = self._clock()
+        if expires_at is not None and expires_at <= now:
+            raise ValueError(f"a ban must end in the future, not at {expires_at}")
+        reason = reason.strip()
+        async with self._db.transaction() as conn:
+            lifted = await conn.execute(LIFT_BANS, (now, user_id, guild_id, now))
+            cursor = await conn.execute(
+                "INSERT INTO bans (user_id, guild_id, reason, actor_id, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, guild_id, reason, actor_id, now, expires_at),
+            )
+            assert cursor.lastrowid is not None
+            ban_id = cursor.lastrowid
+            await _record_in(
+                conn,
+                now,
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action="ban",
+                target_id=user_id,
+                reason=reason,
+                details={"ban_id": ban_id, "expires_at": expires_at, "replaced": lifted.rowcount},
+            )
+        log.info("Member %d banned in %s by %d", user_id, guild_id or "every guild", actor_id)
+        return ban_id
+
+    async def unban(self, user_id: int, *, guild_id: int | None, actor_id: int) -> bool:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            lifted = await conn.execute(LIFT_BANS, (now, user_id, guild_id, now))
+            if not lifted.rowcount:
+                return False
+            await _record_in(
+                conn, now, guild_id=guild_id, actor_id=actor_id, action="unban", target_id=user_id
+            )
+        return True
+
+    async def active_ban(self, user_id: int, guild_id: int | None) -> Ban | None:
+        """The ban that keeps the member out here, the longest first: a global ban applies
+        everywhere, DMs included; a guild ban only in its guild."""
+        row = await self._db.fetchone(
+            f"SELECT * FROM bans WHERE user_id = ? AND (guild_id IS NULL OR guild_id = ?) "
+            f"AND {ACTIVE_BAN} ORDER BY expires_at IS NULL DESC, expires_at DESC, ban_id DESC",
+            (user_id, guild_id, self._clock()),
+        )
+        return _ban(row) if row else None
+
+    async def ensure_not_banned(self, user_id: int, guild_id: int | None) -> None:
+        ban = await self.active_ban(user_id, guild_id)
+        if ban is not None:
+            raise Banned(reason=ban.reason, expires_at=ban.expires_at)
+
+    async def bans(self, guild_id: int | None) -> list[Ban]:
+        """Active bans of one guild, or the global ones when ``guild_id`` is None."""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM bans WHERE guild_id IS ? AND {ACTIVE_BAN} ORDER BY ban_id DESC",
+            (guild_id, self._clock()),
+        )
+        return [_ban(row) for row in rows]
+
+    # Blocked terms
+
+    async def add_term(
+        self, guild_id: int | None, pattern: str, *, regex: bool, actor_id: int
+    ) -> int:
+        """Block a whole-word term, or a regex, in one guild or everywhere (None)."""
+        pattern = " ".join(pattern.split()) if not regex else pattern.strip()
+        if regex:
+            await asyncio.to_thread(_check_regex, pattern)
+        else:
+            _check_plain(pattern)
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            for term in await _terms_in(conn, guild_id):
+                if _same(term, pattern, regex):
+                    raise InvalidTerm(pattern, "it is already blocked")
+            cursor = await conn.execute(
+                "INSERT INTO blocked_terms (guild_id, pattern, is_regex, actor_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (guild_id, pattern, regex, actor_id, now),
+            )
+            assert cursor.lastrowid is not None
+            term_id = cursor.lastrowid
+            await _record_in(
+                conn,
+                now,
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action="term.add",
+                target_id=term_id,
+                details={"pattern": pattern, "regex": regex},
+            )
+        self._forget_compiled(guild_id)
+        return term_id
+
+    async def remove_term(self, guild_id: int | None, pattern_or_id: str, *, actor_id: int) -> bool:
+        """Unblock by the pattern as written (plain terms in any case) or by the term's id."""
+        wanted = pattern_or_id.strip()
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            terms = await _terms_in(conn, guild_id)
+            found = next((t for t in terms if t.pattern == wanted), None)
+            found = found or next((t for t in terms if _same(t, wanted, False)), None)
+            if found is None and wanted.isdigit():
+                found = next((t for t in terms if t.term_id == int(wanted)), None)
+            if found is None:
+                return False
+            await conn.execute("DELETE FROM blocked_terms WHERE term_id = ?", (found.term_id,))
+            await _record_in(
+                conn,
+                now,
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action="term.remove",
+                target_id=found.term_id,
+                details={"pattern": found.pattern, "regex": found.regex},
+            )
+        self._forget_compiled(guild_id)
+        return True
+
+    async def terms(self, guild_id: int | None) -> list[Term]:
+        """One guild's terms, or the global ones when ``guild_id`` is None; not the SFW list."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM blocked_terms WHERE guild_id IS ? ORDER BY term_id", (guild_id,)
+        )
+        return [_term(row) for row in rows]
+
+    async def check_prompt(self, text: str, *, guild_id: int | None, sfw: bool) -> str | None:
+        """The term, as its moderator wrote it, that blocks ``text`` here, or None."""
+        if not text.strip():
+            return None
+        compiled = [
+            *(await self._compiled_for(guild_id) if guild_id is not None else ()),
+            *await self._compiled_for(None),
+            *(BUILT_IN if sfw else ()),
+        ]
+        if not compiled:
+            return None
+        # Off the event loop: each pattern may take up to MATCH_TIMEOUT on a hostile prompt.
+        term, slow = await asyncio.to_thread(
+            _first_match, compiled, unicodedata.normalize("NFKC", text)
+        )
+        for entry in slow:
+            if (guild_id, entry.term) not in self._slow:
+                self._slow.add((guild_id, entry.term))
+                log.warning(
+                    "Blocked term %r timed out on a prompt in guild %s; it did not block it",
+                    entry.term,
+                    guild_id,
+                )
+        return term
+
+    async def screen(
+        self, prompt: str, negative_prompt: str = "", *, guild_id: int | None, sfw: bool
+    ) -> None:
+        """Raise BlockedPrompt naming the field. The SFW list skips the negative prompt, where
+        'nsfw, nude' is how members steer away from it."""
+        term = await self.check_prompt(prompt, guild_id=guild_id, sfw=sfw)
+        if term is not None:
+            raise BlockedPrompt(term, "prompt")
+        term = await self.check_prompt(negative_prompt, guild_id=guild_id, sfw=False)
+        if term is not None:
+            raise BlockedPrompt(term, "negative prompt")
+
+    async def _compiled_for(self, guild_id: int | None) -> tuple[_Compiled, ...]:
+        cached = self._compiled.get(guild_id)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        compiled = tuple(
+            entry
+            for term in await self.terms(guild_id)
+            if (entry := _compile_stored(term)) is not None
+        )
+        # A term added or removed while this read ran makes the result stale: use, don't keep.
+        if generation == self._generation:
+            self._compiled[guild_id] = compiled
+        return compiled
+
+    def _forget_compiled(self, guild_id: int | None) -> None:
+        self._compiled.pop(guild_id, None)
+        self._generation += 1
+
+    # Audit log
+
+    async def record(
+        self,
+        *,
+        guild_id: int | None,
+        actor_id: int,
+        action: str,
+        target_id: int | None = None,
+        reason: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            return await _record_in(
+                conn,
+                now,
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action=action,
+                target_id=target_id,
+                reason=reason,
+                details=details,
+            )
+
+    async def audit(self, guild_id: int | None, *, page: int = 0, per_page: int = 10) -> AuditPage:
+        """Newest first, one guild or every guild (None); a page out of range shows the nearest."""
+        if per_page < 1:
+            raise ValueError(f"per_page must be at least 1, not {per_page}")
+        where, params = ("WHERE guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
+        row = await self._db.fetchone(f"SELECT COUNT(*) FROM audit_log {where}", params)
+        total = int(row[0]) if row else 0
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(page, 0), pages - 1)
+        rows = await self._db.fetchall(
+            f"SELECT * FROM audit_log {where} ORDER BY created_at DESC, entry_id DESC "
+            "LIMIT ? OFFSET ?",
+            (*params, per_page, page * per_page),
+        )
+        return AuditPage([_entry(row) for row in rows], page, pages, total)
+
+    # Tiers
+
+    async def set_tier(self, tier: Tier, *, actor_id: int) -> None:
+        """Create or replace the tier of ``tier.role_id`` in its guild."""
+        _check_tier(tier)
+        now = self._clock()
+        values = asdict(tier)
+        columns = ", ".join(values)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT OR REPLACE INTO tiers ({columns}, updated_at) "
+                f"VALUES ({', '.join('?' * len(values))}, ?)",
+                (*values.values(), now),
+            )
+            await _record_in(
+                conn,
+                now,
+                guild_id=tier.guild_id,
+                actor_id=actor_id,
+                action="tier.set",
+                target_id=tier.role_id,
+                details={k: v for k, v in values.items() if k not in ("guild_id", "role_id")},
+            )
+
+    async def remove_tier(self, guild_id: int, role_id: int, *, actor_id: int) -> bool:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            removed = await conn.execute(
+                "DELETE FROM tiers WHERE guild_id = ? AND role_id = ?", (guild_id, role_id)
+            )
+            if not removed.rowcount:
+                return False
+            await _record_in(
+                conn,
+                now,
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action="tier.remove",
+                target_id=role_id,
+            )
+        return True
+
+    async def tiers(self, guild_id: int) -> list[Tier]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM tiers WHERE guild_id = ? ORDER BY priority DESC, name, role_id",
+            (guild_id,),
+        )
+        fields = Tier.__dataclass_fields__
+        return [Tier(**{key: row[key] for key in fields}) for row in rows]
+
+    # Reports
+
+    async def report(self, report_id: int) -> Report | None:
+        row = await self._db.fetchone("SELECT * FROM reports WHERE report_id = ?", (report_id,))
+        return _report(row) if row else None
+
+    async def open_reports(self, guild_id: int | None) -> list[Report]:
+        """Oldest first, in one guild or everywhere (None), reports filed in DMs included."""
+        where = "AND guild_id = ?" if guild_id is not None else ""
+        rows = await self._db.fetchall(
+            f"SELECT * FROM reports WHERE status = 'open' {where} ORDER BY report_id",
+            (guild_id,) if guild_id is not None else (),
+        )
+        return [_report(row) for row in rows]
+
+    async def resolve_report(
+        self, report_id: int, *, actor_id: int, status: Literal["resolved", "dismissed"]
+    ) -> bool:
+        """Close an open report; False when it is gone or already closed."""
+        if status not in ("resolved", "dismissed"):
+            raise ValueError(f"a report is resolved or dismissed, not {status!r}")
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT guild_id, job_id FROM reports WHERE report_id = ? AND status = 'open'",
+                (report_id,),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return False
+            await conn.execute(
+                "UPDATE reports SET status = ?, resolved_at = ?, resolver_id = ? "
+                "WHERE report_id = ?",
+                (status, now, actor_id, report_id),
+            )
+            await _record_in(
+                conn,
+                now,
+                guild_id=row["guild_id"],
+                actor_id=actor_id,
+                action=f"report.{status}",
+                target_id=report_id,
+                details={"job_id": row["job_id"]},
+            )
+        return True
+
+    async def set_report_message(self, report_id: int, channel_id: int, message_id: int) -> None:
+        """Where the report was posted for moderators, so its buttons can find it again."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE reports SET channel_id = ?, message_id = ? WHERE report_id = ?",
+                (channel_id, message_id, report_id),
+            )
+
+    # Stats and prompts
+
+    async def stats(
+        self, guild_id: int | None, *, days: int = 7, now: float | None = None
+    ) -> Stats:
+        """Usage over the last ``days`` UTC days, today included; every guild when None."""
+        if days < 1:
+            raise ValueError(f"days must be at least 1, not {days}")
+        now = self._clock() if now is None else now
+        today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today - timedelta(days=days - 1)
+        where = "AND j.guild_id = ?" if guild_id is not None else ""
+        rows = await self._db.fetchall(
+            "SELECT j.user_id, j.provider, j.model, j.status, j.started_at, j.finished_at, "
+            "(SELECT COUNT(*) FROM job_images i WHERE i.job_id = j.job_id) AS images "
+            f"FROM jobs j WHERE j.status IN {FINISHED} AND j.finished_at >= ? "
+            f"AND j.finished_at <= ? {where}",
+            (start.timestamp(), now, *((guild_id,) if guild_id is not None else ())),
+        )
+        return _stats(rows, start, days, now)
+
+    async def recent_prompts(
+        self, user_id: int, guild_id: int | None, limit: int = 10
+    ) -> list[tuple[int, str, float]]:
+        """(job_id, prompt, created_at), newest first, in one guild or everywhere (None)."""
+        where = "AND guild_id = ?" if guild_id is not None else ""
+        rows = await self._db.fetchall(
+            f"SELECT job_id, request, created_at FROM jobs WHERE user_id = ? {where} "
+            "ORDER BY created_at DESC, job_id DESC LIMIT ?",
+            (user_id, *((guild_id,) if guild_id is not None else ()), limit),
+        )
+        return [
+            (row["job_id"], str(json.loads(row["request"]).get("prompt", "")), row["created_at"])
+            for row in rows
+        ]
+
+    async def delivered_messages(self, user_id: int, guild_id: int) -> list[tuple[int, str]]:
+        """(job_id, message reference) of the results posted for a member in a guild."""
+        rows = await self._db.fetchall(
+            "SELECT j.job_id, d.reference FROM jobs j JOIN deliveries d ON d.job_id = j.job_id "
+            "WHERE j.user_id = ? AND j.guild_id = ? AND d.reference IS NOT NULL "
+            "ORDER BY j.job_id",
+            (user_id, guild_id),
+        )
+        return [(row["job_id"], row["reference"]) for row in rows]
+
+
+async def _record_in(
+    conn: aiosqlite.Connection,
+    now: float,
+    *,
+    guild_id: int | None,
+    actor_id: int,
+    action: str,
+    target_id: int | None = None,
+    reason: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    details = dict(details or {})
+    cursor = await conn.execute(
+        "INSERT INTO audit_log (guild_id, actor_id, action, target_id, reason, details, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (guild_id, actor_id, action, target_id, reason, json.dumps(details), now),
+    )
+    assert cursor.lastrowid is not None
+    return AuditEntry(cursor.lastrowid, guild_id, actor_id, action, target_id, reason, details, now)
+
+
+async def _terms_in(conn: aiosqlite.Connection, guild_id: int | None) -> list[Term]:
+    async with conn.execute(
+        "SELECT * FROM blocked_terms WHERE guild_id IS ?", (guild_id,)
+    ) as cursor:
+        return [_term(row) for row in await cursor.fetchall()]
+
+
+def _same(term: Term, pattern: str, is_regex: bool) -> bool:
+    if term.regex or is_regex:
+        return term.regex == is_regex and term.pattern == pattern
+    return term.pattern.casefold() == pattern.casefold()
+
+
+def _plain(term: str) -> regex.Pattern[str]:
+    """Whole words in any case, any run of spaces between them: 'cat' misses 'concatenate'.
+    Lookarounds rather than \\b so that terms starting or ending in a symbol work too."""
+    words = r"\s+".join(regex.escape(word) for word in term.split())
+    return regex.compile(rf"(?<!\w){words}(?!\w)", FLAGS)
+
+
+BUILT_IN = tuple(_Compiled(term, _plain(term)) for term in SFW_TERMS)
+
+
+def _check_plain(term: str) -> None:
+    if not term:
+        raise InvalidTerm(term, "it is empty")
+    if len(term) > MAX_PATTERN:
+        raise InvalidTerm(term, f"it is longer than {MAX_PATTERN} characters")
+
+
+def _check_regex(pattern: str) -> None:
+    _check_plain(pattern)
+    try:
+        compiled = regex.compile(pattern, FLAGS)
+    except regex.error as err:
+        raise InvalidTerm(pattern, f"it is not a valid regular expression ({err})") from err
+    if _nested_repeat(pattern):
+        raise InvalidTerm(
+            pattern,
+            "it repeats a group that itself repeats, like (a+)+, which can take forever to match",
+        )
+    try:
+        if compiled.search("", timeout=PROBE_TIMEOUT) is not None:
+            raise InvalidTerm(pattern, "it matches an empty prompt, so it would block every one")
+        for probe in _probes(pattern):
+            compiled.search(probe, timeout=PROBE_TIMEOUT)
+    except TimeoutError as err:
+        raise InvalidTerm(
+            pattern, "it takes too long to match some prompts, so it could stall the bot"
+        ) from err
+
+
+def _probes(pattern: str) -> Iterable[str]:
+    """Long runs of the characters the pattern looks for, ending in one it cannot want: the
+    inputs that make a backtracking matcher retry every way of splitting the run."""
+    chars = dict.fromkeys(c for c in pattern.casefold() if c.isalnum())
+    for char in [*list(chars)[:8], "a", "0", " "]:
+        yield char * PROBE_LENGTH + "\x00"
+    yield "ab " * (PROBE_LENGTH // 3) + "\x00"
+
+
+QUANTIFIER = regex.compile(r"[*+?]|\{(?:(\d+)(?:(,)(\d*))?|,(\d+))\}")
+
+
+def _nested_repeat(pattern: str) -> bool:
+    """Whether a group that holds an unbounded repeat is itself repeated: (a+)+, (\\w*,){2,}."""
+    groups = [False]  # per open group: whether it holds an unbounded repeat
+    group_repeats = False  # the atom just before is a group that holds one
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        quantifier = QUANTIFIER.match(pattern, i)
+        if char == "\\":
+            i, group_repeats = i + 2, False
+        elif char == "[":
+            i, group_repeats = _class_end(pattern, i), False
+        elif pattern.startswith("(?#", i):
+            end = pattern.find(")", i)
+            i = len(pattern) if end < 0 else end + 1
+        elif char == "(":
+            groups.append(False)
+            i, group_repeats = i + 1, False
+        elif char == ")":
+            group_repeats = groups.pop() if len(groups) > 1 else False
+            groups[-1] = groups[-1] or group_repeats
+            i += 1
+        elif quantifier is not None:
+            most = _most(quantifier)
+            if group_repeats and most > 1:
+                return True
+            groups[-1] = groups[-1] or group_repeats or most == math.inf
+            i = quantifier.end()
+            if i < len(pattern) and pattern[i] in "?+":
+                i += 1
+            group_repeats = False
+        else:
+            i, group_repeats = i + 1, False
+    return False
+
+
+def _most(quantifier: regex.Match[str]) -> float:
+    text = quantifier[0]
+    if text in "*+":
+        return math.inf
+    if text == "?":
+        return 1
+    least, comma, most, only_most = quantifier.groups()
+    if only_most is not None:
+        return int(only_most)
+    if comma is None:
+        return int(least)
+    return int(most) if most else math.inf
+
+
+def _class_end(pattern: str, start: int) -> int:
+    i = start + 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+        elif pattern.startswith("[:", i) and (end := pattern.find(":]", i + 2)) >= 0:
+            i = end + 2
+        elif pattern[i] == "]":
+            return i + 1
+        else:
+            i += 1
+    return len(pattern)
+
+
+def _compile_stored(term: Term) -> _Compiled | None:
+    if not term.regex:
+        return _Compiled(term.pattern, _plain(term.pattern))
+    try:
+        return _Compiled(term.pattern, regex.compile(term.pattern, FLAGS))
+    except regex.error as err:
+        log.warning("Skipping blocked term %d, which no longer compiles: %s", term.term_id, err)
+        return None
+
+
+def _first_match(compiled: Sequence[_Compiled], text: str) -> tuple[str | None, list[_Compiled]]:
+    slow: list[_Compiled] = []
+    for entry in compiled:
+        try:
+            if entry.pattern.search(text, timeout=MATCH_TIMEOUT) is not None:
+                return entry.term, slow
+        except TimeoutError:
+            slow.append(entry)
+    return None, slow
+
+
+def _check_tier(tier: Tier) -> None:
+    if not tier.name.strip():
+        raise ValueError("a tier needs a name")
+    minimums = {
+        "daily_units": 0,
+        "max_queued": 1,
+        "max_width": 1,
+        "max_height": 1,
+        "max_steps": 1,
+        "max_count": 1,
+        "cooldown_seconds": 0,
+    }
+    for name, least in minimums.items():
+        value = getattr(tier, name)
+        if value is not None and value < least:
+            raise ValueError(f"a tier's {name} must be at least {least}, not {value}")
+    if not 0 < tier.priority <= 100:
+        raise ValueError(f"a tier's priority must be above 0 and at most 100, not {tier.priority}")
+
+
+def _stats(rows: Sequence[sqlite3.Row], start: datetime, days: int, now: float) -> Stats:
+    per_day = {(start + timedelta(days=n)).strftime("%Y-%m-%d"): 0 for n in range(days)}
+    statuses: Counter[str] = Counter()
+    jobs: Counter[tuple[str, str]] = Counter()
+    images: Counter[tuple[str, str]] = Counter()
+    per_user: Counter[int] = Counter()
+    durations = []
+    for row in rows:
+        statuses[row["status"]] += 1
+        key = (row["provider"], row["model"])
+        jobs[key] += 1
+        if row["status"] != "succeeded":
+            continue
+        images[key] += row["images"]
+        per_user[row["user_id"]] += row["images"]
+        day = datetime.fromtimestamp(row["finished_at"], UTC).strftime("%Y-%m-%d")
+        per_day[day] = per_day.get(day, 0) + row["images"]
+        if row["started_at"] is not None:
+            durations.append(row["finished_at"] - row["started_at"])
+    durations.sort()
+    ended = statuses["succeeded"] + statuses["failed"]
+    models = [
+        ModelUsage(provider, model, count, images[provider, model])
+        for (provider, model), count in jobs.items()
+    ]
+    models.sort(key=lambda m: (-m.images, -m.jobs, m.provider, m.model))
+    top = sorted(per_user.items(), key=lambda item: (-item[1], item[0]))[:5]
+    return Stats(
+        since=start.timestamp(),
+        until=now,
+        images_per_day=list(per_day.items()),
+        models=models,
+        succeeded=statuses["succeeded"],
+        failed=statuses["failed"],
+        cancelled=statuses["cancelled"],
+        failure_rate=statuses["failed"] / ended if ended else None,
+        median_seconds=statistics.median(durations) if durations else None,
+        p95_seconds=durations[math.ceil(0.95 * len(durations)) - 1] if durations else None,
+        top_users=[(user, count) for user, count in top if count > 0],
+    )
+
+
+def _ban(row: sqlite3.Row) -> Ban:
+    return Ban(
+        row["ban_id"],
+        row["user_id"],
+        row["guild_id"],
+        row["reason"],
+        row["actor_id"],
+        row["created_at"],
+        row["expires_at"],
+    )
+
+
+def _term(row: sqlite3.Row) -> Term:
+    return Term(
+        row["term_id"],
+        row["guild_id"],
+        row["pattern"],
+        bool(row["is_regex"]),
+        row["actor_id"],
+        row["created_at"],
+    )
+
+
+def _entry(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(
+        row["entry_id"],
+        row["guild_id"],
+        row["actor_id"],
+        row["action"],
+        row["target_id"],
+        row["reason"],
+        json.loads(row["details"]),
+        row["created_at"],
+    )
+
+
+def _report(row: sqlite3.Row) -> Report:
+    return Report(
+        row["report_id"],
+        row["job_id"],
+        row["guild_id"],
+        row["reporter_id"],
+        row["reason"],
+        row["status"],
+        row["created_at"],
+        row["resolved_at"],
+        row["resolver_id"],
+        row["channel_id"],
+        row["message_id"],
+    )
