@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import shutil
@@ -11,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
 from bot.errors import JobGone, JobsStillActive
 from bot.jobs import Job
@@ -142,32 +141,6 @@ class MemberStore:
         await asyncio.to_thread(_remove, [self._results_dir / str(job_id) for job_id in job_ids])
         log.info("Forgot member %d: %d jobs", user_id, len(job_ids))
         return len(job_ids)
-
-    async def guild_setting(self, guild_id: int | None, key: str, default: T) -> T:
-        if guild_id is None:
-            return default
-        row = await self._db.fetchone(
-            "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
-        )
-        if row is None:
-            return default
-        settings: dict[str, Any] = json.loads(row["settings"])
-        return cast(T, settings.get(key, default))
-
-    async def set_guild_setting(self, guild_id: int, key: str, value: object) -> None:
-        async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            settings: dict[str, Any] = json.loads(row["settings"]) if row else {}
-            settings[key] = value
-            await conn.execute(
-                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
-                "updated_at = excluded.updated_at",
-                (guild_id, json.dumps(settings), self._clock()),
-            )
 
     async def file_report(
         self, job_id: int, *, reporter_id: int, guild_id: int | None, reason: str = ""

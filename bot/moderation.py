@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -14,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 import regex
@@ -53,6 +54,7 @@ MATCH_TIMEOUT = 0.05
 PROBE_TIMEOUT = 0.05
 PROBE_LENGTH = 2000
 FLAGS = regex.IGNORECASE
+R = TypeVar("R")
 
 ACTIVE_BAN = "lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 LIFT_BANS = f"UPDATE bans SET lifted_at = ? WHERE user_id = ? AND guild_id IS ? AND {ACTIVE_BAN}"
@@ -804,53 +806,24 @@ def _stats(rows: Sequence[sqlite3.Row], start: datetime, days: int, now: float) 
     )
 
 
+def _from_row(cls: type[R], row: sqlite3.Row, **values: Any) -> R:
+    """A record from a row whose columns share the record's field names; ``values`` for
+    the fields stored differently."""
+    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: values[name] if name in values else row[name] for name in names})
+
+
 def _ban(row: sqlite3.Row) -> Ban:
-    return Ban(
-        row["ban_id"],
-        row["user_id"],
-        row["guild_id"],
-        row["reason"],
-        row["actor_id"],
-        row["created_at"],
-        row["expires_at"],
-    )
+    return _from_row(Ban, row)
 
 
 def _term(row: sqlite3.Row) -> Term:
-    return Term(
-        row["term_id"],
-        row["guild_id"],
-        row["pattern"],
-        bool(row["is_regex"]),
-        row["actor_id"],
-        row["created_at"],
-    )
+    return _from_row(Term, row, regex=bool(row["is_regex"]))
 
 
 def _entry(row: sqlite3.Row) -> AuditEntry:
-    return AuditEntry(
-        row["entry_id"],
-        row["guild_id"],
-        row["actor_id"],
-        row["action"],
-        row["target_id"],
-        row["reason"],
-        json.loads(row["details"]),
-        row["created_at"],
-    )
+    return _from_row(AuditEntry, row, details=json.loads(row["details"]))
 
 
 def _report(row: sqlite3.Row) -> Report:
-    return Report(
-        row["report_id"],
-        row["job_id"],
-        row["guild_id"],
-        row["reporter_id"],
-        row["reason"],
-        row["status"],
-        row["created_at"],
-        row["resolved_at"],
-        row["resolver_id"],
-        row["channel_id"],
-        row["message_id"],
-    )
+    return _from_row(Report, row)

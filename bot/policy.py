@@ -8,9 +8,11 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from bot.storage import Database
+
+T = TypeVar("T")
 
 ALL = "*"  # a provider state for the whole queue
 CACHE_SECONDS = 5.0  # another process's change shows within this; this process's at once
@@ -89,12 +91,45 @@ class Policies:
         return await self._channel_changes(channel_id)
 
     async def _guild_changes(self, guild_id: int) -> dict[str, Any]:
+        policy: dict[str, Any] = (await self._guild_settings(guild_id)).get("policy", {})
+        return policy
+
+    async def _guild_settings(self, guild_id: int) -> dict[str, Any]:
         row = await self._db.fetchone(
             "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
         )
         settings: dict[str, Any] = json.loads(row["settings"]) if row else {}
-        policy: dict[str, Any] = settings.get("policy", {})
-        return policy
+        return settings
+
+    async def guild_setting(self, guild_id: int | None, key: str, default: T) -> T:
+        """One of a server's settings (moderator role, report channel, ...); ``default``
+        outside servers and when unset."""
+        if guild_id is None:
+            return default
+        settings = await self._cached(("guild", guild_id), lambda: self._guild_settings(guild_id))
+        return cast(T, settings.get(key, default))
+
+    async def set_guild_setting(self, guild_id: int, key: str, value: object) -> None:
+        """Set one of a server's settings; None removes it."""
+        await self._edit_guild(guild_id, lambda settings: _merged(settings, {key: value}))
+
+    async def _edit_guild(
+        self, guild_id: int, edit: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        """Read, change and write a server's settings in one transaction."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            settings = edit(json.loads(row[0]) if row else {})
+            await conn.execute(
+                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
+                "updated_at = excluded.updated_at",
+                (guild_id, json.dumps(settings), self._clock()),
+            )
+        self._forget()
 
     async def _channel_changes(self, channel_id: int) -> dict[str, Any]:
         row = await self._db.fetchone(
@@ -109,22 +144,16 @@ class Policies:
         """Merge ``changes`` into the server's policy, or the channel's overrides; a value of
         None removes a channel override. Returns the policy that now applies there."""
         ContentPolicy().with_changes({k: v for k, v in changes.items() if v is not None})  # valid?
-        now = self._clock()
-        async with self._db.transaction() as conn:
-            if channel_id is None:
-                async with conn.execute(
-                    "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
-                ) as cursor:
-                    row = await cursor.fetchone()
-                settings: dict[str, Any] = json.loads(row[0]) if row else {}
-                settings["policy"] = _merged(settings.get("policy", {}), changes)
-                await conn.execute(
-                    "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
-                    "updated_at = excluded.updated_at",
-                    (guild_id, json.dumps(settings), now),
-                )
-            else:
+        if channel_id is None:
+            await self._edit_guild(
+                guild_id,
+                lambda settings: {
+                    **settings,
+                    "policy": _merged(settings.get("policy", {}), changes),
+                },
+            )
+        else:
+            async with self._db.transaction() as conn:
                 async with conn.execute(
                     "SELECT settings FROM channel_settings WHERE channel_id = ?", (channel_id,)
                 ) as cursor:
@@ -134,7 +163,7 @@ class Policies:
                     "INSERT INTO channel_settings (channel_id, guild_id, settings, updated_at) "
                     "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
                     "settings = excluded.settings, updated_at = excluded.updated_at",
-                    (channel_id, guild_id, json.dumps(merged), now),
+                    (channel_id, guild_id, json.dumps(merged), self._clock()),
                 )
         self._forget()
         return await self.content(guild_id, channel_id)
@@ -174,30 +203,11 @@ class Policies:
     # Allowances: a server's default (0: DMs and the console, set by the bot owner), a member's
 
     async def guild_units(self, guild_id: int | None) -> int | None:
-        async def load() -> int | None:
-            row = await self._db.fetchone(
-                "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id or 0,)
-            )
-            units = json.loads(row[0]).get("daily_units") if row else None
-            return int(units) if units is not None else None
-
-        units: int | None = await self._cached(("guild units", guild_id or 0), load)
-        return units
+        units = await self.guild_setting(guild_id or 0, "daily_units", -1)
+        return None if units < 0 else int(units)
 
     async def set_guild_units(self, guild_id: int | None, units: int | None) -> None:
-        async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id or 0,)
-            ) as cursor:
-                row = await cursor.fetchone()
-            settings = _merged(json.loads(row[0]) if row else {}, {"daily_units": units})
-            await conn.execute(
-                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
-                "updated_at = excluded.updated_at",
-                (guild_id or 0, json.dumps(settings), self._clock()),
-            )
-        self._forget()
+        await self.set_guild_setting(guild_id or 0, "daily_units", units)
 
     async def member_units(self, guild_id: int, user_id: int) -> int | None:
         async def load() -> int | None:

@@ -58,7 +58,7 @@ async def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     permissions = interaction.permissions
     if permissions.manage_guild or permissions.administrator:
         return True
-    role = await runtime_of(interaction).members.guild_setting(
+    role = await runtime_of(interaction).policies.guild_setting(
         interaction.guild_id, "moderator_role", 0
     )
     user = interaction.user
@@ -99,7 +99,7 @@ async def post_log(
     target_id: int | None,
     reason: str,
 ) -> None:
-    channel_id = await bot.runtime.members.guild_setting(guild_id, "log_channel", 0)
+    channel_id = await bot.runtime.policies.guild_setting(guild_id, "log_channel", 0)
     if not channel_id:
         return
     target = f" → {target_id}" if target_id is not None else ""
@@ -569,7 +569,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
         buttons_everyone: bool | None = None,
     ) -> None:
         guild = _guild(interaction)
-        members = self.runtime.members
+        settings = self.runtime.policies
         changes: dict[str, Any] = {}
         for key, value in (
             ("moderator_role", moderator_role.id if moderator_role else None),
@@ -578,14 +578,14 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
             ("buttons_everyone", buttons_everyone),
         ):
             if value is not None:
-                await members.set_guild_setting(guild, key, value)
+                await settings.set_guild_setting(guild, key, value)
                 changes[key] = value
         if changes:
             await audit(interaction, "config", details=changes)
-        role = await members.guild_setting(guild, "moderator_role", 0)
-        reports = await members.guild_setting(guild, "report_channel", 0)
-        logs = await members.guild_setting(guild, "log_channel", 0)
-        everyone = await members.guild_setting(guild, "buttons_everyone", False)
+        role = await settings.guild_setting(guild, "moderator_role", 0)
+        reports = await settings.guild_setting(guild, "report_channel", 0)
+        logs = await settings.guild_setting(guild, "log_channel", 0)
+        everyone = await settings.guild_setting(guild, "buttons_everyone", False)
         await answer(
             interaction,
             f"{'Saved. ' if changes else ''}Moderator role: {f'<@&{role}>' if role else 'none'}; "
@@ -658,7 +658,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
     @commands.Cog.listener()
     async def on_job_reported(self, report_id: int, job: Job) -> None:
         """Post a new report to the server's report channel, with the image and buttons."""
-        channel_id = await self.runtime.members.guild_setting(job.guild_id, "report_channel", 0)
+        channel_id = await self.runtime.policies.guild_setting(job.guild_id, "report_channel", 0)
         if not channel_id:
             return
         report = await self.runtime.moderation.report(report_id)

@@ -36,11 +36,16 @@ def what(job: Job) -> str:
     return f"{count} image{'s' if count != 1 else ''}"
 
 
-def status_line(job: Job, position: QueuePosition | None) -> str:
+def status_line(job: Job, position: QueuePosition | None, paused: bool = False) -> str:
     head = f"Job #{job.job_id} ({what(job)}, {job.model})"
     if position is None or position.status is JobStatus.RUNNING:
         return f"{head} is starting."
     if position.status is JobStatus.QUEUED:
+        if paused:
+            return (
+                f"{head} is queued. The queue is paused for maintenance: your job waits and "
+                "starts when it resumes (cancel it for a refund)."
+            )
         ahead = "next in line" if position.position == 0 else f"{position.position} ahead of it"
         eta = f", ready in about {duration(position.eta)}" if position.eta is not None else ""
         return f"{head} is queued: {ahead}{eta}."

@@ -19,6 +19,7 @@ from PIL import Image, ImageFilter
 from bot.errors import Refusal
 from bot.jobs import Job, JobStatus, StoredImage
 from bot.packing import TooLarge, Upload, fit_image, grid, pack
+from bot.policy import ALL
 from cogs import render
 from cogs.common import (
     MAX_CONTENT,
@@ -83,7 +84,7 @@ class DiscordSink:
                     )
                     return
                 position = await self.bot.runtime.service.position(job.job_id)
-                tracker.last_text = render.status_line(job, position)
+                tracker.last_text = render.status_line(job, position, await self._paused(job))
                 message = await interaction.edit_original_response(
                     content=tracker.last_text, view=cancel_view(job.job_id)
                 )
@@ -102,6 +103,10 @@ class DiscordSink:
                 await asyncio.wait_for(tracker.shown.wait(), SHOWN_WAIT)
         return tracker
 
+    async def _paused(self, job: Job) -> bool:
+        paused = await self.bot.runtime.policies.paused()
+        return ALL in paused or job.provider in paused
+
     async def refresh_queued(self) -> None:
         """Keep the place in line of queued jobs current on their status messages."""
         runtime = self.bot.runtime
@@ -114,7 +119,8 @@ class DiscordSink:
                     continue
                 if not token_alive(job.target):
                     continue
-                text = render.status_line(job, await runtime.service.position(job_id))
+                position = await runtime.service.position(job_id)
+                text = render.status_line(job, position, await self._paused(job))
                 if text == tracker.last_text:
                     continue
                 tracker.last_text = text
@@ -494,8 +500,8 @@ async def _owned_job(
 
 
 async def _everyone_may_use(interaction: discord.Interaction[Any]) -> bool:
-    members = runtime_of(interaction).members
-    return bool(await members.guild_setting(interaction.guild_id, "buttons_everyone", False))
+    policies = runtime_of(interaction).policies
+    return bool(await policies.guild_setting(interaction.guild_id, "buttons_everyone", False))
 
 
 async def _defer(interaction: discord.Interaction[Any]) -> None:

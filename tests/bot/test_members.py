@@ -175,17 +175,6 @@ async def test_forget_leaves_other_members_untouched(runtime: Runtime, members: 
     assert await members.preferences(8) == Preferences(model="fake-v2")
 
 
-async def test_guild_settings_round_trip_key_by_key(members: MemberStore):
-    assert await members.guild_setting(1, "nsfw", False) is False
-    await members.set_guild_setting(1, "nsfw", True)
-    await members.set_guild_setting(1, "max_images", 2)
-    await members.set_guild_setting(1, "nsfw", False)
-    assert await members.guild_setting(1, "nsfw", True) is False
-    assert await members.guild_setting(1, "max_images", 4) == 2
-    assert await members.guild_setting(2, "max_images", 4) == 4
-    assert await members.guild_setting(None, "max_images", 4) == 4
-
-
 async def test_a_repeated_report_is_not_duplicated(runtime: Runtime, members: MemberStore):
     job = await finish(runtime, 7)
     first = await members.file_report(job.job_id, reporter_id=9, guild_id=1, reason="gore")

@@ -79,7 +79,7 @@ async def test_a_member_who_forges_an_admin_command_is_refused(admin_world: Worl
 
 
 async def test_the_moderator_role_is_enough(admin_world: World):
-    await admin_world.runtime.members.set_guild_setting(GUILD, "moderator_role", ARTIST)
+    await admin_world.runtime.policies.set_guild_setting(GUILD, "moderator_role", ARTIST)
     admin_world.fake.add_member(GUILD, ALICE, roles=[ARTIST])
     text = await run(admin_world, "terms add", {"pattern": "dragon"}, user=ALICE)
     assert "Blocked" in text
@@ -279,7 +279,9 @@ async def test_drain_mode_lets_running_jobs_finish_and_holds_new_ones(admin_worl
     assert "Only the bot's owner" in await run(world, "queue pause")
     assert "paused" in await run(world, "queue pause", user=OWNER)
     waiting = await imagine(world, "waits", user=BOB)
-    await waiting.wait(lambda i: bool(i.original and "queued" in i.original.content))
+    await waiting.wait(
+        lambda i: bool(i.original and "paused for maintenance" in i.original.content)
+    )
     assert "paused for maintenance" in await run(world, "status", user=BOB)
     release.set()
     await result_of(world, running)

@@ -78,7 +78,7 @@ async def test_someone_else_cannot_cancel_or_use_my_buttons(world: World):
 
 
 async def test_the_server_can_let_everyone_use_generation_buttons(world: World):
-    await world.runtime.members.set_guild_setting(GUILD, "buttons_everyone", True)
+    await world.runtime.policies.set_guild_setting(GUILD, "buttons_everyone", True)
     result = await result_of(world, await imagine(world))
     clicked = await world.fake.click(result.id, "img:r:1:0", user=BOB)
     await result_of(world, clicked)
