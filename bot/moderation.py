@@ -51,6 +51,7 @@ SFW_TERMS = (
 
 MAX_PATTERN = 200
 MATCH_TIMEOUT = 0.05
+CACHE_SECONDS = 5.0
 PROBE_TIMEOUT = 0.05
 PROBE_LENGTH = 2000
 FLAGS = regex.IGNORECASE
@@ -170,6 +171,7 @@ class Stats:
 class _Compiled:
     term: str
     pattern: regex.Pattern[str]
+    slow: bool = False  # a moderator's regex, which may backtrack; plain words never do
 
 
 class Moderation:
@@ -182,6 +184,10 @@ class Moderation:
         self._compiled: dict[int | None, tuple[_Compiled, ...]] = {}
         self._generation = 0
         self._slow: set[tuple[int | None, str]] = set()
+        # Read on every request: kept a few seconds (another process's change shows within
+        # CACHE_SECONDS), dropped at once when this process changes them.
+        self._bans: dict[int | None, tuple[float, dict[int, list[Ban]]]] = {}
+        self._tiers: dict[int, tuple[float, list[Tier]]] = {}
 
     # Bans
 
@@ -218,6 +224,7 @@ class Moderation:
                 reason=reason,
                 details={"ban_id": ban_id, "expires_at": expires_at, "replaced": lifted.rowcount},
             )
+        self._bans.clear()
         log.info("Member %d banned in %s by %d", user_id, guild_id or "every guild", actor_id)
         return ban_id
 
@@ -230,17 +237,32 @@ class Moderation:
             await _record_in(
                 conn, now, guild_id=guild_id, actor_id=actor_id, action="unban", target_id=user_id
             )
+        self._bans.clear()
         return True
 
     async def active_ban(self, user_id: int, guild_id: int | None) -> Ban | None:
         """The ban that keeps the member out here, the longest first: a global ban applies
         everywhere, DMs included; a guild ban only in its guild."""
-        row = await self._db.fetchone(
-            f"SELECT * FROM bans WHERE user_id = ? AND (guild_id IS NULL OR guild_id = ?) "
-            f"AND {ACTIVE_BAN} ORDER BY expires_at IS NULL DESC, expires_at DESC, ban_id DESC",
-            (user_id, guild_id, self._clock()),
-        )
-        return _ban(row) if row else None
+        now = self._clock()
+        found = [
+            ban
+            for scope in {guild_id, None}
+            for ban in (await self._active_bans(scope)).get(user_id, [])
+            if ban.expires_at is None or ban.expires_at > now
+        ]
+        if not found:
+            return None
+        return max(found, key=lambda b: (b.expires_at is None, b.expires_at or 0.0, b.ban_id))
+
+    async def _active_bans(self, guild_id: int | None) -> dict[int, list[Ban]]:
+        cached = self._bans.get(guild_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        by_user: dict[int, list[Ban]] = {}
+        for ban in await self.bans(guild_id):
+            by_user.setdefault(ban.user_id, []).append(ban)
+        self._bans[guild_id] = (time.monotonic(), by_user)
+        return by_user
 
     async def ensure_not_banned(self, user_id: int, guild_id: int | None) -> None:
         ban = await self.active_ban(user_id, guild_id)
@@ -326,17 +348,20 @@ class Moderation:
         """The term, as its moderator wrote it, that blocks ``text`` here, or None."""
         if not text.strip():
             return None
+        normalised = unicodedata.normalize("NFKC", text)
+        built_in = sfw and ANY_BUILT_IN.search(normalised, timeout=MATCH_TIMEOUT) is not None
         compiled = [
             *(await self._compiled_for(guild_id) if guild_id is not None else ()),
             *await self._compiled_for(None),
-            *(BUILT_IN if sfw else ()),
+            *(BUILT_IN if built_in else ()),
         ]
         if not compiled:
             return None
-        # Off the event loop: each pattern may take up to MATCH_TIMEOUT on a hostile prompt.
-        term, slow = await asyncio.to_thread(
-            _first_match, compiled, unicodedata.normalize("NFKC", text)
-        )
+        if any(entry.slow for entry in compiled):
+            # Off the event loop: a regex may take up to MATCH_TIMEOUT on a hostile prompt.
+            term, slow = await asyncio.to_thread(_first_match, compiled, normalised)
+        else:  # whole words only: linear in the prompt, quicker than a thread hop
+            term, slow = _first_match(compiled, normalised)
         for entry in slow:
             if (guild_id, entry.term) not in self._slow:
                 self._slow.add((guild_id, entry.term))
@@ -442,6 +467,7 @@ class Moderation:
                 target_id=tier.role_id,
                 details={k: v for k, v in values.items() if k not in ("guild_id", "role_id")},
             )
+        self._tiers.pop(tier.guild_id, None)
 
     async def remove_tier(self, guild_id: int, role_id: int, *, actor_id: int) -> bool:
         now = self._clock()
@@ -459,9 +485,18 @@ class Moderation:
                 action="tier.remove",
                 target_id=role_id,
             )
+        self._tiers.pop(guild_id, None)
         return True
 
     async def tiers(self, guild_id: int) -> list[Tier]:
+        cached = self._tiers.get(guild_id)
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        tiers = await self._read_tiers(guild_id)
+        self._tiers[guild_id] = (time.monotonic(), tiers)
+        return tiers
+
+    async def _read_tiers(self, guild_id: int) -> list[Tier]:
         rows = await self._db.fetchall(
             "SELECT * FROM tiers WHERE guild_id = ? ORDER BY priority DESC, name, role_id",
             (guild_id,),
@@ -612,6 +647,13 @@ def _plain(term: str) -> regex.Pattern[str]:
 
 
 BUILT_IN = tuple(_Compiled(term, _plain(term)) for term in SFW_TERMS)
+# One search for the common case, a prompt with none of them; then which one, if any.
+ANY_BUILT_IN = regex.compile(
+    r"(?<!\w)(?:"
+    + "|".join(r"\s+".join(map(regex.escape, t.split())) for t in SFW_TERMS)
+    + r")(?!\w)",
+    FLAGS,
+)
 
 
 def _check_plain(term: str) -> None:
@@ -727,7 +769,7 @@ def _compile_stored(term: Term) -> _Compiled | None:
     if not term.regex:
         return _Compiled(term.pattern, _plain(term.pattern))
     try:
-        return _Compiled(term.pattern, regex.compile(term.pattern, FLAGS))
+        return _Compiled(term.pattern, regex.compile(term.pattern, FLAGS), slow=True)
     except regex.error as err:
         log.warning("Skipping blocked term %d, which no longer compiles: %s", term.term_id, err)
         return None

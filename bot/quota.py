@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -107,14 +108,13 @@ USAGE_SQL = (
 )
 
 
-async def used_in(conn: aiosqlite.Connection, user_id: int, scope: int, period: str) -> int:
-    async with conn.execute(USAGE_SQL, (user_id, scope, period)) as cursor:
-        row = await cursor.fetchone()
+def used(conn: sqlite3.Connection, user_id: int, scope: int, period: str) -> int:
+    row = conn.execute(USAGE_SQL, (user_id, scope, period)).fetchone()
     return int(row[0]) if row else 0
 
 
-async def reserve_in(
-    conn: aiosqlite.Connection,
+def reserve(
+    conn: sqlite3.Connection,
     *,
     user_id: int,
     scope: int,
@@ -123,7 +123,7 @@ async def reserve_in(
     job_id: int,
     now: float,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO quota_ledger (user_id, scope, period, kind, units, job_id, created_at) "
         "VALUES (?, ?, ?, 'reserve', ?, ?, ?)",
         (user_id, scope, period, units, job_id, now),
@@ -170,21 +170,25 @@ class QuotaLedger:
     ) -> None:
         """Give ``units`` back for today (or take them, when negative)."""
         now = time.time() if now is None else now
-        async with self._db.transaction() as conn:
-            await _insert_adjustment(conn, "grant", user_id, scope, -units, actor_id, note, now)
+        await self._db.write(
+            lambda conn: _adjust(conn, "grant", user_id, scope, -units, actor_id, note, now)
+        )
 
     async def reset(
         self, user_id: int, scope: int, *, actor_id: int, note: str = "", now: float | None = None
     ) -> None:
         """Bring today's usage back to zero."""
         now = time.time() if now is None else now
-        async with self._db.transaction() as conn:
-            used = await used_in(conn, user_id, scope, period_of(now))
-            await _insert_adjustment(conn, "reset", user_id, scope, -used, actor_id, note, now)
+
+        def work(conn: sqlite3.Connection) -> None:
+            spent = used(conn, user_id, scope, period_of(now))
+            _adjust(conn, "reset", user_id, scope, -spent, actor_id, note, now)
+
+        await self._db.write(work)
 
 
-async def _insert_adjustment(
-    conn: aiosqlite.Connection,
+def _adjust(
+    conn: sqlite3.Connection,
     kind: str,
     user_id: int,
     scope: int,
@@ -193,7 +197,7 @@ async def _insert_adjustment(
     note: str,
     now: float,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO quota_ledger (user_id, scope, period, kind, units, actor_id, note, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (user_id, scope, period_of(now), kind, units, actor_id, note, now),

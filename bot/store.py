@@ -21,7 +21,7 @@ from bot.errors import (
     QuotaExceeded,
 )
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, StoredImage, sources_of
-from bot.quota import QuotaLimits, period_of, reserve_in, resets_at, settle_in, used_in
+from bot.quota import QuotaLimits, period_of, reserve, resets_at, settle_in, used
 from bot.storage import Database
 
 Clock = Callable[[], float]
@@ -67,86 +67,33 @@ class SqliteJobStore:
 
     async def submit(self, new: NewJob, limits: QuotaLimits) -> Job:
         """Check cooldown, queue limit and quota, then insert the job and reserve its cost:
-        one transaction, so concurrent requests can never overdraw."""
+        one transaction, so concurrent requests can never overdraw, run in one hand-off to
+        the database thread, so enqueueing stays cheap."""
         now = self._clock()
-        user = new.requester.user_id
-        period = period_of(now)
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (user, now),
-            )
-            row = await _one(
-                conn,
-                "SELECT u.last_job_at, u.fair_finish, "
-                "(SELECT COUNT(*) FROM jobs WHERE user_id = u.user_id AND status = 'queued'), "
-                "(SELECT value FROM scheduler_state WHERE key = 'virtual_time') "
-                "FROM users u WHERE u.user_id = ?",
-                (user,),
-            )
-            last_job_at, user_finish, waiting, virtual_time = row
-            if limits.cooldown and last_job_at is not None and now < last_job_at + limits.cooldown:
-                raise CooldownActive(
-                    retry_at=last_job_at + limits.cooldown, cooldown=limits.cooldown
-                )
-            if waiting >= limits.max_queued:
-                raise QueueLimitReached(limit=limits.max_queued)
-            used = await used_in(conn, user, limits.scope, period)
-            if used + new.cost > limits.allowance:
-                raise QuotaExceeded(
-                    cost=new.cost,
-                    remaining=max(0, limits.allowance - used),
-                    allowance=limits.allowance,
-                    resets_at=resets_at(now),
-                )
-            start, finish = scheduler.fair_tags(virtual_time, user_finish, waiting, limits.priority)
-            cursor = await conn.execute(
-                "INSERT INTO jobs (user_id, guild_id, channel_id, origin, provider, model, "
-                "batch_key, request, target, max_attempts, timeout_seconds, fair_tag, priority, "
-                "cost, quota_scope, quota_period, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user,
-                    new.requester.guild_id,
-                    new.requester.channel_id,
-                    new.origin,
-                    new.provider,
-                    new.model,
-                    new.batch_key,
-                    json.dumps(new.request.to_dict()),
-                    json.dumps(new.target),
-                    new.max_attempts,
-                    new.timeout_seconds,
-                    start,
-                    limits.priority,
-                    new.cost,
-                    limits.scope,
-                    period,
-                    now,
-                ),
-            )
-            job_id = cursor.lastrowid
-            assert job_id is not None
-            if new.request.init_image is not None:
-                await conn.execute(
-                    "INSERT INTO job_inputs (job_id, image) VALUES (?, ?)",
-                    (job_id, new.request.init_image),
-                )
-            await reserve_in(
-                conn,
-                user_id=user,
-                scope=limits.scope,
-                period=period,
-                units=new.cost,
-                job_id=job_id,
-                now=now,
-            )
-            await conn.execute(
-                "UPDATE users SET last_job_at = ?, fair_finish = ? WHERE user_id = ?",
-                (now, finish, user),
-            )
-            job = await self._load(conn, job_id)
-        return job
+        job_id = await self._db.write(lambda conn: _submit(conn, new, limits, now))
+        return Job(
+            job_id=job_id,
+            user_id=new.requester.user_id,
+            guild_id=new.requester.guild_id,
+            channel_id=new.requester.channel_id,
+            origin=new.origin,
+            provider=new.provider,
+            model=new.model,
+            batch_key=new.batch_key,
+            request=new.request,
+            target=dict(new.target),
+            status=JobStatus.QUEUED,
+            attempt=0,
+            max_attempts=new.max_attempts,
+            timeout_seconds=new.timeout_seconds,
+            cost=new.cost,
+            cancel_requested=False,
+            error=None,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+            delivered=False,
+        )
 
     async def running_counts(self) -> tuple[dict[str, int], dict[int, int]]:
         """Running jobs per provider and per user, across every origin (they share the GPU)."""
@@ -455,6 +402,81 @@ class SqliteJobStore:
         row = await _one(conn, "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
         image = await _maybe(conn, "SELECT image FROM job_inputs WHERE job_id = ?", (job_id,))
         return Job.from_row(row, image["image"] if image else None)
+
+
+def _submit(conn: sqlite3.Connection, new: NewJob, limits: QuotaLimits, now: float) -> int:
+    user = new.requester.user_id
+    period = period_of(now)
+    conn.execute(
+        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (user, now),
+    )
+    last_job_at, user_finish, waiting, virtual_time = conn.execute(
+        "SELECT u.last_job_at, u.fair_finish, "
+        "(SELECT COUNT(*) FROM jobs WHERE user_id = u.user_id AND status = 'queued'), "
+        "(SELECT value FROM scheduler_state WHERE key = 'virtual_time') "
+        "FROM users u WHERE u.user_id = ?",
+        (user,),
+    ).fetchone()
+    if limits.cooldown and last_job_at is not None and now < last_job_at + limits.cooldown:
+        raise CooldownActive(retry_at=last_job_at + limits.cooldown, cooldown=limits.cooldown)
+    if waiting >= limits.max_queued:
+        raise QueueLimitReached(limit=limits.max_queued)
+    spent = used(conn, user, limits.scope, period)
+    if spent + new.cost > limits.allowance:
+        raise QuotaExceeded(
+            cost=new.cost,
+            remaining=max(0, limits.allowance - spent),
+            allowance=limits.allowance,
+            resets_at=resets_at(now),
+        )
+    start, finish = scheduler.fair_tags(virtual_time, user_finish, waiting, limits.priority)
+    cursor = conn.execute(
+        "INSERT INTO jobs (user_id, guild_id, channel_id, origin, provider, model, "
+        "batch_key, request, target, max_attempts, timeout_seconds, fair_tag, priority, "
+        "cost, quota_scope, quota_period, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            user,
+            new.requester.guild_id,
+            new.requester.channel_id,
+            new.origin,
+            new.provider,
+            new.model,
+            new.batch_key,
+            json.dumps(new.request.to_dict()),
+            json.dumps(new.target),
+            new.max_attempts,
+            new.timeout_seconds,
+            start,
+            limits.priority,
+            new.cost,
+            limits.scope,
+            period,
+            now,
+        ),
+    )
+    job_id = cursor.lastrowid
+    assert job_id is not None
+    if new.request.init_image is not None:
+        conn.execute(
+            "INSERT INTO job_inputs (job_id, image) VALUES (?, ?)",
+            (job_id, new.request.init_image),
+        )
+    reserve(
+        conn,
+        user_id=user,
+        scope=limits.scope,
+        period=period,
+        units=new.cost,
+        job_id=job_id,
+        now=now,
+    )
+    conn.execute(
+        "UPDATE users SET last_job_at = ?, fair_finish = ? WHERE user_id = ?",
+        (now, finish, user),
+    )
+    return job_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,10 +157,10 @@ class Imagine(commands.Cog):
         image: discord.Attachment | None = None,
         strength: Range[float, 0.05, 1.0] | None = None,
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # first: 3 s to answer
         runtime = runtime_of(interaction)
         preferences = await runtime.members.preferences(interaction.user.id)
         private = preferences.private_delivery
-        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             _check_can_post(interaction, private)
             policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
@@ -291,9 +291,9 @@ class Imagine(commands.Cog):
     async def _upscale(
         self, interaction: discord.Interaction[Any], image: discord.Attachment | None
     ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         runtime = runtime_of(interaction)
         private = (await runtime.members.preferences(interaction.user.id)).private_delivery
-        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             if image is None:
                 raise Refusal("That message has no image to upscale.")

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -20,6 +20,8 @@ from bot.errors import StorageError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
+GROUP_COMMIT = 256  # writes at most in one shared transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path, *, target_version: int | None = None) -> Database:
@@ -88,17 +92,69 @@ class Database:
             else:
                 await asyncio.shield(self._writer.commit())
 
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the writer's own thread, all or nothing: one hand-off for the whole
+        transaction instead of one per statement. Writes that arrive together share one
+        transaction (a group commit), each inside its own savepoint, so one that raises is
+        rolled back alone and the others still commit. ``work`` must be quick and must not
+        touch the event loop."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        # aiosqlite runs each call on the connection's thread in order; _execute is how it
+        # does so for its own methods, and _conn is the sqlite3 connection it owns.
+        run = cast(Callable[..., Awaitable[list[tuple[bool, Any]]]], self._writer._execute)
+        while self._pending:
+            batch, self._pending = self._pending[:GROUP_COMMIT], self._pending[GROUP_COMMIT:]
+            async with self._lock:
+                try:
+                    outcomes = await run(_in_group, self._writer._conn, [w for w, _ in batch])
+                except Exception as err:  # the commit itself failed: so did every write
+                    outcomes = [(False, err)] * len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # its caller was cancelled; the write stands
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        """One hand-off to the reader's thread (a cursor would take three)."""
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
+
+
+def _in_group(
+    conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            conn.execute("SAVEPOINT one")
+            try:
+                outcomes.append((True, work(conn)))
+            except Exception as err:
+                conn.execute("ROLLBACK TO one")
+                outcomes.append((False, err))
+            conn.execute("RELEASE one")
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return outcomes
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,27 @@ async def test_a_failed_transaction_rolls_back(tmp_path: Path):
 
 def test_migrations_are_numbered_without_gaps():
     assert [m.version for m in migrations()] == list(range(1, latest_version() + 1))
+
+
+async def test_writes_that_arrive_together_commit_together_but_fail_alone(tmp_path: Path):
+    db = await Database.open(tmp_path / "db.sqlite3")
+    try:
+
+        def insert(user: int) -> Callable[[sqlite3.Connection], int]:
+            def work(conn: sqlite3.Connection) -> int:
+                conn.execute("INSERT INTO users (user_id, created_at) VALUES (?, 0)", (user,))
+                if user == 3:
+                    raise ValueError("no user 3")
+                return user
+
+            return work
+
+        outcomes = await asyncio.gather(
+            *(db.write(insert(u)) for u in range(6)), return_exceptions=True
+        )
+        assert outcomes[:3] == [0, 1, 2] and isinstance(outcomes[3], ValueError)
+        assert outcomes[4:] == [4, 5]
+        rows = await db.fetchall("SELECT user_id FROM users ORDER BY user_id")
+        assert [row[0] for row in rows] == [0, 1, 2, 4, 5]
+    finally:
+        await db.close()

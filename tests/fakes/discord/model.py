@@ -104,6 +104,7 @@ class FakeMessage:
     deleted: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
     edit_times: list[float] = field(default_factory=list)  # time.monotonic() of each edit
+    created_at: float = field(default_factory=time.monotonic)
     file_history: list[str] = field(default_factory=list)  # every file name it has carried
     timestamp: str = field(default_factory=now_iso)
     edited_timestamp: str | None = None
@@ -189,6 +190,7 @@ class FakeInteraction:
         self.modal: dict[str, Any] | None = None
         self.modal_submitted = False
         self.dispatched_at = time.monotonic()
+        self.responded_at: float | None = None  # when the first callback arrived
         self.issued_at = fake.clock()
 
     def __repr__(self) -> str:

@@ -1343,7 +1343,8 @@ class FakeDiscord:
         data: dict[str, Any] = body.data.get("data") or {}
         if interaction.responses:
             raise already_acknowledged()
-        late = time.monotonic() - interaction.dispatched_at
+        interaction.responded_at = time.monotonic()
+        late = interaction.responded_at - interaction.dispatched_at
         if late > self.response_deadline:
             raise unknown_interaction(
                 f"first response {late:.2f}s after dispatch; the deadline is "
