@@ -139,20 +139,33 @@ class JobService:
                 "image", f"{size / 2**20:.1f} MiB", f"at most {limit / 2**20:g} MiB"
             )
         max_pixels = self.settings.limits.max_width * self.settings.limits.max_height
+        allowed = "a PNG, JPEG or WebP image"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(data)) as image:
-                    image_format, dimensions = image.format, image.size
-                    image.verify()
+                image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            bomb = InvalidRequest("image", "a decompression bomb", f"at most {max_pixels} pixels")
+            raise bomb from None
         except Exception:
-            raise InvalidRequest("image", "the attachment", "a PNG, JPEG or WebP image") from None
-        if image_format not in INPUT_FORMATS:
-            raise InvalidRequest("image", image_format, "a PNG, JPEG or WebP image")
-        if dimensions[0] * dimensions[1] > max_pixels:
-            raise InvalidRequest(
-                "image", f"{dimensions[0]}x{dimensions[1]}", f"at most {max_pixels} pixels"
-            )
+            raise InvalidRequest("image", "the attachment", allowed) from None
+        with image:
+            image_format, (width, height) = image.format, image.size
+            frames = getattr(image, "n_frames", 1)
+            if image_format not in INPUT_FORMATS:
+                raise InvalidRequest("image", image_format, allowed)
+            if frames > 1:
+                raise InvalidRequest("image", "an animation", f"a still {allowed[2:]}")
+            if width * height > max_pixels:
+                raise InvalidRequest("image", f"{width}x{height}", f"at most {max_pixels} pixels")
+            try:
+                image.verify()
+            except Exception:
+                raise InvalidRequest(
+                    "image",
+                    "the attachment",
+                    f"a complete {allowed[2:]} (it is damaged or cut short)",
+                ) from None
 
     async def submit(
         self,
@@ -167,6 +180,8 @@ class JobService:
         reserved; a refusal charges nothing."""
         request = await self.admit(request, requester)
         entry, resolved = self.prepare(request, provider)
+        if resolved.init_image is not None:  # the header was fine; now every pixel, off the loop
+            await asyncio.to_thread(_decode_fully, resolved.init_image)
         await self._check_enabled(entry, resolved, requester)
         limits = await self.limits_for(requester)
         _check_tier_limits(resolved, limits)
@@ -308,6 +323,16 @@ def _check_tier_limits(request: GenerationRequest, limits: QuotaLimits) -> None:
     ):
         if most is not None and value is not None and value > most:
             raise InvalidRequest(name, value, f"at most {most} for your tier ({limits.tier})")
+
+
+def _decode_fully(data: bytes) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception:
+        raise InvalidRequest(
+            "image", "the attachment", "a complete PNG, JPEG or WebP image (it is cut short)"
+        ) from None
 
 
 def _decode_rgb(data: bytes) -> Image.Image:

@@ -38,6 +38,10 @@ class DiscordSettings(Section):
     owner_ids: tuple[int, ...] = ()
     result_layout: Literal["files", "grid"] = "files"
     progress_seconds: Annotated[float, Field(ge=1, le=60)] = 3.0
+    attachment_origins: tuple[str, ...] = (
+        "https://cdn.discordapp.com/",
+        "https://media.discordapp.net/",
+    )
 
     @field_validator("api_base", "gateway_url")
     @classmethod
@@ -70,6 +74,8 @@ class QueueSettings(Section):
     shutdown_grace_seconds: Seconds = 30.0
     poll_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     eta_sample: PositiveInt = 20
+    breaker_failures: PositiveInt = 5
+    breaker_seconds: Annotated[float, Field(gt=0, le=900)] = 60.0
 
 
 class QuotaOverride(Section):

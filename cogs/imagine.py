@@ -17,6 +17,7 @@ from bot.members import Preferences
 from bot.policy import ContentPolicy
 from bot.providers import ProviderEntry
 from bot.runtime import Runtime
+from cogs.attachments import AttachmentReader
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
 from cogs.results import enqueue
 from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
@@ -107,6 +108,10 @@ class Imagine(commands.Cog):
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
         self.catalogue = Catalogue(bot.runtime)
+        settings = bot.runtime.settings
+        self.attachments = AttachmentReader(
+            settings.discord.attachment_origins, settings.limits.max_input_image_bytes
+        )
         self.menus = [
             app_commands.ContextMenu(name="Upscale", callback=self.upscale_menu),
             app_commands.ContextMenu(name="Describe", callback=self.describe_menu),
@@ -118,6 +123,7 @@ class Imagine(commands.Cog):
             self.bot.tree.add_command(menu)
 
     async def cog_unload(self) -> None:
+        await self.attachments.close()
         for menu in self.menus:
             self.bot.tree.remove_command(menu.name, type=menu.type)
 
@@ -219,18 +225,7 @@ class Imagine(commands.Cog):
         return request.replace(width=width, height=height)
 
     async def _read(self, attachment: discord.Attachment) -> bytes:
-        limit = self.bot.runtime.settings.limits.max_input_image_bytes
-        if attachment.size > limit:
-            raise InvalidRequest(
-                "image", f"{attachment.size / 2**20:.1f} MiB", f"at most {limit / 2**20:g} MiB"
-            )
-        content_type = attachment.content_type or ""
-        if content_type and not content_type.startswith("image/"):
-            raise InvalidRequest("image", content_type, "a PNG, JPEG or WebP image")
-        try:
-            return await attachment.read()
-        except discord.HTTPException:
-            raise Refusal("I couldn't download that image from Discord; try again.") from None
+        return await self.attachments.read(attachment)
 
     @imagine.autocomplete("model")
     async def model_choices(

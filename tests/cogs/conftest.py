@@ -84,7 +84,10 @@ def redirect(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @asynccontextmanager
 async def open_world(
-    tmp_path: Path, fake_options: dict[str, Any] | None = None, **sections: Any
+    tmp_path: Path,
+    fake_options: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
+    **sections: Any,
 ) -> AsyncIterator[World]:
     fake = build_fake(**(fake_options or {}))
     await fake.start()
@@ -101,6 +104,7 @@ async def open_world(
                 "api_base": fake.api_base,
                 "gateway_url": fake.gateway_url,
                 "progress_seconds": 1.0,
+                "attachment_origins": [f"{fake.base}/attachments/"],
                 **sections.pop("discord", {}),
             },
             providers={"fake": provider, **sections.pop("providers", {})},
@@ -110,7 +114,9 @@ async def open_world(
 
         @asynccontextmanager
         async def running() -> AsyncIterator[tuple[ImageBot, Runtime]]:
-            async with open_runtime(LoadedSettings(settings, Secrets(), None)) as runtime:
+            async with open_runtime(
+                LoadedSettings(settings, secrets or Secrets(), None)
+            ) as runtime:
                 bot = ImageBot(runtime)
                 async with connected(bot, fake):
                     yield bot, runtime

@@ -1,0 +1,72 @@
+"""Members' images, fetched safely: only from Discord's own attachment hosts, no redirects,
+never more than the size limit, whatever the payload claims."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.errors import Refusal
+from engine import InvalidRequest
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+CHUNK = 64 * 1024
+
+
+class AttachmentReader:
+    """One HTTP session for members' uploads. Its URL comes from the interaction payload, so
+    it is checked against ``origins`` before anything is fetched: a forged payload cannot make
+    the bot fetch an internal address, and a redirect is refused rather than followed."""
+
+    def __init__(self, origins: Sequence[str], limit: int) -> None:
+        self._origins = tuple(origins)
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def read(self, attachment: discord.Attachment | dict[str, Any]) -> bytes:
+        url, size, content_type = _describe(attachment)
+        if size > self._limit:
+            raise InvalidRequest(
+                "image", f"{size / 2**20:.1f} MiB", f"at most {self._limit / 2**20:g} MiB"
+            )
+        if content_type and not content_type.startswith("image/"):
+            raise InvalidRequest("image", content_type, "a PNG, JPEG or WebP image")
+        if not url.startswith(self._origins):
+            log.warning("Refused to fetch an attachment from %s", url.split("?")[0][:200])
+            raise InvalidRequest("image", "that file", "an image uploaded to Discord")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        try:
+            async with self._session.get(url, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise Refusal("I couldn't download that image from Discord; try again.")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    data += chunk
+                    if len(data) > self._limit:
+                        raise InvalidRequest(
+                            "image", "a larger file than it said", f"at most {self._limit} bytes"
+                        )
+                return bytes(data)
+        except (aiohttp.ClientError, TimeoutError):
+            raise Refusal("I couldn't download that image from Discord; try again.") from None
+
+
+def _describe(attachment: discord.Attachment | dict[str, Any]) -> tuple[str, int, str]:
+    if isinstance(attachment, dict):
+        return (
+            str(attachment.get("url", "")),
+            int(attachment.get("size", 0)),
+            str(attachment.get("content_type") or ""),
+        )
+    return attachment.url, attachment.size, attachment.content_type or ""
