@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from bot import scheduler
+from bot.breaker import Breaker, BreakerState, Change
 from bot.errors import SettingsError
 from bot.settings import ProviderSettings, Secrets, Settings
 from engine import InvalidRequest, Provider, ProviderConfigError
@@ -20,6 +21,7 @@ class ProviderEntry:
     name: str
     provider: Provider
     settings: ProviderSettings
+    breaker: Breaker
 
 
 class Providers:
@@ -45,7 +47,8 @@ class Providers:
                     f"Invalid setting: providers.{name}.{err.key} = {err.value!r} is not allowed: "
                     f"{err.allowed}."
                 ) from None
-            entries[name] = ProviderEntry(name, provider, provider_settings)
+            breaker = Breaker(settings.queue.breaker_failures, settings.queue.breaker_seconds)
+            entries[name] = ProviderEntry(name, provider, provider_settings, breaker)
         default = settings.defaults.provider
         if default is not None and default not in entries:
             raise SettingsError(
@@ -81,18 +84,59 @@ class Providers:
         max_running_per_user: int,
         paused: Collection[str] = (),
     ) -> scheduler.Capacity:
-        """Free slots per provider; a paused provider has none, so its jobs wait."""
+        """Free slots per provider; a paused provider or an open breaker has none, so its jobs
+        wait. A half-open breaker takes one job, once nothing else runs there."""
+        free_slots = {}
+        max_batch = {}
+        for entry in self:
+            running = running_per_provider.get(entry.name, 0)
+            free = entry.settings.concurrency - running
+            batch = entry.provider.capabilities.max_batch
+            if entry.name in paused or not entry.breaker.allow():
+                free = 0
+            elif entry.breaker.state is BreakerState.HALF_OPEN:
+                free, batch = (1 if running == 0 else 0), 1
+            free_slots[entry.name] = free
+            max_batch[entry.name] = batch
         return scheduler.Capacity(
-            free_slots={
-                entry.name: 0
-                if entry.name in paused
-                else entry.settings.concurrency - running_per_provider.get(entry.name, 0)
-                for entry in self
-            },
+            free_slots=free_slots,
             running_per_user=running_per_user,
             max_running_per_user=max_running_per_user,
-            max_batch={entry.name: entry.provider.capabilities.max_batch for entry in self},
+            max_batch=max_batch,
         )
+
+    def begin(self, name: str) -> bool:
+        """Jobs of this provider are about to start; False when its breaker opened meanwhile
+        or another job took the trial (they must be put back)."""
+        return self.get(name).breaker.begin()
+
+    def record(self, name: str, success: bool, error: BaseException | None = None) -> None:
+        """A job's outcome, for the provider's breaker; ``error`` None when it tells nothing."""
+        entry = self.get(name)
+        change = entry.breaker.record(success, error)
+        if change is None:
+            return
+        entry.provider.unavailable = entry.breaker.reason
+        if change is Change.OPENED:
+            log.warning(
+                "Provider %s is %s (%d failures in a row); its jobs wait",
+                name,
+                entry.breaker.reason,
+                entry.breaker.failures,
+            )
+        elif change is Change.REOPENED:
+            log.debug("Provider %s still fails: %s", name, entry.breaker.reason)
+        else:
+            log.info("Provider %s works again; its jobs run", name)
+
+    def next_trial_at(self) -> float | None:
+        """When the earliest open breaker lets a trial job through."""
+        times = [
+            entry.breaker.retry_at
+            for entry in self
+            if entry.breaker.state is BreakerState.OPEN and entry.breaker.retry_at is not None
+        ]
+        return min(times, default=None)
 
     async def start(self) -> None:
         for entry in self:

@@ -385,9 +385,12 @@ class SqliteJobStore:
         return None
 
     async def next_ready_at(self, origin: str) -> float | None:
-        """When the earliest job held back by a retry delay becomes eligible."""
+        """When the earliest job still held back by a retry delay becomes eligible (jobs
+        already eligible but waiting for a slot are woken by the job that frees it)."""
         row = await self._db.fetchone(
-            "SELECT MIN(not_before) FROM jobs WHERE status = 'queued' AND origin = ?", (origin,)
+            "SELECT MIN(not_before) FROM jobs WHERE status = 'queued' AND origin = ? "
+            "AND not_before > ?",
+            (origin, self._clock()),
         )
         return float(row[0]) if row is not None and row[0] is not None else None
 

@@ -180,13 +180,20 @@ class Worker:
         capacity = self._providers.capacity(
             per_provider, per_user, self._queue.max_running_per_user, paused
         )
-        return await self._store.claim(self._origin, capacity, self._only)
+        claimed = await self._store.claim(self._origin, capacity, self._only)
+        if claimed and not self._providers.begin(claimed[0].provider):
+            for job in claimed:  # its breaker opened while we claimed
+                await self._store.requeue(job)
+            return []
+        return claimed
 
     async def _idle(self) -> None:
         timeout = self._queue.poll_seconds
         ready_at = await self._store.next_ready_at(self._origin)
-        if ready_at is not None:
-            timeout = min(timeout, max(0.0, ready_at - time.time()) + 0.01)
+        trial_at = self._providers.next_trial_at()
+        for at in (ready_at, trial_at):
+            if at is not None:
+                timeout = min(timeout, max(0.0, at - time.time()) + 0.01)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
@@ -227,6 +234,7 @@ class Worker:
             outcomes = [TimeoutError()] * len(batch)
         except asyncio.CancelledError:
             if not self._shutting_down and not all(token.cancelled for token in tokens):
+                self._providers.record(entry.name, False)  # frees a trial slot
                 raise
             outcomes = [asyncio.CancelledError()] * len(batch)
         finally:
@@ -234,8 +242,27 @@ class Worker:
                 forwarder.cancel()
             for job in batch:
                 self._tokens.pop(job.job_id, None)
+        self._record(entry.name, tokens, outcomes)
         for job, token, outcome in zip(batch, tokens, outcomes, strict=True):
             await self._settle(job, token, outcome)
+
+    def _record(
+        self,
+        provider: str,
+        tokens: list[CancelToken],
+        outcomes: list[GenerationResult | BaseException],
+    ) -> None:
+        """Outcomes for the provider's breaker: one failed call counts once, however many jobs
+        it carried; a cancelled job tells nothing."""
+        seen: set[int] = set()
+        for token, outcome in zip(tokens, outcomes, strict=True):
+            if id(outcome) in seen:
+                continue
+            seen.add(id(outcome))
+            if isinstance(outcome, GenerationResult):
+                self._providers.record(provider, True)
+            else:
+                self._providers.record(provider, False, None if token.cancelled else outcome)
 
     @staticmethod
     async def _generate(

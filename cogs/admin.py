@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,6 +136,13 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if not await is_moderator(interaction):
+            command = interaction.command.qualified_name if interaction.command else "admin"
+            log.warning(
+                "Refused /%s to member %d in guild %s: not a moderator",
+                command,
+                interaction.user.id,
+                interaction.guild_id,
+            )
             raise NotModerator()
         return True
 
@@ -742,6 +750,11 @@ class ReportButton(
         if not bot.first_time(interaction):
             return
         if not await is_moderator(interaction):
+            log.warning(
+                "Refused report button %s to member %d: not a moderator",
+                self.action,
+                interaction.user.id,
+            )
             await answer(interaction, NotModerator().args[0])
             return
         runtime = runtime_of(interaction)
@@ -852,7 +865,25 @@ class Status(commands.Cog):
                     1024,
                 ),
             )
+        if await is_owner(interaction):
+            embed.add_field(name="Process (owner only)", value=_vitals(), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+def _vitals() -> str:
+    """What a leak would show first: tasks, memory, open files."""
+    tasks = len(asyncio.all_tasks())
+    try:
+        status = Path("/proc/self/status").read_text()
+        rss = next(
+            int(line.split()[1]) // 1024
+            for line in status.splitlines()
+            if line.startswith("VmRSS:")
+        )
+        files = len(os.listdir("/proc/self/fd"))
+    except (OSError, StopIteration):
+        return f"{tasks} asyncio tasks"
+    return f"{tasks} asyncio tasks, {rss} MiB resident, {files} open files"
 
 
 def _guild(interaction: discord.Interaction[Any]) -> int:

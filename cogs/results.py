@@ -247,6 +247,9 @@ class DiscordSink:
                     f"\n(I couldn't post in <#{channel_id}>: I'm missing a permission there, "
                     "so here it is in private.)"
                 )
+            except discord.NotFound:
+                log.info("Job %d: channel %s is gone; sending by DM", job.job_id, channel_id)
+                note = "\n(The channel you asked in is gone, so here it is in private.)"
         try:
             dm = await self.bot.create_dm(discord.Object(job.user_id))
             return await self._post(dm, job, content + note, messages, embed, view)
@@ -496,6 +499,7 @@ async def _owned_job(
         return job
     if generation and await _everyone_may_use(interaction):
         return job
+    log.info("Refused a button of job %d to member %d", job_id, interaction.user.id)
     raise Refusal("Only the member who asked for these images can use this button.")
 
 

@@ -327,3 +327,37 @@ async def test_in_a_group_dm_the_result_comes_through_the_interaction_or_later_b
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
     assert not world.fake.violations
+
+
+async def test_a_status_message_dismissed_before_the_result_does_not_stop_delivery(world: World):
+    release = held(world)
+    interaction = await imagine(world)
+    await interaction.wait(lambda i: bool(i.original and i.original.components))
+    interaction.original.deleted = True  # type: ignore[union-attr]  # the member dismissed it
+    release.set()
+    result = await result_of(world, interaction)
+    assert result.files
+
+
+async def test_a_deleted_channel_gets_the_late_result_by_dm(world: World):
+    release = held(world)
+    interaction = await imagine(world)
+    await interaction.wait(lambda i: bool(i.original and i.original.components))
+    await world.runtime.store.update_target(1, {"token_expires": time.time() - 1})
+    world.fake.delete_channel(GENERAL)
+    release.set()
+    dm = world.fake.dm_channel_of(ALICE)
+    await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
+    posted = next(m for m in world.fake.messages if m.channel_id == dm)
+    assert "gone" in posted.content and posted.files
+
+
+async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World):
+    world.fake.fail_next("POST", r"/webhooks/\d+/[^/]+$", status=500, code=0)
+    result = await result_of(world, await imagine(world))
+    assert result.files
+    await asyncio.sleep(0.5)
+    interaction_results = [m for m in world.fake._messages.values() if m.embeds and not m.deleted]
+    assert len(interaction_results) == 1
+    job = await world.runtime.store.get(1)
+    assert job is not None and job.delivered

@@ -165,6 +165,7 @@ class FakeDiscord:
         self._seq = 0
         self._sending: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deleted_channels: set[int] = set()
 
     def _routes(self) -> list[web.RouteDef]:
         webhook_message = f"{API}/webhooks/{{app}}/{{token}}/messages/{{message}}"
@@ -306,6 +307,10 @@ class FakeDiscord:
         guild.roles[own] = self._role(own, name, value)
         self._emit("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": guild.roles[own]})
         guild.members[user_id] = Member(user_id, [*roles, own], value)
+
+    def delete_channel(self, channel_id: int) -> None:
+        """A moderator deletes the channel: REST calls to it answer 10003 Unknown Channel."""
+        self._deleted_channels.add(channel_id)
 
     def dm_channel_of(self, user_id: int) -> int:
         self._ensure_user(user_id)
@@ -1488,6 +1493,8 @@ class FakeDiscord:
         self._bot_auth(request)
         ident = _snowflake(request.match_info["channel"], unknown_channel("bad channel id"))
         channel = self._channels.get(ident)
+        if ident in self._deleted_channels:
+            raise unknown_channel(f"channel {ident} was deleted")
         if channel is None:
             if not create or self.strict_channels:
                 raise unknown_channel(f"channel {ident} was never added")
