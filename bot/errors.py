@@ -124,3 +124,18 @@ class InvalidTerm(Refusal):
         self.pattern = pattern
         self.why = why
         super().__init__(f"Cannot block that term: {why}.")
+
+
+class StorageUnavailable(Refusal):
+    """The database could not take a write (busy past the timeout, or the disk is full); it
+    was rolled back whole, so nothing was queued or charged. Clears when the cause does."""
+
+    def __init__(self, full: bool) -> None:
+        self.full = full
+        super().__init__(
+            "The bot's storage is full, so nothing could be saved; the owner needs to free "
+            "some space. Nothing was queued or charged."
+            if full
+            else "The bot's database is busy; please try again in a moment. Nothing was "
+            "queued or charged."
+        )

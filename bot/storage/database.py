@@ -6,8 +6,8 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-from bot.errors import StorageError
+from bot.errors import StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,21 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, cancellation included."""
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            with _storage_errors():
+                await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
             except BaseException:
                 await asyncio.shield(self._writer.rollback())
-                raise
+                with _storage_errors():
+                    raise
             else:
-                await asyncio.shield(self._writer.commit())
+                with _storage_errors():
+                    try:
+                        await asyncio.shield(self._writer.commit())
+                    except sqlite3.OperationalError:
+                        await asyncio.shield(self._writer.rollback())
+                        raise
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` on the writer's own thread, all or nothing: one hand-off for the whole
@@ -114,7 +121,7 @@ class Database:
                 try:
                     outcomes = await run(_in_group, self._writer._conn, [w for w, _ in batch])
                 except Exception as err:  # the commit itself failed: so did every write
-                    outcomes = [(False, err)] * len(batch)
+                    outcomes = [(False, translated(err))] * len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # its caller was cancelled; the write stands
                     continue
@@ -136,6 +143,29 @@ class Database:
         return int(row[0]) if row else 0
 
 
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        converted = translated(err)
+        if converted is err:
+            raise
+        raise converted from err
+
+
+def translated(err: BaseException) -> BaseException:
+    """SQLite's 'database is locked' and 'database or disk is full' as StorageUnavailable, in
+    a member's words (the cause is logged for the owner); anything else unchanged."""
+    text = str(err)
+    if not isinstance(err, sqlite3.OperationalError) or not any(
+        word in text for word in ("locked", "busy", "full")
+    ):
+        return err
+    log.error("The database refused a write: %s", text)
+    return StorageUnavailable("full" in text)
+
+
 def _in_group(
     conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
 ) -> list[tuple[bool, Any]]:
@@ -147,11 +177,14 @@ def _in_group(
             try:
                 outcomes.append((True, work(conn)))
             except Exception as err:
+                if not conn.in_transaction:  # SQLite rolled it all back (a full disk does)
+                    raise
                 conn.execute("ROLLBACK TO one")
-                outcomes.append((False, err))
+                outcomes.append((False, translated(err)))
             conn.execute("RELEASE one")
     except BaseException:
-        conn.rollback()
+        if conn.in_transaction:
+            conn.rollback()
         raise
     conn.commit()
     return outcomes

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import StorageError
-from bot.storage import Database, latest_version, migrations
+from bot.errors import StorageError, StorageUnavailable
+from bot.storage import Database, database, latest_version, migrations
 
 
 async def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path):
@@ -107,5 +107,58 @@ async def test_writes_that_arrive_together_commit_together_but_fail_alone(tmp_pa
         assert outcomes[4:] == [4, 5]
         rows = await db.fetchall("SELECT user_id FROM users ORDER BY user_id")
         assert [row[0] for row in rows] == [0, 1, 2, 4, 5]
+    finally:
+        await db.close()
+
+
+async def test_a_busy_database_refuses_clearly_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
+    db = await Database.open(tmp_path / "db.sqlite3")
+    other = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(StorageUnavailable, match="busy"):
+            await db.write(lambda conn: conn.execute("INSERT INTO users VALUES (1, 0, NULL, 0)"))
+        with pytest.raises(StorageUnavailable, match="busy"):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO users VALUES (2, 0, NULL, 0)")
+        other.execute("ROLLBACK")
+        await db.write(lambda conn: conn.execute("INSERT INTO users VALUES (3, 0, NULL, 0)"))
+        assert [row[0] for row in await db.fetchall("SELECT user_id FROM users")] == [3]
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_a_full_disk_refuses_clearly_keeps_the_database_whole_and_recovers(
+    tmp_path: Path,
+):
+    db = await Database.open(tmp_path / "db.sqlite3")
+    try:
+        (pages,) = (await db.fetchone("PRAGMA page_count")) or (0,)
+        await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+        big = "x" * 100_000
+        with pytest.raises(StorageUnavailable, match="full"):
+            await db.write(
+                lambda conn: conn.execute(
+                    "INSERT INTO audit_log (actor_id, action, details, created_at) "
+                    "VALUES (1, 'x', ?, 0)",
+                    (big,),
+                )
+            )
+        await db.write(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+        await db.write(lambda conn: conn.execute("INSERT INTO users VALUES (1, 0, NULL, 0)"))
+        assert (await db.fetchone("PRAGMA integrity_check"))[0] == "ok"  # type: ignore[index]
+    finally:
+        await db.close()
+
+
+async def test_other_database_errors_are_not_disguised(tmp_path: Path):
+    db = await Database.open(tmp_path / "db.sqlite3")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await db.write(lambda conn: conn.execute("SELECT * FROM nowhere"))
     finally:
         await db.close()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from engine import (
@@ -20,6 +21,7 @@ from engine import (
     Mode,
     Progress,
     ProviderConfigError,
+    ProviderError,
 )
 from engine.local import LocalProvider
 from engine.local.pipelines import ModelLoadError
@@ -469,3 +471,31 @@ def test_decoder_tiny_needs_a_tiny_decoder(tiny):
     options["models"]["tiny"] |= {"decoder": "tiny"}
     with pytest.raises(ProviderConfigError, match="needs tiny_decoder"):
         build_provider("local", ProviderConfig("local", options))
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory"), ProviderError),
+        (RuntimeError("a kernel failed in step 2"), RuntimeError),
+    ],
+    ids=["out-of-memory", "error-inside-a-step"],
+)
+async def test_a_failure_inside_a_step_fails_the_job_and_the_engine_serves_the_next(
+    local: LocalProvider, monkeypatch: pytest.MonkeyPatch, error: Exception, expected: type
+):
+    unet = local.cache.get(local.default_model).text2img.unet
+    forward = unet.forward
+    calls = 0
+
+    def failing(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise error
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(unet, "forward", failing)
+    with pytest.raises(expected):
+        await run(local, request(local, steps=4))
+    assert (await run(local, request(local))).images
