@@ -50,6 +50,8 @@ SFW_TERMS = (
 )
 
 MAX_PATTERN = 200
+MAX_REPEAT = 100  # a count in {n} or {n,m}
+MAX_REPEAT_PRODUCT = 10_000  # all counts of one pattern multiplied
 MATCH_TIMEOUT = 0.05
 CACHE_SECONDS = 5.0
 PROBE_TIMEOUT = 0.05
@@ -291,7 +293,8 @@ class Moderation:
         now = self._clock()
         async with self._db.transaction() as conn:
             for term in await _terms_in(conn, guild_id):
-                if _same(term, pattern, regex):
+                if _same(term, pattern, regex) or term.pattern == pattern:
+                    # the table keeps one row per text, whether word or regex
                     raise InvalidTerm(pattern, "it is already blocked")
             cursor = await conn.execute(
                 "INSERT INTO blocked_terms (guild_id, pattern, is_regex, actor_id, created_at) "
@@ -665,6 +668,7 @@ def _check_plain(term: str) -> None:
 
 def _check_regex(pattern: str) -> None:
     _check_plain(pattern)
+    _check_counts(pattern)
     try:
         compiled = regex.compile(pattern, FLAGS)
     except regex.error as err:
@@ -683,6 +687,21 @@ def _check_regex(pattern: str) -> None:
         raise InvalidTerm(
             pattern, "it takes too long to match some prompts, so it could stall the bot"
         ) from err
+
+
+def _check_counts(pattern: str) -> None:
+    """The regex module unrolls counted repeats when it compiles (x{3000000} takes seconds and
+    gigabytes), so counts are bounded before anything is compiled: each, and their product."""
+    product = 1
+    for quantifier in QUANTIFIER.finditer(pattern):
+        counts = [int(n) for n in quantifier.groups() if n and n.isdigit()]
+        if not counts:
+            continue
+        if max(counts) > MAX_REPEAT:
+            raise InvalidTerm(pattern, f"it repeats something more than {MAX_REPEAT} times")
+        product *= max(*counts, 1)
+        if product > MAX_REPEAT_PRODUCT:
+            raise InvalidTerm(pattern, "its counted repeats multiply to too many")
 
 
 def _probes(pattern: str) -> Iterable[str]:

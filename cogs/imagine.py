@@ -86,10 +86,12 @@ def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
     loras = []
     for part in text.split(","):
         match = LORA_PATTERN.match(part)
-        if match is None:
+        if match is None or not match[1].strip():
             raise InvalidRequest("loras", part.strip(), "name:weight pairs separated by commas")
         weight = float(match[2]) if match[2] is not None else 1.0
-        loras.append(LoraRef(match[1], weight))
+        if not math.isfinite(weight):
+            raise InvalidRequest("loras", part.strip(), "a weight from -2 to 2")
+        loras.append(LoraRef(match[1].strip(), weight))
     return tuple(loras)
 
 

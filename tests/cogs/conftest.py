@@ -87,6 +87,7 @@ async def open_world(
     tmp_path: Path,
     fake_options: dict[str, Any] | None = None,
     secrets: Secrets | None = None,
+    reconnect: bool = False,
     **sections: Any,
 ) -> AsyncIterator[World]:
     fake = build_fake(**(fake_options or {}))
@@ -118,7 +119,7 @@ async def open_world(
                 LoadedSettings(settings, secrets or Secrets(), None)
             ) as runtime:
                 bot = ImageBot(runtime)
-                async with connected(bot, fake):
+                async with connected(bot, fake, reconnect=reconnect):
                     yield bot, runtime
 
         async with running() as (bot, runtime):

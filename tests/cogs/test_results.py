@@ -361,3 +361,18 @@ async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World
     assert len(interaction_results) == 1
     job = await world.runtime.store.get(1)
     assert job is not None and job.delivered
+
+
+async def test_a_gateway_disconnect_while_a_job_runs_loses_nothing(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, reconnect=True) as world:
+        release = held(world)
+        interaction = await imagine(world)
+        await interaction.wait(lambda i: bool(i.original and i.original.components))
+        await world.fake.disconnect()
+        await asyncio.wait_for(world.fake.identified.wait(), 20)
+        release.set()
+        assert (await result_of(world, interaction)).files
+        await asyncio.sleep(0.5)  # the new session's guilds arrive
+        after = await imagine(world, "after the reconnect")
+        assert (await result_of(world, after)).files
+        assert not world.fake.violations

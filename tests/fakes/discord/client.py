@@ -26,6 +26,7 @@ async def connected(
     sync: bool = True,
     ready_timeout: float = 10,
     guild_ready_timeout: float | None = 0.05,
+    reconnect: bool = False,
 ) -> AsyncIterator[ClientT]:
     """Points discord.py at ``fake``, logs ``bot`` in, connects it and waits for on_ready,
     syncs its command tree (global, and each of the fake's guilds that has guild commands)
@@ -43,7 +44,7 @@ async def connected(
             bot._connection.guild_ready_timeout = guild_ready_timeout
         syncs = fake.syncs
         await bot.login(TOKEN)
-        connection = asyncio.create_task(bot.connect(reconnect=False))
+        connection = asyncio.create_task(bot.connect(reconnect=reconnect))
         ready = asyncio.create_task(bot.wait_until_ready())
         done, _ = await asyncio.wait(
             {connection, ready}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED

@@ -308,6 +308,13 @@ class FakeDiscord:
         self._emit("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": guild.roles[own]})
         guild.members[user_id] = Member(user_id, [*roles, own], value)
 
+    async def disconnect(self, code: int = 4000) -> None:
+        """Drop the bot's gateway connection, as Discord does now and then; a bot that
+        reconnects gets an invalid session (op 9) for its RESUME and identifies again."""
+        assert self._ws is not None, "the bot is not connected"
+        self.identified.clear()
+        await self._ws.close(code=code, message=b"Unknown error.")
+
     def delete_channel(self, channel_id: int) -> None:
         """A moderator deletes the channel: REST calls to it answer 10003 Unknown Channel."""
         self._deleted_channels.add(channel_id)
