@@ -183,10 +183,21 @@ class DiscordSink:
         messages, embed, view = await result_parts(
             self.bot, job, images, show_flagged=shows_flagged(target), limit=limit
         )
-        if alive:
-            return await self._follow_up(job, messages, embed, view)
         prompt = clip(job.request.prompt, 300)
         mention = f"<@{job.user_id}> your images for job #{job.job_id} are ready: **{prompt}**"
+        if alive and not (target.get("can_send") and not target.get("private")):
+            return await self._follow_up(job, messages, embed, view)
+        if alive:
+            # Posted by the bot itself with the job's nonce, which Discord enforces: a delivery
+            # repeated after a crash cannot post twice (an interaction follow-up takes no nonce).
+            channel = self.bot.get_partial_messageable(int(target["channel_id"]))
+            try:
+                return await self._post(channel, job, mention, messages, embed, view)
+            except (discord.Forbidden, discord.NotFound) as err:
+                log.info(
+                    "Job %d: posting in the channel failed (%s); following up", job.job_id, err
+                )
+                return await self._follow_up(job, messages, embed, view)
         return await self._post_elsewhere(job, mention, messages, embed, view)
 
     async def _edit_status(self, job: Job, message_id: int) -> None:
@@ -310,6 +321,20 @@ async def result_parts(
         messages = []
         embed.description = f"{embed.description}\n\nThe image files of this job are gone."
     return messages, embed, view
+
+
+def _can_send(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the bot may post the result in the channel itself (rather than as a follow-up
+    of the interaction, which needs no channel permission)."""
+    if interaction.guild_id is None:
+        return True
+    granted = interaction.app_permissions
+    send = (
+        granted.send_messages_in_threads
+        if isinstance(interaction.channel, discord.Thread)
+        else granted.send_messages
+    )
+    return send and granted.attach_files and granted.embed_links
 
 
 def shows_flagged(target: dict[str, Any]) -> bool:
@@ -459,6 +484,7 @@ async def enqueue(
         "channel_id": interaction.channel_id,
         "guild_id": interaction.guild_id,
         "can_post": place.can_post,
+        "can_send": place.can_post and _can_send(interaction),
         "nsfw": place.nsfw and policy.nsfw and request.mode is Mode.TXT2IMG,
         "flagged": policy.flagged,
         "private": private,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from tests.cogs.conftest import (
 )
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
+JOB = re.compile(r"Job #(\d+)")
+
 
 def png(width: int = 64, height: int = 64) -> bytes:
     buffer = io.BytesIO()
@@ -28,9 +31,24 @@ def png(width: int = 64, height: int = 64) -> bytes:
 
 
 async def result_of(world: World, interaction: FakeInteraction) -> FakeMessage:
-    """The message carrying the job's images (a follow-up of the command)."""
-    await interaction.wait(lambda i: any(m.embeds for m in i.followups), timeout=15)
-    return next(m for m in interaction.followups if m.embeds)
+    """The message carrying the images of the job this interaction queued, wherever it was
+    posted (in the channel by the bot, or as a follow-up of the interaction)."""
+    await interaction.wait(lambda i: bool(i.original and JOB.search(i.original.content)), 15)
+    assert interaction.original is not None
+    author = f"Job #{JOB.search(interaction.original.content)[1]}"  # type: ignore[index]
+
+    def posted() -> FakeMessage | None:
+        for message in world.fake._messages.values():
+            if not message.deleted and any(
+                embed.get("author", {}).get("name") == author for embed in message.embeds
+            ):
+                return message
+        return None
+
+    await world.fake.wait_for(lambda: posted() is not None, 15)
+    found = posted()
+    assert found is not None
+    return found
 
 
 def buttons(message: FakeMessage) -> list[str]:
@@ -59,6 +77,7 @@ async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(wo
     result = await result_of(world, interaction)
 
     assert not result.ephemeral and result.channel_id == GENERAL
+    assert result.via == "channel" and result.nonce == "job-1"  # posted once, whatever happens
     assert f"<@{ALICE}>" in result.content
     embed = result.embeds[0]
     assert "a lighthouse at dusk" in embed["description"]
@@ -186,7 +205,7 @@ async def test_in_a_dm_everything_goes_through_the_interaction(world: World):
     dm = world.fake.dm_channel_of(ALICE)
     interaction = await world.fake.invoke("imagine", {"prompt": "a boat"}, user=ALICE, channel=dm)
     result = await result_of(world, interaction)
-    assert result.channel_id == dm and result.via == "followup"
+    assert result.channel_id == dm and result.via == "channel" and result.nonce == "job-1"
     assert await world.used(ALICE, scope=0) == 1
     assert not world.fake.violations
 

@@ -206,14 +206,15 @@ async def test_oversized_results_are_split_across_messages(tmp_path: Path, redir
     async with open_world(tmp_path, fake_options={"upload_limit": 2500}) as world:
         interaction = await imagine(world, count=4, width=512, height=512)
         await result_of(world, interaction)
-        await interaction.wait(lambda i: sum(len(m.files) for m in i.followups) == 4)
-        assert len(interaction.followups) >= 2
-        assert all(sum(map(len, m.files.values())) <= 2500 for m in interaction.followups)
+        parts = world.fake.messages  # posted in the channel, nonces job-1, job-1-1, ...
+        await world.fake.wait_for(lambda: sum(len(m.files) for m in parts) == 4)
+        assert len(parts) >= 2 and all(m.nonce and m.nonce.startswith("job-1") for m in parts)
+        assert all(sum(map(len, m.files.values())) <= 2500 for m in parts)
         assert not world.fake.violations
 
 
-async def test_a_rate_limited_follow_up_is_retried(world: World):
-    world.fake.fail_next("POST", r"/webhooks/\d+/[^/]+$", status=429, retry_after=0.05)
+async def test_a_rate_limited_result_post_is_retried(world: World):
+    world.fake.fail_next("POST", r"/channels/\d+/messages$", status=429, retry_after=0.05)
     result = await result_of(world, await imagine(world))
     assert result.files
     assert any(r.status == 429 for r in world.fake.requests)
@@ -353,12 +354,13 @@ async def test_a_deleted_channel_gets_the_late_result_by_dm(world: World):
 
 
 async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World):
-    world.fake.fail_next("POST", r"/webhooks/\d+/[^/]+$", status=500, code=0)
+    world.fake.fail_next("POST", r"/channels/\d+/messages$", status=500, code=0)
     result = await result_of(world, await imagine(world))
     assert result.files
     await asyncio.sleep(0.5)
     interaction_results = [m for m in world.fake._messages.values() if m.embeds and not m.deleted]
     assert len(interaction_results) == 1
+    assert any(r.status == 500 for r in world.fake.requests)
     job = await world.runtime.store.get(1)
     assert job is not None and job.delivered
 
@@ -376,3 +378,26 @@ async def test_a_gateway_disconnect_while_a_job_runs_loses_nothing(tmp_path: Pat
         after = await imagine(world, "after the reconnect")
         assert (await result_of(world, after)).files
         assert not world.fake.violations
+
+
+async def test_a_delivery_repeated_after_a_crash_posts_once(world: World):
+    """A crash after the result was posted but before it was recorded: the restarted bot
+    delivers again, and the job's nonce makes Discord return the first message."""
+    first = await result_of(world, await imagine(world))
+    async with world.runtime.db.transaction() as conn:
+        await conn.execute("UPDATE jobs SET delivered = 0 WHERE job_id = 1")
+        await conn.execute("DELETE FROM deliveries WHERE job_id = 1")
+    await world.bot.close()
+    async with world.restart() as (_, runtime):
+        for _ in range(100):
+            job = await runtime.store.get(1)
+            if job is not None and job.delivered:
+                break
+            await asyncio.sleep(0.05)
+        assert job is not None and job.delivered
+    posted = [
+        m
+        for m in world.fake._messages.values()
+        if any(e.get("author", {}).get("name") == "Job #1" for e in m.embeds)
+    ]
+    assert posted == [first]
