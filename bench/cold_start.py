@@ -11,27 +11,18 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _discord import CHANNEL, config, launch, server, stop
 from _tiny import build_sd
 
-from tests.fakes.discord import TOKEN, FakeDiscord
-
-ROOT = Path(__file__).parents[1]
-GUILD, CHANNEL, USER = 100, 101, 201
+USER = 201
 
 
-def config(fake: FakeDiscord, folder: Path) -> str:
+def sections(folder: Path) -> str:
     return f"""
-log_level = "WARNING"
-[discord]
-api_base = "{fake.api_base}"
-gateway_url = "{fake.gateway_url}"
-[storage]
-data_dir = "{folder / "data"}"
 [providers.local]
 kind = "local"
 device = "cpu"
@@ -45,23 +36,15 @@ steps = 10
 
 
 async def main() -> None:
-    fake = FakeDiscord()
-    fake.add_guild(GUILD)
-    fake.add_channel(CHANNEL, guild_id=GUILD)
-    fake.add_user(USER)
-    fake.add_member(GUILD, USER)
+    fake = server([USER])
     await fake.start()
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         build_sd(folder / "sd")
-        path = folder / "config.toml"
-        path.write_text(config(fake, folder), encoding="utf-8")
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
         launched = time.perf_counter()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(path), cwd=folder, env=env,
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        process = await launch(
+            folder, config(fake, folder / "data", sections(folder)), asyncio.subprocess.PIPE
+        )
         try:
             assert process.stdout is not None
             await asyncio.wait_for(process.stdout.readline(), 300)  # the invite: synced
@@ -70,15 +53,11 @@ async def main() -> None:
             connected = time.perf_counter() - launched
             await asyncio.sleep(2.5)  # discord.py turns ready 2 s after the last guild
             asked = time.perf_counter()
-            interaction = await fake.invoke(
-                "imagine", {"prompt": "a lighthouse"}, user=USER, channel=CHANNEL
-            )
-            await fake.wait_for(lambda: bool(interaction.followups), 300)
+            await fake.invoke("imagine", {"prompt": "a lighthouse"}, user=USER, channel=CHANNEL)
+            await fake.wait_for(lambda: any(m.embeds for m in fake.messages), 300)
             first = time.perf_counter() - asked
         finally:
-            if process.returncode is None:
-                process.terminate()
-            await process.wait()
+            await stop(process)
             await fake.stop()
     print(f"# cold start, tiny SD 1.x on CPU, {platform.machine()}, {os.cpu_count()} CPUs")
     print("| moment | seconds after launch |")

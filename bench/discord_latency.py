@@ -19,31 +19,23 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT))
+from _discord import CHANNEL, config, connected, launch, server, stop
 
-from tests.fakes.discord import TOKEN, FakeDiscord, FakeInteraction  # noqa: E402
+from tests.fakes.discord import FakeDiscord, FakeInteraction
 
-GUILD, CHANNEL = 100, 101
 FIRST_USER = 10_000
+JOB = re.compile(r"Job #(\d+)")
 PACED_SECONDS = 10.0
 SEQUENTIAL = 200
 
 
-def config(fake: FakeDiscord, data: Path) -> str:
-    return f"""
-log_level = "WARNING"
-[discord]
-api_base = "{fake.api_base}"
-gateway_url = "{fake.gateway_url}"
-[storage]
-data_dir = "{data}"
+SECTIONS = """
 [queue]
 max_queued_per_user = 100
 poll_seconds = 0.5
@@ -75,6 +67,32 @@ def acks(interactions: list[FakeInteraction]) -> list[float]:
     return [i.responded_at - i.dispatched_at for i in interactions]  # type: ignore[operator]
 
 
+POSTED: dict[int, float] = {}  # job id -> when its result was posted
+SCANNED = [0]  # how many of the fake's channel posts have been looked at
+
+
+def results(fake: FakeDiscord) -> dict[int, float]:
+    """When each job's result was posted, by job id (its embed's author is "Job #N"); only
+    new posts are read, so waiting does not slow the fake down as posts pile up."""
+    for message in fake.messages[SCANNED[0] :]:
+        for embed in message.embeds:
+            name = embed.get("author", {}).get("name", "")
+            if name.startswith("Job #"):
+                POSTED[int(name[5:])] = message.created_at
+    SCANNED[0] = len(fake.messages)
+    return POSTED
+
+
+def job_of(interaction: FakeInteraction) -> int | None:
+    found = JOB.search(interaction.original.content) if interaction.original else None
+    return int(found[1]) if found else None
+
+
+def all_posted(fake: FakeDiscord, interactions: list[FakeInteraction]) -> bool:
+    posted = results(fake)
+    return all(job_of(i) in posted for i in interactions)
+
+
 async def imagine(fake: FakeDiscord, user: int, n: int) -> FakeInteraction:
     return await fake.invoke(
         "imagine",
@@ -85,30 +103,16 @@ async def imagine(fake: FakeDiscord, user: int, n: int) -> FakeInteraction:
 
 
 async def main(members: int) -> None:
-    fake = FakeDiscord()
-    fake.add_guild(GUILD)
-    fake.add_channel(CHANNEL, guild_id=GUILD)
-    for user in range(FIRST_USER, FIRST_USER + members):
-        fake.add_user(user)
-        fake.add_member(GUILD, user)
+    fake = server(range(FIRST_USER, FIRST_USER + members))
     await fake.start()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "config.toml"
-        path.write_text(config(fake, Path(folder) / "data"), encoding="utf-8")
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(path), cwd=folder, env=env,
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        process = await launch(folder, config(fake, folder / "data", SECTIONS))
         try:
-            assert process.stdout is not None
-            await asyncio.wait_for(process.stdout.readline(), 60)  # the invite: synced
-            await asyncio.wait_for(fake.identified.wait(), 30)
-            await asyncio.sleep(3)  # the guilds arrive; discord.py is ready 2 s after
+            await connected(fake)
             await run(fake, members)
         finally:
-            process.terminate()
-            await process.wait()
+            await stop(process)
             await fake.stop()
 
 
@@ -126,19 +130,21 @@ async def run(fake: FakeDiscord, members: int) -> None:
         paced.append(await imagine(fake, user, n))
     await fake.wait_for(lambda: all(i.responded_at for i in paced), 30)
     print(f"| ack, {members} over {PACED_SECONDS:g} s | {members} | {percentiles(acks(paced))} |")
-    await fake.wait_for(lambda: all(i.followups for i in paced), 300)
+    await fake.wait_for(lambda: all_posted(fake, paced), 300)
 
     burst = await asyncio.gather(*(imagine(fake, user, n) for n, user in enumerate(users)))
     await fake.wait_for(lambda: all(i.responded_at for i in burst), 30)
     late = sum(1 for value in acks(burst) if value > 3.0)
     print(f"| ack, burst of {members} | {members} | {percentiles(acks(burst))} |")
-    await fake.wait_for(lambda: all(i.followups for i in burst), 600)
+    await fake.wait_for(lambda: all_posted(fake, burst), 600)
 
     overhead = []
     for n in range(SEQUENTIAL):
         interaction = await imagine(fake, FIRST_USER + n % members, n)
-        await fake.wait_for(lambda i=interaction: bool(i.followups), 30)  # type: ignore[misc]
-        overhead.append(interaction.followups[0].created_at - interaction.dispatched_at)
+        await fake.wait_for(lambda i=interaction: all_posted(fake, [i]), 30)  # type: ignore[misc]
+        job = job_of(interaction)
+        assert job is not None
+        overhead.append(results(fake)[job] - interaction.dispatched_at)
     print(
         f"| interaction → result posted, one at a time | {SEQUENTIAL} | {percentiles(overhead)} |"
     )

@@ -13,33 +13,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import signal
 import sqlite3
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT))
+from _discord import CHANNEL, config, connected, launch, server, stop
 
-from tests.fakes.discord import TOKEN, FakeDiscord  # noqa: E402
+from tests.fakes.discord import FakeDiscord
 
-GUILD, CHANNEL, FIRST_USER, USERS = 100, 101, 10_000, 40
+FIRST_USER, USERS = 10_000, 40
 
 
-def config(fake: FakeDiscord, data: Path) -> str:
-    return f"""
-log_level = "ERROR"
-[discord]
-api_base = "{fake.api_base}"
-gateway_url = "{fake.gateway_url}"
-progress_seconds = 1.0
-[storage]
-data_dir = "{data}"
+SECTIONS = """
 [queue]
 max_queued_per_user = 50
 poll_seconds = 0.2
@@ -58,21 +47,15 @@ concurrency = 2
 
 class Bot:
     def __init__(self, folder: Path, fake: FakeDiscord) -> None:
-        self.path = folder / "config.toml"
-        self.path.write_text(config(fake, folder / "data"), encoding="utf-8")
+        self.text = config(fake, folder / "data", SECTIONS, "progress_seconds = 1.0")
         self.folder = folder
         self.fake = fake
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self.fake.identified.clear()
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(self.path), cwd=self.folder, env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        await asyncio.wait_for(self.fake.identified.wait(), 60)
-        await asyncio.sleep(2.5)  # discord.py is ready 2 s after the last guild
+        self.process = await launch(self.folder, self.text)
+        await connected(self.fake)
 
     async def kill(self) -> None:
         assert self.process is not None
@@ -80,9 +63,8 @@ class Bot:
         await self.process.wait()
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
+        if self.process is not None:
+            await stop(self.process)
 
 
 def snapshot(database: Path) -> Counter[str]:
@@ -101,12 +83,7 @@ def snapshot(database: Path) -> Counter[str]:
 
 async def main(jobs: int, kills: int, seed: int) -> None:
     rng = random.Random(seed)
-    fake = FakeDiscord()
-    fake.add_guild(GUILD)
-    fake.add_channel(CHANNEL, guild_id=GUILD)
-    for user in range(FIRST_USER, FIRST_USER + USERS):
-        fake.add_user(user)
-        fake.add_member(GUILD, user)
+    fake = server(range(FIRST_USER, FIRST_USER + USERS))
     await fake.start()
     asked = 0
     at_kill: Counter[str] = Counter()

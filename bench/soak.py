@@ -11,34 +11,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT))
+from _discord import CHANNEL, config, connected, launch, server, stop
 
-from tests.fakes.discord import TOKEN, FakeDiscord, FakeMessage  # noqa: E402
+from tests.fakes.discord import FakeDiscord, FakeMessage
 
-GUILD, CHANNEL, OWNER, FIRST_USER, USERS = 100, 101, 5, 10_000, 100
+OWNER, FIRST_USER, USERS = 5, 10_000, 100
 VITALS = re.compile(r"(\d+) asyncio tasks, (\d+) MiB resident, (\d+) open files")
 
 
-def config(fake: FakeDiscord, data: Path) -> str:
-    return f"""
-log_level = "ERROR"
-[discord]
-api_base = "{fake.api_base}"
-gateway_url = "{fake.gateway_url}"
-owner_ids = [{OWNER}]
-progress_seconds = 1.0
-[storage]
-data_dir = "{data}"
+SECTIONS = """
 [queue]
 max_queued_per_user = 20
 poll_seconds = 0.5
@@ -91,27 +79,16 @@ async def act(fake: FakeDiscord, rng: random.Random, results: list[FakeMessage],
 
 async def main(minutes: float, rate: float, seed: int) -> None:
     rng = random.Random(seed)
-    fake = FakeDiscord()
-    fake.add_guild(GUILD)
-    fake.add_channel(CHANNEL, guild_id=GUILD)
-    for user in (OWNER, *range(FIRST_USER, FIRST_USER + USERS)):
-        fake.add_user(user)
-        fake.add_member(GUILD, user)
+    fake = server((OWNER, *range(FIRST_USER, FIRST_USER + USERS)))
     await fake.start()
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        path = folder / "config.toml"
-        path.write_text(config(fake, folder / "data"), encoding="utf-8")
-        env = {**os.environ, "DISCORD_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(path), cwd=folder, env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        discord = f"owner_ids = [{OWNER}]\nprogress_seconds = 1.0"
+        process = await launch(folder, config(fake, folder / "data", SECTIONS, discord))
         database = folder / "data" / "imagebot.sqlite3"
         samples: list[tuple[float, int, int, int, int, int]] = []
         try:
-            await asyncio.wait_for(fake.identified.wait(), 60)
-            await asyncio.sleep(2.5)
+            await connected(fake)
             started = time.monotonic()
             next_sample, n = started, 0
             results: list[FakeMessage] = []
@@ -137,8 +114,7 @@ async def main(minutes: float, rate: float, seed: int) -> None:
             tasks, rss, files = await vitals(fake)
             samples.append((time.monotonic() - started, n, tasks, rss, files, depth(database)))
         finally:
-            process.terminate()
-            await process.wait()
+            await stop(process)
             await fake.stop()
     print(f"# soak, {minutes:g} min, about {rate:g} commands/s from {USERS} members")
     print("| minute | commands | asyncio tasks | RSS MiB | open files | jobs waiting or running |")
