@@ -701,22 +701,26 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
 
 
 async def delete_result(bot: ImageBot, job: Job, reference: str | None) -> bool:
-    """Delete the message a job's result was posted in; False if it is already gone."""
-    channel_id = job.target.get("channel_id") or job.channel_id
-    if reference is None or channel_id is None:
-        return False
-    try:
-        await (
-            bot.get_partial_messageable(int(channel_id))
-            .get_partial_message(int(reference))
-            .delete()
-        )
-    except discord.NotFound:
-        return False
-    except discord.HTTPException as err:
-        log.warning("Could not delete the result of job %d: %s", job.job_id, err)
-        return False
-    return True
+    """Delete the messages a job's result was posted in (``reference`` lists them as
+    ``channel/message``, comma-separated); False if none was left to delete."""
+    deleted = False
+    for place in (reference or "").split(","):
+        channel_id, _, message_id = place.rpartition("/")
+        if not message_id.isdigit():
+            continue
+        channel = int(channel_id) if channel_id else job.target.get("channel_id") or job.channel_id
+        if channel is None:
+            continue
+        try:
+            message = bot.get_partial_messageable(int(channel)).get_partial_message(int(message_id))
+            await message.delete()
+        except discord.NotFound:
+            continue
+        except discord.HTTPException as err:
+            log.warning("Could not delete the result of job %d: %s", job.job_id, err)
+            continue
+        deleted = True
+    return deleted
 
 
 class ReportButton(

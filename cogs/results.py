@@ -175,7 +175,7 @@ class DiscordSink:
             await self._edit_status(job, int(message_id))
         if job.status is not JobStatus.SUCCEEDED:
             if alive:  # the status message says how it ended (now, or when it is shown)
-                return str(message_id) if message_id is not None else None
+                return None
             if job.status is JobStatus.CANCELLED and target.get("token"):
                 return None  # the member cancelled it; nothing more to say
             return await self._post_elsewhere(job, render.ended_line(job), [], None, None)
@@ -217,7 +217,7 @@ class DiscordSink:
     ) -> str:
         webhook = self._webhook(job.target)
         ephemeral = bool(job.target.get("private"))
-        first: discord.WebhookMessage | None = None
+        posted: list[str] = []
         for index, uploads in enumerate(messages or [[]]):
             extra: dict[str, Any] = {"embed": embed, "view": view} if index == 0 else {}
             if view is None or index:
@@ -230,9 +230,8 @@ class DiscordSink:
                 allowed_mentions=discord.AllowedMentions.none(),
                 **extra,
             )
-            first = first or sent
-        assert first is not None
-        return str(first.id)
+            posted.append(f"{sent.channel.id}/{sent.id}")
+        return ",".join(posted)
 
     async def _post_elsewhere(
         self,
@@ -277,7 +276,7 @@ class DiscordSink:
         embed: discord.Embed | None,
         view: discord.ui.View | None,
     ) -> str:
-        first: discord.Message | None = None
+        posted: list[str] = []
         for index, uploads in enumerate(messages or [[]]):
             extra: dict[str, Any] = {}
             if index == 0 and embed is not None:
@@ -290,9 +289,8 @@ class DiscordSink:
                 nonce=f"job-{job.job_id}" + (f"-{index}" if index else ""),
                 **extra,
             )
-            first = first or sent
-        assert first is not None
-        return str(first.id)
+            posted.append(f"{sent.channel.id}/{sent.id}")
+        return ",".join(posted)
 
     def _webhook(self, target: dict[str, Any]) -> discord.Webhook:
         """The interaction's follow-up webhook, rebuilt from what the job stored, so it works

@@ -344,3 +344,22 @@ async def test_the_owner_switches_a_provider_off_everywhere(admin_world: World):
     await off.wait(lambda i: bool(i.original and "switched on" in i.original.content))
     await run(admin_world, "owner provider", {"name": "fake", "enabled": True}, user=OWNER)
     await result_of(admin_world, await imagine(admin_world))
+
+
+async def test_purge_deletes_every_part_of_a_split_result(tmp_path: Path, redirect: None):
+    async with open_world(
+        tmp_path, fake_options={"upload_limit": 2500}, discord={"owner_ids": [OWNER]}
+    ) as world:
+        world.fake.add_user(OWNER, "owner")
+        world.fake.add_member(GUILD, OWNER)
+        await result_of(world, await imagine(world, count=4, width=512, height=512))
+        await world.fake.wait_for(lambda: sum(len(m.files) for m in world.fake.messages) == 4)
+        for _ in range(100):  # the delivery is recorded after the last part
+            job = await world.runtime.store.get(1)
+            if job is not None and job.delivered:
+                break
+            await asyncio.sleep(0.05)
+        parts = list(world.fake.messages)
+        assert len(parts) >= 2
+        assert "Deleted 1" in await run(world, "member purge", {"member": ALICE}, user=OWNER)
+        assert all(part.deleted for part in parts)
