@@ -17,11 +17,11 @@ from discord.app_commands import Range
 from discord.ext import commands
 
 from bot.errors import Refusal
-from bot.jobs import Job, Requester
+from bot.jobs import Job
 from bot.moderation import Tier
-from bot.policy import ALL
+from bot.policy import ALL, ContentPolicy
 from cogs import render
-from cogs.common import answer, bot_of, clip, runtime_of
+from cogs.common import answer, bot_of, clip, requester_of, runtime_of
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -156,7 +156,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
     async def quota_view(
         self, interaction: discord.Interaction[Any], member: discord.Member
     ) -> None:
-        limits = await self.runtime.service.limits_for(_requester(member, interaction))
+        limits = await self.runtime.service.limits_for(requester_of(interaction, member))
         usage = await self.runtime.ledger.usage(member.id, limits)
         await answer(
             interaction,
@@ -900,10 +900,6 @@ def _scope(interaction: discord.Interaction[Any]) -> int:
     return interaction.guild_id or 0
 
 
-def _requester(member: discord.Member, interaction: discord.Interaction[Any]) -> Requester:
-    return Requester(member.id, interaction.guild_id, None, frozenset(r.id for r in member.roles))
-
-
 def _tier_text(tier: Tier) -> str:
     parts = [
         f"{tier.daily_units} units/day" if tier.daily_units is not None else None,
@@ -917,7 +913,7 @@ def _tier_text(tier: Tier) -> str:
     return ", ".join(part for part in parts if part)
 
 
-def _policy_text(policy: Any, channel: discord.abc.GuildChannel | None) -> str:
+def _policy_text(policy: ContentPolicy, channel: discord.abc.GuildChannel | None) -> str:
     where = f"<#{channel.id}>" if channel else "this server"
     return (
         f"In {where}: NSFW in age-restricted channels {'allowed' if policy.nsfw else 'off'}; "

@@ -61,8 +61,11 @@ def place_of(interaction: discord.Interaction[Any]) -> Place:
     return Place(guild_id, interaction.channel_id, nsfw, can_post)
 
 
-def requester_of(interaction: discord.Interaction[Any]) -> Requester:
-    user = interaction.user
+def requester_of(
+    interaction: discord.Interaction[Any], user: discord.User | discord.Member | None = None
+) -> Requester:
+    """Who asks, and where: the interaction's member, or ``user`` (whom a moderator names)."""
+    user = user or interaction.user
     roles = frozenset(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
     return Requester(
         user_id=user.id,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,6 @@ from discord.ext import commands
 
 from bot.errors import JobNotFound, Refusal
 from bot.jobs import JobStatus
-from bot.members import Preferences
 from cogs import render
 from cogs.common import (
     answer,
@@ -210,7 +210,7 @@ class Member(commands.Cog):
         if private is not None:
             changes["private_delivery"] = private
         if changes:
-            current = Preferences(**{**_as_dict(current), **changes})
+            current = dataclasses.replace(current, **changes)
             await runtime.members.save_preferences(user, current)
         size = (
             f"{current.width or 'auto'}×{current.height or 'auto'}"
@@ -302,16 +302,6 @@ class Member(commands.Cog):
     async def help_command(self, interaction: discord.Interaction[Any]) -> None:
         embed = discord.Embed(title="Image bot", description=HELP, colour=COLOUR)
         await interaction.response.send_message(embed=embed, ephemeral=True)
-
-
-def _as_dict(preferences: Preferences) -> dict[str, Any]:
-    return {
-        "model": preferences.model,
-        "width": preferences.width,
-        "height": preferences.height,
-        "negative_prompt": preferences.negative_prompt,
-        "private_delivery": preferences.private_delivery,
-    }
 
 
 async def history_page(
