@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -96,20 +95,15 @@ class MemberStore:
 
     async def history(self, user_id: int, *, page: int = 0, per_page: int = 5) -> HistoryPage:
         """The member's finished jobs, newest first; a page out of range shows the nearest."""
-        if per_page < 1:
-            raise ValueError(f"per_page must be at least 1, not {per_page}")
-        row = await self._db.fetchone(
-            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN {FINISHED}", (user_id,)
+        found = await self._db.page(
+            f"jobs WHERE user_id = ? AND status IN {FINISHED}",
+            (user_id,),
+            "finished_at DESC, job_id DESC",
+            page=page,
+            per_page=per_page,
         )
-        total = int(row[0]) if row else 0
-        pages = max(1, math.ceil(total / per_page))
-        page = min(max(page, 0), pages - 1)
-        rows = await self._db.fetchall(
-            f"SELECT * FROM jobs WHERE user_id = ? AND status IN {FINISHED} "
-            "ORDER BY finished_at DESC, job_id DESC LIMIT ? OFFSET ?",
-            (user_id, per_page, page * per_page),
-        )
-        return HistoryPage([Job.from_row(row) for row in rows], page, pages, total)
+        jobs = [Job.from_row(row) for row in found.rows]
+        return HistoryPage(jobs, found.page, found.pages, found.total)
 
     async def active(self, user_id: int) -> list[Job]:
         """Queued and running jobs, oldest first."""

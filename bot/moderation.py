@@ -433,19 +433,16 @@ class Moderation:
 
     async def audit(self, guild_id: int | None, *, page: int = 0, per_page: int = 10) -> AuditPage:
         """Newest first, one guild or every guild (None); a page out of range shows the nearest."""
-        if per_page < 1:
-            raise ValueError(f"per_page must be at least 1, not {per_page}")
         where, params = ("WHERE guild_id = ?", (guild_id,)) if guild_id is not None else ("", ())
-        row = await self._db.fetchone(f"SELECT COUNT(*) FROM audit_log {where}", params)
-        total = int(row[0]) if row else 0
-        pages = max(1, math.ceil(total / per_page))
-        page = min(max(page, 0), pages - 1)
-        rows = await self._db.fetchall(
-            f"SELECT * FROM audit_log {where} ORDER BY created_at DESC, entry_id DESC "
-            "LIMIT ? OFFSET ?",
-            (*params, per_page, page * per_page),
+        found = await self._db.page(
+            f"audit_log {where}",
+            params,
+            "created_at DESC, entry_id DESC",
+            page=page,
+            per_page=per_page,
         )
-        return AuditPage([_entry(row) for row in rows], page, pages, total)
+        entries = [_entry(row) for row in found.rows]
+        return AuditPage(entries, found.page, found.pages, found.total)
 
     # Tiers
 

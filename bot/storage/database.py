@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -45,6 +46,14 @@ def migrations() -> list[Migration]:
 
 def latest_version() -> int:
     return len(migrations())
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[sqlite3.Row]
+    page: int  # 0-based, clamped into range
+    pages: int  # at least 1
+    total: int
 
 
 class Database:
@@ -137,6 +146,23 @@ class Database:
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """One hand-off to the reader's thread (a cursor would take three)."""
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
+
+    async def page(
+        self, source: str, params: Sequence[Any], order: str, *, page: int, per_page: int
+    ) -> Page:
+        """One page of ``SELECT * FROM {source} ORDER BY {order}``; a page out of range shows
+        the nearest. ``source`` is a table with its WHERE clause, never member input."""
+        if per_page < 1:
+            raise ValueError(f"per_page must be at least 1, not {per_page}")
+        row = await self.fetchone(f"SELECT COUNT(*) FROM {source}", params)
+        total = int(row[0]) if row else 0
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(page, 0), pages - 1)
+        rows = await self.fetchall(
+            f"SELECT * FROM {source} ORDER BY {order} LIMIT ? OFFSET ?",
+            (*params, per_page, page * per_page),
+        )
+        return Page(rows, page, pages, total)
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
