@@ -103,7 +103,7 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[asyncio.Task[None], list[Job]] = {}
         self._tokens: dict[int, CancelToken] = {}
-        self._delivering: set[int] = set()
+        self._deliveries = Deliveries(store, sink)
         self._shutting_down = False
         if events is not None:
             events.submitted.append(self.wake)
@@ -283,45 +283,32 @@ class Worker:
     async def _settle(
         self, job: Job, token: CancelToken, outcome: GenerationResult | BaseException
     ) -> None:
-        try:
-            if isinstance(outcome, GenerationResult):
-                images = await asyncio.to_thread(self._save, job, outcome)
-                await self._store.succeed(job, images)
-            elif isinstance(outcome, asyncio.CancelledError) and self._shutting_down:
-                if not token.cancelled:
-                    await self._store.requeue(job)
-                    return
-                await self._store.finish_cancelled(job)
-            elif token.cancelled or isinstance(
-                outcome, GenerationCancelled | asyncio.CancelledError
-            ):
-                await self._store.finish_cancelled(job)
-            elif isinstance(outcome, TimeoutError):
-                await self._store.fail(
-                    job, f"It took longer than the {job.timeout_seconds:g}-second limit."
-                )
-            elif isinstance(outcome, ProviderError) and outcome.retryable:
-                retried = await self._store.fail(
-                    job, outcome.user_message, retry_after=self._retry_delay(job, outcome)
-                )
-                if retried:
-                    log.info("Job %d will retry: %s", job.job_id, outcome)
-                    return
-            elif isinstance(outcome, EngineError):
-                await self._store.fail(job, outcome.user_message)
-            else:
-                log.error("Job %d failed unexpectedly", job.job_id, exc_info=outcome)
-                await self._store.fail(job, INTERNAL_ERROR)
-        except InvalidTransition as err:
-            log.warning("Job %d moved on while it ran (%s); leaving it", job.job_id, err)
+        stopped = isinstance(outcome, asyncio.CancelledError) and self._shutting_down
+        if stopped and not token.cancelled:  # by the shutdown, not the member: run it later
+            with contextlib.suppress(InvalidTransition):
+                await self._store.requeue(job)
             return
-        await self._deliver(job.job_id)
-
-    def _retry_delay(self, job: Job, error: ProviderError) -> float:
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(MAX_RETRY_DELAY, error.retry_after)
-        backoff = self._queue.retry_backoff_seconds * 2.0 ** max(0, job.attempt - 1)
-        return min(MAX_RETRY_DELAY, backoff)
+        if isinstance(outcome, GenerationResult):
+            result = outcome
+            finished = await settle(
+                self._store,
+                job,
+                None,
+                cancelled=token.cancelled,
+                save=lambda: asyncio.to_thread(self._save, job, result),
+                retry_backoff=self._queue.retry_backoff_seconds,
+            )
+        else:
+            finished = await settle(
+                self._store,
+                job,
+                outcome,
+                cancelled=token.cancelled,
+                save=None,
+                retry_backoff=self._queue.retry_backoff_seconds,
+            )
+        if finished:
+            await self._deliveries.deliver(job.job_id)
 
     def _save(self, job: Job, result: GenerationResult) -> list[StoredImage]:
         folder = self._results_dir / str(job.job_id)
@@ -337,10 +324,73 @@ class Worker:
         return stored
 
     async def _deliver_pending(self) -> None:
-        for job in await self._store.undelivered(self._origin, self._only):
-            await self._deliver(job.job_id)
+        await self._deliveries.pending(self._origin, self._only)
 
-    async def _deliver(self, job_id: int) -> None:
+
+async def settle(
+    store: JobStore,
+    job: Job,
+    error: BaseException | None,
+    *,
+    cancelled: bool,
+    save: Callable[[], Awaitable[Sequence[StoredImage]]] | None,
+    retry_backoff: float,
+) -> bool:
+    """Record how one run of ``job`` ended: its images (``error`` None: ``save`` stores them) or
+    the error it ended with. True when the job finished (deliver it); False when it went back
+    to the queue for a retry, or had moved on meanwhile (a stale attempt, fenced off)."""
+    try:
+        if error is None and not cancelled:
+            assert save is not None
+            await store.succeed(job, await save())
+        elif cancelled or isinstance(error, GenerationCancelled | asyncio.CancelledError):
+            await store.finish_cancelled(job)
+        elif isinstance(error, TimeoutError):
+            await store.fail(job, f"It took longer than the {job.timeout_seconds:g}-second limit.")
+        elif isinstance(error, ProviderError) and error.retryable:
+            if await store.fail(
+                job, error.user_message, retry_after=retry_delay(job, error, retry_backoff)
+            ):
+                log.info("Job %d will retry: %s", job.job_id, error)
+                return False
+        elif isinstance(error, EngineError):
+            await store.fail(job, error.user_message)
+        else:
+            log.error("Job %d failed unexpectedly", job.job_id, exc_info=error)
+            await store.fail(job, INTERNAL_ERROR)
+    except InvalidTransition as err:
+        log.warning("Job %d moved on while it ran (%s); leaving it", job.job_id, err)
+        return False
+    return True
+
+
+def retry_delay(job: Job, error: ProviderError, backoff: float) -> float:
+    """A rate limit's own delay, else exponential backoff by attempt, capped."""
+    if isinstance(error, RateLimited) and error.retry_after is not None:
+        return min(MAX_RETRY_DELAY, error.retry_after)
+    return min(MAX_RETRY_DELAY, backoff * 2.0 ** max(0, job.attempt - 1))
+
+
+class Deliveries:
+    """Hands finished jobs to the sink, each once: a job is marked delivered only after the
+    sink returns, and a failed delivery is tried again on the next pass."""
+
+    def __init__(self, store: JobStore, sink: ResultSink) -> None:
+        self._store = store
+        self._sink = sink
+        self._delivering: set[int] = set()
+
+    async def pending(
+        self,
+        origin: str,
+        only: Collection[int] | None = None,
+        accept: Callable[[Job], bool] | None = None,
+    ) -> None:
+        for job in await self._store.undelivered(origin, only):
+            if accept is None or accept(job):
+                await self.deliver(job.job_id)
+
+    async def deliver(self, job_id: int) -> None:
         if job_id in self._delivering:
             return
         self._delivering.add(job_id)
