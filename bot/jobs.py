@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.storage.sql import Row
 from engine import GenerationRequest
 
 
@@ -78,7 +78,7 @@ class Job:
     delivered: bool
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row, init_image: bytes | None = None) -> Job:
+    def from_row(cls, row: Row, init_image: bytes | None = None) -> Job:
         return cls(
             job_id=row["job_id"],
             user_id=row["user_id"],

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from bot.errors import JobGone, JobsStillActive
 from bot.jobs import Job
-from bot.storage import Database
+from bot.storage import SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class HistoryPage:
 
 class MemberStore:
     def __init__(
-        self, db: Database, results_dir: Path, clock: Callable[[], float] = time.time
+        self, db: SqlDatabase, results_dir: Path, clock: Callable[[], float] = time.time
     ) -> None:
         self._db = db
         self._results_dir = results_dir
@@ -125,12 +125,10 @@ class MemberStore:
             if row is not None and row[0]:
                 raise JobsStillActive(int(row[0]))
             async with conn.execute(
-                f"SELECT job_id FROM jobs WHERE user_id = ? AND status IN {FINISHED}", (user_id,)
+                f"DELETE FROM jobs WHERE user_id = ? AND status IN {FINISHED} RETURNING job_id",
+                (user_id,),
             ) as cursor:
                 job_ids = [int(row[0]) for row in await cursor.fetchall()]
-            await conn.execute(
-                f"DELETE FROM jobs WHERE user_id = ? AND status IN {FINISHED}", (user_id,)
-            )
             await conn.execute("DELETE FROM user_preferences WHERE user_id = ?", (user_id,))
         await asyncio.to_thread(_remove, [self._results_dir / str(job_id) for job_id in job_ids])
         log.info("Forgot member %d: %d jobs", user_id, len(job_ids))
@@ -140,8 +138,11 @@ class MemberStore:
         self, job_id: int, *, reporter_id: int, guild_id: int | None, reason: str = ""
     ) -> tuple[int, bool]:
         """Open a report on a job; a member's repeat returns their open report and False."""
+        lock = self._db.dialect.for_update  # one member's two clicks open one report
         async with self._db.transaction() as conn:
-            async with conn.execute("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)) as cursor:
+            async with conn.execute(
+                f"SELECT 1 FROM jobs WHERE job_id = ?{lock}", (job_id,)
+            ) as cursor:
                 if await cursor.fetchone() is None:
                     raise JobGone(job_id)
             async with conn.execute(
@@ -152,13 +153,14 @@ class MemberStore:
                 row = await cursor.fetchone()
             if row is not None:
                 return int(row[0]), False
-            cursor = await conn.execute(
+            async with conn.execute(
                 "INSERT INTO reports (job_id, guild_id, reporter_id, reason, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING report_id",
                 (job_id, guild_id, reporter_id, reason, self._clock()),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid, True
+            ) as cursor:
+                inserted = await cursor.fetchone()
+            assert inserted is not None
+            return int(inserted[0]), True
 
 
 def _remove(folders: Iterable[Path]) -> None:

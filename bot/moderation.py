@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import math
-import sqlite3
 import statistics
 import time
 import unicodedata
@@ -17,11 +16,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-import aiosqlite
 import regex
 
 from bot.errors import Banned, BlockedPrompt, InvalidTerm
-from bot.storage import Database
+from bot.storage import Row, SqlConnection, SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +58,10 @@ FLAGS = regex.IGNORECASE
 R = TypeVar("R")
 
 ACTIVE_BAN = "lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-LIFT_BANS = f"UPDATE bans SET lifted_at = ? WHERE user_id = ? AND guild_id IS ? AND {ACTIVE_BAN}"
+LIFT_BANS = (
+    "UPDATE bans SET lifted_at = ? WHERE user_id = ? AND guild_id IS NOT DISTINCT FROM ? "
+    f"AND {ACTIVE_BAN}"
+)
 FINISHED = "('succeeded', 'failed', 'cancelled')"
 
 
@@ -177,13 +178,15 @@ class _Compiled:
 
 
 class Moderation:
-    """Moderator state in SQLite. Blocked terms are compiled once per guild and kept in this
+    """Moderator state in the database. Blocked terms are compiled once per guild and kept in this
     process until this store adds or removes one there."""
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: SqlDatabase, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._compiled: dict[int | None, tuple[_Compiled, ...]] = {}
+        # Kept CACHE_SECONDS, like bans and tiers: another process (a bot cluster of the
+        # scaled mode) may add or remove terms; a change made here is seen at once.
+        self._compiled: dict[int | None, tuple[float, tuple[_Compiled, ...]]] = {}
         self._generation = 0
         self._slow: set[tuple[int | None, str]] = set()
         # Read on every request: kept a few seconds (another process's change shows within
@@ -209,13 +212,12 @@ class Moderation:
         reason = reason.strip()
         async with self._db.transaction() as conn:
             lifted = await conn.execute(LIFT_BANS, (now, user_id, guild_id, now))
-            cursor = await conn.execute(
+            ban_id = await _insert(
+                conn,
                 "INSERT INTO bans (user_id, guild_id, reason, actor_id, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING ban_id",
                 (user_id, guild_id, reason, actor_id, now, expires_at),
             )
-            assert cursor.lastrowid is not None
-            ban_id = cursor.lastrowid
             await _record_in(
                 conn,
                 now,
@@ -274,7 +276,8 @@ class Moderation:
     async def bans(self, guild_id: int | None) -> list[Ban]:
         """Active bans of one guild, or the global ones when ``guild_id`` is None."""
         rows = await self._db.fetchall(
-            f"SELECT * FROM bans WHERE guild_id IS ? AND {ACTIVE_BAN} ORDER BY ban_id DESC",
+            f"SELECT * FROM bans WHERE guild_id IS NOT DISTINCT FROM ? AND {ACTIVE_BAN} "
+            "ORDER BY ban_id DESC",
             (guild_id, self._clock()),
         )
         return [_ban(row) for row in rows]
@@ -296,13 +299,12 @@ class Moderation:
                 if _same(term, pattern, regex) or term.pattern == pattern:
                     # the table keeps one row per text, whether word or regex
                     raise InvalidTerm(pattern, "it is already blocked")
-            cursor = await conn.execute(
+            term_id = await _insert(
+                conn,
                 "INSERT INTO blocked_terms (guild_id, pattern, is_regex, actor_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING term_id",
                 (guild_id, pattern, regex, actor_id, now),
             )
-            assert cursor.lastrowid is not None
-            term_id = cursor.lastrowid
             await _record_in(
                 conn,
                 now,
@@ -343,7 +345,8 @@ class Moderation:
     async def terms(self, guild_id: int | None) -> list[Term]:
         """One guild's terms, or the global ones when ``guild_id`` is None; not the SFW list."""
         rows = await self._db.fetchall(
-            "SELECT * FROM blocked_terms WHERE guild_id IS ? ORDER BY term_id", (guild_id,)
+            "SELECT * FROM blocked_terms WHERE guild_id IS NOT DISTINCT FROM ? ORDER BY term_id",
+            (guild_id,),
         )
         return [_term(row) for row in rows]
 
@@ -389,9 +392,10 @@ class Moderation:
 
     async def _compiled_for(self, guild_id: int | None) -> tuple[_Compiled, ...]:
         cached = self._compiled.get(guild_id)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
         generation = self._generation
+        read_at = time.monotonic()
         compiled = tuple(
             entry
             for term in await self.terms(guild_id)
@@ -399,7 +403,7 @@ class Moderation:
         )
         # A term added or removed while this read ran makes the result stale: use, don't keep.
         if generation == self._generation:
-            self._compiled[guild_id] = compiled
+            self._compiled[guild_id] = (read_at, compiled)
         return compiled
 
     def _forget_compiled(self, guild_id: int | None) -> None:
@@ -452,10 +456,12 @@ class Moderation:
         now = self._clock()
         values = asdict(tier)
         columns = ", ".join(values)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in [*values, "updated_at"])
         async with self._db.transaction() as conn:
             await conn.execute(
-                f"INSERT OR REPLACE INTO tiers ({columns}, updated_at) "
-                f"VALUES ({', '.join('?' * len(values))}, ?)",
+                f"INSERT INTO tiers ({columns}, updated_at) "
+                f"VALUES ({', '.join('?' * len(values))}, ?) "
+                f"ON CONFLICT (guild_id, role_id) DO UPDATE SET {updates}",
                 (*values.values(), now),
             )
             await _record_in(
@@ -606,7 +612,7 @@ class Moderation:
 
 
 async def _record_in(
-    conn: aiosqlite.Connection,
+    conn: SqlConnection,
     now: float,
     *,
     guild_id: int | None,
@@ -617,18 +623,26 @@ async def _record_in(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     details = dict(details or {})
-    cursor = await conn.execute(
+    entry_id = await _insert(
+        conn,
         "INSERT INTO audit_log (guild_id, actor_id, action, target_id, reason, details, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING entry_id",
         (guild_id, actor_id, action, target_id, reason, json.dumps(details), now),
     )
-    assert cursor.lastrowid is not None
-    return AuditEntry(cursor.lastrowid, guild_id, actor_id, action, target_id, reason, details, now)
+    return AuditEntry(entry_id, guild_id, actor_id, action, target_id, reason, details, now)
 
 
-async def _terms_in(conn: aiosqlite.Connection, guild_id: int | None) -> list[Term]:
+async def _insert(conn: SqlConnection, sql: str, params: Sequence[object]) -> int:
+    """The id an INSERT ... RETURNING gave its row."""
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _terms_in(conn: SqlConnection, guild_id: int | None) -> list[Term]:
     async with conn.execute(
-        "SELECT * FROM blocked_terms WHERE guild_id IS ?", (guild_id,)
+        "SELECT * FROM blocked_terms WHERE guild_id IS NOT DISTINCT FROM ?", (guild_id,)
     ) as cursor:
         return [_term(row) for row in await cursor.fetchall()]
 
@@ -822,7 +836,7 @@ def _check_tier(tier: Tier) -> None:
         raise ValueError(f"a tier's priority must be above 0 and at most 100, not {tier.priority}")
 
 
-def _stats(rows: Sequence[sqlite3.Row], start: datetime, days: int, now: float) -> Stats:
+def _stats(rows: Sequence[Row], start: datetime, days: int, now: float) -> Stats:
     per_day = {(start + timedelta(days=n)).strftime("%Y-%m-%d"): 0 for n in range(days)}
     statuses: Counter[str] = Counter()
     jobs: Counter[tuple[str, str]] = Counter()
@@ -864,24 +878,24 @@ def _stats(rows: Sequence[sqlite3.Row], start: datetime, days: int, now: float) 
     )
 
 
-def _from_row(cls: type[R], row: sqlite3.Row, **values: Any) -> R:
+def _from_row(cls: type[R], row: Row, **values: Any) -> R:
     """A record from a row whose columns share the record's field names; ``values`` for
     the fields stored differently."""
     names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
     return cls(**{name: values[name] if name in values else row[name] for name in names})
 
 
-def _ban(row: sqlite3.Row) -> Ban:
+def _ban(row: Row) -> Ban:
     return _from_row(Ban, row)
 
 
-def _term(row: sqlite3.Row) -> Term:
+def _term(row: Row) -> Term:
     return _from_row(Term, row, regex=bool(row["is_regex"]))
 
 
-def _entry(row: sqlite3.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     return _from_row(AuditEntry, row, details=json.loads(row["details"]))
 
 
-def _report(row: sqlite3.Row) -> Report:
+def _report(row: Row) -> Report:
     return _from_row(Report, row)

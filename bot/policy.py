@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
-from bot.storage import Database
+from bot.storage import SqlDatabase
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ class ContentPolicy:
 class Policies:
     """Content policy, provider states and member allowances, cached briefly in memory."""
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: SqlDatabase, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
         self._cache: dict[tuple[str, object], tuple[float, Any]] = {}
@@ -116,18 +116,33 @@ class Policies:
     async def _edit_guild(
         self, guild_id: int, edit: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> None:
-        """Read, change and write a server's settings in one transaction."""
+        await self._edit("guild_settings", {"guild_id": guild_id}, edit)
+
+    async def _edit(
+        self,
+        table: str,
+        keys: dict[str, int],
+        edit: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Read, change and write one row of settings in one transaction. The row is made
+        first and held, so that two edits at once (on PostgreSQL) both land."""
+        key, value = next(iter(keys.items()))
+        now = self._clock()
         async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO {table} ({', '.join(keys)}, updated_at) "
+                f"VALUES ({', '.join('?' * len(keys))}, ?) ON CONFLICT DO NOTHING",
+                (*keys.values(), now),
+            )
             async with conn.execute(
-                "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
+                f"SELECT settings FROM {table} WHERE {key} = ?{self._db.dialect.for_update}",
+                (value,),
             ) as cursor:
                 row = await cursor.fetchone()
-            settings = edit(json.loads(row[0]) if row else {})
+            assert row is not None  # made just before
             await conn.execute(
-                "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings, "
-                "updated_at = excluded.updated_at",
-                (guild_id, json.dumps(settings), self._clock()),
+                f"UPDATE {table} SET settings = ?, updated_at = ? WHERE {key} = ?",
+                (json.dumps(edit(json.loads(row[0]))), now, value),
             )
         self._forget()
 
@@ -153,19 +168,11 @@ class Policies:
                 },
             )
         else:
-            async with self._db.transaction() as conn:
-                async with conn.execute(
-                    "SELECT settings FROM channel_settings WHERE channel_id = ?", (channel_id,)
-                ) as cursor:
-                    row = await cursor.fetchone()
-                merged = _merged(json.loads(row[0]) if row else {}, changes)
-                await conn.execute(
-                    "INSERT INTO channel_settings (channel_id, guild_id, settings, updated_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
-                    "settings = excluded.settings, updated_at = excluded.updated_at",
-                    (channel_id, guild_id, json.dumps(merged), self._clock()),
-                )
-        self._forget()
+            await self._edit(
+                "channel_settings",
+                {"channel_id": channel_id, "guild_id": guild_id},
+                lambda settings: _merged(settings, changes),
+            )
         return await self.content(guild_id, channel_id)
 
     # Provider states

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
-
 from bot.jobs import Requester
 from bot.settings import QueueSettings, QuotaOverride, QuotaSettings
-from bot.storage import Database
+from bot.storage import Dialect, SqlConnection, SqlDatabase, Statement, Steps
 from engine import GenerationRequest
 
 GLOBAL_SCOPE = 0
@@ -108,38 +105,44 @@ USAGE_SQL = (
 )
 
 
-def used(conn: sqlite3.Connection, user_id: int, scope: int, period: str) -> int:
-    row = conn.execute(USAGE_SQL, (user_id, scope, period)).fetchone()
+def lock_user(dialect: Dialect, user_id: int, now: float) -> Steps[None]:
+    """Make sure the user has a row and hold it to the end of the transaction: everything
+    that reads a user's usage to decide on it takes this first, so on PostgreSQL two such
+    transactions of one user run one after the other (SQLite runs every write so)."""
+    yield Statement(
+        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (user_id, now),
+    )
+    yield Statement(f"SELECT user_id FROM users WHERE user_id = ?{dialect.for_update}", (user_id,))
+
+
+def used(user_id: int, scope: int, period: str) -> Steps[int]:
+    row = yield Statement(USAGE_SQL, (user_id, scope, period))
     return int(row[0]) if row else 0
 
 
 def reserve(
-    conn: sqlite3.Connection,
-    *,
-    user_id: int,
-    scope: int,
-    period: str,
-    units: int,
-    job_id: int,
-    now: float,
-) -> None:
-    conn.execute(
+    *, user_id: int, scope: int, period: str, units: int, job_id: int, now: float
+) -> Statement:
+    return Statement(
         "INSERT INTO quota_ledger (user_id, scope, period, kind, units, job_id, created_at) "
         "VALUES (?, ?, ?, 'reserve', ?, ?, ?)",
         (user_id, scope, period, units, job_id, now),
     )
 
 
-async def settle_in(conn: aiosqlite.Connection, job_id: int, *, refund: bool, now: float) -> None:
-    """Commit or refund a job's reservation, in the period it was made; at most once."""
+async def settle_in(conn: SqlConnection, job_id: int, *, refund: bool, now: float) -> None:
+    """Commit or refund a job's reservation, in the period it was made; at most once (the
+    ledger's unique (job_id, kind) index and the NOT EXISTS make a repeat do nothing)."""
     kind = "refund" if refund else "commit"
     await conn.execute(
-        "INSERT OR IGNORE INTO quota_ledger "
+        "INSERT INTO quota_ledger "
         "(user_id, scope, period, kind, units, job_id, created_at) "
         "SELECT user_id, scope, period, ?, CASE WHEN ? THEN -units ELSE 0 END, job_id, ? "
         "FROM quota_ledger WHERE job_id = ? AND kind = 'reserve' "
         "AND NOT EXISTS (SELECT 1 FROM quota_ledger WHERE job_id = ? "
-        "AND kind IN ('commit', 'refund'))",
+        "AND kind IN ('commit', 'refund')) "
+        "ON CONFLICT DO NOTHING",
         (kind, refund, now, job_id, job_id),
     )
 
@@ -147,7 +150,7 @@ async def settle_in(conn: aiosqlite.Connection, job_id: int, *, refund: bool, no
 class QuotaLedger:
     """Reads and moderator adjustments of the ledger; reservations live with the job store."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def usage(
@@ -170,9 +173,11 @@ class QuotaLedger:
     ) -> None:
         """Give ``units`` back for today (or take them, when negative)."""
         now = time.time() if now is None else now
-        await self._db.write(
-            lambda conn: _adjust(conn, "grant", user_id, scope, -units, actor_id, note, now)
-        )
+
+        def work(dialect: Dialect) -> Steps[None]:
+            yield _adjust("grant", user_id, scope, -units, actor_id, note, now)
+
+        await self._db.run(work)
 
     async def reset(
         self, user_id: int, scope: int, *, actor_id: int, note: str = "", now: float | None = None
@@ -180,24 +185,18 @@ class QuotaLedger:
         """Bring today's usage back to zero."""
         now = time.time() if now is None else now
 
-        def work(conn: sqlite3.Connection) -> None:
-            spent = used(conn, user_id, scope, period_of(now))
-            _adjust(conn, "reset", user_id, scope, -spent, actor_id, note, now)
+        def work(dialect: Dialect) -> Steps[None]:
+            yield from lock_user(dialect, user_id, now)
+            spent = yield from used(user_id, scope, period_of(now))
+            yield _adjust("reset", user_id, scope, -spent, actor_id, note, now)
 
-        await self._db.write(work)
+        await self._db.run(work)
 
 
 def _adjust(
-    conn: sqlite3.Connection,
-    kind: str,
-    user_id: int,
-    scope: int,
-    units: int,
-    actor_id: int,
-    note: str,
-    now: float,
-) -> None:
-    conn.execute(
+    kind: str, user_id: int, scope: int, units: int, actor_id: int, note: str, now: float
+) -> Statement:
+    return Statement(
         "INSERT INTO quota_ledger (user_id, scope, period, kind, units, actor_id, note, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (user_id, scope, period_of(now), kind, units, actor_id, note, now),

@@ -19,6 +19,8 @@ ENV_PREFIX = "IMAGEBOT__"
 CONFIG_ENV = "IMAGEBOT_CONFIG"
 SECRETS_ENV = "IMAGEBOT_SECRETS_FILE"
 TOKEN_ENV = "DISCORD_TOKEN"
+REDIS_ENV = "IMAGEBOT_REDIS_URL"
+POSTGRES_ENV = "IMAGEBOT_POSTGRES_DSN"
 DEFAULT_CONFIG = Path("config.toml")
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -133,6 +135,34 @@ class ProviderSettings(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ScaleSettings(Section):
+    """The scaled mode (off by default): jobs and quotas in PostgreSQL, GPU work through a saq
+    queue on Redis, the gateway split into shard clusters. The Redis URL and the Postgres DSN
+    carry passwords, so they come from the environment (IMAGEBOT_REDIS_URL,
+    IMAGEBOT_POSTGRES_DSN) or the secrets file, never from here."""
+
+    enabled: bool = False
+    queue_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = "imagebot"
+    # saq's defaults are for short web tasks; GPU work needs its own. Heartbeats shorter than
+    # 15 s were seen to make saq's sweeper re-run healthy jobs.
+    heartbeat_seconds: Annotated[int, Field(ge=15, le=600)] = 30
+    sweep_seconds: Annotated[int, Field(ge=1, le=600)] = 10
+    result_ttl_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    dispatch_seconds: Annotated[float, Field(gt=0, le=30)] = 0.5
+    # Results larger than this go to blob_dir (a folder the workers and the bot share) instead
+    # of through Redis.
+    inline_result_bytes: Annotated[int, Field(ge=0)] = 8 * 1024 * 1024
+    blob_dir: Path | None = None
+    # The gateway: every cluster runs the same shard_count; each its own shard_ids.
+    shard_count: PositiveInt | None = None
+    shard_ids: tuple[Annotated[int, Field(ge=0)], ...] | None = None
+    identify_lock_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # A GPU worker (python -m bot worker): how many jobs it runs at once per provider, and
+    # which of the configured providers it serves (all when empty).
+    worker_concurrency: PositiveInt = 1
+    worker_providers: tuple[str, ...] = ()
+
+
 class Settings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discord: DiscordSettings = DiscordSettings()
@@ -141,6 +171,7 @@ class Settings(Section):
     quota: QuotaSettings = QuotaSettings()
     limits: LimitSettings = LimitSettings()
     defaults: DefaultSettings = DefaultSettings()
+    scale: ScaleSettings = ScaleSettings()
     providers: dict[str, ProviderSettings] = Field(
         default_factory=lambda: {"local": ProviderSettings(kind="local")}
     )
@@ -162,6 +193,8 @@ class Secrets:
 
     discord_token: SecretStr | None = None
     provider_keys: Mapping[str, SecretStr] = field(default_factory=dict)
+    redis_url: SecretStr | None = None
+    postgres_dsn: SecretStr | None = None
 
     def __repr__(self) -> str:
         return f"Secrets(discord_token={'set' if self.discord_token else 'unset'}, ...)"
@@ -285,4 +318,11 @@ def _load_secrets(settings: Settings, path: Path | None, env: Mapping[str, str])
         key = env.get(variable) or stored.get("providers", {}).get(name, {}).get("api_key")
         if key:
             keys[name] = SecretStr(str(key))
-    return Secrets(SecretStr(str(token).strip()) if token else None, keys)
+    redis = env.get(REDIS_ENV) or stored.get("redis_url")
+    postgres = env.get(POSTGRES_ENV) or stored.get("postgres_dsn")
+    return Secrets(
+        SecretStr(str(token).strip()) if token else None,
+        keys,
+        redis_url=SecretStr(str(redis)) if redis else None,
+        postgres_dsn=SecretStr(str(postgres)) if postgres else None,
+    )

@@ -4,13 +4,10 @@ quota reservation, commit and refund share a transaction with the change they be
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import aiosqlite
 
 from bot import scheduler
 from bot.errors import (
@@ -21,8 +18,8 @@ from bot.errors import (
     QuotaExceeded,
 )
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, StoredImage, sources_of
-from bot.quota import QuotaLimits, period_of, reserve, resets_at, settle_in, used
-from bot.storage import Database
+from bot.quota import QuotaLimits, lock_user, period_of, reserve, resets_at, settle_in, used
+from bot.storage import Dialect, Row, SqlConnection, SqlDatabase, Statement, Steps
 
 Clock = Callable[[], float]
 
@@ -34,7 +31,7 @@ class Recovery:
 
 
 class JobStore(Protocol):
-    """What the service and the worker need of a queue; SQLite now, a distributed one later."""
+    """What the service and the worker need of a queue, on SQLite or PostgreSQL."""
 
     async def submit(self, new: NewJob, limits: QuotaLimits) -> Job: ...
     async def claim(
@@ -58,19 +55,20 @@ class JobStore(Protocol):
     async def position(self, job_id: int, concurrency: int) -> QueuePosition: ...
     async def next_ready_at(self, origin: str) -> float | None: ...
     async def cancel_requested(self, job_ids: Collection[int]) -> set[int]: ...
+    async def running(self, origin: str) -> list[Job]: ...
 
 
-class SqliteJobStore:
-    def __init__(self, db: Database, clock: Clock = time.time) -> None:
+class SqlJobStore:
+    def __init__(self, db: SqlDatabase, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
 
     async def submit(self, new: NewJob, limits: QuotaLimits) -> Job:
         """Check cooldown, queue limit and quota, then insert the job and reserve its cost:
-        one transaction, so concurrent requests can never overdraw, run in one hand-off to
-        the database thread, so enqueueing stays cheap."""
+        one transaction, holding the user's row, so concurrent requests can never overdraw.
+        On SQLite it runs in one hand-off to the database thread, so enqueueing stays cheap."""
         now = self._clock()
-        job_id = await self._db.write(lambda conn: _submit(conn, new, limits, now))
+        job_id = await self._db.run(lambda dialect: _submit(dialect, new, limits, now))
         return Job(
             job_id=job_id,
             user_id=new.requester.user_id,
@@ -131,10 +129,11 @@ class SqliteJobStore:
             where.append(f"job_id IN ({_marks(only)})")
             params += list(only)
         condition = " AND ".join(where)
+        lock = self._db.dialect.skip_locked  # two claimers never take the same job
         async with self._db.transaction() as conn:
             head = await _maybe(
                 conn,
-                f"SELECT * FROM jobs WHERE {condition} ORDER BY fair_tag, job_id LIMIT 1",
+                f"SELECT * FROM jobs WHERE {condition} ORDER BY fair_tag, job_id LIMIT 1{lock}",
                 params,
             )
             if head is None:
@@ -144,7 +143,7 @@ class SqliteJobStore:
             if batch_limit > 1 and head["batch_key"]:
                 async with conn.execute(
                     f"SELECT * FROM jobs WHERE {condition} AND provider = ? AND batch_key = ? "
-                    "AND job_id != ? ORDER BY fair_tag, job_id LIMIT ?",
+                    f"AND job_id != ? ORDER BY fair_tag, job_id LIMIT ?{lock}",
                     [*params, head["provider"], head["batch_key"], head["job_id"], batch_limit * 4],
                 ) as cursor:
                     followers = list(await cursor.fetchall())
@@ -159,8 +158,8 @@ class SqliteJobStore:
                 [now, *ids],
             )
             await conn.execute(
-                "UPDATE scheduler_state SET value = MAX(value, ?) WHERE key = 'virtual_time'",
-                (head["fair_tag"],),
+                "UPDATE scheduler_state SET value = ? WHERE key = 'virtual_time' AND value < ?",
+                (head["fair_tag"], head["fair_tag"]),
             )
             return [await self._load(conn, job_id) for job_id in ids]
 
@@ -216,8 +215,11 @@ class SqliteJobStore:
         """Cancel a queued job at once (refunded); flag a running one for its worker to stop.
         ``user_id`` restricts to that user's jobs. Returns the status the job is left in."""
         now = self._clock()
+        lock = self._db.dialect.for_update
         async with self._db.transaction() as conn:
-            row = await _maybe(conn, "SELECT status, user_id FROM jobs WHERE job_id = ?", (job_id,))
+            row = await _maybe(
+                conn, f"SELECT status, user_id FROM jobs WHERE job_id = ?{lock}", (job_id,)
+            )
             if row is None or (user_id is not None and row["user_id"] != user_id):
                 raise JobNotFound(job_id)
             status = JobStatus(row["status"])
@@ -235,10 +237,11 @@ class SqliteJobStore:
         """After a crash: jobs left running go back to the queue, or fail and are refunded once
         their attempts are spent."""
         now = self._clock()
+        lock = self._db.dialect.for_update
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "SELECT job_id, attempt, max_attempts, cancel_requested FROM jobs "
-                "WHERE status = 'running' AND origin = ?",
+                f"WHERE status = 'running' AND origin = ?{lock}",
                 (origin,),
             ) as cursor:
                 rows = list(await cursor.fetchall())
@@ -262,10 +265,11 @@ class SqliteJobStore:
     async def abandon(self, origin: str, created_before: float, reason: str) -> int:
         """Fail and refund unfinished jobs whose owner is gone (a console run that was killed)."""
         now = self._clock()
+        lock = self._db.dialect.for_update
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "SELECT job_id FROM jobs WHERE origin = ? AND status IN ('queued', 'running') "
-                "AND created_at < ?",
+                f"AND created_at < ?{lock}",
                 (origin, created_before),
             ) as cursor:
                 ids = [row[0] for row in await cursor.fetchall()]
@@ -316,11 +320,16 @@ class SqliteJobStore:
             return True
 
     async def update_target(self, job_id: int, changes: dict[str, Any]) -> None:
-        """Merge ``changes`` into where the job is delivered (the message it shows in)."""
+        """Merge ``changes`` into where the job is delivered (the message it shows in), as a
+        JSON merge patch: None removes a key."""
+        lock = self._db.dialect.for_update
         async with self._db.transaction() as conn:
+            row = await _maybe(conn, f"SELECT target FROM jobs WHERE job_id = ?{lock}", (job_id,))
+            if row is None:
+                return
+            target = _merge_patch(json.loads(row["target"]), changes)
             await conn.execute(
-                "UPDATE jobs SET target = json_patch(target, ?) WHERE job_id = ?",
-                (json.dumps(changes), job_id),
+                "UPDATE jobs SET target = ? WHERE job_id = ?", (json.dumps(target), job_id)
             )
 
     async def active(self, guild_id: int | None = None, limit: int = 25) -> list[Job]:
@@ -340,7 +349,8 @@ class SqliteJobStore:
     async def depth(self) -> dict[str, tuple[int, int]]:
         """(queued, running) per provider."""
         rows = await self._db.fetchall(
-            "SELECT provider, SUM(status = 'queued') AS queued, SUM(status = 'running') AS running "
+            "SELECT provider, SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END) AS queued, "
+            "SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END) AS running "
             "FROM jobs WHERE status IN ('queued', 'running') GROUP BY provider"
         )
         return {row["provider"]: (int(row["queued"]), int(row["running"])) for row in rows}
@@ -356,7 +366,8 @@ class SqliteJobStore:
         if status is not JobStatus.QUEUED:
             return QueuePosition(job_id, status, 0, mean if status is JobStatus.RUNNING else 0.0)
         ahead = await self._db.fetchone(
-            "SELECT COUNT(*) AS everyone, COALESCE(SUM(provider = ?), 0) AS same FROM jobs "
+            "SELECT COUNT(*) AS everyone, "
+            "COALESCE(SUM(CASE WHEN provider = ? THEN 1 ELSE 0 END), 0) AS same FROM jobs "
             "WHERE status = 'queued' AND (fair_tag < ? OR (fair_tag = ? AND job_id < ?))",
             (row["provider"], row["fair_tag"], row["fair_tag"], job_id),
         )
@@ -377,7 +388,8 @@ class SqliteJobStore:
         ):
             row = await self._db.fetchone(
                 "SELECT AVG(d), COUNT(*) FROM (SELECT finished_at - started_at AS d FROM jobs "
-                f"WHERE status = 'succeeded' AND {sql} ORDER BY finished_at DESC LIMIT ?)",
+                f"WHERE status = 'succeeded' AND {sql} ORDER BY finished_at DESC LIMIT ?) "
+                "AS recent",
                 (*params, sample),
             )
             if row is not None and row[1]:
@@ -401,44 +413,48 @@ class SqliteJobStore:
         )
         return {row[0] for row in rows}
 
-    async def _load(self, conn: aiosqlite.Connection, job_id: int) -> Job:
+    async def running(self, origin: str) -> list[Job]:
+        """Jobs of ``origin`` that are running (in the scaled mode: released to GPU workers);
+        without their input images."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE status = 'running' AND origin = ? ORDER BY job_id", (origin,)
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def _load(self, conn: SqlConnection, job_id: int) -> Job:
         row = await _one(conn, "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
         image = await _maybe(conn, "SELECT image FROM job_inputs WHERE job_id = ?", (job_id,))
         return Job.from_row(row, image["image"] if image else None)
 
 
-def _submit(conn: sqlite3.Connection, new: NewJob, limits: QuotaLimits, now: float) -> int:
+SqliteJobStore = SqlJobStore  # the name it had when SQLite was the only backend
+
+INSERT_JOB = (
+    "INSERT INTO jobs (user_id, guild_id, channel_id, origin, provider, model, batch_key, "
+    "request, target, max_attempts, timeout_seconds, fair_tag, priority, cost, quota_scope, "
+    "quota_period, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "RETURNING job_id"
+)
+
+
+def _submit(dialect: Dialect, new: NewJob, limits: QuotaLimits, now: float) -> Steps[int]:
     user = new.requester.user_id
     period = period_of(now)
-    conn.execute(
-        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        (user, now),
-    )
-    last_job_at, user_finish, waiting, virtual_time = conn.execute(
+    yield from lock_user(dialect, user, now)
+    state = yield Statement(
         "SELECT u.last_job_at, u.fair_finish, "
         "(SELECT COUNT(*) FROM jobs WHERE user_id = u.user_id AND status = 'queued'), "
         "(SELECT value FROM scheduler_state WHERE key = 'virtual_time') "
         "FROM users u WHERE u.user_id = ?",
         (user,),
-    ).fetchone()
-    if limits.cooldown and last_job_at is not None and now < last_job_at + limits.cooldown:
-        raise CooldownActive(retry_at=last_job_at + limits.cooldown, cooldown=limits.cooldown)
-    if waiting >= limits.max_queued:
-        raise QueueLimitReached(limit=limits.max_queued)
-    spent = used(conn, user, limits.scope, period)
-    if spent + new.cost > limits.allowance:
-        raise QuotaExceeded(
-            cost=new.cost,
-            remaining=max(0, limits.allowance - spent),
-            allowance=limits.allowance,
-            resets_at=resets_at(now),
-        )
+    )
+    assert state is not None  # the user's row was just made
+    last_job_at, user_finish, waiting, virtual_time = state
+    spent = yield from used(user, limits.scope, period)
+    _admit(new, limits, now, last_job_at=last_job_at, waiting=waiting, spent=spent)
     start, finish = scheduler.fair_tags(virtual_time, user_finish, waiting, limits.priority)
-    cursor = conn.execute(
-        "INSERT INTO jobs (user_id, guild_id, channel_id, origin, provider, model, "
-        "batch_key, request, target, max_attempts, timeout_seconds, fair_tag, priority, "
-        "cost, quota_scope, quota_period, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    inserted = yield Statement(
+        INSERT_JOB,
         (
             user,
             new.requester.guild_id,
@@ -459,34 +475,65 @@ def _submit(conn: sqlite3.Connection, new: NewJob, limits: QuotaLimits, now: flo
             now,
         ),
     )
-    job_id = cursor.lastrowid
-    assert job_id is not None
+    assert inserted is not None
+    job_id = int(inserted[0])
     if new.request.init_image is not None:
-        conn.execute(
+        yield Statement(
             "INSERT INTO job_inputs (job_id, image) VALUES (?, ?)",
             (job_id, new.request.init_image),
         )
-    reserve(
-        conn,
-        user_id=user,
-        scope=limits.scope,
-        period=period,
-        units=new.cost,
-        job_id=job_id,
-        now=now,
+    yield reserve(
+        user_id=user, scope=limits.scope, period=period, units=new.cost, job_id=job_id, now=now
     )
-    conn.execute(
+    yield Statement(
         "UPDATE users SET last_job_at = ?, fair_finish = ? WHERE user_id = ?",
         (now, finish, user),
     )
     return job_id
 
 
+def _admit(
+    new: NewJob,
+    limits: QuotaLimits,
+    now: float,
+    *,
+    last_job_at: float | None,
+    waiting: int,
+    spent: int,
+) -> None:
+    """Refuse a request the user's cooldown, queue limit or quota does not allow."""
+    if limits.cooldown and last_job_at is not None and now < last_job_at + limits.cooldown:
+        raise CooldownActive(retry_at=last_job_at + limits.cooldown, cooldown=limits.cooldown)
+    if waiting >= limits.max_queued:
+        raise QueueLimitReached(limit=limits.max_queued)
+    if spent + new.cost > limits.allowance:
+        raise QuotaExceeded(
+            cost=new.cost,
+            remaining=max(0, limits.allowance - spent),
+            allowance=limits.allowance,
+            resets_at=resets_at(now),
+        )
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch (what SQLite's json_patch does): objects merge key by key,
+    None removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
+
+
 @dataclass(frozen=True, slots=True)
 class _RowView:
     """A queued row seen through the scheduler's ``Queued`` protocol."""
 
-    row: sqlite3.Row
+    row: Row
 
     @property
     def job_id(self) -> int:
@@ -506,7 +553,7 @@ class _RowView:
 
 
 async def _move(
-    conn: aiosqlite.Connection,
+    conn: SqlConnection,
     job_id: int,
     target: JobStatus,
     *,
@@ -532,14 +579,12 @@ def _marks(values: Collection[object]) -> str:
     return ", ".join("?" * len(values))
 
 
-async def _maybe(
-    conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()
-) -> sqlite3.Row | None:
+async def _maybe(conn: SqlConnection, sql: str, params: Sequence[object] = ()) -> Row | None:
     async with conn.execute(sql, params) as cursor:
         return await cursor.fetchone()
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()) -> sqlite3.Row:
+async def _one(conn: SqlConnection, sql: str, params: Sequence[object] = ()) -> Row:
     row = await _maybe(conn, sql, params)
     if row is None:
         raise LookupError(sql)

@@ -1,10 +1,10 @@
-"""One writer connection behind a lock, one reader, WAL mode, migrations applied at open."""
+"""SQLite: one writer connection behind a lock, one reader, WAL mode, migrations applied at
+open."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -17,12 +17,14 @@ from typing import Any, TypeVar, cast
 import aiosqlite
 
 from bot.errors import StorageError, StorageUnavailable
+from bot.storage.sql import SQLITE, Dialect, Page, Row, Steps, read_page
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 T = TypeVar("T")
 GROUP_COMMIT = 256  # writes at most in one shared transaction
+OLDEST_SQLITE = (3, 39)  # RETURNING, IS NOT DISTINCT FROM
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +34,10 @@ class Migration:
     sql: str
 
 
-def migrations() -> list[Migration]:
+def migrations(folder: str = "migrations") -> list[Migration]:
+    """The numbered migrations in ``folder``: SQLite's, or PostgreSQL's in pg_migrations."""
     found = []
-    for entry in resources.files("bot.storage").joinpath("migrations").iterdir():
+    for entry in resources.files("bot.storage").joinpath(folder).iterdir():
         match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
@@ -48,17 +51,11 @@ def latest_version() -> int:
     return len(migrations())
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[sqlite3.Row]
-    page: int  # 0-based, clamped into range
-    pages: int  # at least 1
-    total: int
-
-
 class Database:
     """Writes go through ``transaction()`` one at a time; reads use a second connection, so
     under WAL they never wait for a writer and never see a transaction in progress."""
+
+    dialect: Dialect = SQLITE
 
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
         self.path = path
@@ -74,6 +71,11 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StorageError(f"Cannot create the folder for the database {path}: {err}") from err
+        if sqlite3.sqlite_version_info < OLDEST_SQLITE:
+            raise StorageError(
+                f"SQLite {sqlite3.sqlite_version} is too old: the bot needs "
+                f"{'.'.join(map(str, OLDEST_SQLITE))} or newer (a newer Python build has it)."
+            )
         writer = await _connect(path)
         try:
             await _migrate(writer, path, target_version)
@@ -120,6 +122,10 @@ class Database:
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
+    async def run(self, work: Callable[[Dialect], Steps[T]]) -> T:
+        """A transaction written as steps, run through ``write``: one hand-off for it all."""
+        return await self.write(lambda conn: _drive(conn, work(self.dialect)))
+
     async def _flush(self) -> None:
         # aiosqlite runs each call on the connection's thread in order; _execute is how it
         # does so for its own methods, and _conn is the sqlite3 connection it owns.
@@ -139,30 +145,18 @@ class Database:
                 else:
                     future.set_exception(value)
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """One hand-off to the reader's thread (a cursor would take three)."""
         return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
     async def page(
         self, source: str, params: Sequence[Any], order: str, *, page: int, per_page: int
     ) -> Page:
-        """One page of ``SELECT * FROM {source} ORDER BY {order}``; a page out of range shows
-        the nearest. ``source`` is a table with its WHERE clause, never member input."""
-        if per_page < 1:
-            raise ValueError(f"per_page must be at least 1, not {per_page}")
-        row = await self.fetchone(f"SELECT COUNT(*) FROM {source}", params)
-        total = int(row[0]) if row else 0
-        pages = max(1, math.ceil(total / per_page))
-        page = min(max(page, 0), pages - 1)
-        rows = await self.fetchall(
-            f"SELECT * FROM {source} ORDER BY {order} LIMIT ? OFFSET ?",
-            (*params, per_page, page * per_page),
-        )
-        return Page(rows, page, pages, total)
+        return await read_page(self, source, params, order, page=page, per_page=per_page)
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
@@ -190,6 +184,16 @@ def translated(err: BaseException) -> BaseException:
         return err
     log.error("The database refused a write: %s", text)
     return StorageUnavailable("full" in text)
+
+
+def _drive(conn: sqlite3.Connection, steps: Steps[T]) -> T:
+    try:
+        statement = next(steps)
+        while True:
+            statement = steps.send(conn.execute(*statement).fetchone())
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
 def _in_group(

@@ -65,11 +65,11 @@ async def insert_job(
             "INSERT INTO users (user_id, created_at) VALUES (?, 0) ON CONFLICT DO NOTHING",
             (user,),
         )
-        cursor = await conn.execute(
+        async with conn.execute(
             "INSERT INTO jobs (user_id, guild_id, origin, provider, model, request, status, "
             "max_attempts, timeout_seconds, fair_tag, cost, quota_scope, quota_period, "
             "created_at, started_at, finished_at) "
-            "VALUES (?, ?, 'discord', ?, ?, ?, ?, 1, 60, 0, 1, 0, '', ?, ?, ?)",
+            "VALUES (?, ?, 'discord', ?, ?, ?, ?, 1, 60, 0, 1, 0, '', ?, ?, ?) RETURNING job_id",
             (
                 user,
                 guild,
@@ -81,15 +81,17 @@ async def insert_job(
                 None if finished is None else finished - seconds,
                 finished,
             ),
-        )
-        assert cursor.lastrowid is not None
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        job_id = int(row[0])
         for index in range(images):
             await conn.execute(
                 "INSERT INTO job_images (job_id, idx, path, width, height) "
                 "VALUES (?, ?, 'x.png', 64, 64)",
-                (cursor.lastrowid, index),
+                (job_id, index),
             )
-        return cursor.lastrowid
+        return job_id
 
 
 async def actions(mod: Moderation, guild: int | None = None) -> list[str]:

@@ -174,9 +174,10 @@ async def test_recovery_requeues_running_jobs_or_fails_and_refunds_them(runtime:
     await submit(runtime, 2)
     fresh = await claim_one(runtime)
     spent = await claim_one(runtime)
-    await runtime.db._writer.execute(  # a job that already used every attempt
-        "UPDATE jobs SET attempt = max_attempts WHERE job_id = ?", (spent.job_id,)
-    )
+    async with runtime.db.transaction() as conn:  # a job that already used every attempt
+        await conn.execute(
+            "UPDATE jobs SET attempt = max_attempts WHERE job_id = ?", (spent.job_id,)
+        )
     recovery = await runtime.store.recover("discord")
     assert (recovery.requeued, recovery.failed) == (1, 1)
     assert (await runtime.store.get(fresh.job_id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
@@ -219,9 +220,10 @@ async def test_position_and_eta_come_from_the_queue_and_recent_durations(runtime
     assert (place.position, place.eta) == (1, None)
     job = await claim_one(runtime)
     assert job.job_id == first.job_id
-    await runtime.db._writer.execute(
-        "UPDATE jobs SET started_at = started_at - 4 WHERE job_id = ?", (job.job_id,)
-    )
+    async with runtime.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET started_at = started_at - 4 WHERE job_id = ?", (job.job_id,)
+        )
     await runtime.store.succeed(job, [])
     place = await runtime.service.position(second.job_id)
     assert place.position == 0
