@@ -20,8 +20,9 @@ COPY pyproject.toml README.md ./
 COPY bot bot
 COPY cogs cogs
 COPY engine engine
-# torch from PyPI on x86_64 Linux is the CUDA build, which this base image's driver runs.
-RUN pip install ".[local]"
+# torch from PyPI on x86_64 Linux is the CUDA build, which this base image's driver runs;
+# "scale" adds saq, redis and asyncpg, so one image serves bot clusters and GPU workers.
+RUN pip install ".[local,scale]"
 
 RUN useradd --create-home --uid 10001 imagebot \
     && mkdir -p /data \

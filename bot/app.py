@@ -12,8 +12,8 @@ import yarl
 from discord.ext import commands
 
 from bot.errors import Refusal
-from bot.runtime import Runtime
-from bot.worker import ResultSink, Worker
+from bot.runtime import JobRunner, Runtime
+from bot.worker import ResultSink
 from engine import EngineError
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ def invite_url(application_id: int) -> str:
 
 
 def point_at(api_base: str, gateway_url: str | None) -> None:
-    """Send REST to ``api_base`` (a rate-limit proxy, a local fake) and the gateway to
-    ``gateway_url`` when set. discord.py reads both as class attributes."""
+    """Send REST to ``api_base`` (a rate-limit proxy such as nirn-proxy, which the scaled
+    mode's clusters share; a local fake) and the gateway to ``gateway_url`` when set.
+    discord.py reads both as class attributes."""
     discord.http.Route.BASE = api_base
     if gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
@@ -114,9 +115,13 @@ async def _tell(interaction: discord.Interaction[Any], text: str) -> None:
 
 
 class ImageBot(commands.Bot):
-    def __init__(self, runtime: Runtime, extensions: Sequence[str] = EXTENSIONS) -> None:
+    """The bot: its extensions, command tree and worker. ``options`` go to discord.py (the
+    sharded variant in bot.scale.gateway passes its shards)."""
+
+    def __init__(
+        self, runtime: Runtime, extensions: Sequence[str] = EXTENSIONS, **options: Any
+    ) -> None:
         settings = runtime.settings.discord
-        options: dict[str, Any] = {}
         if settings.application_id is not None:
             options["application_id"] = settings.application_id
         if settings.owner_ids:
@@ -135,8 +140,14 @@ class ImageBot(commands.Bot):
         )
         self.runtime = runtime
         self._extensions = tuple(extensions)
-        self.worker: Worker | None = None
+        self.worker: JobRunner | None = None  # the embedded worker, or the cluster relay
         self.sink: ResultSink | None = None  # set by the results extension
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the command tree: of a sharded bot's clusters only one
+        does, or each would overwrite the others' sync."""
+        return True
 
     def first_time(self, interaction: discord.Interaction[Any]) -> bool:
         """False for an interaction id this process has already acted on (a replay)."""
@@ -148,15 +159,17 @@ class ImageBot(commands.Bot):
         for extension in self._extensions:
             await self.load_extension(extension)
         settings = self.runtime.settings.discord
-        if settings.sync_commands:
+        if settings.sync_commands and self.syncs_commands:
             guild = discord.Object(settings.sync_guild_id) if settings.sync_guild_id else None
             if guild is not None:
                 self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("Synced %d application command(s)", len(synced))
+        elif settings.sync_commands:
+            log.info("The cluster with shard 0 syncs the application commands")
         if self.sink is None:
             raise RuntimeError("No extension set a result sink; load cogs.results.")
-        self.worker = self.runtime.worker(
+        self.worker = self.runtime.runner(
             self.sink,
             origin="discord",
             progress_interval=self.runtime.settings.discord.progress_seconds,

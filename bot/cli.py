@@ -16,12 +16,14 @@ from pathlib import Path
 import discord
 
 from bot import settings as settings_module
-from bot.app import NO_TOKEN_HELP, ImageBot, invite_url, point_at
+from bot.app import NO_TOKEN_HELP, invite_url, point_at
 from bot.errors import BotError, Refusal
 from bot.jobs import Job, JobStatus, Requester, StoredImage
 from bot.runtime import open_runtime
+from bot.scale.gateway import Cluster, open_bot
 from bot.settings import LoadedSettings
-from bot.storage import Database
+from bot.storage import open_database
+from bot.storage.copy import migrate_to_postgres
 from engine import EngineError, GenerationRequest, LoraRef, Mode, Progress
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_generate(loaded, args))
         if command == "migrate":
             return asyncio.run(_migrate(loaded))
+        if command == "migrate-to-postgres":
+            return asyncio.run(migrate_to_postgres(loaded, args.sqlite))
+        if command == "worker":
+            from bot.scale.gpu import run_worker  # noqa: PLC0415 (scaled-mode packages)
+
+            return asyncio.run(run_worker(loaded))
         return _run(loaded)
     except (BotError, EngineError) as err:
         print(getattr(err, "user_message", None) or err, file=sys.stderr)
@@ -66,6 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="start the Discord bot (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    commands.add_parser(
+        "migrate-to-postgres",
+        help="copy the SQLite database into an empty PostgreSQL one ($IMAGEBOT_POSTGRES_DSN); "
+        "stop the bot first",
+    ).add_argument(
+        "--sqlite", type=Path, help="the SQLite file (default: the one storage settings name)"
+    )
+    commands.add_parser(
+        "worker", help="scaled mode: run a GPU worker that takes jobs from Redis (docs/scaling.md)"
+    )
     generate = commands.add_parser(
         "generate", help="run one job without Discord, to check a set-up"
     )
@@ -102,8 +120,9 @@ def _run(loaded: LoadedSettings) -> int:
 
 async def _serve(loaded: LoadedSettings) -> int:
     assert loaded.secrets.discord_token is not None
+    cluster = Cluster.of(loaded.settings.scale, loaded.secrets.redis_url)
     point_at(loaded.settings.discord.api_base, loaded.settings.discord.gateway_url)
-    async with open_runtime(loaded) as runtime, ImageBot(runtime) as client:
+    async with open_runtime(loaded) as runtime, open_bot(runtime, cluster) as client:
         closing: set[asyncio.Task[None]] = set()
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGTERM, lambda: closing.add(asyncio.create_task(client.close()))
@@ -124,10 +143,11 @@ async def _serve(loaded: LoadedSettings) -> int:
 
 
 async def _migrate(loaded: LoadedSettings) -> int:
-    path = loaded.settings.storage.database_path
-    db = await Database.open(path)
+    """Bring the database up to date: SQLite, or PostgreSQL in the scaled mode."""
+    where = "PostgreSQL" if loaded.settings.scale.enabled else loaded.settings.storage.database_path
+    db = await open_database(loaded.settings, loaded.secrets)
     try:
-        print(f"{path}: schema version {await db.schema_version()}")
+        print(f"{where}: schema version {await db.schema_version()}")
     finally:
         await db.close()
     return 0
@@ -164,6 +184,13 @@ class FileSink:
 
 
 async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
+    if loaded.settings.scale.enabled:
+        print(
+            "generate runs a job in this process, which the scaled mode leaves to the GPU "
+            "workers; run it with IMAGEBOT__SCALE__ENABLED=false against a local config.",
+            file=sys.stderr,
+        )
+        return 2
     defaults = loaded.settings.defaults
     try:
         init_image = args.image.read_bytes() if args.image else None

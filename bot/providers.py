@@ -83,14 +83,17 @@ class Providers:
         running_per_user: Mapping[int, int],
         max_running_per_user: int,
         paused: Collection[str] = (),
+        slots: Mapping[str, int] | None = None,
     ) -> scheduler.Capacity:
         """Free slots per provider; a paused provider or an open breaker has none, so its jobs
-        wait. A half-open breaker takes one job, once nothing else runs there."""
+        wait. A half-open breaker takes one job, once nothing else runs there. ``slots``
+        replaces the configured concurrency (the scaled mode counts its live GPU workers)."""
         free_slots = {}
         max_batch = {}
         for entry in self:
             running = running_per_provider.get(entry.name, 0)
-            free = entry.settings.concurrency - running
+            concurrency = entry.settings.concurrency if slots is None else slots.get(entry.name, 0)
+            free = concurrency - running
             batch = entry.provider.capabilities.max_batch
             if entry.name in paused or not entry.breaker.allow():
                 free = 0

@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from tests.fakes.discord import FakeDiscord, Refused, connected
+from tests.fakes.discord import APPLICATION_ID, TOKEN, FakeDiscord, Refused, connected
 from tests.fakes.discord.rules import check_message
 
 GUILD = 10
@@ -587,3 +588,125 @@ def test_message_limits(body: dict[str, Any], field: str):
     with pytest.raises(Refused) as refused:
         check_message(body, [], upload_limit=10, flags=0)
     assert (refused.value.status, refused.value.code, refused.value.field) == (400, 50035, field)
+
+
+# Sharding: raw gateway sessions, to see which frames each shard gets.
+
+ON_SHARD_0 = 2 << 22  # (guild_id >> 22) % 2 == 0
+ON_SHARD_1 = 3 << 22
+ON_SHARD_1_CHANNEL = ON_SHARD_1 + 1
+
+
+async def identify(
+    http: aiohttp.ClientSession, fake: FakeDiscord, shard: list[int] | None
+) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(fake.gateway_url)
+    assert (await ws.receive_json(timeout=5))["op"] == 10
+    data: dict[str, Any] = {"token": TOKEN, "intents": 1, "properties": {}}
+    if shard is not None:
+        data["shard"] = shard
+    await ws.send_json({"op": 2, "d": data})
+    return ws
+
+
+async def dispatches(ws: aiohttp.ClientWebSocketResponse, count: int) -> list[dict[str, Any]]:
+    frames = [await ws.receive_json(timeout=5) for _ in range(count)]
+    assert all(frame["op"] == 0 for frame in frames), frames
+    return frames
+
+
+@asynccontextmanager
+async def sharded(**options: Any) -> AsyncIterator[tuple[FakeDiscord, aiohttp.ClientSession]]:
+    async with FakeDiscord(**options) as fake, aiohttp.ClientSession() as http:
+        yield fake, http
+
+
+async def test_gateway_bot_tells_the_shard_count_and_the_session_start_limit():
+    async with sharded(shard_count=4, max_concurrency=16, session_starts=10) as (fake, http):
+        headers = {"Authorization": f"Bot {TOKEN}"}
+        async with http.get(f"{fake.api_base}/gateway/bot", headers=headers) as response:
+            assert await response.json() == {
+                "url": fake.gateway_url,
+                "shards": 4,
+                "session_start_limit": {
+                    "total": 10,
+                    "remaining": 10,
+                    "reset_after": 86_400_000,
+                    "max_concurrency": 16,
+                },
+            }
+        ws = await identify(http, fake, [0, 4])
+        await dispatches(ws, 1)
+        async with http.get(f"{fake.api_base}/gateway/bot", headers=headers) as response:
+            assert (await response.json())["session_start_limit"]["remaining"] == 9
+        await ws.close()
+
+
+async def test_each_shard_gets_its_guilds_and_their_interactions_and_dms_come_on_shard_0():
+    async with sharded(shard_count=2, max_concurrency=2) as (fake, http):
+        for guild in (ON_SHARD_0, ON_SHARD_1):
+            fake.add_guild(guild)
+        fake.add_channel(ON_SHARD_1_CHANNEL, guild_id=ON_SHARD_1)
+        shard_0, shard_1 = [await identify(http, fake, [n, 2]) for n in (0, 1)]
+        ready_0, create_0 = await dispatches(shard_0, 2)
+        ready_1, create_1 = await dispatches(shard_1, 2)
+        assert ready_0["d"]["shard"] == [0, 2] and ready_1["d"]["shard"] == [1, 2]
+        assert [g["id"] for g in ready_0["d"]["guilds"]] == [str(ON_SHARD_0)]
+        assert (create_0["t"], create_0["d"]["id"]) == ("GUILD_CREATE", str(ON_SHARD_0))
+        assert (create_1["t"], create_1["d"]["id"]) == ("GUILD_CREATE", str(ON_SHARD_1))
+
+        headers = {"Authorization": f"Bot {TOKEN}"}
+        commands_url = f"{fake.api_base}/applications/{APPLICATION_ID}/commands"
+        ping = [{"name": "ping", "description": "ping", "type": 1}]
+        async with http.put(commands_url, json=ping, headers=headers) as response:
+            assert response.status == 200
+        in_guild = await fake.invoke("ping", user=ALICE, channel=ON_SHARD_1_CHANNEL)
+        [event] = await dispatches(shard_1, 1)
+        assert (event["t"], event["d"]["id"]) == ("INTERACTION_CREATE", str(in_guild.id))
+        in_dm = await fake.invoke("ping", user=ALICE, channel=fake.dm_channel_of(ALICE))
+        [event] = await dispatches(shard_0, 1)
+        assert (event["t"], event["d"]["id"]) == ("INTERACTION_CREATE", str(in_dm.id))
+        assert fake.shards.refused == []
+        await shard_0.close()
+        await shard_1.close()
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reason"),
+    [
+        ([0, 2], [1, 3], "shard count 3; the bot runs 2 shards"),
+        ([0, 2], [2, 2], "shard id 2 is out of range"),
+        ([0, 2], [0, 2], "shard 0 is already connected"),
+        ([0, 2], None, "shard count 1; the bot runs 2 shards"),
+        ([1, 2], [1, 2], "shard 1 is already connected"),
+    ],
+)
+async def test_an_inconsistent_identify_gets_an_invalid_session(
+    first: list[int], second: list[int] | None, reason: str
+):
+    async with sharded(shard_count=2, identify_window=0) as (fake, http):
+        accepted = await identify(http, fake, first)
+        await dispatches(accepted, 1)
+        refused = await identify(http, fake, second)
+        assert await refused.receive_json(timeout=5) == {"op": 9, "d": False}
+        assert [entry.split(": ", 1)[1] for entry in fake.shards.refused] == [reason]
+        assert [i.shard_id for i in fake.shards.identifies] == [first[0]]
+        await accepted.close()
+        await refused.close()
+
+
+async def test_one_identify_per_bucket_per_window():
+    async with sharded(shard_count=4, max_concurrency=2, identify_window=0.3) as (fake, http):
+        shard_0, shard_1 = [await identify(http, fake, [n, 4]) for n in (0, 1)]
+        await dispatches(shard_0, 1)
+        await dispatches(shard_1, 1)
+        too_soon = await identify(http, fake, [2, 4])  # bucket 0 again
+        assert await too_soon.receive_json(timeout=5) == {"op": 9, "d": False}
+        assert "bucket 0 identified" in fake.shards.refused[0]
+        await too_soon.close()
+        await asyncio.sleep(0.3)
+        shard_2 = await identify(http, fake, [2, 4])
+        await dispatches(shard_2, 1)
+        assert [(i.shard_id, i.bucket) for i in fake.shards.identifies] == [(0, 0), (1, 1), (2, 0)]
+        for ws in (shard_0, shard_1, shard_2):
+            await ws.close()

@@ -21,6 +21,7 @@ import discord
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from . import commands as schema
+from .gateway import Session, Shards
 from .model import Channel, FakeInteraction, FakeMessage, Guild, Member, Recorded, StoredFile
 from .payloads import (
     APPLICATION_ID,
@@ -121,7 +122,12 @@ def _truthy(value: str | None) -> bool:
 class FakeDiscord:
     """Discord on loopback for a real discord.py client. Channel posts to channels never
     added are accepted as bare text channels (the first tests rely on it) unless
-    ``strict_channels``."""
+    ``strict_channels``.
+
+    The gateway is sharded as Discord's is (``shards``): ``shard_count`` shards, IDENTIFYs
+    limited to one per bucket (``shard_id % max_concurrency``) per ``identify_window``
+    seconds, each guild's events on its shard and DMs on shard 0. An IDENTIFY Discord would
+    refuse is answered with INVALID_SESSION and recorded in ``shards.refused``."""
 
     def __init__(
         self,
@@ -130,6 +136,10 @@ class FakeDiscord:
         token_lifetime: float = 15 * 60,
         upload_limit: int = 10 * 2**20,
         strict_channels: bool = False,
+        shard_count: int = 1,
+        max_concurrency: int = 1,
+        identify_window: float = 5.0,
+        session_starts: int = 1000,
     ) -> None:
         self.response_deadline = response_deadline
         self.token_lifetime = token_lifetime
@@ -160,10 +170,8 @@ class FakeDiscord:
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
         self._faults: list[Fault] = []
         self._tick = asyncio.Event()
-        self._ws: web.WebSocketResponse | None = None
+        self.shards = Shards(shard_count, max_concurrency, identify_window, session_starts)
         self._sockets: set[web.WebSocketResponse] = set()
-        self._seq = 0
-        self._sending: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._deleted_channels: set[int] = set()
 
@@ -172,6 +180,7 @@ class FakeDiscord:
         channel_message = f"{API}/channels/{{channel}}/messages/{{message}}"
         return [
             web.get(f"{API}/users/@me", self._users_me),
+            web.get(f"{API}/gateway/bot", self._bot_gateway),
             web.get(f"{API}/oauth2/applications/@me", self._application),
             web.put(f"{API}/applications/{{app}}/commands", self._sync),
             web.put(f"{API}/applications/{{app}}/guilds/{{guild}}/commands", self._sync),
@@ -244,7 +253,7 @@ class FakeDiscord:
             "tags": {"bot_id": str(BOT_ID)},
         }
         self._guilds[guild_id] = guild
-        self._emit("GUILD_CREATE", self._guild_create(guild))
+        self._emit("GUILD_CREATE", self._guild_create(guild), guild_id=guild_id)
 
     def add_role(
         self,
@@ -257,7 +266,9 @@ class FakeDiscord:
         value = permissions.value if isinstance(permissions, discord.Permissions) else permissions
         role = self._role(role_id, name, value)
         self._guild(guild_id).roles[role_id] = role
-        self._emit("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role})
+        self._emit(
+            "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}, guild_id=guild_id
+        )
 
     def add_channel(
         self,
@@ -284,7 +295,7 @@ class FakeDiscord:
         self._channels[channel_id] = channel
         if guild_id in self._guilds:
             event = "THREAD_CREATE" if kind == "thread" else "CHANNEL_CREATE"
-            self._emit(event, self._channel_payload(channel))
+            self._emit(event, self._channel_payload(channel), guild_id=guild_id)
 
     def add_user(self, user_id: int, name: str = "member") -> None:
         self._users[user_id] = user_payload(user_id, name)
@@ -305,15 +316,20 @@ class FakeDiscord:
         own = self._ids()
         name = f"{self._users[user_id]['username']}'s permissions"
         guild.roles[own] = self._role(own, name, value)
-        self._emit("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": guild.roles[own]})
+        role = guild.roles[own]
+        self._emit(
+            "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}, guild_id=guild_id
+        )
         guild.members[user_id] = Member(user_id, [*roles, own], value)
 
-    async def disconnect(self, code: int = 4000) -> None:
-        """Drop the bot's gateway connection, as Discord does now and then; a bot that
-        reconnects gets an invalid session (op 9) for its RESUME and identifies again."""
-        assert self._ws is not None, "the bot is not connected"
+    async def disconnect(self, code: int = 4000, *, shard: int = 0) -> None:
+        """Drop the bot's gateway connection (of ``shard``), as Discord does now and then; a
+        bot that reconnects gets an invalid session (op 9) for its RESUME and identifies
+        again."""
+        session = self.shards.sessions.get(shard)
+        assert session is not None, f"no bot is connected on shard {shard}"
         self.identified.clear()
-        await self._ws.close(code=code, message=b"Unknown error.")
+        await session.ws.close(code=code, message=b"Unknown error.")
 
     def delete_channel(self, channel_id: int) -> None:
         """A moderator deletes the channel: REST calls to it answer 10003 Unknown Channel."""
@@ -797,14 +813,14 @@ class FakeDiscord:
     async def replay(self, interaction: FakeInteraction) -> None:
         """Send the same INTERACTION_CREATE again, as a replaying attacker or a confused
         gateway would: a bot should act on an interaction id once."""
-        sent = self._emit("INTERACTION_CREATE", interaction.payload, quiet=False)
+        sent = self._emit_interaction(interaction)
         assert sent is not None
         await sent
         self._notify()
 
     async def _dispatch(self, interaction: FakeInteraction) -> FakeInteraction:
         interaction.dispatched_at = time.monotonic()
-        sent = self._emit("INTERACTION_CREATE", interaction.payload, quiet=False)
+        sent = self._emit_interaction(interaction)
         assert sent is not None
         await sent
         self._notify()
@@ -1310,6 +1326,10 @@ class FakeDiscord:
             }
         )
 
+    async def _bot_gateway(self, request: web.Request) -> web.Response:
+        self._bot_auth(request)
+        return reply(self.shards.bot_gateway(self.gateway_url))
+
     async def _sync(self, request: web.Request) -> web.Response:
         self._bot_auth(request)
         if request.match_info["app"] != str(APPLICATION_ID):
@@ -1621,59 +1641,88 @@ class FakeDiscord:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.add(ws)
-        self._send(ws, {"op": 10, "d": {"heartbeat_interval": 41250}})
+        session = Session(ws)
+        self._send(session, {"op": 10, "d": {"heartbeat_interval": 41250}})
         try:
             async for frame in ws:
                 if frame.type is not WSMsgType.TEXT:
                     continue
                 message = json.loads(frame.data)
                 if message.get("op") == 1:
-                    self._send(ws, {"op": 11})
+                    self._send(session, {"op": 11})
                 elif message.get("op") == 2:
                     if message["d"].get("token") != TOKEN:
                         await ws.close(code=4004, message=b"Authentication failed.")
                         break
-                    self._identify(ws)
+                    self._identify(session, message["d"].get("shard"))
                 elif message.get("op") == 6:
-                    self._send(ws, {"op": 9, "d": False})
+                    self._send(session, {"op": 9, "d": False})
         finally:
             self._sockets.discard(ws)
-            if self._ws is ws:
-                self._ws = None
+            self.shards.drop(session)
         return ws
 
-    def _identify(self, ws: web.WebSocketResponse) -> None:
-        self._ws, self._seq = ws, 0
+    def _identify(self, session: Session, shard: Any) -> None:
+        if self.shards.admit(session, shard) is not None:
+            self._send(session, {"op": 9, "d": False})
+            self._notify()
+            return
         self.identified.set()
+        shard_id = session.shard_id
+        guilds = [g for g in self._guilds.values() if self.shards.of_guild(g.id) == shard_id]
         ready = {
             "v": 10,
             "user": BOT_USER,
-            "guilds": [{"id": str(guild), "unavailable": True} for guild in self._guilds],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
             "session_id": "session",
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(APPLICATION_ID), "flags": 0},
             "private_channels": [],
             "relationships": [],
         }
-        self._emit("READY", ready)
-        for guild in self._guilds.values():
-            self._emit("GUILD_CREATE", self._guild_create(guild))
+        if shard is not None:
+            ready["shard"] = shard
+        self._emit("READY", ready, shard=shard_id)
+        for guild in guilds:
+            self._emit("GUILD_CREATE", self._guild_create(guild), shard=shard_id)
         self._notify()
 
-    def _emit(self, event: str, data: Any, *, quiet: bool = True) -> asyncio.Task[None] | None:
-        """Sends a dispatch to the connected bot, in order; nothing when none is connected
-        (it will get the world in GUILD_CREATE), unless the caller needs it sent."""
-        if self._ws is None:
+    def _emit_interaction(self, interaction: FakeInteraction) -> asyncio.Task[None] | None:
+        guild_id = interaction.payload.get("guild_id")
+        return self._emit(
+            "INTERACTION_CREATE",
+            interaction.payload,
+            guild_id=None if guild_id is None else int(guild_id),
+            quiet=False,
+        )
+
+    def _emit(
+        self,
+        event: str,
+        data: Any,
+        *,
+        guild_id: int | None = None,
+        shard: int | None = None,
+        quiet: bool = True,
+    ) -> asyncio.Task[None] | None:
+        """Sends a dispatch to the session of ``shard`` (by default the shard of ``guild_id``,
+        shard 0 without one), in order; nothing when none is connected (it will get the
+        world in GUILD_CREATE), unless the caller needs it sent."""
+        if shard is None:
+            shard = self.shards.of_guild(guild_id)
+        session = self.shards.sessions.get(shard)
+        if session is None:
             if quiet:
                 return None
-            raise AssertionError("the bot is not connected to the fake's gateway")
-        self._seq += 1
-        return self._send(self._ws, {"op": 0, "t": event, "s": self._seq, "d": data}, quiet=quiet)
+            raise AssertionError(f"no bot is connected to the fake's gateway on shard {shard}")
+        session.seq += 1
+        frame = {"op": 0, "t": event, "s": session.seq, "d": data}
+        return self._send(session, frame, quiet=quiet)
 
     def _send(
-        self, ws: web.WebSocketResponse, frame: dict[str, Any], *, quiet: bool = True
+        self, session: Session, frame: dict[str, Any], *, quiet: bool = True
     ) -> asyncio.Task[None]:
-        previous, text = self._sending, json.dumps(frame)
+        previous, text, ws = session.sending, json.dumps(frame), session.ws
 
         async def send() -> None:
             if previous is not None and not previous.done():
@@ -1685,7 +1734,7 @@ class FakeDiscord:
                     raise
 
         task = asyncio.get_running_loop().create_task(send())
-        self._sending = task
+        session.sending = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
