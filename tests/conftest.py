@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.runtime import Runtime, open_runtime
@@ -26,6 +27,18 @@ def make_settings(tmp_path: Path, **sections: Any) -> Settings:
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values}
     return Settings.model_validate(raw)
+
+
+@pytest.fixture
+def redirect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Puts back the URLs ``point_at`` sets (discord.py keeps them on classes) after a test
+    that ran a bot against the fake Discord."""
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(
+        discord.gateway.DiscordWebSocket,
+        "DEFAULT_GATEWAY",
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,15 +110,19 @@ class Dispatcher:
         self._last_sweep = 0.0
         self.leading = False
         self.led = asyncio.Event()  # set once this process has led
+        self._watcher: asyncio.Task[None] | None = None
+        self.on_settled: Callable[[], None] | None = None  # wakes this process's deliveries
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatcher")
+        self._watcher = asyncio.create_task(self._transport.watch(self.wake), name="task-watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._leadership.release()
         self.leading = False
 
@@ -230,6 +234,8 @@ class Dispatcher:
             )
             await self._settle(job, error)
         await self._transport.forget([job.job_id])
+        if self.on_settled is not None:
+            self.on_settled()
 
     async def _settle_complete(self, job: Job, state: TaskState) -> None:
         assert state.result is not None

@@ -65,6 +65,7 @@ class ClusterRelay:
         self._reported: dict[int, tuple[Any, ...]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        dispatcher.on_settled = self._wake.set  # a job this process settled: deliver it now
 
     async def start(self) -> None:
         await self._dispatcher.start()

@@ -72,16 +72,6 @@ def build_fake(**options: Any) -> FakeDiscord:
     return fake
 
 
-@pytest.fixture
-def redirect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(
-        discord.gateway.DiscordWebSocket,
-        "DEFAULT_GATEWAY",
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
-    )
-
-
 @asynccontextmanager
 async def open_world(
     tmp_path: Path,

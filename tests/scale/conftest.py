@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.scale.harness import Deploy, deployment
 from tests.scale.servers import PostgresServer, RedisServer, missing_servers, running_postgres
 
 
@@ -37,3 +38,10 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def deploy(tmp_path: Path, redis_server: RedisServer, postgres_dsn: str) -> Deploy:
+    """``deploy(**sections)``: a scaled deployment on this test's servers and folder, with
+    ``sections`` over the harness's settings."""
+    return lambda **sections: deployment(tmp_path, redis_server.url, postgres_dsn, **sections)

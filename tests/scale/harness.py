@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,7 @@ class Deployment:
         self.redis_url = redis_url
         self.dsn = dsn
         self.config = tmp_path / "scaled.toml"
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.config.write_text(to_toml(raw))
         self.workers: list[subprocess.Popen[bytes]] = []
         self.clusters: list[Cluster] = []
@@ -230,6 +231,9 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(every)
+
+
+Deploy = Callable[..., AbstractAsyncContextManager[Deployment]]
 
 
 @asynccontextmanager

@@ -4,13 +4,11 @@ to GPU worker processes, the leader settles them, the clusters deliver them once
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from bot.jobs import JobStatus
-from tests.scale.harness import Deployment, deployment, is_png, until
-from tests.scale.servers import RedisServer
+from tests.scale.harness import Deploy, Deployment, is_png, until
 
 pytestmark = pytest.mark.scale
 
@@ -41,10 +39,9 @@ async def quota_drift(deployed: Deployment, job_ids: list[int]) -> dict[int, int
     return {user: charged.get(user, 0) - cost for user, cost in expected.items()}
 
 
-async def test_jobs_run_on_gpu_workers_and_are_delivered_once(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
-) -> None:
-    async with deployment(tmp_path, redis_server.url, postgres_dsn) as deployed:
+async def test_jobs_run_on_gpu_workers_and_are_delivered_once(deploy: Deploy) -> None:
+    # Steps slow enough for the cluster to see progress between them.
+    async with deploy(providers={"fake": {"steps": 3, "step_seconds": 0.3}}) as deployed:
         cluster = await deployed.start_cluster()
         deployed.start_worker()
         deployed.start_worker()
@@ -62,17 +59,10 @@ async def test_jobs_run_on_gpu_workers_and_are_delivered_once(
         assert await quota_drift(deployed, ids) == {1: 0, 2: 0, 3: 0}
 
 
-async def test_large_results_travel_through_the_blob_folder(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
-) -> None:
-    async with deployment(
-        tmp_path,
-        redis_server.url,
-        postgres_dsn,
-        # No sweeps here: saq's sweeper can re-run a task caught between its dequeue and its
-        # "active" mark, whose second result (and blob) the fence then drops.
-        scale={"inline_result_bytes": 0, "sweep_seconds": 600},
-    ) as deployed:
+async def test_large_results_travel_through_the_blob_folder(deploy: Deploy) -> None:
+    # No sweeps here: saq's sweeper can re-run a task caught between its dequeue and its
+    # "active" mark, whose second result (and blob) the fence then drops.
+    async with deploy(scale={"inline_result_bytes": 0, "sweep_seconds": 600}) as deployed:
         cluster = await deployed.start_cluster()
         deployed.start_worker()
         await deployed.wait_workers(1)
@@ -80,13 +70,12 @@ async def test_large_results_travel_through_the_blob_folder(
         await until(lambda: finished(deployed, [job.job_id]), 30, "the job to finish")
         stored = await cluster.runtime.store.images(job.job_id)
         assert is_png(stored[0].path)
-        assert not list((tmp_path / "blobs").iterdir()), "the blob was not cleaned up"
+        blobs = deployed.settings.scale.blob_dir
+        assert blobs is not None and not list(blobs.iterdir()), "the blob was not cleaned up"
 
 
-async def test_jobs_wait_in_postgres_while_no_worker_is_up(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
-) -> None:
-    async with deployment(tmp_path, redis_server.url, postgres_dsn) as deployed:
+async def test_jobs_wait_in_postgres_while_no_worker_is_up(deploy: Deploy) -> None:
+    async with deploy() as deployed:
         cluster = await deployed.start_cluster()
         job = await deployed.submit(cluster, user_id=3)
         await asyncio.sleep(1.0)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,12 +17,11 @@ from bot.runtime import Runtime, open_runtime
 from bot.scale.gateway import open_bot
 from bot.settings import LoadedSettings, Settings
 from tests.fakes.discord import FakeDiscord, connected
-from tests.scale.harness import Deployment, deployment, until
+from tests.scale.harness import Deploy, Deployment, until
 from tests.scale.servers import RedisServer
-from tests.scale.test_gateway import ALICE, GUILDS, cluster, redirect, sharded_discord
+from tests.scale.test_gateway import ALICE, GUILDS, cluster, sharded_discord
 
-pytestmark = pytest.mark.scale
-__all__ = ["redirect"]  # the fixture that puts discord.py's URLs back after each test
+pytestmark = [pytest.mark.scale, pytest.mark.usefixtures("redirect")]
 
 
 @asynccontextmanager
@@ -43,7 +41,7 @@ async def scaled_bot(
 
 
 async def test_two_clusters_and_a_gpu_worker_serve_imagine_once(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
+    deploy: Deploy, redis_server: RedisServer
 ) -> None:
     async with sharded_discord(max_concurrency=1) as fake:
         discord_settings = {
@@ -52,9 +50,7 @@ async def test_two_clusters_and_a_gpu_worker_serve_imagine_once(
             "attachment_origins": [f"{fake.base}/attachments/"],
         }
         async with (
-            deployment(
-                tmp_path, redis_server.url, postgres_dsn, discord=discord_settings
-            ) as deployed,
+            deploy(discord=discord_settings) as deployed,
             AsyncExitStack() as stack,
         ):
             deployed.start_worker()

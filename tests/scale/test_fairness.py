@@ -4,13 +4,10 @@ while the job waits in Postgres and while a GPU worker runs it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.jobs import Job, JobStatus
-from tests.scale.harness import Deployment, deployment, until
-from tests.scale.servers import RedisServer
+from tests.scale.harness import Deploy, Deployment, until
 from tests.scale.test_dispatch import finished, quota_drift
 
 pytestmark = pytest.mark.scale
@@ -22,13 +19,8 @@ async def status_of(deployed: Deployment, job_id: int) -> JobStatus:
     return job.status
 
 
-async def test_light_users_start_at_the_next_free_slot(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
-) -> None:
-    async with deployment(
-        tmp_path,
-        redis_server.url,
-        postgres_dsn,
+async def test_light_users_start_at_the_next_free_slot(deploy: Deploy) -> None:
+    async with deploy(
         queue={"max_running_per_user": 1},
         providers={"fake": {"steps": 3, "step_seconds": 0.15}},
     ) as deployed:
@@ -59,13 +51,8 @@ def _started(job: Job) -> float:
     return job.started_at
 
 
-async def test_cancel_while_waiting_and_while_running(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
-) -> None:
-    async with deployment(
-        tmp_path,
-        redis_server.url,
-        postgres_dsn,
+async def test_cancel_while_waiting_and_while_running(deploy: Deploy) -> None:
+    async with deploy(
         providers={"fake": {"steps": 50, "step_seconds": 0.1}},
     ) as deployed:
         cluster = await deployed.start_cluster()

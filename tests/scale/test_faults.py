@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import JobStatus
-from tests.scale.harness import Deployment, deployment, until
+from tests.scale.harness import Deploy, Deployment, until
 from tests.scale.servers import RedisServer
 from tests.scale.test_dispatch import finished, quota_drift
 
@@ -33,13 +33,8 @@ async def check_outcome(deployed: Deployment, ids: list[int]) -> int:
 
 
 @pytest.mark.parametrize("at_once", [1, 3])
-async def test_workers_killed_20_times_during_200_jobs(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str, at_once: int
-) -> None:
-    async with deployment(
-        tmp_path,
-        redis_server.url,
-        postgres_dsn,
+async def test_workers_killed_20_times_during_200_jobs(deploy: Deploy, at_once: int) -> None:
+    async with deploy(
         providers={"fake": {"steps": 3, "step_seconds": 0.05}},
     ) as deployed:
         cluster = await deployed.start_cluster()
@@ -66,10 +61,8 @@ async def test_workers_killed_20_times_during_200_jobs(
         print(f"{kills} kills ({at_once} at once): {reruns} job(s) ran again; 0 lost")
 
 
-async def test_a_killed_leader_is_replaced(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str
-) -> None:
-    async with deployment(tmp_path, redis_server.url, postgres_dsn) as deployed:
+async def test_a_killed_leader_is_replaced(deploy: Deploy) -> None:
+    async with deploy() as deployed:
         leader = deployed.start_scheduler()
         try:
             assert leader.stdout is not None
@@ -106,12 +99,9 @@ async def _any_finished(deployed: Deployment, ids: list[int]) -> bool:
 
 @pytest.mark.parametrize("persisted", [True, False], ids=["restarted", "restarted-empty"])
 async def test_jobs_survive_redis_going_down(
-    tmp_path: Path, redis_server: RedisServer, postgres_dsn: str, persisted: bool
+    deploy: Deploy, redis_server: RedisServer, persisted: bool
 ) -> None:
-    async with deployment(
-        tmp_path,
-        redis_server.url,
-        postgres_dsn,
+    async with deploy(
         providers={"fake": {"steps": 4, "step_seconds": 0.1}},
     ) as deployed:
         cluster = await deployed.start_cluster()

@@ -24,23 +24,13 @@ from tests.conftest import make_settings
 from tests.fakes.discord import TOKEN, FakeDiscord, connected
 from tests.scale.servers import RedisServer
 
-pytestmark = pytest.mark.scale
+pytestmark = [pytest.mark.scale, pytest.mark.usefixtures("redirect")]
 
 SHARDS = 4
 WINDOW = 1.0  # the fake's identify window; Discord's is 5 s
 LOCK_SECONDS = WINDOW
 GUILDS = {shard: (40 + shard) << 22 for shard in range(SHARDS)}  # (id >> 22) % 4 == shard
 ALICE = 201
-
-
-@pytest.fixture(autouse=True)
-def redirect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(
-        discord.gateway.DiscordWebSocket,
-        "DEFAULT_GATEWAY",
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
-    )
 
 
 @asynccontextmanager
