@@ -118,11 +118,11 @@ class Dispatcher:
         self._watcher = asyncio.create_task(self._transport.watch(self.wake), name="task-watch")
 
     async def stop(self) -> None:
-        for task in (self._task, self._watcher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        tasks = [task for task in (self._task, self._watcher) if task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         await self._leadership.release()
         self.leading = False
 

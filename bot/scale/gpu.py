@@ -11,6 +11,7 @@ outcome: PNG images with their parameters, or the error it ended with. Large res
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import signal
@@ -44,6 +45,7 @@ from engine import (
 log = logging.getLogger(__name__)
 
 PREVIEW_SIZE = 256
+PROGRESS_SECONDS = 0.25  # the most often a task writes its progress to Redis
 
 
 class _Reporter:
@@ -54,6 +56,7 @@ class _Reporter:
         self._saq_job = saq_job
         self._loop = asyncio.get_running_loop()
         self._latest: dict[str, dict[str, Any]] = {str(job_id): {} for job_id in job_ids}
+        self._changed = asyncio.Event()
 
     def callback(self, job_id: int) -> Any:
         def report(progress: Progress) -> None:
@@ -68,14 +71,20 @@ class _Reporter:
         if progress.preview is not None:
             entry["preview"] = b64(_preview(progress.preview))
         self._latest[str(job_id)] = entry
+        self._changed.set()
 
     async def beat(self, every: float) -> None:
+        """Write progress soon after it changes (at most every ``PROGRESS_SECONDS``), and at
+        least every ``every`` seconds as the heartbeat."""
         while True:
             try:
                 await self._saq_job.update(meta={"progress": self._latest})
             except Exception:
                 log.warning("Could not report progress of task %s", self._saq_job.key)
-            await asyncio.sleep(every)
+            await asyncio.sleep(PROGRESS_SECONDS)
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), every - PROGRESS_SECONDS)
 
 
 class TaskRunner:

@@ -259,8 +259,9 @@ class SaqTransport:
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 await asyncio.sleep(1.0)  # Redis is down: the polls carry on meanwhile
             finally:
+                # Bounded: a shutdown must not wait on a connection that is going away.
                 with contextlib.suppress(Exception):
-                    await pubsub.reset()
+                    await asyncio.wait_for(pubsub.aclose(), 2)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         await self._redis.aclose()
