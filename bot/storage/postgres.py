@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATIONS = "pg_migrations"
 MIGRATION_LOCK = 0x696D616765626F74  # "imagebot": every process that starts migrates in turn
+CLOSE_SECONDS = 10.0
 POOL_SIZE = (1, 10)  # connections kept open, most open at once
 BUSY_TIMEOUT = 5.0  # seconds to wait for a free connection, as SQLite waits for its lock
 
@@ -91,7 +92,13 @@ class PostgresDatabase:
         return cls(pool)
 
     async def close(self) -> None:
-        await self._pool.close()
+        """Close gracefully, but not forever: a connection still held by a task that was
+        cancelled mid-query is terminated after ``CLOSE_SECONDS``."""
+        try:
+            await asyncio.wait_for(self._pool.close(), CLOSE_SECONDS)
+        except TimeoutError:
+            log.warning("Connections were still busy at shutdown; terminating them")
+            self._pool.terminate()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConnection]:
