@@ -31,6 +31,31 @@ def open_transport(loaded: LoadedSettings) -> SaqTransport:
     )
 
 
+def dispatcher_for(
+    loaded: LoadedSettings,
+    store: JobStore,
+    providers: Providers,
+    transport: SaqTransport,
+    policies: Policies,
+    *,
+    origin: str,
+) -> Dispatcher:
+    """A scheduler candidate for this process (it leads while it holds the Postgres lock)."""
+    settings = loaded.settings
+    assert loaded.secrets.postgres_dsn is not None  # open_database refused to start without it
+    return Dispatcher(
+        store,
+        providers,
+        transport,
+        policies,
+        Leadership(loaded.secrets.postgres_dsn.get_secret_value()),
+        queue=settings.queue,
+        scale=settings.scale,
+        results_dir=settings.storage.results_path,
+        origin=origin,
+    )
+
+
 def cluster_relay(
     loaded: LoadedSettings,
     store: JobStore,
@@ -43,20 +68,8 @@ def cluster_relay(
     origin: str,
     progress_interval: float,
 ) -> ClusterRelay:
-    settings = loaded.settings
-    scale = settings.scale
-    assert loaded.secrets.postgres_dsn is not None  # open_database refused to start without it
-    dispatcher = Dispatcher(
-        store,
-        providers,
-        transport,
-        policies,
-        Leadership(loaded.secrets.postgres_dsn.get_secret_value()),
-        queue=settings.queue,
-        scale=scale,
-        results_dir=settings.storage.results_path,
-        origin=origin,
-    )
+    scale = loaded.settings.scale
+    dispatcher = dispatcher_for(loaded, store, providers, transport, policies, origin=origin)
     relay = ClusterRelay(
         store,
         transport,

@@ -12,24 +12,19 @@ from pathlib import Path
 
 from bot import settings as settings_module
 from bot.runtime import open_runtime
-from bot.scale.dispatcher import Dispatcher, Leadership
+from bot.scale.cluster import dispatcher_for
 
 
 async def main(config: Path) -> None:
     loaded = settings_module.load(config)
-    assert loaded.secrets.postgres_dsn is not None
     async with open_runtime(loaded) as runtime:
         assert runtime.transport is not None
-        settings = loaded.settings
-        dispatcher = Dispatcher(
+        dispatcher = dispatcher_for(
+            loaded,
             runtime.store,
             runtime.providers,
             runtime.transport,
             runtime.policies,
-            Leadership(loaded.secrets.postgres_dsn.get_secret_value()),
-            queue=settings.queue,
-            scale=settings.scale,
-            results_dir=settings.storage.results_path,
             origin="discord",
         )
         await dispatcher.start()
