@@ -47,12 +47,14 @@ class A1111Provider(RemoteProvider):
         options = parse(A1111Options, config.options)
         password = config.api_key
         auth = (options.username, password or "") if options.username else None
+        # a server that echoes its Authorization header shows the password only in base64
+        basic = base64.b64encode(f"{options.username}:{password}".encode()).decode()
         client = RemoteClient(
             config.name,
             options.base_url,
             auth=auth,
             policy=options.policy,
-            secrets=[password] if password else [],
+            secrets=[password, basic] if password and auth else [password or ""],
         )
         super().__init__(config, options, client)
         self._models = options.models
