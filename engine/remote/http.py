@@ -169,7 +169,7 @@ class RemoteClient:
 
     def _lost(self, what: str, status: int | None = None) -> ProviderError:
         """A request that makes images was sent and its outcome is unknown."""
-        if self.policy.retry_unknown_outcome:
+        if self.policy.retry_unknown_outcome:  # the owner's choice: the queue may resend it
             return ProviderTimeout(self.say(what), status=status)
         return OutcomeUnknown(
             self.say(
