@@ -16,9 +16,9 @@ from pydantic import Field, model_validator
 
 from engine.errors import (
     InvalidRequest,
-    OutcomeUnknown,
     ProviderError,
     ProviderRejected,
+    ProviderTimeout,
     ProviderUnavailable,
 )
 from engine.provider import CancelToken, Progress, ProgressCallback
@@ -141,10 +141,9 @@ class ApiframeProvider(RemoteProvider):
             step = int(percentage) if isinstance(percentage, int | float) else 0
             progress(Progress(step, 100 if percentage is not None else 0, f"{status}"))
             if time.monotonic() >= deadline:
-                raise OutcomeUnknown(
+                raise ProviderTimeout(  # made an OutcomeUnknown by submitted(), unless opted in
                     f"The {self.name} provider did not finish within "
-                    f"{self.options.deadline_seconds:g} s. It may still make the images, so "
-                    "the request was not sent again (that could charge for them twice)."
+                    f"{self.options.deadline_seconds:g} s."
                 )
             cancel.raise_if_cancelled()
             await asyncio.sleep(self.options.poll_seconds)

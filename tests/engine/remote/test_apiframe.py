@@ -12,6 +12,7 @@ from engine import (
     ProviderAuthError,
     ProviderConfigError,
     ProviderRejected,
+    ProviderTimeout,
     ProviderUnavailable,
 )
 from engine.registry import ProviderConfig, build_provider
@@ -160,3 +161,12 @@ async def test_a_poll_that_fails_for_a_while_is_asked_again_not_resubmitted(api:
     await p.close()
     assert len(result.images) == 1
     assert len(api.calls("/ai-photo-generate")) == 1 and len(api.calls("/fetch")) == 6
+
+
+async def test_an_owner_can_opt_in_to_resubmitting_a_task_past_its_deadline(api: FakeApi):
+    Apiframe(api, polls_before_done=10**6)
+    p = provider(api, deadline_seconds=0.2, retry_unknown_outcome=True)
+    with pytest.raises(ProviderTimeout) as caught:
+        await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    await p.close()
+    assert caught.value.retryable and not isinstance(caught.value, OutcomeUnknown)
