@@ -16,6 +16,7 @@ from PIL import Image
 
 from engine.errors import InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.redact import scrub
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient, png_base64
@@ -232,7 +233,7 @@ class A1111Provider(RemoteProvider):
         body = {"image": png_base64(image), "model": self.options.interrogator}
         data = (await self.client.request("POST", "/sdapi/v1/interrogate", json_body=body)).json()
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
-            return str(data["caption"])
+            return scrub(str(data["caption"]))
         raise ProviderRejected(f"{self.name} could not describe the image.")
 
 

@@ -13,6 +13,7 @@ from pydantic import field_validator, model_validator
 
 from engine.errors import ContentRefused, InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.redact import scrub
 from engine.registry import ProviderConfig
 from engine.remote.base import ImageUrlOptions, RemoteProvider, bearer_client, parse
 from engine.remote.download import ImageDownloads
@@ -143,7 +144,7 @@ class OpenAICompatibleProvider(RemoteProvider):
                 raise ProviderError(f"The {self.name} provider sent an image without data.")
             images.append(GeneratedImage(image, None))
             if isinstance(item.get("revised_prompt"), str):
-                revised.append(item["revised_prompt"])
+                revised.append(scrub(item["revised_prompt"]))
         info = {"revised_prompts": revised} if revised else {}
         return GenerationResult(
             tuple(images), request.model or self.default_model, time.perf_counter() - started, info

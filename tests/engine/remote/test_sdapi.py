@@ -274,3 +274,16 @@ async def test_the_key_never_reaches_logs_or_errors(api: FakeApi, caplog):
     await p.close()
     assert KEY not in str(caught.value) and "[redacted]" in str(caught.value)
     assert KEY not in caplog.text
+
+
+async def test_a_caption_that_echoes_the_key_is_scrubbed(api: FakeApi):
+    serve(api)
+
+    async def echo(request: web.Request, body) -> web.Response:
+        return json_answer({"caption": f"a photo, {request.headers['Authorization']}"})
+
+    api.route("POST", "/interrogate", echo)
+    p = provider(api)
+    caption = await p.describe(Image.new("RGB", (8, 8)))
+    await p.close()
+    assert KEY not in caption and caption == "a photo, Bearer [redacted]"
