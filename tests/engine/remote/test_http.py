@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
@@ -12,23 +11,10 @@ from aiohttp import web
 from engine import OutcomeUnknown, ProviderError, ProviderRejected, RateLimited
 from engine.deadline import run_within
 from engine.registry import ProviderConfig, build_provider
-from engine.remote import http
 from engine.remote.http import HttpPolicy, RemoteClient
 from tests.fakes.http_api import FakeApi, Fault, json_answer
 
 KEY = "sk-echoed-by-a-careless-server-77"
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """The policy's waits between attempts, recorded instead of slept."""
-    recorded: list[float] = []
-
-    async def record(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(http, "_sleep", record)
-    yield recorded
 
 
 def ok(api: FakeApi) -> None:
