@@ -29,6 +29,7 @@ from engine import (
     ProviderError,
     RateLimited,
 )
+from engine.deadline import run_within
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ class Worker:
         ]
         timeout = max(job.timeout_seconds for job in batch)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout), run_within(timeout):
                 outcomes = await self._generate(entry.provider, batch, relays, tokens)
         except TimeoutError:
             outcomes = [TimeoutError()] * len(batch)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from engine.redact import scrub
+
 
 class EngineError(Exception):
-    """Root of the engine's errors. ``user_message`` is safe to show a member."""
+    """Root of the engine's errors. ``user_message`` is safe to show a member: every message
+    has the keys the engine holds scrubbed out here, whichever adapter wrote it."""
 
     def __init__(self, message: str) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.user_message = message
 
@@ -57,7 +61,7 @@ class ProviderRejected(ProviderError):
 
     def __init__(self, message: str, *, messages: tuple[str, ...] = (), status: int | None = None):
         super().__init__(message, status=status)
-        self.messages = messages
+        self.messages = tuple(scrub(text) for text in messages)
 
 
 class ContentRefused(ProviderError):
@@ -72,6 +76,15 @@ class ProviderUnavailable(ProviderError):
 
 class ProviderTimeout(ProviderUnavailable):
     """No answer in time."""
+
+
+class OutcomeUnknown(ProviderUnavailable):
+    """A request that makes (and may charge for) images was sent, but its outcome was lost: a
+    timeout or broken connection after sending, or a failure after the provider accepted it.
+    Sending it again could make and charge the same images twice, so the queue does not retry
+    it (a provider's ``retry_unknown_outcome`` setting opts back in to retries)."""
+
+    retryable = False
 
 
 class RateLimited(ProviderUnavailable):

@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.errors import ProviderConfigError
 from engine.provider import Provider
+from engine.redact import register_secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ def resolve_factory(kind: str) -> ProviderFactory:
 
 
 def build_provider(kind: str, config: ProviderConfig) -> Provider:
+    register_secret(config.api_key)
     provider = resolve_factory(kind)(config)
     if not isinstance(provider, Provider):
         raise ProviderConfigError("kind", kind, "a factory that returns an engine Provider")

@@ -16,6 +16,7 @@ from PIL import Image
 
 from engine.errors import InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.redact import scrub
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient, png_base64
@@ -47,12 +48,14 @@ class A1111Provider(RemoteProvider):
         options = parse(A1111Options, config.options)
         password = config.api_key
         auth = (options.username, password or "") if options.username else None
+        # a server that echoes its Authorization header shows the password only in base64
+        basic = base64.b64encode(f"{options.username}:{password}".encode()).decode()
         client = RemoteClient(
             config.name,
             options.base_url,
             auth=auth,
             policy=options.policy,
-            secrets=[password] if password else [],
+            secrets=[password, basic] if password and auth else [password or ""],
         )
         super().__init__(config, options, client)
         self._models = options.models
@@ -230,7 +233,7 @@ class A1111Provider(RemoteProvider):
         body = {"image": png_base64(image), "model": self.options.interrogator}
         data = (await self.client.request("POST", "/sdapi/v1/interrogate", json_body=body)).json()
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
-            return str(data["caption"])
+            return scrub(str(data["caption"]))
         raise ProviderRejected(f"{self.name} could not describe the image.")
 
 

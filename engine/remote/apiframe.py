@@ -8,22 +8,35 @@ training). A trained model depicts a real person, so this provider is always SFW
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from engine.errors import InvalidRequest, ProviderError, ProviderRejected, ProviderTimeout
+from engine.errors import (
+    InvalidRequest,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
-from engine.remote.base import RemoteOptions, RemoteProvider, parse
+from engine.remote.base import ImageUrlOptions, RemoteProvider, parse
+from engine.remote.download import ImageDownloads
 from engine.remote.http import RemoteClient
 from engine.types import Capabilities, GeneratedImage, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
 
 MAX_IMAGES = 4
 
 
-class ApiframeOptions(RemoteOptions):
+class ApiframeOptions(ImageUrlOptions):
+    # "image_urls": ["https://cdn.apiframe.pro/images/..."] in the Generate document
+    documented_image_hosts = ("cdn.apiframe.pro",)
+
     base_url: str = "https://api.apiframe.pro"
     generate_path: str = "/ai-photo-generate"
     fetch_path: str = "/fetch"
@@ -53,7 +66,7 @@ class ApiframeProvider(RemoteProvider):
             policy=options.policy,
             secrets=[key] if key else [],
         )
-        super().__init__(config, options, client)
+        super().__init__(config, options, client, ImageDownloads(client, options.image_host_rules))
         self._capabilities = Capabilities(
             models=tuple(options.trainings),
             negative_prompt=False,
@@ -95,11 +108,14 @@ class ApiframeProvider(RemoteProvider):
                 "POST", self.options.generate_path, json_body=body, idempotent=False
             )
         ).json()
-        task = await self._until_finished(task, progress, cancel)
-        urls = task.get("image_urls")
-        if not isinstance(urls, list) or not urls:
-            raise ProviderError(f"The {self.name} provider finished without images.")
-        images = [await self.client.download_image(str(url)) for url in urls[: request.count]]
+        # Accepted, so charged: from here on a lost task is asked after, never submitted again.
+        with self.client.submitted():
+            task = await self._until_finished(task, progress, cancel)
+            urls = task.get("image_urls")
+            if not isinstance(urls, list) or not urls:
+                raise ProviderError(f"The {self.name} provider finished without images.")
+            assert self.downloads is not None
+            images = [await self.downloads.image(str(url)) for url in urls[: request.count]]
         seed = request.seed if request.count == 1 else None
         return GenerationResult(
             tuple(GeneratedImage(image, seed) for image in images),
@@ -125,17 +141,31 @@ class ApiframeProvider(RemoteProvider):
             step = int(percentage) if isinstance(percentage, int | float) else 0
             progress(Progress(step, 100 if percentage is not None else 0, f"{status}"))
             if time.monotonic() >= deadline:
-                raise ProviderTimeout(
+                raise ProviderTimeout(  # made an OutcomeUnknown by submitted(), unless opted in
                     f"The {self.name} provider did not finish within "
                     f"{self.options.deadline_seconds:g} s."
                 )
             cancel.raise_if_cancelled()
             await asyncio.sleep(self.options.poll_seconds)
-            task = (
-                await self.client.request(
+            task = await self._fetch(task, deadline)
+
+    async def _fetch(self, task: dict[str, Any], deadline: float) -> Any:
+        """The task's state; a poll that fails for a while is tried again until the deadline
+        (the task id is all that ties us to images already paid for)."""
+        while True:
+            try:
+                answer = await self.client.request(
                     "POST", self.options.fetch_path, json_body={"task_id": task["task_id"]}
                 )
-            ).json()
+            except ProviderUnavailable as err:
+                if time.monotonic() >= deadline:
+                    raise
+                log.info(
+                    "%s: polling task %s failed (%s); asking again", self.name, task["task_id"], err
+                )
+                await asyncio.sleep(self.options.poll_seconds)
+                continue
+            return answer.json()
 
 
 def create(config: ProviderConfig) -> ApiframeProvider:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.options import parse_options
 from engine.provider import Provider
 from engine.registry import ProviderConfig
+from engine.remote.download import ImageDownloads, ImageHosts, normalise_host
 from engine.remote.http import HttpPolicy, RemoteClient
 
 
@@ -25,6 +27,7 @@ class RemoteOptions(BaseModel):
     read_timeout: Annotated[float, Field(gt=0)] = 120.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     max_download_mb: Annotated[float, Field(gt=0, le=1024)] = 50.0
+    retry_unknown_outcome: bool = False
 
     @property
     def policy(self) -> HttpPolicy:
@@ -33,6 +36,38 @@ class RemoteOptions(BaseModel):
             read_timeout=self.read_timeout,
             max_retries=self.max_retries,
             max_body_bytes=int(self.max_download_mb * 2**20),
+            retry_unknown_outcome=self.retry_unknown_outcome,
+        )
+
+
+class ImageUrlOptions(RemoteOptions):
+    """Settings of an adapter whose answers name image URLs to download."""
+
+    # Hosts the API's own document says its images come from, besides the API's host.
+    documented_image_hosts: ClassVar[tuple[str, ...]] = ()
+
+    image_hosts: tuple[str, ...] | None = None
+    image_hosts_http: tuple[str, ...] = ()
+    image_hosts_private: tuple[str, ...] = ()
+
+    @field_validator("image_hosts", "image_hosts_http", "image_hosts_private")
+    @classmethod
+    def _hosts(cls, hosts: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if hosts is None else tuple(normalise_host(host) for host in hosts)
+
+    @property
+    def image_host_rules(self) -> ImageHosts:
+        if self.image_hosts is None:
+            allowed: Iterable[str] = (
+                normalise_host(httpx.URL(self.base_url).host),
+                *self.documented_image_hosts,
+            )
+        else:
+            allowed = self.image_hosts
+        return ImageHosts(
+            frozenset(allowed),
+            frozenset(self.image_hosts_http),
+            frozenset(self.image_hosts_private),
         )
 
 
@@ -58,14 +93,23 @@ def bearer_client(config: ProviderConfig, options: RemoteOptions) -> RemoteClien
 class RemoteProvider(Provider):
     """A provider behind HTTP: one long-lived client, closed at shutdown."""
 
-    def __init__(self, config: ProviderConfig, options: RemoteOptions, client: RemoteClient):
+    def __init__(
+        self,
+        config: ProviderConfig,
+        options: RemoteOptions,
+        client: RemoteClient,
+        downloads: ImageDownloads | None = None,
+    ):
         super().__init__(config.name)
         self.options = options
         self.client = client
+        self.downloads = downloads
 
     @property
     def default_model(self) -> str:
         return self.options.models[0] if self.options.models else "default"
 
     async def close(self) -> None:
+        if self.downloads is not None:
+            await self.downloads.close()
         await self.client.close()

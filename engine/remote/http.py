@@ -7,21 +7,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.utils
 import io
 import json
 import logging
+import math
 import random
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import httpx
 from PIL import Image
 
+from engine.deadline import time_left
 from engine.errors import (
+    OutcomeUnknown,
     ProviderAuthError,
     ProviderError,
     ProviderRejected,
@@ -29,11 +34,18 @@ from engine.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from engine.redact import register_secret, scrub
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# A gateway that gave up waiting: the server behind it may still be making the images.
+UNKNOWN_OUTCOME_STATUSES = frozenset({504})
 MAX_IMAGE_PIXELS = 4096 * 4096
+# Outside a job (health checks, an unqueued describe) no deadline is known: longer waits fail.
+MAX_WAIT_WITHOUT_DEADLINE = 60.0
+
+_sleep = asyncio.sleep  # every wait between attempts goes through here
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,7 @@ class HttpPolicy:
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
     max_body_bytes: int = 50 * 2**20
+    retry_unknown_outcome: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,7 @@ class RemoteClient:
         self.provider = provider
         self.policy = policy
         self._secrets = [secret for secret in secrets if secret]
+        register_secret(*self._secrets)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
@@ -99,65 +113,102 @@ class RemoteClient:
         idempotent: bool = True,
         ok: frozenset[int] = frozenset({200}),
     ) -> Answer:
-        """Send, retrying what is safe to retry; an answer outside ``ok`` raises."""
+        """Send, retrying what is safe to retry; an answer outside ``ok`` raises. A request
+        that is not ``idempotent`` (it makes, and may charge for, images) is sent again only
+        when it surely did not arrive: its lost outcome raises ``OutcomeUnknown``."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 answer = await self._send(method, url, json_body)
-            except httpx.ConnectError as err:  # never reached the server: always safe
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+                # never reached the server: always safe to send again
                 if attempt > self.policy.max_retries:
-                    raise ProviderUnavailable(self._say(f"cannot connect ({err})")) from err
-                await self._pause(attempt, None)
+                    raise ProviderUnavailable(self.say(f"cannot connect ({err})")) from err
+                await self.pause(attempt, None)
                 continue
             except httpx.TimeoutException as err:
-                if not idempotent or attempt > self.policy.max_retries:
-                    raise ProviderTimeout(self._say("did not answer in time")) from err
-                await self._pause(attempt, None)
+                if not idempotent:
+                    raise self._lost("did not answer in time") from err
+                if attempt > self.policy.max_retries:
+                    raise ProviderTimeout(self.say("did not answer in time")) from err
+                await self.pause(attempt, None)
                 continue
             except httpx.TransportError as err:
-                if not idempotent or attempt > self.policy.max_retries:
-                    raise ProviderUnavailable(self._say(f"the connection failed ({err})")) from err
-                await self._pause(attempt, None)
+                if not idempotent:
+                    raise self._lost(f"dropped the connection ({err})") from err
+                if attempt > self.policy.max_retries:
+                    raise ProviderUnavailable(self.say(f"the connection failed ({err})")) from err
+                await self.pause(attempt, None)
                 continue
             if answer.status in ok:
                 return answer
-            retry_after = _retry_after(answer.headers)
+            retry_after = retry_after_of(answer.headers)
+            if not idempotent and answer.status in UNKNOWN_OUTCOME_STATUSES:
+                raise self._lost(f"answered {answer.status}", answer.status)
             retryable = answer.status in RETRY_STATUSES and (idempotent or answer.status == 429)
             if retryable and attempt <= self.policy.max_retries:
-                await self._pause(attempt, retry_after)
+                await self.pause(attempt, retry_after, answer.status)
                 continue
             raise self.error_for(answer, retry_after)
+
+    @contextlib.contextmanager
+    def submitted(self) -> Iterator[None]:
+        """Around what follows a request that made (and may have charged for) images: a
+        failure there is not worth sending that request again for, unless the owner opted in."""
+        try:
+            yield
+        except ProviderError as err:
+            if not err.retryable or self.policy.retry_unknown_outcome:
+                raise
+            raise OutcomeUnknown(
+                f"{err.user_message} The request had already gone through, so it was not sent "
+                "again (that could make and charge the images twice).",
+                status=err.status,
+            ) from err
+
+    def _lost(self, what: str, status: int | None = None) -> ProviderError:
+        """A request that makes images was sent and its outcome is unknown."""
+        if self.policy.retry_unknown_outcome:  # the owner's choice: the queue may resend it
+            return ProviderTimeout(self.say(what), status=status)
+        return OutcomeUnknown(
+            self.say(
+                f"{what}; it may still have made the images, so the request was not sent again "
+                "(that could make and charge them twice)"
+            ),
+            status=status,
+        )
 
     async def _send(self, method: str, url: str, json_body: Any) -> Answer:
         request = self._client.build_request(method, url, json=json_body)
         response = await self._client.send(request, stream=True)
-        try:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.policy.max_body_bytes:
-                raise ProviderError(self._say(f"sent {int(declared)} bytes, more than allowed"))
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.policy.max_body_bytes:
-                    raise ProviderError(self._say("sent more data than allowed"))
-                chunks.append(chunk)
-        finally:
-            await response.aclose()
-        return Answer(response.status_code, response.headers, b"".join(chunks))
+        return await read_bounded(response, self.policy.max_body_bytes, self.say)
 
-    async def _pause(self, attempt: int, retry_after: float | None) -> None:
+    async def pause(self, attempt: int, retry_after: float | None, status: int = 429) -> None:
+        """Back off before another attempt. A Retry-After is honoured in full when it fits in
+        the time the run has left; otherwise the wait becomes the caller's (the queue's)."""
         if retry_after is None:
             delay = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1))
             delay *= random.uniform(0.5, 1.0)
         else:
-            delay = min(self.policy.backoff_cap, retry_after)
+            left = time_left()
+            budget = MAX_WAIT_WITHOUT_DEADLINE if left is None else left
+            if retry_after >= budget:
+                raise RateLimited(
+                    self.say(
+                        f"asked us to wait {retry_after:.0f} s before trying again, "
+                        "longer than this request may still take"
+                    ),
+                    retry_after=retry_after,
+                    status=status,
+                )
+            delay = retry_after
         log.info("%s: retrying in %.1f s (attempt %d)", self.provider, delay, attempt)
-        await asyncio.sleep(delay)
+        await _sleep(delay)
 
     def error_for(self, answer: Answer, retry_after: float | None = None) -> ProviderError:
         """The typed error for a refused answer, with the provider's own message."""
-        detail = self._say(f"answered {answer.status}" + _message_in(answer))
+        detail = self.say(f"answered {answer.status}" + _message_in(answer))
         if answer.status in (401, 403):
             return ProviderAuthError(detail, status=answer.status)
         if answer.status == 429:
@@ -166,17 +217,11 @@ class RemoteClient:
             return ProviderUnavailable(detail, status=answer.status)
         return ProviderRejected(detail, messages=_messages(answer), status=answer.status)
 
-    def _say(self, text: str) -> str:
+    def say(self, text: str) -> str:
         return self.scrub(f"The {self.provider} provider {text}.")
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
-
-    async def download_image(self, url: str) -> Image.Image:
-        answer = await self.request("GET", url)
-        return self.decode_image(answer.body, answer.content_type)
+        return scrub(text)
 
     def decode_image(self, data: bytes, content_type: str = "") -> Image.Image:
         if (
@@ -188,10 +233,8 @@ class RemoteClient:
                 "binary/octet-stream",
             )
         ):
-            raise ProviderError(
-                self._say(f"sent {content_type or 'something'} instead of an image")
-            )
-        return decode_image(data, self._say("sent data that is not an image"))
+            raise ProviderError(self.say(f"sent {content_type or 'something'} instead of an image"))
+        return decode_image(data, self.say("sent data that is not an image"))
 
     def decode_base64_image(self, text: str) -> Image.Image:
         if "," in text[:100] and text.startswith("data:"):
@@ -199,12 +242,31 @@ class RemoteClient:
         try:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise ProviderError(self._say("sent an image that is not valid base64")) from None
-        return decode_image(data, self._say("sent data that is not an image"))
+            raise ProviderError(self.say("sent an image that is not valid base64")) from None
+        return decode_image(data, self.say("sent data that is not an image"))
+
+
+async def read_bounded(response: httpx.Response, limit: int, say: Callable[[str], str]) -> Answer:
+    """The whole body of a streamed response, refusing (and closing it) past ``limit`` bytes."""
+    try:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ProviderError(say(f"sent {int(declared)} bytes, more than allowed"))
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise ProviderError(say("sent more data than allowed"))
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    return Answer(response.status_code, response.headers, b"".join(chunks))
 
 
 def decode_image(data: bytes, complaint: str) -> Image.Image:
-    """Decode fully (a truncated file fails here, not later), refusing decompression bombs."""
+    """Decode fully (a truncated file fails here, not later), refusing decompression bombs.
+    Only the pixels come out, in a new image (no metadata, profile or extra frames of the
+    provider's file); the worker encodes that afresh before it is stored or posted."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -216,7 +278,8 @@ def decode_image(data: bytes, complaint: str) -> Image.Image:
         raise
     except Exception:
         raise ProviderError(complaint) from None
-    return image.convert("RGB") if image.mode not in ("RGB", "RGBA") else image
+    pixels = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
+    return Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
 
 
 def png_base64(image: Image.Image) -> str:
@@ -225,16 +288,27 @@ def png_base64(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
+def retry_after_of(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date); None when it
+    is absent or unreadable, so that the normal backoff applies."""
+    value = str(headers.get("retry-after", "")).strip()
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    when = email.utils.parsedate_to_datetime(value) if value else None
-    return max(0.0, when.timestamp() - time.time()) if when else None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            log.info("Ignoring an unreadable Retry-After header: %.40r", value)
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        log.info("Ignoring an unreadable Retry-After header: %.40r", value)
+        return None
+    return max(0.0, seconds)
 
 
 def _messages(answer: Answer) -> tuple[str, ...]:

@@ -8,12 +8,15 @@ import logging
 import time
 from typing import Any, Literal
 
+from PIL import Image
 from pydantic import field_validator, model_validator
 
 from engine.errors import ContentRefused, InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.redact import scrub
 from engine.registry import ProviderConfig
-from engine.remote.base import RemoteOptions, RemoteProvider, bearer_client, parse
+from engine.remote.base import ImageUrlOptions, RemoteProvider, bearer_client, parse
+from engine.remote.download import ImageDownloads
 from engine.types import Capabilities, GeneratedImage, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -21,7 +24,7 @@ log = logging.getLogger(__name__)
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
 
 
-class OpenAIOptions(RemoteOptions):
+class OpenAIOptions(ImageUrlOptions):
     path: str = "/v1/images/generations"
     models_path: str | None = "/v1/models"
     response_format: Literal["b64_json", "url"] = "b64_json"
@@ -53,7 +56,8 @@ class OpenAICompatibleProvider(RemoteProvider):
 
     def __init__(self, config: ProviderConfig) -> None:
         options = parse(OpenAIOptions, config.options)
-        super().__init__(config, options, bearer_client(config, options))
+        client = bearer_client(config, options)
+        super().__init__(config, options, client, ImageDownloads(client, options.image_host_rules))
         self._capabilities = Capabilities(
             models=options.models,
             negative_prompt=False,
@@ -135,16 +139,22 @@ class OpenAICompatibleProvider(RemoteProvider):
             if isinstance(item.get("b64_json"), str):
                 image = self.client.decode_base64_image(item["b64_json"])
             elif isinstance(item.get("url"), str):
-                image = await self.client.download_image(item["url"])
+                image = await self._download(item["url"])
             else:
                 raise ProviderError(f"The {self.name} provider sent an image without data.")
             images.append(GeneratedImage(image, None))
             if isinstance(item.get("revised_prompt"), str):
-                revised.append(item["revised_prompt"])
+                revised.append(scrub(item["revised_prompt"]))
         info = {"revised_prompts": revised} if revised else {}
         return GenerationResult(
             tuple(images), request.model or self.default_model, time.perf_counter() - started, info
         )
+
+    async def _download(self, url: str) -> Image.Image:
+        """The images were made (and paid for): a failed download must not make them again."""
+        assert self.downloads is not None
+        with self.client.submitted():
+            return await self.downloads.image(url)
 
     def _refusal(self, data: Any) -> ProviderError:
         error = data.get("error") if isinstance(data, dict) else None

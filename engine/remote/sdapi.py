@@ -12,6 +12,7 @@ from PIL import Image
 
 from engine.errors import InvalidRequest, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
+from engine.redact import scrub
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, bearer_client, parse
 from engine.remote.http import png_base64
@@ -113,7 +114,7 @@ class SdapiProvider(RemoteProvider):
         )
         data = answer.json()
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
-            return str(data["caption"])
+            return scrub(str(data["caption"]))
         detail = data.get("detail") if isinstance(data, dict) else None
         raise ProviderRejected(
             f"{self.name} could not describe the image" + (f": {detail}" if detail else "."),

@@ -16,6 +16,12 @@ from PIL import Image
 
 Handler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
+# The fakes serve images from 127.0.0.1 over http: what an owner allows for a LAN server.
+LOOPBACK_IMAGES: dict[str, Any] = {
+    "image_hosts_private": ["127.0.0.1"],
+    "image_hosts_http": ["127.0.0.1"],
+}
+
 
 def png(colour: tuple[int, int, int] = (10, 120, 200), size: tuple[int, int] = (64, 64)) -> bytes:
     buffer = io.BytesIO()

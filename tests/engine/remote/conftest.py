@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from engine.remote import http
 from tests.fakes.http_api import FakeApi
 
 
@@ -15,3 +16,15 @@ async def api() -> AsyncIterator[FakeApi]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """The HTTP policy's waits between attempts, recorded instead of slept."""
+    recorded: list[float] = []
+
+    async def record(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(http, "_sleep", record)
+    yield recorded

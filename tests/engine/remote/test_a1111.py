@@ -15,6 +15,7 @@ from engine import (
     LoraRef,
     Mode,
     Progress,
+    ProviderRejected,
 )
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.a1111 import A1111Provider
@@ -197,3 +198,18 @@ async def test_img2img_upscale_and_interrogate(api: FakeApi):
     assert result.images[0].image.size == (80, 60)
     assert await p.describe(Image.new("RGB", (8, 8))) == "a lighthouse (clip)"
     await p.close()
+
+
+async def test_an_echoed_basic_auth_header_is_scrubbed(api: FakeApi):
+    Forge(api)
+
+    async def echo(request: web.Request, body) -> web.Response:
+        return json_answer({"detail": f"bad request from {request.headers['Authorization']}"}, 422)
+
+    api.route("POST", "/sdapi/v1/txt2img", echo)
+    p = await provider(api)
+    with pytest.raises(ProviderRejected, match="bad request from Basic") as caught:
+        await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    await p.close()
+    secret = AUTH.removeprefix("Basic ")
+    assert secret not in caught.value.user_message and secret not in str(caught.value.messages)

@@ -7,6 +7,7 @@ from engine import (
     CancelToken,
     GenerationRequest,
     InvalidRequest,
+    OutcomeUnknown,
     Progress,
     ProviderAuthError,
     ProviderConfigError,
@@ -16,7 +17,7 @@ from engine import (
 )
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.apiframe import ApiframeProvider
-from tests.fakes.http_api import FakeApi, json_answer, png
+from tests.fakes.http_api import LOOPBACK_IMAGES, FakeApi, Fault, json_answer, png
 
 KEY = "apiframe-key-2222"
 
@@ -66,6 +67,7 @@ def provider(api: FakeApi, key: str | None = KEY, **options) -> ApiframeProvider
                 "base_url": api.base,
                 "trainings": {"alex": "train-77"},
                 "poll_seconds": 0.01,
+                **LOOPBACK_IMAGES,
                 **options,
             },
             key,
@@ -132,9 +134,11 @@ async def _empty(status: int) -> web.Response:
 async def test_polling_stops_at_the_deadline(api: FakeApi):
     Apiframe(api, polls_before_done=10**6)
     p = provider(api, deadline_seconds=0.2)
-    with pytest.raises(ProviderTimeout, match=r"did not finish within 0\.2 s"):
+    with pytest.raises(OutcomeUnknown, match=r"did not finish within 0\.2 s") as caught:
         await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
     await p.close()
+    assert not caught.value.retryable  # the task was paid for: the queue must not submit again
+    assert len(api.calls("/ai-photo-generate")) == 1
 
 
 def test_it_is_sfw_only_and_needs_a_training(api: FakeApi):
@@ -147,3 +151,22 @@ def test_it_is_sfw_only_and_needs_a_training(api: FakeApi):
     for options in ({"negative_prompt": "x"}, {"steps": 5}, {"count": 5}, {"model": "sam"}):
         with pytest.raises(InvalidRequest):
             p.prepare(GenerationRequest("x", **options))
+
+
+async def test_a_poll_that_fails_for_a_while_is_asked_again_not_resubmitted(api: FakeApi):
+    Apiframe(api)
+    api.fail(Fault("/fetch", times=3, status=502, body=b""))
+    p = provider(api, max_retries=0)
+    result = await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    await p.close()
+    assert len(result.images) == 1
+    assert len(api.calls("/ai-photo-generate")) == 1 and len(api.calls("/fetch")) == 6
+
+
+async def test_an_owner_can_opt_in_to_resubmitting_a_task_past_its_deadline(api: FakeApi):
+    Apiframe(api, polls_before_done=10**6)
+    p = provider(api, deadline_seconds=0.2, retry_unknown_outcome=True)
+    with pytest.raises(ProviderTimeout) as caught:
+        await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    await p.close()
+    assert caught.value.retryable and not isinstance(caught.value, OutcomeUnknown)

@@ -36,7 +36,8 @@ CASES = {
     ),
     "apiframe": (
         Apiframe,
-        "poll_seconds = 0.01\n[providers.remote.trainings]\nalex = 't-9'\n",
+        "poll_seconds = 0.01\nimage_hosts_private = ['127.0.0.1']\n"
+        "image_hosts_http = ['127.0.0.1']\n[providers.remote.trainings]\nalex = 't-9'\n",
         APIFRAME_KEY,
         "--seed 4 --width 64 --height 64",
     ),

@@ -14,7 +14,7 @@ from engine import (
 )
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.openai_compatible import OpenAICompatibleProvider
-from tests.fakes.http_api import FakeApi, json_answer, png, png_b64
+from tests.fakes.http_api import LOOPBACK_IMAGES, FakeApi, json_answer, png, png_b64
 
 KEY = "sk-openai-compatible-456"
 
@@ -99,7 +99,7 @@ async def test_base64_images_and_revised_prompts(api: FakeApi):
 
 async def test_urls_are_downloaded(api: FakeApi):
     serve(api)
-    p = provider(api, response_format="url", key=None)
+    p = provider(api, response_format="url", key=None, **LOOPBACK_IMAGES)
     result = await generate(p, width=512, height=512)
     await p.close()
     assert result.images[0].image.getpixel((0, 0)) == (200, 0, 0)

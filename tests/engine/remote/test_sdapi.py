@@ -14,6 +14,7 @@ from engine import (
     InvalidRequest,
     LoraRef,
     Mode,
+    OutcomeUnknown,
     ProviderError,
     ProviderRejected,
     ProviderTimeout,
@@ -177,13 +178,42 @@ async def test_a_500_on_a_submit_is_not_blindly_retried(api: FakeApi):
     assert len(api.calls("/txt2img")) == 1
 
 
-async def test_a_slow_answer_past_the_deadline_times_out(api: FakeApi):
+async def test_a_slow_submit_is_not_sent_again(api: FakeApi):
     serve(api)
     api.fail(Fault("/txt2img", times=1, delay=3.0))
     p = provider(api, read_timeout=0.3)
-    with pytest.raises(ProviderTimeout):
+    with pytest.raises(OutcomeUnknown, match="did not answer in time") as caught:
         await generate(p)
     await p.close()
+    assert not caught.value.retryable  # it may have been made (and paid for): no second submit
+    assert len(api.calls("/txt2img")) == 1
+
+
+async def test_an_owner_can_opt_in_to_retrying_a_slow_submit(api: FakeApi):
+    serve(api)
+    api.fail(Fault("/txt2img", times=1, delay=3.0))
+    p = provider(api, read_timeout=0.3, retry_unknown_outcome=True)
+    with pytest.raises(ProviderTimeout) as caught:
+        await generate(p)
+    await p.close()
+    assert caught.value.retryable
+
+
+async def test_a_describe_refusal_never_shows_the_key(api: FakeApi):
+    """A server that echoes the request's Authorization header in its ``detail``."""
+    serve(api)
+
+    async def echo(request: web.Request, body) -> web.Response:
+        return json_answer({"detail": f"no captioner for {request.headers['Authorization']}"}, 422)
+
+    api.route("POST", "/interrogate", echo)
+    p = provider(api)
+    with pytest.raises(ProviderRejected, match="no captioner") as caught:
+        await p.describe(Image.new("RGB", (8, 8)))
+    await p.close()
+    assert KEY in api.calls("/interrogate")[0].headers["Authorization"]
+    for text in (caught.value.user_message, str(caught.value), *caught.value.messages):
+        assert KEY not in text and "[redacted]" in text
 
 
 @pytest.mark.parametrize(
@@ -244,3 +274,16 @@ async def test_the_key_never_reaches_logs_or_errors(api: FakeApi, caplog):
     await p.close()
     assert KEY not in str(caught.value) and "[redacted]" in str(caught.value)
     assert KEY not in caplog.text
+
+
+async def test_a_caption_that_echoes_the_key_is_scrubbed(api: FakeApi):
+    serve(api)
+
+    async def echo(request: web.Request, body) -> web.Response:
+        return json_answer({"caption": f"a photo, {request.headers['Authorization']}"})
+
+    api.route("POST", "/interrogate", echo)
+    p = provider(api)
+    caption = await p.describe(Image.new("RGB", (8, 8)))
+    await p.close()
+    assert KEY not in caption and caption == "a photo, Bearer [redacted]"
