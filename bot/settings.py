@@ -57,6 +57,7 @@ class StorageSettings(Section):
     data_dir: Path = Path("data")
     database: Path | None = None
     results_dir: Path | None = None
+    min_free_mb: Annotated[int, Field(ge=0)] = 512  # below it no new job starts; 0: no check
 
     @property
     def database_path(self) -> Path:

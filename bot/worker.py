@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.errors import InvalidTransition
+from bot.freespace import SpaceGuard
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.jobs import Job, StoredImage
 from bot.policy import ALL as ALL_PROVIDERS
@@ -94,9 +95,11 @@ class Worker:
         only: Collection[int] | None = None,
         progress_interval: float = 3.0,
         paused: Callable[[], Awaitable[frozenset[str]]] | None = None,
+        space: SpaceGuard | None = None,
         overdue_grace: float = OVERDUE_GRACE,
     ) -> None:
         self._store = store
+        self._space = space
         self._overdue_grace = overdue_grace
         self._next_watch = 0.0
         self._paused = paused
@@ -183,7 +186,7 @@ class Worker:
 
     async def _claim(self) -> list[Job]:
         paused = await self._paused() if self._paused is not None else frozenset()
-        if ALL_PROVIDERS in paused:
+        if ALL_PROVIDERS in paused or (self._space is not None and await self._space.check()):
             return []
         per_provider, per_user = await self._store.running_counts()
         capacity = self._providers.capacity(

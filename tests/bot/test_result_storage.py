@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.freespace import MB
 from bot.jobs import JobStatus
 from bot.runtime import Runtime
 from bot.worker import NOT_STORED, Worker
@@ -117,3 +121,37 @@ async def test_a_job_stuck_storing_its_result_is_failed_by_the_watchdog(
             assert sink.delivered[1][0].status is JobStatus.SUCCEEDED
     finally:
         release.set()
+
+
+async def test_no_job_starts_while_space_is_short_and_work_resumes_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    free = {"bytes": 10 * MB}
+    checks = threading.Semaphore(0)
+    disk_usage = shutil.disk_usage
+
+    def measured(path: Any) -> Any:
+        checks.release()
+        return disk_usage(path)._replace(free=free["bytes"])
+
+    monkeypatch.setattr(shutil, "disk_usage", measured)
+    caplog.set_level(logging.INFO, logger="bot.freespace")
+    async with (
+        await open_with(tmp_path, storage={"min_free_mb": 100}) as rt,
+        working(rt) as sink,
+    ):
+        job = await submit(rt, 7)
+        async with asyncio.timeout(5):
+            for _ in range(10):  # ten claims refused for want of space
+                while not checks.acquire(blocking=False):  # noqa: ASYNC110 (from a thread)
+                    await asyncio.sleep(0.01)
+        assert fake(rt).calls == []
+        queued = await rt.store.get(job.job_id)
+        assert queued is not None and queued.status is JobStatus.QUEUED
+        free["bytes"] = 500 * MB
+        await sink.wait_for(1, seconds=5)
+    assert sink.delivered[0][0].status is JobStatus.SUCCEEDED
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "only 10 MB free" in warnings[0]
+    assert "min_free_mb is 100" in warnings[0]
+    assert any("starting jobs again" in r.getMessage() for r in caplog.records)
