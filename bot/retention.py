@@ -38,8 +38,12 @@ PRUNABLE = (
 class ResultExpired(Refusal):
     def __init__(self, job_id: int, keep_days: float) -> None:
         self.job_id = job_id
-        why = f"this bot keeps results for {keep_days:g} days" if keep_days > 0 else "by now"
-        super().__init__(f"Job #{job_id} has expired: {why}, so its images are gone.")
+        why = (
+            f"this bot keeps results for {keep_days:g} days, so its images are gone"
+            if keep_days > 0
+            else "its images are no longer stored"
+        )
+        super().__init__(f"Job #{job_id} has expired: {why}.")
 
 
 def images_expired(job: Job, images: Sequence[StoredImage]) -> bool:
