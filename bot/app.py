@@ -12,6 +12,7 @@ import yarl
 from discord.ext import commands
 
 from bot.errors import Refusal
+from bot.retention import Retention
 from bot.runtime import JobRunner, Runtime
 from bot.worker import ResultSink
 from engine import EngineError
@@ -141,6 +142,7 @@ class ImageBot(commands.Bot):
         self.runtime = runtime
         self._extensions = tuple(extensions)
         self.worker: JobRunner | None = None  # the embedded worker, or the cluster relay
+        self.retention = Retention.of(runtime.db, runtime.settings.storage)
         self.sink: ResultSink | None = None  # set by the results extension
 
     @property
@@ -175,10 +177,12 @@ class ImageBot(commands.Bot):
             progress_interval=self.runtime.settings.discord.progress_seconds,
         )
         await self.worker.start()
+        self.retention.start()
         if self.application_id is not None:
             print(f"Invite the bot with: {invite_url(self.application_id)}", flush=True)
 
     async def close(self) -> None:
+        await self.retention.stop()
         if self.worker is not None:
             await self.worker.stop()
         await super().close()

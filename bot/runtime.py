@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from bot.freespace import SpaceGuard
 from bot.members import MemberStore
 from bot.moderation import Moderation
 from bot.policy import Policies
@@ -87,6 +88,7 @@ class Runtime:
             only=only,
             progress_interval=progress_interval,
             paused=self.policies.paused,
+            space=SpaceGuard.of(self.settings),
         )
 
 

@@ -57,6 +57,8 @@ class StorageSettings(Section):
     data_dir: Path = Path("data")
     database: Path | None = None
     results_dir: Path | None = None
+    keep_results_days: Annotated[float, Field(ge=0, le=36500)] = 30.0  # 0: keep them forever
+    min_free_mb: Annotated[int, Field(ge=0)] = 512  # below it no new job starts; 0: no check
 
     @property
     def database_path(self) -> Path:

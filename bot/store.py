@@ -56,6 +56,7 @@ class JobStore(Protocol):
     async def next_ready_at(self, origin: str) -> float | None: ...
     async def cancel_requested(self, job_ids: Collection[int]) -> set[int]: ...
     async def running(self, origin: str) -> list[Job]: ...
+    async def overdue(self, grace: float) -> list[Job]: ...
 
 
 class SqlJobStore:
@@ -418,6 +419,16 @@ class SqlJobStore:
         without their input images."""
         rows = await self._db.fetchall(
             "SELECT * FROM jobs WHERE status = 'running' AND origin = ? ORDER BY job_id", (origin,)
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def overdue(self, grace: float) -> list[Job]:
+        """Jobs of any origin still running ``grace`` seconds past their own time limit: their
+        run or its settling is stuck, or the process that ran them lost them."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE status = 'running' "
+            "AND started_at + timeout_seconds < ? ORDER BY job_id",
+            (self._clock() - grace,),
         )
         return [Job.from_row(row) for row in rows]
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from bot.errors import InvalidTransition
+from bot.freespace import SpaceGuard
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.jobs import Job, StoredImage
 from bot.policy import ALL as ALL_PROVIDERS
@@ -19,6 +21,7 @@ from bot.providers import Providers
 from bot.service import QueueEvents
 from bot.settings import QueueSettings
 from bot.store import JobStore
+from bot.watchdog import OVERDUE_GRACE, settle_overdue
 from engine import (
     CancelToken,
     EngineError,
@@ -34,6 +37,10 @@ from engine.deadline import run_within
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "Something went wrong on our side while generating; your quota was refunded."
+NOT_STORED = (
+    "Your images were made but could not be saved on our side (the bot's owner can see why "
+    "in its log); your quota was refunded."
+)
 MAX_RETRY_DELAY = 300.0
 CANCEL_GRACE = 5.0
 
@@ -89,8 +96,13 @@ class Worker:
         only: Collection[int] | None = None,
         progress_interval: float = 3.0,
         paused: Callable[[], Awaitable[frozenset[str]]] | None = None,
+        space: SpaceGuard | None = None,
+        overdue_grace: float = OVERDUE_GRACE,
     ) -> None:
         self._store = store
+        self._space = space
+        self._overdue_grace = overdue_grace
+        self._next_watch = 0.0
         self._paused = paused
         self._providers = providers
         self._sink = sink
@@ -175,7 +187,7 @@ class Worker:
 
     async def _claim(self) -> list[Job]:
         paused = await self._paused() if self._paused is not None else frozenset()
-        if ALL_PROVIDERS in paused:
+        if ALL_PROVIDERS in paused or (self._space is not None and await self._space.check()):
             return []
         per_provider, per_user = await self._store.running_counts()
         capacity = self._providers.capacity(
@@ -198,8 +210,19 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
+        await self._watch_overdue()
         await self._deliver_pending()
         await self._check_cancellations()
+
+    async def _watch_overdue(self) -> None:
+        """Fail jobs stuck past their limit (once per poll interval); stop their runs here."""
+        if self._only is not None or time.monotonic() < self._next_watch:
+            return
+        self._next_watch = time.monotonic() + self._queue.poll_seconds
+        for job in await settle_overdue(self._store, self._overdue_grace):
+            for task, jobs in self._running.items():
+                if any(running.job_id == job.job_id for running in jobs):
+                    task.cancel()
 
     async def _check_cancellations(self) -> None:
         """Cancels asked for in another process reach this one through the store."""
@@ -245,7 +268,10 @@ class Worker:
                 self._tokens.pop(job.job_id, None)
         self._record(entry.name, tokens, outcomes)
         for job, token, outcome in zip(batch, tokens, outcomes, strict=True):
-            await self._settle(job, token, outcome)
+            try:
+                await self._settle(job, token, outcome)
+            except Exception:  # the database refused; the watchdog fails the job later
+                log.exception("Job %d could not be settled", job.job_id)
 
     def _record(
         self,
@@ -312,16 +338,22 @@ class Worker:
             await self._deliveries.deliver(job.job_id)
 
     def _save(self, job: Job, result: GenerationResult) -> list[StoredImage]:
+        """Write the job's PNGs; on a failure remove what was written and raise."""
         folder = self._results_dir / str(job.job_id)
         stored = []
-        for index, generated in enumerate(result.images):
-            path = folder / f"{job.job_id}-{index}.png"
-            text = parameters_text(job.request, generated.seed, result.model)
-            write_atomically(path, encode_png(generated.image, text))
-            width, height = generated.image.size
-            stored.append(
-                StoredImage(index, generated.seed, str(path), width, height, generated.flagged)
-            )
+        try:
+            for index, generated in enumerate(result.images):
+                path = folder / f"{job.job_id}-{index}.png"
+                text = parameters_text(job.request, generated.seed, result.model)
+                write_atomically(path, encode_png(generated.image, text))
+                width, height = generated.image.size
+                stored.append(
+                    StoredImage(index, generated.seed, str(path), width, height, generated.flagged)
+                )
+        except Exception:
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         return stored
 
     async def _deliver_pending(self) -> None:
@@ -338,12 +370,19 @@ async def settle(
     retry_backoff: float,
 ) -> bool:
     """Record how one run of ``job`` ended: its images (``error`` None: ``save`` stores them) or
-    the error it ended with. True when the job finished (deliver it); False when it went back
+    the error it ended with; images that cannot be stored fail the job alone (refunded, the
+    member told). True when the job finished (deliver it); False when it went back
     to the queue for a retry, or had moved on meanwhile (a stale attempt, fenced off)."""
     try:
         if error is None and not cancelled:
             assert save is not None
-            await store.succeed(job, await save())
+            try:
+                images = await save()
+            except Exception:  # disk full, read-only, I/O error: fail this job alone
+                log.exception("Job %d: its result could not be stored", job.job_id)
+                await store.fail(job, NOT_STORED)
+                return True
+            await store.succeed(job, images)
         elif cancelled or isinstance(error, GenerationCancelled | asyncio.CancelledError):
             await store.finish_cancelled(job)
         elif isinstance(error, TimeoutError):

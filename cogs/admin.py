@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
+from bot import freespace
 from bot.errors import Refusal
 from bot.jobs import Job
 from bot.moderation import Tier
@@ -848,6 +849,8 @@ class Status(commands.Cog):
             embed.description = (
                 "The queue is paused for maintenance: new jobs wait until it resumes."
             )
+        if short := await freespace.current_shortage(runtime.settings):
+            embed.description = f"{embed.description or ''}\n{freespace.NOTICE}".strip()
         for entry in list(runtime.providers)[:20]:
             provider = entry.provider
             queued, running = depth.get(entry.name, (0, 0))
@@ -870,7 +873,8 @@ class Status(commands.Cog):
                 ),
             )
         if await is_owner(interaction):
-            embed.add_field(name="Process (owner only)", value=_vitals(), inline=False)
+            vitals = _vitals() + (f"\nNo new jobs: {short}." if short else "")
+            embed.add_field(name="Process (owner only)", value=vitals, inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

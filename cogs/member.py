@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.errors import JobNotFound, Refusal
 from bot.jobs import JobStatus
+from bot.retention import ResultExpired, images_expired
 from cogs import render
 from cogs.common import (
     answer,
@@ -261,6 +262,11 @@ class Member(commands.Cog):
                 else f"Job #{job} is not finished yet; /queue shows where it is.",
             )
             return
+        images = await runtime.store.images(job)
+        if images_expired(found, images):
+            keep = runtime.settings.storage.keep_results_days
+            await answer(interaction, ResultExpired(job, keep).user_message)
+            return
         private = (await runtime.members.preferences(interaction.user.id)).private_delivery
         if not private and (problem := missing_permissions(interaction)):
             await answer(interaction, problem)
@@ -271,7 +277,6 @@ class Member(commands.Cog):
             "nsfw": place_of(interaction).nsfw and policy.nsfw,
             "flagged": policy.flagged,
         }
-        images = await runtime.store.images(job)
         limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
         messages, embed, view = await result_parts(
             self.bot, found, images, show_flagged=shows_flagged(here), limit=limit

@@ -20,6 +20,7 @@ from bot.errors import Refusal
 from bot.jobs import Job, JobStatus, StoredImage
 from bot.packing import TooLarge, Upload, fit_image, grid, pack
 from bot.policy import ALL
+from bot.retention import ResultExpired, images_expired, input_expired
 from cogs import render
 from cogs.common import (
     MAX_CONTENT,
@@ -527,6 +528,15 @@ async def _owned_job(
     raise Refusal("Only the member who asked for these images can use this button.")
 
 
+def _kept(
+    interaction: discord.Interaction[Any], job: Job, images: Sequence[StoredImage] | None = None
+) -> None:
+    """Refuse a button whose stored images (or input image) retention has deleted."""
+    if input_expired(job) or (images is not None and images_expired(job, images)):
+        keep = runtime_of(interaction).settings.storage.keep_results_days
+        raise ResultExpired(job.job_id, keep)
+
+
 async def _everyone_may_use(interaction: discord.Interaction[Any]) -> bool:
     policies = runtime_of(interaction).policies
     return bool(await policies.guild_setting(interaction.guild_id, "buttons_everyone", False))
@@ -566,6 +576,7 @@ async def on_source_image(
     mode = Mode.UPSCALE if action == "u" else Mode.IMG2IMG
     await _defer(interaction)
     images = {image.index: image for image in await runtime_of(interaction).store.images(job_id)}
+    _kept(interaction, job, list(images.values()))
     if index not in images:
         raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
     source = await asyncio.to_thread(Path(images[index].path).read_bytes)
@@ -595,6 +606,7 @@ async def on_reroll(
     interaction: discord.Interaction[Any], action: str, job_id: int, index: int
 ) -> None:
     job = await _owned_job(interaction, job_id, generation=True)
+    _kept(interaction, job)
     await _defer(interaction)
     await enqueue(
         interaction,
@@ -609,6 +621,7 @@ async def on_remix(
     interaction: discord.Interaction[Any], action: str, job_id: int, index: int
 ) -> None:
     job = await _owned_job(interaction, job_id, generation=True)
+    _kept(interaction, job)
     await interaction.response.send_modal(RemixModal(job))
 
 
