@@ -91,6 +91,7 @@ def _copy(source: Path, partial: Path) -> int:
         try:
             reader.backup(copy)
             copy.execute("PRAGMA journal_mode = DELETE")  # one file, no -wal beside it
+            _drop_tokens(copy)
             problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
             if problems != ["ok"]:
                 raise StorageError(
@@ -103,6 +104,19 @@ def _copy(source: Path, partial: Path) -> int:
             copy.close()
     finally:
         reader.close()
+
+
+def _drop_tokens(copy: sqlite3.Connection) -> None:
+    """Interaction tokens stay behind: a backup outlives them (a restored job is delivered to
+    the channel or by DM instead, as after any expiry)."""
+    if copy.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone() is None:
+        return
+    copy.execute("PRAGMA secure_delete = ON")  # the old text is overwritten, not just freed
+    with copy:
+        copy.execute(
+            "UPDATE jobs SET target = json_remove(target, '$.token') "
+            "WHERE json_extract(target, '$.token') IS NOT NULL"
+        )
 
 
 def describe(source: Path, backup: Backup) -> str:

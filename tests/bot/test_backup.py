@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 from bot.jobs import Requester
@@ -33,7 +34,8 @@ async def test_a_backup_taken_while_jobs_are_submitted_is_whole_and_consistent(t
             nonlocal submitted
             while not stop.is_set():
                 request = GenerationRequest(f"prompt {submitted}", width=64, height=64)
-                await runtime.service.submit(request, Requester(submitted + 1, 1, 1))
+                target = {"token": f"secret-{submitted}", "token_expires": time.time() + 600}
+                await runtime.service.submit(request, Requester(submitted + 1, 1, 1), target=target)
                 submitted += 1
                 if submitted == 200:
                     warmed.set()
@@ -56,6 +58,8 @@ async def test_a_backup_taken_while_jobs_are_submitted_is_whole_and_consistent(t
     assert read(out, "PRAGMA user_version") == [(latest_version(),)]
     [(jobs,)] = read(out, "SELECT COUNT(*) FROM jobs")
     assert before <= int(jobs) <= submitted  # type: ignore[call-overload]
+    assert b"secret-" not in out.read_bytes()  # live interaction tokens stay behind
+    assert read(out, "SELECT COUNT(*) FROM jobs WHERE target LIKE '%token_expires%'") == [(jobs,)]
     # Each job and its reservation commit together: a snapshot holds both or neither.
     assert read(
         out,
