@@ -1,5 +1,5 @@
 """The command line: ``run`` (the default) starts the bot, ``generate`` runs one job through the
-real path without Discord, ``migrate`` brings the database up to date."""
+real path without Discord, ``migrate`` brings the database up to date, ``backup`` copies it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from bot.runtime import open_runtime
 from bot.scale.gateway import Cluster, open_bot
 from bot.settings import LoadedSettings
 from bot.storage import open_database
+from bot.storage.backup import back_up
+from bot.storage.backup import describe as describe_backup
 from bot.storage.copy import migrate_to_postgres
 from engine import EngineError, GenerationRequest, LoraRef, Mode, Progress
 
@@ -49,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_generate(loaded, args))
         if command == "migrate":
             return asyncio.run(_migrate(loaded))
+        if command == "backup":
+            return _backup(loaded, args)
         if command == "migrate-to-postgres":
             return asyncio.run(migrate_to_postgres(loaded, args.sqlite))
         if command == "worker":
@@ -74,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="start the Discord bot (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to a file, safely while the bot runs"
+    )
+    backup.add_argument(
+        "--out",
+        type=Path,
+        help="file or folder for the copy (default: backups/ next to the database, "
+        "named by the time)",
+    )
+    backup.add_argument("--overwrite", action="store_true", help="replace an existing file")
     commands.add_parser(
         "migrate-to-postgres",
         help="copy the SQLite database into an empty PostgreSQL one ($IMAGEBOT_POSTGRES_DSN); "
@@ -150,6 +164,19 @@ async def _migrate(loaded: LoadedSettings) -> int:
         print(f"{where}: schema version {await db.schema_version()}")
     finally:
         await db.close()
+    return 0
+
+
+def _backup(loaded: LoadedSettings, args: argparse.Namespace) -> int:
+    if loaded.settings.scale.enabled:
+        print(
+            "The scaled mode keeps its data in PostgreSQL: back it up with its own tools "
+            "(pg_dump); this command copies the embedded SQLite database.",
+            file=sys.stderr,
+        )
+        return 2
+    source = loaded.settings.storage.database_path
+    print(describe_backup(source, back_up(source, args.out, overwrite=args.overwrite)))
     return 0
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from bot.storage.files import write_atomically
 from engine import GenerationRequest
+
+__all__ = ["PARAMETERS_KEY", "encode_png", "parameters_text", "write_atomically"]
 
 PARAMETERS_KEY = "parameters"
 
@@ -40,14 +41,3 @@ def encode_png(image: Image.Image, parameters: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, compress_level=4)
     return buffer.getvalue()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    temporary.replace(path)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from bot.errors import JobGone, JobsStillActive
 from bot.jobs import Job
+from bot.moderation import forget_member_texts
 from bot.storage import SqlDatabase
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,9 @@ class MemberStore:
 
     async def forget(self, user_id: int) -> int:
         """Delete the member's finished jobs with their inputs, results and deliveries, their
-        result files and their preferences; returns how many jobs went. The quota ledger stays,
-        so forgetting never resets a quota; reports keep their row with the job unlinked."""
+        result files and their preferences, and their prompts quoted in the audit log (whose
+        entries stay: what happened is kept); returns how many jobs went. The quota ledger
+        stays, so forgetting never resets a quota; reports keep their row with the job unlinked."""
         async with self._db.transaction() as conn:
             async with conn.execute(
                 f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN {ACTIVE}", (user_id,)
@@ -130,8 +132,11 @@ class MemberStore:
             ) as cursor:
                 job_ids = [int(row[0]) for row in await cursor.fetchall()]
             await conn.execute("DELETE FROM user_preferences WHERE user_id = ?", (user_id,))
+            entries = await forget_member_texts(conn, user_id)
         await asyncio.to_thread(_remove, [self._results_dir / str(job_id) for job_id in job_ids])
-        log.info("Forgot member %d: %d jobs", user_id, len(job_ids))
+        log.info(
+            "Forgot member %d: %d jobs, prompts in %d audit entries", user_id, len(job_ids), entries
+        )
         return len(job_ids)
 
     async def file_report(

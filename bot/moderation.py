@@ -63,6 +63,7 @@ LIFT_BANS = (
     f"AND {ACTIVE_BAN}"
 )
 FINISHED = "('succeeded', 'failed', 'cancelled')"
+MEMBER_TEXTS = frozenset({"prompt", "negative_prompt"})  # audit details quoting a member
 
 
 @dataclass(frozen=True, slots=True)
@@ -630,6 +631,28 @@ async def _record_in(
         (guild_id, actor_id, action, target_id, reason, json.dumps(details), now),
     )
     return AuditEntry(entry_id, guild_id, actor_id, action, target_id, reason, details, now)
+
+
+async def forget_member_texts(conn: SqlConnection, user_id: int) -> int:
+    """For /forget-me, in the caller's transaction: audit entries about the member keep what
+    happened, when, by whom and why, but lose the member's own words (their prompts). Returns
+    how many entries changed."""
+    async with conn.execute(
+        "SELECT entry_id, details FROM audit_log WHERE target_id = ?", (user_id,)
+    ) as cursor:
+        rows = list(await cursor.fetchall())
+    changed = 0
+    for row in rows:
+        details = json.loads(row["details"])
+        if not isinstance(details, dict) or not MEMBER_TEXTS & details.keys():
+            continue
+        kept = {key: value for key, value in details.items() if key not in MEMBER_TEXTS}
+        await conn.execute(
+            "UPDATE audit_log SET details = ? WHERE entry_id = ?",
+            (json.dumps({**kept, "forgotten": True}), row["entry_id"]),
+        )
+        changed += 1
+    return changed
 
 
 async def _insert(conn: SqlConnection, sql: str, params: Sequence[object]) -> int:

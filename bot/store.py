@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot import scheduler
+from bot.credentials import drop_token, sweep_tokens
 from bot.errors import (
     CooldownActive,
     InvalidTransition,
@@ -307,7 +308,8 @@ class SqlJobStore:
         return [Job.from_row(row) for row in rows]
 
     async def mark_delivered(self, job_id: int, reference: str | None) -> bool:
-        """Record the delivery and set the flag together; False if it was already delivered."""
+        """Record the delivery and set the flag together, and drop the interaction token the
+        delivery used; False if it was already delivered."""
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE jobs SET delivered = 1 WHERE job_id = ? AND delivered = 0", (job_id,)
@@ -318,7 +320,12 @@ class SqlJobStore:
                 "INSERT INTO deliveries (job_id, delivered_at, reference) VALUES (?, ?, ?)",
                 (job_id, self._clock(), reference),
             )
+            await drop_token(conn, job_id)  # delivered: nothing may use it any more
             return True
+
+    async def sweep_tokens(self) -> int:
+        """Drop interaction tokens that have expired (or outlived their delivery)."""
+        return await sweep_tokens(self._db, self._clock())
 
     async def update_target(self, job_id: int, changes: dict[str, Any]) -> None:
         """Merge ``changes`` into where the job is delivered (the message it shows in), as a

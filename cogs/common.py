@@ -108,8 +108,12 @@ def token_deadline(interaction: discord.Interaction[Any]) -> float:
 
 
 def token_alive(target: dict[str, Any], now: float | None = None) -> bool:
+    """The job's interaction token is still there (it is dropped once delivered or expired)
+    and still valid."""
     deadline = target.get("token_expires")
-    return deadline is not None and (time.time() if now is None else now) < float(deadline)
+    if deadline is None or not target.get("token"):
+        return False
+    return (time.time() if now is None else now) < float(deadline)
 
 
 def explain(error: Exception) -> str:

@@ -47,6 +47,7 @@ TRACKER_TTL = 60.0  # a delivered job's tracker stays this long, for a late stat
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
 PREVIEW_SIDE = 256
 PREVIEW_BLUR = 8
+TOKEN_SWEEP_SECONDS = 60.0  # an expired interaction token is kept at most this much longer
 
 
 class _Tracker:
@@ -177,7 +178,7 @@ class DiscordSink:
         if job.status is not JobStatus.SUCCEEDED:
             if alive:  # the status message says how it ended (now, or when it is shown)
                 return None
-            if job.status is JobStatus.CANCELLED and target.get("token"):
+            if job.status is JobStatus.CANCELLED and "token_expires" in target:
                 return None  # the member cancelled it; nothing more to say
             return await self._post_elsewhere(job, render.ended_line(job), [], None, None)
         limit = int(target.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
@@ -705,13 +706,15 @@ HANDLERS = {
 
 
 class Results(commands.Cog):
-    """Owns the sink and the loop that keeps queued jobs' places current."""
+    """Owns the sink, the loop that keeps queued jobs' places current, and the one that drops
+    interaction tokens once they have expired (delivery drops its job's own)."""
 
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
         self.sink = DiscordSink(bot)
         interval = bot.runtime.settings.discord.progress_seconds
         self.refresher = tasks.loop(seconds=interval)(self._refresh)
+        self.token_sweeper = tasks.loop(seconds=TOKEN_SWEEP_SECONDS)(self.sweep_tokens)
 
     async def _refresh(self) -> None:
         try:
@@ -719,13 +722,21 @@ class Results(commands.Cog):
         except Exception:
             log.exception("Refreshing queue positions failed")
 
+    async def sweep_tokens(self) -> None:
+        try:
+            await self.bot.runtime.store.sweep_tokens()
+        except Exception:
+            log.exception("Dropping expired interaction tokens failed; trying again later")
+
     async def cog_load(self) -> None:
         self.bot.sink = self.sink
         self.bot.add_dynamic_items(JobButton)
         self.refresher.start()
+        self.token_sweeper.start()
 
     async def cog_unload(self) -> None:
         self.refresher.cancel()
+        self.token_sweeper.cancel()
         self.bot.remove_dynamic_items(JobButton)
 
 

@@ -1,13 +1,17 @@
 """``python -m bot migrate-to-postgres``: copy the embedded SQLite database into an empty
 PostgreSQL one for the scaled mode, ids and all, in one transaction. Stop the bot first: the
-copy is of the file as it is while the command reads it."""
+copy is of the file as it is while the command reads it. Interaction tokens that expired or
+were used are left behind."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from bot.credentials import TOKEN, spent
 from bot.errors import StorageError
 from bot.settings import LoadedSettings
 from bot.storage import Database, open_postgres
@@ -128,6 +132,7 @@ async def _copy_table(source: Database, conn: PgConnection, table: str, columns:
     """In batches by rowid, so a table of images never sits in memory whole."""
     copied, last = 0, None
     names = ", ".join(columns)
+    now = time.time()
     while True:
         rows = await source.fetchall(
             f"SELECT rowid, {names} FROM {table} WHERE ? IS NULL OR rowid > ? "
@@ -136,9 +141,22 @@ async def _copy_table(source: Database, conn: PgConnection, table: str, columns:
         )
         if not rows:
             return copied
-        await conn.copy_rows(table, columns, [tuple(row)[1:] for row in rows])
+        values = [tuple(row)[1:] for row in rows]
+        if table == "jobs":
+            values = [_without_spent_token(row, columns, now) for row in values]
+        await conn.copy_rows(table, columns, values)
         copied += len(rows)
         last = rows[-1][0]
+
+
+def _without_spent_token(row: tuple[Any, ...], columns: list[str], now: float) -> tuple[Any, ...]:
+    """A job's interaction token travels only while it can still be used (bot.credentials)."""
+    at = columns.index("target")
+    target = json.loads(row[at])
+    if not spent(target, delivered=bool(row[columns.index("delivered")]), now=now):
+        return row
+    del target[TOKEN]
+    return (*row[:at], json.dumps(target), *row[at + 1 :])
 
 
 async def _reset_identities(source: Database, conn: PgConnection) -> None:

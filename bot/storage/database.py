@@ -228,7 +228,9 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     conn.row_factory = sqlite3.Row
     await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await conn.execute("PRAGMA journal_mode = WAL")
-    await conn.execute("PRAGMA synchronous = NORMAL")
+    # FULL: a commit is on disk when it returns (NORMAL may lose the last ones to a power cut,
+    # and with them charges and deliveries already acted on).
+    await conn.execute("PRAGMA synchronous = FULL")
     await conn.execute("PRAGMA foreign_keys = ON")
     return conn
 

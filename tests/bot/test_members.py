@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from bot.errors import JobGone, JobsStillActive
+from bot.errors import BlockedPrompt, JobGone, JobsStillActive
 from bot.jobs import Job, JobStatus, Requester, StoredImage
 from bot.members import HistoryPage, MemberStore, Preferences
 from bot.runtime import Runtime
@@ -192,3 +192,29 @@ async def test_a_repeated_report_is_not_duplicated(runtime: Runtime, members: Me
 async def test_reporting_a_forgotten_job_is_refused(members: MemberStore):
     with pytest.raises(JobGone):
         await members.file_report(404, reporter_id=9, guild_id=1)
+
+
+async def test_forget_removes_the_members_prompts_from_the_audit_log_and_keeps_the_entries(
+    runtime: Runtime, members: MemberStore
+):
+    await runtime.moderation.add_term(1, "dragon", regex=False, actor_id=9)
+    for user in (7, 8):
+        with pytest.raises(BlockedPrompt):
+            await submit(runtime, user, f"a secret dragon of member {user}", guild=1)
+    await runtime.moderation.record(
+        guild_id=1, actor_id=9, action="quota.grant", target_id=7, details={"units": 3}
+    )
+
+    await members.forget(7)
+
+    page = await runtime.moderation.audit(1, per_page=50)
+    entries = {(entry.action, entry.target_id): entry for entry in page.entries}
+    assert page.total == 4  # the term, two blocked prompts, the grant: every entry stays
+    blocked = entries[("prompt.blocked", 7)]
+    assert blocked.actor_id == 7 and blocked.reason == "prompt: dragon"
+    assert "prompt" not in blocked.details and blocked.details["forgotten"] is True
+    assert blocked.details["channel_id"] == 1000
+    assert entries[("prompt.blocked", 8)].details["prompt"] == "a secret dragon of member 8"
+    assert entries[("quota.grant", 7)].details == {"units": 3}
+    rows = await runtime.db.fetchall("SELECT * FROM audit_log")
+    assert "member 7" not in repr([tuple(row) for row in rows])

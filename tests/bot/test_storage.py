@@ -37,6 +37,19 @@ async def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path
         await db.close()
 
 
+async def test_a_commit_is_on_disk_when_it_returns(tmp_path: Path):
+    """synchronous = FULL on both connections: WAL with NORMAL can lose the last commits (the
+    charges and deliveries already acted on) to a power cut."""
+    full = 2
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        assert await db.write(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0]) == full
+        row = await db.fetchone("PRAGMA synchronous")
+        assert row is not None and row[0] == full
+    finally:
+        await db.close()
+
+
 async def test_a_database_from_the_first_schema_is_migrated_with_its_data(tmp_path: Path):
     path = tmp_path / "bot.sqlite3"
     old = await Database.open(path, target_version=1)

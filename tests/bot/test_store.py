@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bot.errors import InvalidTransition, JobNotFound
-from bot.jobs import TRANSITIONS, Job, JobStatus
+from bot.jobs import TRANSITIONS, Job, JobStatus, Requester
 from bot.quota import GLOBAL_SCOPE, period_of
 from bot.runtime import Runtime
 from bot.scheduler import Capacity
+from engine import GenerationRequest
 from tests.bot.helpers import submit
 
 
@@ -228,3 +231,42 @@ async def test_position_and_eta_come_from_the_queue_and_recent_durations(runtime
     place = await runtime.service.position(second.job_id)
     assert place.position == 0
     assert place.eta is not None and 3.9 < place.eta < 4.5
+
+
+async def submit_with_token(rt: Runtime, user: int, token: str, expires: float) -> Job:
+    request = GenerationRequest(prompt="a lighthouse", width=64, height=64)
+    target = {"token": token, "token_expires": expires, "channel_id": 1000}
+    return await rt.service.submit(request, Requester(user, None, 1000), target=target)
+
+
+async def stored_targets(rt: Runtime) -> dict[int, str]:
+    rows = await rt.db.fetchall("SELECT job_id, target FROM jobs ORDER BY job_id")
+    return {int(row[0]): str(row[1]) for row in rows}
+
+
+async def test_delivery_drops_the_interaction_token(runtime: Runtime):
+    await submit_with_token(runtime, 7, "live-secret", time.time() + 600)
+    job = await claim_one(runtime)
+    await runtime.store.succeed(job, [])
+    assert await runtime.store.mark_delivered(job.job_id, "1/2")
+    delivered = await runtime.store.get(job.job_id)
+    assert delivered is not None and "token" not in delivered.target
+    assert delivered.target["channel_id"] == 1000 and "token_expires" in delivered.target
+    assert "live-secret" not in (await stored_targets(runtime))[job.job_id]
+
+
+async def test_the_sweep_drops_expired_and_used_tokens_and_keeps_live_ones(runtime: Runtime):
+    now = time.time()
+    expired = await submit_with_token(runtime, 1, "expired-secret", now - 1)
+    live = await submit_with_token(runtime, 2, "live-secret", now + 600)
+    used = await submit_with_token(runtime, 3, "used-secret", now + 600)
+    async with runtime.db.transaction() as conn:  # delivered before delivery dropped tokens
+        await conn.execute("UPDATE jobs SET delivered = 1 WHERE job_id = ?", (used.job_id,))
+    assert await runtime.store.sweep_tokens() == 2
+    assert await runtime.store.sweep_tokens() == 0
+    targets = await stored_targets(runtime)
+    assert "expired-secret" not in targets[expired.job_id]
+    assert "used-secret" not in targets[used.job_id]
+    assert "live-secret" in targets[live.job_id]
+    job = await runtime.store.get(expired.job_id)
+    assert job is not None and job.status is JobStatus.QUEUED  # the job itself waits on
