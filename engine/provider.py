@@ -114,6 +114,10 @@ class Provider(abc.ABC):
         age-restricted channels."""
         return self.capabilities.nsfw
 
+    def lora_is_nsfw(self, name: str) -> bool:
+        """Whether the owner flagged this LoRA NSFW; kept to age-restricted channels too."""
+        return False
+
     async def describe(self, image: Image.Image) -> str:
         raise EngineError(f"The {self.name} provider cannot describe images.")
 
