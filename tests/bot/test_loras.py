@@ -123,6 +123,13 @@ async def test_a_lora_name_cannot_be_a_path_on_a_provider_without_a_list(rt: Run
     assert await queued(rt) == 0
 
 
+@pytest.mark.parametrize("model", ["../../models/x", "other"])
+async def test_a_model_cannot_be_named_freely_on_a_provider_without_a_list(rt: Runtime, model: str):
+    with pytest.raises(InvalidRequest, match="model"):
+        await submit(rt, "a harbour", "sdapi", model=model)
+    assert await queued(rt) == 0
+
+
 async def test_the_nsfw_list_holds_plain_names_only(tmp_path: Path, api: FakeApi):
     with pytest.raises(SettingsError, match=r"nsfw_loras.*is not a LoRA's plain name"):
         async with await open_bot(tmp_path, api, nsfw_loras=["../ink"]):
