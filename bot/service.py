@@ -243,7 +243,8 @@ class JobService:
                     actor_id=requester.user_id,
                     action="prompt.blocked",
                     target_id=requester.user_id,
-                    reason=f"{blocked.field}: {blocked.term}",
+                    reason=f"{blocked.field}: {blocked.term}"
+                    + (" (timed out, counted as a match)" if blocked.timed_out else ""),
                     details={"prompt": request.prompt[:500], "channel_id": requester.channel_id},
                 )
                 raise
