@@ -109,11 +109,18 @@ class Banned(Refusal):
 
 
 class BlockedPrompt(Refusal):
-    def __init__(self, term: str, field: str = "prompt") -> None:
+    """``timed_out``: the term's regex ran out of time on the text, which counts as a match;
+    the member is not shown the pattern, moderators see it in the audit log."""
+
+    def __init__(self, term: str, field: str = "prompt", *, timed_out: bool = False) -> None:
         self.term = term
         self.field = field
+        self.timed_out = timed_out
         super().__init__(
-            f"Your {field} contains a blocked term ({term}); nothing was queued or charged."
+            f"Your {field} could not be checked against this server's blocked terms in time, "
+            "so it was refused; nothing was queued or charged. Try rewording it."
+            if timed_out
+            else f"Your {field} contains a blocked term ({term}); nothing was queued or charged."
         )
 
 

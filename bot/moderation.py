@@ -353,10 +353,22 @@ class Moderation:
 
     async def check_prompt(self, text: str, *, guild_id: int | None, sfw: bool) -> str | None:
         """The term, as its moderator wrote it, that blocks ``text`` here, or None."""
+        found = await self._blocking(text, guild_id=guild_id, sfw=sfw)
+        return found[0] if found is not None else None
+
+    async def _blocking(
+        self, text: str, *, guild_id: int | None, sfw: bool
+    ) -> tuple[str, bool] | None:
+        """The term that blocks ``text`` and whether it did by timing out, or None. A term
+        that times out blocks (fails closed): a prompt built to stall a moderator's regex
+        must not slip past it."""
         if not text.strip():
             return None
         normalised = unicodedata.normalize("NFKC", text)
-        built_in = sfw and ANY_BUILT_IN.search(normalised, timeout=MATCH_TIMEOUT) is not None
+        try:
+            built_in = sfw and ANY_BUILT_IN.search(normalised, timeout=MATCH_TIMEOUT) is not None
+        except TimeoutError:
+            built_in = True  # each term is tried on its own below, with its own time-out
         compiled = [
             *(await self._compiled_for(guild_id) if guild_id is not None else ()),
             *await self._compiled_for(None),
@@ -366,30 +378,31 @@ class Moderation:
             return None
         if any(entry.slow for entry in compiled):
             # Off the event loop: a regex may take up to MATCH_TIMEOUT on a hostile prompt.
-            term, slow = await asyncio.to_thread(_first_match, compiled, normalised)
+            found = await asyncio.to_thread(_first_match, compiled, normalised)
         else:  # whole words only: linear in the prompt, quicker than a thread hop
-            term, slow = _first_match(compiled, normalised)
-        for entry in slow:
-            if (guild_id, entry.term) not in self._slow:
-                self._slow.add((guild_id, entry.term))
-                log.warning(
-                    "Blocked term %r timed out on a prompt in guild %s; it did not block it",
-                    entry.term,
-                    guild_id,
-                )
-        return term
+            found = _first_match(compiled, normalised)
+        if found is not None and found[1] and (guild_id, found[0]) not in self._slow:
+            self._slow.add((guild_id, found[0]))
+            log.warning(
+                "Blocked term %r timed out on a prompt in guild %s and blocked it; "
+                "a simpler pattern would stop these refusals",
+                found[0],
+                guild_id,
+            )
+        return found
 
     async def screen(
         self, prompt: str, negative_prompt: str = "", *, guild_id: int | None, sfw: bool
     ) -> None:
         """Raise BlockedPrompt naming the field. The SFW list skips the negative prompt, where
         'nsfw, nude' is how members steer away from it."""
-        term = await self.check_prompt(prompt, guild_id=guild_id, sfw=sfw)
-        if term is not None:
-            raise BlockedPrompt(term, "prompt")
-        term = await self.check_prompt(negative_prompt, guild_id=guild_id, sfw=False)
-        if term is not None:
-            raise BlockedPrompt(term, "negative prompt")
+        for field, text, sfw_list in (
+            ("prompt", prompt, sfw),
+            ("negative prompt", negative_prompt, False),
+        ):
+            found = await self._blocking(text, guild_id=guild_id, sfw=sfw_list)
+            if found is not None:
+                raise BlockedPrompt(found[0], field, timed_out=found[1])
 
     async def _compiled_for(self, guild_id: int | None) -> tuple[_Compiled, ...]:
         cached = self._compiled.get(guild_id)
@@ -828,15 +841,16 @@ def _compile_stored(term: Term) -> _Compiled | None:
         return None
 
 
-def _first_match(compiled: Sequence[_Compiled], text: str) -> tuple[str | None, list[_Compiled]]:
-    slow: list[_Compiled] = []
+def _first_match(compiled: Sequence[_Compiled], text: str) -> tuple[str, bool] | None:
+    """The first term that matches or times out (a time-out counts as a match), and
+    whether it timed out."""
     for entry in compiled:
         try:
             if entry.pattern.search(text, timeout=MATCH_TIMEOUT) is not None:
-                return entry.term, slow
+                return entry.term, False
         except TimeoutError:
-            slow.append(entry)
-    return None, slow
+            return entry.term, True
+    return None
 
 
 def _check_tier(tier: Tier) -> None:

@@ -21,10 +21,12 @@ from bot.quota import QuotaLimits, QuotaPolicy
 from bot.settings import Settings
 from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
+from engine.loras import check_loras, lift_prompt_loras
 from engine.types import MAX_SEED
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 DESCRIBE_TIMEOUT = 120.0
+NSFW_ONLY = "only for prompts (never images) in age-restricted server channels"
 
 
 class QueueEvents:
@@ -71,6 +73,7 @@ class JobService:
         and the seed. Raises InvalidRequest naming the option and what is allowed."""
         entry = self.providers.get(provider)
         limits = self.settings.limits
+        request = lift_prompt_loras(request)
         prompt = request.prompt.strip()
         if not prompt:
             raise InvalidRequest("prompt", request.prompt, "some text describing the image")
@@ -92,17 +95,14 @@ class JobService:
             raise InvalidRequest("guidance", request.guidance, "0 to 30")
         if request.seed is not None:
             _check_range("seed", request.seed, 0, MAX_SEED)
-        for lora in request.loras:
-            if not -2 <= lora.weight <= 2:
-                raise InvalidRequest(f"LoRA {lora.name} weight", lora.weight, "-2 to 2")
+        check_loras(request.loras)
         self._check_input_image(request)
         model = request.model or entry.provider.default_model
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
-            raise InvalidRequest(
-                "model",
-                model,
-                "an NSFW model: only for prompts (never images) in age-restricted server channels",
-            )
+            raise InvalidRequest("model", model, f"an NSFW model: {NSFW_ONLY}")
+        for lora in request.loras:
+            if not request.nsfw_allowed and entry.provider.lora_is_nsfw(lora.name):
+                raise InvalidRequest("lora", lora.name, f"an NSFW LoRA: {NSFW_ONLY}")
         resolved = entry.provider.prepare(request.replace(prompt=prompt, model=model))
         if resolved.seed is None and entry.provider.capabilities.seed:
             resolved = resolved.replace(seed=secrets.randbelow(MAX_SEED + 1))
@@ -243,7 +243,8 @@ class JobService:
                     actor_id=requester.user_id,
                     action="prompt.blocked",
                     target_id=requester.user_id,
-                    reason=f"{blocked.field}: {blocked.term}",
+                    reason=f"{blocked.field}: {blocked.term}"
+                    + (" (timed out, counted as a match)" if blocked.timed_out else ""),
                     details={"prompt": request.prompt[:500], "channel_id": requester.channel_id},
                 )
                 raise

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from engine.errors import EngineError, GenerationCancelled
+from engine.errors import EngineError, GenerationCancelled, InvalidRequest
 from engine.types import DEFAULT_SIZE, Capabilities, GenerationRequest, GenerationResult
 
 
@@ -73,6 +73,10 @@ class Provider(abc.ABC):
             height=request.height or DEFAULT_SIZE,
         )
         self.capabilities.check(resolved)
+        if not self.capabilities.models and resolved.model != self.default_model:
+            # No list to check against (none configured, none discovered): a member's free
+            # text would reach the backend, which may read it as a file name.
+            raise InvalidRequest("model", resolved.model, f"{self.default_model} on {self.name}")
         return resolved
 
     async def start(self) -> None:
@@ -113,6 +117,10 @@ class Provider(abc.ABC):
         """Whether this model is meant for NSFW output; the bot keeps such models to
         age-restricted channels."""
         return self.capabilities.nsfw
+
+    def lora_is_nsfw(self, name: str) -> bool:
+        """Whether the owner flagged this LoRA NSFW; kept to age-restricted channels too."""
+        return False
 
     async def describe(self, image: Image.Image) -> str:
         raise EngineError(f"The {self.name} provider cannot describe images.")

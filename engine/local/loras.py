@@ -7,6 +7,7 @@ import difflib
 from pathlib import Path
 
 from engine.errors import InvalidRequest
+from engine.loras import is_lora_name
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 
@@ -16,21 +17,24 @@ class LoraLibrary:
         self.folder = folder
 
     def names(self) -> list[str]:
+        return sorted(self._files())
+
+    def _files(self) -> dict[str, Path]:
+        """Each LoRA in the folder by name; a single file wins over a folder of that name."""
         if self.folder is None or not self.folder.is_dir():
-            return []
-        found = {path.stem for path in self.folder.glob("*.safetensors")}
-        found |= {path.parent.name for path in self.folder.glob(f"*/{DIFFUSERS_FILE}")}
-        return sorted(found)
+            return {}
+        found = {path.parent.name: path for path in self.folder.glob(f"*/{DIFFUSERS_FILE}")}
+        found |= {path.stem: path for path in self.folder.glob("*.safetensors") if path.is_file()}
+        return {name: path for name, path in found.items() if is_lora_name(name)}
 
     def path(self, name: str) -> Path:
-        """The file to load for ``name``; unknown names list the closest ones."""
-        if self.folder is not None:
-            for candidate in (
-                self.folder / f"{name}.safetensors",
-                self.folder / name / DIFFUSERS_FILE,
-            ):
-                if "/" not in name and candidate.is_file():
-                    return candidate
+        """The file to load for ``name``. A name is looked up among the folder's own entries,
+        never joined to the folder as a path, so no name reaches outside it (``..``, ``a/b``,
+        another case of an installed name on a case-blind disk). Unknown names list the
+        closest ones."""
+        found = self._files().get(name)
+        if found is not None:
+            return found
         names = self.names()
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if close:

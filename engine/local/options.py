@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.loras import lora_names
 from engine.options import parse_options
 
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -76,6 +77,7 @@ class LocalOptions(BaseModel):
     compile: bool = False
     cache_dir: str | None = None
     lora_dir: str | None = None
+    nsfw_loras: tuple[str, ...] = ()
     max_loaded_models: Annotated[int, Field(ge=1, le=32)] = 2
     max_model_memory_gb: Annotated[float, Field(ge=0)] = 0.0
     max_batch: Annotated[int, Field(ge=1, le=64)] = 4
@@ -86,6 +88,8 @@ class LocalOptions(BaseModel):
     upscaler: str | None = None
     safety_checker: str | None = None
     captioner: str | None = None
+
+    _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 
     @model_validator(mode="after")
     def _default_model_exists(self) -> LocalOptions:

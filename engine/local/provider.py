@@ -117,6 +117,9 @@ class LocalProvider(Provider):
         spec = self.options.models.get(model)
         return spec.nsfw if spec is not None else False
 
+    def lora_is_nsfw(self, name: str) -> bool:
+        return name in self.options.nsfw_loras
+
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         """Fill the model's defaults; refuse sizes, samplers and LoRAs it cannot take."""
         name = request.model or self.default_model

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from engine.errors import InvalidRequest, ProviderError, ProviderRejected
+from engine.loras import EXTRA_NETWORK
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.redact import scrub
 from engine.registry import ProviderConfig
@@ -115,9 +116,19 @@ class A1111Provider(RemoteProvider):
             if request.count != 1:
                 raise InvalidRequest("count", request.count, "1 for an upscale")
         resolved = super().prepare(request)
+        for field, text in (
+            ("prompt", resolved.prompt),
+            ("negative_prompt", resolved.negative_prompt),
+        ):
+            # The web UI would act on any <type:args> left in the text, past every check here.
+            if tag := EXTRA_NETWORK.search(text):
+                raise InvalidRequest(
+                    field, tag[0], "no <type:...> tags; LoRAs as <lora:name:weight>"
+                )
         for lora in resolved.loras:
-            if self._loras and lora.name not in self._loras:
-                raise InvalidRequest("lora", lora.name, "one of " + ", ".join(self._loras))
+            if lora.name not in self._loras:
+                allowed = ", ".join(self._loras) or "none: no LoRA is installed"
+                raise InvalidRequest("lora", lora.name, f"one of {allowed}")
         return resolved
 
     async def generate(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.loras import lora_names
 from engine.options import parse_options
 from engine.provider import Provider
 from engine.registry import ProviderConfig
@@ -23,11 +24,14 @@ class RemoteOptions(BaseModel):
     samplers: tuple[str, ...] = ()
     loras: tuple[str, ...] = ()
     nsfw: bool = False
+    nsfw_loras: tuple[str, ...] = ()
     connect_timeout: Annotated[float, Field(gt=0)] = 10.0
     read_timeout: Annotated[float, Field(gt=0)] = 120.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     max_download_mb: Annotated[float, Field(gt=0, le=1024)] = 50.0
     retry_unknown_outcome: bool = False
+
+    _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 
     @property
     def policy(self) -> HttpPolicy:
@@ -108,6 +112,9 @@ class RemoteProvider(Provider):
     @property
     def default_model(self) -> str:
         return self.options.models[0] if self.options.models else "default"
+
+    def lora_is_nsfw(self, name: str) -> bool:
+        return name in self.options.nsfw_loras
 
     async def close(self) -> None:
         if self.downloads is not None:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import moderation
 from bot.errors import Banned, BlockedPrompt, InvalidTerm
 from bot.members import MemberStore
 from bot.moderation import ModelUsage, Moderation, Tier
+from bot.runtime import Runtime
 from bot.storage import Database
+from tests.bot.helpers import submit
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -304,22 +305,39 @@ async def test_compiled_terms_are_cached_until_this_store_changes_them(
     assert await mod.check_prompt("a cat", guild_id=GUILD, sfw=False) == "cat"
 
 
-async def test_a_term_that_times_out_does_not_block_and_is_logged_once(
-    mod: Moderation, db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+# Passes every check when added (no nested repeat, quick on the probe strings), yet backtracks
+# for seconds on a long run of dashes: a prompt built to stall it.
+STALLING_TERM = "-.*-.*-.*-.*="
+STALLING_PROMPT = "-" * 1400 + "!"
+
+
+async def test_a_term_that_times_out_blocks_the_prompt_and_is_logged_once(
+    mod: Moderation, caplog: pytest.LogCaptureFixture
 ):
-    async with db.transaction() as conn:  # stored before validation existed
-        await conn.execute(
-            "INSERT INTO blocked_terms (guild_id, pattern, is_regex, actor_id, created_at) "
-            "VALUES (?, '(a|aa)+$', 1, ?, 0)",
-            (GUILD, MOD),
-        )
-    monkeypatch.setattr(moderation, "MATCH_TIMEOUT", 0.005)
+    await mod.add_term(GUILD, STALLING_TERM, regex=True, actor_id=MOD)
     with caplog.at_level(logging.WARNING, logger="bot.moderation"):
         for _ in range(2):
-            assert await mod.check_prompt("a" * 3000 + "!", guild_id=GUILD, sfw=False) is None
+            with pytest.raises(BlockedPrompt) as refused:
+                await mod.screen(STALLING_PROMPT, guild_id=GUILD, sfw=False)
+            assert refused.value.term == STALLING_TERM and refused.value.timed_out
+            assert STALLING_TERM not in str(refused.value)  # the member is not shown the pattern
     assert [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()] == [
-        "Blocked term '(a|aa)+$' timed out on a prompt in guild 100; it did not block it"
+        f"Blocked term {STALLING_TERM!r} timed out on a prompt in guild 100 and blocked it; "
+        "a simpler pattern would stop these refusals"
     ]
+    assert await mod.check_prompt("a quiet harbour - at dusk", guild_id=GUILD, sfw=False) is None
+
+
+async def test_a_timed_out_term_is_named_in_the_audit_log(runtime: Runtime):
+    await runtime.moderation.add_term(GUILD, STALLING_TERM, regex=True, actor_id=MOD)
+    with pytest.raises(BlockedPrompt):
+        await submit(runtime, 7, STALLING_PROMPT, guild=GUILD)
+    rows = await runtime.db.fetchall("SELECT action, reason FROM audit_log ORDER BY entry_id")
+    assert [(row["action"], row["reason"]) for row in rows][-1] == (
+        "prompt.blocked",
+        f"prompt: {STALLING_TERM} (timed out, counted as a match)",
+    )
+    assert await runtime.db.fetchall("SELECT job_id FROM jobs") == []
 
 
 # Audit log

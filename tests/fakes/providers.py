@@ -46,7 +46,8 @@ class FakeProvider(Provider):
     ``fail_times`` (how many calls fail first; default every call), ``max_batch``, ``flag``
     (mark every image as flagged by an output classifier), ``upscale`` (also upscale, by 2),
     ``describe`` (caption images), ``previews`` (send a preview with each step),
-    ``nsfw_models`` (models meant for NSFW), ``loras`` (LoRA names it knows)."""
+    ``nsfw_models`` (models meant for NSFW), ``loras`` (LoRA names it knows), ``nsfw_loras``
+    (those of them flagged NSFW)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -62,6 +63,7 @@ class FakeProvider(Provider):
         self.previews = bool(options.get("previews", False))
         self.nsfw_models = frozenset(options.get("nsfw_models", ()))
         self.loras = list(options.get("loras", ()))
+        self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
         modes = {Mode.TXT2IMG, Mode.IMG2IMG} | ({Mode.UPSCALE} if options.get("upscale") else set())
         self._capabilities = Capabilities(
             modes=frozenset(modes),
@@ -116,6 +118,9 @@ class FakeProvider(Provider):
 
     def lora_names(self) -> list[str]:
         return self.loras
+
+    def lora_is_nsfw(self, name: str) -> bool:
+        return name in self.nsfw_loras
 
     async def describe(self, image: Image.Image) -> str:
         if not self._capabilities.describe:
