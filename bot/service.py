@@ -70,6 +70,8 @@ class JobService:
         """Check every option against the bot's limits, then the provider's; resolve the model
         and the seed. Raises InvalidRequest naming the option and what is allowed."""
         entry = self.providers.get(provider)
+        if request.mode is Mode.DESCRIBE:  # never priced or checked as a generation
+            raise InvalidRequest("mode", request.mode.value, "/describe, with an image")
         limits = self.settings.limits
         prompt = request.prompt.strip()
         if not prompt:

@@ -15,7 +15,7 @@ from bot.jobs import JobStatus, Requester
 from bot.runtime import Runtime, open_runtime
 from bot.service import JobService
 from bot.settings import LoadedSettings, ScaleSettings, Secrets
-from engine import Capabilities, InvalidRequest, Mode
+from engine import Capabilities, GenerationRequest, InvalidRequest, Mode
 from tests.bot.helpers import submit
 from tests.bot.test_worker import RecordingSink, working
 from tests.conftest import FAKE_KIND, make_settings
@@ -95,3 +95,10 @@ async def test_a_provider_without_a_captioner_is_refused_by_name(runtime: Runtim
 def test_describing_is_a_mode_exactly_when_a_provider_has_a_captioner():
     assert Mode.DESCRIBE in Capabilities(describe=True).modes
     assert Mode.DESCRIBE not in Capabilities(modes=frozenset(Mode)).modes
+
+
+async def test_a_describe_request_never_enters_as_a_generation(runtime: Runtime):
+    request = GenerationRequest("x", mode=Mode.DESCRIBE, width=64, height=64)
+    with pytest.raises(InvalidRequest, match="/describe"):
+        await runtime.service.submit(request, Requester(7))
+    assert await runtime.db.fetchall("SELECT * FROM jobs") == []

@@ -158,3 +158,10 @@ async def test_a_queued_description_is_answered_after_a_restart(tmp_path: Path, 
             job = await runtime.store.get(2)
             assert job is not None and job.status is JobStatus.SUCCEEDED and job.delivered
         assert not world.fake.violations
+
+
+async def test_show_repeats_a_description_privately(world: World):
+    await answered(await describe(world), CAPTION)
+    shown = await world.fake.invoke("show", {"job": 1}, user=ALICE, channel=GENERAL)
+    text = await answered(shown, CAPTION)
+    assert "80x48" in text and shown.ephemeral and not world.fake.violations
