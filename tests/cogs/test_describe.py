@@ -165,3 +165,11 @@ async def test_show_repeats_a_description_privately(world: World):
     shown = await world.fake.invoke("show", {"job": 1}, user=ALICE, channel=GENERAL)
     text = await answered(shown, CAPTION)
     assert "80x48" in text and shown.ephemeral and not world.fake.violations
+
+
+async def test_a_channel_that_switched_the_provider_off_refuses_descriptions(world: World):
+    await world.runtime.policies.set_content(
+        GUILD, {"disabled_providers": ["fake"]}, channel_id=GENERAL
+    )
+    await answered(await describe(world), "switched on here")
+    assert await world.jobs() == [] and world.provider.described == []
