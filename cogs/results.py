@@ -8,7 +8,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -497,31 +497,28 @@ async def enqueue(
     bot = bot_of(interaction)
     target = await _target(interaction, request.mode is Mode.TXT2IMG, private, extra)
     request = request.replace(nsfw_allowed=bool(target["nsfw"]))
-    try:
-        job = await bot.runtime.service.submit(
-            request, requester_of(interaction), provider=provider, target=target
-        )
-    except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
-        return None
-    await bot_sink(bot).show_status(interaction, job)
-    return job
+    service, requester = bot.runtime.service, requester_of(interaction)
+    return await _queued(
+        interaction, service.submit(request, requester, provider=provider, target=target)
+    )
 
 
 async def enqueue_describe(
     interaction: discord.Interaction[Any], image: bytes, *, private: bool = False
 ) -> Job | None:
-    """Queue a caption of ``image`` like ``enqueue`` queues images."""
-    bot = bot_of(interaction)
+    """Queue a caption of ``image`` as ``enqueue`` queues images."""
     target = await _target(interaction, False, private, None)
+    service, requester = runtime_of(interaction).service, requester_of(interaction)
+    return await _queued(interaction, service.submit_describe(image, requester, target=target))
+
+
+async def _queued(interaction: discord.Interaction[Any], submitting: Awaitable[Job]) -> Job | None:
     try:
-        job = await bot.runtime.service.submit_describe(
-            image, requester_of(interaction), target=target
-        )
+        job = await submitting
     except (Refusal, EngineError) as err:
         await answer(interaction, explain(err))
         return None
-    await bot_sink(bot).show_status(interaction, job)
+    await bot_sink(bot_of(interaction)).show_status(interaction, job)
     return job
 
 
