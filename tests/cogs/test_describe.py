@@ -4,11 +4,13 @@ caption delivered privately (or, after the token, where results go), refunded on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 from bot.jobs import JobStatus
+from cogs import render
 from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
 from tests.cogs.test_imagine import png
 from tests.cogs.test_results import held, imagine
@@ -173,3 +175,15 @@ async def test_a_channel_that_switched_the_provider_off_refuses_descriptions(wor
     )
     await answered(await describe(world), "switched on here")
     assert await world.jobs() == [] and world.provider.described == []
+
+
+async def test_a_hostile_caption_stays_in_its_code_block_and_mentions_no_one(world: World):
+    await answered(await describe(world), CAPTION)
+    job = await world.runtime.store.get(1)
+    assert job is not None
+    text = render.caption(
+        dataclasses.replace(job, result_text="a```\n@everyone <@123456789012345678> ```")
+    )
+    assert (
+        text.count("```") == 2 and "@everyone" not in text and "<@123456789012345678>" not in text
+    )
