@@ -76,6 +76,7 @@ class Job:
     started_at: float | None
     finished_at: float | None
     delivered: bool
+    result_text: str | None = None  # what a describe job found; None for images
 
     @classmethod
     def from_row(cls, row: Row, init_image: bytes | None = None) -> Job:
@@ -101,6 +102,7 @@ class Job:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             delivered=bool(row["delivered"]),
+            result_text=row["result_text"],
         )
 
 

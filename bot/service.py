@@ -12,7 +12,8 @@ from typing import Any
 
 from PIL import Image
 
-from bot.errors import BlockedPrompt
+from bot.describing import CAPTIONER, DESCRIBE_TIMEOUT, describe_request
+from bot.errors import BlockedPrompt, Refusal
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
 from bot.policy import Policies
@@ -25,7 +26,6 @@ from engine.loras import check_loras, lift_prompt_loras
 from engine.types import MAX_SEED
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
-DESCRIBE_TIMEOUT = 120.0
 NSFW_ONLY = "only for prompts (never images) in age-restricted server channels"
 
 
@@ -72,6 +72,8 @@ class JobService:
         """Check every option against the bot's limits, then the provider's; resolve the model
         and the seed. Raises InvalidRequest naming the option and what is allowed."""
         entry = self.providers.get(provider)
+        if request.mode is Mode.DESCRIBE:  # never priced or checked as a generation
+            raise InvalidRequest("mode", request.mode.value, "/describe, with an image")
         limits = self.settings.limits
         request = lift_prompt_loras(request)
         prompt = request.prompt.strip()
@@ -197,18 +199,49 @@ class JobService:
             timeout_seconds=self.settings.queue.job_timeout_seconds,
             target=target or {},
         )
+        return await self._queue(new, limits)
+
+    async def submit_describe(
+        self,
+        image: bytes,
+        requester: Requester,
+        *,
+        provider: str | None = None,
+        origin: str = "discord",
+        target: dict[str, Any] | None = None,
+    ) -> Job:
+        """Queue a caption of ``image`` as a job like any other: the same bans and rules of the
+        place, cooldown, queue limit and fair turn, at ``quota.describe_cost`` units."""
+        if self.settings.scale.enabled:
+            raise Refusal(
+                "Describing images isn't available on this bot yet: its GPU workers don't run "
+                "captioners. Nothing was queued or charged."
+            )
+        request = await self.admit(describe_request(image), requester)
+        entry = self.providers.get(provider) if provider else self._describer()
+        if not entry.provider.capabilities.describe:
+            raise InvalidRequest("provider", entry.name, "a provider with a captioner")
+        self._check_image_bytes(image)
+        await asyncio.to_thread(_decode_fully, image)
+        await self._check_enabled(entry, request, requester)
+        new = NewJob(
+            requester=requester,
+            origin=origin,
+            provider=entry.name,
+            model=CAPTIONER,
+            batch_key="",
+            request=request,
+            cost=self.settings.quota.describe_cost,
+            max_attempts=self.settings.queue.max_attempts,
+            timeout_seconds=min(DESCRIBE_TIMEOUT, self.settings.queue.job_timeout_seconds),
+            target=target or {},
+        )
+        return await self._queue(new, await self.limits_for(requester))
+
+    async def _queue(self, new: NewJob, limits: QuotaLimits) -> Job:
         job = await self.store.submit(new, limits)
         self.events.job_submitted()
         return job
-
-    async def describe(self, image: bytes, provider: str | None = None) -> str:
-        """A prompt for an image, from the first provider that can describe (or the one named).
-        Free and not queued: captioning is one short forward pass."""
-        entry = self.providers.get(provider) if provider else self._describer()
-        self._check_image_bytes(image)
-        picture = await asyncio.to_thread(_decode_rgb, image)
-        async with asyncio.timeout(DESCRIBE_TIMEOUT):
-            return await entry.provider.describe(picture)
 
     def _describer(self) -> ProviderEntry:
         for entry in self.providers:
@@ -334,11 +367,6 @@ def _decode_fully(data: bytes) -> None:
         raise InvalidRequest(
             "image", "the attachment", "a complete PNG, JPEG or WebP image (it is cut short)"
         ) from None
-
-
-def _decode_rgb(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.convert("RGB")
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

@@ -100,6 +100,7 @@ class QuotaSettings(Section):
     base_height: PositiveInt = 512
     base_steps: PositiveInt = 30
     cooldown_seconds: Seconds = 0.0
+    describe_cost: Annotated[int, Field(ge=0, le=1000)] = 0
     guilds: dict[int, QuotaOverride] = Field(default_factory=dict)
     tiers: tuple[QuotaTier, ...] = ()
 

@@ -48,6 +48,7 @@ class JobStore(Protocol):
     async def abandon(self, origin: str, created_before: float, reason: str) -> int: ...
     async def get(self, job_id: int) -> Job | None: ...
     async def images(self, job_id: int) -> list[StoredImage]: ...
+    async def keep_text(self, job: Job, text: str) -> None: ...
     async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]: ...
     async def mark_delivered(self, job_id: int, reference: str | None) -> bool: ...
     async def update_target(self, job_id: int, changes: dict[str, Any]) -> None: ...
@@ -297,6 +298,19 @@ class SqlJobStore:
             StoredImage(r["idx"], r["seed"], r["path"], r["width"], r["height"], bool(r["flagged"]))
             for r in rows
         ]
+
+    async def keep_text(self, job: Job, text: str) -> None:
+        """Store the text a running attempt found (a caption) before it succeeds, as images
+        are written before theirs; a stale attempt is fenced off."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET result_text = ? WHERE job_id = ? AND attempt = ? "
+                "AND status = 'running'",
+                (text, job.job_id, job.attempt),
+            )
+            if cursor.rowcount == 0:
+                row = await _maybe(conn, "SELECT status FROM jobs WHERE job_id = ?", (job.job_id,))
+                raise InvalidTransition(job.job_id, "succeeded", row["status"] if row else None)
 
     async def undelivered(self, origin: str, only: Collection[int] | None = None) -> list[Job]:
         where = "origin = ? AND delivered = 0 AND status IN ('succeeded', 'failed', 'cancelled')"

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from bot.describing import caption_of, describe
 from bot.errors import InvalidTransition
 from bot.freespace import SpaceGuard
 from bot.images import encode_png, parameters_text, write_atomically
@@ -27,6 +28,7 @@ from engine import (
     EngineError,
     GenerationCancelled,
     GenerationResult,
+    Mode,
     Progress,
     Provider,
     ProviderError,
@@ -300,6 +302,8 @@ class Worker:
     ) -> list[GenerationResult | BaseException]:
         """Every job's outcome: its result or the error it ended with."""
         try:
+            if batch[0].request.mode is Mode.DESCRIBE:  # alone: its batch key is empty
+                return [await describe(provider, batch[0].request)]
             if len(batch) == 1:
                 return [await provider.generate(batch[0].request, relays[0], tokens[0])]
             results = await provider.generate_batch([job.request for job in batch], relays, tokens)
@@ -322,7 +326,7 @@ class Worker:
                 job,
                 None,
                 cancelled=token.cancelled,
-                save=lambda: asyncio.to_thread(self._save, job, result),
+                save=lambda: self._keep(job, result),
                 retry_backoff=self._queue.retry_backoff_seconds,
             )
         else:
@@ -336,6 +340,12 @@ class Worker:
             )
         if finished:
             await self._deliveries.deliver(job.job_id)
+
+    async def _keep(self, job: Job, result: GenerationResult) -> list[StoredImage]:
+        text = caption_of(result)
+        if text is not None:
+            await self._store.keep_text(job, text)
+        return await asyncio.to_thread(self._save, job, result)
 
     def _save(self, job: Job, result: GenerationResult) -> list[StoredImage]:
         """Write the job's PNGs; on a failure remove what was written and raise."""

@@ -19,7 +19,7 @@ from bot.providers import ProviderEntry
 from bot.runtime import Runtime
 from cogs.attachments import AttachmentReader
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
-from cogs.results import enqueue
+from cogs.results import enqueue, enqueue_describe
 from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
 from engine.types import MAX_SEED
 
@@ -327,19 +327,19 @@ class Imagine(commands.Cog):
     async def _describe(
         self, interaction: discord.Interaction[Any], image: discord.Attachment | None
     ) -> None:
+        """Queued like any job; the caption replaces the private status message."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        private = (
+            await runtime_of(interaction).members.preferences(interaction.user.id)
+        ).private_delivery
         try:
             if image is None:
                 raise Refusal("That message has no image to describe.")
             data = await self._read(image)
-            caption = await runtime_of(interaction).service.describe(data)
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return
-        except TimeoutError:
-            await answer(interaction, "Describing took too long; please try again later.")
-            return
-        await answer(interaction, f"A prompt for this image:\n```\n{clip(caption, 1800)}\n```")
+        await enqueue_describe(interaction, data, private=private)
 
 
 def _defaults(preferences: Preferences, policy: ContentPolicy) -> Preferences:

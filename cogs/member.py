@@ -28,7 +28,7 @@ from cogs.common import (
 )
 from cogs.imagine import Imagine
 from cogs.results import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
-from engine import EngineError, InvalidRequest
+from engine import EngineError, InvalidRequest, Mode
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -254,8 +254,8 @@ class Member(commands.Cog):
         if found is None or found.user_id != interaction.user.id:
             await answer(interaction, f"There is no job {job} of yours.")
             return
-        if found.status is not JobStatus.SUCCEEDED:
-            await answer(
+        if found.status is not JobStatus.SUCCEEDED or found.request.mode is Mode.DESCRIBE:
+            await answer(  # a description's ended line is its caption
                 interaction,
                 render.ended_line(found)
                 if found.status.terminal

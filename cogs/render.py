@@ -28,6 +28,8 @@ def duration(seconds: float | None) -> str:
 
 
 def what(job: Job) -> str:
+    if job.request.mode is Mode.DESCRIBE:
+        return "description"
     if job.request.mode is Mode.UPSCALE:
         return "upscale"
     if job.request.mode is Mode.IMG2IMG:
@@ -108,6 +110,13 @@ def _run_time(job: Job) -> float | None:
     return job.finished_at - job.started_at
 
 
+def caption(job: Job) -> str:
+    """A describe job's result. The caption is a provider's text: it stays inside its code
+    block and mentions no one."""
+    text = discord.utils.escape_mentions(job.result_text or "").replace("```", "'''")
+    return f"A prompt for this image (job #{job.job_id}):\n```\n{clip(text, 1800)}\n```"
+
+
 def ended_line(job: Job) -> str:
     if job.status is JobStatus.CANCELLED:
         return f"Job #{job.job_id} was cancelled; your quota was refunded."
@@ -115,4 +124,6 @@ def ended_line(job: Job) -> str:
         return (
             f"Job #{job.job_id} failed: {job.error or 'no reason given'} Your quota was refunded."
         )
+    if job.request.mode is Mode.DESCRIBE and job.result_text is not None:
+        return caption(job)
     return f"Job #{job.job_id} is done."

@@ -8,7 +8,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +173,8 @@ class DiscordSink:
         target = job.target
         message_id = message_id or target.get("message_id")
         alive = token_alive(target)
+        if job.status is JobStatus.SUCCEEDED and job.request.mode is Mode.DESCRIBE:
+            return await self._deliver_caption(job, message_id, alive)
         if alive and message_id is not None:
             await self._edit_status(job, int(message_id))
         if job.status is not JobStatus.SUCCEEDED:
@@ -201,6 +203,26 @@ class DiscordSink:
                 )
                 return await self._follow_up(job, messages, embed, view)
         return await self._post_elsewhere(job, mention, messages, embed, view)
+
+    async def _deliver_caption(self, job: Job, message_id: int | None, alive: bool) -> str | None:
+        """A description, privately as it was asked: in place of the status message, else as a
+        private follow-up; once the token has expired, where other results go."""
+        text = render.caption(job)
+        if not alive:
+            return await self._post_elsewhere(job, f"<@{job.user_id}> {text}", [], None, None)
+        webhook = self._webhook(job.target)
+        if message_id is not None:
+            try:
+                edited = await webhook.edit_message(
+                    int(message_id), content=text, attachments=[], view=None
+                )
+                return f"{edited.channel.id}/{edited.id}"
+            except discord.NotFound:  # the member dismissed it
+                log.info("Job %d: the status message is gone; following up", job.job_id)
+        sent = await webhook.send(
+            text, ephemeral=True, wait=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+        return f"{sent.channel.id}/{sent.id}"
 
     async def _edit_status(self, job: Job, message_id: int) -> None:
         try:
@@ -475,9 +497,44 @@ async def enqueue(
     """Queue a request for the member behind an acknowledged interaction and show its status.
     Refusals are answered privately and charge nothing."""
     bot = bot_of(interaction)
+    target = await _target(interaction, request.mode is Mode.TXT2IMG, private, extra)
+    request = request.replace(nsfw_allowed=bool(target["nsfw"]))
+    service, requester = bot.runtime.service, requester_of(interaction)
+    return await _queued(
+        interaction, service.submit(request, requester, provider=provider, target=target)
+    )
+
+
+async def enqueue_describe(
+    interaction: discord.Interaction[Any], image: bytes, *, private: bool = False
+) -> Job | None:
+    """Queue a caption of ``image`` as ``enqueue`` queues images."""
+    target = await _target(interaction, False, private, None)
+    service, requester = runtime_of(interaction).service, requester_of(interaction)
+    return await _queued(interaction, service.submit_describe(image, requester, target=target))
+
+
+async def _queued(interaction: discord.Interaction[Any], submitting: Awaitable[Job]) -> Job | None:
+    try:
+        job = await submitting
+    except (Refusal, EngineError) as err:
+        await answer(interaction, explain(err))
+        return None
+    await bot_sink(bot_of(interaction)).show_status(interaction, job)
+    return job
+
+
+async def _target(
+    interaction: discord.Interaction[Any],
+    nsfw_mode: bool,
+    private: bool,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Where and how a job of this interaction is delivered, stored with the job."""
+    bot = bot_of(interaction)
     place = place_of(interaction)
     policy = await bot.runtime.policies.content(interaction.guild_id, interaction.channel_id)
-    target: dict[str, Any] = {
+    return {
         "application_id": interaction.application_id,
         "token": interaction.token,
         "token_expires": token_deadline(interaction),
@@ -485,7 +542,7 @@ async def enqueue(
         "guild_id": interaction.guild_id,
         "can_post": place.can_post,
         "can_send": place.can_post and _can_send(interaction),
-        "nsfw": place.nsfw and policy.nsfw and request.mode is Mode.TXT2IMG,
+        "nsfw": place.nsfw and policy.nsfw and nsfw_mode,
         "flagged": policy.flagged,
         "private": private,
         "upload_limit": interaction.filesize_limit,
@@ -494,16 +551,6 @@ async def enqueue(
         or interaction.app_permissions.attach_files,
         **(extra or {}),
     }
-    request = request.replace(nsfw_allowed=bool(target["nsfw"]))
-    try:
-        job = await bot.runtime.service.submit(
-            request, requester_of(interaction), provider=provider, target=target
-        )
-    except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
-        return None
-    await bot_sink(bot).show_status(interaction, job)
-    return job
 
 
 def bot_sink(bot: ImageBot) -> DiscordSink:

@@ -20,6 +20,7 @@ class Mode(enum.StrEnum):
     TXT2IMG = "txt2img"
     IMG2IMG = "img2img"
     UPSCALE = "upscale"
+    DESCRIBE = "describe"  # a caption of ``init_image`` (``Provider.describe``), not images
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,12 @@ class Capabilities:
     max_batch: int = 1
     nsfw: bool = False
     describe: bool = False
+
+    def __post_init__(self) -> None:
+        # Describing is a mode exactly when the provider has a captioner, whatever the list
+        # of generation modes it was built with says.
+        modes = self.modes - {Mode.DESCRIBE} | ({Mode.DESCRIBE} if self.describe else set())
+        object.__setattr__(self, "modes", frozenset(modes))
 
     def check(self, request: GenerationRequest) -> None:
         if request.mode not in self.modes:

@@ -171,17 +171,17 @@ async def test_describe_and_the_message_menus(world: World):
     described = await world.fake.invoke(
         "describe", {"image": attachment}, user=ALICE, channel=GENERAL
     )
-    await described.wait(lambda i: bool(i.original and "caption" in i.original.content))
+    await described.wait(lambda i: bool(i.original and "fake caption" in i.original.content))
     assert "80x48" in described.original.content  # type: ignore[union-attr]
 
     result = await result_of(world, await imagine(world, width=64, height=64))
     menu = await world.fake.message_command("Describe", result.id, user=ALICE, channel=GENERAL)
-    await menu.wait(lambda i: bool(i.original and "caption" in i.original.content))
+    await menu.wait(lambda i: bool(i.original and "fake caption" in i.original.content))
     assert "64x64" in menu.original.content  # type: ignore[union-attr]
 
     upscale = await world.fake.message_command("Upscale", result.id, user=ALICE, channel=GENERAL)
     upscaled = await result_of(world, upscale)
-    job = await world.runtime.store.get(2)
+    job = await world.runtime.store.get(4)  # descriptions are jobs too: #1 and #3
     assert job is not None and job.request.mode.value == "upscale"
     assert upscaled.files
 

@@ -45,9 +45,9 @@ class FakeProvider(Provider):
     """Options: ``steps`` (progress steps), ``step_seconds``, ``fail`` (a FAILURES key),
     ``fail_times`` (how many calls fail first; default every call), ``max_batch``, ``flag``
     (mark every image as flagged by an output classifier), ``upscale`` (also upscale, by 2),
-    ``describe`` (caption images), ``previews`` (send a preview with each step),
-    ``nsfw_models`` (models meant for NSFW), ``loras`` (LoRA names it knows), ``nsfw_loras``
-    (those of them flagged NSFW)."""
+    ``describe`` (caption images), ``fail_describe`` (a FAILURES key for every caption),
+    ``previews`` (send a preview with each step), ``nsfw_models`` (models meant for NSFW),
+    ``loras`` (LoRA names it knows), ``nsfw_loras`` (those of them flagged NSFW)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -58,6 +58,9 @@ class FakeProvider(Provider):
         if self.fail is not None and self.fail not in FAILURES:
             raise ProviderConfigError("fail", self.fail, "one of " + ", ".join(FAILURES))
         self.fail_times = int(options.get("fail_times", 10**9))
+        self.fail_describe = options.get("fail_describe")
+        if self.fail_describe is not None and self.fail_describe not in FAILURES:
+            raise ProviderConfigError("fail_describe", self.fail_describe, "a FAILURES key")
         self.api_key = config.api_key
         self.flag = bool(options.get("flag", False))
         self.previews = bool(options.get("previews", False))
@@ -75,6 +78,7 @@ class FakeProvider(Provider):
             describe=bool(options.get("describe", False)),
         )
         self.calls: list[GenerationRequest] = []
+        self.described: list[tuple[int, int]] = []  # the size of each image captioned
         self.batches: list[int] = []
         self.started = asyncio.Event()
         self.release: asyncio.Event | None = None
@@ -125,6 +129,12 @@ class FakeProvider(Provider):
     async def describe(self, image: Image.Image) -> str:
         if not self._capabilities.describe:
             return await super().describe(image)
+        self.described.append(image.size)
+        self.started.set()
+        if self.fail_describe is not None:
+            raise FAILURES[self.fail_describe]()
+        if self.release is not None:
+            await self.release.wait()
         return f"a fake caption of a {image.width}x{image.height} picture"
 
     async def generate_batch(self, requests, progress, cancel):  # type: ignore[no-untyped-def]
