@@ -17,7 +17,7 @@ from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
 from bot.policy import Policies
 from bot.providers import ProviderEntry, Providers
-from bot.quota import QuotaLimits, QuotaPolicy
+from bot.quota import QuotaLimits, QuotaPolicy, bounded
 from bot.settings import Settings
 from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
@@ -262,17 +262,17 @@ class JobService:
             raise InvalidRequest("model", request.model, "a model that is switched on here")
 
     async def limits_for(self, requester: Requester) -> QuotaLimits:
-        """The configured policy, then what moderators set: the server's (or, for DMs, the
-        owner's) default allowance, tiers by role, a member's own allowance."""
-        limits = self.policy.limits_for(requester)
+        """The configured policy (and, for DMs, the owner's allowance set with /admin), then
+        what a server's moderators set: the server's default allowance, tiers by role, a
+        member's own allowance. Those can lower what the owner allows, never raise it."""
+        owner = self.policy.limits_for(requester)
         if self.policies is None:
-            return limits
+            return owner
         units = await self.policies.guild_units(requester.guild_id)
-        if units is not None:
-            limits = dataclasses.replace(limits, allowance=units)
         guild = requester.guild_id
         if guild is None:
-            return limits
+            return owner if units is None else dataclasses.replace(owner, allowance=units)
+        limits = owner if units is None else dataclasses.replace(owner, allowance=units)
         if self.moderation is not None:
             tiers = [
                 t for t in await self.moderation.tiers(guild) if t.role_id in requester.role_ids
@@ -284,7 +284,7 @@ class JobService:
         member = await self.policies.member_units(guild, requester.user_id)
         if member is not None:
             limits = dataclasses.replace(limits, allowance=member)
-        return limits
+        return bounded(limits, owner)
 
     async def cancel(self, job_id: int, user_id: int | None = None) -> JobStatus:
         status = await self.store.cancel(job_id, user_id)

@@ -100,6 +100,8 @@ class QuotaSettings(Section):
     cooldown_seconds: Seconds = 0.0
     guilds: dict[int, QuotaOverride] = Field(default_factory=dict)
     tiers: tuple[QuotaTier, ...] = ()
+    # A member's total across all servers and DMs; None: the largest allowance above.
+    global_daily_units: Annotated[int, Field(ge=0)] | None = None
 
 
 class LimitSettings(Section):

@@ -40,6 +40,14 @@ class NotModerator(app_commands.CheckFailure):
         )
 
 
+class NotInstalledHere(app_commands.CheckFailure):
+    def __init__(self) -> None:
+        super().__init__(
+            "Moderation works only in servers that added the bot; this server has not, so "
+            "nothing here can be changed through your own install of the app."
+        )
+
+
 class NotOwner(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__("Only the bot's owner can do that.")
@@ -51,7 +59,11 @@ async def is_owner(interaction: discord.Interaction[Any]) -> bool:
 
 async def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     """Decided here from what Discord computed for this member, whatever the client showed:
-    Manage Server, Administrator, the server's moderator role, or the bot's owner."""
+    Manage Server, Administrator, the server's moderator role, or the bot's owner. In a
+    server, only where the server installed the bot: through a member's own install of the
+    app, whoever owns a server (the bot need not be in it) passes every permission check."""
+    if interaction.guild_id is not None and not interaction.is_guild_integration():
+        return False
     if await is_owner(interaction):
         return True
     if interaction.guild_id is None:
@@ -115,6 +127,8 @@ async def post_log(
 
 
 @app_commands.default_permissions(manage_guild=True)
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 class Admin(commands.GroupCog, group_name="admin", group_description="Moderate the image bot"):
     quota = app_commands.Group(name="quota", description="Members' quotas")
     tier = app_commands.Group(name="tier", description="Quota tiers by role")
@@ -135,8 +149,16 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
         return self.bot.runtime
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        command = interaction.command.qualified_name if interaction.command else "admin"
+        if interaction.guild_id is not None and not interaction.is_guild_integration():
+            log.warning(
+                "Refused /%s to member %d in guild %s: not installed by the server",
+                command,
+                interaction.user.id,
+                interaction.guild_id,
+            )
+            raise NotInstalledHere()
         if not await is_moderator(interaction):
-            command = interaction.command.qualified_name if interaction.command else "admin"
             log.warning(
                 "Refused /%s to member %d in guild %s: not a moderator",
                 command,

@@ -162,6 +162,12 @@ class Member(commands.Cog):
             f"You have used {usage.used} of {usage.allowance} units today {where}; "
             f"{usage.remaining} left. It resets <t:{reset}:R> (<t:{reset}:f>). Tier: {limits.tier}."
         )
+        everywhere = await runtime.ledger.usage_everywhere(interaction.user.id, limits)
+        if everywhere is not None:
+            text += (
+                f" Across all servers and DMs: {everywhere.used} of {everywhere.allowance} used,"
+                f" {everywhere.remaining} left."
+            )
         if limits.cooldown:
             text += f" One job every {limits.cooldown:g} s."
         await answer(interaction, text)
