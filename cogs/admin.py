@@ -21,7 +21,7 @@ from bot.jobs import Job
 from bot.moderation import Tier
 from bot.policy import ALL, ContentPolicy
 from cogs import render
-from cogs.common import answer, bot_of, clip, requester_of, runtime_of
+from cogs.common import answer, bot_of, clip, requester_of, runtime_of, shown
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -498,7 +498,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
         paused = await self.runtime.policies.paused()
         lines = [
             f"#{job.job_id} <@{job.user_id}> {job.status.value} · {job.provider}/{job.model}"
-            f" · {clip(job.request.prompt, 60)}"
+            f" · {shown(job.request.prompt, 60)}"
             for job in jobs
         ]
         if paused:
@@ -561,7 +561,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
     ) -> None:
         prompts = await self.runtime.moderation.recent_prompts(member.id, _guild(interaction))
         lines = [
-            f"#{job_id} <t:{int(at)}:R>: {clip(prompt, 150)}" for job_id, prompt, at in prompts
+            f"#{job_id} <t:{int(at)}:R>: {shown(prompt, 150)}" for job_id, prompt, at in prompts
         ]
         await audit(interaction, "member.prompts", target_id=member.id)
         await answer(interaction, "\n".join(lines) or f"{member.mention} has no prompts here.")
@@ -695,7 +695,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
         if report is None:
             return
         embed = discord.Embed(title=f"Report #{report_id}: job #{job.job_id}", colour=COLOUR)
-        embed.description = clip(job.request.prompt, 3000)
+        embed.description = shown(job.request.prompt, 3000)
         embed.add_field(name="Member", value=f"<@{job.user_id}>")
         embed.add_field(name="Reported by", value=f"<@{report.reporter_id}>")
         embed.add_field(name="Model", value=f"{job.provider}/{job.model}")

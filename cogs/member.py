@@ -24,6 +24,7 @@ from cogs.common import (
     place_of,
     requester_of,
     runtime_of,
+    shown,
 )
 from cogs.imagine import Imagine
 from cogs.results import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
@@ -98,7 +99,7 @@ class Member(commands.Cog):
             except JobNotFound:
                 continue
             lines.append(
-                f"{render.status_line(job, position)} Prompt: {clip(job.request.prompt, 80)}"
+                f"{render.status_line(job, position)} Prompt: {shown(job.request.prompt, 80)}"
             )
         await answer(interaction, "\n".join(lines) or "You have no jobs waiting or running.")
 
@@ -323,7 +324,7 @@ async def history_page(
         when = f"<t:{int(job.finished_at or job.created_at)}:R>"
         lines.append(
             f"`#{job.job_id}` {job.status.value} {when} · {job.model} · "
-            f"{clip(job.request.prompt, 120)}"
+            f"{shown(job.request.prompt, 120)}"
         )
     lines.append("Use `/show job:<number>` to post one again.")
     view = discord.ui.View(timeout=None)

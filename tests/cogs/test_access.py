@@ -3,12 +3,16 @@ where reports go, and replayed modal submits."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
 import pytest
 
+from bot.jobs import JobStatus
+from cogs import render
 from tests.cogs.conftest import (
     ALICE,
     ELSEWHERE,
@@ -16,6 +20,8 @@ from tests.cogs.conftest import (
     World,
     open_world,
 )
+from tests.cogs.test_imagine import result_of
+from tests.cogs.test_results import imagine
 
 OWNER = 300
 HOSTILE_PROMPT = "<@202> <@!203> <@&100> @everyone @here **loud** [link](https://evil.example)"
@@ -80,3 +86,73 @@ async def test_the_owner_is_not_a_moderator_through_a_user_install_either(owned_
     )
     assert "servers that added the bot" in await text_of(interaction)
     assert await world.runtime.policies.guild_units(ELSEWHERE) is None
+
+
+# Item 8: mentions
+
+
+async def test_a_prompt_with_mentions_pings_only_the_requester(world: World):
+    result = await result_of(world, await imagine(world, HOSTILE_PROMPT))
+    assert result.via == "channel"
+    assert result.pinged == {f"user:{ALICE}"}
+    assert "<@202>" not in result.content and "@everyone" not in result.content
+    description = result.embeds[0]["description"]
+    assert "<@202>" not in description and "**loud**" not in description
+    assert "\\*\\*loud\\*\\*" in description  # shown as typed, not as markdown
+    assert all(not message.pinged - {f"user:{ALICE}"} for message in world.fake.messages)
+
+
+async def test_a_follow_up_result_pings_only_the_requester(world: World):
+    interaction = await world.fake.invoke(
+        "imagine",
+        {"prompt": HOSTILE_PROMPT},
+        user=ALICE,
+        channel=ELSEWHERE_CHANNEL,
+        installed_by_user=True,
+    )
+    result = await result_of(world, interaction)
+    assert result.via == "followup"
+    assert result.pinged <= {f"user:{ALICE}"}
+    assert "<@202>" not in result.embeds[0]["description"]
+
+
+async def test_the_bot_pings_nobody_unless_it_says_whom(world: World):
+    assert world.bot.allowed_mentions is not None
+    assert world.bot.allowed_mentions.to_dict() == {"parse": []}
+
+
+async def test_a_provider_error_is_shown_escaped(world: World):
+    await result_of(world, await imagine(world))
+    job = await world.runtime.store.get(1)
+    assert job is not None
+    failed = dataclasses.replace(
+        job, status=JobStatus.FAILED, error="<@202> said **no** @everyone."
+    )
+    line = render.ended_line(failed)
+    assert "<@202>" not in line and "@everyone" not in line and "**no**" not in line
+
+
+# Item 15: the Remix modal
+
+
+async def test_a_remix_submit_replayed_while_it_is_handled_is_acted_on_once(
+    world: World, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.WARNING, logger="bot.app")
+    result = await result_of(world, await imagine(world))
+    clicked = await world.fake.click(result.id, "img:m:1:0", user=ALICE)
+    await clicked.response()
+    # The first answer is rate limited, so the first submit is still being handled (waiting
+    # to retry) when the same interaction arrives again.
+    world.fake.fail_next("POST", r"/interactions/\d+/[^/]+/callback$", status=429, retry_after=2)
+    submitted = await world.fake.submit_modal(clicked, {"prompt": "a fox in snow"})
+    await world.fake.wait_for(lambda: any(r.status == 429 for r in world.fake.requests))
+    await world.fake.replay(submitted)
+    await world.fake.wait_for(
+        lambda: any(
+            f"Interaction {submitted.id} arrived again" in r.message for r in caplog.records
+        )
+    )
+    await result_of(world, submitted)
+    assert len(await world.jobs()) == 2
+    assert not world.fake.violations
