@@ -98,11 +98,7 @@ class JobService:
         self._check_input_image(request)
         model = request.model or entry.provider.default_model
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
-            raise InvalidRequest(
-                "model",
-                model,
-                "an NSFW model: only for prompts (never images) in age-restricted server channels",
-            )
+            raise _nsfw_model(model)
         resolved = entry.provider.prepare(request.replace(prompt=prompt, model=model))
         if resolved.seed is None and entry.provider.capabilities.seed:
             resolved = resolved.replace(seed=secrets.randbelow(MAX_SEED + 1))
@@ -182,7 +178,7 @@ class JobService:
         entry, resolved = self.prepare(request, provider)
         if resolved.init_image is not None:  # the header was fine; now every pixel, off the loop
             await asyncio.to_thread(_decode_fully, resolved.init_image)
-        await self._check_enabled(entry, resolved, requester)
+        await self._check_enabled(entry.name, resolved.model, requester)
         limits = await self.limits_for(requester)
         _check_tier_limits(resolved, limits)
         new = NewJob(
@@ -249,17 +245,30 @@ class JobService:
                 raise
         return request
 
-    async def _check_enabled(
-        self, entry: ProviderEntry, request: GenerationRequest, requester: Requester
-    ) -> None:
+    async def readmit(self, job: Job, requester: Requester, *, nsfw_place: bool) -> None:
+        """Whether ``job``'s result may be shown again where ``requester`` asks (/show): the
+        rules its request would meet as a new job there, bans, the server's and channel's
+        rules, blocked terms, switched-off providers and models, NSFW models only where NSFW
+        is allowed. Raises as ``submit`` would; charges nothing."""
+        request = await self.admit(job.request.replace(nsfw_allowed=nsfw_place), requester)
+        entry = self.providers.find(job.provider)
+        # A provider no longer configured cannot say; where the job ran tells.
+        nsfw_model = (
+            entry.provider.model_is_nsfw(job.model) if entry else bool(job.target.get("nsfw"))
+        )
+        if nsfw_model and not request.nsfw_allowed:
+            raise _nsfw_model(job.model)
+        await self._check_enabled(job.provider, job.model, requester)
+
+    async def _check_enabled(self, provider: str, model: str | None, requester: Requester) -> None:
         if self.policies is None:
             return
         states = await self.policies.provider_states()
         policy = await self.policies.content(requester.guild_id, requester.channel_id)
-        if states.get(entry.name) == "disabled" or entry.name in policy.disabled_providers:
-            raise InvalidRequest("provider", entry.name, "a provider that is switched on here")
-        if request.model in policy.disabled_models:
-            raise InvalidRequest("model", request.model, "a model that is switched on here")
+        if states.get(provider) == "disabled" or provider in policy.disabled_providers:
+            raise InvalidRequest("provider", provider, "a provider that is switched on here")
+        if model in policy.disabled_models:
+            raise InvalidRequest("model", model, "a model that is switched on here")
 
     async def limits_for(self, requester: Requester) -> QuotaLimits:
         """The configured policy (and, for DMs, the owner's allowance set with /admin), then
@@ -323,6 +332,14 @@ def _check_tier_limits(request: GenerationRequest, limits: QuotaLimits) -> None:
     ):
         if most is not None and value is not None and value > most:
             raise InvalidRequest(name, value, f"at most {most} for your tier ({limits.tier})")
+
+
+def _nsfw_model(model: str | None) -> InvalidRequest:
+    return InvalidRequest(
+        "model",
+        model,
+        "an NSFW model: only for prompts (never images) in age-restricted server channels",
+    )
 
 
 def _decode_fully(data: bytes) -> None:

@@ -272,10 +272,16 @@ class Member(commands.Cog):
         if not private and (problem := missing_permissions(interaction)):
             await answer(interaction, problem)
             return
+        place = place_of(interaction)
+        try:
+            await runtime.service.readmit(found, requester_of(interaction), nsfw_place=place.nsfw)
+        except (Refusal, EngineError) as err:
+            await answer(interaction, f"Job #{job} can't be shown here: {explain(err)}")
+            return
         await interaction.response.defer(ephemeral=private, thinking=True)
         policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
         here = {
-            "nsfw": place_of(interaction).nsfw and policy.nsfw,
+            "nsfw": place.nsfw and policy.nsfw,
             "flagged": policy.flagged,
         }
         images = await runtime.store.images(job)

@@ -14,9 +14,13 @@ import pytest
 from bot.jobs import JobStatus
 from cogs import render
 from tests.cogs.conftest import (
+    ADULT,
     ALICE,
     ELSEWHERE,
     ELSEWHERE_CHANNEL,
+    GENERAL,
+    GUILD,
+    MOD,
     World,
     open_world,
 )
@@ -156,3 +160,60 @@ async def test_a_remix_submit_replayed_while_it_is_handled_is_acted_on_once(
     await result_of(world, submitted)
     assert len(await world.jobs()) == 2
     assert not world.fake.violations
+
+
+# Item 6: /show
+
+
+async def show(world: World, job: int, *, channel: int, **options: object) -> str:
+    interaction = await world.fake.invoke(
+        "show", {"job": job}, user=ALICE, channel=channel, **options
+    )  # type: ignore[arg-type]
+    return await text_of(interaction)
+
+
+async def test_show_of_an_nsfw_model_result_is_refused_where_nsfw_is_not_allowed(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={"nsfw_models": ["spicy"]}) as world:
+        made = await world.fake.invoke(
+            "imagine", {"prompt": "x", "model": "fake:spicy"}, user=ALICE, channel=ADULT
+        )
+        await result_of(world, made)
+        posts = [results_in(world, channel) for channel in (GENERAL, ELSEWHERE_CHANNEL)]
+        assert "NSFW" in await show(world, 1, channel=GENERAL)
+        assert "NSFW" in await show(world, 1, channel=world.fake.dm_channel_of(ALICE))
+        elsewhere = await show(world, 1, channel=ELSEWHERE_CHANNEL, installed_by_user=True)
+        assert "NSFW" in elsewhere
+        assert [results_in(world, c) for c in (GENERAL, ELSEWHERE_CHANNEL)] == posts
+        again = await world.fake.invoke("show", {"job": 1}, user=ALICE, channel=ADULT)
+        await again.wait(lambda i: bool(i.original and i.original.embeds))
+
+
+async def test_show_meets_the_bans_terms_and_switched_off_models_of_where_it_is_used(
+    world: World,
+):
+    await result_of(world, await imagine(world, "a red dragon"))
+    runtime = world.runtime
+    posts = results_in(world, GENERAL)
+    await runtime.moderation.add_term(GUILD, "dragon", regex=False, actor_id=MOD)
+    assert "dragon" in await show(world, 1, channel=GENERAL)
+    await runtime.moderation.remove_term(GUILD, "dragon", actor_id=MOD)
+
+    await runtime.policies.set_content(GUILD, {"disabled_models": ["fake-v1"]})
+    assert "switched on here" in await show(world, 1, channel=GENERAL)
+    await runtime.policies.set_content(GUILD, {"disabled_models": []})
+
+    await runtime.moderation.ban(
+        ALICE, guild_id=GUILD, actor_id=MOD, reason="spam", expires_at=None
+    )
+    assert "can't be shown here" in await show(world, 1, channel=GENERAL)
+    assert results_in(world, GENERAL) == posts
+
+
+def results_in(world: World, channel: int) -> int:
+    return sum(
+        1
+        for message in world.fake.channel_messages(channel, include_ephemeral=False)
+        if message.embeds
+    )
