@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot.errors import Refusal
 from bot.jobs import Job
-from bot.moderation import Tier
+from bot.moderation import Report, Tier
 from bot.policy import ALL, ContentPolicy
 from cogs import render
 from cogs.common import answer, bot_of, clip, requester_of, runtime_of, shown
@@ -687,18 +687,24 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
 
     @commands.Cog.listener()
     async def on_job_reported(self, report_id: int, job: Job) -> None:
-        """Post a new report to the server's report channel, with the image and buttons."""
-        channel_id = await self.runtime.policies.guild_setting(job.guild_id, "report_channel", 0)
-        if not channel_id:
-            return
+        """Post a new report to the report channel of the server where the reported message
+        was seen (a /show re-post may be in another server than the job), with the image and
+        buttons."""
         report = await self.runtime.moderation.report(report_id)
         if report is None:
+            return
+        policies = self.runtime.policies
+        channel_id = await policies.guild_setting(report.guild_id, "report_channel", 0)
+        if not channel_id:
             return
         embed = discord.Embed(title=f"Report #{report_id}: job #{job.job_id}", colour=COLOUR)
         embed.description = shown(job.request.prompt, 3000)
         embed.add_field(name="Member", value=f"<@{job.user_id}>")
         embed.add_field(name="Reported by", value=f"<@{report.reporter_id}>")
         embed.add_field(name="Model", value=f"{job.provider}/{job.model}")
+        if report.seen_channel_id is not None:
+            again = "" if job.guild_id == report.guild_id else " (shown again; made elsewhere)"
+            embed.add_field(name="Seen in", value=f"<#{report.seen_channel_id}>{again}")
         images = await self.runtime.store.images(job.job_id)
         files = []
         if images:
@@ -793,7 +799,7 @@ class ReportButton(
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await runtime.store.get(report.job_id) if report.job_id is not None else None
-        outcome = await self._act(interaction, report.job_id, job)
+        outcome = await self._act(interaction, report, job)
         status: Literal["resolved", "dismissed"] = (
             "dismissed" if self.action == "dismiss" else "resolved"
         )
@@ -821,20 +827,24 @@ class ReportButton(
         await answer(interaction, f"Report #{self.report_id}: {outcome}")
 
     async def _act(
-        self, interaction: discord.Interaction[Any], job_id: int | None, job: Job | None
+        self, interaction: discord.Interaction[Any], report: Report, job: Job | None
     ) -> str:
+        """What the moderators of the server where the report was filed may do: only there."""
         runtime = runtime_of(interaction)
         if self.action == "dismiss":
             return "dismissed, nothing changed."
         if job is None:
             return "the job no longer exists."
         if self.action == "delete":
-            row = await runtime.db.fetchone(
-                "SELECT reference FROM deliveries WHERE job_id = ?", (job.job_id,)
-            )
-            deleted = await delete_result(
-                bot_of(interaction), job, row["reference"] if row else None
-            )
+            places = []
+            if job.guild_id == report.guild_id:  # the result as delivered, in every part
+                row = await runtime.db.fetchone(
+                    "SELECT reference FROM deliveries WHERE job_id = ?", (job.job_id,)
+                )
+                places.append(row["reference"] if row and row["reference"] else "")
+            if report.seen_message_id is not None:
+                places.append(f"{report.seen_channel_id}/{report.seen_message_id}")
+            deleted = await delete_result(bot_of(interaction), job, ",".join(places))
             await audit(
                 interaction,
                 "result.delete",
@@ -844,7 +854,7 @@ class ReportButton(
             return "the result was deleted." if deleted else "the result was already gone."
         await runtime.moderation.ban(
             job.user_id,
-            guild_id=job.guild_id,
+            guild_id=report.guild_id,
             actor_id=interaction.user.id,
             reason=f"report #{self.report_id}",
             expires_at=None,

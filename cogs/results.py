@@ -671,8 +671,12 @@ async def on_report(
     job = await runtime.store.get(job_id)
     if job is None:
         raise Refusal(f"Job #{job_id} no longer exists.")
+    message = interaction.message
     report_id, new = await runtime.members.file_report(
-        job_id, reporter_id=interaction.user.id, guild_id=interaction.guild_id
+        job_id,
+        reporter_id=interaction.user.id,
+        guild_id=interaction.guild_id,  # where it was seen: a /show re-post may be elsewhere
+        seen=(message.channel.id, message.id) if message is not None else None,
     )
     if new:
         bot_of(interaction).dispatch("job_reported", report_id, job)

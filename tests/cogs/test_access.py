@@ -16,6 +16,7 @@ from cogs import render
 from tests.cogs.conftest import (
     ADULT,
     ALICE,
+    BOB,
     ELSEWHERE,
     ELSEWHERE_CHANNEL,
     GENERAL,
@@ -26,6 +27,7 @@ from tests.cogs.conftest import (
 )
 from tests.cogs.test_imagine import result_of
 from tests.cogs.test_results import imagine
+from tests.fakes.discord import FakeMessage
 
 OWNER = 300
 HOSTILE_PROMPT = "<@202> <@!203> <@&100> @everyone @here **loud** [link](https://evil.example)"
@@ -217,3 +219,58 @@ def results_in(world: World, channel: int) -> int:
         for message in world.fake.channel_messages(channel, include_ephemeral=False)
         if message.embeds
     )
+
+
+# Item 12: reports
+
+
+OTHER = 120  # a second server with the bot
+OTHER_CHANNEL = 121
+OTHER_REPORTS = 122
+GUILD_REPORTS = 110
+OTHER_MOD = 204
+
+
+async def test_a_report_on_a_repost_goes_to_the_moderators_where_it_was_seen(world: World):
+    fake, runtime = world.fake, world.runtime
+    fake.add_guild(OTHER, name="other club")
+    fake.add_channel(OTHER_CHANNEL, guild_id=OTHER, name="general")
+    fake.add_channel(OTHER_REPORTS, guild_id=OTHER, name="reports")
+    fake.add_channel(GUILD_REPORTS, guild_id=GUILD, name="reports")
+    for user in (ALICE, BOB):
+        fake.add_member(OTHER, user)
+    fake.add_member(OTHER, OTHER_MOD, permissions=discord.Permissions(manage_guild=True))
+    await runtime.policies.set_guild_setting(GUILD, "report_channel", GUILD_REPORTS)
+    await runtime.policies.set_guild_setting(OTHER, "report_channel", OTHER_REPORTS)
+    original = await result_of(world, await imagine(world, "a cat"))
+
+    shown = await fake.invoke("show", {"job": 1}, user=ALICE, channel=OTHER_CHANNEL)
+    await shown.wait(lambda i: bool(i.original and i.original.embeds))
+    repost = shown.original
+    assert repost is not None
+    reported = await fake.click(repost.id, "img:p:1:0", user=BOB)
+    await reported.wait(lambda i: bool(i.original and "Thank you" in i.original.content))
+    await fake.wait_for(lambda: bool(reports_in(world, OTHER_REPORTS)))
+    [report] = reports_in(world, OTHER_REPORTS)
+    assert reports_in(world, GUILD_REPORTS) == []
+
+    deleted = await fake.click(report.id, "report:delete:1", user=OTHER_MOD)
+    await deleted.wait(lambda i: bool(i.original and "deleted" in i.original.content))
+    assert repost.deleted and not original.deleted  # only in the moderators' own server
+
+    again = await fake.invoke("show", {"job": 1}, user=ALICE, channel=OTHER_CHANNEL)
+    await again.wait(lambda i: bool(i.original and i.original.embeds))
+    assert again.original is not None
+    reported = await fake.click(again.original.id, "img:p:1:0", user=OTHER_MOD)
+    await reported.wait(lambda i: bool(i.original and "Thank you" in i.original.content))
+    await fake.wait_for(lambda: len(reports_in(world, OTHER_REPORTS)) == 2)
+    second = reports_in(world, OTHER_REPORTS)[1]
+    banned = await fake.click(second.id, "report:ban:2", user=OTHER_MOD)
+    await banned.wait(lambda i: bool(i.original and "no longer" in i.original.content))
+    assert await runtime.moderation.active_ban(ALICE, OTHER) is not None
+    assert await runtime.moderation.active_ban(ALICE, GUILD) is None
+    assert not fake.violations
+
+
+def reports_in(world: World, channel: int) -> list[FakeMessage]:
+    return world.fake.channel_messages(channel, include_ephemeral=False)
