@@ -130,7 +130,7 @@ class ImageBot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=INTENTS,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            allowed_mentions=discord.AllowedMentions.none(),  # a post names whom it may ping
             help_command=None,
             tree_cls=Tree,
             allowed_installs=discord.app_commands.AppInstallationType(guild=True, user=True),

@@ -40,14 +40,26 @@ def _when(timestamp: float) -> str:
 
 
 class QuotaExceeded(Refusal):
-    def __init__(self, *, cost: int, remaining: int, allowance: int, resets_at: float) -> None:
+    """``everywhere``: the bot's cap on a member's total across all servers and DMs."""
+
+    def __init__(
+        self,
+        *,
+        cost: int,
+        remaining: int,
+        allowance: int,
+        resets_at: float,
+        everywhere: bool = False,
+    ) -> None:
         self.cost = cost
         self.remaining = remaining
         self.allowance = allowance
         self.resets_at = resets_at
+        self.everywhere = everywhere
+        scope = " across all servers" if everywhere else ""
         super().__init__(
             f"This needs {cost} quota unit{'s' if cost != 1 else ''} but you have {remaining} of "
-            f"{allowance} left; your quota resets at {_when(resets_at)}."
+            f"{allowance} left{scope}; your quota resets at {_when(resets_at)}."
         )
 
 

@@ -140,9 +140,16 @@ class MemberStore:
         return len(job_ids)
 
     async def file_report(
-        self, job_id: int, *, reporter_id: int, guild_id: int | None, reason: str = ""
+        self,
+        job_id: int,
+        *,
+        reporter_id: int,
+        guild_id: int | None,
+        reason: str = "",
+        seen: tuple[int, int] | None = None,
     ) -> tuple[int, bool]:
-        """Open a report on a job; a member's repeat returns their open report and False."""
+        """Open a report on a job, filed where it was seen: ``guild_id`` and ``seen`` (the
+        channel and message). A member's repeat returns their open report and False."""
         lock = self._db.dialect.for_update  # one member's two clicks open one report
         async with self._db.transaction() as conn:
             async with conn.execute(
@@ -159,9 +166,10 @@ class MemberStore:
             if row is not None:
                 return int(row[0]), False
             async with conn.execute(
-                "INSERT INTO reports (job_id, guild_id, reporter_id, reason, created_at) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING report_id",
-                (job_id, guild_id, reporter_id, reason, self._clock()),
+                "INSERT INTO reports (job_id, guild_id, reporter_id, reason, created_at, "
+                "seen_channel_id, seen_message_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING report_id",
+                (job_id, guild_id, reporter_id, reason, self._clock(), *(seen or (None, None))),
             ) as cursor:
                 inserted = await cursor.fetchone()
             assert inserted is not None

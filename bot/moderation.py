@@ -144,6 +144,8 @@ class Report:
     resolver_id: int | None
     channel_id: int | None
     message_id: int | None
+    seen_channel_id: int | None  # the reported message, where the reporter saw it
+    seen_message_id: int | None
 
 
 @dataclass(frozen=True, slots=True)

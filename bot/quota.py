@@ -25,6 +25,7 @@ class QuotaLimits:
     cooldown: float
     max_queued: int
     priority: float = 1.0
+    daily_cap: int | None = None  # the member's total across every scope, per day
     max_width: int | None = None  # a tier's own bounds, on top of the bot's limits
     max_height: int | None = None
     max_steps: int | None = None
@@ -59,13 +60,26 @@ class QuotaPolicy:
         self._quota = quota
         self._queue = queue
 
+    @property
+    def daily_cap(self) -> int:
+        """What a member may spend in a day across all servers and DMs: the owner's setting,
+        else the most one server could give them (so more servers never mean more images)."""
+        quota = self._quota
+        if quota.global_daily_units is not None:
+            return quota.global_daily_units
+        allowances = [o.daily_units for o in (*quota.guilds.values(), *quota.tiers)]
+        return max([quota.daily_units, *(units for units in allowances if units is not None)])
+
     def limits_for(self, requester: Requester) -> QuotaLimits:
+        """What the owner's configuration allows; server-level settings can only lower it
+        (``bounded``)."""
         limits = QuotaLimits(
             scope=GLOBAL_SCOPE,
             tier="default",
             allowance=self._quota.daily_units,
             cooldown=self._quota.cooldown_seconds,
             max_queued=self._queue.max_queued_per_user,
+            daily_cap=self.daily_cap,
         )
         if requester.guild_id is None:
             return limits
@@ -83,6 +97,18 @@ class QuotaPolicy:
         pixels = width * height / (self._quota.base_width * self._quota.base_height)
         steps = (request.steps or self._quota.base_steps) / self._quota.base_steps
         return max(request.count, math.ceil(request.count * pixels * steps * multiplier - 1e-9))
+
+
+def bounded(limits: QuotaLimits, owner: QuotaLimits) -> QuotaLimits:
+    """``limits`` as a server set them, never more generous than ``owner``'s."""
+    return replace(
+        limits,
+        allowance=min(limits.allowance, owner.allowance),
+        cooldown=max(limits.cooldown, owner.cooldown),
+        max_queued=min(limits.max_queued, owner.max_queued),
+        priority=min(limits.priority, owner.priority),
+        daily_cap=owner.daily_cap,
+    )
 
 
 def _override(limits: QuotaLimits, override: QuotaOverride | None, name: str) -> QuotaLimits:
@@ -118,6 +144,19 @@ def lock_user(dialect: Dialect, user_id: int, now: float) -> Steps[None]:
 
 def used(user_id: int, scope: int, period: str) -> Steps[int]:
     row = yield Statement(USAGE_SQL, (user_id, scope, period))
+    return int(row[0]) if row else 0
+
+
+# Against the cap across servers: jobs' charges everywhere, and the owner's own grants and
+# resets (in DMs); a server's grants give back units in that server only.
+EVERYWHERE_SQL = (
+    "SELECT COALESCE(SUM(units), 0) FROM quota_ledger WHERE user_id = ? AND period = ? "
+    f"AND (job_id IS NOT NULL OR scope = {GLOBAL_SCOPE})"
+)
+
+
+def used_everywhere(user_id: int, period: str) -> Steps[int]:
+    row = yield Statement(EVERYWHERE_SQL, (user_id, period))
     return int(row[0]) if row else 0
 
 
@@ -160,6 +199,17 @@ class QuotaLedger:
         row = await self._db.fetchone(USAGE_SQL, (user_id, limits.scope, period_of(now)))
         used = int(row[0]) if row else 0
         return QuotaUsage(used=used, allowance=limits.allowance, resets_at=resets_at(now))
+
+    async def usage_everywhere(
+        self, user_id: int, limits: QuotaLimits, now: float | None = None
+    ) -> QuotaUsage | None:
+        """Today's use against the cap across all servers; None without a cap."""
+        if limits.daily_cap is None:
+            return None
+        now = time.time() if now is None else now
+        row = await self._db.fetchone(EVERYWHERE_SQL, (user_id, period_of(now)))
+        used = int(row[0]) if row else 0
+        return QuotaUsage(used=used, allowance=limits.daily_cap, resets_at=resets_at(now))
 
     async def grant(
         self,

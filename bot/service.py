@@ -18,11 +18,12 @@ from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
 from bot.policy import Policies
 from bot.providers import ProviderEntry, Providers
-from bot.quota import QuotaLimits, QuotaPolicy
+from bot.quota import QuotaLimits, QuotaPolicy, bounded
 from bot.settings import Settings
 from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
 from engine.loras import check_loras, lift_prompt_loras
+from engine.provider import Provider
 from engine.types import MAX_SEED
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -101,10 +102,8 @@ class JobService:
         self._check_input_image(request)
         model = request.model or entry.provider.default_model
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
-            raise InvalidRequest("model", model, f"an NSFW model: {NSFW_ONLY}")
-        for lora in request.loras:
-            if not request.nsfw_allowed and entry.provider.lora_is_nsfw(lora.name):
-                raise InvalidRequest("lora", lora.name, f"an NSFW LoRA: {NSFW_ONLY}")
+            raise _nsfw_model(model)
+        _refuse_nsfw_loras(entry.provider, request)
         resolved = entry.provider.prepare(request.replace(prompt=prompt, model=model))
         if resolved.seed is None and entry.provider.capabilities.seed:
             resolved = resolved.replace(seed=secrets.randbelow(MAX_SEED + 1))
@@ -184,7 +183,7 @@ class JobService:
         entry, resolved = self.prepare(request, provider)
         if resolved.init_image is not None:  # the header was fine; now every pixel, off the loop
             await asyncio.to_thread(_decode_fully, resolved.init_image)
-        await self._check_enabled(entry, resolved, requester)
+        await self._check_enabled(entry.name, resolved.model, requester)
         limits = await self.limits_for(requester)
         _check_tier_limits(resolved, limits)
         new = NewJob(
@@ -223,7 +222,7 @@ class JobService:
             raise InvalidRequest("provider", entry.name, "a provider with a captioner")
         self._check_image_bytes(image)
         await asyncio.to_thread(_decode_fully, image)
-        await self._check_enabled(entry, request, requester)
+        await self._check_enabled(entry.name, request.model, requester)
         new = NewJob(
             requester=requester,
             origin=origin,
@@ -283,30 +282,45 @@ class JobService:
                 raise
         return request
 
-    async def _check_enabled(
-        self, entry: ProviderEntry, request: GenerationRequest, requester: Requester
-    ) -> None:
+    async def readmit(self, job: Job, requester: Requester, *, nsfw_place: bool) -> None:
+        """Whether ``job``'s result may be shown again where ``requester`` asks (/show): the
+        rules its request would meet as a new job there, bans, the server's and channel's
+        rules, blocked terms, switched-off providers and models, NSFW models only where NSFW
+        is allowed. Raises as ``submit`` would; charges nothing."""
+        request = await self.admit(job.request.replace(nsfw_allowed=nsfw_place), requester)
+        entry = self.providers.find(job.provider)
+        # A provider no longer configured cannot say; where the job ran tells.
+        nsfw_model = (
+            entry.provider.model_is_nsfw(job.model) if entry else bool(job.target.get("nsfw"))
+        )
+        if nsfw_model and not request.nsfw_allowed:
+            raise _nsfw_model(job.model)
+        if entry is not None:
+            _refuse_nsfw_loras(entry.provider, request)
+        await self._check_enabled(job.provider, job.model, requester)
+
+    async def _check_enabled(self, provider: str, model: str | None, requester: Requester) -> None:
         if self.policies is None:
             return
         states = await self.policies.provider_states()
         policy = await self.policies.content(requester.guild_id, requester.channel_id)
-        if states.get(entry.name) == "disabled" or entry.name in policy.disabled_providers:
-            raise InvalidRequest("provider", entry.name, "a provider that is switched on here")
-        if request.model in policy.disabled_models:
-            raise InvalidRequest("model", request.model, "a model that is switched on here")
+        if states.get(provider) == "disabled" or provider in policy.disabled_providers:
+            raise InvalidRequest("provider", provider, "a provider that is switched on here")
+        if model in policy.disabled_models:
+            raise InvalidRequest("model", model, "a model that is switched on here")
 
     async def limits_for(self, requester: Requester) -> QuotaLimits:
-        """The configured policy, then what moderators set: the server's (or, for DMs, the
-        owner's) default allowance, tiers by role, a member's own allowance."""
-        limits = self.policy.limits_for(requester)
+        """The configured policy (and, for DMs, the owner's allowance set with /admin), then
+        what a server's moderators set: the server's default allowance, tiers by role, a
+        member's own allowance. Those can lower what the owner allows, never raise it."""
+        owner = self.policy.limits_for(requester)
         if self.policies is None:
-            return limits
+            return owner
         units = await self.policies.guild_units(requester.guild_id)
-        if units is not None:
-            limits = dataclasses.replace(limits, allowance=units)
         guild = requester.guild_id
         if guild is None:
-            return limits
+            return owner if units is None else dataclasses.replace(owner, allowance=units)
+        limits = owner if units is None else dataclasses.replace(owner, allowance=units)
         if self.moderation is not None:
             tiers = [
                 t for t in await self.moderation.tiers(guild) if t.role_id in requester.role_ids
@@ -318,7 +332,7 @@ class JobService:
         member = await self.policies.member_units(guild, requester.user_id)
         if member is not None:
             limits = dataclasses.replace(limits, allowance=member)
-        return limits
+        return bounded(limits, owner)
 
     async def cancel(self, job_id: int, user_id: int | None = None) -> JobStatus:
         status = await self.store.cancel(job_id, user_id)
@@ -357,6 +371,18 @@ def _check_tier_limits(request: GenerationRequest, limits: QuotaLimits) -> None:
     ):
         if most is not None and value is not None and value > most:
             raise InvalidRequest(name, value, f"at most {most} for your tier ({limits.tier})")
+
+
+def _refuse_nsfw_loras(provider: Provider, request: GenerationRequest) -> None:
+    if request.nsfw_allowed:
+        return
+    for lora in request.loras:
+        if provider.lora_is_nsfw(lora.name):
+            raise InvalidRequest("lora", lora.name, f"an NSFW LoRA: {NSFW_ONLY}")
+
+
+def _nsfw_model(model: str | None) -> InvalidRequest:
+    return InvalidRequest("model", model, f"an NSFW model: {NSFW_ONLY}")
 
 
 def _decode_fully(data: bytes) -> None:

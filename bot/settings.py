@@ -103,6 +103,8 @@ class QuotaSettings(Section):
     describe_cost: Annotated[int, Field(ge=0, le=1000)] = 0
     guilds: dict[int, QuotaOverride] = Field(default_factory=dict)
     tiers: tuple[QuotaTier, ...] = ()
+    # A member's total across all servers and DMs; None: the largest allowance above.
+    global_daily_units: Annotated[int, Field(ge=0)] | None = None
 
 
 class LimitSettings(Section):

@@ -19,7 +19,16 @@ from bot.errors import (
     QuotaExceeded,
 )
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, StoredImage, sources_of
-from bot.quota import QuotaLimits, lock_user, period_of, reserve, resets_at, settle_in, used
+from bot.quota import (
+    QuotaLimits,
+    lock_user,
+    period_of,
+    reserve,
+    resets_at,
+    settle_in,
+    used,
+    used_everywhere,
+)
 from bot.storage import Dialect, Row, SqlConnection, SqlDatabase, Statement, Steps
 
 Clock = Callable[[], float]
@@ -483,7 +492,16 @@ def _submit(dialect: Dialect, new: NewJob, limits: QuotaLimits, now: float) -> S
     assert state is not None  # the user's row was just made
     last_job_at, user_finish, waiting, virtual_time = state
     spent = yield from used(user, limits.scope, period)
-    _admit(new, limits, now, last_job_at=last_job_at, waiting=waiting, spent=spent)
+    everywhere = None if limits.daily_cap is None else (yield from used_everywhere(user, period))
+    _admit(
+        new,
+        limits,
+        now,
+        last_job_at=last_job_at,
+        waiting=waiting,
+        spent=spent,
+        spent_everywhere=everywhere,
+    )
     start, finish = scheduler.fair_tags(virtual_time, user_finish, waiting, limits.priority)
     inserted = yield Statement(
         INSERT_JOB,
@@ -532,8 +550,10 @@ def _admit(
     last_job_at: float | None,
     waiting: int,
     spent: int,
+    spent_everywhere: int | None = None,
 ) -> None:
-    """Refuse a request the user's cooldown, queue limit or quota does not allow."""
+    """Refuse a request the user's cooldown, queue limit, quota here or cap across all
+    servers does not allow."""
     if limits.cooldown and last_job_at is not None and now < last_job_at + limits.cooldown:
         raise CooldownActive(retry_at=last_job_at + limits.cooldown, cooldown=limits.cooldown)
     if waiting >= limits.max_queued:
@@ -544,6 +564,15 @@ def _admit(
             remaining=max(0, limits.allowance - spent),
             allowance=limits.allowance,
             resets_at=resets_at(now),
+        )
+    cap = limits.daily_cap
+    if cap is not None and spent_everywhere is not None and spent_everywhere + new.cost > cap:
+        raise QuotaExceeded(
+            cost=new.cost,
+            remaining=max(0, cap - spent_everywhere),
+            allowance=cap,
+            resets_at=resets_at(now),
+            everywhere=True,
         )
 
 

@@ -19,10 +19,10 @@ from discord.ext import commands
 from bot import freespace
 from bot.errors import Refusal
 from bot.jobs import Job
-from bot.moderation import Tier
+from bot.moderation import Report, Tier
 from bot.policy import ALL, ContentPolicy
 from cogs import render
-from cogs.common import answer, bot_of, clip, requester_of, runtime_of
+from cogs.common import answer, bot_of, clip, requester_of, runtime_of, shown
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -41,6 +41,14 @@ class NotModerator(app_commands.CheckFailure):
         )
 
 
+class NotInstalledHere(app_commands.CheckFailure):
+    def __init__(self) -> None:
+        super().__init__(
+            "Moderation works only in servers that added the bot; this server has not, so "
+            "nothing here can be changed through your own install of the app."
+        )
+
+
 class NotOwner(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__("Only the bot's owner can do that.")
@@ -52,7 +60,11 @@ async def is_owner(interaction: discord.Interaction[Any]) -> bool:
 
 async def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     """Decided here from what Discord computed for this member, whatever the client showed:
-    Manage Server, Administrator, the server's moderator role, or the bot's owner."""
+    Manage Server, Administrator, the server's moderator role, or the bot's owner. In a
+    server, only where the server installed the bot: through a member's own install of the
+    app, whoever owns a server (the bot need not be in it) passes every permission check."""
+    if interaction.guild_id is not None and not interaction.is_guild_integration():
+        return False
     if await is_owner(interaction):
         return True
     if interaction.guild_id is None:
@@ -116,6 +128,8 @@ async def post_log(
 
 
 @app_commands.default_permissions(manage_guild=True)
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 class Admin(commands.GroupCog, group_name="admin", group_description="Moderate the image bot"):
     quota = app_commands.Group(name="quota", description="Members' quotas")
     tier = app_commands.Group(name="tier", description="Quota tiers by role")
@@ -136,8 +150,16 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
         return self.bot.runtime
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        command = interaction.command.qualified_name if interaction.command else "admin"
+        if interaction.guild_id is not None and not interaction.is_guild_integration():
+            log.warning(
+                "Refused /%s to member %d in guild %s: not installed by the server",
+                command,
+                interaction.user.id,
+                interaction.guild_id,
+            )
+            raise NotInstalledHere()
         if not await is_moderator(interaction):
-            command = interaction.command.qualified_name if interaction.command else "admin"
             log.warning(
                 "Refused /%s to member %d in guild %s: not a moderator",
                 command,
@@ -477,7 +499,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
         paused = await self.runtime.policies.paused()
         lines = [
             f"#{job.job_id} <@{job.user_id}> {job.status.value} · {job.provider}/{job.model}"
-            f" · {clip(job.request.prompt, 60)}"
+            f" · {shown(job.request.prompt, 60)}"
             for job in jobs
         ]
         if paused:
@@ -540,7 +562,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
     ) -> None:
         prompts = await self.runtime.moderation.recent_prompts(member.id, _guild(interaction))
         lines = [
-            f"#{job_id} <t:{int(at)}:R>: {clip(prompt, 150)}" for job_id, prompt, at in prompts
+            f"#{job_id} <t:{int(at)}:R>: {shown(prompt, 150)}" for job_id, prompt, at in prompts
         ]
         await audit(interaction, "member.prompts", target_id=member.id)
         await answer(interaction, "\n".join(lines) or f"{member.mention} has no prompts here.")
@@ -666,18 +688,24 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Moderate t
 
     @commands.Cog.listener()
     async def on_job_reported(self, report_id: int, job: Job) -> None:
-        """Post a new report to the server's report channel, with the image and buttons."""
-        channel_id = await self.runtime.policies.guild_setting(job.guild_id, "report_channel", 0)
-        if not channel_id:
-            return
+        """Post a new report to the report channel of the server where the reported message
+        was seen (a /show re-post may be in another server than the job), with the image and
+        buttons."""
         report = await self.runtime.moderation.report(report_id)
         if report is None:
             return
+        policies = self.runtime.policies
+        channel_id = await policies.guild_setting(report.guild_id, "report_channel", 0)
+        if not channel_id:
+            return
         embed = discord.Embed(title=f"Report #{report_id}: job #{job.job_id}", colour=COLOUR)
-        embed.description = clip(job.request.prompt, 3000)
+        embed.description = shown(job.request.prompt, 3000)
         embed.add_field(name="Member", value=f"<@{job.user_id}>")
         embed.add_field(name="Reported by", value=f"<@{report.reporter_id}>")
         embed.add_field(name="Model", value=f"{job.provider}/{job.model}")
+        if report.seen_channel_id is not None:
+            again = "" if job.guild_id == report.guild_id else " (shown again; made elsewhere)"
+            embed.add_field(name="Seen in", value=f"<#{report.seen_channel_id}>{again}")
         images = await self.runtime.store.images(job.job_id)
         files = []
         if images:
@@ -772,7 +800,7 @@ class ReportButton(
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await runtime.store.get(report.job_id) if report.job_id is not None else None
-        outcome = await self._act(interaction, report.job_id, job)
+        outcome = await self._act(interaction, report, job)
         status: Literal["resolved", "dismissed"] = (
             "dismissed" if self.action == "dismiss" else "resolved"
         )
@@ -800,20 +828,24 @@ class ReportButton(
         await answer(interaction, f"Report #{self.report_id}: {outcome}")
 
     async def _act(
-        self, interaction: discord.Interaction[Any], job_id: int | None, job: Job | None
+        self, interaction: discord.Interaction[Any], report: Report, job: Job | None
     ) -> str:
+        """What the moderators of the server where the report was filed may do: only there."""
         runtime = runtime_of(interaction)
         if self.action == "dismiss":
             return "dismissed, nothing changed."
         if job is None:
             return "the job no longer exists."
         if self.action == "delete":
-            row = await runtime.db.fetchone(
-                "SELECT reference FROM deliveries WHERE job_id = ?", (job.job_id,)
-            )
-            deleted = await delete_result(
-                bot_of(interaction), job, row["reference"] if row else None
-            )
+            places = []
+            if job.guild_id == report.guild_id:  # the result as delivered, in every part
+                row = await runtime.db.fetchone(
+                    "SELECT reference FROM deliveries WHERE job_id = ?", (job.job_id,)
+                )
+                places.append(row["reference"] if row and row["reference"] else "")
+            if report.seen_message_id is not None:
+                places.append(f"{report.seen_channel_id}/{report.seen_message_id}")
+            deleted = await delete_result(bot_of(interaction), job, ",".join(places))
             await audit(
                 interaction,
                 "result.delete",
@@ -823,7 +855,7 @@ class ReportButton(
             return "the result was deleted." if deleted else "the result was already gone."
         await runtime.moderation.ban(
             job.user_id,
-            guild_id=job.guild_id,
+            guild_id=report.guild_id,
             actor_id=interaction.user.id,
             reason=f"report #{self.report_id}",
             expires_at=None,

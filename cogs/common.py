@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 TOKEN_LIFETIME = 15 * 60.0
 TOKEN_MARGIN = 45.0
 MAX_CONTENT = 2000
+MENTION = re.compile(r"<@([!&]?[0-9]+>)")  # escape_mentions misses ids under 17 digits
 
 
 def bot_of(interaction: discord.Interaction[Any]) -> ImageBot:
@@ -147,3 +149,17 @@ async def answer(
 
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown(text: str, limit: int) -> str:
+    """Text a member or a provider wrote, to show as it was typed: its mentions and markdown
+    escaped (so it pings nobody and cannot dress up as the bot's own words), then clipped."""
+    escaped = MENTION.sub("<@\u200b\\1", discord.utils.escape_mentions(text))
+    return clip(discord.utils.escape_markdown(escaped), limit)
+
+
+def requester_only(user_id: int) -> discord.AllowedMentions:
+    """A result may ping the member who asked for it, and nobody else."""
+    return discord.AllowedMentions(
+        everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False
+    )

@@ -25,6 +25,7 @@ from cogs.common import (
     place_of,
     requester_of,
     runtime_of,
+    shown,
 )
 from cogs.imagine import Imagine
 from cogs.results import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
@@ -99,7 +100,7 @@ class Member(commands.Cog):
             except JobNotFound:
                 continue
             lines.append(
-                f"{render.status_line(job, position)} Prompt: {clip(job.request.prompt, 80)}"
+                f"{render.status_line(job, position)} Prompt: {shown(job.request.prompt, 80)}"
             )
         await answer(interaction, "\n".join(lines) or "You have no jobs waiting or running.")
 
@@ -163,6 +164,12 @@ class Member(commands.Cog):
             f"You have used {usage.used} of {usage.allowance} units today {where}; "
             f"{usage.remaining} left. It resets <t:{reset}:R> (<t:{reset}:f>). Tier: {limits.tier}."
         )
+        everywhere = await runtime.ledger.usage_everywhere(interaction.user.id, limits)
+        if everywhere is not None:
+            text += (
+                f" Across all servers and DMs: {everywhere.used} of {everywhere.allowance} used,"
+                f" {everywhere.remaining} left."
+            )
         if limits.cooldown:
             text += f" One job every {limits.cooldown:g} s."
         await answer(interaction, text)
@@ -271,10 +278,16 @@ class Member(commands.Cog):
         if not private and (problem := missing_permissions(interaction)):
             await answer(interaction, problem)
             return
+        place = place_of(interaction)
+        try:
+            await runtime.service.readmit(found, requester_of(interaction), nsfw_place=place.nsfw)
+        except (Refusal, EngineError) as err:
+            await answer(interaction, f"Job #{job} can't be shown here: {explain(err)}")
+            return
         await interaction.response.defer(ephemeral=private, thinking=True)
         policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
         here = {
-            "nsfw": place_of(interaction).nsfw and policy.nsfw,
+            "nsfw": place.nsfw and policy.nsfw,
             "flagged": policy.flagged,
         }
         limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
@@ -322,7 +335,7 @@ async def history_page(
         when = f"<t:{int(job.finished_at or job.created_at)}:R>"
         lines.append(
             f"`#{job.job_id}` {job.status.value} {when} · {job.model} · "
-            f"{clip(job.request.prompt, 120)}"
+            f"{shown(job.request.prompt, 120)}"
         )
     lines.append("Use `/show job:<number>` to post one again.")
     view = discord.ui.View(timeout=None)

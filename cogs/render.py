@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
-from cogs.common import clip
+from cogs.common import clip, shown
 from engine import Mode, Progress
 
 BAR_CELLS = 12
@@ -65,18 +65,18 @@ def progress_line(job: Job, progress: Progress) -> str:
     fraction = progress.fraction
     percent = f" {fraction:.0%}" if fraction is not None else ""
     steps = f" · step {progress.step}/{progress.total}" if progress.total else ""
-    note = f" · {progress.message}" if progress.message else ""
+    note = f" · {shown(progress.message, 200)}" if progress.message else ""
     head = f"Job #{job.job_id} ({what(job)}, {job.model}) is running"
     return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}"
 
 
 def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> discord.Embed:
     request = job.request
-    embed = discord.Embed(description=clip(request.prompt, 3500), colour=COLOUR)
+    embed = discord.Embed(description=shown(request.prompt, 3500), colour=COLOUR)
     embed.set_author(name=f"Job #{job.job_id}")
     if request.negative_prompt:
         embed.add_field(
-            name="Negative prompt", value=clip(request.negative_prompt, 1000), inline=False
+            name="Negative prompt", value=shown(request.negative_prompt, 1000), inline=False
         )
     seeds = ", ".join(str(image.seed) for image in images if image.seed is not None)
     size = f"{images[0].width}×{images[0].height}" if images else "×".join(map(str, request.size))
@@ -122,7 +122,8 @@ def ended_line(job: Job) -> str:
         return f"Job #{job.job_id} was cancelled; your quota was refunded."
     if job.status is JobStatus.FAILED:
         return (
-            f"Job #{job.job_id} failed: {job.error or 'no reason given'} Your quota was refunded."
+            f"Job #{job.job_id} failed: {shown(job.error or 'no reason given', 1500)} "
+            "Your quota was refunded."
         )
     if job.request.mode is Mode.DESCRIBE and job.result_text is not None:
         return caption(job)

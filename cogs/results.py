@@ -26,12 +26,13 @@ from cogs.common import (
     MAX_CONTENT,
     answer,
     bot_of,
-    clip,
     explain,
     is_moderator,
     place_of,
     requester_of,
+    requester_only,
     runtime_of,
+    shown,
     token_alive,
     token_deadline,
 )
@@ -187,7 +188,7 @@ class DiscordSink:
         messages, embed, view = await result_parts(
             self.bot, job, images, show_flagged=shows_flagged(target), limit=limit
         )
-        prompt = clip(job.request.prompt, 300)
+        prompt = shown(job.request.prompt, 300)
         mention = f"<@{job.user_id}> your images for job #{job.job_id} are ready: **{prompt}**"
         if alive and not (target.get("can_send") and not target.get("private")):
             return await self._follow_up(job, messages, embed, view)
@@ -251,7 +252,7 @@ class DiscordSink:
                 files=_files(uploads),
                 ephemeral=ephemeral,
                 wait=True,
-                allowed_mentions=discord.AllowedMentions.none(),
+                allowed_mentions=requester_only(job.user_id),
                 **extra,
             )
             posted.append(f"{sent.channel.id}/{sent.id}")
@@ -311,6 +312,7 @@ class DiscordSink:
                 content=content[:MAX_CONTENT] if index == 0 else "",
                 files=_files(uploads),
                 nonce=f"job-{job.job_id}" + (f"-{index}" if index else ""),
+                allowed_mentions=requester_only(job.user_id),
                 **extra,
             )
             posted.append(f"{sent.channel.id}/{sent.id}")
@@ -697,6 +699,8 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         self.add_item(self.negative)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if not bot_of(interaction).first_time(interaction):
+            return
         await _defer(interaction)
         request = self.job.request.replace(
             prompt=self.prompt.value, negative_prompt=self.negative.value, seed=None
@@ -728,8 +732,12 @@ async def on_report(
     job = await runtime.store.get(job_id)
     if job is None:
         raise Refusal(f"Job #{job_id} no longer exists.")
+    message = interaction.message
     report_id, new = await runtime.members.file_report(
-        job_id, reporter_id=interaction.user.id, guild_id=interaction.guild_id
+        job_id,
+        reporter_id=interaction.user.id,
+        guild_id=interaction.guild_id,  # where it was seen: a /show re-post may be elsewhere
+        seen=(message.channel.id, message.id) if message is not None else None,
     )
     if new:
         bot_of(interaction).dispatch("job_reported", report_id, job)

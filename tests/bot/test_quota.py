@@ -7,6 +7,7 @@ import pytest
 
 from bot.errors import CooldownActive, QueueLimitReached, QuotaExceeded, Refusal
 from bot.jobs import Requester
+from bot.moderation import Tier
 from bot.quota import QuotaPolicy, period_of, resets_at
 from bot.runtime import Runtime, open_runtime
 from bot.settings import LoadedSettings, QueueSettings, QuotaSettings, Secrets
@@ -168,3 +169,78 @@ async def test_img2img_input_is_checked_before_queueing(runtime: Runtime):
     missing = GenerationRequest("ok", width=64, height=64, mode=Mode.IMG2IMG, strength=0.5)
     with pytest.raises(InvalidRequest, match="needs an input image"):
         await runtime.service.submit(missing, Requester(7))
+
+
+async def test_a_servers_allowances_can_lower_but_never_raise_the_owners(tmp_path: Path):
+    settings = make_settings(tmp_path, quota={"daily_units": 5})
+    async with open_runtime(LoadedSettings(settings, Secrets(), None)) as rt:
+        member = Requester(7, 10, 1000, frozenset({55}))
+        await rt.policies.set_guild_units(10, 100_000)
+        await rt.moderation.set_tier(
+            Tier(10, 55, "patron", daily_units=100_000, max_queued=1000, priority=100.0),
+            actor_id=1,
+        )
+        await rt.policies.set_member_units(10, 7, 100_000, actor_id=1)
+        limits = await rt.service.limits_for(member)
+        assert (limits.allowance, limits.priority) == (5, 1.0)
+        assert limits.max_queued == settings.queue.max_queued_per_user
+        await submit(rt, 7, guild=10, roles=frozenset({55}), count=4)
+        with pytest.raises(QuotaExceeded):
+            await submit(rt, 7, guild=10, roles=frozenset({55}), count=2)
+        await rt.policies.set_member_units(10, 7, 2, actor_id=1)  # lowering still works
+        assert (await rt.service.limits_for(member)).allowance == 2
+
+
+async def test_a_member_in_three_servers_cannot_pass_the_cap_across_servers(tmp_path: Path):
+    settings = make_settings(tmp_path, quota={"daily_units": 4, "global_daily_units": 6})
+    async with open_runtime(LoadedSettings(settings, Secrets(), None)) as rt:
+        await submit(rt, 7, guild=10, count=4)
+        await submit(rt, 7, guild=11, count=2)
+        for guild in (11, 12, None):
+            with pytest.raises(QuotaExceeded) as caught:
+                await submit(rt, 7, guild=guild)
+            assert caught.value.everywhere and caught.value.remaining == 0
+            assert "across all servers" in caught.value.user_message
+        await rt.ledger.grant(7, 11, 100, actor_id=1)  # a server's grant: that server only
+        with pytest.raises(QuotaExceeded):
+            await submit(rt, 7, guild=11)
+        await rt.ledger.grant(7, 0, 1, actor_id=1)  # the owner's (in DMs): everywhere
+        await submit(rt, 7, guild=12)
+        await submit(rt, 8, guild=12)  # another member has their own
+
+
+async def test_by_default_more_servers_do_not_mean_more_images(tmp_path: Path):
+    settings = make_settings(tmp_path, quota={"daily_units": 3})
+    async with open_runtime(LoadedSettings(settings, Secrets(), None)) as rt:
+        await submit(rt, 7, guild=10, count=2)
+        await submit(rt, 7, guild=11)
+        with pytest.raises(QuotaExceeded):
+            await submit(rt, 7, guild=12)
+
+
+def test_the_default_cap_is_the_largest_allowance_the_owner_configured():
+    assert policy(daily_units=50).daily_cap == 50
+    assert (
+        policy(daily_units=50, tiers=[{"name": "g", "role_id": 2, "daily_units": 300}]).daily_cap
+        == 300
+    )
+    assert policy(daily_units=50, guilds={"10": {"daily_units": 80}}).daily_cap == 80
+    assert policy(daily_units=50, global_daily_units=20).daily_cap == 20
+
+
+async def test_200_simultaneous_requests_in_three_servers_stop_exactly_at_the_cap(tmp_path: Path):
+    settings = make_settings(
+        tmp_path,
+        quota={"daily_units": 50, "global_daily_units": 10},
+        queue={"max_queued_per_user": 1000},
+    )
+    async with open_runtime(LoadedSettings(settings, Secrets(), None)) as rt:
+        results = await asyncio.gather(
+            *(submit(rt, 7, f"prompt {i}", guild=10 + i % 3) for i in range(200)),
+            return_exceptions=True,
+        )
+        accepted = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, QuotaExceeded)]
+        assert (len(accepted), len(refused)) == (10, 190)
+        usage = await rt.ledger.usage_everywhere(7, await rt.service.limits_for(Requester(7)))
+        assert usage is not None and (usage.used, usage.remaining) == (10, 0)

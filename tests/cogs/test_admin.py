@@ -123,15 +123,15 @@ async def test_tiers_by_role_change_what_a_member_may_do(admin_world: World):
     await run(
         world,
         "tier set",
-        {"role": ARTIST, "name": "artists", "daily_units": 500, "max_count": 2, "max_steps": 10},
+        {"role": ARTIST, "name": "artists", "daily_units": 20, "max_count": 2, "max_steps": 10},
     )
     world.fake.add_member(GUILD, ALICE, roles=[ARTIST])
-    assert "of 500" in await run(world, "quota view", {"member": ALICE})
+    assert "of 20 " in await run(world, "quota view", {"member": ALICE})
     too_many = await imagine(world, count=3)
     await too_many.wait(lambda i: bool(i.original and "count" in i.original.content))
     assert "artists" in too_many.original.content  # type: ignore[union-attr]
     await result_of(world, await imagine(world, count=2))
-    assert "500" in await run(world, "tier list")
+    assert "20 units/day" in await run(world, "tier list")
     await run(world, "tier remove", {"role": ARTIST})
     assert "of 50 " in await run(world, "quota view", {"member": ALICE})
     assert await actions(world) == ["tier.set", "tier.remove"]

@@ -59,6 +59,8 @@ def test_commands_are_installable_by_users_and_usable_everywhere(world: World):
         "Describe",
     } <= set(synced)
     for command in synced.values():
+        if command["name"] == "admin":  # server moderation: only where a server installed it
+            continue
         assert sorted(command["integration_types"]) == [0, 1]
         assert sorted(command["contexts"]) == [0, 1, 2]
     options = {option["name"]: option for option in synced["imagine"]["options"]}

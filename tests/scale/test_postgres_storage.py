@@ -95,9 +95,8 @@ async def test_migrations_apply_once_and_give_the_sqlite_schema(postgres_dsn: st
         db = await PostgresDatabase.open(postgres_dsn)
         try:
             assert await db.schema_version() == len(migrations(MIGRATIONS))
-            assert await scalar(db, "SELECT COUNT(*) FROM schema_migrations") == len(
-                migrations(MIGRATIONS)
-            )
+            applied = await scalar(db, "SELECT COUNT(*) FROM schema_migrations")
+            assert applied == len(migrations(MIGRATIONS))
             pg_columns = await db.fetchall(
                 "SELECT table_name, column_name FROM information_schema.columns "
                 "WHERE table_schema = 'public' AND table_name <> 'schema_migrations'"
@@ -259,6 +258,43 @@ async def test_concurrent_submits_of_one_user_never_overdraw(postgres_dsn: str):
         reserved = await db.fetchall("SELECT job_id FROM quota_ledger ORDER BY job_id")
         assert [r[0] for r in reserved] == sorted(job.job_id for job in accepted)
         assert await scalar(db, "SELECT COUNT(*) FROM jobs") == 7
+    finally:
+        await asyncio.gather(*(db.close() for db in dbs))
+
+
+async def test_concurrent_submits_in_three_servers_never_pass_the_cap_across_servers(
+    postgres_dsn: str,
+):
+    """Two processes, 40 requests at once in three servers with room for 1000 each: the
+    member's cap across servers (7) holds exactly, as the one-server allowance does."""
+    dbs = [await PostgresDatabase.open(postgres_dsn) for _ in range(2)]
+    stores = [SqlJobStore(db) for db in dbs]
+    request = new_job(7).request
+    try:
+        results = await asyncio.gather(
+            *(
+                stores[i % 2].submit(
+                    NewJob(
+                        Requester(7, 10 + i % 3),
+                        "discord",
+                        "fake",
+                        "fake-v1",
+                        "",
+                        request,
+                        1,
+                        3,
+                        60.0,
+                    ),
+                    QuotaLimits(10 + i % 3, "default", 1000, 0.0, 1000, daily_cap=7),
+                )
+                for i in range(40)
+            ),
+            return_exceptions=True,
+        )
+        accepted = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, QuotaExceeded) and r.everywhere]
+        assert (len(accepted), len(refused)) == (7, 33)
+        assert await scalar(dbs[0], "SELECT SUM(units) FROM quota_ledger WHERE user_id = 7") == 7
     finally:
         await asyncio.gather(*(db.close() for db in dbs))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from .payloads import APPLICATION_ID, CHANNEL_TYPES, EPHEMERAL, LOADING, now_iso
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
+
+MENTION = re.compile(r"<@!?([0-9]+)>|<@&([0-9]+)>|@(everyone|here)")
 
 
 @dataclass
@@ -108,6 +111,27 @@ class FakeMessage:
     file_history: list[str] = field(default_factory=list)  # every file name it has carried
     timestamp: str = field(default_factory=now_iso)
     edited_timestamp: str | None = None
+    allowed_mentions: dict[str, Any] | None = None  # as the bot sent it, when it did
+
+    @property
+    def pinged(self) -> set[str]:
+        """Whom posting this notified, by Discord's rules: each mention in the content
+        (``user:ID``, ``role:ID``, ``everyone``) that ``allowed_mentions`` lets through, or
+        every one of them when the bot sent no ``allowed_mentions``. Edits notify nobody."""
+        allowed = self.allowed_mentions
+        parse = {"users", "roles", "everyone"} if allowed is None else set(allowed.get("parse", []))
+        users = {str(user) for user in (allowed or {}).get("users", [])}
+        roles = {str(role) for role in (allowed or {}).get("roles", [])}
+        found: set[str] = set()
+        for match in MENTION.finditer(self.content):
+            user, role, everyone = match.groups()
+            if user is not None and ("users" in parse or user in users):
+                found.add(f"user:{user}")
+            elif role is not None and ("roles" in parse or role in roles):
+                found.add(f"role:{role}")
+            elif everyone is not None and "everyone" in parse:
+                found.add("everyone")
+        return found
 
     @property
     def files(self) -> dict[str, bytes]:

@@ -160,6 +160,7 @@ class FakeDiscord:
         self._ids = Snowflakes()
         self._offset = 0.0
         self._guilds: dict[int, Guild] = {}
+        self._outside_members: dict[tuple[int, int], Member] = {}
         self._channels: dict[int, Channel] = {}
         self._users: dict[int, dict[str, Any]] = {}
         self._messages: dict[int, FakeMessage] = {}
@@ -321,6 +322,16 @@ class FakeDiscord:
             "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}, guild_id=guild_id
         )
         guild.members[user_id] = Member(user_id, [*roles, own], value)
+
+    def add_outside_member(
+        self, guild_id: int, user_id: int, *, permissions: discord.Permissions
+    ) -> None:
+        """A member of a server the bot is not in, with the permissions interactions through
+        their own install of the app carry there (its owner has them all)."""
+        if guild_id in self._guilds:
+            raise AssertionError(f"the bot is in guild {guild_id}: use add_member")
+        self._ensure_user(user_id)
+        self._outside_members[(guild_id, user_id)] = Member(user_id, [], permissions.value)
 
     async def disconnect(self, code: int = 4000, *, shard: int = 0) -> None:
         """Drop the bot's gateway connection (of ``shard``), as Discord does now and then; a
@@ -485,17 +496,19 @@ class FakeDiscord:
         attachments: Mapping[str, dict[str, Any]] | None = None,
         installed_by_user: bool = False,
         locale: str = "en-US",
+        forged: bool = False,
     ) -> FakeInteraction:
         """A slash command; ``command`` may name a subcommand path ("admin quota set").
         Attachment options take dicts from ``add_attachment``, in ``options`` or
-        ``attachments``."""
+        ``attachments``. ``forged`` sends it even where no client offers the command (its
+        contexts or installs leave this place out), as a hand-made request would."""
         given = dict(options or {})
         for name, attachment in (attachments or {}).items():
             if name in given:
                 raise AssertionError(f"option {name!r} given twice")
             given[name] = attachment
         place = self._place(channel, user, installed_by_user)
-        root, guild_id, chain, options_schema = self._command(command, 1, place)
+        root, guild_id, chain, options_schema = self._command(command, 1, place, forged=forged)
         built, resolved = schema.build(
             command,
             options_schema,
@@ -667,7 +680,7 @@ class FakeDiscord:
         return Place(channel, user_id, 0, owners, permissions, installed_by_user)
 
     def _command(
-        self, path: str, kind: int, place: Place
+        self, path: str, kind: int, place: Place, *, forged: bool = False
     ) -> tuple[dict[str, Any], int | None, list[dict[str, Any]], list[dict[str, Any]]]:
         scopes: list[tuple[list[dict[str, Any]], int | None]] = []
         guild_id = place.channel.guild_id
@@ -678,7 +691,8 @@ class FakeDiscord:
             found = schema.find(commands, path, kind)
             if found is not None:
                 root, chain, options = found
-                self._check_available(root, scope, place, path)
+                if not forged:
+                    self._check_available(root, scope, place, path)
                 return root, scope, chain, options
         names = sorted({c["name"] for commands, _ in scopes for c in commands})
         raise AssertionError(
@@ -902,7 +916,8 @@ class FakeDiscord:
     def _member(self, guild_id: int | None, user_id: int) -> Member:
         guild = self._guilds.get(guild_id or 0)
         member = guild.members.get(user_id) if guild is not None else None
-        return member or Member(user_id, [], MEMBER_PERMISSIONS.value)
+        outside = self._outside_members.get((guild_id or 0, user_id))
+        return member or outside or Member(user_id, [], MEMBER_PERMISSIONS.value)
 
     def _member_payload(self, member: Member) -> dict[str, Any]:
         return {
@@ -1130,6 +1145,7 @@ class FakeDiscord:
             if interaction is None
             else self._metadata(interaction, followup=followup),
             reference=body.get("message_reference"),
+            allowed_mentions=body.get("allowed_mentions"),
         )
         message.attachments = self._uploaded(body, uploads)
         self._messages[message.id] = message
@@ -1176,6 +1192,8 @@ class FakeDiscord:
             list(body.get("components") or []) if "components" in body else message.components
         )
         check_not_empty(content, embeds, components, kept, uploads)
+        if message.loading:  # the edit that fills a deferred answer posts it: it notifies
+            message.allowed_mentions = body.get("allowed_mentions")
         message.content, message.embeds, message.components = content, embeds, components
         message.flags = flags
         message.attachments = kept + self._uploaded(body, uploads)
