@@ -28,7 +28,7 @@ from saq.queue.redis import RedisQueue
 from bot.errors import SettingsError
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.providers import Providers
-from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64
+from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64, write_progress
 from bot.settings import LoadedSettings, ScaleSettings
 from engine import (
     CancelToken,
@@ -52,7 +52,8 @@ class _Reporter:
     """Collects progress from the provider's thread; ``beat`` writes the latest of every job to
     the saq job, which is also the heartbeat saq's sweeper checks."""
 
-    def __init__(self, saq_job: SaqJob, job_ids: list[int]) -> None:
+    def __init__(self, queue: RedisQueue, saq_job: SaqJob, job_ids: list[int]) -> None:
+        self._queue = queue
         self._saq_job = saq_job
         self._loop = asyncio.get_running_loop()
         self._latest: dict[str, dict[str, Any]] = {str(job_id): {} for job_id in job_ids}
@@ -75,16 +76,20 @@ class _Reporter:
 
     async def beat(self, every: float) -> None:
         """Write progress soon after it changes (at most every ``PROGRESS_SECONDS``), and at
-        least every ``every`` seconds as the heartbeat."""
+        least every ``every`` seconds as the heartbeat, until the task is no longer active.
+        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a cancel
+        that arrives as the event fires, and this loop then outlived its task."""
         while True:
             try:
-                await self._saq_job.update(meta={"progress": self._latest})
+                if not await write_progress(self._queue, self._saq_job, {"progress": self._latest}):
+                    return
             except Exception:
                 log.warning("Could not report progress of task %s", self._saq_job.key)
             await asyncio.sleep(PROGRESS_SECONDS)
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), every - PROGRESS_SECONDS)
+                async with asyncio.timeout(every - PROGRESS_SECONDS):
+                    await self._changed.wait()
 
 
 class TaskRunner:
@@ -104,7 +109,9 @@ class TaskRunner:
         ]
         job_ids = [int(item["job_id"]) for item in jobs]
         tokens = [CancelToken() for _ in jobs]
-        reporter = _Reporter(saq_job, job_ids)
+        queue = saq_job.get_queue()
+        assert isinstance(queue, RedisQueue)
+        reporter = _Reporter(queue, saq_job, job_ids)
         beating = asyncio.create_task(reporter.beat(min(2.0, self._scale.heartbeat_seconds / 5)))
         try:
             async with asyncio.timeout(limit):
@@ -116,7 +123,9 @@ class TaskRunner:
                 token.cancel()
             raise
         finally:
+            # Ended and awaited before saq records the finish: no progress write crosses it.
             beating.cancel()
+            await asyncio.wait([beating])
         return {
             "provider": provider,
             "jobs": [
