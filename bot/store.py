@@ -56,6 +56,7 @@ class JobStore(Protocol):
     async def next_ready_at(self, origin: str) -> float | None: ...
     async def cancel_requested(self, job_ids: Collection[int]) -> set[int]: ...
     async def running(self, origin: str) -> list[Job]: ...
+    async def overdue(self, grace: float) -> list[Job]: ...
 
 
 class SqlJobStore:
@@ -418,6 +419,16 @@ class SqlJobStore:
         without their input images."""
         rows = await self._db.fetchall(
             "SELECT * FROM jobs WHERE status = 'running' AND origin = ? ORDER BY job_id", (origin,)
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def overdue(self, grace: float) -> list[Job]:
+        """Running jobs past their start plus their timeout plus ``grace``: whatever their worker
+        or transport says, nothing will settle them now (a watchdog's list)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE status = 'running' "
+            "AND started_at + timeout_seconds + ? < ? ORDER BY job_id",
+            (grace, self._clock()),
         )
         return [Job.from_row(row) for row in rows]
 

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 0x696D_6167  # the advisory lock key ("imag")
 MISSING_GRACE = 10.0  # seconds a released job may be unknown to Redis (the release in flight)
 WORKER_LOST = "The GPU worker running it stopped; it will run again."
+OVERDUE = "It ran past its time limit without an answer from its GPU worker."
 
 
 class Leadership:
@@ -150,8 +151,12 @@ class Dispatcher:
             self._wake.clear()
 
     async def tick(self) -> None:
-        """One round: settle what finished, release what fits, sweep now and then."""
-        await self._watch()
+        """One round: settle what finished, then what is overdue, release what fits, sweep
+        now and then."""
+        try:
+            await self._watch()
+        finally:  # Redis down or not
+            await self._watchdog()
         await self._release()
         now = time.monotonic()
         if now - self._last_sweep >= self._scale.sweep_seconds:
@@ -205,6 +210,29 @@ class Dispatcher:
             if not state.carries(job) and state.status is not TaskStatus.MISSING:
                 state = TaskState(state.key, TaskStatus.MISSING)  # a mapping from an old attempt
             await self._follow(job, state, by_task.get(state.key, []), now)
+
+    async def _watchdog(self) -> None:
+        """A job still running past its timeout plus a grace is stuck, whatever Redis says (a
+        task record left at "active", a worker hung without dying): it is settled as a lost
+        run (again as a new attempt, or failed and refunded once its attempts are spent) and
+        its task aborted, so a late result is dropped by the attempt fence."""
+        for job in await self._store.overdue(self._scale.watchdog_grace_seconds):
+            if job.origin != self._origin:
+                continue
+            log.warning(
+                "Job %d attempt %d is still running %g s past its %g-second limit; aborting it",
+                *_id(job),
+                self._scale.watchdog_grace_seconds,
+                job.timeout_seconds,
+            )
+            await self._settle(job, ProviderUnavailable(OVERDUE))
+            with contextlib.suppress(TransportUnavailable):  # the fence covers a late result
+                state = (await self._transport.states([job.job_id]))[job.job_id]
+                if state.carries(job) and state.status in (TaskStatus.QUEUED, TaskStatus.ACTIVE):
+                    await self._transport.abort(state, "past its time limit")
+                await self._transport.forget([job.job_id])
+            if self.on_settled is not None:
+                self.on_settled()
 
     async def _follow(self, job: Job, state: TaskState, siblings: list[Job], now: float) -> None:
         status = state.status
