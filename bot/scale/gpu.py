@@ -16,7 +16,6 @@ import io
 import logging
 import signal
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -28,6 +27,7 @@ from saq.queue.redis import RedisQueue
 from bot.errors import SettingsError
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.providers import Providers
+from bot.scale.results import blob_name
 from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64, write_progress
 from bot.settings import LoadedSettings, ScaleSettings
 from engine import (
@@ -143,7 +143,8 @@ class TaskRunner:
     ) -> dict[str, Any]:
         base = {"job_id": item["job_id"], "attempt": item["attempt"]}
         if isinstance(outcome, GenerationResult):
-            return {**base, "images": self._images(key, item["job_id"], request, outcome)}
+            images = self._images(key, item["job_id"], request, outcome)
+            return {**base, "model": outcome.model, "images": images}
         return {**base, "error": describe_error(outcome)}
 
     def _images(
@@ -165,9 +166,8 @@ class TaskRunner:
                 "flagged": generated.flagged,
             }
             if large and blob_dir is not None:
-                path = blob_dir / key / f"{job_id}-{index}.png"
-                write_atomically(path, data)
-                image["blob"] = str(path)
+                write_atomically(blob_dir / blob_name(key, job_id, index), data)
+                image["blob"] = True  # the leader reads it by the same name, never a given one
             else:
                 image["png"] = b64(data)
             images.append(image)
@@ -289,13 +289,3 @@ def _saq_worker(
     )
     worker.SIGNALS = []  # run_worker handles the signals, for every queue at once
     return worker
-
-
-def blob_path(text: str, scale: ScaleSettings) -> Path:
-    """A blob a worker wrote, refused unless it lies in the configured blob folder."""
-    if scale.blob_dir is None:
-        raise SettingsError("A result names a blob file, but scale.blob_dir is not set here.")
-    path = Path(text).resolve()
-    if not path.is_relative_to(scale.blob_dir.resolve()):
-        raise ValueError(f"blob {text} lies outside scale.blob_dir")
-    return path
