@@ -138,6 +138,8 @@ class Dispatcher:
                 if self.leading:
                     self.led.set()
                     await self.tick()
+                if complaint:
+                    log.info("The scheduler carries on")
                 complaint = ""
             except (TransportUnavailable, StorageUnavailable, OSError) as err:
                 if str(err) != complaint:  # once per outage, not every poll

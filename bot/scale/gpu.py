@@ -22,11 +22,11 @@ from PIL import Image
 from redis.asyncio import Redis
 from saq import Worker
 from saq.job import Job as SaqJob
-from saq.queue.redis import RedisQueue
 
 from bot.errors import SettingsError
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.providers import Providers
+from bot.scale.outage import QuietWorker, RedisOutage, WorkerQueue
 from bot.scale.results import blob_name
 from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64, write_progress
 from bot.settings import LoadedSettings, ScaleSettings
@@ -52,7 +52,7 @@ class _Reporter:
     """Collects progress from the provider's thread; ``beat`` writes the latest of every job to
     the saq job, which is also the heartbeat saq's sweeper checks."""
 
-    def __init__(self, queue: RedisQueue, saq_job: SaqJob, job_ids: list[int]) -> None:
+    def __init__(self, queue: WorkerQueue, saq_job: SaqJob, job_ids: list[int]) -> None:
         self._queue = queue
         self._saq_job = saq_job
         self._loop = asyncio.get_running_loop()
@@ -83,8 +83,9 @@ class _Reporter:
             try:
                 if not await write_progress(self._queue, self._saq_job, {"progress": self._latest}):
                     return
-            except Exception:
-                log.warning("Could not report progress of task %s", self._saq_job.key)
+            except Exception as err:
+                if not self._queue.outage.failed(err):
+                    log.warning("Could not report progress of task %s: %s", self._saq_job.key, err)
             await asyncio.sleep(PROGRESS_SECONDS)
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -110,7 +111,7 @@ class TaskRunner:
         job_ids = [int(item["job_id"]) for item in jobs]
         tokens = [CancelToken() for _ in jobs]
         queue = saq_job.get_queue()
-        assert isinstance(queue, RedisQueue)
+        assert isinstance(queue, WorkerQueue)
         reporter = _Reporter(queue, saq_job, job_ids)
         beating = asyncio.create_task(reporter.beat(min(2.0, self._scale.heartbeat_seconds / 5)))
         try:
@@ -244,7 +245,10 @@ async def run_worker(loaded: LoadedSettings) -> int:
     redis: Redis = Redis.from_url(loaded.secrets.redis_url.get_secret_value())
     await providers.start()
     runner = TaskRunner(providers, scale)
-    workers = [_saq_worker(redis, scale, name, runner) for name in names]
+    outage = RedisOutage(redis)
+    saq_log = logging.getLogger("saq")
+    saq_log.addFilter(outage)  # its tracebacks of Redis being away: one line from us instead
+    workers = [_saq_worker(redis, scale, name, runner, outage) for name in names]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -258,6 +262,8 @@ async def run_worker(loaded: LoadedSettings) -> int:
         await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
         await asyncio.gather(*running, return_exceptions=True)
         await providers.close()
+        saq_log.removeFilter(outage)
+        await outage.close()
         await redis.aclose()
     return 0
 
@@ -276,10 +282,15 @@ async def _drain(workers: list[Worker[Any]], grace: float) -> None:
 
 
 def _saq_worker(
-    redis: Redis, scale: ScaleSettings, provider: str, runner: TaskRunner
+    redis: Redis,
+    scale: ScaleSettings,
+    provider: str,
+    runner: TaskRunner,
+    outage: RedisOutage | None = None,
 ) -> Worker[Any]:
-    worker = Worker(
-        RedisQueue(redis, name=queue_name(scale.queue_name, provider)),
+    queue = WorkerQueue(redis, queue_name(scale.queue_name, provider), outage or RedisOutage(redis))
+    worker = QuietWorker(
+        queue,
         functions=[(TASK_FUNCTION, runner.run)],
         concurrency=scale.worker_concurrency,
         timers={"sweep": scale.sweep_seconds, "abort": 1, "worker_info": 5, "schedule": 1},
