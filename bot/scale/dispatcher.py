@@ -292,6 +292,9 @@ class Dispatcher:
             if "images" not in entry:
                 await self._settle(job, error_from(entry["error"]))
                 return
+            if job.cancel_requested:  # its images are not wanted: nothing to read
+                await self._settle(job, GenerationCancelled())
+                return
             stored = await asyncio.to_thread(self._results.store, job, state.key, entry)
         except BadResult as err:
             log.error("Job %d attempt %d: task %s %s", *_id(job), state.key, err)
