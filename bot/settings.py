@@ -154,6 +154,9 @@ class ScaleSettings(Section):
     sweep_seconds: Annotated[int, Field(ge=1, le=600)] = 10
     result_ttl_seconds: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     dispatch_seconds: Annotated[float, Field(gt=0, le=30)] = 0.5
+    # The leader's watchdog: a job still running this long past its timeout is aborted and
+    # runs again (or fails, refunded, once its attempts are spent), whatever Redis says.
+    watchdog_grace_seconds: Annotated[float, Field(ge=1, le=3600)] = 120.0
     # Results larger than this go to blob_dir (a folder the workers and the bot share) instead
     # of through Redis.
     inline_result_bytes: Annotated[int, Field(ge=0)] = 8 * 1024 * 1024

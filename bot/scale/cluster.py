@@ -52,6 +52,8 @@ def dispatcher_for(
         queue=settings.queue,
         scale=settings.scale,
         results_dir=settings.storage.results_path,
+        # an upscale's result may be 4 times the request limits each side
+        result_pixels=16 * settings.limits.max_width * settings.limits.max_height,
         origin=origin,
     )
 

@@ -23,20 +23,19 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from bot.errors import InvalidTransition, StorageUnavailable
-from bot.images import write_atomically
 from bot.jobs import Job, StoredImage
 from bot.policy import ALL as ALL_PROVIDERS
 from bot.policy import Policies
 from bot.providers import Providers
-from bot.scale.gpu import blob_path
-from bot.scale.transport import Task, TaskState, TaskStatus, Transport, TransportUnavailable, unb64
+from bot.scale.results import BadResult, ResultReader, outcome_of
+from bot.scale.transport import Task, TaskState, TaskStatus, Transport, TransportUnavailable
 from bot.settings import QueueSettings, ScaleSettings
 from bot.store import JobStore
 from bot.worker import settle
@@ -47,6 +46,7 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 0x696D_6167  # the advisory lock key ("imag")
 MISSING_GRACE = 10.0  # seconds a released job may be unknown to Redis (the release in flight)
 WORKER_LOST = "The GPU worker running it stopped; it will run again."
+OVERDUE = "It ran past its time limit without an answer from its GPU worker."
 
 
 class Leadership:
@@ -94,6 +94,7 @@ class Dispatcher:
         queue: QueueSettings,
         scale: ScaleSettings,
         results_dir: Path,
+        result_pixels: int,
         origin: str,
     ) -> None:
         self._store = store
@@ -103,7 +104,7 @@ class Dispatcher:
         self._leadership = leadership
         self._queue = queue
         self._scale = scale
-        self._results_dir = results_dir
+        self._results = ResultReader(results_dir, scale.blob_dir, result_pixels)
         self._origin = origin
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,6 +138,8 @@ class Dispatcher:
                 if self.leading:
                     self.led.set()
                     await self.tick()
+                if complaint:
+                    log.info("The scheduler carries on")
                 complaint = ""
             except (TransportUnavailable, StorageUnavailable, OSError) as err:
                 if str(err) != complaint:  # once per outage, not every poll
@@ -150,8 +153,12 @@ class Dispatcher:
             self._wake.clear()
 
     async def tick(self) -> None:
-        """One round: settle what finished, release what fits, sweep now and then."""
-        await self._watch()
+        """One round: settle what finished, then what is overdue, release what fits, sweep
+        now and then."""
+        try:
+            await self._watch()
+        finally:  # Redis down or not
+            await self._watchdog()
         await self._release()
         now = time.monotonic()
         if now - self._last_sweep >= self._scale.sweep_seconds:
@@ -204,7 +211,36 @@ class Dispatcher:
             state = states[job.job_id]
             if not state.carries(job) and state.status is not TaskStatus.MISSING:
                 state = TaskState(state.key, TaskStatus.MISSING)  # a mapping from an old attempt
-            await self._follow(job, state, by_task.get(state.key, []), now)
+            try:
+                await self._follow(job, state, by_task.get(state.key, []), now)
+            except (TransportUnavailable, StorageUnavailable, OSError):
+                raise  # the whole round waits
+            except Exception as err:  # one job's trouble must not hold up the others
+                log.exception("Settling job %d attempt %d failed; failing it", *_id(job))
+                await self._give_up(job, err)
+
+    async def _watchdog(self) -> None:
+        """A job still running past its timeout plus a grace is stuck, whatever Redis says (a
+        task record left at "active", a worker hung without dying): it is settled as a lost
+        run (again as a new attempt, or failed and refunded once its attempts are spent) and
+        its task aborted, so a late result is dropped by the attempt fence."""
+        for job in await self._store.overdue(self._scale.watchdog_grace_seconds):
+            if job.origin != self._origin:
+                continue
+            log.warning(
+                "Job %d attempt %d is still running %g s past its %g-second limit; aborting it",
+                *_id(job),
+                self._scale.watchdog_grace_seconds,
+                job.timeout_seconds,
+            )
+            await self._settle(job, ProviderUnavailable(OVERDUE))
+            with contextlib.suppress(TransportUnavailable):  # the fence covers a late result
+                state = (await self._transport.states([job.job_id]))[job.job_id]
+                if state.carries(job) and state.status in (TaskStatus.QUEUED, TaskStatus.ACTIVE):
+                    await self._transport.abort(state, "past its time limit")
+                await self._transport.forget([job.job_id])
+            if self.on_settled is not None:
+                self.on_settled()
 
     async def _follow(self, job: Job, state: TaskState, siblings: list[Job], now: float) -> None:
         status = state.status
@@ -237,30 +273,47 @@ class Dispatcher:
         if self.on_settled is not None:
             self.on_settled()
 
+    async def _give_up(self, job: Job, error: Exception) -> None:
+        try:
+            await self._settle(job, error, record=False)
+            await self._transport.forget([job.job_id])
+        except (TransportUnavailable, StorageUnavailable, OSError):
+            raise
+        except Exception:
+            log.exception("Job %d attempt %d could not be failed either", *_id(job))
+        if self.on_settled is not None:
+            self.on_settled()
+
     async def _settle_complete(self, job: Job, state: TaskState) -> None:
-        assert state.result is not None
-        entry = next(
-            (e for e in state.result.get("jobs", []) if int(e["job_id"]) == job.job_id), None
-        )
-        if entry is None:
-            await self._settle(job, RuntimeError(f"task {state.key} returned nothing for it"))
+        """The worker's outcome for the job; a result that cannot be read, verified or stored
+        fails this job alone (refunded, its member told)."""
+        try:
+            entry = outcome_of(state.result, job)
+            if "images" not in entry:
+                await self._settle(job, error_from(entry["error"]))
+                return
+            if job.cancel_requested:  # its images are not wanted: nothing to read
+                await self._settle(job, GenerationCancelled())
+                return
+            stored = await asyncio.to_thread(self._results.store, job, state.key, entry)
+        except BadResult as err:
+            log.error("Job %d attempt %d: task %s %s", *_id(job), state.key, err)
+            await self._settle(job, err, record=False)
             return
-        if "images" not in entry:
-            await self._settle(job, error_from(entry["error"]))
-            return
+        finally:
+            await asyncio.to_thread(self._results.discard, state.key, job.job_id)
         self._providers.record(job.provider, True)
-        images = entry["images"]
         await settle(
             self._store,
             job,
             None,
             cancelled=job.cancel_requested,
-            save=lambda: asyncio.to_thread(self._save, job, images),
+            save=lambda: _stored(stored),
             retry_backoff=self._queue.retry_backoff_seconds,
         )
 
-    async def _settle(self, job: Job, error: BaseException) -> None:
-        if not isinstance(error, GenerationCancelled):
+    async def _settle(self, job: Job, error: BaseException, *, record: bool = True) -> None:
+        if record and not isinstance(error, GenerationCancelled):
             self._providers.record(job.provider, False, error)
         await settle(
             self._store,
@@ -271,35 +324,6 @@ class Dispatcher:
             retry_backoff=self._queue.retry_backoff_seconds,
         )
 
-    def _save(self, job: Job, images: Sequence[dict[str, Any]]) -> list[StoredImage]:
-        """Write the task's PNGs (parameters already embedded by the worker) into the results
-        folder, which every bot cluster reads."""
-        folder = self._results_dir / str(job.job_id)
-        stored = []
-        for index, image in enumerate(images):
-            path = folder / f"{job.job_id}-{index}.png"
-            if "blob" in image:
-                blob = blob_path(image["blob"], self._scale)
-                write_atomically(path, blob.read_bytes())
-                blob.unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    blob.parent.rmdir()  # the task's folder, once empty
-            else:
-                data = unb64(image["png"])
-                assert data is not None
-                write_atomically(path, data)
-            stored.append(
-                StoredImage(
-                    index,
-                    image.get("seed"),
-                    str(path),
-                    int(image["width"]),
-                    int(image["height"]),
-                    bool(image.get("flagged", False)),
-                )
-            )
-        return stored
-
 
 def prune_blobs(folder: Path, older_than: float) -> None:
     """Remove task folders nobody settled (a result dropped as stale) once Redis would have
@@ -309,11 +333,19 @@ def prune_blobs(folder: Path, older_than: float) -> None:
     cutoff = time.time() - older_than
     for task in folder.iterdir():
         with contextlib.suppress(OSError):
-            if task.is_dir() and task.stat().st_mtime < cutoff:
-                shutil.rmtree(task)
+            if task.lstat().st_mtime >= cutoff:
+                continue
+            if task.is_dir() and not task.is_symlink():
+                shutil.rmtree(task)  # which removes links inside, never what they point at
+            else:
+                task.unlink()
 
 
-def error_from(data: dict[str, Any]) -> BaseException:
+async def _stored(images: list[StoredImage]) -> list[StoredImage]:
+    return images
+
+
+def error_from(data: Mapping[str, Any]) -> BaseException:
     """The error a worker described (``gpu.describe_error``), as the embedded worker sees it."""
     kind = data.get("kind")
     message = str(data.get("message") or "")

@@ -16,19 +16,19 @@ import io
 import logging
 import signal
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 from redis.asyncio import Redis
 from saq import Worker
 from saq.job import Job as SaqJob
-from saq.queue.redis import RedisQueue
 
 from bot.errors import SettingsError
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.providers import Providers
-from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64
+from bot.scale.outage import QuietWorker, RedisOutage, WorkerQueue
+from bot.scale.results import blob_name
+from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64, write_progress
 from bot.settings import LoadedSettings, ScaleSettings
 from engine import (
     CancelToken,
@@ -41,6 +41,7 @@ from engine import (
     ProviderError,
     RateLimited,
 )
+from engine.deadline import run_within
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class _Reporter:
     """Collects progress from the provider's thread; ``beat`` writes the latest of every job to
     the saq job, which is also the heartbeat saq's sweeper checks."""
 
-    def __init__(self, saq_job: SaqJob, job_ids: list[int]) -> None:
+    def __init__(self, queue: WorkerQueue, saq_job: SaqJob, job_ids: list[int]) -> None:
+        self._queue = queue
         self._saq_job = saq_job
         self._loop = asyncio.get_running_loop()
         self._latest: dict[str, dict[str, Any]] = {str(job_id): {} for job_id in job_ids}
@@ -75,16 +77,21 @@ class _Reporter:
 
     async def beat(self, every: float) -> None:
         """Write progress soon after it changes (at most every ``PROGRESS_SECONDS``), and at
-        least every ``every`` seconds as the heartbeat."""
+        least every ``every`` seconds as the heartbeat, until the task is no longer active.
+        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` swallows a cancel
+        that arrives as the event fires, and this loop then outlived its task."""
         while True:
             try:
-                await self._saq_job.update(meta={"progress": self._latest})
-            except Exception:
-                log.warning("Could not report progress of task %s", self._saq_job.key)
+                if not await write_progress(self._queue, self._saq_job, {"progress": self._latest}):
+                    return
+            except Exception as err:
+                if not self._queue.outage.failed(err):
+                    log.warning("Could not report progress of task %s: %s", self._saq_job.key, err)
             await asyncio.sleep(PROGRESS_SECONDS)
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), every - PROGRESS_SECONDS)
+                async with asyncio.timeout(every - PROGRESS_SECONDS):
+                    await self._changed.wait()
 
 
 class TaskRunner:
@@ -104,10 +111,12 @@ class TaskRunner:
         ]
         job_ids = [int(item["job_id"]) for item in jobs]
         tokens = [CancelToken() for _ in jobs]
-        reporter = _Reporter(saq_job, job_ids)
+        queue = saq_job.get_queue()
+        assert isinstance(queue, WorkerQueue)
+        reporter = _Reporter(queue, saq_job, job_ids)
         beating = asyncio.create_task(reporter.beat(min(2.0, self._scale.heartbeat_seconds / 5)))
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit), run_within(limit):
                 outcomes = await _generate(entry.provider, requests, reporter, job_ids, tokens)
         except TimeoutError:
             outcomes = [TimeoutError()] * len(jobs)
@@ -116,7 +125,9 @@ class TaskRunner:
                 token.cancel()
             raise
         finally:
+            # Ended and awaited before saq records the finish: no progress write crosses it.
             beating.cancel()
+            await asyncio.wait([beating])
         return {
             "provider": provider,
             "jobs": [
@@ -134,7 +145,8 @@ class TaskRunner:
     ) -> dict[str, Any]:
         base = {"job_id": item["job_id"], "attempt": item["attempt"]}
         if isinstance(outcome, GenerationResult):
-            return {**base, "images": self._images(key, item["job_id"], request, outcome)}
+            images = self._images(key, item["job_id"], request, outcome)
+            return {**base, "model": outcome.model, "images": images}
         return {**base, "error": describe_error(outcome)}
 
     def _images(
@@ -156,9 +168,8 @@ class TaskRunner:
                 "flagged": generated.flagged,
             }
             if large and blob_dir is not None:
-                path = blob_dir / key / f"{job_id}-{index}.png"
-                write_atomically(path, data)
-                image["blob"] = str(path)
+                write_atomically(blob_dir / blob_name(key, job_id, index), data)
+                image["blob"] = True  # the leader reads it by the same name, never a given one
             else:
                 image["png"] = b64(data)
             images.append(image)
@@ -235,7 +246,10 @@ async def run_worker(loaded: LoadedSettings) -> int:
     redis: Redis = Redis.from_url(loaded.secrets.redis_url.get_secret_value())
     await providers.start()
     runner = TaskRunner(providers, scale)
-    workers = [_saq_worker(redis, scale, name, runner) for name in names]
+    outage = RedisOutage(redis)
+    saq_log = logging.getLogger("saq")
+    saq_log.addFilter(outage)  # its tracebacks of Redis being away: one line from us instead
+    workers = [_saq_worker(redis, scale, name, runner, outage) for name in names]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -249,6 +263,8 @@ async def run_worker(loaded: LoadedSettings) -> int:
         await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
         await asyncio.gather(*running, return_exceptions=True)
         await providers.close()
+        saq_log.removeFilter(outage)
+        await outage.close()
         await redis.aclose()
     return 0
 
@@ -267,10 +283,15 @@ async def _drain(workers: list[Worker[Any]], grace: float) -> None:
 
 
 def _saq_worker(
-    redis: Redis, scale: ScaleSettings, provider: str, runner: TaskRunner
+    redis: Redis,
+    scale: ScaleSettings,
+    provider: str,
+    runner: TaskRunner,
+    outage: RedisOutage | None = None,
 ) -> Worker[Any]:
-    worker = Worker(
-        RedisQueue(redis, name=queue_name(scale.queue_name, provider)),
+    queue = WorkerQueue(redis, queue_name(scale.queue_name, provider), outage or RedisOutage(redis))
+    worker = QuietWorker(
+        queue,
         functions=[(TASK_FUNCTION, runner.run)],
         concurrency=scale.worker_concurrency,
         timers={"sweep": scale.sweep_seconds, "abort": 1, "worker_info": 5, "schedule": 1},
@@ -280,13 +301,3 @@ def _saq_worker(
     )
     worker.SIGNALS = []  # run_worker handles the signals, for every queue at once
     return worker
-
-
-def blob_path(text: str, scale: ScaleSettings) -> Path:
-    """A blob a worker wrote, refused unless it lies in the configured blob folder."""
-    if scale.blob_dir is None:
-        raise SettingsError("A result names a blob file, but scale.blob_dir is not set here.")
-    path = Path(text).resolve()
-    if not path.is_relative_to(scale.blob_dir.resolve()):
-        raise ValueError(f"blob {text} lies outside scale.blob_dir")
-    return path

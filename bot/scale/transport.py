@@ -26,10 +26,12 @@ from typing import Any, Protocol, TypeVar, cast
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from saq import Queue
 from saq.job import Job as SaqJob
 from saq.job import Status
 from saq.queue.redis import RedisQueue
+from saq.utils import now
 
 from bot.jobs import Job
 
@@ -292,6 +294,30 @@ def _state_of(key: str, provider: str, saq_job: SaqJob | None) -> TaskState:
         touched=saq_job.touched / 1000 if saq_job.touched else 0.0,
         attempts={int(item["job_id"]): int(item["attempt"]) for item in carried},
     )
+
+
+async def write_progress(queue: RedisQueue, saq_job: SaqJob, meta: dict[str, Any]) -> bool:
+    """Write a running task's progress (saq's heartbeat too), only while Redis holds the task as
+    active. saq's own ``Job.update`` reads the stored status, then rewrites the whole record: a
+    write that crossed the task's finish put "active" back over "complete" for good (the result
+    stayed, the leader never settled it). Here the write is fenced by WATCH on the record.
+    False once the task is no longer active (finished, aborting, or gone)."""
+    saq_job.meta = meta
+    saq_job.touched = now()
+    async with queue.redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(saq_job.id)
+            stored = queue.deserialize(await pipe.get(saq_job.id))
+            if stored is None or stored.status is not Status.ACTIVE:
+                return False
+            record = queue.copy(saq_job)
+            record.status = Status.ACTIVE
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(saq_job.id, queue.serialize(record))
+            await pipe.execute()
+        except WatchError:
+            pass  # the record changed meanwhile: the next beat reads it again
+    return True
 
 
 async def _done(result: Awaitable[T] | T) -> T:

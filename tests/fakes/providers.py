@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,7 +48,8 @@ class FakeProvider(Provider):
     (mark every image as flagged by an output classifier), ``upscale`` (also upscale, by 2),
     ``describe`` (caption images), ``fail_describe`` (a FAILURES key for every caption),
     ``previews`` (send a preview with each step), ``nsfw_models`` (models meant for NSFW),
-    ``loras`` (LoRA names it knows), ``nsfw_loras`` (those of them flagged NSFW)."""
+    ``loras`` (LoRA names it knows), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
+    (run the steps in a thread and report progress from it, as the local engine does)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -64,6 +66,7 @@ class FakeProvider(Provider):
         self.api_key = config.api_key
         self.flag = bool(options.get("flag", False))
         self.previews = bool(options.get("previews", False))
+        self.threaded = bool(options.get("threaded", False))
         self.nsfw_models = frozenset(options.get("nsfw_models", ()))
         self.loras = list(options.get("loras", ()))
         self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
@@ -99,13 +102,14 @@ class FakeProvider(Provider):
             raise FAILURES[self.fail]()
         if request.prompt == "refuse me":
             raise InvalidRequest("prompt", request.prompt, "anything else")
-        for step in range(1, self.steps + 1):
+        if self.threaded:
+            await asyncio.to_thread(self._steps_in_thread, progress, cancel)
+        for step in range(1, 0 if self.threaded else self.steps + 1):
             cancel.raise_if_cancelled()
             if self.release is not None:
                 await self.release.wait()
             await asyncio.sleep(self.step_seconds)
-            preview = Image.new("RGB", (32, 32), (step * 40, 0, 0)) if self.previews else None
-            progress(Progress(step, self.steps, preview=preview))
+            progress(Progress(step, self.steps, preview=self._preview(step)))
         cancel.raise_if_cancelled()
         if request.mode is Mode.UPSCALE and request.init_image is not None:
             with Image.open(io.BytesIO(request.init_image)) as source:
@@ -116,6 +120,15 @@ class FakeProvider(Provider):
             for s in request.seeds
         )
         return GenerationResult(images=images, model=request.model or "fake-v1")
+
+    def _steps_in_thread(self, progress: ProgressCallback, cancel: CancelToken) -> None:
+        for step in range(1, self.steps + 1):
+            cancel.raise_if_cancelled()
+            time.sleep(self.step_seconds)
+            progress(Progress(step, self.steps, preview=self._preview(step)))
+
+    def _preview(self, step: int) -> Image.Image | None:
+        return Image.new("RGB", (32, 32), (step * 40, 0, 0)) if self.previews else None
 
     def model_is_nsfw(self, model: str) -> bool:
         return model in self.nsfw_models
