@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +14,7 @@ from bot.errors import JobGone, JobsStillActive
 from bot.jobs import Job
 from bot.moderation import forget_member_texts
 from bot.storage import SqlDatabase
+from bot.storage.files import remove_folders
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,11 @@ class MemberStore:
                 job_ids = [int(row[0]) for row in await cursor.fetchall()]
             await conn.execute("DELETE FROM user_preferences WHERE user_id = ?", (user_id,))
             entries = await forget_member_texts(conn, user_id)
-        await asyncio.to_thread(_remove, [self._results_dir / str(job_id) for job_id in job_ids])
+        await asyncio.to_thread(
+            remove_folders,
+            [self._results_dir / str(job_id) for job_id in job_ids],
+            "a forgotten job's results",
+        )
         log.info(
             "Forgot member %d: %d jobs, prompts in %d audit entries", user_id, len(job_ids), entries
         )
@@ -174,13 +178,3 @@ class MemberStore:
                 inserted = await cursor.fetchone()
             assert inserted is not None
             return int(inserted[0]), True
-
-
-def _remove(folders: Iterable[Path]) -> None:
-    for folder in folders:
-        try:
-            shutil.rmtree(folder)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            log.warning("Could not remove the results of a forgotten job, %s: %s", folder, err)

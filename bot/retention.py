@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.errors import Refusal
 from bot.jobs import Job, JobStatus, StoredImage
 from bot.settings import StorageSettings
 from bot.storage import SqlDatabase
+from bot.storage.files import remove_folders
 from engine import Mode
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ class Retention:
                 await conn.execute(f"DELETE FROM job_images WHERE job_id IN ({marks})", job_ids)
                 await conn.execute(f"DELETE FROM job_inputs WHERE job_id IN ({marks})", job_ids)
         if job_ids:
-            await asyncio.to_thread(_remove, [self._results_dir / str(i) for i in job_ids])
+            await asyncio.to_thread(
+                remove_folders, [self._results_dir / str(i) for i in job_ids], "the expired results"
+            )
             log.info("Deleted the stored images of %d job(s) past retention", len(job_ids))
         return len(job_ids)
 
@@ -117,13 +119,3 @@ class Retention:
             except Exception:
                 log.exception("Pruning old results failed; trying again later")
             await asyncio.sleep(BUSY_PAUSE if pruned >= self._batch else self._interval)
-
-
-def _remove(folders: Iterable[Path]) -> None:
-    for folder in folders:
-        try:
-            shutil.rmtree(folder)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            log.warning("Could not delete the expired results in %s: %s", folder, err)

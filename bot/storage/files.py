@@ -3,8 +3,13 @@ and the folder fsynced so that the new name is on disk too."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -39,3 +44,15 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def remove_folders(folders: Iterable[Path], what: str) -> None:
+    """Delete each folder and what it holds; one that is already gone is fine, one that cannot
+    be deleted is logged (as ``what``) and left."""
+    for folder in folders:
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            log.warning("Could not delete %s in %s: %s", what, folder, err)
