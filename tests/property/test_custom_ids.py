@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cogs.admin import ReportButton
 from cogs.member import HistoryButton
-from cogs.results import JobButton
+from cogs.results.buttons.base import JobButton
 
 MAX_CUSTOM_ID = 100
 LARGEST_ID = 2**64 - 1
