@@ -19,7 +19,7 @@ from bot.providers import ProviderEntry
 from bot.runtime import Runtime
 from cogs.attachments import AttachmentReader
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
-from cogs.results import enqueue, enqueue_describe
+from cogs.results.enqueue import enqueue, enqueue_describe
 from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
 from engine.types import MAX_SEED
 

@@ -28,7 +28,7 @@ from cogs.common import (
     shown,
 )
 from cogs.imagine import Imagine
-from cogs.results import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
+from cogs.results.parts import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
 from engine import EngineError, InvalidRequest, Mode
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cogs.admin import ReportButton
 from cogs.member import HistoryButton
-from cogs.results import JobButton
+from cogs.results.buttons.base import HANDLERS, JobButton
 
 MAX_CUSTOM_ID = 100
 LARGEST_ID = 2**64 - 1
@@ -123,3 +123,9 @@ def test_every_report_button_the_bot_builds_fits_and_matches_its_template(
     match = fullmatch(ReportButton, custom_id)
     assert match is not None
     assert (match["action"], int(match["report"])) == (action, report_id)
+
+
+def test_every_action_a_job_button_id_names_has_a_handler():
+    """Each family of result buttons registers its own actions: none missing, none extra."""
+    assert sorted(HANDLERS) == sorted(JOB_ACTIONS)
+    assert all(fullmatch(JobButton, f"img:{action}:1:0") for action in HANDLERS)

@@ -1,0 +1,68 @@
+"""Cancel, Delete and Report: what the requester (or a moderator) does about a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.errors import Refusal
+from bot.jobs import JobStatus
+from cogs.common import answer, bot_of, is_moderator, runtime_of
+from cogs.results.buttons.base import defer, handles
+
+
+@handles("c")
+async def on_cancel(
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+) -> None:
+    runtime = runtime_of(interaction)
+    job = await runtime.store.get(job_id)
+    if job is None or job.user_id != interaction.user.id:
+        raise Refusal("Only the member who asked for this job can cancel it.")
+    status = await runtime.service.cancel(job_id, interaction.user.id)
+    if status is JobStatus.CANCELLED:
+        text = f"Job #{job_id} was cancelled; your quota was refunded."
+    elif status is JobStatus.RUNNING:
+        text = f"Job #{job_id} is stopping…"
+    else:
+        text = f"Job #{job_id} has already {status.value}."
+    await interaction.response.edit_message(content=text, view=None)
+
+
+@handles("d")
+async def on_delete(
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+) -> None:
+    runtime = runtime_of(interaction)
+    job = await runtime.store.get(job_id)
+    if job is None or (job.user_id != interaction.user.id and not is_moderator(interaction)):
+        raise Refusal("Only the member who asked for these images or a moderator can delete them.")
+    await interaction.response.defer()
+    await interaction.delete_original_response()
+
+
+@handles("p")
+async def on_report(
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+) -> None:
+    runtime = runtime_of(interaction)
+    await defer(interaction)
+    job = await runtime.store.get(job_id)
+    if job is None:
+        raise Refusal(f"Job #{job_id} no longer exists.")
+    message = interaction.message
+    report_id, new = await runtime.members.file_report(
+        job_id,
+        reporter_id=interaction.user.id,
+        guild_id=interaction.guild_id,  # where it was seen: a /show re-post may be elsewhere
+        seen=(message.channel.id, message.id) if message is not None else None,
+    )
+    if new:
+        bot_of(interaction).dispatch("job_reported", report_id, job)
+    text = (
+        f"Thank you: job #{job_id} was reported to the moderators."
+        if new
+        else f"You have already reported job #{job_id}; the moderators have it."
+    )
+    await answer(interaction, text)

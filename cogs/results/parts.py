@@ -1,0 +1,58 @@
+"""A finished job as the parts of its messages (files, embed, buttons), for delivery and /show."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.jobs import Job, StoredImage
+from bot.packing import TooLarge, Upload, fit_image, grid, pack
+from cogs import render
+from cogs.results.buttons.views import result_view
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+DEFAULT_UPLOAD_LIMIT = 10 * 2**20
+
+
+async def result_parts(
+    bot: ImageBot, job: Job, images: Sequence[StoredImage], *, show_flagged: bool, limit: int
+) -> tuple[list[list[Upload]], discord.Embed, discord.ui.View]:
+    """A finished job as messages: files that fit ``limit``, the embed, the buttons. Images the
+    safety check flagged are withheld unless ``show_flagged`` (as spoilers)."""
+    shown = [image for image in images if show_flagged or not image.flagged]
+    embed = render.result_embed(job, images, withheld=len(images) - len(shown))
+    view = result_view(bot, job, shown)
+    as_grid = bot.runtime.settings.discord.result_layout == "grid" and len(shown) > 1
+    try:
+        messages = await asyncio.to_thread(_uploads, job, shown, limit, as_grid)
+    except TooLarge as err:
+        messages, embed.description = [], f"{embed.description}\n\n{err.user_message}"
+    except OSError:
+        messages = []
+        embed.description = f"{embed.description}\n\nThe image files of this job are gone."
+    return messages, embed, view
+
+
+def shows_flagged(target: dict[str, Any]) -> bool:
+    """Flagged results show (as spoilers) only where NSFW is allowed and the server has not
+    chosen to hide them."""
+    return bool(target.get("nsfw")) and target.get("flagged", "spoiler") == "spoiler"
+
+
+def _uploads(
+    job: Job, images: Sequence[StoredImage], limit: int, as_grid: bool
+) -> list[list[Upload]]:
+    items = [
+        (f"{job.job_id}-{image.index}", Path(image.path).read_bytes(), image.flagged)
+        for image in images
+    ]
+    if as_grid:
+        name, data = fit_image(grid([png for _, png, _ in items]), limit, stem=f"{job.job_id}")
+        return [[Upload(name, data, spoiler=any(flagged for _, _, flagged in items))]]
+    return pack(items, limit=limit)
