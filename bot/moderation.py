@@ -171,6 +171,19 @@ class Stats:
     median_seconds: float | None
     p95_seconds: float | None
     top_users: list[tuple[int, int]]
+    daily: list[DayUsage] = dataclasses.field(default_factory=list)  # one per day, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """One UTC day of Stats, for the chart: images by provider, jobs ended, run times."""
+
+    day: str  # YYYY-MM-DD
+    images: dict[str, int]  # by provider, of the jobs that succeeded
+    succeeded: int
+    failed: int
+    median_seconds: float | None
+    p95_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -914,7 +927,37 @@ def _stats(rows: Sequence[Row], start: datetime, days: int, now: float) -> Stats
         median_seconds=statistics.median(durations) if durations else None,
         p95_seconds=durations[math.ceil(0.95 * len(durations)) - 1] if durations else None,
         top_users=[(user, count) for user, count in top if count > 0],
+        daily=_daily(rows, list(per_day)),
     )
+
+
+def _daily(rows: Sequence[Row], days: list[str]) -> list[DayUsage]:
+    """Per UTC day of ``finished_at``: the same counts and timings as Stats gives in total."""
+    images: dict[str, Counter[str]] = {day: Counter() for day in days}
+    ended: dict[str, Counter[str]] = {day: Counter() for day in days}
+    durations: dict[str, list[float]] = {day: [] for day in days}
+    for row in rows:
+        day = datetime.fromtimestamp(row["finished_at"], UTC).strftime("%Y-%m-%d")
+        ended.setdefault(day, Counter())[row["status"]] += 1
+        if row["status"] != "succeeded":
+            continue
+        images.setdefault(day, Counter())[row["provider"]] += row["images"]
+        if row["started_at"] is not None:
+            durations.setdefault(day, []).append(row["finished_at"] - row["started_at"])
+    usage = []
+    for day in sorted(ended):
+        spans = sorted(durations.get(day, []))
+        usage.append(
+            DayUsage(
+                day=day,
+                images=dict(images.get(day, {})),
+                succeeded=ended[day]["succeeded"],
+                failed=ended[day]["failed"],
+                median_seconds=statistics.median(spans) if spans else None,
+                p95_seconds=spans[math.ceil(0.95 * len(spans)) - 1] if spans else None,
+            )
+        )
+    return usage
 
 
 def _from_row(cls: type[R], row: Row, **values: Any) -> R:
