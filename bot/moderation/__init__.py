@@ -4,7 +4,7 @@ from bot.moderation.audit import AuditEntry, AuditPage, AuditStore, forget_membe
 from bot.moderation.bans import Ban, BanStore
 from bot.moderation.facade import Moderation
 from bot.moderation.reports import Report, ReportStatus, ReportStore
-from bot.moderation.stats import ModelUsage, Stats, StatsStore
+from bot.moderation.stats import DayUsage, ModelUsage, Stats, StatsStore
 from bot.moderation.terms import MAX_PATTERN, SFW_TERMS, Term, TermStore
 from bot.moderation.tiers import Tier, TierStore
 
@@ -16,6 +16,7 @@ __all__ = [
     "AuditStore",
     "Ban",
     "BanStore",
+    "DayUsage",
     "ModelUsage",
     "Moderation",
     "Report",

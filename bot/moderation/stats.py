@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -39,6 +40,19 @@ class Stats:
     median_seconds: float | None
     p95_seconds: float | None
     top_users: list[tuple[int, int]]
+    daily: list[DayUsage] = dataclasses.field(default_factory=list)  # one per day, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """One UTC day of Stats, for the chart: images by provider, jobs ended, run times."""
+
+    day: str  # YYYY-MM-DD
+    images: dict[str, int]  # by provider, of the jobs that succeeded
+    succeeded: int
+    failed: int
+    median_seconds: float | None
+    p95_seconds: float | None
 
 
 class StatsStore:
@@ -129,7 +143,45 @@ def _stats(rows: Sequence[Row], start: datetime, days: int, now: float) -> Stats
         failed=statuses["failed"],
         cancelled=statuses["cancelled"],
         failure_rate=statuses["failed"] / ended if ended else None,
-        median_seconds=statistics.median(durations) if durations else None,
-        p95_seconds=durations[math.ceil(0.95 * len(durations)) - 1] if durations else None,
+        median_seconds=_median(durations),
+        p95_seconds=_p95(durations),
         top_users=[(user, count) for user, count in top if count > 0],
+        daily=_daily(rows, list(per_day)),
     )
+
+
+def _daily(rows: Sequence[Row], days: list[str]) -> list[DayUsage]:
+    """Per UTC day of ``finished_at``: the same counts and timings as Stats gives in total."""
+    images: dict[str, Counter[str]] = {day: Counter() for day in days}
+    ended: dict[str, Counter[str]] = {day: Counter() for day in days}
+    durations: dict[str, list[float]] = {day: [] for day in days}
+    for row in rows:
+        day = datetime.fromtimestamp(row["finished_at"], UTC).strftime("%Y-%m-%d")
+        ended.setdefault(day, Counter())[row["status"]] += 1
+        if row["status"] != "succeeded":
+            continue
+        images.setdefault(day, Counter())[row["provider"]] += row["images"]
+        if row["started_at"] is not None:
+            durations.setdefault(day, []).append(row["finished_at"] - row["started_at"])
+    usage = []
+    for day in sorted(ended):
+        spans = sorted(durations.get(day, []))
+        usage.append(
+            DayUsage(
+                day=day,
+                images=dict(images.get(day, {})),
+                succeeded=ended[day]["succeeded"],
+                failed=ended[day]["failed"],
+                median_seconds=_median(spans),
+                p95_seconds=_p95(spans),
+            )
+        )
+    return usage
+
+
+def _median(ordered: list[float]) -> float | None:
+    return statistics.median(ordered) if ordered else None
+
+
+def _p95(ordered: list[float]) -> float | None:
+    return ordered[math.ceil(0.95 * len(ordered)) - 1] if ordered else None

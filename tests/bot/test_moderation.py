@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import Banned, BlockedPrompt, InvalidTerm
 from bot.members import MemberStore
-from bot.moderation import ModelUsage, Moderation, Tier
+from bot.moderation import DayUsage, ModelUsage, Moderation, Tier
 from bot.runtime import Runtime
 from bot.storage import Database
 from tests.bot.helpers import submit
@@ -522,6 +522,26 @@ async def test_stats_of_a_quiet_window_are_empty(mod: Moderation):
         None,
         None,
     )
+
+
+async def test_stats_per_day_give_images_by_provider_failures_and_run_times(
+    mod: Moderation, db: Database
+):
+    await insert_job(db, 7, images=4, seconds=10, finished=NOW - DAY)
+    await insert_job(db, 7, images=2, seconds=20)
+    await insert_job(db, 8, images=1, seconds=30, provider="remote", model="sdxl")
+    await insert_job(db, 9, status="failed", images=0, seconds=99)
+    await insert_job(db, 9, status="cancelled", images=0)
+    await insert_job(db, 10, images=8, guild=OTHER)
+
+    stats = await mod.stats(GUILD, days=3)
+
+    assert stats.daily == [
+        DayUsage("2025-03-08", {}, succeeded=0, failed=0, median_seconds=None, p95_seconds=None),
+        DayUsage("2025-03-09", {"fake": 4}, 1, 0, median_seconds=10, p95_seconds=10),
+        DayUsage("2025-03-10", {"fake": 2, "remote": 1}, 2, 1, median_seconds=25, p95_seconds=30),
+    ]
+    assert [(d.day, sum(d.images.values())) for d in stats.daily] == stats.images_per_day
 
 
 async def test_recent_prompts_are_the_members_newest_first(mod: Moderation, db: Database):

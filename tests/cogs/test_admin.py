@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import discord
 import pytest
+from PIL import Image
 
 from bot.jobs import JobStatus
 from tests.cogs.conftest import ADULT, ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
@@ -328,6 +330,24 @@ async def test_audit_pages_and_stats(admin_world: World):
     assert "page 1 of 2" in page and "quota.grant" in page
     stats = await run(world, "stats")
     assert "fake/fake-v1: 2 images" in stats and "median" in stats
+
+
+async def test_stats_attach_a_chart_beside_the_numbers(admin_world: World):
+    world = admin_world
+    await result_of(world, await imagine(world, count=2))
+    interaction = await world.fake.invoke("admin stats", {}, user=MOD, channel=GENERAL)
+    await interaction.wait(lambda i: bool(i.original and i.original.attachments))
+    message = interaction.original
+    assert message is not None and interaction.ephemeral
+    fields = {field["name"]: field["value"] for field in message.embeds[0]["fields"]}
+    assert "fake/fake-v1: 2 images" in fields["Providers and models"]
+    assert "median" in fields["Jobs"] and ": 2" in fields["Images per day"]
+    [chart] = message.attachments
+    assert chart.filename == "stats.png" and chart.description
+    assert message.embeds[0]["image"]["url"] == "attachment://stats.png"
+    with Image.open(io.BytesIO(chart.data)) as image:
+        image.load()
+        assert image.format == "PNG" and image.size == (800, 600)
 
 
 async def test_status_for_everyone(admin_world: World):

@@ -12,7 +12,7 @@ import re
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cogs.admin import ReportButton
+from cogs.admin.reports import ReportButton
 from cogs.member import HistoryButton
 from cogs.results.buttons.base import HANDLERS, JobButton
 

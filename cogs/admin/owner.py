@@ -1,0 +1,36 @@
+"""/admin owner: what only the bot's owner may do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from cogs.admin.audit import audit
+from cogs.admin.base import AdminBase
+from cogs.common import answer
+
+
+class OwnerCommands(AdminBase):
+    """/admin owner."""
+
+    owner = app_commands.Group(name="owner", description="For the bot's owner")
+
+    @owner.command(name="provider", description="Switch a provider on or off everywhere")
+    async def owner_provider(
+        self, interaction: discord.Interaction[Any], name: str, enabled: bool, reason: str = ""
+    ) -> None:
+        await self._owner_only(interaction)
+        self._provider_name(name)
+        await self.runtime.policies.set_provider_state(
+            name, None if enabled else "disabled", actor_id=interaction.user.id, reason=reason
+        )
+        self.runtime.events.job_submitted()
+        await audit(
+            interaction,
+            f"provider.{'enable' if enabled else 'disable'}",
+            reason=reason,
+            details={"provider": name},
+        )
+        await answer(interaction, f"Provider {name} is {'on' if enabled else 'off'} everywhere.")

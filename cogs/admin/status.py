@@ -1,0 +1,75 @@
+"""/status for everyone: providers, queue and wait; the process's vitals for the owner."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import freespace
+from bot.policy import ALL
+from cogs import render
+from cogs.admin.base import COLOUR
+from cogs.admin.checks import is_owner
+from cogs.common import clip, runtime_of
+
+
+class Status(commands.Cog):
+    @app_commands.command(name="status", description="Is the bot up: providers, queue, wait")
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
+        runtime = runtime_of(interaction)
+        depth = await runtime.store.depth()
+        states = await runtime.policies.provider_states()
+        embed = discord.Embed(title="Image bot status", colour=COLOUR)
+        if ALL in states:
+            embed.description = (
+                "The queue is paused for maintenance: new jobs wait until it resumes."
+            )
+        if short := await freespace.current_shortage(runtime.settings):
+            embed.description = f"{embed.description or ''}\n{freespace.NOTICE}".strip()
+        for entry in list(runtime.providers)[:20]:
+            provider = entry.provider
+            queued, running = depth.get(entry.name, (0, 0))
+            state = states.get(entry.name)
+            health = (
+                state
+                if state
+                else (f"unavailable: {provider.unavailable}" if provider.unavailable else "ready")
+            )
+            mean = await runtime.store.mean_duration(entry.name, provider.default_model)
+            wait = (queued + running) * mean / entry.settings.concurrency if mean else None
+            loaded = ", ".join(provider.loaded_models()) or "none"
+            embed.add_field(
+                name=entry.name,
+                value=clip(
+                    f"{health}\n{queued} waiting, {running} running\n"
+                    f"a new job starts in about {render.duration(wait or 0.0)}\n"
+                    f"loaded: {loaded}",
+                    1024,
+                ),
+            )
+        if await is_owner(interaction):
+            vitals = _vitals() + (f"\nNo new jobs: {short}." if short else "")
+            embed.add_field(name="Process (owner only)", value=vitals, inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+def _vitals() -> str:
+    """What a leak would show first: tasks, memory, open files."""
+    tasks = len(asyncio.all_tasks())
+    try:
+        status = Path("/proc/self/status").read_text()
+        rss = next(
+            int(line.split()[1]) // 1024
+            for line in status.splitlines()
+            if line.startswith("VmRSS:")
+        )
+        files = len(os.listdir("/proc/self/fd"))
+    except (OSError, StopIteration):
+        return f"{tasks} asyncio tasks"
+    return f"{tasks} asyncio tasks, {rss} MiB resident, {files} open files"
