@@ -11,10 +11,10 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.deliveries import ResultSink
 from bot.errors import Refusal
 from bot.retention import Retention
 from bot.runtime import JobRunner, Runtime
-from bot.worker import ResultSink
 from engine import EngineError
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from bot.deliveries import ResultSink
 from bot.freespace import SpaceGuard
 from bot.members import MemberStore
 from bot.moderation import Moderation
@@ -18,7 +19,7 @@ from bot.service import JobService, QueueEvents
 from bot.settings import LoadedSettings, Secrets, Settings
 from bot.storage import SqlDatabase, open_database
 from bot.store import SqliteJobStore
-from bot.worker import ResultSink, Worker
+from bot.worker import Worker
 
 if TYPE_CHECKING:
     from bot.scale.transport import SaqTransport

@@ -8,10 +8,10 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
-from typing import Protocol
 
+from bot.deliveries import Deliveries, ResultSink
 from bot.describing import caption_of, describe
 from bot.errors import InvalidTransition
 from bot.freespace import SpaceGuard
@@ -21,40 +21,15 @@ from bot.policy import ALL as ALL_PROVIDERS
 from bot.providers import Providers
 from bot.service import QueueEvents
 from bot.settings import QueueSettings
+from bot.settling import settle
 from bot.store import JobStore
 from bot.watchdog import OVERDUE_GRACE, settle_overdue
-from engine import (
-    CancelToken,
-    EngineError,
-    GenerationCancelled,
-    GenerationResult,
-    Mode,
-    Progress,
-    Provider,
-    ProviderError,
-    RateLimited,
-)
+from engine import CancelToken, GenerationResult, Mode, Progress, Provider
 from engine.deadline import run_within
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "Something went wrong on our side while generating; your quota was refunded."
-NOT_STORED = (
-    "Your images were made but could not be saved on our side (the bot's owner can see why "
-    "in its log); your quota was refunded."
-)
-MAX_RETRY_DELAY = 300.0
 CANCEL_GRACE = 5.0
-
-
-class ResultSink(Protocol):
-    """Where results go: Discord messages, files for the console. ``deliver`` is called once
-    per finished job (succeeded, failed or cancelled) and may be called again after a crash
-    in the middle of it, so it should be idempotent per job id."""
-
-    async def progress(self, job: Job, progress: Progress) -> None: ...
-
-    async def deliver(self, job: Job, images: Sequence[StoredImage]) -> str | None: ...
 
 
 class _ProgressRelay:
@@ -368,92 +343,3 @@ class Worker:
 
     async def _deliver_pending(self) -> None:
         await self._deliveries.pending(self._origin, self._only)
-
-
-async def settle(
-    store: JobStore,
-    job: Job,
-    error: BaseException | None,
-    *,
-    cancelled: bool,
-    save: Callable[[], Awaitable[Sequence[StoredImage]]] | None,
-    retry_backoff: float,
-) -> bool:
-    """Record how one run of ``job`` ended: its images (``error`` None: ``save`` stores them) or
-    the error it ended with; images that cannot be stored fail the job alone (refunded, the
-    member told). True when the job finished (deliver it); False when it went back
-    to the queue for a retry, or had moved on meanwhile (a stale attempt, fenced off)."""
-    try:
-        if error is None and not cancelled:
-            assert save is not None
-            try:
-                images = await save()
-            except Exception:  # disk full, read-only, I/O error: fail this job alone
-                log.exception("Job %d: its result could not be stored", job.job_id)
-                await store.fail(job, NOT_STORED)
-                return True
-            await store.succeed(job, images)
-        elif cancelled or isinstance(error, GenerationCancelled | asyncio.CancelledError):
-            await store.finish_cancelled(job)
-        elif isinstance(error, TimeoutError):
-            await store.fail(job, f"It took longer than the {job.timeout_seconds:g}-second limit.")
-        elif isinstance(error, ProviderError) and error.retryable:
-            if await store.fail(
-                job, error.user_message, retry_after=retry_delay(job, error, retry_backoff)
-            ):
-                log.info("Job %d will retry: %s", job.job_id, error)
-                return False
-        elif isinstance(error, EngineError):
-            await store.fail(job, error.user_message)
-        else:
-            log.error("Job %d failed unexpectedly", job.job_id, exc_info=error)
-            await store.fail(job, INTERNAL_ERROR)
-    except InvalidTransition as err:
-        log.warning("Job %d moved on while it ran (%s); leaving it", job.job_id, err)
-        return False
-    return True
-
-
-def retry_delay(job: Job, error: ProviderError, backoff: float) -> float:
-    """A rate limit's own delay, else exponential backoff by attempt, capped."""
-    if isinstance(error, RateLimited) and error.retry_after is not None:
-        return min(MAX_RETRY_DELAY, error.retry_after)
-    return min(MAX_RETRY_DELAY, backoff * 2.0 ** max(0, job.attempt - 1))
-
-
-class Deliveries:
-    """Hands finished jobs to the sink, each once: a job is marked delivered only after the
-    sink returns, and a failed delivery is tried again on the next pass."""
-
-    def __init__(self, store: JobStore, sink: ResultSink) -> None:
-        self._store = store
-        self._sink = sink
-        self._delivering: set[int] = set()
-
-    async def pending(
-        self,
-        origin: str,
-        only: Collection[int] | None = None,
-        accept: Callable[[Job], bool] | None = None,
-    ) -> None:
-        for job in await self._store.undelivered(origin, only):
-            if accept is None or accept(job):
-                await self.deliver(job.job_id)
-
-    async def deliver(self, job_id: int) -> None:
-        if job_id in self._delivering:
-            return
-        self._delivering.add(job_id)
-        try:
-            job = await self._store.get(job_id)
-            if job is None or job.delivered:
-                return
-            images = await self._store.images(job_id)
-            try:
-                reference = await self._sink.deliver(job, images)
-            except Exception:
-                log.exception("Delivering job %d failed; it will be tried again", job_id)
-                return
-            await self._store.mark_delivered(job_id, reference)
-        finally:
-            self._delivering.discard(job_id)

@@ -3,6 +3,7 @@ the relay that replaces the embedded worker."""
 
 from __future__ import annotations
 
+from bot.deliveries import ResultSink
 from bot.errors import SettingsError
 from bot.policy import Policies
 from bot.providers import Providers
@@ -12,7 +13,6 @@ from bot.scale.transport import SaqTransport
 from bot.service import QueueEvents
 from bot.settings import LoadedSettings
 from bot.store import JobStore
-from bot.worker import ResultSink
 
 
 def open_transport(loaded: LoadedSettings) -> SaqTransport:

@@ -37,8 +37,8 @@ from bot.providers import Providers
 from bot.scale.results import BadResult, ResultReader, outcome_of
 from bot.scale.transport import Task, TaskState, TaskStatus, Transport, TransportUnavailable
 from bot.settings import QueueSettings, ScaleSettings
+from bot.settling import settle
 from bot.store import JobStore
-from bot.worker import settle
 from engine import EngineError, GenerationCancelled, ProviderUnavailable, RateLimited
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from typing import Any
 
 from PIL import Image
 
+from bot.deliveries import Deliveries, ResultSink
 from bot.jobs import Job
 from bot.scale.dispatcher import Dispatcher
 from bot.scale.transport import Transport, TransportUnavailable, unb64
 from bot.store import JobStore
-from bot.worker import Deliveries, ResultSink
 from engine import Progress
 
 log = logging.getLogger(__name__)

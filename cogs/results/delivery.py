@@ -47,7 +47,7 @@ class _Tracker:
 
 
 class DiscordSink:
-    """The worker's way back to Discord (see ``bot.worker.ResultSink``)."""
+    """The worker's way back to Discord (see ``bot.deliveries.ResultSink``)."""
 
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot

@@ -17,48 +17,33 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
 from PIL import Image
 
-from engine.errors import EngineError, GenerationCancelled, InvalidRequest, ProviderError
+from engine.errors import EngineError, InvalidRequest
 from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.loras import LoraLibrary
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
     UPSCALER_FACTOR,
-    LoadedModel,
     ModelLoadError,
     PipelineCache,
     load_model,
     load_upscaler,
 )
-from engine.local.preview import latent_preview
+from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
-from engine.local.samplers import MIN_STEPS, SAMPLERS, make_scheduler
-from engine.provider import CancelToken, Progress, ProgressCallback, Provider
+from engine.local.samplers import MIN_STEPS, SAMPLERS
+from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
-from engine.types import (
-    Capabilities,
-    GeneratedImage,
-    GenerationRequest,
-    GenerationResult,
-    Mode,
-)
+from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode
 
 log = logging.getLogger(__name__)
 
-Outcome = GenerationResult | EngineError
 T = TypeVar("T")
-UPSCALER_STEPS = 20
-PREVIEW_SIDE = 256
 
 
-class _Stop(Exception):
-    """Raised from the step callback to end a run before decoding."""
-
-
-class LocalProvider(Provider):
+class LocalProvider(PipelineRunner, Provider):
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
         self.options: LocalOptions = parse_local_options(config.options)
@@ -249,214 +234,6 @@ class LocalProvider(Provider):
             return load(source, self.device, self.dtype, self.options.cache_dir)
         except Exception as err:
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
-
-    def _run(
-        self,
-        requests: list[GenerationRequest],
-        progress: list[ProgressCallback],
-        cancel: list[CancelToken],
-        abort: threading.Event,
-    ) -> list[Outcome]:
-        started = time.perf_counter()
-        first = requests[0]
-        if first.mode is Mode.UPSCALE and self._upscaler is not None:
-            return [self._run_upscaler(first, progress[0], cancel[0], abort, started)]
-        assert first.model is not None
-        model = self.cache.get(first.model)
-        pipe = model.text2img if first.mode is Mode.TXT2IMG else model.image2img
-        pipe.scheduler = (
-            make_scheduler(first.sampler, model.scheduler_config)
-            if first.sampler
-            else model.default_scheduler
-        )
-        width, height = first.size
-        if width * height > self.options.vae_tiling_pixels:
-            pipe.vae.enable_tiling()
-        else:
-            pipe.vae.disable_tiling()
-        arguments = self._arguments(model, requests, progress, cancel, abort)
-        tiny = self._final_decoder(model)
-        if tiny is not None:
-            arguments["output_type"] = "latent"
-        try:
-            with self._loras(pipe, first):
-                images = pipe(**arguments).images
-            if tiny is not None:
-                images = _decode(tiny, pipe, images)
-        except _Stop:
-            return [GenerationCancelled() for _ in requests]
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            return [
-                ProviderError("The GPU ran out of memory; try a smaller size or fewer images.")
-                for _ in requests
-            ]
-        flags = self._flags(images)
-        seconds = time.perf_counter() - started
-        outcomes: list[Outcome] = []
-        for request, token in zip(requests, cancel, strict=True):
-            own, images = images[: request.count], images[request.count :]
-            flagged, flags = flags[: request.count], flags[request.count :]
-            if token.cancelled:
-                outcomes.append(GenerationCancelled())
-                continue
-            generated = tuple(
-                GeneratedImage(image, seed, flag)
-                for image, seed, flag in zip(own, request.seeds, flagged, strict=True)
-            )
-            outcomes.append(GenerationResult(generated, model.name, seconds))
-        return outcomes
-
-    def _run_upscaler(
-        self,
-        request: GenerationRequest,
-        progress: ProgressCallback,
-        cancel: CancelToken,
-        abort: threading.Event,
-        started: float,
-    ) -> Outcome:
-        """The dedicated x4 upscaler: the input at its own size, four times larger out."""
-        assert request.init_image is not None
-        with Image.open(io.BytesIO(request.init_image)) as image:
-            source = image.convert("RGB")
-        total = request.steps or UPSCALER_STEPS
-
-        def on_step(index: int, timestep: Any, latents: Any) -> None:
-            if abort.is_set() or cancel.cancelled:
-                raise _Stop
-            progress(Progress(index + 1, total))
-
-        try:
-            images = self._upscaler(
-                prompt=[request.prompt] * request.count,
-                negative_prompt=[request.negative_prompt] * request.count,
-                image=[source] * request.count,
-                num_inference_steps=total,
-                guidance_scale=request.guidance if request.guidance is not None else 7.0,
-                generator=[torch.Generator("cpu").manual_seed(s) for s in request.seeds],
-                callback=on_step,
-                callback_steps=1,
-            ).images
-        except _Stop:
-            return GenerationCancelled()
-        flags = self._flags(images)
-        generated = tuple(
-            GeneratedImage(image, seed, flag)
-            for image, seed, flag in zip(images, request.seeds, flags, strict=True)
-        )
-        return GenerationResult(generated, "upscaler", time.perf_counter() - started)
-
-    def _flags(self, images: list[Image.Image]) -> list[bool]:
-        """The output classifier's verdicts, all clear when none is configured."""
-        return self._safety.flags(images) if self._safety else [False] * len(images)
-
-    def _final_decoder(self, model: LoadedModel) -> Any:
-        """The tiny decoder for the final image: when asked, or by default on CPU, where the
-        full VAE decode costs more than a one-step UNet."""
-        decoder = model.spec.decoder
-        if model.tiny_decoder is None or decoder == "full":
-            return None
-        if decoder == "tiny" or self.device.type == "cpu":
-            return model.tiny_decoder
-        return None
-
-    def _arguments(
-        self,
-        model: LoadedModel,
-        requests: list[GenerationRequest],
-        progress: list[ProgressCallback],
-        cancel: list[CancelToken],
-        abort: threading.Event,
-    ) -> dict[str, Any]:
-        first = requests[0]
-        width, height = first.size
-        arguments: dict[str, Any] = {
-            "prompt": [r.prompt for r in requests for _ in range(r.count)],
-            "negative_prompt": [r.negative_prompt for r in requests for _ in range(r.count)],
-            "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
-            "num_inference_steps": first.steps,
-            "guidance_scale": first.guidance,
-            "callback_on_step_end": self._step_callback(model, requests, progress, cancel, abort),
-            "callback_on_step_end_tensor_inputs": ["latents"],
-        }
-        if first.mode is Mode.TXT2IMG:
-            arguments.update(width=width, height=height)
-        else:
-            assert first.init_image is not None
-            with Image.open(io.BytesIO(first.init_image)) as image:
-                source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-            arguments.update(image=[source] * first.count, strength=first.strength)
-        return arguments
-
-    def _step_callback(
-        self,
-        model: LoadedModel,
-        requests: list[GenerationRequest],
-        progress: list[ProgressCallback],
-        cancel: list[CancelToken],
-        abort: threading.Event,
-    ) -> Any:
-        every = self.options.preview_every
-        offsets = [sum(r.count for r in requests[:k]) for k in range(len(requests))]
-
-        def on_step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> Any:
-            if abort.is_set() or all(token.cancelled for token in cancel):
-                raise _Stop
-            step, total = index + 1, pipe.num_timesteps
-            show = every and step % every == 0 and step < total
-            for report, offset in zip(progress, offsets, strict=True):
-                preview = self._preview(model, pipe, tensors["latents"][offset]) if show else None
-                report(Progress(step, total, preview=preview))
-            return tensors
-
-        return on_step
-
-    @staticmethod
-    def _preview(model: LoadedModel, pipe: Any, latent: torch.Tensor) -> Image.Image:
-        """The tiny decoder's picture of the current latents when there is one, else a linear
-        projection; at most PREVIEW_SIDE pixels a side."""
-        if model.tiny_decoder is None:
-            return latent_preview(latent, model.xl)
-        image = _decode(model.tiny_decoder, pipe, latent[None])[0]
-        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-        return image
-
-    def _loras(self, pipe: Any, request: GenerationRequest) -> Any:
-        return _AppliedLoras(pipe, [(self.loras.path(x.name), x.weight) for x in request.loras])
-
-
-class _AppliedLoras:
-    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job."""
-
-    def __init__(self, pipe: Any, loras: list[tuple[Path, float]]) -> None:
-        self._pipe = pipe
-        self._loras = loras
-
-    def __enter__(self) -> None:
-        if not self._loras:
-            return
-        names = []
-        for index, (path, _) in enumerate(self._loras):
-            name = f"lora{index}"
-            if path.name == "pytorch_lora_weights.safetensors":
-                self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
-            else:
-                self._pipe.load_lora_weights(str(path), adapter_name=name)
-            names.append(name)
-        self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loras:
-            self._pipe.unload_lora_weights()
-
-
-@torch.no_grad()
-def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
-    """Latents in the UNet's (scaled) space to pictures, through a TAESD-style decoder."""
-    parameter = next(tiny.parameters())
-    decoded = tiny.decode(latents.to(parameter.device, parameter.dtype)).sample
-    images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
-    return images
 
 
 def _multiple_of_8(value: float) -> int:

@@ -19,7 +19,8 @@ import pytest
 from bot.freespace import MB
 from bot.jobs import JobStatus
 from bot.runtime import Runtime
-from bot.worker import NOT_STORED, Worker
+from bot.settling import NOT_STORED
+from bot.worker import Worker
 from tests.bot.helpers import submit
 from tests.bot.test_worker import RecordingSink, fake, open_with, used, working
 

@@ -12,7 +12,8 @@ from PIL import Image
 from bot.jobs import Job, JobStatus, StoredImage
 from bot.runtime import Runtime, open_runtime
 from bot.settings import LoadedSettings, Secrets
-from bot.worker import INTERNAL_ERROR, Worker
+from bot.settling import INTERNAL_ERROR
+from bot.worker import Worker
 from engine import Progress
 from tests.bot.helpers import submit
 from tests.conftest import FAKE_KIND, make_settings

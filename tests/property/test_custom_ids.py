@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cogs.admin.reports import ReportButton
-from cogs.member import HistoryButton
+from cogs.member.history import HistoryButton
 from cogs.results.buttons.base import HANDLERS, JobButton
 
 MAX_CUSTOM_ID = 100

@@ -1,0 +1,73 @@
+"""/forget-me: a member deletes their prompts, images, history and settings."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import Refusal
+from bot.jobs import JobStatus
+from cogs.common import runtime_of
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+
+class ForgetMe(commands.Cog):
+    """Deleting a member's data, after a confirmation."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="forget-me", description="Delete your prompts, images, history and settings"
+    )
+    async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
+        view = ForgetConfirmation(interaction.user.id)
+        await interaction.response.send_message(
+            "This deletes all your prompts, images, job history and settings here, for good. "
+            "Jobs still waiting are cancelled and refunded. Your quota use for today stays. "
+            "Are you sure?",
+            view=view,
+            ephemeral=True,
+        )
+
+
+class ForgetConfirmation(discord.ui.View):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(timeout=120)
+        self.user_id = user_id
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return interaction.user.id == self.user_id
+
+    @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
+    async def confirm(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[ForgetConfirmation]
+    ) -> None:
+        runtime = runtime_of(interaction)
+        await interaction.response.defer()
+        for job in await runtime.members.active(self.user_id):
+            if job.status is JobStatus.QUEUED:
+                with contextlib.suppress(Refusal):
+                    await runtime.service.cancel(job.job_id, self.user_id)
+        try:
+            deleted = await runtime.members.forget(self.user_id)
+        except Refusal as err:
+            text = err.user_message
+        else:
+            plural = "s" if deleted != 1 else ""
+            text = f"Done: {deleted} job{plural}, their images and your settings are deleted."
+        self.stop()
+        await interaction.edit_original_response(content=text, view=None)
+
+    @discord.ui.button(label="Keep my data", style=discord.ButtonStyle.secondary)
+    async def keep(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[ForgetConfirmation]
+    ) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Nothing was deleted.", view=None)

@@ -1,0 +1,43 @@
+"""/help: what a member can do, in one private message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+COLOUR = discord.Colour.blurple()
+
+HELP = """\
+**/imagine** `prompt` makes images. Options: negative prompt, model, aspect ratio or width and \
+height, steps, guidance, sampler, seed, count (1-4), LoRAs (`name:weight, ...`), and an image \
+with a strength to start from.
+Under a result: **U1-U4** upscale an image, **V1-V4** make variations of it, **Re-roll** runs \
+the same prompt with a new seed, **Remix** lets you edit the prompt first, **Delete** removes \
+the message, **Report** tells the moderators.
+**/upscale** and **/describe** take an image; right-click a message → Apps → **Upscale** or \
+**Describe** does the same for the image in it.
+**/queue** shows your jobs with their position and wait; **/cancel** stops one or all.
+**/quota** shows what you have used and when it resets. Bigger, longer or more images cost \
+more units; failed and cancelled jobs are refunded.
+**/settings** keeps your default model, size and negative prompt, and private delivery \
+(results only you can see). **/history** lists your past jobs; **/show** posts one again.
+**/forget-me** deletes your prompts, images, history and settings.
+NSFW models and images only appear in age-restricted server channels; DMs are always SFW."""
+
+
+class Help(commands.Cog):
+    """The /help command."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="help", description="How to use the image bot")
+    async def help_command(self, interaction: discord.Interaction[Any]) -> None:
+        embed = discord.Embed(title="Image bot", description=HELP, colour=COLOUR)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
