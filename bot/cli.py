@@ -13,14 +13,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import discord
-
 from bot import settings as settings_module
-from bot.app import NO_TOKEN_HELP, invite_url, point_at
+from bot.app import NO_TOKEN_HELP, invite_url
 from bot.errors import BotError, Refusal
 from bot.jobs import Job, JobStatus, Requester, StoredImage
 from bot.runtime import open_runtime
-from bot.scale.gateway import Cluster, open_bot
+from bot.serve import serve
 from bot.settings import LoadedSettings
 from bot.storage import open_database
 from bot.storage.backup import back_up
@@ -129,31 +127,7 @@ def _run(loaded: LoadedSettings) -> int:
         if application_id is not None:
             print(f"Invite link for application {application_id}: {invite_url(application_id)}")
         return 2
-    return asyncio.run(_serve(loaded))
-
-
-async def _serve(loaded: LoadedSettings) -> int:
-    assert loaded.secrets.discord_token is not None
-    cluster = Cluster.of(loaded.settings.scale, loaded.secrets.redis_url)
-    point_at(loaded.settings.discord.api_base, loaded.settings.discord.gateway_url)
-    async with open_runtime(loaded) as runtime, open_bot(runtime, cluster) as client:
-        closing: set[asyncio.Task[None]] = set()
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGTERM, lambda: closing.add(asyncio.create_task(client.close()))
-        )
-        try:
-            await client.start(loaded.secrets.discord_token.get_secret_value())
-        except discord.LoginFailure:
-            print(
-                "Discord refused the token (DISCORD_TOKEN). Reset it in the developer portal "
-                "and set it again.",
-                file=sys.stderr,
-            )
-            return 2
-        except discord.PrivilegedIntentsRequired:
-            print("Discord refused the gateway intents the bot asked for.", file=sys.stderr)
-            return 2
-    return 0
+    return asyncio.run(serve(loaded))
 
 
 async def _migrate(loaded: LoadedSettings) -> int:
