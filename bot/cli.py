@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import cli_args
 from bot import settings as settings_module
 from bot.app import NO_TOKEN_HELP, invite_url
 from bot.errors import BotError, Refusal
@@ -24,16 +25,15 @@ from bot.storage import open_database
 from bot.storage.backup import back_up
 from bot.storage.backup import describe as describe_backup
 from bot.storage.copy import migrate_to_postgres
-from engine import EngineError, GenerationRequest, LoraRef, Mode, Progress
+from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode, Progress
 
 log = logging.getLogger(__name__)
 
 CONSOLE_ORIGIN = "cli"
-CONSOLE_USER = 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = cli_args.parser(__doc__).parse_args(argv)
     try:
         loaded = settings_module.load(args.config, args.secrets)
     except BotError as err:
@@ -63,61 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument(
-        "--config", type=Path, help=f"TOML settings file (or ${settings_module.CONFIG_ENV})"
-    )
-    parser.add_argument(
-        "--secrets", type=Path, help=f"TOML secrets file (or ${settings_module.SECRETS_ENV})"
-    )
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="start the Discord bot (the default)")
-    commands.add_parser("migrate", help="apply database migrations and exit")
-    backup = commands.add_parser(
-        "backup", help="copy the SQLite database to a file, safely while the bot runs"
-    )
-    backup.add_argument(
-        "--out",
-        type=Path,
-        help="file or folder for the copy (default: backups/ next to the database, "
-        "named by the time)",
-    )
-    backup.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    commands.add_parser(
-        "migrate-to-postgres",
-        help="copy the SQLite database into an empty PostgreSQL one ($IMAGEBOT_POSTGRES_DSN); "
-        "stop the bot first",
-    ).add_argument(
-        "--sqlite", type=Path, help="the SQLite file (default: the one storage settings name)"
-    )
-    commands.add_parser(
-        "worker", help="scaled mode: run a GPU worker that takes jobs from Redis (docs/scaling.md)"
-    )
-    generate = commands.add_parser(
-        "generate", help="run one job without Discord, to check a set-up"
-    )
-    generate.add_argument("prompt")
-    generate.add_argument("--out", type=Path, required=True, help="folder for the images")
-    generate.add_argument("--provider", help="provider name from the config (default: first)")
-    generate.add_argument("--model")
-    generate.add_argument("--negative", default="", help="negative prompt")
-    generate.add_argument("--width", type=int)
-    generate.add_argument("--height", type=int)
-    generate.add_argument("--steps", type=int)
-    generate.add_argument("--guidance", type=float)
-    generate.add_argument("--sampler")
-    generate.add_argument("--seed", type=int)
-    generate.add_argument("--count", type=int)
-    generate.add_argument("--lora", action="append", default=[], help="NAME or NAME:WEIGHT")
-    generate.add_argument("--image", type=Path, help="input image: img2img")
-    generate.add_argument("--strength", type=float, help="img2img strength, 0 to 1")
-    generate.add_argument(
-        "--user-id", type=int, default=CONSOLE_USER, help="whose quota to charge (default: 0)"
-    )
-    return parser
 
 
 def _run(loaded: LoadedSettings) -> int:
@@ -194,9 +139,9 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
         return 2
     defaults = loaded.settings.defaults
     try:
-        init_image = args.image.read_bytes() if args.image else None
-    except OSError as err:
-        print(f"--image {args.image}: {err.strerror}", file=sys.stderr)
+        init_image = cli_args.check_generate(args, loaded.settings)
+    except cli_args.OptionError as err:
+        print(f"python -m bot generate: {err}", file=sys.stderr)
         return 2
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -208,14 +153,14 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
         model=args.model,
         mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
         negative_prompt=args.negative or defaults.negative_prompt,
-        width=args.width or defaults.width,
-        height=args.height or defaults.height,
+        width=defaults.width if args.width is None else args.width,
+        height=defaults.height if args.height is None else args.height,
         steps=args.steps,
         guidance=args.guidance,
         sampler=args.sampler,
         seed=args.seed,
-        count=args.count or defaults.count,
-        strength=args.strength,
+        count=defaults.count if args.count is None else args.count,
+        strength=_strength(args, init_image),
         loras=tuple(_lora(text) for text in args.lora),
         init_image=init_image,
     )
@@ -236,6 +181,9 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
         except Refusal as err:
             print(err.user_message, file=sys.stderr)
             return 1
+        except InvalidRequest as err:
+            print(f"python -m bot generate: {cli_args.explain(err, args)}", file=sys.stderr)
+            return 2
         place = await runtime.service.position(job.job_id)
         seeds = "chosen by the provider"
         if job.request.seed is not None:
@@ -262,6 +210,12 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
             loop.remove_signal_handler(signal.SIGINT)
             await worker.stop()
     return 0 if sink.status is JobStatus.SUCCEEDED else 1
+
+
+def _strength(args: argparse.Namespace, init_image: bytes | None) -> float | None:
+    if init_image is None:
+        return None
+    return cli_args.DEFAULT_STRENGTH if args.strength is None else args.strength
 
 
 def _lora(text: str) -> LoraRef:

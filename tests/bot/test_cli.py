@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from bot.cli_args import parser
 from bot.storage import latest_version
-from tests.cli import run_bot
+from tests.cli import bot_environment, run_bot
 from tests.conftest import FAKE_KIND
 from tests.fakes.providers import colour_of
 
@@ -67,7 +72,7 @@ def test_generate_refuses_a_bad_option_by_name(tmp_path: Path):
         tmp_path, "generate", "x", "--out", "o", "--width", "100", config=config_for(tmp_path)
     )
     assert result.returncode == 2
-    assert "width = 100 is not allowed: a multiple of 8" in result.stderr
+    assert "--width 100 is not allowed: a multiple of 8" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -142,3 +147,148 @@ def test_a_database_path_that_cannot_be_created_is_one_message(tmp_path: Path):
     assert result.returncode == 2
     assert "Cannot create the folder for the database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "refusal"),
+    [
+        ("--width", "--width 0 is not allowed: 64 to 2048 pixels"),
+        ("--height", "--height 0 is not allowed: 64 to 2048 pixels"),
+        ("--count", "--count 0 is not allowed: 1 to 4"),
+        ("--steps", "--steps 0 is not allowed: 1 to 100"),
+    ],
+)
+def test_generate_refuses_a_zero_instead_of_ignoring_it(tmp_path: Path, option: str, refusal: str):
+    out = tmp_path / "out"
+    result = run_bot(
+        tmp_path, "generate", "x", "--out", str(out), option, "0", config=config_for(tmp_path)
+    )
+    assert result.returncode == 2
+    assert refusal in result.stderr
+    assert not out.exists()
+
+
+def test_generate_with_an_image_and_no_strength_uses_the_imagine_default(tmp_path: Path):
+    source = tmp_path / "source.png"
+    Image.new("RGB", (64, 64), "blue").save(source)
+    result = run_bot(
+        tmp_path,
+        "generate",
+        "a fox",
+        "--out",
+        str(tmp_path / "out"),
+        "--image",
+        str(source),
+        config=config_for(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    (path,) = re.findall(r"wrote (\S+) ", result.stdout)
+    with Image.open(path) as image:
+        assert "Denoising strength: 0.6" in image.info["parameters"]
+
+
+def test_generate_refuses_a_strength_without_an_image(tmp_path: Path):
+    result = run_bot(
+        tmp_path, "generate", "x", "--out", "o", "--strength", "0.5", config=config_for(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "--strength is only for img2img: give --image too" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "refusal"),
+    [
+        (b"not an image at all", "is not a PNG, JPEG or WebP image"),
+        (b"\x89PNG\r\n\x1a\n cut short", "is not a PNG, JPEG or WebP image"),
+    ],
+)
+def test_generate_names_a_bad_image_by_its_path(tmp_path: Path, content: bytes, refusal: str):
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(content)
+    result = run_bot(
+        tmp_path, "generate", "x", "--out", "o", "--image", str(bad), config=config_for(tmp_path)
+    )
+    assert result.returncode == 2
+    assert f"--image {bad} {refusal}" in result.stderr
+    assert "the attachment" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_names_options_the_provider_refuses_as_the_console_spells_them(tmp_path: Path):
+    result = run_bot(
+        tmp_path, "generate", "x", "--out", "o", "--sampler", "nope", config=config_for(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "--sampler nope is not allowed: one of" in result.stderr
+
+
+def test_config_and_secrets_work_after_the_subcommand(tmp_path: Path):
+    config = tmp_path / "after.toml"
+    config.write_text(config_for(tmp_path), encoding="utf-8")
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("", encoding="utf-8")
+    result = run_bot(tmp_path, "migrate", "--config", str(config), "--secrets", str(secrets))
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path / "data") in result.stdout
+    before = run_bot(tmp_path, "--config", str(config), "migrate")
+    assert before.returncode == 0, before.stderr
+
+
+def test_version_prints_the_package_version(tmp_path: Path):
+    result = run_bot(tmp_path, "--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"python -m bot \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def _subcommands(main: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in main._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_option_of_every_subcommand_has_help():
+    main = parser()
+    commands = _subcommands(main)
+    assert set(commands) >= {"run", "migrate", "backup", "generate", "worker"}
+    for name, command in [("python -m bot", main), *commands.items()]:
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+# Runs the CLI in a fresh interpreter and reports whether torch was imported by the end.
+TORCH_PROBE = """
+import sys
+from bot.cli import main
+code = main(sys.argv[1:])
+print("torch imported" if "torch" in sys.modules else "torch not imported")
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--width", "0"),
+        ("--count", "0"),
+        ("--strength", "2", "--image", "in.png"),
+        ("--image", "missing.png"),
+    ],
+)
+def test_a_refused_option_does_not_import_torch(tmp_path: Path, options: tuple[str, ...]):
+    Image.new("RGB", (64, 64)).save(tmp_path / "in.png")
+    (tmp_path / "config.toml").write_text(
+        f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n", encoding="utf-8"
+    )  # the default local provider, whose engine needs torch
+    probe = [sys.executable, "-c", TORCH_PROBE, "--config", "config.toml"]
+    result = subprocess.run(
+        [*probe, "generate", "x", "--out", "o", *options],
+        cwd=tmp_path,
+        env=bot_environment(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "is not allowed" in result.stderr or "--image" in result.stderr
+    assert result.stdout.strip().endswith("torch not imported")
