@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 CONSOLE_ORIGIN = "cli"
 CONSOLE_USER = 0
+DEMO_HELP = "use only the built-in demo provider: labelled placeholder images, no GPU or download"
+DEMO_NOTICE = (
+    "Demo mode: the built-in demo provider draws placeholder pictures labelled DEMO; "
+    "no model is loaded or downloaded."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotError as err:
         print(err, file=sys.stderr)
         return 2
+    if getattr(args, "demo", False):
+        loaded = settings_module.demo(loaded)
+        print(DEMO_NOTICE, file=sys.stderr)
     logging.basicConfig(
         level=loaded.settings.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -75,8 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--secrets", type=Path, help=f"TOML secrets file (or ${settings_module.SECRETS_ENV})"
     )
+    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="start the Discord bot (the default)")
+    run = commands.add_parser("run", help="start the Discord bot (the default)")
+    run.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
     commands.add_parser("migrate", help="apply database migrations and exit")
     backup = commands.add_parser(
         "backup", help="copy the SQLite database to a file, safely while the bot runs"
@@ -102,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "generate", help="run one job without Discord, to check a set-up"
     )
     generate.add_argument("prompt")
+    generate.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
     generate.add_argument("--out", type=Path, required=True, help="folder for the images")
     generate.add_argument("--provider", help="provider name from the config (default: first)")
     generate.add_argument("--model")
