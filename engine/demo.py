@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import textwrap
 from typing import Annotated
 
@@ -22,7 +23,9 @@ DEMO_MODEL = "demo (not a real model)"
 LABEL = "DEMO - not a real model"
 NOTE = "This is a demo picture drawn from the prompt; no image model was used."
 BANNER = (20, 20, 20)
+LABEL_COLOUR = (255, 210, 0)
 DEFAULT_STRENGTH = 0.6
+UPSCALE_FACTOR = 2
 
 
 class DemoOptions(BaseModel):
@@ -34,14 +37,15 @@ class DemoOptions(BaseModel):
 
 
 class DemoProvider(Provider):
-    """txt2img and img2img (the input blended in by ``strength``); a negative prompt is drawn
-    under the prompt. No samplers, guidance or LoRAs: refused by name, as nothing would use them."""
+    """txt2img, img2img (the input blended in by ``strength``) and upscale (a plain x2 resize);
+    a negative prompt is drawn under the prompt. No samplers, guidance or LoRAs: refused by
+    name, as nothing would use them."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
         self.options = parse_options(DemoOptions, config.options, kind="demo", whole="options")
         self._capabilities = Capabilities(
-            modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),
+            modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.UPSCALE}),
             models=(DEMO_MODEL,),
             guidance=False,
             loras=False,
@@ -53,6 +57,13 @@ class DemoProvider(Provider):
         return self._capabilities
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        if request.mode is Mode.UPSCALE and request.init_image is not None:
+            try:
+                with Image.open(io.BytesIO(request.init_image)) as source:
+                    width, height = source.size  # the header only: no pixels decoded here
+            except Exception:
+                raise InvalidRequest("image", "the input", "a PNG, JPEG or WebP image") from None
+            request = request.replace(width=width * UPSCALE_FACTOR, height=height * UPSCALE_FACTOR)
         resolved = super().prepare(request)
         return resolved.replace(steps=resolved.steps or self.options.steps)
 
@@ -62,9 +73,9 @@ class DemoProvider(Provider):
         request = self.prepare(request)
         assert request.steps is not None
         source = None
-        if request.mode is Mode.IMG2IMG:
+        if request.mode is not Mode.TXT2IMG:
             if request.init_image is None:
-                raise InvalidRequest("image", None, "img2img needs an input image")
+                raise InvalidRequest("image", None, f"{request.mode.value} needs an input image")
             source = await asyncio.to_thread(
                 decode_image, request.init_image, "The input image could not be read"
             )
@@ -73,6 +84,12 @@ class DemoProvider(Provider):
             await asyncio.sleep(self.options.step_seconds)
             progress(Progress(step, request.steps, "demo: drawing a placeholder"))
         cancel.raise_if_cancelled()
+        if request.mode is Mode.UPSCALE:
+            assert source is not None
+            larger = await asyncio.to_thread(upscale, source, request.size)
+            return GenerationResult(
+                (GeneratedImage(larger, None),), DEMO_MODEL, info={"note": NOTE}
+            )
         images = await asyncio.to_thread(
             lambda: tuple(
                 GeneratedImage(draw(request, seed, source), seed) for seed in request.seeds
@@ -103,14 +120,31 @@ def draw(request: GenerationRequest, seed: int, source: Image.Image | None = Non
     return picture
 
 
-def _write(picture: Image.Image, request: GenerationRequest) -> None:
+def upscale(source: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A plain resize, labelled again (the banner scales with the picture, so it covers the
+    old one)."""
+    larger = source.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    _label(larger)
+    return larger
+
+
+def _label(picture: Image.Image) -> int:
+    """Draws the demo banner; returns the font size it used."""
     width, height = picture.size
-    canvas = ImageDraw.Draw(picture)
     size = max(8, min(width, height) // 14)
-    label = ImageFont.load_default(size=size)
+    canvas = ImageDraw.Draw(picture)
+    canvas.rectangle((0, 0, width, size + size // 2), fill=BANNER)
+    canvas.text(
+        (size // 3, size // 4), LABEL, font=ImageFont.load_default(size=size), fill=LABEL_COLOUR
+    )
+    return size
+
+
+def _write(picture: Image.Image, request: GenerationRequest) -> None:
+    width, _ = picture.size
+    size = _label(picture)
     banner = size + size // 2
-    canvas.rectangle((0, 0, width, banner), fill=BANNER)
-    canvas.text((size // 3, size // 4), LABEL, font=label, fill=(255, 210, 0))
+    canvas = ImageDraw.Draw(picture)
     body_size = max(8, size * 2 // 3)
     body = ImageFont.load_default(size=body_size)
     columns = max(8, width * 2 // body_size - 2)

@@ -97,11 +97,17 @@ async def test_python_m_bot_demo_answers_imagine_with_a_result_that_says_demo(tm
             "imagine", {"prompt": "a lighthouse at dusk"}, user=ALICE, channel=GENERAL
         )
 
-        def posted() -> FakeMessage | None:
-            return next((m for m in fake._messages.values() if m.files and m.embeds), None)
+        def posted(job: int) -> FakeMessage | None:
+            author = f"Job #{job}"
+            for message in fake._messages.values():
+                if message.files and any(
+                    e.get("author", {}).get("name") == author for e in message.embeds
+                ):
+                    return message
+            return None
 
-        await fake.wait_for(lambda: posted() is not None, 60)
-        result = posted()
+        await fake.wait_for(lambda: posted(1) is not None, 60)
+        result = posted(1)
         assert result is not None
         fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
         assert fields["Model"] == DEMO_MODEL and fields["Provider"] == "demo"
@@ -112,6 +118,15 @@ async def test_python_m_bot_demo_answers_imagine_with_a_result_that_says_demo(tm
         status = interaction.original
         assert status is not None  # queued and running, it named the demo model too
         assert any(DEMO_MODEL in edit.get("content", "") for edit in status.edits)
+
+        await fake.click(result.id, "img:u:1:0", user=ALICE)  # the whole flow: U1 works too
+        await fake.wait_for(lambda: posted(2) is not None, 60)
+        larger = posted(2)
+        assert larger is not None and larger.embeds[0]["fields"][0]["value"] == DEMO_MODEL
+        (data,) = larger.files.values()
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.size == (1024, 1024)
+            assert image.convert("RGB").getpixel((1, 1)) == BANNER
         assert not fake.violations
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0

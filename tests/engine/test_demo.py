@@ -52,7 +52,7 @@ def below_banner(image: Image.Image) -> Image.Image:
 
 def test_the_demo_kind_is_built_in_and_states_what_it_can_do():
     capabilities = demo().capabilities
-    assert capabilities.modes == {Mode.TXT2IMG, Mode.IMG2IMG}
+    assert capabilities.modes == {Mode.TXT2IMG, Mode.IMG2IMG, Mode.UPSCALE}
     assert capabilities.models == (DEMO_MODEL,)
     assert "demo" in DEMO_MODEL and "not a real model" in DEMO_MODEL
     assert not capabilities.loras and not capabilities.guidance and not capabilities.samplers
@@ -64,7 +64,7 @@ def test_the_demo_kind_is_built_in_and_states_what_it_can_do():
         ({"sampler": "Euler"}, "sampler"),
         ({"guidance": 7.0}, "guidance"),
         ({"loras": (LoraRef("detail"),)}, "loras"),
-        ({"mode": Mode.UPSCALE}, "mode"),
+        ({"mode": Mode.DESCRIBE}, "mode"),
         ({"width": 100}, "width"),
         ({"count": 5}, "count"),
         ({"model": "sdxl"}, "model"),
@@ -161,3 +161,23 @@ async def test_an_input_that_is_not_an_image_is_refused():
     )
     with pytest.raises(EngineError, match="input image"):
         await run(demo(), request)
+
+
+async def test_upscale_doubles_the_input_and_labels_it_again():
+    provider = demo()
+    request = GenerationRequest("a lighthouse", mode=Mode.UPSCALE, init_image=png(RED, (96, 64)))
+    prepared = provider.prepare(request)
+    assert prepared.size == (192, 128)
+    result, seen = await run(provider, request)
+    (generated,) = result.images
+    assert generated.image.size == (192, 128) and result.model == DEMO_MODEL
+    assert generated.image.getpixel((1, 1)) == BANNER
+    assert generated.image.getpixel((96, 120)) == RED
+    assert seen[-1].step == seen[-1].total
+
+
+def test_upscale_past_the_largest_size_is_refused_by_name():
+    request = GenerationRequest("x", mode=Mode.UPSCALE, init_image=png(RED, (1100, 64)))
+    with pytest.raises(InvalidRequest) as caught:
+        demo().prepare(request)
+    assert caught.value.field == "width"
