@@ -30,6 +30,10 @@ from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
 log = logging.getLogger(__name__)
 
 CONSOLE_ORIGIN = "cli"
+DEMO_NOTICE = (
+    "Demo mode: the built-in demo provider draws placeholder pictures labelled DEMO; "
+    "no model is loaded or downloaded."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BotError as err:
         print(err, file=sys.stderr)
         return 2
+    if getattr(args, "demo", False):
+        loaded = settings_module.demo(loaded)
+        print(DEMO_NOTICE, file=sys.stderr)
     logging.basicConfig(
         level=loaded.settings.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -16,6 +16,7 @@ from engine import InvalidRequest
 from engine.types import MAX_SEED
 
 CONSOLE_USER = 0
+DEMO_HELP = "use only the built-in demo provider: labelled placeholder images, no GPU or download"
 # The same strength /imagine uses when a member attaches an image without choosing one.
 DEFAULT_STRENGTH = 0.6
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
@@ -47,11 +48,13 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m bot", description=description)
     main.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     _add_files(main, default=None)
+    main.add_argument("--demo", action="store_true", help=DEMO_HELP)
     # The same options after a subcommand; SUPPRESS keeps them from hiding one given before it.
     files = argparse.ArgumentParser(add_help=False)
     _add_files(files, default=argparse.SUPPRESS)
     commands = main.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", parents=[files], help="start the Discord bot (the default)")
+    run = commands.add_parser("run", parents=[files], help="start the Discord bot (the default)")
+    run.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
     commands.add_parser("migrate", parents=[files], help="apply database migrations and exit")
     backup = commands.add_parser(
         "backup",
@@ -104,6 +107,7 @@ def _add_generate(generate: argparse.ArgumentParser) -> None:
     generate.description = _GENERATE
     add = generate.add_argument
     add("prompt", help="what the image shows")
+    add("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
     add("--out", type=Path, required=True, help="folder for the images (created if missing)")
     add("--provider", help="provider name from the config (default: defaults.provider or first)")
     add("--model", help="model name of that provider (default: its first)")

@@ -7,7 +7,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -213,6 +213,28 @@ class LoadedSettings:
     settings: Settings
     secrets: Secrets
     source: Path | None
+
+
+def demo(loaded: LoadedSettings) -> LoadedSettings:
+    """``--demo``: only the built-in demo provider (no model, no download, no torch), the scaled
+    mode off, and a data folder of its own, so that demo jobs and quotas stay apart."""
+    settings = loaded.settings
+    storage = settings.storage.model_copy(
+        update={
+            "data_dir": settings.storage.data_dir / "demo",
+            "database": None,
+            "results_dir": None,
+        }
+    )
+    settings = settings.model_copy(
+        update={
+            "providers": {"demo": ProviderSettings(kind="demo")},
+            "defaults": settings.defaults.model_copy(update={"provider": None}),
+            "scale": ScaleSettings(),
+            "storage": storage,
+        }
+    )
+    return replace(loaded, settings=settings)
 
 
 def default_api_key_env(provider: str) -> str:

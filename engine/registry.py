@@ -25,6 +25,7 @@ ProviderFactory = Callable[[ProviderConfig], Provider]
 
 # kind -> "module:attribute". Adapters register here as they are written.
 BUILTIN_KINDS: dict[str, str] = {
+    "demo": "engine.demo:create",
     "local": "engine.local:create",
     "sdapi": "engine.remote.sdapi:create",
     "openai": "engine.remote.openai_compatible:create",
