@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from engine.errors import InvalidRequest, ProviderError, ProviderRejected
+from engine.errors import InvalidRequest, ProviderConfigError, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.redact import scrub
 from engine.registry import ProviderConfig
@@ -32,6 +32,14 @@ class SdapiProvider(RemoteProvider):
 
     def __init__(self, config: ProviderConfig) -> None:
         options = parse(SdapiOptions, config.options)
+        if not options.models:
+            # sdapi has no model list to discover and no default: a call without a model fails
+            raise ProviderConfigError(
+                "models",
+                [],
+                "at least one model your sdapi account offers, e.g. "
+                'models = ["dreamshaper"] (sdapi answers "Invalid model" without one)',
+            )
         super().__init__(config, options, bearer_client(config, options))
         self._capabilities = Capabilities(
             modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),

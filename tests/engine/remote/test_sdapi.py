@@ -15,6 +15,7 @@ from engine import (
     LoraRef,
     Mode,
     OutcomeUnknown,
+    ProviderConfigError,
     ProviderError,
     ProviderRejected,
     ProviderTimeout,
@@ -287,3 +288,10 @@ async def test_a_caption_that_echoes_the_key_is_scrubbed(api: FakeApi):
     caption = await p.describe(Image.new("RGB", (8, 8)))
     await p.close()
     assert KEY not in caption and caption == "a photo, Bearer [redacted]"
+
+
+def test_a_provider_without_models_is_refused_at_start_with_the_fix(api: FakeApi):
+    with pytest.raises(ProviderConfigError, match=r'models = \["dreamshaper"\]') as caught:
+        build_provider("sdapi", ProviderConfig("sd", {"base_url": api.base}, KEY))
+    assert caught.value.key == "models"
+    assert "Invalid model" in caught.value.allowed
