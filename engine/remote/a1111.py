@@ -275,7 +275,7 @@ class A1111Provider(RemoteProvider):
         data = (await self.client.request("POST", "/sdapi/v1/interrogate", json_body=body)).json()
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
             return scrub(str(data["caption"]))
-        raise ProviderRejected(f"{self.name} could not describe the image.")
+        raise ProviderRejected(self.client.say("could not describe the image"))
 
 
 def create(config: ProviderConfig) -> A1111Provider:

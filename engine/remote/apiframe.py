@@ -136,7 +136,10 @@ class ApiframeProvider(RemoteProvider):
                 return task
             if status == "failed":
                 reason = task.get("message") or task.get("error") or "the task failed"
-                raise ProviderRejected(f"{self.name}: {self.client.scrub(str(reason))}")
+                text = self.client.scrub(str(reason))
+                raise ProviderRejected(
+                    self.client.say(f"could not make the images: {text}"), messages=(text,)
+                )
             percentage = task.get("percentage")
             step = int(percentage) if isinstance(percentage, int | float) else 0
             progress(Progress(step, 100 if percentage is not None else 0, f"{status}"))

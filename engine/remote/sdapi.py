@@ -105,7 +105,7 @@ class SdapiProvider(RemoteProvider):
                 message = data.get("msg") if isinstance(data, dict) else None
                 if isinstance(message, str):
                     raise ProviderRejected(
-                        self.client.scrub(f"{self.name} refused it: {message}"), messages=(message,)
+                        self.client.say(f"refused the request: {message}"), messages=(message,)
                     )
                 raise ProviderError(f"The {self.name} provider sent an answer it should not.")
             if not data["images"]:
@@ -125,7 +125,7 @@ class SdapiProvider(RemoteProvider):
             return scrub(str(data["caption"]))
         detail = data.get("detail") if isinstance(data, dict) else None
         raise ProviderRejected(
-            f"{self.name} could not describe the image" + (f": {detail}" if detail else "."),
+            self.client.say("could not describe the image" + (f": {detail}" if detail else "")),
             messages=(str(detail),) if detail else (),
         )
 
