@@ -180,7 +180,7 @@ class A1111Provider(RemoteProvider):
             cancel.raise_if_cancelled()
             data = answer.json()
             if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             # With "return grid" on, a grid image comes first: the last ``count`` are the images.
             images = [
                 self.client.decode_base64_image(text) for text in data["images"][-request.count :]
@@ -267,7 +267,7 @@ class A1111Provider(RemoteProvider):
             )
         ).json()
         if not isinstance(data, dict) or not isinstance(data.get("image"), str):
-            raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+            raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
         return [self.client.decode_base64_image(data["image"])] * request.count
 
     async def describe(self, image: Image.Image) -> str:

@@ -130,7 +130,7 @@ class ApiframeProvider(RemoteProvider):
         deadline = time.monotonic() + self.options.deadline_seconds
         while True:
             if not isinstance(task, dict) or not isinstance(task.get("task_id"), str):
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             status = task.get("status")
             if status == "finished":
                 return task

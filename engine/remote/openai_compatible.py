@@ -135,7 +135,7 @@ class OpenAICompatibleProvider(RemoteProvider):
         images, revised = [], []
         for item in items[: request.count]:
             if not isinstance(item, dict):
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             if isinstance(item.get("b64_json"), str):
                 image = self.client.decode_base64_image(item["b64_json"])
             elif isinstance(item.get("url"), str):

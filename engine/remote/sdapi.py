@@ -107,7 +107,7 @@ class SdapiProvider(RemoteProvider):
                     raise ProviderRejected(
                         self.client.say(f"refused the request: {message}"), messages=(message,)
                     )
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             if not data["images"]:
                 raise ProviderError(f"The {self.name} provider sent no image.")
             images.append(GeneratedImage(self.client.decode_base64_image(data["images"][0]), seed))

@@ -300,3 +300,17 @@ async def test_field_errors_of_a_422_are_shown_with_their_fields(api: FakeApi):
         "steps: value is not a valid integer",
         "width: field required",
     )
+
+
+async def test_an_empty_caption_is_a_refusal_naming_the_provider(api: FakeApi):
+    Forge(api)
+    api.route("POST", "/sdapi/v1/interrogate", lambda r, b: _json({"caption": ""}))
+    p = await provider(api)
+    with pytest.raises(ProviderRejected) as caught:
+        await p.describe(Image.new("RGB", (8, 8)))
+    await p.close()
+    assert caught.value.user_message == "The forge provider could not describe the image."
+
+
+async def _json(data: object) -> web.Response:
+    return json_answer(data)

@@ -222,8 +222,8 @@ async def test_a_describe_refusal_never_shows_the_key(api: FakeApi):
 @pytest.mark.parametrize(
     ("body", "content_type", "words"),
     [
-        (b"{not json", "application/json", "answer it should not"),
-        (b"<html>oops</html>", "text/html", "answer it should not"),
+        (b"{not json", "application/json", "an answer the bot cannot read"),
+        (b"<html>oops</html>", "text/html", "an answer the bot cannot read"),
         (b'{"images": ["bm90IGFuIGltYWdl"]}', "application/json", "not an image"),
         (b'{"images": ["%%%"]}', "application/json", "not valid base64"),
         (
