@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import torch
 
+from engine.errors import ProviderConfigError
+
 
 def pick_device(preference: str) -> torch.device:
+    """The device asked for, or the best one present for "auto". A device asked for by name
+    that this machine lacks stops start-up: falling back to the CPU would turn a broken GPU
+    set-up into jobs that take minutes instead of seconds, with no word why."""
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ProviderConfigError(
+            "device",
+            preference,
+            "a device PyTorch can see; CUDA is not available here (no NVIDIA GPU or driver "
+            "visible, or a CPU-only torch build: torch.version.cuda is "
+            f"{torch.version.cuda}). Fix the driver or the torch build, or set device = "
+            '"auto" or "cpu"',
+        )
+    if preference == "mps" and not torch.backends.mps.is_available():
+        raise ProviderConfigError(
+            "device",
+            preference,
+            'a device PyTorch can see; MPS is not available here. Set device = "auto" or "cpu"',
+        )
     if preference != "auto":
         return torch.device(preference)
     if torch.cuda.is_available():

@@ -110,6 +110,13 @@ def _pipeline_class(config: str) -> str:
     return "StableDiffusionXLPipeline" if "xl" in config.lower() else "StableDiffusionPipeline"
 
 
+TINY_DECODER_HINT = (
+    "A hub id is downloaded from the Hugging Face hub on first use: run the bot once where "
+    "the hub is reachable, or point tiny_decoder at a local TAESD folder or .safetensors "
+    'file, or remove tiny_decoder and set decoder = "full" to decode with the model\'s own VAE'
+)
+
+
 def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) -> Any:
     """A TAESD-style decoder (diffusers ``AutoencoderTiny``) from a hub id, a folder or a
     single file (diffusers keys, or the original decoder-only layout), checked against the
@@ -123,7 +130,9 @@ def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) ->
                 str(path) if path.is_dir() else source, cache_dir=cache_dir
             )
     except Exception as err:
-        raise ModelLoadError(f"Cannot load the tiny decoder {source}: {err}") from err
+        raise ModelLoadError(
+            f"Cannot load the tiny decoder {source}: {err}. {TINY_DECODER_HINT}"
+        ) from err
     wanted = vae.config.latent_channels
     if tiny.config.latent_channels != wanted:
         raise ModelLoadError(
