@@ -35,12 +35,25 @@ BUILTIN_KINDS: dict[str, str] = {
 }
 
 
+# APIs left out on purpose, with the reason an owner who configures one reads at start.
+REFUSED_KINDS: dict[str, str] = {
+    "crazyhorse": (
+        "the crazyhorse API is deliberately not supported: it takes a photo of a person and "
+        "sets their body, chest, pose and clothes, and the bot cannot know that the person in "
+        "the photo agreed, so it would make sexualised images of real people without their "
+        "consent (see the README)"
+    ),
+}
+
+
 def known_kinds() -> list[str]:
     return sorted(BUILTIN_KINDS)
 
 
 def resolve_factory(kind: str) -> ProviderFactory:
     """A built-in kind, or ``package.module:factory`` for a provider of the owner's own."""
+    if kind in REFUSED_KINDS:
+        raise ProviderConfigError("kind", kind, REFUSED_KINDS[kind])
     target = BUILTIN_KINDS.get(kind, kind)
     module_name, _, attribute = target.partition(":")
     if not attribute:

@@ -9,7 +9,9 @@ import base64
 import contextlib
 import io
 import logging
+import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from PIL import Image
@@ -30,6 +32,15 @@ from engine.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# A1111 titles a checkpoint "file.safetensors [e197c56444]": the short hash tells apart two
+# files of one name. Members see and type the name; the request sent and the stored
+# parameters keep the full title.
+_HASH = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
+
+
+def plain_title(title: str) -> str:
+    return _HASH.sub("", title)
 
 
 class A1111Options(RemoteOptions):
@@ -59,7 +70,8 @@ class A1111Provider(RemoteProvider):
             secrets=[password, basic] if password and auth else [password or ""],
         )
         super().__init__(config, options, client)
-        self._models = options.models
+        self._titles: dict[str, str] = {}
+        self._models = self._learn(options.models)
         self._samplers = options.samplers
         self._loras = options.loras
 
@@ -83,7 +95,7 @@ class A1111Provider(RemoteProvider):
         """Health check and discovery: lists the API offers fill what settings leave empty."""
         try:
             if not self._models:
-                self._models = tuple(
+                self._models = self._learn(
                     str(m.get("title") or m.get("model_name"))
                     for m in await self._get_list("/sdapi/v1/sd-models")
                 )
@@ -98,6 +110,19 @@ class A1111Provider(RemoteProvider):
             self.unavailable = err.user_message
             log.warning("Provider %s is unavailable: %s", self.name, err.user_message)
 
+    def _learn(self, titles: Iterable[str]) -> tuple[str, ...]:
+        """The names members see, remembering each one's full title."""
+        names = []
+        for title in titles:
+            name = plain_title(title)
+            if name not in self._titles:
+                self._titles[name] = title
+                names.append(name)
+        return tuple(names)
+
+    def title_of(self, model: str) -> str:
+        return self._titles.get(model, model)
+
     async def _get_list(self, path: str) -> list[dict[str, Any]]:
         data = (await self.client.request("GET", path)).json()
         if not isinstance(data, list):
@@ -108,6 +133,9 @@ class A1111Provider(RemoteProvider):
         return list(self._loras)
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        if request.model:
+            # the full title, as a saved preference or an older job may hold it
+            request = request.replace(model=plain_title(request.model))
         if request.mode is Mode.UPSCALE and request.init_image is not None:
             with Image.open(io.BytesIO(request.init_image)) as image:
                 width, height = image.size
@@ -152,7 +180,7 @@ class A1111Provider(RemoteProvider):
             cancel.raise_if_cancelled()
             data = answer.json()
             if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             # With "return grid" on, a grid image comes first: the last ``count`` are the images.
             images = [
                 self.client.decode_base64_image(text) for text in data["images"][-request.count :]
@@ -166,7 +194,9 @@ class A1111Provider(RemoteProvider):
                 f"The {self.name} provider sent {len(generated)} of {request.count} images."
             )
         return GenerationResult(
-            generated, request.model or self.default_model, time.perf_counter() - started
+            generated,
+            self.title_of(request.model or self.default_model),
+            time.perf_counter() - started,
         )
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
@@ -188,7 +218,7 @@ class A1111Provider(RemoteProvider):
         if request.sampler:
             body["sampler_name"] = request.sampler
         if request.model and request.model != "default":
-            body["override_settings"] = {"sd_model_checkpoint": request.model}
+            body["override_settings"] = {"sd_model_checkpoint": self.title_of(request.model)}
             body["override_settings_restore_afterwards"] = True
         if request.mode is Mode.IMG2IMG:
             assert request.init_image is not None
@@ -237,7 +267,7 @@ class A1111Provider(RemoteProvider):
             )
         ).json()
         if not isinstance(data, dict) or not isinstance(data.get("image"), str):
-            raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+            raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
         return [self.client.decode_base64_image(data["image"])] * request.count
 
     async def describe(self, image: Image.Image) -> str:
@@ -245,7 +275,7 @@ class A1111Provider(RemoteProvider):
         data = (await self.client.request("POST", "/sdapi/v1/interrogate", json_body=body)).json()
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
             return scrub(str(data["caption"]))
-        raise ProviderRejected(f"{self.name} could not describe the image.")
+        raise ProviderRejected(self.client.say("could not describe the image"))
 
 
 def create(config: ProviderConfig) -> A1111Provider:

@@ -130,13 +130,16 @@ class ApiframeProvider(RemoteProvider):
         deadline = time.monotonic() + self.options.deadline_seconds
         while True:
             if not isinstance(task, dict) or not isinstance(task.get("task_id"), str):
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             status = task.get("status")
             if status == "finished":
                 return task
             if status == "failed":
                 reason = task.get("message") or task.get("error") or "the task failed"
-                raise ProviderRejected(f"{self.name}: {self.client.scrub(str(reason))}")
+                text = self.client.scrub(str(reason))
+                raise ProviderRejected(
+                    self.client.say(f"could not make the images: {text}"), messages=(text,)
+                )
             percentage = task.get("percentage")
             step = int(percentage) if isinstance(percentage, int | float) else 0
             progress(Progress(step, 100 if percentage is not None else 0, f"{status}"))

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -138,7 +139,7 @@ class RemoteClient:
                 if not idempotent:
                     raise self._lost(f"dropped the connection ({err})") from err
                 if attempt > self.policy.max_retries:
-                    raise ProviderUnavailable(self.say(f"the connection failed ({err})")) from err
+                    raise ProviderUnavailable(self.say(f"dropped the connection ({err})")) from err
                 await self.pause(attempt, None)
                 continue
             if answer.status in ok:
@@ -210,7 +211,13 @@ class RemoteClient:
         """The typed error for a refused answer, with the provider's own message."""
         detail = self.say(f"answered {answer.status}" + _message_in(answer))
         if answer.status in (401, 403):
-            return ProviderAuthError(detail, status=answer.status)
+            return ProviderAuthError(
+                self.say(
+                    f"refused the bot's API key or password (answered {answer.status}"
+                    f"{_message_in(answer)}); the bot's owner has to fix it"
+                ),
+                status=answer.status,
+            )
         if answer.status == 429:
             return RateLimited(detail, retry_after=retry_after)
         if answer.status >= 500 or answer.status == 408:
@@ -218,7 +225,8 @@ class RemoteClient:
         return ProviderRejected(detail, messages=_messages(answer), status=answer.status)
 
     def say(self, text: str) -> str:
-        return self.scrub(f"The {self.provider} provider {text}.")
+        # the text may end in the provider's own full stop: one is enough
+        return self.scrub(f"The {self.provider} provider {text.rstrip().rstrip('.')}.")
 
     def scrub(self, text: str) -> str:
         return scrub(text)
@@ -234,7 +242,7 @@ class RemoteClient:
             )
         ):
             raise ProviderError(self.say(f"sent {content_type or 'something'} instead of an image"))
-        return decode_image(data, self.say("sent data that is not an image"))
+        return decode_image(data, self.say)
 
     def decode_base64_image(self, text: str) -> Image.Image:
         if "," in text[:100] and text.startswith("data:"):
@@ -243,7 +251,7 @@ class RemoteClient:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise ProviderError(self.say("sent an image that is not valid base64")) from None
-        return decode_image(data, self.say("sent data that is not an image"))
+        return decode_image(data, self.say)
 
 
 async def read_bounded(response: httpx.Response, limit: int, say: Callable[[str], str]) -> Answer:
@@ -263,7 +271,7 @@ async def read_bounded(response: httpx.Response, limit: int, say: Callable[[str]
     return Answer(response.status_code, response.headers, b"".join(chunks))
 
 
-def decode_image(data: bytes, complaint: str) -> Image.Image:
+def decode_image(data: bytes, say: Callable[[str], str]) -> Image.Image:
     """Decode fully (a truncated file fails here, not later), refusing decompression bombs.
     Only the pixels come out, in a new image (no metadata, profile or extra frames of the
     provider's file); the worker encodes that afresh before it is stored or posted."""
@@ -272,12 +280,18 @@ def decode_image(data: bytes, complaint: str) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise ProviderError(complaint + f" ({image.width}x{image.height} is too large)")
+                raise ProviderError(
+                    say(f"sent an image too large to open ({image.width}×{image.height} pixels)")
+                )
             image.load()
     except ProviderError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ProviderError(
+            say("sent an image too large to open (over 4096×4096 pixels)")
+        ) from None
     except Exception:
-        raise ProviderError(complaint) from None
+        raise ProviderError(say("sent data that is not an image")) from None
     pixels = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     return Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
 
@@ -312,21 +326,41 @@ def retry_after_of(headers: httpx.Headers) -> float | None:
 
 
 def _messages(answer: Answer) -> tuple[str, ...]:
+    """The provider's own words in an error body: ``msg``, ``message``, ``detail``, ``error``
+    and ``errors`` as text, as ``{message}`` or as FastAPI's list of ``{loc, msg}``. An empty
+    text, an exception's bare class name (A1111's ``error``) and a text already said in other
+    words (A1111's ``errors`` repeats ``detail`` as "404: detail") are left out."""
     data = answer.json()
+    if not isinstance(data, dict):
+        return ()
     found: list[str] = []
-    if isinstance(data, dict):
-        for key in ("msg", "message", "detail", "error"):
-            value = data.get(key)
-            if isinstance(value, str):
-                found.append(value)
-            elif isinstance(value, dict) and isinstance(value.get("message"), str):
-                found.append(value["message"])
-        for item in data.get("errors") or []:
-            if isinstance(item, dict) and isinstance(item.get("msg"), str):
-                found.append(item["msg"])
+    for key in ("msg", "message", "detail", "errors", "error"):
+        for raw in _texts(data.get(key)):
+            text = " ".join(raw.split())
+            if not text or any(text in seen or seen in text for seen in found):
+                continue
+            if key == "error" and found and _CLASS_NAME.fullmatch(text):
+                continue
+            found.append(text)
     return tuple(found)
+
+
+_CLASS_NAME = re.compile(r"[A-Za-z_][\w.]*(Error|Exception)")
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict) and isinstance(value.get("message"), str):
+        return [value["message"]]
+    if isinstance(value, dict) and isinstance(value.get("msg"), str):
+        loc = [str(part) for part in value.get("loc") or () if part != "body"]
+        return [(".".join(loc) + ": " if loc else "") + value["msg"]]
+    if isinstance(value, list):
+        return [text for item in value[:20] for text in _texts(item)]
+    return []
 
 
 def _message_in(answer: Answer) -> str:
     messages = _messages(answer)
-    return ": " + "; ".join(messages)[:500] if messages else ""
+    return ": " + "; ".join(text.rstrip(".") for text in messages)[:500] if messages else ""

@@ -135,7 +135,7 @@ class OpenAICompatibleProvider(RemoteProvider):
         images, revised = [], []
         for item in items[: request.count]:
             if not isinstance(item, dict):
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             if isinstance(item.get("b64_json"), str):
                 image = self.client.decode_base64_image(item["b64_json"])
             elif isinstance(item.get("url"), str):
@@ -163,9 +163,11 @@ class OpenAICompatibleProvider(RemoteProvider):
         text = self.client.scrub(str(message or "the request was refused"))
         if code in CONTENT_POLICY_CODES:
             return ContentRefused(
-                f"{self.name} refused the prompt under its content policy: {text}"
+                self.client.say(f"refused the prompt under its content policy: {text}")
             )
-        return ProviderRejected(f"{self.name} refused it: {text}", messages=(text,), status=400)
+        return ProviderRejected(
+            self.client.say(f"refused the request: {text}"), messages=(text,), status=400
+        )
 
 
 def create(config: ProviderConfig) -> OpenAICompatibleProvider:

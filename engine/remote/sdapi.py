@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from engine.errors import InvalidRequest, ProviderError, ProviderRejected
+from engine.errors import InvalidRequest, ProviderConfigError, ProviderError, ProviderRejected
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.redact import scrub
 from engine.registry import ProviderConfig
@@ -32,6 +32,14 @@ class SdapiProvider(RemoteProvider):
 
     def __init__(self, config: ProviderConfig) -> None:
         options = parse(SdapiOptions, config.options)
+        if not options.models:
+            # sdapi has no model list to discover and no default: a call without a model fails
+            raise ProviderConfigError(
+                "models",
+                [],
+                "at least one model your sdapi account offers, e.g. "
+                'models = ["dreamshaper"] (sdapi answers "Invalid model" without one)',
+            )
         super().__init__(config, options, bearer_client(config, options))
         self._capabilities = Capabilities(
             modes=frozenset({Mode.TXT2IMG, Mode.IMG2IMG}),
@@ -97,9 +105,9 @@ class SdapiProvider(RemoteProvider):
                 message = data.get("msg") if isinstance(data, dict) else None
                 if isinstance(message, str):
                     raise ProviderRejected(
-                        self.client.scrub(f"{self.name} refused it: {message}"), messages=(message,)
+                        self.client.say(f"refused the request: {message}"), messages=(message,)
                     )
-                raise ProviderError(f"The {self.name} provider sent an answer it should not.")
+                raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
             if not data["images"]:
                 raise ProviderError(f"The {self.name} provider sent no image.")
             images.append(GeneratedImage(self.client.decode_base64_image(data["images"][0]), seed))
@@ -117,7 +125,7 @@ class SdapiProvider(RemoteProvider):
             return scrub(str(data["caption"]))
         detail = data.get("detail") if isinstance(data, dict) else None
         raise ProviderRejected(
-            f"{self.name} could not describe the image" + (f": {detail}" if detail else "."),
+            self.client.say("could not describe the image" + (f": {detail}" if detail else "")),
             messages=(str(detail),) if detail else (),
         )
 

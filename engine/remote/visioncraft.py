@@ -103,7 +103,9 @@ class VisionCraftProvider(RemoteProvider):
             message = (data.get("error") or data.get("detail")) if isinstance(data, dict) else None
             if message:
                 text = self.client.scrub(str(message))
-                raise ProviderRejected(f"{self.name} refused it: {text}", messages=(text,))
+                raise ProviderRejected(
+                    self.client.say(f"refused the request: {text}"), messages=(text,)
+                )
             images.append(
                 GeneratedImage(self.client.decode_image(answer.body, answer.content_type), None)
             )

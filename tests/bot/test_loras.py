@@ -40,7 +40,7 @@ async def open_bot(tmp_path: Path, api: FakeApi, **options: Any) -> Any:
         "progress_seconds": 0.05,
         **options,
     }
-    sdapi = {"kind": "sdapi", "base_url": api.base}  # no LoRA or model list of its own
+    sdapi = {"kind": "sdapi", "base_url": api.base, "models": ["dreamshaper"]}  # no LoRA list
     settings = make_settings(tmp_path, providers={"forge": forge, "sdapi": sdapi})
     secrets = Secrets(provider_keys={"forge": SecretStr(PASSWORD)})
     return open_runtime(LoadedSettings(settings, secrets, None))

@@ -91,7 +91,12 @@ async def test_no_secret_leaks_from_a_describe(
     tmp_path: Path, redirect: None, leaky_describer: FakeApi, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.DEBUG)
-    remote = {"kind": "sdapi", "base_url": leaky_describer.base, "max_retries": 0}
+    remote = {
+        "kind": "sdapi",
+        "base_url": leaky_describer.base,
+        "models": ["dreamshaper"],
+        "max_retries": 0,
+    }
     secrets = Secrets(SecretStr(TOKEN), {"captioner": SecretStr(KEY)})
     async with open_world(
         tmp_path, secrets=secrets, fake={"describe": False}, providers={"captioner": remote}

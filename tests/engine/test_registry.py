@@ -19,7 +19,7 @@ def test_a_missing_local_engine_says_how_to_install_it(monkeypatch: pytest.Monke
 @pytest.mark.parametrize(
     ("kind", "words"),
     [
-        ("crazyhorse", "a built-in kind"),
+        ("crazyhorse.generations", "a built-in kind"),
         ("tests.fakes.providers:nothing_here", "an importable factory"),
         ("tests.fakes.nowhere:factory", "a kind whose code imports"),
         ("tests.fakes.providers:FAILURES", "a callable"),
@@ -29,3 +29,11 @@ def test_unknown_kinds_and_bad_factories_are_named(kind: str, words: str):
     with pytest.raises(ProviderConfigError, match=words) as caught:
         build_provider(kind, ProviderConfig("x"))
     assert caught.value.key == "kind"
+
+
+def test_crazyhorse_is_refused_with_the_reason():
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("crazyhorse", ProviderConfig("x", {"base_url": "https://api.example"}))
+    assert caught.value.key == "kind"
+    for words in ("deliberately not supported", "photo of a person", "consent"):
+        assert words in caught.value.allowed

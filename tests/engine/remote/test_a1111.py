@@ -15,30 +15,44 @@ from engine import (
     LoraRef,
     Mode,
     Progress,
+    ProviderError,
     ProviderRejected,
+    ProviderUnavailable,
 )
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.a1111 import A1111Provider
 from tests.fakes.http_api import FakeApi, json_answer, png, png_b64
 
 PASSWORD = "forge-password-789"
+TITLE = "dreamshaper_8.safetensors [879db523c3]"
 AUTH = "Basic " + base64.b64encode(f"owner:{PASSWORD}".encode()).decode()
 
 
+def a1111_error(status: int, error: str, detail: str = "", errors: str = "") -> web.Response:
+    """How A1111's API middleware answers an exception: its class name in ``error``, an
+    HTTPException's ``detail``, and ``str(exception)`` in ``errors``."""
+    return json_answer({"error": error, "detail": detail, "body": "", "errors": errors}, status)
+
+
 class Forge:
-    """A small web UI: generation takes ``seconds``, progress and interrupt work meanwhile."""
+    """A small web UI: generation takes ``seconds``, progress and interrupt work meanwhile.
+    An unknown sampler is a 404 HTTPException as in A1111; ``crash`` makes a generation fail
+    with that RuntimeError's text, as a web UI out of memory does."""
 
     def __init__(self, api: FakeApi, seconds: float = 0.0) -> None:
         self.seconds = seconds
         self.step = 0
+        self.crash: str | None = None
         self.interrupted = asyncio.Event()
         for path, data in (
             (
                 "/sdapi/v1/sd-models",
                 [
                     {
-                        "title": "dreamshaper_8.safetensors [879db523c3]",
+                        "title": TITLE,
                         "model_name": "dreamshaper_8",
+                        "hash": "879db523c3",
+                        "filename": "/models/Stable-diffusion/dreamshaper_8.safetensors",
                     }
                 ],
             ),
@@ -64,6 +78,10 @@ class Forge:
     async def generate(self, request: web.Request, body) -> web.Response:
         if request.headers.get("Authorization") != AUTH:
             return json_answer({"detail": "Not authenticated"}, 401)
+        if body.get("sampler_name") not in (None, "Euler a", "DPM++ 2M"):
+            return a1111_error(404, "HTTPException", "Sampler not found", "404: Sampler not found")
+        if self.crash is not None:
+            return a1111_error(500, "RuntimeError", errors=self.crash)
         steps = 10
         for self.step in range(1, steps + 1):
             if self.interrupted.is_set():
@@ -119,7 +137,7 @@ async def test_discovery_fills_models_samplers_and_loras(api: FakeApi):
     Forge(api)
     p = await provider(api)
     assert p.unavailable is None
-    assert p.capabilities.models == ("dreamshaper_8.safetensors [879db523c3]",)
+    assert p.capabilities.models == ("dreamshaper_8.safetensors",)
     assert p.capabilities.samplers == ("Euler a", "DPM++ 2M")
     with pytest.raises(InvalidRequest, match="one of ink"):
         p.prepare(GenerationRequest("x", loras=(LoraRef("nope"),)))
@@ -154,9 +172,7 @@ async def test_txt2img_with_loras_in_the_prompt_and_live_progress(api: FakeApi):
     body = api.calls("/sdapi/v1/txt2img")[0].body
     assert body["prompt"] == "a lighthouse <lora:ink:0.7>"
     assert body["batch_size"] == 2 and body["seed"] == 40 and body["sampler_name"] == "DPM++ 2M"
-    assert body["override_settings"] == {
-        "sd_model_checkpoint": "dreamshaper_8.safetensors [879db523c3]"
-    }
+    assert body["override_settings"] == {"sd_model_checkpoint": TITLE}
     assert [i.seed for i in result.images] == [40, 41]
     assert result.images[1].image.getpixel((0, 0)) == (41, 0, 0)
     assert reports and all(r.total == 10 for r in reports)
@@ -213,3 +229,88 @@ async def test_an_echoed_basic_auth_header_is_scrubbed(api: FakeApi):
     await p.close()
     secret = AUTH.removeprefix("Basic ")
     assert secret not in caught.value.user_message and secret not in str(caught.value.messages)
+
+
+async def test_a_model_is_shown_and_chosen_by_its_title_without_the_hash(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    assert p.capabilities.models == ("dreamshaper_8.safetensors",)
+    assert p.default_model == "dreamshaper_8.safetensors"
+    for typed in ("dreamshaper_8.safetensors", TITLE):
+        request = p.prepare(GenerationRequest("x", model=typed, seed=3, width=64, height=64))
+        assert request.model == "dreamshaper_8.safetensors"
+    result = await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+    # the web UI gets, and the image's stored parameters keep, the title with its hash
+    assert api.calls("/sdapi/v1/txt2img")[0].body["override_settings"] == {
+        "sd_model_checkpoint": TITLE
+    }
+    assert result.model == TITLE
+
+
+async def test_a_runtime_error_shows_the_web_uis_own_words(api: FakeApi):
+    forge = Forge(api)
+    forge.crash = "CUDA out of memory. Tried to allocate 2.00 GiB"
+    p = await provider(api)
+    with pytest.raises(ProviderUnavailable) as caught:
+        await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    assert caught.value.user_message == (
+        "The forge provider answered 500: CUDA out of memory. Tried to allocate 2.00 GiB."
+    )
+    forge.crash = "out of memory " * 400
+    with pytest.raises(ProviderUnavailable) as caught:
+        await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    await p.close()
+    assert "out of memory" in caught.value.user_message
+    assert len(caught.value.user_message) < 600
+
+
+async def test_an_http_exception_shows_its_detail_once_without_its_class_name(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    # past prepare, which would refuse the sampler: the web UI's own answer to it
+    request = GenerationRequest("x", sampler="Nope", width=64, height=64)
+    with pytest.raises(ProviderError) as caught:
+        await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+    assert caught.value.user_message == "The forge provider answered 404: Sampler not found."
+
+
+async def test_field_errors_of_a_422_are_shown_with_their_fields(api: FakeApi):
+    Forge(api)
+
+    async def invalid(request: web.Request, body) -> web.Response:
+        # FastAPI's answer to a body that does not validate
+        errors = [
+            {"loc": ["body", "steps"], "msg": "value is not a valid integer", "type": "t"},
+            {"loc": ["body", "width"], "msg": "field required", "type": "value_error.missing"},
+        ]
+        return json_answer({"detail": errors}, 422)
+
+    api.route("POST", "/sdapi/v1/txt2img", invalid)
+    p = await provider(api)
+    with pytest.raises(ProviderRejected) as caught:
+        await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    await p.close()
+    assert caught.value.user_message == (
+        "The forge provider answered 422: steps: value is not a valid integer; "
+        "width: field required."
+    )
+    assert caught.value.messages == (
+        "steps: value is not a valid integer",
+        "width: field required",
+    )
+
+
+async def test_an_empty_caption_is_a_refusal_naming_the_provider(api: FakeApi):
+    Forge(api)
+    api.route("POST", "/sdapi/v1/interrogate", lambda r, b: _json({"caption": ""}))
+    p = await provider(api)
+    with pytest.raises(ProviderRejected) as caught:
+        await p.describe(Image.new("RGB", (8, 8)))
+    await p.close()
+    assert caught.value.user_message == "The forge provider could not describe the image."
+
+
+async def _json(data: object) -> web.Response:
+    return json_answer(data)

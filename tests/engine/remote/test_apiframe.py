@@ -104,8 +104,11 @@ async def test_generate_polls_until_finished_and_downloads(api: FakeApi):
 async def test_a_failed_task_and_a_400_carry_the_providers_words(api: FakeApi):
     Apiframe(api, fail=True)
     p = provider(api)
-    with pytest.raises(ProviderRejected, match="training not found"):
+    with pytest.raises(ProviderRejected) as failed:
         await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
+    assert failed.value.user_message == (
+        "The photos provider could not make the images: training not found."
+    )
     with pytest.raises(ProviderRejected, match="prompt is required") as caught:
         await p.generate(
             p.prepare(GenerationRequest("x")).replace(prompt=""), lambda _: None, CancelToken()

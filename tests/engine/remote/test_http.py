@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import email.utils
+import struct
 import time
+import zlib
 
 import pytest
 from aiohttp import web
 
-from engine import OutcomeUnknown, ProviderError, ProviderRejected, RateLimited
+from engine import (
+    OutcomeUnknown,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+)
 from engine.deadline import run_within
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.http import HttpPolicy, RemoteClient
@@ -102,7 +111,9 @@ async def test_a_gateway_timeout_on_a_submit_is_an_unknown_outcome(api: FakeApi)
 
 def test_every_engine_error_has_the_keys_scrubbed():
     """Scrubbing is on the one path every error text takes, whichever adapter wrote it."""
-    build_provider("sdapi", ProviderConfig("s", {"base_url": "http://127.0.0.1:1"}, KEY))
+    build_provider(
+        "sdapi", ProviderConfig("s", {"base_url": "http://127.0.0.1:1", "models": ["m"]}, KEY)
+    )
     errors = [
         ProviderError(f"a forgetful adapter said: {KEY}"),
         ProviderRejected(f"refused: {KEY}", messages=(f"bad key {KEY}",)),
@@ -111,3 +122,60 @@ def test_every_engine_error_has_the_keys_scrubbed():
         assert KEY not in error.user_message and KEY not in str(error)
         assert "[redacted]" in error.user_message
     assert errors[1].messages == ("bad key [redacted]",)  # type: ignore[attr-defined]
+
+
+async def test_a_refused_key_is_named_as_the_cause(api: FakeApi):
+    api.fail(Fault("/thing", status=401, body=b'{"detail": "Invalid API key."}'))
+    c = client(api)
+    with pytest.raises(ProviderAuthError) as caught:
+        await c.request("GET", "/thing")
+    await c.close()
+    assert caught.value.user_message == (
+        "The test provider refused the bot's API key or password (answered 401: Invalid API "
+        "key); the bot's owner has to fix it."
+    )
+
+
+async def test_a_message_with_its_own_full_stop_ends_with_one(api: FakeApi):
+    api.fail(Fault("/make", status=400, body=b'{"message": "Invalid model."}'))
+    c = client(api)
+    with pytest.raises(ProviderRejected) as caught:
+        await c.request("POST", "/make", idempotent=False)
+    await c.close()
+    assert caught.value.user_message == "The test provider answered 400: Invalid model."
+
+
+async def test_a_dropped_connection_reads_as_a_sentence(api: FakeApi):
+    async def hang_up(request: web.Request, body: object) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return json_answer({})
+
+    api.route("GET", "/thing", hang_up)
+    c = client(api, max_retries=0)
+    with pytest.raises(ProviderUnavailable) as caught:
+        await c.request("GET", "/thing")
+    await c.close()
+    assert caught.value.user_message.startswith("The test provider dropped the connection (")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size and holds no pixels: enough for Image.open."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [5000, 20000])
+def test_a_decompression_bomb_is_called_too_large_not_a_non_image(side: int):
+    c = RemoteClient("test", "http://127.0.0.1:1")
+    with pytest.raises(ProviderError) as caught:
+        c.decode_image(_png_header(side, side), "image/png")
+    assert "too large to open" in caught.value.user_message
+    assert "not an image" not in caught.value.user_message
+    assert ". (" not in caught.value.user_message

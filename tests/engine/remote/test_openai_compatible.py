@@ -109,9 +109,13 @@ async def test_urls_are_downloaded(api: FakeApi):
 async def test_a_content_policy_refusal_reaches_the_member_as_a_refusal(api: FakeApi):
     serve(api)
     p = provider(api)
-    with pytest.raises(ContentRefused, match="content policy: Your request was rejected"):
+    with pytest.raises(ContentRefused) as caught:
         await generate(p, "something forbidden")
     await p.close()
+    assert caught.value.user_message == (
+        "The oai provider refused the prompt under its content policy: Your request was "
+        "rejected by our safety system."
+    )
 
 
 async def test_other_errors_keep_the_servers_message(api: FakeApi):

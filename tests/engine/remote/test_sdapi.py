@@ -15,6 +15,7 @@ from engine import (
     LoraRef,
     Mode,
     OutcomeUnknown,
+    ProviderConfigError,
     ProviderError,
     ProviderRejected,
     ProviderTimeout,
@@ -117,9 +118,10 @@ async def test_a_msg_answer_is_the_providers_refusal(api: FakeApi):
     serve(api)
     api.route("POST", "/txt2img", lambda r, b: _answer({"msg": "model not loaded"}))
     p = provider(api)
-    with pytest.raises(ProviderRejected, match="model not loaded") as caught:
+    with pytest.raises(ProviderRejected) as caught:
         await generate(p)
     await p.close()
+    assert caught.value.user_message == "The sd provider refused the request: model not loaded."
     assert caught.value.messages == ("model not loaded",)
 
 
@@ -134,9 +136,10 @@ async def test_interrogate_returns_the_caption_or_the_detail(api: FakeApi):
     p2 = provider(api, interrogator="deepdanbooru")
     assert await p2.describe(Image.new("RGB", (8, 8))) == "a red square, flat colour"
     api.route("POST", "/interrogate", lambda r, b: _answer({"detail": "no model"}))
-    with pytest.raises(ProviderRejected, match="no model"):
+    with pytest.raises(ProviderRejected) as caught:
         await p.describe(Image.new("RGB", (8, 8)))
     await p.close()
+    assert caught.value.user_message == "The sd provider could not describe the image: no model."
     await p2.close()
 
 
@@ -219,8 +222,8 @@ async def test_a_describe_refusal_never_shows_the_key(api: FakeApi):
 @pytest.mark.parametrize(
     ("body", "content_type", "words"),
     [
-        (b"{not json", "application/json", "answer it should not"),
-        (b"<html>oops</html>", "text/html", "answer it should not"),
+        (b"{not json", "application/json", "an answer the bot cannot read"),
+        (b"<html>oops</html>", "text/html", "an answer the bot cannot read"),
         (b'{"images": ["bm90IGFuIGltYWdl"]}', "application/json", "not an image"),
         (b'{"images": ["%%%"]}', "application/json", "not valid base64"),
         (
@@ -287,3 +290,10 @@ async def test_a_caption_that_echoes_the_key_is_scrubbed(api: FakeApi):
     caption = await p.describe(Image.new("RGB", (8, 8)))
     await p.close()
     assert KEY not in caption and caption == "a photo, Bearer [redacted]"
+
+
+def test_a_provider_without_models_is_refused_at_start_with_the_fix(api: FakeApi):
+    with pytest.raises(ProviderConfigError, match=r'models = \["dreamshaper"\]') as caught:
+        build_provider("sdapi", ProviderConfig("sd", {"base_url": api.base}, KEY))
+    assert caught.value.key == "models"
+    assert "Invalid model" in caught.value.allowed

@@ -105,6 +105,7 @@ async def test_a_json_error_is_a_refusal_and_the_token_never_leaks(api: FakeApi,
     with pytest.raises(ProviderRejected, match="Invalid token") as caught:
         await p.generate(p.prepare(GenerationRequest("x")), lambda _: None, CancelToken())
     await p.close()
+    assert caught.value.user_message == "The vc provider refused the request: Invalid token."
     assert "vc-wrong-token" not in str(caught.value) + caplog.text
 
 
