@@ -102,6 +102,16 @@ def _eta(job: Job, fraction: float | None, now: float | None) -> str:
     return f" · done {countdown(elapsed * (1 - fraction) / fraction, now)}"
 
 
+def handover_line(job: Job, where: str) -> str:
+    """The last words of a status message whose token is about to be given up."""
+    state = {JobStatus.QUEUED: "is still queued", JobStatus.RUNNING: "is still running"}
+    return (
+        f"Job #{job.job_id} ({what(job)}, {job.model}) {state.get(job.status, 'has ended')}. "
+        "Discord lets me update this message for 15 minutes only, so it stops here: your "
+        f"result will arrive {where}."
+    )
+
+
 def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> discord.Embed:
     request = job.request
     embed = discord.Embed(description=shown(request.prompt, 3500), colour=COLOUR)
