@@ -4,6 +4,7 @@ functions of stored state, so a restart renders the same message."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from cogs.common import clip, shown
 from engine import Mode, Progress
 
 BAR_CELLS = 12
+ETA_GRID = 15  # seconds: a <t:…:R> estimate moves in these steps, so refreshes rarely edit
 COLOUR = discord.Colour.blurple()
 
 
@@ -38,7 +40,16 @@ def what(job: Job) -> str:
     return f"{count} image{'s' if count != 1 else ''}"
 
 
-def status_line(job: Job, position: QueuePosition | None, paused: bool = False) -> str:
+def countdown(seconds: float, now: float | None = None) -> str:
+    """A moment ``seconds`` from now as a Discord timestamp that counts down on the member's
+    client ("in 2 minutes"), so the message need not be edited to stay current."""
+    moment = (time.time() if now is None else now) + max(0.0, seconds)
+    return f"<t:{math.ceil(moment / ETA_GRID) * ETA_GRID}:R>"
+
+
+def status_line(
+    job: Job, position: QueuePosition | None, paused: bool = False, now: float | None = None
+) -> str:
     head = f"Job #{job.job_id} ({what(job)}, {job.model})"
     if position is None or position.status is JobStatus.RUNNING:
         return f"{head} is starting."
@@ -49,7 +60,7 @@ def status_line(job: Job, position: QueuePosition | None, paused: bool = False) 
                 "starts when it resumes (cancel it for a refund)."
             )
         ahead = "next in line" if position.position == 0 else f"{position.position} ahead of it"
-        eta = f", ready in about {duration(position.eta)}" if position.eta is not None else ""
+        eta = f", expected ready {countdown(position.eta, now)}" if position.eta is not None else ""
         return f"{head} is queued: {ahead}{eta}."
     return f"{head} has {position.status.value}."
 
@@ -61,13 +72,44 @@ def progress_bar(fraction: float | None) -> str:
     return "▰" * filled + "▱" * (BAR_CELLS - filled)
 
 
-def progress_line(job: Job, progress: Progress) -> str:
+def progress_line(job: Job, progress: Progress, now: float | None = None) -> str:
     fraction = progress.fraction
     percent = f" {fraction:.0%}" if fraction is not None else ""
-    steps = f" · step {progress.step}/{progress.total}" if progress.total else ""
+    steps = f" · step {_step(job, progress)}" if progress.total else ""
     note = f" · {shown(progress.message, 200)}" if progress.message else ""
     head = f"Job #{job.job_id} ({what(job)}, {job.model}) is running"
-    return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}"
+    return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}{_eta(job, fraction, now)}"
+
+
+def _step(job: Job, progress: Progress) -> str:
+    """Steps counted as the member asked for them. A pipeline may call back more often than
+    that (a scheduler's extra warm-up step) or less (img2img runs only ``strength`` of them);
+    the fraction it reports is right, its count is not the member's."""
+    asked = job.request.steps
+    if not asked or progress.total == asked:
+        return f"{min(progress.step, progress.total)}/{progress.total}"
+    done = math.floor(min(1.0, progress.step / progress.total) * asked + 1e-9)
+    return f"{done}/{asked}"
+
+
+def _eta(job: Job, fraction: float | None, now: float | None) -> str:
+    if not fraction or fraction >= 1 or job.started_at is None:
+        return ""
+    now = time.time() if now is None else now
+    elapsed = now - job.started_at
+    if elapsed <= 0:
+        return ""
+    return f" · done {countdown(elapsed * (1 - fraction) / fraction, now)}"
+
+
+def handover_line(job: Job, where: str) -> str:
+    """The last words of a status message whose token is about to be given up."""
+    state = {JobStatus.QUEUED: "is still queued", JobStatus.RUNNING: "is still running"}
+    return (
+        f"Job #{job.job_id} ({what(job)}, {job.model}) {state.get(job.status, 'has ended')}. "
+        "Discord lets me update this message for 15 minutes only, so it stops here: your "
+        f"result will arrive {where}."
+    )
 
 
 def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> discord.Embed:

@@ -21,8 +21,9 @@ TOKEN_SWEEP_SECONDS = 60.0  # an expired interaction token is kept at most this 
 
 
 class Results(commands.Cog):
-    """Owns the sink, the loop that keeps queued jobs' places current, and the one that drops
-    interaction tokens once they have expired (delivery drops its job's own)."""
+    """Owns the sink, the loop that keeps status messages current (and hands them over before
+    their tokens are given up), and the one that drops interaction tokens once they have
+    expired (delivery drops its job's own)."""
 
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
@@ -36,6 +37,10 @@ class Results(commands.Cog):
             await self.sink.refresh_queued()
         except Exception:
             log.exception("Refreshing queue positions failed")
+        try:
+            await self.sink.hand_over()
+        except Exception:
+            log.exception("Saying where late results will go failed")
 
     async def sweep_tokens(self) -> None:
         try:

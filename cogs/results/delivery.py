@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SHOWN_WAIT = 10.0  # how long delivery waits for the status message it replaces
 TRACKER_TTL = 60.0  # a delivered job's tracker stays this long, for a late status edit
+HANDOVER_LEAD = 30.0  # at least this long before its token is given up (and two refresh
+# periods), the status message says where the result will go, so the edit always comes in time
 PREVIEW_SIDE = 256
 PREVIEW_BLUR = 8
 
@@ -41,6 +43,7 @@ class _Tracker:
         self.lock = asyncio.Lock()
         self.shown = asyncio.Event()
         self.done = False
+        self.handed_over = False  # its last edit before the token is given up has been made
         self.message_id: int | None = None
         self.last_edit = 0.0
         self.last_text = ""
@@ -97,7 +100,7 @@ class DiscordSink:
         runtime = self.bot.runtime
         for job_id, tracker in list(self._trackers.items()):
             async with tracker.lock:
-                if tracker.done or tracker.message_id is None:
+                if tracker.done or tracker.handed_over or tracker.message_id is None:
                     continue
                 job = await runtime.store.get(job_id)
                 if job is None or job.status is not JobStatus.QUEUED:
@@ -116,6 +119,30 @@ class DiscordSink:
                 except discord.HTTPException as err:
                     log.info("Job %d: could not update its place in line (%s)", job_id, err)
 
+    async def hand_over(self, now: float | None = None) -> None:
+        """Before a status message's token is given up, its last edit says where the result
+        will arrive instead, so it never stays frozen at a place in line or a half-way bar."""
+        for job_id, tracker in list(self._trackers.items()):
+            async with tracker.lock:
+                if tracker.done or tracker.handed_over or tracker.message_id is None:
+                    continue
+                job = await self.bot.runtime.store.get(job_id)
+                if job is None or job.delivered or job.status is JobStatus.CANCELLED:
+                    continue  # the cancel answered for itself; delivery says the rest
+                if self._handover_due(job.target, now):
+                    await self._hand_over(job, tracker, tracker.message_id)
+
+    async def _hand_over(self, job: Job, tracker: _Tracker, message_id: int) -> None:
+        tracker.handed_over = True
+        try:
+            await self._webhook(job.target).edit_message(
+                message_id,
+                content=render.handover_line(job, _where_late(job)),
+                view=cancel_view(job.job_id),  # a click is a new interaction with its own token
+            )
+        except discord.HTTPException as err:
+            log.info("Job %d: could not say where its result will go (%s)", job.job_id, err)
+
     async def progress(self, job: Job, progress: Progress) -> None:
         target = job.target
         if not token_alive(target):
@@ -127,7 +154,12 @@ class DiscordSink:
         async with tracker.lock:
             now = time.monotonic()
             interval = self.bot.runtime.settings.discord.progress_seconds
-            if tracker.done or now - tracker.last_edit < interval:
+            if tracker.done or tracker.handed_over:
+                return
+            if self._handover_due(target):
+                await self._hand_over(job, tracker, int(message_id))
+                return
+            if now - tracker.last_edit < interval:
                 return
             tracker.last_edit = now
             attachments: list[discord.File] = []
@@ -300,6 +332,11 @@ class DiscordSink:
             posted.append(f"{sent.channel.id}/{sent.id}")
         return ",".join(posted)
 
+    def _handover_due(self, target: dict[str, Any], now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        lead = max(HANDOVER_LEAD, 2 * self.bot.runtime.settings.discord.progress_seconds)
+        return token_alive(target, now) and float(target["token_expires"]) - now <= lead
+
     def _webhook(self, target: dict[str, Any]) -> discord.Webhook:
         """The interaction's follow-up webhook, rebuilt from what the job stored, so it works
         from any process until the token expires."""
@@ -308,6 +345,15 @@ class DiscordSink:
         )
         webhook.type = discord.WebhookType.application  # as Interaction.followup builds it
         return webhook
+
+
+def _where_late(job: Job) -> str:
+    """Where ``_post_elsewhere`` will put the result, in the member's words."""
+    target = job.target
+    channel_id = target.get("channel_id") or job.channel_id
+    if channel_id is not None and target.get("can_post", True) and not target.get("private"):
+        return f"in <#{channel_id}> with a mention"
+    return "in your DMs"
 
 
 def bot_sink(bot: ImageBot) -> DiscordSink:
