@@ -35,7 +35,9 @@ class TorchChoice:
     index: str | None = None  # None: the machine's own package index
 
     def command(self, pip: list[str]) -> list[str]:
-        spec = [f"torch=={TORCH_VERSION}"]
+        # torch alone from its index; its dependencies come with the project's, from the
+        # machine's own index (one look-up at the torch index, not one per dependency).
+        spec = [f"torch=={TORCH_VERSION}", "--no-deps"]
         return pip + spec + (["--index-url", self.index] if self.index else [])
 
 
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             "may be the large CUDA build).",
             file=sys.stderr,
         )
-        fallback = [*torch_step[:4], f"torch=={TORCH_VERSION}"]
+        fallback = [*torch_step[:4], f"torch=={TORCH_VERSION}", "--no-deps"]
         if subprocess.run(fallback, check=False, cwd=ROOT).returncode != 0:
             return 1
     return subprocess.run(project_step, check=False, cwd=ROOT).returncode

@@ -95,7 +95,7 @@ def test_the_test_install_on_a_machine_with_a_gpu_takes_the_cuda_build(tmp_path)
     fake_nvidia_smi(tmp_path, "GPU 0: NVIDIA L4\n")
     said, torch_step, project_step = dry_run(tmp_path, "--test")
     assert "an NVIDIA GPU is present" in said
-    assert torch_step.endswith(f"pip install torch=={install.TORCH_VERSION}")
+    assert torch_step.endswith(f"pip install torch=={install.TORCH_VERSION} --no-deps")
     assert project_step.endswith("pip install -e .[local,test]")
 
 
@@ -109,6 +109,8 @@ def test_the_install_without_a_gpu_takes_the_cpu_build_and_never_creates_a_venv_
     fake_nvidia_smi(tmp_path, "No devices were found\n", 6)
     said, torch_step, project_step = dry_run(tmp_path)
     assert "CPU build" in said
-    assert torch_step.endswith(f"torch=={install.TORCH_VERSION} --index-url {install.CPU_INDEX}")
+    assert torch_step.endswith(
+        f"torch=={install.TORCH_VERSION} --no-deps --index-url {install.CPU_INDEX}"
+    )
     assert project_step.endswith("pip install .[local]")
     assert not (tmp_path / "v").exists()
