@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -114,10 +115,28 @@ class Imagine(commands.Cog):
         self.attachments = AttachmentReader(
             settings.discord.attachment_origins, settings.limits.max_input_image_bytes
         )
+        _bound(self.imagine, self._bounds())
         self.menus = [
             app_commands.ContextMenu(name="Upscale", callback=self.upscale_menu),
             app_commands.ContextMenu(name="Describe", callback=self.describe_menu),
         ]
+
+    def _bounds(self) -> dict[str, tuple[int, int]]:
+        """The ranges the schema offers: the configured limits, and no more than the largest
+        any provider here accepts (the tightest check a value meets applies anyway)."""
+        limits = self.bot.runtime.settings.limits
+        caps = [entry.provider.capabilities for entry in self.bot.runtime.providers]
+        size = max((c.max_size for c in caps), default=limits.max_width)
+        steps = max((c.max_steps for c in caps), default=limits.max_steps)
+        images = max((c.max_images for c in caps), default=limits.max_count)
+        return {
+            "prompt": (1, limits.max_prompt_length),
+            "negative": (0, limits.max_prompt_length),
+            "width": (64, max(64, min(limits.max_width, size))),
+            "height": (64, max(64, min(limits.max_height, size))),
+            "steps": (1, min(limits.max_steps, steps)),
+            "count": (1, min(limits.max_count, images)),
+        }
 
     async def cog_load(self) -> None:
         self.catalogue.refresh()
@@ -141,7 +160,7 @@ class Imagine(commands.Cog):
         guidance="How closely to follow the prompt (CFG scale)",
         sampler="The sampler the provider uses",
         seed="Start from this seed to repeat a result",
-        count="How many images (1-4)",
+        count="How many images",
         loras="LoRAs as name:weight, separated by commas",
         image="Start from this image (img2img)",
         strength="With an image: how much to change it (0.05-1)",
@@ -340,6 +359,16 @@ class Imagine(commands.Cog):
             await answer(interaction, explain(err))
             return
         await enqueue_describe(interaction, data, private=private)
+
+
+def _bound(
+    command: app_commands.Command[Any, ..., Any], bounds: dict[str, tuple[int, int]]
+) -> None:
+    """Set the options' ranges on this cog's copy of the command before the tree syncs
+    (``Range`` in a signature is fixed when the class is defined, before settings exist)."""
+    params = command._params  # the copy Cog.__new__ made for this instance
+    for name, (low, high) in bounds.items():
+        params[name] = dataclasses.replace(params[name], min_value=low, max_value=high)
 
 
 def _defaults(preferences: Preferences, policy: ContentPolicy) -> Preferences:

@@ -76,6 +76,7 @@ class FakeProvider(Provider):
             models=("fake-v1", "fake-v2", *sorted(self.nsfw_models)),
             samplers=("Euler", "Euler a"),
             max_batch=int(options.get("max_batch", 1)),
+            max_size=int(options.get("max_size", 2048)),
             loras=bool(self.loras),
             nsfw=bool(self.nsfw_models),
             describe=bool(options.get("describe", False)),
