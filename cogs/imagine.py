@@ -78,7 +78,7 @@ class Catalogue:
         for provider, model in self.models:
             if model == value:
                 return provider, model
-        raise InvalidRequest("model", value, "one of the models /models lists")
+        raise InvalidRequest("model", value, "pick one of the models /models lists")
 
 
 def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
@@ -88,10 +88,12 @@ def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
     for part in text.split(","):
         match = LORA_PATTERN.match(part)
         if match is None or not match[1].strip():
-            raise InvalidRequest("loras", part.strip(), "name:weight pairs separated by commas")
+            raise InvalidRequest(
+                "loras", part.strip(), "write name:weight pairs separated by commas"
+            )
         weight = float(match[2]) if match[2] is not None else 1.0
         if not math.isfinite(weight):
-            raise InvalidRequest("loras", part.strip(), "a weight from -2 to 2")
+            raise InvalidRequest("loras", part.strip(), "use a weight from -2 to 2")
         loras.append(LoraRef(match[1].strip(), weight))
     return tuple(loras)
 
@@ -194,7 +196,11 @@ class Imagine(commands.Cog):
             defaults = _defaults(preferences, policy)
             provider, model_name = self.catalogue.resolve(model or defaults.model)
             if image is None and strength is not None:
-                raise InvalidRequest("strength", strength, "only with an image to start from")
+                raise InvalidRequest(
+                    "strength",
+                    strength,
+                    "it only applies with an image; attach one or leave it out",
+                )
             init_image = await self._read(image) if image is not None else None
             request = GenerationRequest(
                 prompt,
@@ -233,7 +239,7 @@ class Imagine(commands.Cog):
             width, height = preferences.width, preferences.height
         if aspect is not None and (width is None or height is None):
             if aspect not in ASPECTS:
-                raise InvalidRequest("aspect", aspect, "one of " + ", ".join(ASPECTS))
+                raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
             entry = self.bot.runtime.providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
             across, down = (int(part) for part in aspect.split(":"))

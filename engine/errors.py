@@ -16,13 +16,16 @@ class EngineError(Exception):
 
 
 class InvalidRequest(EngineError):
-    """A request option is out of range or not supported; nothing should be queued or charged."""
+    """A request option is out of range or not supported; nothing should be queued or charged.
+    ``field`` is the option as members and the CLI name it; ``allowed`` says what to do
+    instead; ``value`` None leaves the value out (``allowed`` then says what was wrong)."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field} = {_show(value)} is not allowed: {allowed}")
+        given = "" if value is None else f" can't be {_show(value)}"
+        super().__init__(f"`{field}`{given}: {allowed.rstrip('.')}.")
 
 
 class ProviderConfigError(EngineError):

@@ -67,7 +67,7 @@ def test_generate_refuses_a_bad_option_by_name(tmp_path: Path):
         tmp_path, "generate", "x", "--out", "o", "--width", "100", config=config_for(tmp_path)
     )
     assert result.returncode == 2
-    assert "width = 100 is not allowed: a multiple of 8" in result.stderr
+    assert "`width` can't be 100: use a multiple of 8" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -1,11 +1,20 @@
-"""The /imagine schema Discord shows members: ranges from the configured limits."""
+"""What members see of /imagine's options: ranges from the configured limits, and refusals
+that name the option, speak in human units, and say what to do instead."""
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from typing import Any
 
-from tests.cogs.conftest import open_world
+import pytest
+from PIL import Image
+
+from bot.jobs import Requester
+from engine import GenerationRequest, InvalidRequest, LoraRef
+from engine.loras import check_loras
+from tests.cogs.conftest import ALICE, GENERAL, World, open_world
 
 
 def imagine_options(synced: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -36,3 +45,61 @@ async def test_the_schema_offers_no_size_beyond_every_provider(tmp_path: Path, r
         options = imagine_options(world.fake.synced)
     assert options["width"]["max_value"] == options["height"]["max_value"] == 1536
     assert options["steps"]["max_value"] == 100  # the default limit, under the provider's 150
+
+
+async def refusal(world: World, options: dict[str, Any]) -> str:
+    interaction = await world.fake.invoke("imagine", options, user=ALICE, channel=GENERAL)
+    await interaction.wait(lambda i: bool(i.original and i.original.content))
+    assert interaction.ephemeral and interaction.original is not None
+    assert await world.jobs() == []
+    return interaction.original.content
+
+
+async def test_a_too_large_image_is_refused_in_pixels_and_megapixels(
+    tmp_path: Path, redirect: None
+):
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300)).save(buffer, "PNG")
+    async with open_world(tmp_path, limits={"max_width": 256, "max_height": 256}) as world:
+        attachment = world.fake.add_attachment(buffer.getvalue(), "big.png")
+        text = await refusal(world, {"prompt": "x", "image": attachment})
+    assert text == ("`image`: it is 300×300 pixels; attach 256×256 pixels (0.1 MP) at most.")
+
+
+async def test_an_exhausted_quota_shows_the_reset_as_a_discord_timestamp(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, quota={"daily_units": 1}) as world:
+        text = await refusal(world, {"prompt": "two cats", "count": 2})
+    assert re.search(r"your quota resets <t:\d+:R> \(<t:\d+:f>\)\.", text), text
+    assert "UTC" not in text
+    assert "fewer images (`count`)" in text
+
+
+async def test_a_value_past_the_limit_is_refused_with_the_real_range(world: World):
+    request = GenerationRequest("a cat", width=64, height=64, steps=150)
+    with pytest.raises(InvalidRequest) as caught:
+        await world.runtime.service.submit(request, Requester(ALICE))
+    assert str(caught.value) == "`steps` can't be 150: use a value from 1 to 100."
+
+
+@pytest.mark.parametrize(
+    ("loras", "said"),
+    [
+        ((LoraRef("detail", 5.0),), "`loras` can't be 'detail:5': use a weight from -2 to 2."),
+        ((LoraRef("a"), LoraRef("a")), "`loras` can't be 'a': name each LoRA once."),
+        ((LoraRef("../x"),), "`loras` can't be '../x': use a LoRA's plain name"),
+    ],
+)
+def test_lora_refusals_name_the_loras_option(loras: tuple[LoraRef, ...], said: str):
+    with pytest.raises(InvalidRequest) as caught:
+        check_loras(loras)
+    assert caught.value.field == "loras"
+    assert str(caught.value).startswith(said)
+
+
+async def test_a_long_negative_prompt_is_refused_as_negative(world: World):
+    request = GenerationRequest("a cat", negative_prompt="x" * 1501)
+    with pytest.raises(InvalidRequest) as caught:
+        await world.runtime.service.submit(request, Requester(ALICE))
+    assert str(caught.value) == ("`negative`: it has 1501 characters; shorten it to at most 1500.")
