@@ -27,10 +27,7 @@ from engine.provider import Provider
 from engine.types import MAX_SEED, pixels
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
-NSFW_ONLY = (
-    "that is only for prompts (never images) in age-restricted server channels; pick "
-    "another, or ask there"
-)
+NSFW_ONLY = "only for prompts (never images) in age-restricted server channels; pick another"
 
 
 class QueueEvents:
@@ -401,11 +398,11 @@ def _refuse_nsfw_loras(provider: Provider, request: GenerationRequest) -> None:
         return
     for lora in request.loras:
         if provider.lora_is_nsfw(lora.name):
-            raise InvalidRequest("loras", lora.name, f"an NSFW LoRA: {NSFW_ONLY}")
+            raise InvalidRequest("loras", lora.name, f"it is an NSFW LoRA, {NSFW_ONLY}")
 
 
 def _nsfw_model(model: str | None) -> InvalidRequest:
-    return InvalidRequest("model", model, f"an NSFW model: {NSFW_ONLY}")
+    return InvalidRequest("model", model, f"it is an NSFW model, {NSFW_ONLY}")
 
 
 def _decode_fully(data: bytes) -> None:

@@ -116,6 +116,12 @@ class Capabilities:
 
     def check(self, request: GenerationRequest) -> None:
         if request.mode not in self.modes:
+            if request.mode is Mode.IMG2IMG:  # /imagine's image option asks for it
+                raise InvalidRequest(
+                    "image",
+                    None,
+                    "this model can't start from an image; pick another or leave it out",
+                )
             allowed = ", ".join(sorted(mode.value for mode in self.modes))
             raise InvalidRequest(
                 "mode", request.mode.value, f"this provider does {allowed}; pick another model"

@@ -103,3 +103,25 @@ async def test_a_long_negative_prompt_is_refused_as_negative(world: World):
     with pytest.raises(InvalidRequest) as caught:
         await world.runtime.service.submit(request, Requester(ALICE))
     assert str(caught.value) == ("`negative`: it has 1501 characters; shorten it to at most 1500.")
+
+
+async def test_an_image_for_a_model_that_cannot_take_one_is_refused_as_image(
+    tmp_path: Path, redirect: None
+):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, "PNG")
+    async with open_world(tmp_path, fake={"img2img": False}) as world:
+        attachment = world.fake.add_attachment(buffer.getvalue(), "start.png")
+        text = await refusal(world, {"prompt": "x", "image": attachment})
+    assert text == "`image`: this model can't start from an image; pick another or leave it out."
+
+
+async def test_an_nsfw_model_outside_an_age_restricted_channel_says_where_it_runs(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={"nsfw_models": ["spicy"]}) as world:
+        text = await refusal(world, {"prompt": "x", "model": "fake:spicy"})
+    assert text == (
+        "`model` can't be 'spicy': it is an NSFW model, only for prompts (never images) in "
+        "age-restricted server channels; pick another."
+    )

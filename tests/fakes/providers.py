@@ -70,7 +70,8 @@ class FakeProvider(Provider):
         self.nsfw_models = frozenset(options.get("nsfw_models", ()))
         self.loras = list(options.get("loras", ()))
         self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
-        modes = {Mode.TXT2IMG, Mode.IMG2IMG} | ({Mode.UPSCALE} if options.get("upscale") else set())
+        modes = {Mode.TXT2IMG} | ({Mode.IMG2IMG} if options.get("img2img", True) else set())
+        modes |= {Mode.UPSCALE} if options.get("upscale") else set()
         self._capabilities = Capabilities(
             modes=frozenset(modes),
             models=("fake-v1", "fake-v2", *sorted(self.nsfw_models)),
