@@ -80,20 +80,12 @@ class JobService:
         prompt = request.prompt.strip()
         if not prompt:
             raise InvalidRequest("prompt", None, "write some text describing the image")
-        if len(prompt) > limits.max_prompt_length:
-            raise InvalidRequest(
-                "prompt",
-                None,
-                f"it has {len(prompt)} characters; shorten it to at most "
-                f"{limits.max_prompt_length}",
-            )
-        if len(request.negative_prompt) > limits.max_prompt_length:
-            raise InvalidRequest(
-                "negative",
-                None,
-                f"it has {len(request.negative_prompt)} characters; shorten it to at most "
-                f"{limits.max_prompt_length}",
-            )
+        most = limits.max_prompt_length
+        for name, text in (("prompt", prompt), ("negative", request.negative_prompt)):
+            if len(text) > most:
+                raise InvalidRequest(
+                    name, None, f"it has {len(text)} characters; shorten it to at most {most}"
+                )
         self._check_size(request)
         _check_range("count", request.count, 1, limits.max_count)
         if request.steps is not None:
@@ -142,10 +134,8 @@ class JobService:
         size = len(data)
         limit = self.settings.limits.max_input_image_bytes
         if size > limit:
-            raise InvalidRequest(
-                "image",
-                None,
-                f"the file is {size / 2**20:.1f} MiB; attach one of {limit / 2**20:g} MiB at most",
+            raise _image(
+                f"the file is {size / 2**20:.1f} MiB; attach {limit / 2**20:g} MiB at most"
             )
         limits = self.settings.limits
         max_pixels = limits.max_width * limits.max_height
@@ -156,31 +146,22 @@ class JobService:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            bomb = InvalidRequest("image", None, f"it is far too large to open; attach {largest}")
-            raise bomb from None
+            raise _image(f"it is far too large to open; attach {largest}") from None
         except Exception:
-            raise InvalidRequest("image", None, f"that file is not an image; {allowed}") from None
+            raise _image(f"that file is not an image; {allowed}") from None
         with image:
             image_format, (width, height) = image.format, image.size
             frames = getattr(image, "n_frames", 1)
             if image_format not in INPUT_FORMATS:
-                raise InvalidRequest(
-                    "image", None, f"{image_format} files can't be read; {allowed}"
-                )
+                raise _image(f"{image_format} files can't be read; {allowed}")
             if frames > 1:
-                raise InvalidRequest(
-                    "image", None, "it is an animation; attach a still image instead"
-                )
+                raise _image("it is an animation; attach a still image instead")
             if width * height > max_pixels:
-                raise InvalidRequest(
-                    "image", None, f"it is {width}×{height} pixels; attach {largest}"
-                )
+                raise _image(f"it is {width}×{height} pixels; attach {largest}")
             try:
                 image.verify()
             except Exception:
-                raise InvalidRequest(
-                    "image", None, "the file is damaged or cut short; attach it again"
-                ) from None
+                raise _image("the file is damaged or cut short; attach it again") from None
 
     async def submit(
         self,
@@ -410,9 +391,11 @@ def _decode_fully(data: bytes) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
     except Exception:
-        raise InvalidRequest(
-            "image", None, "the file is damaged or cut short; attach it again"
-        ) from None
+        raise _image("the file is damaged or cut short; attach it again") from None
+
+
+def _image(problem: str) -> InvalidRequest:
+    return InvalidRequest("image", None, problem)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
