@@ -24,7 +24,7 @@ from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
 from engine.loras import check_loras, lift_prompt_loras
 from engine.provider import Provider
-from engine.types import MAX_SEED, pixels
+from engine.types import MAX_SEED, file_size, pixels
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 NSFW_ONLY = "only for prompts (never images) in age-restricted server channels; pick another"
@@ -134,9 +134,7 @@ class JobService:
         size = len(data)
         limit = self.settings.limits.max_input_image_bytes
         if size > limit:
-            raise _image(
-                f"the file is {size / 2**20:.1f} MiB; attach {limit / 2**20:g} MiB at most"
-            )
+            raise _image(f"the file is {file_size(size)}; attach {file_size(limit)} at most")
         limits = self.settings.limits
         max_pixels = limits.max_width * limits.max_height
         largest = f"{pixels(limits.max_width, limits.max_height)} at most"

@@ -21,6 +21,13 @@ def pixels(width: int, height: int) -> str:
     return f"{width}×{height} pixels ({width * height / 1e6:.1f} MP)"
 
 
+def file_size(size: int) -> str:
+    """A byte count as members read it: "10 MiB", "9.5 KiB", "300 bytes"."""
+    if size >= 2**20:
+        return f"{size / 2**20:.3g} MiB"
+    return f"{size / 2**10:.3g} KiB" if size >= 2**10 else f"{size} bytes"
+
+
 class Mode(enum.StrEnum):
     TXT2IMG = "txt2img"
     IMG2IMG = "img2img"

@@ -4,6 +4,7 @@ that name the option, speak in human units, and say what to do instead."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -124,4 +125,22 @@ async def test_an_nsfw_model_outside_an_age_restricted_channel_says_where_it_run
     assert text == (
         "`model` can't be 'spicy': it is an NSFW model, only for prompts (never images) in "
         "age-restricted server channels; pick another."
+    )
+
+
+async def test_a_file_that_is_not_an_image_is_refused_with_what_to_attach(world: World):
+    attachment = world.fake.add_attachment(b"not an image at all", "notes.txt", "text/plain")
+    text = await refusal(world, {"prompt": "x", "image": attachment})
+    assert text == "`image`: that file is not an image; attach a PNG, JPEG or WebP image instead."
+
+
+async def test_a_too_large_file_is_refused_in_readable_units(tmp_path: Path, redirect: None):
+    data = os.urandom(3000)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (40, 25), data).save(buffer, "PNG")
+    async with open_world(tmp_path, limits={"max_input_image_bytes": 1000}) as world:
+        attachment = world.fake.add_attachment(buffer.getvalue(), "big.png")
+        text = await refusal(world, {"prompt": "x", "image": attachment})
+    assert re.fullmatch(r"`image`: the file is \d\.\d\d KiB; attach 1000 bytes at most\.", text), (
+        text
     )
