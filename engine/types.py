@@ -161,8 +161,12 @@ class Capabilities:
                 continue
             if request.mode is Mode.UPSCALE:  # the output of a resize: only its bound matters
                 if value > self.max_size:
+                    across = "wide" if name == "width" else "tall"
                     raise InvalidRequest(
-                        name, value, f"upscaled images are {self.max_size} at most; use less"
+                        "image",
+                        None,
+                        f"upscaled it would be {value} pixels {across}, over this provider's "
+                        f"{self.max_size}; attach a smaller image",
                     )
                 continue
             if not self.min_size <= value <= self.max_size or value % self.size_multiple:

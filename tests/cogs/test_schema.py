@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from bot.jobs import Requester
-from engine import GenerationRequest, InvalidRequest, LoraRef
+from engine import GenerationRequest, InvalidRequest, LoraRef, Mode
 from engine.loras import check_loras
+from engine.types import Capabilities
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
 
 
@@ -143,4 +144,15 @@ async def test_a_too_large_file_is_refused_in_readable_units(tmp_path: Path, red
         text = await refusal(world, {"prompt": "x", "image": attachment})
     assert re.fullmatch(r"`image`: the file is \d\.\d\d KiB; attach 1000 bytes at most\.", text), (
         text
+    )
+
+
+def test_an_upscale_past_the_provider_size_is_refused_as_the_image():
+    capabilities = Capabilities(modes=frozenset({Mode.UPSCALE}), max_size=1024)
+    request = GenerationRequest("x", mode=Mode.UPSCALE, width=2048, height=1536)
+    with pytest.raises(InvalidRequest) as caught:
+        capabilities.check(request)
+    assert str(caught.value) == (
+        "`image`: upscaled it would be 2048 pixels wide, over this provider's 1024; "
+        "attach a smaller image."
     )
