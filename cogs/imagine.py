@@ -168,6 +168,7 @@ class Imagine(commands.Cog):
         strength="With an image: how much to change it (0.05-1)",
     )
     @app_commands.choices(aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS])
+    # The ranges here are the widest; __init__ narrows them to the settings (see _bounds).
     async def imagine(
         self,
         interaction: discord.Interaction[Any],
