@@ -147,14 +147,12 @@ def check_generate(args: argparse.Namespace, settings: Settings) -> bytes | None
     _check_range("--steps", args.steps, 1, limits.max_steps)
     _check_range("--seed", args.seed, 0, MAX_SEED)
     if args.guidance is not None and not 0 <= args.guidance <= 30:
-        raise OptionError(f"--guidance {args.guidance:g} is not allowed: 0 to 30")
+        raise OptionError(f"--guidance can't be {args.guidance:g}: use 0 to 30")
     if args.strength is not None:
         if args.image is None:
             raise OptionError("--strength is only for img2img: give --image too")
         if not 0 < args.strength <= 1:
-            raise OptionError(
-                f"--strength {args.strength:g} is not allowed: more than 0, at most 1"
-            )
+            raise OptionError(f"--strength can't be {args.strength:g}: use more than 0, at most 1")
     if args.image is None:
         return None
     return _read_image(args.image, limits.max_input_image_bytes)
@@ -162,7 +160,7 @@ def check_generate(args: argparse.Namespace, settings: Settings) -> bytes | None
 
 def _check_range(flag: str, value: int | None, low: int, high: int, unit: str = "") -> None:
     if value is not None and not low <= value <= high:
-        raise OptionError(f"{flag} {value} is not allowed: {low} to {high}{unit}")
+        raise OptionError(f"{flag} can't be {value}: use {low} to {high}{unit}")
 
 
 def _read_image(path: Path, limit: int) -> bytes:
@@ -197,8 +195,10 @@ def explain(err: InvalidRequest, args: argparse.Namespace) -> str:
     if flag is None:
         return str(err)
     if flag == "--image" and args.image is not None:
-        return f"--image {args.image} is not allowed: {err.allowed}"
-    return f"{flag} {_show(err.value)} is not allowed: {err.allowed}"
+        return f"--image {args.image}: {err.allowed}"
+    if err.value is None:
+        return f"{flag}: {err.allowed}"
+    return f"{flag} can't be {_show(err.value)}: {err.allowed}"
 
 
 def _show(value: object) -> str:

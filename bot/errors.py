@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 
@@ -34,9 +35,18 @@ class Refusal(BotError):
         super().__init__(message)
         self.user_message = message
 
+    def worded(self, when: Callable[[float], str]) -> str:
+        """The message with its times written by ``when`` (Discord shows a timestamp in the
+        reader's own zone); the same as ``user_message`` for a refusal without times."""
+        return self.user_message
+
 
 def _when(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _at(timestamp: float) -> str:
+    return f"at {_when(timestamp)}"
 
 
 class QuotaExceeded(Refusal):
@@ -56,10 +66,19 @@ class QuotaExceeded(Refusal):
         self.allowance = allowance
         self.resets_at = resets_at
         self.everywhere = everywhere
-        scope = " across all servers" if everywhere else ""
-        super().__init__(
-            f"This needs {cost} quota unit{'s' if cost != 1 else ''} but you have {remaining} of "
-            f"{allowance} left{scope}; your quota resets at {_when(resets_at)}."
+        super().__init__(self.worded(_at))
+
+    def worded(self, when: Callable[[float], str]) -> str:
+        scope = " across all servers" if self.everywhere else ""
+        cost, left = self.cost, self.remaining
+        instead = (
+            " Ask for fewer images (`count`) now, or wait."
+            if 0 < left < cost
+            else " Try again then."
+        )
+        return (
+            f"This needs {cost} quota unit{'s' if cost != 1 else ''} but you have {left} of "
+            f"{self.allowance} left{scope}; your quota resets {when(self.resets_at)}.{instead}"
         )
 
 
@@ -67,8 +86,12 @@ class CooldownActive(Refusal):
     def __init__(self, *, retry_at: float, cooldown: float) -> None:
         self.retry_at = retry_at
         self.cooldown = cooldown
-        super().__init__(
-            f"Please wait: one job every {cooldown:g} s; you can ask again at {_when(retry_at)}."
+        super().__init__(self.worded(_at))
+
+    def worded(self, when: Callable[[float], str]) -> str:
+        return (
+            f"Please wait: one job every {self.cooldown:g} s; you can ask again "
+            f"{when(self.retry_at)}."
         )
 
 

@@ -24,10 +24,10 @@ from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
 from engine.loras import check_loras, lift_prompt_loras
 from engine.provider import Provider
-from engine.types import MAX_SEED
+from engine.types import MAX_SEED, file_size, pixels
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
-NSFW_ONLY = "only for prompts (never images) in age-restricted server channels"
+NSFW_ONLY = "only for prompts (never images) in age-restricted server channels; pick another"
 
 
 class QueueEvents:
@@ -74,28 +74,24 @@ class JobService:
         and the seed. Raises InvalidRequest naming the option and what is allowed."""
         entry = self.providers.get(provider)
         if request.mode is Mode.DESCRIBE:  # never priced or checked as a generation
-            raise InvalidRequest("mode", request.mode.value, "/describe, with an image")
+            raise InvalidRequest("mode", request.mode.value, "use /describe with an image")
         limits = self.settings.limits
         request = lift_prompt_loras(request)
         prompt = request.prompt.strip()
         if not prompt:
-            raise InvalidRequest("prompt", request.prompt, "some text describing the image")
-        if len(prompt) > limits.max_prompt_length:
-            raise InvalidRequest(
-                "prompt", f"{len(prompt)} characters", f"at most {limits.max_prompt_length}"
-            )
-        if len(request.negative_prompt) > limits.max_prompt_length:
-            raise InvalidRequest(
-                "negative_prompt",
-                f"{len(request.negative_prompt)} characters",
-                f"at most {limits.max_prompt_length}",
-            )
+            raise InvalidRequest("prompt", None, "write some text describing the image")
+        most = limits.max_prompt_length
+        for name, text in (("prompt", prompt), ("negative", request.negative_prompt)):
+            if len(text) > most:
+                raise InvalidRequest(
+                    name, None, f"it has {len(text)} characters; shorten it to at most {most}"
+                )
         self._check_size(request)
         _check_range("count", request.count, 1, limits.max_count)
         if request.steps is not None:
             _check_range("steps", request.steps, 1, limits.max_steps)
         if request.guidance is not None and not 0 <= request.guidance <= 30:
-            raise InvalidRequest("guidance", request.guidance, "0 to 30")
+            raise InvalidRequest("guidance", request.guidance, "use a value from 0 to 30")
         if request.seed is not None:
             _check_range("seed", request.seed, 0, MAX_SEED)
         check_loras(request.loras)
@@ -122,51 +118,48 @@ class JobService:
         needs_image = request.mode in (Mode.IMG2IMG, Mode.UPSCALE)
         if request.init_image is None:
             if needs_image:
-                raise InvalidRequest("image", None, f"{request.mode.value} needs an input image")
+                raise InvalidRequest(
+                    "image", None, f"{request.mode.value} needs an input image; attach one"
+                )
             return
         if not needs_image:
-            raise InvalidRequest("image", "an attachment", "only for img2img or upscale")
+            raise InvalidRequest("image", None, "only img2img and upscale take one; leave it out")
         if request.mode is Mode.IMG2IMG and (
             request.strength is None or not 0 < request.strength <= 1
         ):
-            raise InvalidRequest("strength", request.strength, "more than 0, at most 1")
+            raise InvalidRequest("strength", request.strength, "use a value above 0, at most 1")
         self._check_image_bytes(request.init_image)
 
     def _check_image_bytes(self, data: bytes) -> None:
         size = len(data)
         limit = self.settings.limits.max_input_image_bytes
         if size > limit:
-            raise InvalidRequest(
-                "image", f"{size / 2**20:.1f} MiB", f"at most {limit / 2**20:g} MiB"
-            )
-        max_pixels = self.settings.limits.max_width * self.settings.limits.max_height
-        allowed = "a PNG, JPEG or WebP image"
+            raise _image(f"the file is {file_size(size)}; attach {file_size(limit)} at most")
+        limits = self.settings.limits
+        max_pixels = limits.max_width * limits.max_height
+        largest = f"{pixels(limits.max_width, limits.max_height)} at most"
+        allowed = "attach a PNG, JPEG or WebP image instead"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            bomb = InvalidRequest("image", "a decompression bomb", f"at most {max_pixels} pixels")
-            raise bomb from None
+            raise _image(f"it is far too large to open; attach {largest}") from None
         except Exception:
-            raise InvalidRequest("image", "the attachment", allowed) from None
+            raise _image(f"that file is not an image; {allowed}") from None
         with image:
             image_format, (width, height) = image.format, image.size
             frames = getattr(image, "n_frames", 1)
             if image_format not in INPUT_FORMATS:
-                raise InvalidRequest("image", image_format, allowed)
+                raise _image(f"{image_format} files can't be read; {allowed}")
             if frames > 1:
-                raise InvalidRequest("image", "an animation", f"a still {allowed[2:]}")
+                raise _image("it is an animation; attach a still image instead")
             if width * height > max_pixels:
-                raise InvalidRequest("image", f"{width}x{height}", f"at most {max_pixels} pixels")
+                raise _image(f"it is {width}×{height} pixels; attach {largest}")
             try:
                 image.verify()
             except Exception:
-                raise InvalidRequest(
-                    "image",
-                    "the attachment",
-                    f"a complete {allowed[2:]} (it is damaged or cut short)",
-                ) from None
+                raise _image("the file is damaged or cut short; attach it again") from None
 
     async def submit(
         self,
@@ -260,7 +253,9 @@ class JobService:
             if not policy.nsfw:
                 request = request.replace(nsfw_allowed=False)
             if request.mode is Mode.IMG2IMG and not policy.img2img:
-                raise InvalidRequest("image", "img2img", "not allowed in this server or channel")
+                raise InvalidRequest(
+                    "image", None, "starting from an image is off here; leave it out"
+                )
         if self.moderation is not None:
             try:
                 await self.moderation.screen(
@@ -305,9 +300,11 @@ class JobService:
         states = await self.policies.provider_states()
         policy = await self.policies.content(requester.guild_id, requester.channel_id)
         if states.get(provider) == "disabled" or provider in policy.disabled_providers:
-            raise InvalidRequest("provider", provider, "a provider that is switched on here")
+            raise InvalidRequest(
+                "model", provider, "pick a model of a provider that is switched on here"
+            )
         if model in policy.disabled_models:
-            raise InvalidRequest("model", model, "a model that is switched on here")
+            raise InvalidRequest("model", model, "pick a model that is switched on here")
 
     async def limits_for(self, requester: Requester) -> QuotaLimits:
         """The configured policy (and, for DMs, the owner's allowance set with /admin), then
@@ -370,7 +367,9 @@ def _check_tier_limits(request: GenerationRequest, limits: QuotaLimits) -> None:
         ("count", request.count, limits.max_count),
     ):
         if most is not None and value is not None and value > most:
-            raise InvalidRequest(name, value, f"at most {most} for your tier ({limits.tier})")
+            raise InvalidRequest(
+                name, value, f"your tier ({limits.tier}) allows {most} at most; use less"
+            )
 
 
 def _refuse_nsfw_loras(provider: Provider, request: GenerationRequest) -> None:
@@ -378,11 +377,11 @@ def _refuse_nsfw_loras(provider: Provider, request: GenerationRequest) -> None:
         return
     for lora in request.loras:
         if provider.lora_is_nsfw(lora.name):
-            raise InvalidRequest("lora", lora.name, f"an NSFW LoRA: {NSFW_ONLY}")
+            raise InvalidRequest("loras", lora.name, f"it is an NSFW LoRA, {NSFW_ONLY}")
 
 
 def _nsfw_model(model: str | None) -> InvalidRequest:
-    return InvalidRequest("model", model, f"an NSFW model: {NSFW_ONLY}")
+    return InvalidRequest("model", model, f"it is an NSFW model, {NSFW_ONLY}")
 
 
 def _decode_fully(data: bytes) -> None:
@@ -390,11 +389,13 @@ def _decode_fully(data: bytes) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
     except Exception:
-        raise InvalidRequest(
-            "image", "the attachment", "a complete PNG, JPEG or WebP image (it is cut short)"
-        ) from None
+        raise _image("the file is damaged or cut short; attach it again") from None
+
+
+def _image(problem: str) -> InvalidRequest:
+    return InvalidRequest("image", None, problem)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
-        raise InvalidRequest(name, value, f"{low} to {high}")
+        raise InvalidRequest(name, value, f"use a value from {low} to {high}")

@@ -12,6 +12,7 @@ import discord
 
 from bot.errors import Refusal
 from engine import InvalidRequest
+from engine.types import file_size
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,17 @@ class AttachmentReader:
         url, size, content_type = _describe(attachment)
         if size > self._limit:
             raise InvalidRequest(
-                "image", f"{size / 2**20:.1f} MiB", f"at most {self._limit / 2**20:g} MiB"
+                "image",
+                None,
+                f"the file is {file_size(size)}; attach {file_size(self._limit)} at most",
             )
         if content_type and not content_type.startswith("image/"):
-            raise InvalidRequest("image", content_type, "a PNG, JPEG or WebP image")
+            raise InvalidRequest(
+                "image", None, "that file is not an image; attach a PNG, JPEG or WebP image instead"
+            )
         if not url.startswith(self._origins):
             log.warning("Refused to fetch an attachment from %s", url.split("?")[0][:200])
-            raise InvalidRequest("image", "that file", "an image uploaded to Discord")
+            raise InvalidRequest("image", None, "attach an image uploaded to Discord instead")
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=TIMEOUT)
         try:
@@ -55,7 +60,10 @@ class AttachmentReader:
                     data += chunk
                     if len(data) > self._limit:
                         raise InvalidRequest(
-                            "image", "a larger file than it said", f"at most {self._limit} bytes"
+                            "image",
+                            None,
+                            "it is a larger file than it said; attach "
+                            f"{file_size(self._limit)} at most",
                         )
                 return bytes(data)
         except (aiohttp.ClientError, TimeoutError):

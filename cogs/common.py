@@ -121,10 +121,15 @@ def token_alive(target: dict[str, Any], now: float | None = None) -> bool:
 def explain(error: Exception) -> str:
     """An expected error in a member's words."""
     if isinstance(error, Refusal):
-        return error.user_message
+        return error.worded(discord_time)
     if isinstance(error, EngineError):
         return error.user_message
     raise error
+
+
+def discord_time(timestamp: float) -> str:
+    """A moment as Discord shows it to each reader: "in 3 hours (6 December 2026 18:00)"."""
+    return f"<t:{int(timestamp)}:R> (<t:{int(timestamp)}:f>)"
 
 
 async def answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -77,7 +78,7 @@ class Catalogue:
         for provider, model in self.models:
             if model == value:
                 return provider, model
-        raise InvalidRequest("model", value, "one of the models /models lists")
+        raise InvalidRequest("model", value, "pick one of the models /models lists")
 
 
 def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
@@ -87,10 +88,12 @@ def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
     for part in text.split(","):
         match = LORA_PATTERN.match(part)
         if match is None or not match[1].strip():
-            raise InvalidRequest("loras", part.strip(), "name:weight pairs separated by commas")
+            raise InvalidRequest(
+                "loras", part.strip(), "write name:weight pairs separated by commas"
+            )
         weight = float(match[2]) if match[2] is not None else 1.0
         if not math.isfinite(weight):
-            raise InvalidRequest("loras", part.strip(), "a weight from -2 to 2")
+            raise InvalidRequest("loras", part.strip(), "use a weight from -2 to 2")
         loras.append(LoraRef(match[1].strip(), weight))
     return tuple(loras)
 
@@ -114,10 +117,28 @@ class Imagine(commands.Cog):
         self.attachments = AttachmentReader(
             settings.discord.attachment_origins, settings.limits.max_input_image_bytes
         )
+        _bound(self.imagine, self._bounds())
         self.menus = [
             app_commands.ContextMenu(name="Upscale", callback=self.upscale_menu),
             app_commands.ContextMenu(name="Describe", callback=self.describe_menu),
         ]
+
+    def _bounds(self) -> dict[str, tuple[int, int]]:
+        """The ranges the schema offers: the configured limits, and no more than the largest
+        any provider here accepts (the tightest check a value meets applies anyway)."""
+        limits = self.bot.runtime.settings.limits
+        caps = [entry.provider.capabilities for entry in self.bot.runtime.providers]
+        size = max((c.max_size for c in caps), default=limits.max_width)
+        steps = max((c.max_steps for c in caps), default=limits.max_steps)
+        images = max((c.max_images for c in caps), default=limits.max_count)
+        return {
+            "prompt": (1, limits.max_prompt_length),
+            "negative": (0, limits.max_prompt_length),
+            "width": (64, max(64, min(limits.max_width, size))),
+            "height": (64, max(64, min(limits.max_height, size))),
+            "steps": (1, min(limits.max_steps, steps)),
+            "count": (1, min(limits.max_count, images)),
+        }
 
     async def cog_load(self) -> None:
         self.catalogue.refresh()
@@ -141,12 +162,13 @@ class Imagine(commands.Cog):
         guidance="How closely to follow the prompt (CFG scale)",
         sampler="The sampler the provider uses",
         seed="Start from this seed to repeat a result",
-        count="How many images (1-4)",
+        count="How many images",
         loras="LoRAs as name:weight, separated by commas",
         image="Start from this image (img2img)",
         strength="With an image: how much to change it (0.05-1)",
     )
     @app_commands.choices(aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS])
+    # The ranges here are the widest; __init__ narrows them to the settings (see _bounds).
     async def imagine(
         self,
         interaction: discord.Interaction[Any],
@@ -175,7 +197,11 @@ class Imagine(commands.Cog):
             defaults = _defaults(preferences, policy)
             provider, model_name = self.catalogue.resolve(model or defaults.model)
             if image is None and strength is not None:
-                raise InvalidRequest("strength", strength, "only with an image to start from")
+                raise InvalidRequest(
+                    "strength",
+                    strength,
+                    "it only applies with an image; attach one or leave it out",
+                )
             init_image = await self._read(image) if image is not None else None
             request = GenerationRequest(
                 prompt,
@@ -214,7 +240,7 @@ class Imagine(commands.Cog):
             width, height = preferences.width, preferences.height
         if aspect is not None and (width is None or height is None):
             if aspect not in ASPECTS:
-                raise InvalidRequest("aspect", aspect, "one of " + ", ".join(ASPECTS))
+                raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
             entry = self.bot.runtime.providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
             across, down = (int(part) for part in aspect.split(":"))
@@ -340,6 +366,16 @@ class Imagine(commands.Cog):
             await answer(interaction, explain(err))
             return
         await enqueue_describe(interaction, data, private=private)
+
+
+def _bound(
+    command: app_commands.Command[Any, ..., Any], bounds: dict[str, tuple[int, int]]
+) -> None:
+    """Set the options' ranges on this cog's copy of the command before the tree syncs
+    (``Range`` in a signature is fixed when the class is defined, before settings exist)."""
+    params = command._params  # the copy Cog.__new__ made for this instance
+    for name, (low, high) in bounds.items():
+        params[name] = dataclasses.replace(params[name], min_value=low, max_value=high)
 
 
 def _defaults(preferences: Preferences, policy: ContentPolicy) -> Preferences:

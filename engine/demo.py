@@ -76,9 +76,7 @@ class DemoProvider(Provider):
         if request.mode is not Mode.TXT2IMG:
             if request.init_image is None:
                 raise InvalidRequest("image", None, f"{request.mode.value} needs an input image")
-            source = await asyncio.to_thread(
-                decode_image, request.init_image, "The input image could not be read"
-            )
+            source = await asyncio.to_thread(decode_image, request.init_image, _input_said)
         for step in range(1, request.steps + 1):
             cancel.raise_if_cancelled()
             await asyncio.sleep(self.options.step_seconds)
@@ -96,6 +94,11 @@ class DemoProvider(Provider):
             )
         )
         return GenerationResult(images, DEMO_MODEL, info={"note": NOTE})
+
+
+def _input_said(what: str) -> str:
+    """decode_image speaks of what a provider sent; here the member sent it."""
+    return f"The input image could not be read: the member {what}."
 
 
 def draw(request: GenerationRequest, seed: int, source: Image.Image | None = None) -> Image.Image:

@@ -15,14 +15,22 @@ class EngineError(Exception):
         self.user_message = message
 
 
+# Request fields as /imagine and the CLI call them, for adapters that use the request's names.
+OPTION_NAMES = {"lora": "loras", "negative_prompt": "negative"}
+
+
 class InvalidRequest(EngineError):
-    """A request option is out of range or not supported; nothing should be queued or charged."""
+    """A request option is out of range or not supported; nothing should be queued or charged.
+    ``field`` is the option as members and the CLI name it; ``allowed`` says what to do
+    instead; ``value`` None leaves the value out (``allowed`` then says what was wrong)."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
+        field = OPTION_NAMES.get(field, field)
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field} = {_show(value)} is not allowed: {allowed}")
+        given = "" if value is None else f" can't be {_show(value)}"
+        super().__init__(f"`{field}`{given}: {allowed.rstrip('.')}.")
 
 
 class ProviderConfigError(EngineError):

@@ -31,7 +31,7 @@ def is_lora_name(name: str) -> bool:
 
 def check_lora_name(name: str) -> None:
     if not is_lora_name(name):
-        raise InvalidRequest("lora", name, NAME_RULE)
+        raise InvalidRequest("loras", name, f"use {NAME_RULE}")
 
 
 def lora_names(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -49,7 +49,7 @@ def lift_prompt_loras(request: GenerationRequest) -> GenerationRequest:
     for match in EXTRA_NETWORK.finditer(request.negative_prompt):
         if match[1] in LORA_TYPES:
             raise InvalidRequest(
-                "negative_prompt", match[0], "no LoRAs: name them in the prompt or in loras"
+                "negative", match[0], "it takes no LoRAs; name them in the prompt or in loras"
             )
     lifted: list[LoraRef] = []
 
@@ -58,7 +58,7 @@ def lift_prompt_loras(request: GenerationRequest) -> GenerationRequest:
             return match[0]
         parts = match[2].split(":")
         if len(parts) > 2 or (len(parts) == 2 and not WEIGHT.match(parts[1])):
-            raise InvalidRequest("prompt", match[0], "<lora:name> or <lora:name:weight>")
+            raise InvalidRequest("prompt", match[0], "write <lora:name> or <lora:name:weight>")
         name = parts[0].strip()
         check_lora_name(name)
         lifted.append(LoraRef(name, float(parts[1]) if len(parts) == 2 else 1.0))
@@ -78,7 +78,9 @@ def check_loras(loras: tuple[LoraRef, ...]) -> None:
     for lora in loras:
         check_lora_name(lora.name)
         if not -2 <= lora.weight <= 2:
-            raise InvalidRequest(f"LoRA {lora.name} weight", lora.weight, "-2 to 2")
+            raise InvalidRequest(
+                "loras", f"{lora.name}:{lora.weight:g}", "use a weight from -2 to 2"
+            )
         if lora.name in seen:
-            raise InvalidRequest("lora", lora.name, "each LoRA once")
+            raise InvalidRequest("loras", lora.name, "name each LoRA once")
         seen.add(lora.name)

@@ -16,6 +16,18 @@ MAX_SEED = 2**32 - 1
 DEFAULT_SIZE = 512
 
 
+def pixels(width: int, height: int) -> str:
+    """A size as members read it: "2048×2048 pixels (4.2 MP)"."""
+    return f"{width}×{height} pixels ({width * height / 1e6:.1f} MP)"
+
+
+def file_size(size: int) -> str:
+    """A byte count as members read it: "10 MiB", "9.5 KiB", "300 bytes"."""
+    if size >= 2**20:
+        return f"{size / 2**20:.3g} MiB"
+    return f"{size / 2**10:.3g} KiB" if size >= 2**10 else f"{size} bytes"
+
+
 class Mode(enum.StrEnum):
     TXT2IMG = "txt2img"
     IMG2IMG = "img2img"
@@ -111,38 +123,63 @@ class Capabilities:
 
     def check(self, request: GenerationRequest) -> None:
         if request.mode not in self.modes:
+            if request.mode is Mode.IMG2IMG:  # /imagine's image option asks for it
+                raise InvalidRequest(
+                    "image",
+                    None,
+                    "this model can't start from an image; pick another or leave it out",
+                )
             allowed = ", ".join(sorted(mode.value for mode in self.modes))
-            raise InvalidRequest("mode", request.mode.value, f"this provider supports {allowed}")
+            raise InvalidRequest(
+                "mode", request.mode.value, f"this provider does {allowed}; pick another model"
+            )
         if self.models and request.model is not None and request.model not in self.models:
-            raise InvalidRequest("model", request.model, "one of " + ", ".join(self.models))
+            raise InvalidRequest("model", request.model, "pick one of " + ", ".join(self.models))
         if request.seed is not None and not self.seed:
-            raise InvalidRequest("seed", request.seed, "this provider picks its own seeds")
+            raise InvalidRequest("seed", request.seed, "this provider picks its own; leave it out")
         if request.negative_prompt and not self.negative_prompt:
-            raise InvalidRequest("negative_prompt", "…", "this provider takes no negative prompt")
+            raise InvalidRequest(
+                "negative", None, "this provider takes no negative prompt; leave it out"
+            )
         if request.sampler is not None and request.sampler not in self.samplers:
-            allowed = ", ".join(self.samplers) if self.samplers else "none: it picks its own"
-            raise InvalidRequest("sampler", request.sampler, f"one of {allowed}")
+            allowed = (
+                "pick one of " + ", ".join(self.samplers)
+                if self.samplers
+                else "this provider picks its own; leave it out"
+            )
+            raise InvalidRequest("sampler", request.sampler, allowed)
         if request.guidance is not None and not self.guidance:
-            raise InvalidRequest("guidance", request.guidance, "this provider sets its own")
+            raise InvalidRequest(
+                "guidance", request.guidance, "this provider sets its own; leave it out"
+            )
         if request.loras and not self.loras:
-            raise InvalidRequest("loras", request.loras[0].name, "this provider takes no LoRAs")
+            raise InvalidRequest(
+                "loras", request.loras[0].name, "this provider takes none; leave it out"
+            )
         for name, value in (("width", request.width), ("height", request.height)):
             if value is None:
                 continue
             if request.mode is Mode.UPSCALE:  # the output of a resize: only its bound matters
                 if value > self.max_size:
-                    raise InvalidRequest(name, value, f"at most {self.max_size} after upscaling")
+                    across = "wide" if name == "width" else "tall"
+                    raise InvalidRequest(
+                        "image",
+                        None,
+                        f"upscaled it would be {value} pixels {across}, over this provider's "
+                        f"{self.max_size}; attach a smaller image",
+                    )
                 continue
             if not self.min_size <= value <= self.max_size or value % self.size_multiple:
                 raise InvalidRequest(
                     name,
                     value,
-                    f"a multiple of {self.size_multiple} from {self.min_size} to {self.max_size}",
+                    f"use a multiple of {self.size_multiple} "
+                    f"from {self.min_size} to {self.max_size}",
                 )
         if request.steps is not None and not 1 <= request.steps <= self.max_steps:
-            raise InvalidRequest("steps", request.steps, f"1 to {self.max_steps}")
+            raise InvalidRequest("steps", request.steps, f"use a value from 1 to {self.max_steps}")
         if not 1 <= request.count <= self.max_images:
-            raise InvalidRequest("count", request.count, f"1 to {self.max_images}")
+            raise InvalidRequest("count", request.count, f"use a value from 1 to {self.max_images}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,4 +180,4 @@ def test_upscale_past_the_largest_size_is_refused_by_name():
     request = GenerationRequest("x", mode=Mode.UPSCALE, init_image=png(RED, (1100, 64)))
     with pytest.raises(InvalidRequest) as caught:
         demo().prepare(request)
-    assert caught.value.field == "width"
+    assert caught.value.field == "image"  # the upscale of that image would be too large

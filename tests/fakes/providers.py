@@ -70,12 +70,14 @@ class FakeProvider(Provider):
         self.nsfw_models = frozenset(options.get("nsfw_models", ()))
         self.loras = list(options.get("loras", ()))
         self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
-        modes = {Mode.TXT2IMG, Mode.IMG2IMG} | ({Mode.UPSCALE} if options.get("upscale") else set())
+        modes = {Mode.TXT2IMG} | ({Mode.IMG2IMG} if options.get("img2img", True) else set())
+        modes |= {Mode.UPSCALE} if options.get("upscale") else set()
         self._capabilities = Capabilities(
             modes=frozenset(modes),
             models=("fake-v1", "fake-v2", *sorted(self.nsfw_models)),
             samplers=("Euler", "Euler a"),
             max_batch=int(options.get("max_batch", 1)),
+            max_size=int(options.get("max_size", 2048)),
             loras=bool(self.loras),
             nsfw=bool(self.nsfw_models),
             describe=bool(options.get("describe", False)),

@@ -29,7 +29,7 @@ SNOWFLAKES = st.integers(1, 2**63 - 1)
 SPECIAL = ("\x00", "🙂", "👩\u200d👩\u200d👧", "مرحبا", "שלום", "\u202e", "\ufeff", " ", "\t", "\n")
 OPTIONS = {
     "prompt",
-    "negative_prompt",
+    "negative",
     "width",
     "height",
     "steps",

@@ -138,7 +138,7 @@ def test_what_it_cannot_honour_is_refused_up_front(api: FakeApi):
     p = provider(api, sizes=["1024x1024", "1792x1024"])
     for options, field in (
         ({"seed": 3}, "seed"),
-        ({"negative_prompt": "blur"}, "negative_prompt"),
+        ({"negative_prompt": "blur"}, "negative"),
         ({"steps": 20}, "steps"),
         ({"guidance": 7.0}, "guidance"),
         ({"width": 512, "height": 512}, "size"),

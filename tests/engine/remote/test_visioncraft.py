@@ -89,7 +89,7 @@ async def test_a_request_follows_the_document_and_returns_the_image(api: FakeApi
         ({"width": 1536}, "width"),
         ({"guidance": 7.5}, "guidance"),
         ({"seed": 1}, "seed"),
-        ({"loras": (LoraRef("other"),)}, "lora"),
+        ({"loras": (LoraRef("other"),)}, "loras"),
     ],
 )
 def test_the_documented_ranges_are_enforced_before_sending(api: FakeApi, options, field):
