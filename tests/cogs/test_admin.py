@@ -196,9 +196,11 @@ async def test_the_built_in_list_applies_outside_age_restricted_channels(admin_w
 
 async def test_a_bad_or_slow_regex_is_refused(admin_world: World):
     assert "Cannot block" in await run(admin_world, "terms add", {"pattern": "(a", "regex": True})
-    started = time.monotonic()
-    text = await run(admin_world, "terms add", {"pattern": "(a+)+$", "regex": True})
-    assert "Cannot block" in text and time.monotonic() - started < 2
+    # That the checks behind this refusal are bounded, whatever the machine's load, is
+    # asserted in tests/bot/test_moderation.py and tests/property/test_terms.py.
+    assert "Cannot block" in await run(
+        admin_world, "terms add", {"pattern": "(a+)+$", "regex": True}
+    )
     assert "Blocked" in await run(
         admin_world, "terms add", {"pattern": r"cat\s*girl", "regex": True}
     )

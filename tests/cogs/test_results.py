@@ -99,7 +99,8 @@ async def test_progress_edits_are_throttled_and_stop_at_the_end(tmp_path: Path, 
             for edit in status.edits
             if "▰" in edit.get("content", "") or "▱" in edit.get("content", "")
         ]
-        assert 1 <= len(progress) <= 4  # 3.2 s of steps, at most one edit a second
+        assert progress
+        # At most one edit a second: a lower bound on the gaps, which load only lengthens.
         times = [
             stamp
             for stamp, edit in zip(status.edit_times, status.edits, strict=True)
