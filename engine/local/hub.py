@@ -66,11 +66,11 @@ def cached(repo: str, cache_dir: str | None) -> Path | None:
         return None
 
 
-def remote_files(repo: str, variant: str | None, what: str = "model") -> dict[str, int]:
+def remote_files(repo: str, variant: str | None) -> dict[str, int]:
     """The files of a repo id to fetch and their sizes in bytes, in one request to the hub."""
     if constants.is_offline_mode():
         raise ModelLoadError(
-            f"The {what} {repo} is not in the local cache and HF_HUB_OFFLINE is set: {OFFLINE_FIX}."
+            f"{repo} is not in the local cache and HF_HUB_OFFLINE is set: {OFFLINE_FIX}."
         )
     try:
         info: Any = HfApi(endpoint=constants.ENDPOINT).model_info(
@@ -78,14 +78,14 @@ def remote_files(repo: str, variant: str | None, what: str = "model") -> dict[st
         )
     except RepositoryNotFoundError as err:
         raise ModelLoadError(
-            f"The {what} {repo} does not exist on the hub {constants.ENDPOINT} (or is private: "
+            f"{repo} does not exist on the hub {constants.ENDPOINT} (or is private: "
             "log in with `hf auth login`)."
         ) from err
     except HfHubHTTPError as err:
-        raise ModelLoadError(f"The hub {constants.ENDPOINT} refused {repo}: {err}") from err
+        raise ModelLoadError(f"the hub {constants.ENDPOINT} refused {repo}: {err}") from err
     except Exception as err:
         raise ModelLoadError(
-            f"The {what} {repo} is not in the local cache and the hub {constants.ENDPOINT} "
+            f"{repo} is not in the local cache and the hub {constants.ENDPOINT} "
             f"cannot be reached ({type(err).__name__}: {err}): {OFFLINE_FIX}, or set "
             "HF_HUB_OFFLINE=1 once everything is cached."
         ) from err
@@ -112,7 +112,7 @@ def fetch(
     folder = cached(repo, cache_dir)
     if folder is not None:
         return folder
-    files = remote_files(repo, variant, what)
+    files = remote_files(repo, variant)
     log.warning(
         "Downloading the %s %s: %d files, %s, into %s",
         what,
@@ -134,7 +134,7 @@ def download(repo: str, files: dict[str, int], cache_dir: str | None, bars: bool
             tqdm_class=tqdm if bars else _Silent,
         )
     except Exception as err:
-        raise ModelLoadError(f"Downloading {repo} failed: {err}") from err
+        raise ModelLoadError(f"downloading {repo} failed: {err}") from err
     return Path(path)
 
 

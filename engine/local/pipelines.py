@@ -50,8 +50,8 @@ def load_model(
 ) -> LoadedModel:
     try:
         pipe = _from_source(spec, dtype, cache_dir)
-    except ModelLoadError:
-        raise
+    except ModelLoadError as err:
+        raise ModelLoadError(f"Cannot load model {name}: {err}") from err
     except Exception as err:
         hint = ""
         if spec.kind == "repo":
@@ -132,7 +132,9 @@ def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) ->
                 path = fetch(source, None, cache_dir, "tiny decoder")
             tiny = AutoencoderTiny.from_pretrained(str(path))
     except ModelLoadError as err:
-        raise ModelLoadError(f"{err} {TINY_DECODER_HINT}") from err
+        raise ModelLoadError(
+            f"Cannot load the tiny decoder {source}: {err}. {TINY_DECODER_HINT}"
+        ) from err
     except Exception as err:
         raise ModelLoadError(
             f"Cannot load the tiny decoder {source}: {err}. {TINY_DECODER_HINT}"
