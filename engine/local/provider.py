@@ -23,6 +23,7 @@ from engine.errors import EngineError, InvalidRequest
 from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.loras import LoraLibrary
+from engine.local.models import report_at_start
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
     UPSCALER_FACTOR,
@@ -208,6 +209,7 @@ class LocalProvider(PipelineRunner, Provider):
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
+        report_at_start(self.options, self.default_model)
         self._safety = self._load_helper(
             "safety checker", self.options.safety_checker, SafetyClassifier
         )
