@@ -19,6 +19,7 @@ from bot import settings as settings_module
 from bot.app import NO_TOKEN_HELP, invite_url, point_at
 from bot.errors import BotError, Refusal
 from bot.jobs import Job, JobStatus, Requester, StoredImage
+from bot.models_cli import add_models_parser, run_models
 from bot.runtime import open_runtime
 from bot.scale.gateway import Cluster, open_bot
 from bot.settings import LoadedSettings
@@ -49,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "generate":
             return asyncio.run(_generate(loaded, args))
+        if command == "models":
+            return run_models(loaded, args)
         if command == "migrate":
             return asyncio.run(_migrate(loaded))
         if command == "backup":
@@ -78,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="start the Discord bot (the default)")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    add_models_parser(commands)
     backup = commands.add_parser(
         "backup", help="copy the SQLite database to a file, safely while the bot runs"
     )

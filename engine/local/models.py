@@ -29,21 +29,25 @@ class ModelState:
         return self.problem is None
 
 
-def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]:
-    """Every configured model and tiny decoder, in config order."""
-    states = []
+def configured(options: LocalOptions) -> list[tuple[str, ModelSpec]]:
+    """Every model the engine may load, by name: the models, their tiny decoders, the helpers."""
+    entries = []
     for name, spec in options.models.items():
-        states.append(check_model(name, spec, options.cache_dir, online))
+        entries.append((name, spec))
         if spec.tiny_decoder is not None:
-            states.append(
-                check_model(
-                    f"{name} (tiny decoder)",
-                    ModelSpec(source=spec.tiny_decoder),
-                    options.cache_dir,
-                    online,
-                )
-            )
-    return states
+            entries.append((f"{name} (tiny decoder)", ModelSpec(source=spec.tiny_decoder)))
+    for what in ("upscaler", "captioner", "safety_checker"):
+        source = getattr(options, what)
+        if source is not None:
+            entries.append((f"({what.replace('_', ' ')})", ModelSpec(source=source)))
+    return entries
+
+
+def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]:
+    """Every configured model, in config order."""
+    return [
+        check_model(name, spec, options.cache_dir, online) for name, spec in configured(options)
+    ]
 
 
 def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
@@ -118,11 +122,11 @@ def _size(path: Path) -> int:
 
 
 def report_at_start(options: LocalOptions, default: str) -> None:
-    """Warns about each unusable model other than the default, which start-up loads anyway
-    (and stops on, with the reason)."""
-    others = options.model_copy(
-        update={"models": {k: v for k, v in options.models.items() if k != default}}
-    )
-    for state in check_models(others):
+    """Warns about each unusable model; the default and the helpers are loaded at start anyway,
+    and stop it with the reason."""
+    for name, spec in configured(options):
+        if name in (default, f"{default} (tiny decoder)") or name.startswith("("):
+            continue
+        state = check_model(name, spec, options.cache_dir, online=True)
         if not state.usable:
             log.warning("Model %s is unusable: %s", state.name, state.problem)
