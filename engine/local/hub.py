@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import HfApi, constants, snapshot_download
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils.tqdm import tqdm
 
 from engine.errors import ProviderError
@@ -59,11 +60,16 @@ def _variant_of(name: str) -> str | None:
 
 
 def cached(repo: str, cache_dir: str | None) -> Path | None:
-    """The local snapshot of a repo id, without touching the network."""
-    try:
-        return Path(snapshot_download(repo, cache_dir=cache_dir, local_files_only=True))
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+    """The local snapshot of a repo id (its main revision, with a config), without touching the
+    network. huggingface_hub's own check wants every file of the repo, not the ones we fetch."""
+    root = Path(cache_folder(cache_dir)) / repo_folder_name(repo_id=repo, repo_type="model")
+    ref = root / "refs" / "main"
+    if not ref.is_file():
         return None
+    snapshot = root / "snapshots" / ref.read_text().strip()
+    if not any((snapshot / name).is_file() for name in ("model_index.json", "config.json")):
+        return None
+    return snapshot
 
 
 def remote_files(repo: str, variant: str | None) -> dict[str, int]:

@@ -12,6 +12,7 @@ from huggingface_hub import constants
 
 from bot.cli import main
 from tests.engine.local.test_model_check import fill_cache
+from tests.fakes.hub import serve_hub
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -78,3 +79,35 @@ def test_models_pull_refuses_a_name_that_is_not_configured(
     config = write_config(tmp_path)
     assert main(["--config", str(config), "models", "pull", "nope"]) == 2
     assert "No configured model named nope" in capsys.readouterr().out
+
+
+def test_models_pull_prints_size_and_destination_then_downloads_what_the_loader_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path)
+    files = {
+        "model_index.json": b"{}",
+        "unet/config.json": b"{}",
+        "unet/diffusion_pytorch_model.safetensors": b"w" * 2048,
+        "unet/diffusion_pytorch_model.bin": b"b" * 4096,
+        "sd.safetensors": b"s" * 4096,
+    }
+    with serve_hub({"someone/remote": files}) as (endpoint, hub):
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+        template = f"{endpoint}/{{repo_id}}/resolve/{{revision}}/{{filename}}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        assert main(["--config", str(config), "models", "pull", "remote"]) == 0
+    assert not [path for path in hub.requests if path.endswith(("sd.safetensors", ".bin"))]
+    captured = capsys.readouterr()
+    assert (
+        f"remote: fetching someone/remote, 3 files, 2.0 KB, into {tmp_path / 'hub'}" in captured.out
+    )
+    snapshot = next((tmp_path / "hub" / "models--someone--remote" / "snapshots").iterdir())
+    fetched = sorted(str(p.relative_to(snapshot)) for p in snapshot.rglob("*") if p.is_file())
+    assert fetched == sorted(
+        ["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors"]
+    )
+    assert main(["--config", str(config), "models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(r"remote\s+present", listed), listed

@@ -10,9 +10,10 @@ import pytest
 import torch
 from huggingface_hub import constants
 
-from engine.local.hub import wanted_files
+from engine.local.hub import fetch, wanted_files
 from engine.local.options import ModelSpec
 from engine.local.pipelines import ModelLoadError, load_model
+from tests.fakes.hub import serve_hub
 
 
 def _load(spec: ModelSpec, cache: Path) -> None:
@@ -101,3 +102,24 @@ def test_the_files_fetched_are_the_ones_the_loader_reads() -> None:
         "vae/diffusion_pytorch_model.bin",
     ]
     assert "unet/diffusion_pytorch_model.safetensors" in wanted_files(files, None)
+
+
+def test_a_download_is_logged_with_its_size_and_destination_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = {"config.json": b"{}", "diffusion_pytorch_model.safetensors": b"w" * 3072}
+    with serve_hub({"someone/taesd": files}) as (endpoint, hub):
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+        template = f"{endpoint}/{{repo_id}}/resolve/{{revision}}/{{filename}}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        caplog.set_level(logging.INFO, logger="engine")
+        folder = fetch("someone/taesd", None, str(tmp_path), "tiny decoder")
+        [announced] = [r for r in caplog.records if r.name == "engine.local.hub"]
+        assert announced.getMessage() == (
+            f"Downloading the tiny decoder someone/taesd: 2 files, 3.0 KB, into {tmp_path}"
+        )
+        downloads = [path for path in hub.requests if "/resolve/" in path]
+        assert downloads and (folder / "config.json").is_file()
+        assert fetch("someone/taesd", None, str(tmp_path)) == folder
+        assert [path for path in hub.requests if "/resolve/" in path] == downloads
