@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,16 @@ def test_models_pull_prints_size_and_destination_then_downloads_what_the_loader_
     assert main(["--config", str(config), "models", "list"]) == 0
     listed = capsys.readouterr().out
     assert re.search(r"remote\s+present", listed), listed
+
+
+def test_models_list_does_not_import_torch(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    script = (
+        "import sys\nfrom bot.cli import main\n"
+        f"main(['--config', {str(config)!r}, 'models', 'list'])\n"
+        "print('torch loaded' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.rstrip().endswith("no torch"), done.stdout + done.stderr
