@@ -18,6 +18,7 @@ from bot import settings as settings_module
 from bot.app import NO_TOKEN_HELP, invite_url
 from bot.errors import BotError, Refusal
 from bot.jobs import Job, JobStatus, Requester, StoredImage
+from bot.models_cli import run_models
 from bot.runtime import open_runtime
 from bot.serve import serve
 from bot.settings import LoadedSettings
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "generate":
             return asyncio.run(_generate(loaded, args))
+        if command == "models":
+            return run_models(loaded, args)
         if command == "migrate":
             return asyncio.run(_migrate(loaded))
         if command == "backup":

@@ -17,14 +17,13 @@ import torch
 from diffusers import AutoencoderTiny, AutoPipelineForImage2Image, AutoPipelineForText2Image
 from safetensors.torch import load_file
 
-from engine.errors import ProviderError
+from engine.local.hub import ModelLoadError, fetch
 from engine.local.options import ModelSpec
 
 log = logging.getLogger(__name__)
 
 
-class ModelLoadError(ProviderError):
-    """A configured model cannot be loaded; retrying will not help."""
+__all__ = ["ModelLoadError", "load_model", "load_tiny_decoder", "load_upscaler"]
 
 
 @dataclass
@@ -51,6 +50,8 @@ def load_model(
 ) -> LoadedModel:
     try:
         pipe = _from_source(spec, dtype, cache_dir)
+    except ModelLoadError as err:
+        raise ModelLoadError(f"Cannot load model {name}: {err}") from err
     except Exception as err:
         hint = ""
         if spec.kind == "repo":
@@ -94,8 +95,9 @@ def _from_source(spec: ModelSpec, dtype: torch.dtype, cache_dir: str | None) -> 
             str(Path(spec.source).expanduser()), config=spec.config, dtype=dtype
         )
     if spec.kind == "repo":
+        folder = fetch(spec.source, spec.variant, cache_dir)
         return AutoPipelineForText2Image.from_pretrained(
-            spec.source, dtype=dtype, cache_dir=cache_dir, variant=spec.variant
+            str(folder), dtype=dtype, variant=spec.variant
         )
     return AutoPipelineForText2Image.from_pretrained(
         str(Path(spec.source).expanduser()), dtype=dtype
@@ -126,9 +128,13 @@ def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) ->
             tiny = _tiny_from_file(Path(source).expanduser())
         else:
             path = Path(source).expanduser()
-            tiny = AutoencoderTiny.from_pretrained(
-                str(path) if path.is_dir() else source, cache_dir=cache_dir
-            )
+            if not path.is_dir():
+                path = fetch(source, None, cache_dir, "tiny decoder")
+            tiny = AutoencoderTiny.from_pretrained(str(path))
+    except ModelLoadError as err:
+        raise ModelLoadError(
+            f"Cannot load the tiny decoder {source}: {err}. {TINY_DECODER_HINT}"
+        ) from err
     except Exception as err:
         raise ModelLoadError(
             f"Cannot load the tiny decoder {source}: {err}. {TINY_DECODER_HINT}"

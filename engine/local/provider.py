@@ -22,7 +22,9 @@ from PIL import Image
 from engine.errors import EngineError, InvalidRequest
 from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
+from engine.local.hub import fetch
 from engine.local.loras import LoraLibrary
+from engine.local.models import report_at_start
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
     UPSCALER_FACTOR,
@@ -208,6 +210,7 @@ class LocalProvider(PipelineRunner, Provider):
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
+        report_at_start(self.options, self.default_model)
         self._safety = self._load_helper(
             "safety checker", self.options.safety_checker, SafetyClassifier
         )
@@ -231,7 +234,12 @@ class LocalProvider(PipelineRunner, Provider):
         if source is None:
             return None
         try:
-            return load(source, self.device, self.dtype, self.options.cache_dir)
+            where = source
+            if ModelSpec(source=source).kind == "repo":
+                where = str(fetch(source, None, self.options.cache_dir, what))
+            return load(where, self.device, self.dtype, self.options.cache_dir)
+        except ModelLoadError as err:
+            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
         except Exception as err:
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 

@@ -95,8 +95,11 @@ def test_generate_with_the_default_model_offline_explains_the_download(tmp_path:
         HF_HOME=str(tmp_path / "hf"),
     )
     assert result.returncode == 2
-    assert "Cannot load model sd-turbo from stabilityai/sd-turbo" in result.stderr
-    assert "the first use downloads it" in result.stderr
+    assert (
+        "Cannot load model sd-turbo: stabilityai/sd-turbo is not in the local cache"
+        in result.stderr
+    )
+    assert "python -m bot models pull" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -293,7 +293,8 @@ async def test_a_model_that_cannot_be_fetched_fails_start_up_clearly(tmp_path, m
     )
     with pytest.raises(
         ModelLoadError,
-        match=r"Cannot load model sd-turbo from stabilityai/sd-turbo \(the first use downloads it",
+        match=r"Cannot load model sd-turbo: stabilityai/sd-turbo is not in the local cache and "
+        r"HF_HUB_OFFLINE is set: run `python -m bot models pull`",
     ):
         await provider.start()
     await provider.close()

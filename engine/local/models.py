@@ -1,0 +1,132 @@
+"""What each configured model is and whether it is usable, without loading weights: a folder's
+model_index.json parses, a checkpoint's header reads, a hub id is cached or the hub has it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.local.hub import ModelLoadError, cache_folder, cached, remote_files
+from engine.local.options import LocalOptions, ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelState:
+    name: str
+    source: str
+    where: str
+    present: bool
+    size: int
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+
+def configured(options: LocalOptions) -> list[tuple[str, ModelSpec]]:
+    """Every model the engine may load, by name: the models, their tiny decoders, the helpers."""
+    entries = []
+    for name, spec in options.models.items():
+        entries.append((name, spec))
+        if spec.tiny_decoder is not None:
+            entries.append((f"{name} (tiny decoder)", ModelSpec(source=spec.tiny_decoder)))
+    for what in ("upscaler", "captioner", "safety_checker"):
+        source = getattr(options, what)
+        if source is not None:
+            entries.append((f"({what.replace('_', ' ')})", ModelSpec(source=source)))
+    return entries
+
+
+def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]:
+    """Every configured model, in config order."""
+    return [
+        check_model(name, spec, options.cache_dir, online) for name, spec in configured(options)
+    ]
+
+
+def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
+    if spec.kind == "repo":
+        return _check_repo(name, spec, cache_dir, online)
+    path = Path(spec.source).expanduser()
+    problem = _file_problem(path) if spec.kind == "single_file" else _folder_problem(path)
+    if problem is None and spec.config is not None:
+        config = Path(spec.config).expanduser()
+        problem = _folder_problem(config) if config.is_dir() else None
+        if problem is not None:
+            problem = f"its config {problem}"
+    fix = "fix source in the config, or point it at a diffusers folder or .safetensors file"
+    return ModelState(
+        name,
+        spec.source,
+        str(path),
+        path.exists(),
+        _size(path),
+        None if problem is None else f"{problem}: {fix}",
+    )
+
+
+def _check_repo(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
+    folder = cached(spec.source, cache_dir)
+    if folder is not None:
+        return ModelState(name, spec.source, str(folder), True, _size(folder))
+    where = cache_folder(cache_dir)
+    if not online:
+        return ModelState(name, spec.source, where, False, 0)
+    try:
+        files = remote_files(spec.source, spec.variant)
+    except ModelLoadError as err:
+        return ModelState(name, spec.source, where, False, 0, str(err))
+    return ModelState(name, spec.source, where, False, sum(files.values()))
+
+
+def _folder_problem(path: Path) -> str | None:
+    if not path.is_dir():
+        return f"{path} is not a folder"
+    index = path / "model_index.json"
+    config = path / "config.json"
+    if not index.is_file() and not config.is_file():
+        return f"{path} has no model_index.json (it is not a diffusers model folder)"
+    try:
+        json.loads((index if index.is_file() else config).read_text())
+    except (OSError, ValueError) as err:
+        return f"{index if index.is_file() else config} does not parse ({err})"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return f"{path} does not exist"
+    if path.suffix != ".safetensors":
+        return None
+    try:
+        with path.open("rb") as file:
+            (length,) = struct.unpack("<Q", file.read(8))
+            json.loads(file.read(length))
+    except (OSError, ValueError, struct.error) as err:
+        return f"{path} is not a readable .safetensors file ({err})"
+    return None
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    if not path.is_dir():
+        return 0
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
+
+
+def report_at_start(options: LocalOptions, default: str) -> None:
+    """Warns about each unusable model; the default and the helpers are loaded at start anyway,
+    and stop it with the reason."""
+    for name, spec in configured(options):
+        if name in (default, f"{default} (tiny decoder)") or name.startswith("("):
+            continue
+        state = check_model(name, spec, options.cache_dir, online=True)
+        if not state.usable:
+            log.warning("Model %s is unusable: %s", state.name, state.problem)
