@@ -10,10 +10,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+import discord
 import httpx
 
 from bot import settings as settings_module
-from bot.app import invite_url
+from bot.app import PERMISSIONS, SCOPES, invite_url
 from bot.errors import BotError
 from bot.freespace import MB, shortage, watched_paths
 from bot.settings import LoadedSettings
@@ -223,24 +224,36 @@ async def check_discord(loaded: LoadedSettings) -> list[Line]:
             )
         ]
     user = me.json()
-    lines = [Line("discord token", True, f"accepted: logged in as {user.get('username')}")]
-    application_id = int(application.json()["id"])
+    return [
+        Line("discord token", True, f"accepted: logged in as {user.get('username')}"),
+        _application(loaded, application.json()),
+    ]
+
+
+def _application(loaded: LoadedSettings, application: dict[str, Any]) -> Line:
+    """The application id, and whether its own install link (the portal's "Installation"
+    settings, where set) grants what the bot needs; the bot's invite link always does."""
+    application_id = int(application["id"])
+    link = invite_url(application_id)
     configured = loaded.settings.discord.application_id
     if configured is not None and configured != application_id:
-        lines.append(
-            Line(
-                "discord application",
-                False,
-                f"the token belongs to application {application_id}, the config says {configured}",
-                f"set discord.application_id = {application_id} or use that application's token",
-            )
+        return Line(
+            "discord application",
+            False,
+            f"the token belongs to application {application_id}, the config says {configured}",
+            f"set discord.application_id = {application_id} or use that application's token",
         )
-    else:
-        lines.append(
-            Line(
+    install = application.get("install_params") or {}
+    if install:
+        granted = discord.Permissions(int(install.get("permissions") or 0))
+        missing = [name for name, wanted in PERMISSIONS if wanted and not getattr(granted, name)]
+        missing += [scope for scope in SCOPES if scope not in install.get("scopes", ())]
+        if missing:
+            return Line(
                 "discord invite",
-                True,
-                f"application {application_id}: {invite_url(application_id)}",
+                False,
+                f"the application's install link leaves out {', '.join(missing)}",
+                f"invite the bot with {link} or add them under Installation in the developer "
+                "portal",
             )
-        )
-    return lines
+    return Line("discord invite", True, f"application {application_id}: {link}")

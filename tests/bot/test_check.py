@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.check import Line, check, render, report
@@ -74,6 +75,36 @@ async def test_a_refused_token_is_red_with_the_fix_and_exits_1(
     out = io.StringIO()
     assert report(lines, out) == 1
     assert "✗ discord token: refused by Discord (401) — fix: reset the token" in out.getvalue()
+
+
+async def test_an_install_link_without_the_permissions_the_bot_needs_is_red(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    view_and_send = discord.Permissions(view_channel=True, send_messages=True)
+    fake_discord.install_params = {"scopes": ["bot"], "permissions": str(view_and_send.value)}
+
+    invite = by_item(await check(write_config(tmp_path, fake_discord.api_base)))["discord invite"]
+
+    assert not invite.ok
+    assert "attach_files" in invite.text and "applications.commands" in invite.text
+    assert "send_messages," not in invite.text
+    assert invite.fix is not None and f"client_id={APPLICATION_ID}" in invite.fix
+
+
+async def test_a_token_of_another_application_than_the_configured_one_is_red(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    config = write_config(tmp_path, fake_discord.api_base)
+    config.write_text(config.read_text().replace("[discord]\n", "[discord]\napplication_id = 5\n"))
+
+    line = by_item(await check(config))["discord application"]
+
+    assert not line.ok
+    assert (
+        line.fix == f"set discord.application_id = {APPLICATION_ID} or use that application's token"
+    )
 
 
 async def test_a_missing_token_is_red_with_where_to_get_one(
