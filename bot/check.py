@@ -17,7 +17,7 @@ from bot import settings as settings_module
 from bot.app import PERMISSIONS, SCOPES, invite_url
 from bot.errors import BotError
 from bot.freespace import MB, shortage, watched_paths
-from bot.settings import LoadedSettings
+from bot.settings import LoadedSettings, default_api_key_env
 from engine import EngineError, Provider, ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
 
@@ -125,12 +125,13 @@ async def check_providers(loaded: LoadedSettings) -> list[Line]:
             fix = f"set providers.{name}.{err.key} to {err.allowed}"
             lines.append(Line(item, False, f"{err.key} = {err.value!r} is not allowed", fix))
             continue
-        lines.append(await _start(provider, item, name))
+        env = provider_settings.api_key_env or default_api_key_env(name)
+        fix = f"check providers.{name}.base_url and the key in ${env} (or the secrets file)"
+        lines.append(await _start(provider, item, fix))
     return lines
 
 
-async def _start(provider: Provider, item: str, name: str) -> Line:
-    fix = f"check providers.{name}'s URL and its key (provider_keys.{name} in the secrets)"
+async def _start(provider: Provider, item: str, fix: str) -> Line:
     try:
         await asyncio.wait_for(provider.start(), PROVIDER_SECONDS)
     except TimeoutError:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import discord
 import pytest
+from aiohttp import web
 
 from bot.check import Line, check, render, report
 from bot.cli import main
 from tests.conftest import FAKE_KIND
 from tests.fakes.discord import APPLICATION_ID, TOKEN, FakeDiscord
+from tests.fakes.http_api import FakeApi, json_answer
 
 
 @pytest.fixture
@@ -135,6 +137,34 @@ async def test_a_provider_whose_health_check_fails_is_red_with_its_reason(
     assert not provider.ok
     assert provider.text == "The fake provider refused the key (401)."
     assert provider.fix is not None and "providers.fake" in provider.fix
+
+
+async def test_a_remote_provider_that_refuses_its_key_is_red_with_the_providers_words(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def models(request: web.Request, body: object) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer right-key":
+            return json_answer({"error": {"message": "Incorrect API key", "type": "auth"}}, 401)
+        return json_answer({"data": [{"id": "dall-e-3"}]})
+
+    api = FakeApi()
+    api.route("GET", "/v1/models", models)
+    await api.start()
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("REMOTE_API_KEY", "wrong-key")
+    extra = f"[providers.remote]\nkind = 'openai'\nbase_url = '{api.base}'\nmodels = ['dall-e-3']\n"
+    try:
+        lines = await check(write_config(tmp_path, fake_discord.api_base, extra))
+        monkeypatch.setenv("REMOTE_API_KEY", "right-key")
+        accepted = await check(write_config(tmp_path, fake_discord.api_base, extra))
+    finally:
+        await api.stop()
+
+    remote = by_item(lines)["provider remote"]
+    assert not remote.ok
+    assert "refused the bot's API key" in remote.text and "Incorrect API key" in remote.text
+    assert remote.fix is not None and "$REMOTE_API_KEY" in remote.fix
+    assert by_item(accepted)["provider remote"].ok
 
 
 async def test_a_missing_local_model_folder_is_red_with_the_fix_and_a_present_one_green(
