@@ -16,6 +16,7 @@ from pathlib import Path
 from bot import cli_args
 from bot import settings as settings_module
 from bot.app import NO_TOKEN_HELP, invite_url
+from bot.check import run_check
 from bot.errors import BotError, Refusal
 from bot.jobs import Job, JobStatus, Requester, StoredImage
 from bot.models_cli import run_models
@@ -39,6 +40,8 @@ DEMO_NOTICE = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = cli_args.parser(__doc__).parse_args(argv)
+    if args.command == "check":  # it reports a settings problem as one of its red lines
+        return run_check(args)
     try:
         loaded = settings_module.load(args.config, args.secrets)
     except BotError as err:

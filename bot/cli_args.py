@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from bot import settings as settings_module
+from bot.check import add_check_parser
 from bot.models_cli import add_models_parser
 from bot.settings import Settings
 from engine import InvalidRequest
@@ -58,6 +59,7 @@ def parser(description: str | None = None) -> argparse.ArgumentParser:
     run.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help=DEMO_HELP)
     commands.add_parser("migrate", parents=[files], help="apply database migrations and exit")
     add_models_parser(commands, [files])
+    add_check_parser(commands, [files])
     backup = commands.add_parser(
         "backup",
         parents=[files],

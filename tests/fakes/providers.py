@@ -49,7 +49,8 @@ class FakeProvider(Provider):
     ``describe`` (caption images), ``fail_describe`` (a FAILURES key for every caption),
     ``previews`` (send a preview with each step), ``nsfw_models`` (models meant for NSFW),
     ``loras`` (LoRA names it knows), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
-    (run the steps in a thread and report progress from it, as the local engine does)."""
+    (run the steps in a thread and report progress from it, as the local engine does),
+    ``down_at_start`` (the reason its start-up health check gives)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -87,10 +88,14 @@ class FakeProvider(Provider):
         self.batches: list[int] = []
         self.started = asyncio.Event()
         self.release: asyncio.Event | None = None
+        self.down_at_start: str | None = options.get("down_at_start")
 
     @property
     def capabilities(self) -> Capabilities:
         return self._capabilities
+
+    async def start(self) -> None:
+        self.unavailable = self.down_at_start
 
     def batch_key(self, request: GenerationRequest) -> str:
         return f"{request.model}:{request.width}x{request.height}:{request.steps}"

@@ -150,6 +150,8 @@ class FakeDiscord:
         self.runner: web.AppRunner | None = None
         self.base = ""
         self.synced: list[dict[str, Any]] = []
+        # The application's "Installation" settings in the developer portal; None: not set.
+        self.install_params: dict[str, Any] | None = None
         self.guild_synced: dict[int, list[dict[str, Any]]] = {}
         self.syncs = 0
         self.messages: list[FakeMessage] = []  # channel posts, in order
@@ -1341,6 +1343,7 @@ class FakeDiscord:
                 "owner": {**BOT_USER, "id": "1", "bot": False, "username": "owner"},
                 "verify_key": "0" * 64,
                 "flags": 0,
+                **({} if self.install_params is None else {"install_params": self.install_params}),
             }
         )
 
