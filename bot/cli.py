@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_args
+from bot import cli_args, logs
 from bot import settings as settings_module
 from bot.app import NO_TOKEN_HELP, invite_url
 from bot.check import run_check
@@ -50,10 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "demo", False):
         loaded = settings_module.demo(loaded)
         print(DEMO_NOTICE, file=sys.stderr)
-    logging.basicConfig(
-        level=loaded.settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    logs.configure(loaded.settings.log_level)
     command = args.command or "run"
     try:
         if command == "generate":

@@ -54,6 +54,9 @@ async def serve(loaded: LoadedSettings) -> int:
     assert loaded.secrets.discord_token is not None
     cluster = Cluster.of(loaded.settings.scale, loaded.secrets.redis_url)
     point_at(loaded.settings.discord.api_base, loaded.settings.discord.gateway_url)
+    # The bot never joins voice: PyNaCl and davey are not needed, and no warning should say so.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     reconnects = _OneLineReconnects()
     for name in RETRYING_LOGGERS:
         logging.getLogger(name).addFilter(reconnects)

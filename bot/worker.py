@@ -92,6 +92,7 @@ class Worker:
         self._accepting = False
         self._loop_task: asyncio.Task[None] | None = None
         self._running: dict[asyncio.Task[None], list[Job]] = {}
+        self._unsettled: set[int] = set()  # claimed jobs whose outcome is not in the store yet
         self._tokens: dict[int, CancelToken] = {}
         self._deliveries = Deliveries(store, sink)
         self._shutting_down = False
@@ -135,7 +136,8 @@ class Worker:
         if self._loop_task is not None:
             await self._loop_task
         if self._running:
-            log.info("Waiting up to %.0f s for %d running job(s)", grace, self.busy)
+            if self._unsettled:  # not for a job that has only its delivery left
+                log.info("Waiting up to %.0f s for %d running job(s)", grace, len(self._unsettled))
             _, pending = await asyncio.wait(list(self._running), timeout=grace)
             if pending:
                 self._shutting_down = True
@@ -160,6 +162,7 @@ class Worker:
                     self.cancel(job.job_id)
             task = asyncio.create_task(self._execute(claimed), name=f"job-{claimed[0].job_id}")
             self._running[task] = claimed
+            self._unsettled.update(job.job_id for job in claimed)
             task.add_done_callback(self._finished)
 
     async def _claim(self) -> list[Job]:
@@ -213,7 +216,8 @@ class Worker:
                     self.cancel(job_id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.pop(task, None)
+        for job in self._running.pop(task, []):
+            self._unsettled.discard(job.job_id)
         if not task.cancelled() and task.exception() is not None:
             log.error("Job task failed", exc_info=task.exception())
         self._wake.set()
@@ -313,6 +317,7 @@ class Worker:
                 save=None,
                 retry_backoff=self._queue.retry_backoff_seconds,
             )
+        self._unsettled.discard(job.job_id)
         if finished:
             await self._deliveries.deliver(job.job_id)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import diffusers
 import torch
+import transformers
 from diffusers import AutoencoderTiny, AutoPipelineForImage2Image, AutoPipelineForText2Image
 from safetensors.torch import load_file
 
@@ -21,6 +22,10 @@ from engine.local.hub import ModelLoadError, fetch
 from engine.local.options import ModelSpec
 
 log = logging.getLogger(__name__)
+
+# Loading bars belong to a terminal, not to the bot's log; loading is logged once when done.
+diffusers.utils.logging.disable_progress_bar()
+transformers.utils.logging.disable_progress_bar()
 
 
 __all__ = ["ModelLoadError", "load_model", "load_tiny_decoder", "load_upscaler"]

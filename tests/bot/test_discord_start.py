@@ -114,6 +114,10 @@ async def test_python_m_bot_starts_prints_the_invite_and_stops_on_sigterm(
         await asyncio.wait_for(fake_discord.identified.wait(), 10)
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert process.stderr is not None
+        stderr = (await process.stderr.read()).decode()
+        assert "PyNaCl" not in stderr and "voice" not in stderr
+        assert "Warning" not in stderr and "Waiting up to" not in stderr
     finally:
         if process.returncode is None:
             process.kill()

@@ -92,6 +92,8 @@ def test_generate_writes_real_images_with_the_local_engine(tmp_path: Path, tiny:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "Loading pipeline components" not in result.stderr and "it/s]" not in result.stderr
+    assert "INFO    engine.local.pipelines: Loaded model tiny" in result.stderr
     written = re.findall(r"wrote (\S+) \(seed (\d+), 64x64\)", result.stdout)
     assert [seed for _, seed in written] == ["5", "6"]
     with Image.open(written[0][0]) as image:
