@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, InvalidRequest
-from engine.types import DEFAULT_SIZE, Capabilities, GenerationRequest, GenerationResult
+from engine.types import (
+    DEFAULT_SIZE,
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+    ModelInfo,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,18 @@ class Provider(abc.ABC):
     def loaded_models(self) -> list[str]:
         """Models held in memory now, for a status display; empty for remote providers."""
         return []
+
+    def model_info(self, model: str) -> ModelInfo:
+        """What one of this provider's models is and takes; by default what the provider as a
+        whole takes."""
+        capabilities = self.capabilities
+        return ModelInfo(
+            negative_prompt=capabilities.negative_prompt,
+            guidance=capabilities.guidance,
+            samplers=capabilities.samplers,
+            img2img=Mode.IMG2IMG in capabilities.modes,
+            loras=capabilities.loras,
+        )
 
     def lora_names(self) -> list[str]:
         """The LoRAs a request may name, for autocomplete; empty when it takes none."""

@@ -96,6 +96,38 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What one model is and takes, for /models and autocomplete."""
+
+    family: str | None = None
+    negative_prompt: bool = True
+    guidance: bool = True
+    samplers: tuple[str, ...] = ()
+    img2img: bool = True
+    loras: bool = False
+    licence: str | None = None
+
+    def summary(self) -> str:
+        """A short line: "FLUX.1 [schnell]; takes img2img; Apache-2.0"."""
+        takes = [
+            what
+            for what, ok in (
+                ("negative prompt", self.negative_prompt),
+                ("guidance", self.guidance),
+                ("samplers", bool(self.samplers)),
+                ("LoRAs", self.loras),
+                ("img2img", self.img2img),
+            )
+            if ok
+        ]
+        parts = [self.family] if self.family else []
+        parts.append("takes " + ", ".join(takes) if takes else "prompt only")
+        if self.licence:
+            parts.append(self.licence)
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a provider can honour. ``check`` refuses a request naming the first bad option."""
 

@@ -3,12 +3,16 @@ model_index.json parses, a checkpoint's header reads, a hub id is cached or the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.local.families import Family, UnknownFamily, by_key, recognise
+from engine.local.families.known import KNOWN
 from engine.local.hub import ModelLoadError, cache_folder, cached, remote_files
 from engine.local.options import LocalOptions, ModelSpec
 
@@ -130,3 +134,62 @@ def report_at_start(options: LocalOptions, default: str) -> None:
         state = check_model(name, spec, options.cache_dir, online=True)
         if not state.usable:
             log.warning("Model %s is unusable: %s", state.name, state.problem)
+
+
+def family_of(name: str, spec: ModelSpec, cache_dir: str | None) -> Family:
+    """The model's family: its ``family`` setting, else its folder's (or config folder's, or
+    cached repo's) model_index.json, else the table of well-known hub repos."""
+    if spec.family is not None:
+        return by_key(spec.family)
+    folder: Path | None = None
+    if spec.kind == "folder":
+        folder = Path(spec.source).expanduser()
+    elif spec.kind == "single_file" and spec.config is not None:
+        folder = Path(spec.config).expanduser()
+        if not folder.is_dir():
+            folder = cached(spec.config, cache_dir)
+    else:
+        folder = cached(spec.source, cache_dir)
+    if folder is None or not (folder / "model_index.json").is_file():
+        known = KNOWN.get(spec.source) or (KNOWN.get(spec.config) if spec.config else None)
+        if known is not None:
+            return by_key(known.family)
+        if folder is None and spec.kind == "repo":
+            return _family_from_hub(name, spec.source)
+    try:
+        return recognise(folder or Path(spec.source))
+    except UnknownFamily as err:
+        raise ModelLoadError(f"Model {name}: {err}") from err
+
+
+def licence_of(spec: ModelSpec) -> str | None:
+    """The licence the settings name, else the one the table of well-known repos knows."""
+    if spec.licence is not None:
+        return spec.licence
+    known = KNOWN.get(spec.source)
+    return known.licence if known is not None else None
+
+
+def _family_from_hub(name: str, repo: str) -> Family:
+    """A repo not downloaded yet: its model_index.json and denoiser config alone, into a
+    temporary folder (never into the hub cache, where a partial snapshot would pass for a
+    downloaded model)."""
+    from huggingface_hub import hf_hub_download  # noqa: PLC0415
+    from huggingface_hub.errors import EntryNotFoundError  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="family-") as folder:
+        try:
+            hf_hub_download(repo, "model_index.json", local_dir=folder)
+            for config in ("transformer/config.json", "unet/config.json"):
+                with contextlib.suppress(EntryNotFoundError):
+                    hf_hub_download(repo, config, local_dir=folder)
+        except Exception as err:
+            raise ModelLoadError(
+                f"Model {name}: cannot read the model_index.json of {repo} to tell its family "
+                f"({type(err).__name__}); run `python -m bot models pull` where the hub is "
+                'reachable, or set family = "..." in its settings'
+            ) from err
+        try:
+            return recognise(Path(folder))
+        except UnknownFamily as err:
+            raise ModelLoadError(f"Model {name}: {err}") from err

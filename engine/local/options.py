@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.local.families import keys as family_keys
 from engine.loras import lora_names
 from engine.options import parse_options
 
@@ -23,12 +24,16 @@ class ModelSpec(BaseModel):
     source: str
     config: str | None = None
     variant: str | None = None
-    width: Annotated[int, Field(ge=64, le=4096, multiple_of=8)] = 512
-    height: Annotated[int, Field(ge=64, le=4096, multiple_of=8)] = 512
-    steps: Annotated[int, Field(ge=1, le=500)] = 25
-    guidance: Annotated[float, Field(ge=0, le=30)] = 7.0
+    # The family's profile, when it cannot be read from a model_index.json (a single file, a
+    # hub repo not downloaded yet); its defaults fill every setting left out below.
+    family: str | None = None
+    licence: str | None = None
+    width: Annotated[int, Field(ge=64, le=4096, multiple_of=8)] | None = None
+    height: Annotated[int, Field(ge=64, le=4096, multiple_of=8)] | None = None
+    steps: Annotated[int, Field(ge=1, le=500)] | None = None
+    guidance: Annotated[float, Field(ge=0, le=30)] | None = None
     sampler: str | None = None
-    max_size: Annotated[int, Field(ge=64, le=8192)] = 1024
+    max_size: Annotated[int, Field(ge=64, le=8192)] | None = None
     nsfw: bool = False
     tiny_decoder: str | None = None
     decoder: Literal["auto", "tiny", "full"] = "auto"
@@ -48,8 +53,10 @@ class ModelSpec(BaseModel):
                 "a single-file checkpoint needs config = a local diffusers folder (or repo id) "
                 "of the same architecture, so nothing is fetched from the hub"
             )
-        if max(self.width, self.height) > self.max_size:
+        if self.max_size is not None and max(self.width or 0, self.height or 0) > self.max_size:
             raise ValueError(f"the default size {self.width}x{self.height} exceeds max_size")
+        if self.family is not None and self.family not in family_keys():
+            raise ValueError(f"family {self.family!r} is not one of {', '.join(family_keys())}")
         if self.decoder == "tiny" and self.tiny_decoder is None:
             raise ValueError('decoder = "tiny" needs tiny_decoder (for example madebyollin/taesd)')
         return self

@@ -4,7 +4,6 @@ the recently used ones in a bounded LRU. Used only from the engine's own thread.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,9 +14,10 @@ from typing import Any
 import diffusers
 import torch
 import transformers
-from diffusers import AutoencoderTiny, AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers import AutoencoderTiny
 from safetensors.torch import load_file
 
+from engine.local.families import Family
 from engine.local.hub import ModelLoadError, fetch
 from engine.local.options import ModelSpec
 
@@ -35,11 +35,11 @@ __all__ = ["ModelLoadError", "load_model", "load_tiny_decoder", "load_upscaler"]
 class LoadedModel:
     name: str
     spec: ModelSpec
+    family: Family
     text2img: Any
-    image2img: Any
+    image2img: Any  # None where the family has no img2img pipeline
     scheduler_config: Any
     default_scheduler: Any
-    xl: bool
     bytes: int
     tiny_decoder: Any = None
 
@@ -47,6 +47,7 @@ class LoadedModel:
 def load_model(
     name: str,
     spec: ModelSpec,
+    family: Family,
     *,
     device: torch.device,
     dtype: torch.dtype,
@@ -54,7 +55,7 @@ def load_model(
     compile_unet: bool,
 ) -> LoadedModel:
     try:
-        pipe = _from_source(spec, dtype, cache_dir)
+        pipe = _from_source(spec, family, dtype, cache_dir)
     except ModelLoadError as err:
         raise ModelLoadError(f"Cannot load model {name}: {err}") from err
     except Exception as err:
@@ -64,57 +65,57 @@ def load_model(
         raise ModelLoadError(f"Cannot load model {name} from {spec.source}{hint}: {err}") from err
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    if compile_unet:
+    if compile_unet and family.unet:
         pipe.unet = torch.compile(pipe.unet)
-    xl = "XL" in type(pipe).__name__
+    elif compile_unet:
+        pipe.transformer.compile_repeated_blocks()
     tiny = None
     if spec.tiny_decoder is not None:
-        tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, xl, cache_dir).to(device, dtype)
-    image2img = AutoPipelineForImage2Image.from_pipe(pipe)
-    image2img.set_progress_bar_config(disable=True)
+        tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
+    image2img = None
+    if family.image2img is not None:
+        image2img = getattr(diffusers, family.image2img).from_pipe(pipe)
+        image2img.set_progress_bar_config(disable=True)
     size = sum(
         parameter.numel() * parameter.element_size()
         for component in pipe.components.values()
         if isinstance(component, torch.nn.Module)
         for parameter in component.parameters()
     )
-    log.info("Loaded model %s (%s, %.0f MB) on %s", name, type(pipe).__name__, size / 2**20, device)
+    log.info(
+        "Loaded model %s (%s, %s, %.0f MB) on %s",
+        name,
+        family.label,
+        type(pipe).__name__,
+        size / 2**20,
+        device,
+    )
     return LoadedModel(
         name=name,
         spec=spec,
+        family=family,
         text2img=pipe,
         image2img=image2img,
         scheduler_config=pipe.scheduler.config,
         default_scheduler=pipe.scheduler,
-        xl=xl,
         bytes=size,
         tiny_decoder=tiny,
     )
 
 
-def _from_source(spec: ModelSpec, dtype: torch.dtype, cache_dir: str | None) -> Any:
+def _from_source(spec: ModelSpec, family: Family, dtype: torch.dtype, cache_dir: str | None) -> Any:
+    """The family's own text-to-image pipeline class, loaded from a folder, a cached or
+    downloaded hub repo, or one checkpoint file beside a folder of its configs."""
+    cls = getattr(diffusers, family.text2img)
     if spec.kind == "single_file":
         assert spec.config is not None
-        cls = getattr(diffusers, _pipeline_class(spec.config))
         return cls.from_single_file(
             str(Path(spec.source).expanduser()), config=spec.config, dtype=dtype
         )
     if spec.kind == "repo":
         folder = fetch(spec.source, spec.variant, cache_dir)
-        return AutoPipelineForText2Image.from_pretrained(
-            str(folder), dtype=dtype, variant=spec.variant
-        )
-    return AutoPipelineForText2Image.from_pretrained(
-        str(Path(spec.source).expanduser()), dtype=dtype
-    )
-
-
-def _pipeline_class(config: str) -> str:
-    """The pipeline class a single file belongs to, from its config folder's model index."""
-    index = Path(config).expanduser() / "model_index.json"
-    if index.is_file():
-        return str(json.loads(index.read_text())["_class_name"])
-    return "StableDiffusionXLPipeline" if "xl" in config.lower() else "StableDiffusionPipeline"
+        return cls.from_pretrained(str(folder), dtype=dtype, variant=spec.variant)
+    return cls.from_pretrained(str(Path(spec.source).expanduser()), dtype=dtype)
 
 
 TINY_DECODER_HINT = (
@@ -124,7 +125,7 @@ TINY_DECODER_HINT = (
 )
 
 
-def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) -> Any:
+def load_tiny_decoder(source: str, vae: Any, family: Family, cache_dir: str | None) -> Any:
     """A TAESD-style decoder (diffusers ``AutoencoderTiny``) from a hub id, a folder or a
     single file (diffusers keys, or the original decoder-only layout), checked against the
     model it will decode for."""
@@ -157,11 +158,10 @@ def load_tiny_decoder(source: str, vae: Any, xl: bool, cache_dir: str | None) ->
             f"The tiny decoder {source} upscales latents {tiny_scale}x; this model's VAE {scale}x."
         )
     named_xl = "xl" in Path(source).name.lower()
-    if named_xl != xl:
-        family = "SDXL" if xl else "SD 1.x/2.x"
+    if family.unet and named_xl != (family.key == "sdxl"):
         raise ModelLoadError(
             f"The tiny decoder {source} looks made for {'SDXL' if named_xl else 'SD 1.x/2.x'}, "
-            f"but the model is {family} (use madebyollin/{'taesdxl' if xl else 'taesd'})."
+            f"but the model is {family.label} (use {family.tiny_decoder})."
         )
     return tiny.eval()
 

@@ -22,9 +22,10 @@ from PIL import Image
 from engine.errors import EngineError, InvalidRequest
 from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
+from engine.local.families import Family
 from engine.local.hub import fetch
 from engine.local.loras import LoraLibrary
-from engine.local.models import report_at_start
+from engine.local.models import family_of, licence_of, report_at_start
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
     UPSCALER_FACTOR,
@@ -35,10 +36,10 @@ from engine.local.pipelines import (
 )
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
-from engine.local.samplers import MIN_STEPS, SAMPLERS
+from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
 from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
-from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode
+from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,17 @@ class LocalProvider(PipelineRunner, Provider):
         self.dtype = pick_dtype(self.options.dtype, self.device)
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
+        self._families: dict[str, Family] = {}
+        load = partial(
+            load_model,
+            device=self.device,
+            dtype=self.dtype,
+            cache_dir=self.options.cache_dir,
+            compile_unet=self.options.compile,
+        )
         self.cache = PipelineCache(
             dict(self.options.models),
-            partial(
-                load_model,
-                device=self.device,
-                dtype=self.dtype,
-                cache_dir=self.options.cache_dir,
-                compile_unet=self.options.compile,
-            ),
+            lambda name, spec: load(name, spec, self.family(name)),
             max_models=self.options.max_loaded_models,
             max_bytes=int(self.options.max_model_memory_gb * 2**30),
         )
@@ -73,9 +76,9 @@ class LocalProvider(PipelineRunner, Provider):
         self._capabilities = Capabilities(
             modes=frozenset(Mode),
             models=tuple(self.options.models),
-            samplers=tuple(SAMPLERS),
+            samplers=tuple(SAMPLERS) + tuple(FLOW_SAMPLERS),
             loras=lora_dir is not None,
-            max_size=max(spec.max_size for spec in specs),
+            max_size=max(spec.max_size or 4096 for spec in specs),
             max_steps=500,
             max_images=8,
             max_batch=self.options.max_batch,
@@ -94,6 +97,32 @@ class LocalProvider(PipelineRunner, Provider):
     def model_spec(self, name: str) -> ModelSpec:
         return self.options.models[name]
 
+    def family(self, name: str) -> Family:
+        """The model's family profile, read once (settings, model_index.json, known repos)."""
+        family = self._families.get(name)
+        if family is None:
+            family = family_of(name, self.options.models[name], self.options.cache_dir)
+            self._families[name] = family
+        return family
+
+    def model_info(self, name: str) -> ModelInfo:
+        spec = self.options.models.get(name)
+        if spec is None:
+            return super().model_info(name)
+        try:
+            family = self.family(name)
+        except ModelLoadError:
+            return super().model_info(name)
+        return ModelInfo(
+            family=family.label,
+            negative_prompt=family.negative_prompt,
+            guidance=family.takes_guidance,
+            samplers=tuple(family.samplers),
+            img2img=family.image2img is not None,
+            loras=family.loras and self.options.lora_dir is not None,
+            licence=licence_of(spec),
+        )
+
     def lora_names(self) -> list[str]:
         return self.loras.names()
 
@@ -108,13 +137,32 @@ class LocalProvider(PipelineRunner, Provider):
         return name in self.options.nsfw_loras
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
-        """Fill the model's defaults; refuse sizes, samplers and LoRAs it cannot take."""
+        """Fill the model's defaults (its settings, else its family's); refuse options its
+        family cannot honour, and sizes, samplers and LoRAs it cannot take."""
         name = request.model or self.default_model
         spec = self.options.models.get(name)
         if spec is None:
             raise InvalidRequest("model", name, "one of " + ", ".join(self.options.models))
-        width, height = self._size(request, spec)
-        steps = request.steps or spec.steps
+        for lora in request.loras:
+            self.loras.path(lora.name)
+        family = self.family(name)
+        if request.sampler is not None and request.sampler not in family.samplers:
+            close = difflib.get_close_matches(request.sampler, list(family.samplers), 3, 0.4)
+            if close:
+                hint = f"did you mean {', '.join(close)}? on {name} ({family.label}) "
+                raise InvalidRequest(
+                    "sampler", request.sampler, hint + "one of " + ", ".join(family.samplers)
+                )
+        family.check(request, name, explicit_guidance=request.guidance is not None)
+        upscales = request.mode is Mode.UPSCALE and self.options.upscaler is None
+        if upscales and family.image2img is None:
+            raise InvalidRequest(
+                "mode",
+                request.mode.value,
+                f"{name} ({family.label}) can't redraw an image larger; pick another model",
+            )
+        width, height = self._size(request, spec, family)
+        steps = request.steps or spec.steps or family.steps
         strength = request.strength
         if request.mode is Mode.UPSCALE and self.options.upscaler is not None:
             steps, strength = request.steps or UPSCALER_STEPS, None
@@ -123,30 +171,35 @@ class LocalProvider(PipelineRunner, Provider):
         if request.mode is not Mode.TXT2IMG and strength is not None:
             steps = max(steps, math.ceil(1 / strength))  # at least one denoising step
         sampler = request.sampler or spec.sampler
-        if sampler is not None and sampler not in SAMPLERS:
-            close = difflib.get_close_matches(sampler, list(SAMPLERS), n=3, cutoff=0.4)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise InvalidRequest("sampler", sampler, hint + "one of " + ", ".join(SAMPLERS))
+        if sampler is not None and sampler not in family.samplers:
+            raise InvalidRequest("sampler", sampler, "one of " + ", ".join(family.samplers))
         if sampler in MIN_STEPS and steps < MIN_STEPS[sampler]:
             raise InvalidRequest("steps", steps, f"at least {MIN_STEPS[sampler]} with {sampler}")
+        guidance = None
+        if family.takes_guidance:
+            default = spec.guidance if spec.guidance is not None else family.guidance
+            guidance = default if request.guidance is None else request.guidance
         resolved = request.replace(
             model=name,
             width=width,
             height=height,
             steps=steps,
-            guidance=spec.guidance if request.guidance is None else request.guidance,
+            guidance=guidance,
             sampler=sampler,
             strength=strength,
         )
         self.capabilities.check(resolved)
+        max_size = spec.max_size or family.max_size
         for field, value in (("width", width), ("height", height)):
-            if value > spec.max_size:
-                raise InvalidRequest(field, value, f"at most {spec.max_size} for model {name}")
-        for lora in request.loras:
-            self.loras.path(lora.name)
+            if value > max_size:
+                raise InvalidRequest(field, value, f"at most {max_size} for model {name}")
+            if request.mode is not Mode.UPSCALE and value % family.size_multiple:
+                raise InvalidRequest(
+                    field, value, f"a multiple of {family.size_multiple} for model {name}"
+                )
         return resolved
 
-    def _size(self, request: GenerationRequest, spec: ModelSpec) -> tuple[int, int]:
+    def _size(self, request: GenerationRequest, spec: ModelSpec, family: Family) -> tuple[int, int]:
         if request.width and request.height:
             return request.width, request.height
         if request.mode is Mode.UPSCALE and request.init_image is not None:
@@ -156,7 +209,8 @@ class LocalProvider(PipelineRunner, Provider):
                 return source[0] * UPSCALER_FACTOR, source[1] * UPSCALER_FACTOR
             factor = self.options.upscale_factor
             return _multiple_of_8(source[0] * factor), _multiple_of_8(source[1] * factor)
-        return request.width or spec.width, request.height or spec.height
+        width = request.width or spec.width or family.width
+        return width, request.height or spec.height or family.height
 
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG:
@@ -216,18 +270,12 @@ class LocalProvider(PipelineRunner, Provider):
         )
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
-        model = self.cache.get(self.default_model)
-        if self.options.compile:
+        self.cache.get(self.default_model)
+        if self.options.compile:  # the first call compiles: pay for it now, not in a job
             started = time.perf_counter()
-            spec = model.spec
-            model.text2img(
-                prompt="warm-up",
-                width=spec.width,
-                height=spec.height,
-                num_inference_steps=2,
-                guidance_scale=spec.guidance,
-            )
-            log.info("Compiled %s in %.1f s", model.name, time.perf_counter() - started)
+            warm_up = self.prepare(GenerationRequest("warm-up", steps=2, seed=0))
+            self._run([warm_up], [lambda _: None], [CancelToken()], threading.Event())
+            log.info("Compiled %s in %.1f s", self.default_model, time.perf_counter() - started)
 
     def _load_helper(self, what: str, source: str | None, load: Callable[..., T]) -> T | None:
         """A model beside the pipelines (classifier, captioner, upscaler), loaded at start."""

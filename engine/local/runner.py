@@ -55,8 +55,13 @@ class PipelineRunner:
         assert first.model is not None
         model = self.cache.get(first.model)
         pipe = model.text2img if first.mode is Mode.TXT2IMG else model.image2img
+        if pipe is None:  # prepare() refuses this; a job queued before a settings change
+            return [
+                ProviderError(f"{model.name} ({model.family.label}) can't start from an image.")
+                for _ in requests
+            ]
         pipe.scheduler = (
-            make_scheduler(first.sampler, model.scheduler_config)
+            make_scheduler(model.family.samplers[first.sampler], model.scheduler_config)
             if first.sampler
             else model.default_scheduler
         )
@@ -73,7 +78,8 @@ class PipelineRunner:
             with self._loras(pipe, first):
                 images = pipe(**arguments).images
             if tiny is not None:
-                images = _decode(tiny, pipe, images)
+                latents = model.family.unpack(pipe, images, width, height)
+                images = _decode(tiny, pipe, latents)
         except _Stop:
             return [GenerationCancelled() for _ in requests]
         except torch.cuda.OutOfMemoryError:
@@ -163,12 +169,14 @@ class PipelineRunner:
         width, height = first.size
         arguments: dict[str, Any] = {
             "prompt": [r.prompt for r in requests for _ in range(r.count)],
-            "negative_prompt": [r.negative_prompt for r in requests for _ in range(r.count)],
             "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
             "num_inference_steps": first.steps,
-            "guidance_scale": first.guidance,
             "callback_on_step_end": self._step_callback(model, requests, progress, cancel, abort),
             "callback_on_step_end_tensor_inputs": ["latents"],
+            **model.family.guidance_arguments(
+                first.guidance or 0.0,
+                [r.negative_prompt for r in requests for _ in range(r.count)],
+            ),
         }
         if first.mode is Mode.TXT2IMG:
             arguments.update(width=width, height=height)
@@ -195,8 +203,11 @@ class PipelineRunner:
                 raise _Stop
             step, total = index + 1, pipe.num_timesteps
             show = every and step % every == 0 and step < total
+            latents = tensors["latents"]
+            if show:
+                latents = model.family.unpack(pipe, latents, *requests[0].size)
             for report, offset in zip(progress, offsets, strict=True):
-                preview = self._preview(model, pipe, tensors["latents"][offset]) if show else None
+                preview = self._preview(model, pipe, latents[offset]) if show else None
                 report(Progress(step, total, preview=preview))
             return tensors
 
@@ -204,11 +215,20 @@ class PipelineRunner:
 
     @staticmethod
     def _preview(model: LoadedModel, pipe: Any, latent: torch.Tensor) -> Image.Image:
-        """The tiny decoder's picture of the current latents when there is one, else a linear
-        projection; at most PREVIEW_SIDE pixels a side."""
-        if model.tiny_decoder is None:
-            return latent_preview(latent, model.xl)
-        image = _decode(model.tiny_decoder, pipe, latent[None])[0]
+        """A picture of one image's current latents, (channels, h, w) in the denoiser's space:
+        through the tiny decoder when there is one, else the family's linear map to RGB, else
+        its own autoencoder; at most PREVIEW_SIDE pixels a side."""
+        family = model.family
+        if model.tiny_decoder is not None:
+            image = _decode(model.tiny_decoder, pipe, latent[None])[0]
+        elif family.rgb_factors is not None:
+            image = latent_preview(latent, family.rgb_factors, family.rgb_bias)
+        elif family.decode is not None:
+            with torch.no_grad():
+                pixels = family.decode(pipe, latent[None])
+            image = pipe.image_processor.postprocess(pixels.float(), output_type="pil")[0]
+        else:
+            raise ProviderError(f"{family.label} has no way to preview its latents")
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return image
 
@@ -243,8 +263,13 @@ class _AppliedLoras:
 
 @torch.no_grad()
 def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
-    """Latents in the UNet's (scaled) space to pictures, through a TAESD-style decoder."""
+    """Latents, (batch, channels, h, w) in the denoiser's space, to pictures through a
+    TAESD-style decoder. TAESD and TAESDXL take that space as it is (their scaling factor is
+    1); TAESD3 and TAEF1 carry their autoencoder's scaling and shift, undone here as the
+    pipeline does before its own decode."""
     parameter = next(tiny.parameters())
+    config = tiny.config
+    latents = latents / config.scaling_factor + getattr(config, "shift_factor", 0.0)
     decoded = tiny.decode(latents.to(parameter.device, parameter.dtype)).sample
     images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
     return images

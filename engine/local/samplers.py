@@ -1,56 +1,57 @@
-"""Samplers by their AUTOMATIC1111 names, mapped to diffusers schedulers."""
+"""Samplers by the names members know (AUTOMATIC1111's for UNet families, "... (flow)" for
+flow-matching ones), mapped to diffusers schedulers."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from diffusers import (
-    DDIMScheduler,
-    DPMSolverMultistepScheduler,
-    DPMSolverSinglestepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    HeunDiscreteScheduler,
-    KDPM2AncestralDiscreteScheduler,
-    KDPM2DiscreteScheduler,
-    LMSDiscreteScheduler,
-    PNDMScheduler,
-    UniPCMultistepScheduler,
-)
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+if TYPE_CHECKING:
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 KARRAS = {"use_karras_sigmas": True}
 SDE = {"algorithm_type": "sde-dpmsolver++"}
 
-# name -> (scheduler class, options over the pipeline's own scheduler config)
-SAMPLERS: dict[str, tuple[Any, dict[str, Any]]] = {
-    "Euler": (EulerDiscreteScheduler, {}),
-    "Euler a": (EulerAncestralDiscreteScheduler, {}),
-    "Heun": (HeunDiscreteScheduler, {}),
-    "LMS": (LMSDiscreteScheduler, {}),
-    "LMS Karras": (LMSDiscreteScheduler, KARRAS),
-    "DPM2": (KDPM2DiscreteScheduler, {}),
-    "DPM2 Karras": (KDPM2DiscreteScheduler, KARRAS),
-    "DPM2 a": (KDPM2AncestralDiscreteScheduler, {}),
-    "DPM2 a Karras": (KDPM2AncestralDiscreteScheduler, KARRAS),
-    "DPM++ 2M": (DPMSolverMultistepScheduler, {}),
-    "DPM++ 2M Karras": (DPMSolverMultistepScheduler, KARRAS),
-    "DPM++ 2M SDE": (DPMSolverMultistepScheduler, SDE),
-    "DPM++ 2M SDE Karras": (DPMSolverMultistepScheduler, {**SDE, **KARRAS}),
-    "DPM++ SDE": (DPMSolverSinglestepScheduler, {}),
-    "DPM++ SDE Karras": (DPMSolverSinglestepScheduler, KARRAS),
-    "DDIM": (DDIMScheduler, {}),
-    "PLMS": (PNDMScheduler, {}),
-    "UniPC": (UniPCMultistepScheduler, {}),
+# name -> (diffusers scheduler class, options over the pipeline's own scheduler config)
+SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Euler": ("EulerDiscreteScheduler", {}),
+    "Euler a": ("EulerAncestralDiscreteScheduler", {}),
+    "Heun": ("HeunDiscreteScheduler", {}),
+    "LMS": ("LMSDiscreteScheduler", {}),
+    "LMS Karras": ("LMSDiscreteScheduler", KARRAS),
+    "DPM2": ("KDPM2DiscreteScheduler", {}),
+    "DPM2 Karras": ("KDPM2DiscreteScheduler", KARRAS),
+    "DPM2 a": ("KDPM2AncestralDiscreteScheduler", {}),
+    "DPM2 a Karras": ("KDPM2AncestralDiscreteScheduler", KARRAS),
+    "DPM++ 2M": ("DPMSolverMultistepScheduler", {}),
+    "DPM++ 2M Karras": ("DPMSolverMultistepScheduler", KARRAS),
+    "DPM++ 2M SDE": ("DPMSolverMultistepScheduler", SDE),
+    "DPM++ 2M SDE Karras": ("DPMSolverMultistepScheduler", {**SDE, **KARRAS}),
+    "DPM++ SDE": ("DPMSolverSinglestepScheduler", {}),
+    "DPM++ SDE Karras": ("DPMSolverSinglestepScheduler", KARRAS),
+    "DDIM": ("DDIMScheduler", {}),
+    "PLMS": ("PNDMScheduler", {}),
+    "UniPC": ("UniPCMultistepScheduler", {}),
 }
 
 # Fewer steps than this and the scheduler fails (PLMS warms up with four).
 MIN_STEPS = {"PLMS": 4}
 
 
-def make_scheduler(name: str, base_config: Any) -> SchedulerMixin:
-    """A scheduler for ``name``, built from the pipeline's own config (betas, timestep
-    spacing, prediction type) so the model's training settings carry over."""
-    cls, options = SAMPLERS[name]
-    scheduler: SchedulerMixin = cls.from_config(base_config, **options)
+# Flow-matching families (SD 3.5, FLUX, Qwen-Image, Z-Image, Chroma): the schedulers that fit
+# a velocity-predicting model, by names a member can tell apart.
+FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Euler (flow)": ("FlowMatchEulerDiscreteScheduler", {}),
+    "Euler (flow) Karras": ("FlowMatchEulerDiscreteScheduler", KARRAS),
+    "Euler (flow) beta": ("FlowMatchEulerDiscreteScheduler", {"use_beta_sigmas": True}),
+}
+
+
+def make_scheduler(sampler: tuple[str, Mapping[str, Any]], base_config: Any) -> SchedulerMixin:
+    """A scheduler for a family's sampler, built from the pipeline's own config (betas, timestep
+    spacing, prediction type, shift) so the model's training settings carry over."""
+    import diffusers  # noqa: PLC0415 (the options and profiles are read without torch)
+
+    name, options = sampler
+    scheduler: SchedulerMixin = getattr(diffusers, name).from_config(base_config, **options)
     return scheduler

@@ -10,6 +10,7 @@ import pytest
 import torch
 from huggingface_hub import constants
 
+from engine.local.families.table import SD
 from engine.local.hub import fetch, wanted_files
 from engine.local.options import ModelSpec
 from engine.local.pipelines import ModelLoadError, load_model
@@ -20,6 +21,7 @@ def _load(spec: ModelSpec, cache: Path) -> None:
     load_model(
         "turbo",
         spec,
+        SD,
         device=torch.device("cpu"),
         dtype=torch.float32,
         cache_dir=str(cache),
@@ -72,7 +74,7 @@ def test_an_unreachable_hub_for_a_tiny_decoder_keeps_the_decoder_hint(
     from engine.local.pipelines import load_tiny_decoder
 
     with pytest.raises(ModelLoadError) as raised:
-        load_tiny_decoder("madebyollin/taesd", None, False, str(tmp_path))
+        load_tiny_decoder("madebyollin/taesd", None, SD, str(tmp_path))
     text = str(raised.value)
     assert "tiny decoder madebyollin/taesd" in text
     assert "cannot be reached" in text

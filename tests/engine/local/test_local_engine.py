@@ -24,6 +24,7 @@ from engine import (
     ProviderError,
 )
 from engine.local import LocalProvider
+from engine.local.families.table import SD
 from engine.local.pipelines import ModelLoadError
 from engine.local.samplers import MIN_STEPS, SAMPLERS
 from engine.registry import ProviderConfig, build_provider
@@ -476,8 +477,8 @@ def test_a_single_file_tiny_decoder_in_the_original_layout_loads(tmp_path):
             latent_channels = 4
             block_out_channels = (128, 256, 512, 512)
 
-    from_folder = load_tiny_decoder(str(tmp_path / "taesd"), Vae, False, None)
-    from_file = load_tiny_decoder(str(file), Vae, False, None)
+    from_folder = load_tiny_decoder(str(tmp_path / "taesd"), Vae, SD, None)
+    from_file = load_tiny_decoder(str(file), Vae, SD, None)
     latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.equal(from_folder.decode(latent).sample, from_file.decode(latent).sample)

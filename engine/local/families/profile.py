@@ -1,0 +1,127 @@
+"""A model family's profile: how it is recognised, its defaults and knobs, its samplers, its
+pipelines per mode, how its latents look and its decoders for previews. The engine reads only
+profiles, so a new family is a new profile, not a new code path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.errors import InvalidRequest
+from engine.types import GenerationRequest, Mode
+
+# "cfg": guidance_scale is classifier-free guidance, with the negative prompt where it has one.
+# "true_cfg": the same, passed as true_cfg_scale (Qwen-Image); guidance_scale is left alone.
+# "distilled": guidance_scale is a value the model was trained to take as an input (FLUX.1
+#   [dev], Sana-Sprint): one pass a step, no negative prompt.
+# "none": the model ignores guidance (FLUX.1 [schnell], step-distilled FLUX.2 [klein]).
+Guidance = Literal["cfg", "true_cfg", "distilled", "none"]
+
+# A sampler: (diffusers scheduler class name, options over the model's own scheduler config).
+Sampler = tuple[str, Mapping[str, Any]]
+# The latents a step callback sees -> (batch, channels, height, width) in the model's space.
+Unpack = Callable[[Any, Any, int, int], Any]
+# (model_index.json, transformer or unet config.json) -> whether this profile fits.
+Match = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+
+
+def _always(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _plain(pipe: Any, latents: Any, width: int, height: int) -> Any:
+    return latents
+
+
+@dataclass(frozen=True)
+class Family:
+    key: str
+    label: str
+    pipelines: tuple[str, ...]  # the model_index.json classes that belong to it
+    text2img: str  # the diffusers pipeline class per mode; None where the family lacks it
+    image2img: str | None
+    width: int = 1024
+    height: int = 1024
+    steps: int = 28
+    guidance: float = 3.5
+    guidance_kind: Guidance = "cfg"
+    negative_prompt: bool = True
+    samplers: Mapping[str, Sampler] = field(default_factory=dict)
+    default_sampler: str = "the model's own"
+    loras: bool = True
+    size_multiple: int = 16
+    max_size: int = 2048
+    latent_channels: int = 16
+    tiny_decoder: str | None = None  # the hub id of its TAESD-style decoder, where one exists
+    rgb_factors: tuple[tuple[float, float, float], ...] | None = None
+    rgb_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    unpack: Unpack = _plain
+    decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
+    matches: Match = _always
+    unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
+    text_encoders: str = ""  # named in /models and in the memory plan's log
+
+    @property
+    def modes(self) -> frozenset[Mode]:
+        modes = {Mode.TXT2IMG, Mode.DESCRIBE}
+        if self.image2img is not None:
+            modes |= {Mode.IMG2IMG, Mode.UPSCALE}
+        return frozenset(modes)
+
+    @property
+    def takes_guidance(self) -> bool:
+        return self.guidance_kind != "none"
+
+    def knobs(self) -> list[str]:
+        """What a member may set on this family, for /models and the docs."""
+        knobs = []
+        if self.negative_prompt:
+            knobs.append("negative prompt")
+        if self.guidance_kind in ("cfg", "true_cfg"):
+            knobs.append("guidance")
+        elif self.guidance_kind == "distilled":
+            knobs.append("guidance (distilled)")
+        if self.samplers:
+            knobs.append("samplers")
+        if self.loras:
+            knobs.append("LoRAs")
+        if self.image2img is not None:
+            knobs.append("img2img")
+        return knobs
+
+    def check(self, request: GenerationRequest, model: str, explicit_guidance: bool) -> None:
+        """Refuse, up front and by name, each option this family cannot honour."""
+        what = f"{model} ({self.label})"
+        if request.negative_prompt and not self.negative_prompt:
+            raise InvalidRequest("negative", None, f"{what} takes no negative prompt; leave it out")
+        if explicit_guidance and not self.takes_guidance:
+            raise InvalidRequest(
+                "guidance", request.guidance, f"{what} ignores guidance; leave it out"
+            )
+        if request.sampler is not None and request.sampler not in self.samplers:
+            allowed = ", ".join(self.samplers) if self.samplers else ""
+            raise InvalidRequest(
+                "sampler",
+                request.sampler,
+                f"one of {allowed} on {what}" if allowed else f"{what} has only its own sampler",
+            )
+        if request.loras and not self.loras:
+            raise InvalidRequest("loras", request.loras[0].name, f"{what} takes no LoRAs")
+        if request.mode is Mode.IMG2IMG and self.image2img is None:
+            raise InvalidRequest(
+                "image", None, f"{what} can't start from an image; pick another model"
+            )
+
+    def guidance_arguments(self, guidance: float, negatives: list[str]) -> dict[str, Any]:
+        """The pipeline arguments that carry guidance and the negative prompts."""
+        if self.guidance_kind == "true_cfg":
+            # Qwen-Image runs true CFG only when a negative prompt is given: a blank one
+            # stands for "none" as in its model card.
+            return {"true_cfg_scale": guidance, "negative_prompt": [n or " " for n in negatives]}
+        arguments: dict[str, Any] = {}
+        if self.guidance_kind != "none":
+            arguments["guidance_scale"] = guidance
+        if self.negative_prompt:
+            arguments["negative_prompt"] = negatives
+        return arguments

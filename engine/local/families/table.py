@@ -1,0 +1,222 @@
+"""The families the local engine knows, most specific first: a model is the first profile
+whose pipeline class and configs match."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.local.families import latents
+from engine.local.families.profile import Family
+from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
+
+
+def _guidance_embedded(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    return bool(denoiser.get("guidance_embeds", True))
+
+
+def _step_distilled(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    return bool(index.get("is_distilled", False))
+
+
+SD = Family(
+    key="sd",
+    label="Stable Diffusion 1.x/2.x",
+    pipelines=("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"),
+    text2img="StableDiffusionPipeline",
+    image2img="StableDiffusionImg2ImgPipeline",
+    width=512,
+    height=512,
+    steps=25,
+    guidance=7.0,
+    samplers=SAMPLERS,
+    size_multiple=8,
+    max_size=1024,
+    latent_channels=4,
+    tiny_decoder="madebyollin/taesd",
+    rgb_factors=latents.SD,
+    unet=True,
+    text_encoders="CLIP",
+)
+SDXL = Family(
+    key="sdxl",
+    label="SDXL",
+    pipelines=("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"),
+    text2img="StableDiffusionXLPipeline",
+    image2img="StableDiffusionXLImg2ImgPipeline",
+    steps=25,
+    guidance=6.0,
+    samplers=SAMPLERS,
+    size_multiple=8,
+    latent_channels=4,
+    tiny_decoder="madebyollin/taesdxl",
+    rgb_factors=latents.SDXL,
+    rgb_bias=latents.SDXL_BIAS,
+    unet=True,
+    text_encoders="CLIP-L, OpenCLIP-G",
+)
+SD3 = Family(
+    key="sd3",
+    label="Stable Diffusion 3.5",
+    pipelines=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline"),
+    text2img="StableDiffusion3Pipeline",
+    image2img="StableDiffusion3Img2ImgPipeline",
+    steps=28,
+    guidance=4.5,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taesd3",
+    rgb_factors=latents.SD3,
+    rgb_bias=latents.SD3_BIAS,
+    text_encoders="CLIP-L, OpenCLIP-G, T5-XXL",
+)
+FLUX1_SCHNELL = Family(
+    key="flux1-schnell",
+    label="FLUX.1 [schnell]",
+    pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
+    text2img="FluxPipeline",
+    image2img="FluxImg2ImgPipeline",
+    steps=4,
+    guidance=0.0,
+    guidance_kind="none",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    matches=lambda index, denoiser: not _guidance_embedded(index, denoiser),
+    text_encoders="CLIP-L, T5-XXL",
+)
+FLUX1 = Family(
+    key="flux1",
+    label="FLUX.1 [dev]",
+    pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
+    text2img="FluxPipeline",
+    image2img="FluxImg2ImgPipeline",
+    steps=28,
+    guidance=3.5,
+    guidance_kind="distilled",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    text_encoders="CLIP-L, T5-XXL",
+)
+CHROMA = Family(
+    key="chroma",
+    label="Chroma",
+    pipelines=("ChromaPipeline", "ChromaImg2ImgPipeline"),
+    text2img="ChromaPipeline",
+    image2img="ChromaImg2ImgPipeline",
+    steps=26,
+    guidance=4.0,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    text_encoders="T5-XXL",
+)
+QWEN_IMAGE = Family(
+    key="qwen-image",
+    label="Qwen-Image",
+    pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline"),
+    text2img="QwenImagePipeline",
+    image2img="QwenImageImg2ImgPipeline",
+    width=1328,
+    height=1328,
+    steps=50,
+    guidance=4.0,
+    guidance_kind="true_cfg",
+    samplers=FLOW_SAMPLERS,
+    rgb_factors=latents.WAN,
+    rgb_bias=latents.WAN_BIAS,
+    unpack=latents.qwen_packed,
+    text_encoders="Qwen2.5-VL 7B",
+)
+Z_IMAGE = Family(
+    key="z-image",
+    label="Z-Image",
+    pipelines=("ZImagePipeline", "ZImageImg2ImgPipeline"),
+    text2img="ZImagePipeline",
+    image2img="ZImageImg2ImgPipeline",
+    steps=9,
+    guidance=0.0,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    text_encoders="Qwen3 4B",
+)
+FLUX2_KLEIN = Family(
+    key="flux2-klein",
+    label="FLUX.2 [klein]",
+    pipelines=("Flux2KleinPipeline",),
+    text2img="Flux2KleinPipeline",
+    image2img=None,
+    steps=4,
+    guidance=1.0,
+    guidance_kind="none",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    latent_channels=32,
+    matches=_step_distilled,
+    text_encoders="Qwen3",
+)
+FLUX2_KLEIN_BASE = Family(
+    key="flux2-klein-base",
+    label="FLUX.2 [klein] base",
+    pipelines=("Flux2KleinPipeline",),
+    text2img="Flux2KleinPipeline",
+    image2img=None,
+    steps=50,
+    guidance=4.0,
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    latent_channels=32,
+    text_encoders="Qwen3",
+)
+SANA = Family(
+    key="sana",
+    label="Sana",
+    pipelines=("SanaPipeline",),
+    text2img="SanaPipeline",
+    image2img=None,
+    steps=20,
+    guidance=4.5,
+    size_multiple=32,
+    latent_channels=32,
+    text_encoders="Gemma 2 2B",
+)
+SANA_SPRINT = Family(
+    key="sana-sprint",
+    label="Sana-Sprint",
+    pipelines=("SanaSprintPipeline", "SanaSprintImg2ImgPipeline"),
+    text2img="SanaSprintPipeline",
+    image2img="SanaSprintImg2ImgPipeline",
+    steps=2,
+    guidance=4.5,
+    guidance_kind="distilled",
+    negative_prompt=False,
+    loras=False,
+    size_multiple=32,
+    latent_channels=32,
+    text_encoders="Gemma 2 2B",
+)
+
+FAMILIES: tuple[Family, ...] = (
+    SD,
+    SDXL,
+    SD3,
+    FLUX1_SCHNELL,
+    FLUX1,
+    CHROMA,
+    QWEN_IMAGE,
+    Z_IMAGE,
+    FLUX2_KLEIN,
+    FLUX2_KLEIN_BASE,
+    SANA,
+    SANA_SPRINT,
+)
