@@ -58,13 +58,17 @@ class LocalProvider(PipelineRunner, Provider):
         load = partial(
             load_model,
             device=self.device,
-            dtype=self.dtype,
             cache_dir=self.options.cache_dir,
             compile_unet=self.options.compile,
         )
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec: load(name, spec, self.family(name)),
+            lambda name, spec: load(
+                name,
+                spec,
+                family := self.family(name),
+                dtype=pick_dtype(self.options.dtype, self.device, family.half),
+            ),
             max_models=self.options.max_loaded_models,
             max_bytes=int(self.options.max_model_memory_gb * 2**30),
         )

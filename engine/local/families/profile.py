@@ -60,6 +60,7 @@ class Family:
     decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
     matches: Match = _always
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
+    half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
     text_encoders: str = ""  # named in /models and in the memory plan's log
 
     @property

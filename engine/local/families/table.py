@@ -36,6 +36,7 @@ SD = Family(
     tiny_decoder="madebyollin/taesd",
     rgb_factors=latents.SD,
     unet=True,
+    half="float16",
     text_encoders="CLIP",
 )
 SDXL = Family(
@@ -53,6 +54,7 @@ SDXL = Family(
     rgb_factors=latents.SDXL,
     rgb_bias=latents.SDXL_BIAS,
     unet=True,
+    half="float16",
     text_encoders="CLIP-L, OpenCLIP-G",
 )
 SD3 = Family(
