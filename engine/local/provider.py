@@ -177,6 +177,8 @@ class LocalProvider(PipelineRunner, Provider):
         sampler = request.sampler or spec.sampler
         if sampler is not None and sampler not in family.samplers:
             raise InvalidRequest("sampler", sampler, "one of " + ", ".join(family.samplers))
+        if steps < family.min_steps:
+            raise InvalidRequest("steps", steps, f"at least {family.min_steps} on {name}")
         if sampler in MIN_STEPS and steps < MIN_STEPS[sampler]:
             raise InvalidRequest("steps", steps, f"at least {MIN_STEPS[sampler]} with {sampler}")
         guidance = None

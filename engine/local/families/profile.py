@@ -44,6 +44,7 @@ class Family:
     width: int = 1024
     height: int = 1024
     steps: int = 28
+    min_steps: int = 1
     guidance: float = 3.5
     guidance_kind: Guidance = "cfg"
     negative_prompt: bool = True
