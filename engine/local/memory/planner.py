@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from engine.local.families import Family
-from engine.local.hub import ModelLoadError, fetch
+from engine.local.hub import ModelLoadError, fetch, human_size
 from engine.local.memory.measure import checkpoint_weights, folder_weights
 from engine.local.memory.recipe import GiB, Hardware, Recipe, Wanted, Weights, choose_recipe, refuse
 from engine.local.options import LocalOptions, ModelSpec
@@ -85,11 +85,11 @@ class MemoryPlanner:
         hardware = replace(self.hardware, free=free)
         recipe = choose_recipe(family, weights, size, hardware, wanted(spec), name)
         log.info(
-            "Model %s: %s (%s; weights %.1f GiB)",
+            "Model %s: %s (%s; weights %s)",
             name,
             recipe.summary,
             recipe.reason,
-            weights.total / GiB,
+            human_size(weights.total),
         )
         return recipe
 

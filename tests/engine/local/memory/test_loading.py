@@ -5,6 +5,7 @@ transformer beside the folder holding the rest of the pipeline."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,18 @@ def test_models_check_names_a_missing_transformer_file(flux: Path, tmp_path: Pat
     assert state.problem is not None
     assert state.problem.startswith("its transformer ") and "does not exist" in state.problem
     assert check_model("flux", ModelSpec(source=str(flux)), None, online=False).usable
+
+
+async def test_the_recipe_and_why_are_logged_when_a_model_loads(
+    flux: Path, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, logger="engine.local")
+    provider = engine(flux, quantize="torchao_int8")
+    await provider.start()
+    await provider.close()
+    planned = [r.getMessage() for r in caplog.records if r.name == "engine.local.memory.planner"]
+    assert planned == [
+        "Model flux: cpu, transformer torchao_int8 (everything in RAM; weights 768.3 KB)"
+    ]
+    loaded = next(r.getMessage() for r in caplog.records if "Loaded model flux" in r.getMessage())
+    assert "cpu, transformer torchao_int8, 0 MB on the GPU, 1 MB in RAM" in loaded
