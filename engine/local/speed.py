@@ -31,6 +31,11 @@ OWN_CACHE_CONTEXTS = frozenset(
     {"FluxPipeline", "Flux2KleinPipeline", "QwenImagePipeline", "QwenImageImg2ImgPipeline"}
 )
 ONE_PASS = ("distilled", "none")
+# Transformers whose step cache diffusers 0.42 has but cannot run, and why.
+BROKEN_CACHES = {
+    "Flux2Transformer2DModel": "its First Block Cache fails on FLUX.2's single-stream blocks "
+    "(huggingface/diffusers#14280)",
+}
 
 
 @dataclass
@@ -75,10 +80,16 @@ def tune(
         if loras and family.loras and spec.hotswap_rank:
             speed.slot = LoraSlot(name, pipe.transformer, spec.hotswap_rank)
         # the cache decides on the host whether to skip the blocks: a graph break
-        denoiser.compile_repeated_blocks(fullgraph=speed.cached is None, backend=COMPILE_BACKEND)
+        fullgraph = speed.cached is None
+        if getattr(denoiser, "_repeated_blocks", None):
+            denoiser.compile_repeated_blocks(fullgraph=fullgraph, backend=COMPILE_BACKEND)
+            what = "repeated blocks compiled"
+        else:  # SD3 and Sana name no repeated block class
+            denoiser.compile(fullgraph=fullgraph, backend=COMPILE_BACKEND)
+            what = "transformer compiled whole"
         slot = speed.slot
         done.append(
-            "repeated blocks compiled"
+            what
             + (f", LoRAs hot-swapped up to rank {slot.rank}" if slot else "")
             + (", LoRAs recompile them" if slot is None and loras and family.loras else "")
         )
@@ -113,6 +124,9 @@ def _first_block_cache(denoiser: Any, name: str, spec: ModelSpec, family: Family
             f'{what}: cache = "first_block" needs a denoiser with diffusers\' step caches, '
             f"and {type(denoiser).__name__} has none; remove cache"
         )
+    broken = BROKEN_CACHES.get(type(denoiser).__name__)
+    if broken is not None:
+        raise ModelLoadError(f'{what}: cache = "first_block" cannot run: {broken}; remove cache')
     for pipeline in (family.text2img, family.image2img):
         if pipeline and pipeline not in OWN_CACHE_CONTEXTS and family.guidance_kind not in ONE_PASS:
             raise ModelLoadError(

@@ -35,6 +35,10 @@ from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.conftest import TinyModels
 from tests.engine.local.families.chroma import build_chroma
 from tests.engine.local.families.flux1 import build_flux1, build_flux1_lora
+from tests.engine.local.families.flux2_klein import build_flux2_klein
+from tests.engine.local.families.qwen_image import build_qwen_image
+from tests.engine.local.families.sana import build_sana
+from tests.engine.local.families.z_image import build_z_image
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -334,3 +338,36 @@ async def test_a_unet_compiles_whole_in_place_and_takes_loras(make, plain, compi
     lora = (("inkwash", 0.8),)
     image = await generate(compiled, loras=lora, model="tiny")
     assert np.abs(image - await generate(plain, loras=lora, model="tiny")).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("build", "runs"),
+    [
+        (build_qwen_image, "runs"),  # true CFG, in "cond" and "uncond" contexts
+        (build_flux2_klein, "cannot run: its First Block Cache fails"),  # diffusers#14280
+        (build_z_image, "ZImageTransformer2DModel has none"),
+        (build_sana, "SanaTransformer2DModel has none"),
+    ],
+)
+async def test_the_cache_runs_on_the_families_that_have_it(tmp_path: Path, build, runs: str):
+    folder = build(tmp_path / "model")
+    settings = {"source": str(folder), **SMALL}
+    options = {
+        "device": "cpu",
+        "models": {
+            "cached": {**settings, "cache": "first_block", "cache_threshold": 1e-9},
+            "plain": settings,
+        },
+    }
+    provider = build_provider("local", ProviderConfig("local", options))
+    assert isinstance(provider, LocalProvider)
+    try:
+        if runs != "runs":
+            with pytest.raises(ModelLoadError, match=rf"Model cached .*{runs}.*; remove cache"):
+                await provider.start()
+            return
+        await provider.start()
+        cached, plain = await generate(provider), await generate(provider, model="plain")
+        assert np.array_equal(cached, plain)
+    finally:
+        provider._executor.shutdown(wait=True)
