@@ -42,7 +42,6 @@ BROKEN_CACHES = {
 class Speed:
     """What a loaded model's calls need from its switches."""
 
-    compiled: bool = False
     slot: LoraSlot | None = None
     cached: Any = None  # the transformer whose First Block Cache each call starts afresh
 
@@ -63,7 +62,8 @@ def tune(
     """Applies the model's switches to its freshly loaded pipeline, in the order they need:
     attention and cache change the modules the compiler then sees; the LoRA slot is added
     before compilation so that the compiled blocks already hold it."""
-    speed = Speed(compiled=spec.compile or compile_all)
+    speed = Speed()
+    compiled = spec.compile or compile_all
     denoiser = pipe.unet if family.unet else pipe.transformer
     done = []
     if spec.attention != "native":
@@ -72,11 +72,11 @@ def tune(
     if spec.cache == "first_block":
         speed.cached = _first_block_cache(denoiser, name, spec, family)
         done.append(f"First Block Cache (threshold {spec.cache_threshold})")
-    if speed.compiled and family.unet:
+    if compiled and family.unet:
         # in place, so that the LoRA loaders still find the UNet's own modules
         denoiser.compile(backend=COMPILE_BACKEND)
         done.append("UNet compiled whole (LoRAs recompile it)")
-    elif speed.compiled:
+    elif compiled:
         if loras and family.loras and spec.hotswap_rank:
             speed.slot = LoraSlot(name, pipe.transformer, spec.hotswap_rank)
         # the cache decides on the host whether to skip the blocks: a graph break
