@@ -20,6 +20,7 @@ from engine.local.hub import ModelLoadError, fetch
 from engine.local.memory.load import held, pipeline_arguments, place, sibling
 from engine.local.memory.recipe import Recipe
 from engine.local.options import ModelSpec
+from engine.local.speed import Speed, tune
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class LoadedModel:
     recipe: Recipe = field(default_factory=lambda: Recipe("gpu"))
     gpu_bytes: int = 0  # what it holds on the GPU and in RAM between runs
     ram_bytes: int = 0
+    speed: Speed = field(default_factory=Speed)
 
 
 def load_model(
@@ -57,6 +59,7 @@ def load_model(
     cache_dir: str | None,
     compile_unet: bool,
     recipe: Recipe | None = None,
+    loras: bool = False,
 ) -> LoadedModel:
     recipe = recipe or Recipe("cpu" if device.type == "cpu" else "gpu")
     try:
@@ -70,10 +73,7 @@ def load_model(
         raise ModelLoadError(f"Cannot load model {name} from {spec.source}{hint}: {err}") from err
     place(pipe, recipe, device, dtype)
     pipe.set_progress_bar_config(disable=True)
-    if compile_unet and family.unet:
-        pipe.unet = torch.compile(pipe.unet)
-    elif compile_unet:
-        pipe.transformer.compile_repeated_blocks()
+    speed = tune(pipe, name, spec, family, compile_all=compile_unet, loras=loras)
     tiny = None
     if spec.tiny_decoder is not None:
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
@@ -106,6 +106,7 @@ def load_model(
         recipe=recipe,
         gpu_bytes=gpu,
         ram_bytes=ram,
+        speed=speed,
     )
 
 
