@@ -15,8 +15,9 @@ from PIL import Image
 from engine.errors import EngineError, GenerationCancelled, ProviderError
 from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
+from engine.local.memory.cache import PipelineCache
 from engine.local.options import LocalOptions
-from engine.local.pipelines import LoadedModel, PipelineCache
+from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
