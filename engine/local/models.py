@@ -58,6 +58,10 @@ def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]
 
 def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
     state = _check_files(name, spec, cache_dir, online)
+    if state.problem is None and spec.transformer is not None:
+        problem = _file_problem(Path(spec.transformer).expanduser())
+        if problem is not None:
+            state = replace(state, problem=f"its transformer {problem}: fix transformer")
     if state.problem is not None or name.endswith(")"):  # broken, or a decoder or helper
         return state
     try:

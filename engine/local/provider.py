@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from PIL import Image
 
 from engine.errors import EngineError, InvalidRequest
@@ -25,15 +26,11 @@ from engine.local.device import pick_device, pick_dtype
 from engine.local.families import Family
 from engine.local.hub import fetch
 from engine.local.loras import LoraLibrary
+from engine.local.memory.cache import PipelineCache
+from engine.local.memory.planner import MemoryPlanner
 from engine.local.models import family_of, licence_of, report_at_start
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
-from engine.local.pipelines import (
-    UPSCALER_FACTOR,
-    ModelLoadError,
-    PipelineCache,
-    load_model,
-    load_upscaler,
-)
+from engine.local.pipelines import UPSCALER_FACTOR, ModelLoadError, load_model, load_upscaler
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
@@ -60,17 +57,20 @@ class LocalProvider(PipelineRunner, Provider):
             device=self.device,
             cache_dir=self.options.cache_dir,
             compile_unet=self.options.compile,
+            loras=lora_dir is not None,
         )
+        self.memory = MemoryPlanner(self.device, self.options)
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec: load(
-                name,
-                spec,
-                family := self.family(name),
-                dtype=pick_dtype(self.options.dtype, self.device, family.half),
+            lambda name, spec, recipe: load(
+                name, spec, self.family(name), dtype=self._dtype(name), recipe=recipe
+            ),
+            lambda name, spec, reclaimable: self.memory.plan(
+                name, spec, self.family(name), self._dtype(name), reclaimable
             ),
             max_models=self.options.max_loaded_models,
-            max_bytes=int(self.options.max_model_memory_gb * 2**30),
+            max_gpu_bytes=self.memory.gpu_budget,
+            max_ram_bytes=self.memory.ram_budget,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
         self._safety: SafetyClassifier | None = None
@@ -100,6 +100,9 @@ class LocalProvider(PipelineRunner, Provider):
 
     def model_spec(self, name: str) -> ModelSpec:
         return self.options.models[name]
+
+    def _dtype(self, name: str) -> torch.dtype:
+        return pick_dtype(self.options.dtype, self.device, self.family(name).half)
 
     def family(self, name: str) -> Family:
         """The model's family profile, read once (settings, model_index.json, known repos)."""
@@ -221,6 +224,10 @@ class LocalProvider(PipelineRunner, Provider):
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG:
             return ""
+        if request.model and self.options.models[request.model].cache != "none":
+            # the cache skips blocks by how the whole batch changes: a job's image would
+            # depend on the jobs beside it
+            return ""
         loras = [[lora.name, lora.weight] for lora in request.loras]
         return json.dumps(
             [request.model, request.size, request.steps, request.guidance, request.sampler, loras]
@@ -277,7 +284,8 @@ class LocalProvider(PipelineRunner, Provider):
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
         self.cache.get(self.default_model)
-        if self.options.compile:  # the first call compiles: pay for it now, not in a job
+        if self.options.compile or self.model_spec(self.default_model).compile:
+            # the first call compiles: pay for it now, not in a job
             started = time.perf_counter()
             warm_up = self.prepare(GenerationRequest("warm-up", steps=2, seed=0))
             self._run([warm_up], [lambda _: None], [CancelToken()], threading.Event())

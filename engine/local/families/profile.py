@@ -41,6 +41,7 @@ class Family:
     pipelines: tuple[str, ...]  # the model_index.json classes that belong to it
     text2img: str  # the diffusers pipeline class per mode; None where the family lacks it
     image2img: str | None
+    transformer: str  # the denoiser's diffusers class, for single-file loading (or the UNet's)
     width: int = 1024
     height: int = 1024
     steps: int = 28
