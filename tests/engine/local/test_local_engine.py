@@ -324,8 +324,6 @@ def test_the_example_config_builds_the_local_engine_and_documents_its_keys():
 
 
 EXAMPLE = Path(__file__).parents[3] / "config.example.toml"
-# The memory helper's keys (t18/memory), which ModelSpec takes once that branch is merged.
-MEMORY_KEYS = {"memory", "fp8_storage", "quantize", "quantize_text_encoders", "transformer"}
 CARDS = (8, 12, 16, 24, 48)  # GB: the VRAM tiers the presets cover
 
 
@@ -360,11 +358,7 @@ def test_each_preset_of_the_example_config_is_a_valid_model_when_uncommented(nam
     from engine.local.families.known import KNOWN
     from engine.local.options import LocalOptions, ModelSpec
 
-    table = tomllib.loads(example_presets()[name])
-    pending = set(table) - set(ModelSpec.model_fields)
-    if pending and pending <= MEMORY_KEYS:
-        pytest.skip(f"{sorted(pending)} arrive with the memory settings (t18/memory)")
-    spec = ModelSpec(**table)
+    spec = ModelSpec(**tomllib.loads(example_presets()[name]))
     LocalOptions(models={name: spec})
     known = KNOWN[spec.source]  # /models names its family and licence before any download
     assert by_key(known.family).key == known.family
