@@ -4,7 +4,8 @@ random weights built from bench/configs/*.json (nothing is downloaded): the raw 
 against the local engine's ``generate_batch()`` (same arguments: prompts, seeds, steps, the
 family's guidance arguments, size), eager and with the engine's ``compile = true``, and
 against the card's compute floor: FLOPs per image (counted from the architecture, see
-``_flops.py``) over its dense bf16 rate.
+``_flops.py``) over its dense fp16/bf16 rate. Each runs in the precision the engine gives its
+family on a GPU under ``dtype = "auto"``: fp16 for the UNets, bf16 for the transformers.
 
 The engine gets the pipeline built in memory (its loader's weight-reading step is swapped for
 it; the rest of loading, family recognition from the saved configs, compilation and the run
@@ -13,7 +14,7 @@ device budget on disk.
 
 Run on a CUDA machine: python bench/gpu_throughput.py [--arch sdxl flux1-schnell
 z-image-turbo sd35-medium] [--batches 1 4] [--rounds 2] [--no-compile] [--peak-tflops 989].
-About 7 minutes on an H100 for the four defaults (each arch also runs alone, under the
+An estimated 8 minutes on an H100 for the four defaults (each arch also runs alone, under the
 10-minute limit of one device command). ``--dry-run`` checks it all on CPU: each architecture
 at its real widths but one or two of each repeated block, 64x64, one step, and the FLOP
 model against a counted real run; it also prints the full-size FLOPs per image."""
@@ -96,7 +97,7 @@ async def measure(
         "compile": compiled,
         "max_batch": max(args.batches),
         "device": "cpu" if args.dry_run else "cuda",
-        "dtype": "float32" if args.dry_run else "bfloat16",
+        "dtype": "auto",  # as an owner runs it: fp32 on CPU, the family's half on the GPU
     }
     provider = build_provider("local", ProviderConfig("local", options))
     assert isinstance(provider, LocalProvider)
@@ -227,13 +228,15 @@ async def main() -> None:
     if not args.dry_run and not torch.cuda.is_available():
         sys.exit("bench/gpu_throughput.py needs a CUDA GPU (or --dry-run to check it on CPU)")
     device = torch.device("cpu" if args.dry_run else "cuda")
-    dtype = torch.float32 if args.dry_run else torch.bfloat16
     name = "CPU (dry run)" if args.dry_run else torch.cuda.get_device_name()
     if args.peak_tflops is None:
         args.peak_tflops = PEAK_TFLOPS["H100 80GB HBM3"] if args.dry_run else peak_tflops(name)
     if args.dry_run:
         args.batches, args.rounds = [1, 2], 1
-    print(f"# GPU throughput, {name}, torch {torch.__version__}, {dtype}, prompt {PROMPT!r}")
+    precision = (
+        "float32" if args.dry_run else "each family's half precision (fp16 UNets, bf16 DiTs)"
+    )
+    print(f"# GPU throughput, {name}, torch {torch.__version__}, {precision}, prompt {PROMPT!r}")
     print(f"# compute floor at {args.peak_tflops or 'unknown'} dense bf16 TFLOP/s (H100 SXM: 989)")
     floors = full_size_flops(args.arch, args.peak_tflops)
     print()
@@ -250,6 +253,7 @@ async def main() -> None:
         if args.dry_run:
             arch = arch.shallow()
         built = time.perf_counter()
+        dtype = torch.float32 if args.dry_run else getattr(torch, by_key(arch.family).half)
         pipe = build(arch, device, dtype)
         print(f"# {arch_name}: built in {time.perf_counter() - built:.0f} s", flush=True)
         if args.dry_run:
