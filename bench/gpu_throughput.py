@@ -16,8 +16,9 @@ Run on a CUDA machine: python bench/gpu_throughput.py [--arch sdxl flux1-schnell
 z-image-turbo sd35-medium] [--batches 1 4] [--rounds 2] [--no-compile] [--peak-tflops 989].
 An estimated 8 minutes on an H100 for the four defaults (each arch also runs alone, under the
 10-minute limit of one device command). ``--dry-run`` checks it all on CPU: each architecture
-at its real widths but one or two of each repeated block, 64x64, one step, and the FLOP
-model against a counted real run; it also prints the full-size FLOPs per image."""
+at its real widths but one or two of each repeated block, 64x64, one step, compiled with
+torch.compile's "eager" backend (tracing only), and the FLOP model against a counted real
+run; it also prints the full-size FLOPs per image."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from _archs import ARCHS, Arch, build, load
 from _flops import META, Flops, count, count_run, guided
 
 from engine import CancelToken, GenerationRequest
-from engine.local import LocalProvider, pipelines
+from engine.local import LocalProvider, pipelines, speed
 from engine.local.families import by_key
 from engine.registry import ProviderConfig, build_provider
 
@@ -103,8 +104,14 @@ async def measure(
     assert isinstance(provider, LocalProvider)
     started = time.perf_counter()
     mode = "compiled" if compiled else "eager"
+    # a dry run traces with torch.compile's "eager" backend: the same graphs, guards and
+    # recompilations, without generating code on a small CPU
+    backend = "eager" if args.dry_run else speed.COMPILE_BACKEND
     try:
-        with mock.patch.object(pipelines, "_from_source", lambda *_, **__: pipe):
+        with (
+            mock.patch.object(pipelines, "_from_source", lambda *_, **__: pipe),
+            mock.patch.object(speed, "COMPILE_BACKEND", backend),
+        ):
             await provider.start()  # loads (and with compile, compiles and warms up) the model
     except Exception as err:  # a bench reports what fails and goes on with the next one
         print(f"| {arch.name} | {size}² | {steps} | | {mode} | failed: {err!r} |", flush=True)
@@ -260,7 +267,7 @@ async def main() -> None:
             check_flop_model(arch, pipe)
         with tempfile.TemporaryDirectory(prefix="bench-configs-") as configs:
             save_configs(pipe, Path(configs))
-            modes = [False] if args.no_compile or args.dry_run else [False, True]
+            modes = [False] if args.no_compile else [False, True]
             for compiled in modes:
                 await measure(arch, pipe, Path(configs), args, compiled, flops)
         del pipe
