@@ -1,8 +1,10 @@
 """The local engine's cost over the raw diffusers call, for every model family: the family's
 tiny pipeline, the same prompt, seed, size, steps and guidance arguments (the family profile's
-``guidance_arguments``, as the engine passes them), run alternately; medians. Both run on the
-engine's GPU thread: on a small CPU two OpenMP pools in two threads (each spinning after its
-work) would slow each other and measure thread placement, not the engine.
+``guidance_arguments``, as the engine passes them), run alternately; medians of the wall
+clock and of the CPU time of the engine's GPU thread (which a busy shared machine inflates far
+less than the wall clock). Both run on the engine's GPU thread: on a small CPU two OpenMP
+pools in two threads (each spinning after its work) would slow each other and measure thread
+placement, not the engine.
 
 Run: python bench/engine_overhead.py [--families sd flux1 ...] [--size 128] [--steps 20]
 [--rounds 15] [--threads 1]"""
@@ -15,6 +17,8 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,9 +32,27 @@ PROMPT = "a lighthouse at dusk"
 FIXED_STEPS = {"sana-sprint": 2}
 
 
-async def measure(provider: LocalProvider, name: str, rounds: int) -> tuple[float, float, float]:
-    """Median seconds of the raw pipeline call and of ``generate()``, alternated, and the
-    median of each round's ratio (which a machine slowing down for a while moves less)."""
+@dataclass
+class Times:
+    """Seconds of each run: wall clock, and CPU time of the engine's GPU thread."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+async def timed(provider: LocalProvider, run: Awaitable[object], times: Times) -> None:
+    """Times ``run``. The GPU thread's CPU time is read on that thread just before and just
+    after: with one torch thread every operator runs there, so it counts the work done, and
+    not the waits for a core that a shared machine adds to the wall clock."""
+    cpu = await provider._call(time.thread_time)
+    started = time.perf_counter()
+    await run
+    times.wall.append(time.perf_counter() - started)
+    times.cpu.append(await provider._call(time.thread_time) - cpu)
+
+
+async def measure(provider: LocalProvider, name: str, rounds: int) -> tuple[Times, Times]:
+    """The raw pipeline call and ``generate()``, alternated after two warm-ups of each."""
     await provider.start()
     model = provider.cache.get(name)
     request = provider.prepare(GenerationRequest(PROMPT, seed=1))
@@ -49,20 +71,14 @@ async def measure(provider: LocalProvider, name: str, rounds: int) -> tuple[floa
             **model.family.guidance_arguments(request.guidance or 0.0, [""]),
         )
 
-    raw_times, engine_times = [], []
-    for _ in range(2):  # warm-up, both paths
-        await provider._call(raw)
-        await provider.generate(request, lambda _: None, CancelToken())
-    for _ in range(rounds):
-        started = time.perf_counter()
-        await provider._call(raw)
-        raw_times.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        await provider.generate(request, lambda _: None, CancelToken())
-        engine_times.append(time.perf_counter() - started)
+    raw_times, engine_times, warm_up = Times(), Times(), Times()
+    for index in range(2 + rounds):
+        first = index < 2
+        await timed(provider, provider._call(raw), warm_up if first else raw_times)
+        engine = provider.generate(request, lambda _: None, CancelToken())
+        await timed(provider, engine, warm_up if first else engine_times)
     await provider.close()
-    ratios = [e / r for e, r in zip(engine_times, raw_times, strict=True)]
-    return statistics.median(raw_times), statistics.median(engine_times), statistics.median(ratios)
+    return raw_times, engine_times
 
 
 async def main() -> None:
@@ -81,18 +97,21 @@ async def main() -> None:
     print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
         "| family | guidance | steps | raw call s | engine generate() s | engine/raw "
-        "| per-round ratio |"
+        "| raw CPU s | engine CPU s | engine/raw CPU |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory(prefix="bench-families-") as root:
         for key in args.families:
             steps = FIXED_STEPS.get(key, args.steps)
             provider = family_provider(key, Path(root), args.size, steps)
             family = provider.family(key)
-            raw, engine, paired = await measure(provider, key, args.rounds)
+            raw, engine = await measure(provider, key, args.rounds)
+            wall = statistics.median(raw.wall), statistics.median(engine.wall)
+            cpu = statistics.median(raw.cpu), statistics.median(engine.cpu)
             print(
-                f"| {family.label} | {family.guidance_kind} | {steps} | {raw:.4f} | {engine:.4f} "
-                f"| {engine / raw:.3f} | {paired:.3f} |",
+                f"| {family.label} | {family.guidance_kind} | {steps} | {wall[0]:.4f} "
+                f"| {wall[1]:.4f} | {wall[1] / wall[0]:.3f} | {cpu[0]:.4f} | {cpu[1]:.4f} "
+                f"| {cpu[1] / cpu[0]:.3f} |",
                 flush=True,
             )
 
