@@ -3,6 +3,7 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 
 from __future__ import annotations
 
+import inspect
 import io
 import threading
 import time
@@ -187,6 +188,8 @@ class PipelineRunner:
             with Image.open(io.BytesIO(first.init_image)) as image:
                 source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
             arguments.update(image=[source] * first.count, strength=first.strength)
+            if _takes(model.image2img, "width"):  # FLUX, SD 3.5, Qwen-Image...: else 1024 a side
+                arguments.update(width=width, height=height)
         return arguments
 
     def _step_callback(
@@ -274,3 +277,9 @@ def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
     decoded = tiny.decode(latents.to(parameter.device, parameter.dtype)).sample
     images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
     return images
+
+
+def _takes(pipe: Any, argument: str) -> bool:
+    """Whether a pipeline's call takes an argument (the img2img pipelines of the transformer
+    families take the output size; Stable Diffusion's follow the input image)."""
+    return argument in inspect.signature(type(pipe).__call__).parameters
