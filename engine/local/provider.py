@@ -153,9 +153,11 @@ class LocalProvider(PipelineRunner, Provider):
         if request.sampler is not None and request.sampler not in family.samplers:
             close = difflib.get_close_matches(request.sampler, list(family.samplers), 3, 0.4)
             if close:
-                hint = f"did you mean {', '.join(close)}? on {name} ({family.label}) "
                 raise InvalidRequest(
-                    "sampler", request.sampler, hint + "one of " + ", ".join(family.samplers)
+                    "sampler",
+                    request.sampler,
+                    f"did you mean {', '.join(close)}? {name} ({family.label}) takes "
+                    + ", ".join(family.samplers),
                 )
         family.check(request, name, explicit_guidance=request.guidance is not None)
         upscales = request.mode is Mode.UPSCALE and self.options.upscaler is None
@@ -194,15 +196,16 @@ class LocalProvider(PipelineRunner, Provider):
             sampler=sampler,
             strength=strength,
         )
+        for field, value in (("width", width), ("height", height)):
+            if request.mode is not Mode.UPSCALE and value % family.size_multiple:
+                raise InvalidRequest(
+                    field, value, f"a multiple of {family.size_multiple} for model {name}"
+                )
         self.capabilities.check(resolved)
         max_size = spec.max_size or family.max_size
         for field, value in (("width", width), ("height", height)):
             if value > max_size:
                 raise InvalidRequest(field, value, f"at most {max_size} for model {name}")
-            if request.mode is not Mode.UPSCALE and value % family.size_multiple:
-                raise InvalidRequest(
-                    field, value, f"a multiple of {family.size_multiple} for model {name}"
-                )
         return resolved
 
     def _size(self, request: GenerationRequest, spec: ModelSpec, family: Family) -> tuple[int, int]:
@@ -213,8 +216,10 @@ class LocalProvider(PipelineRunner, Provider):
                 source = image.size
             if self.options.upscaler is not None:  # the x4 model's scale is fixed
                 return source[0] * UPSCALER_FACTOR, source[1] * UPSCALER_FACTOR
-            factor = self.options.upscale_factor
-            return _multiple_of_8(source[0] * factor), _multiple_of_8(source[1] * factor)
+            factor, multiple = self.options.upscale_factor, family.size_multiple
+            return _multiple_of(source[0] * factor, multiple), _multiple_of(
+                source[1] * factor, multiple
+            )
         width = request.width or spec.width or family.width
         return width, request.height or spec.height or family.height
 
@@ -298,5 +303,6 @@ class LocalProvider(PipelineRunner, Provider):
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 
 
-def _multiple_of_8(value: float) -> int:
-    return max(64, int(value) // 8 * 8)
+def _multiple_of(value: float, multiple: int) -> int:
+    """Rounded down to the family's size multiple, at least 64 pixels."""
+    return max(64, int(value) // multiple * multiple)
