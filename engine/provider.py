@@ -125,6 +125,7 @@ class Provider(abc.ABC):
             guidance=capabilities.guidance,
             samplers=capabilities.samplers,
             img2img=Mode.IMG2IMG in capabilities.modes,
+            upscale=Mode.UPSCALE in capabilities.modes,
             loras=capabilities.loras,
         )
 

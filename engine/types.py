@@ -104,6 +104,7 @@ class ModelInfo:
     guidance: bool = True
     samplers: tuple[str, ...] = ()
     img2img: bool = True
+    upscale: bool = True
     loras: bool = False
     licence: str | None = None
 

@@ -136,9 +136,10 @@ def report_at_start(options: LocalOptions, default: str) -> None:
             log.warning("Model %s is unusable: %s", state.name, state.problem)
 
 
-def family_of(name: str, spec: ModelSpec, cache_dir: str | None) -> Family:
+def family_of(name: str, spec: ModelSpec, cache_dir: str | None, online: bool = True) -> Family:
     """The model's family: its ``family`` setting, else its folder's (or config folder's, or
-    cached repo's) model_index.json, else the table of well-known hub repos."""
+    cached repo's) model_index.json, else the table of well-known hub repos, else (``online``)
+    the repo's model_index.json on the hub."""
     if spec.family is not None:
         return by_key(spec.family)
     folder: Path | None = None
@@ -155,6 +156,8 @@ def family_of(name: str, spec: ModelSpec, cache_dir: str | None) -> Family:
         if known is not None:
             return by_key(known.family)
         if folder is None and spec.kind == "repo":
+            if not online:
+                raise ModelLoadError(f"Model {name}: {spec.source} is not downloaded yet")
             return _family_from_hub(name, spec.source)
     try:
         return recognise(folder or Path(spec.source))

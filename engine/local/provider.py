@@ -101,20 +101,25 @@ class LocalProvider(PipelineRunner, Provider):
     def model_spec(self, name: str) -> ModelSpec:
         return self.options.models[name]
 
-    def family(self, name: str) -> Family:
-        """The model's family profile, read once (settings, model_index.json, known repos)."""
+    def family(self, name: str, online: bool = True) -> Family:
+        """The model's family profile, read once (settings, model_index.json, known repos,
+        and where ``online`` the hub)."""
         family = self._families.get(name)
         if family is None:
-            family = family_of(name, self.options.models[name], self.options.cache_dir)
+            spec = self.options.models[name]
+            family = family_of(name, spec, self.options.cache_dir, online)
             self._families[name] = family
         return family
 
     def model_info(self, name: str) -> ModelInfo:
+        """What the model is and takes, from its family; never waits on the hub (autocomplete
+        and /models ask it on the event loop), so a repo not downloaded yet, of no family the
+        table of well-known repos knows, is described as the provider as a whole."""
         spec = self.options.models.get(name)
         if spec is None:
             return super().model_info(name)
         try:
-            family = self.family(name)
+            family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
         return ModelInfo(
@@ -123,6 +128,7 @@ class LocalProvider(PipelineRunner, Provider):
             guidance=family.takes_guidance,
             samplers=tuple(family.samplers),
             img2img=family.image2img is not None,
+            upscale=self.options.upscaler is not None or family.image2img is not None,
             loras=family.loras and self.options.lora_dir is not None,
             licence=licence_of(spec),
         )
