@@ -196,11 +196,12 @@ class Imagine(commands.Cog):
                 raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
             entry = self.bot.runtime.providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
+            step = self.catalogue.model_info(provider, request.model).size_multiple
             across, down = (int(part) for part in aspect.split(":"))
             if width is not None:
-                height = max(64, round(width * down / across / 8) * 8)
+                height = max(64, round(width * down / across / step) * step)
             elif height is not None:
-                width = max(64, round(height * across / down / 8) * 8)
+                width = max(64, round(height * across / down / step) * step)
             else:
                 width, height = aspect_size(aspect, usual[0] * usual[1])
         return request.replace(width=width, height=height)

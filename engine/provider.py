@@ -127,6 +127,7 @@ class Provider(abc.ABC):
             img2img=Mode.IMG2IMG in capabilities.modes,
             upscale=Mode.UPSCALE in capabilities.modes,
             loras=capabilities.loras,
+            size_multiple=capabilities.size_multiple,
         )
 
     def lora_names(self) -> list[str]:

@@ -107,6 +107,7 @@ class ModelInfo:
     upscale: bool = True
     loras: bool = False
     licence: str | None = None
+    size_multiple: int = 8  # what its width and height must be a multiple of
 
     def summary(self) -> str:
         """A short line: "FLUX.1 [schnell]; takes img2img; Apache-2.0"."""

@@ -131,6 +131,7 @@ class LocalProvider(PipelineRunner, Provider):
             upscale=self.options.upscaler is not None or family.image2img is not None,
             loras=family.loras and self.options.lora_dir is not None,
             licence=licence_of(spec),
+            size_multiple=family.size_multiple,
         )
 
     def lora_names(self) -> list[str]:

@@ -159,3 +159,8 @@ async def test_a_model_without_img2img_offers_no_upscale_or_variation(world: Wor
     assert "U1" not in labels(result) and "V1" not in labels(result)
     await result_of(world, await world.fake.click(result.id, "img:r:1:0", user=ALICE))
     assert (await job(world, 2)).status is JobStatus.SUCCEEDED
+
+
+async def test_an_aspect_ratio_rounds_to_the_models_size_multiple(world: World):
+    await result_of(world, await imagine(world, "flux1-schnell", width=128, aspect="3:2"))
+    assert (await job(world, 1)).request.size == (128, 80)  # 85 px rounded to a multiple of 16

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import torch
 
 from engine import CancelToken, GenerationRequest, GenerationResult, Progress
 from engine.local import LocalProvider
@@ -103,3 +104,58 @@ async def test_a_tiny_decoder_on_a_family_without_one_stops_start_up(
     with pytest.raises(ModelLoadError, match="Sana has no TAESD-style decoder"):
         await provider.start()
     await provider.close()
+
+
+@pytest.mark.parametrize("key", [key for key in FAMILY_KEYS if by_key(key).decode is not None])
+def test_a_familys_own_decode_of_the_last_step_is_the_pipelines_image(
+    engine: LocalProvider, key: str
+):
+    """The profile's unpack and decode follow the pipeline's own path from latents to pixels
+    (FLUX.2's ids, batch-norm statistics and patches; Sana's scaling; Sprint's TrigFlow)."""
+    family, pipe = by_key(key), engine.cache.get(key).text2img
+    last: list[torch.Tensor] = []
+
+    def keep(pipe: object, index: int, timestep: object, tensors: dict) -> dict:
+        last[:] = [tensors["latents"].clone()]
+        return tensors
+
+    image = pipe(
+        prompt="a red boat",
+        width=64,
+        height=64,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(7),
+        output_type="np",
+        callback_on_step_end=keep,
+        callback_on_step_end_tensor_inputs=["latents"],
+        **family.arguments(2),
+    ).images
+    with torch.no_grad():
+        pixels = family.decode(pipe, family.unpack(pipe, last[0], 64, 64))
+    ours = pipe.image_processor.postprocess(pixels, output_type="np")
+    assert np.abs(ours - image).max() < 1e-5
+
+
+@pytest.mark.parametrize("key", [key for key in FAMILY_KEYS if by_key(key).decode is None])
+def test_unpack_lays_the_step_latents_out_as_the_rgb_map_and_tiny_decoder_take_them(
+    engine: LocalProvider, key: str
+):
+    family, pipe = by_key(key), engine.cache.get(key).text2img
+    shapes: list[tuple[int, ...]] = []
+
+    def keep(pipe: object, index: int, timestep: object, tensors: dict) -> dict:
+        shapes.append(tuple(family.unpack(pipe, tensors["latents"], 64, 64).shape))
+        return tensors
+
+    pipe(
+        prompt="a red boat",
+        width=64,
+        height=64,
+        num_inference_steps=2,
+        output_type="latent",
+        callback_on_step_end=keep,
+        callback_on_step_end_tensor_inputs=["latents"],
+    )
+    side = 64 // pipe.vae_scale_factor
+    assert shapes == [(1, family.latent_channels, side, side)] * 2
+    assert family.rgb_factors is not None and len(family.rgb_factors) == family.latent_channels
