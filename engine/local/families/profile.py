@@ -128,9 +128,10 @@ class Family:
             # Qwen-Image runs true CFG only when a negative prompt is given: a blank one
             # stands for "none" as in its model card.
             return {"true_cfg_scale": guidance, "negative_prompt": [n or " " for n in negatives]}
-        arguments: dict[str, Any] = {}
-        if self.guidance_kind != "none":
-            arguments["guidance_scale"] = guidance
+        # A model that ignores guidance still gets its family's fixed value, so that its
+        # pipeline's own default (4.0 on FLUX.2 [klein]) does not warn on every call.
+        fixed = self.guidance if self.guidance_kind == "none" else guidance
+        arguments: dict[str, Any] = {"guidance_scale": fixed}
         if self.negative_prompt:
             arguments["negative_prompt"] = negatives
         return arguments
