@@ -73,7 +73,7 @@ class PipelineRunner:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
-        arguments = self._arguments(model, requests, progress, cancel, abort)
+        arguments = self._arguments(model, pipe, requests, progress, cancel, abort)
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
@@ -163,6 +163,7 @@ class PipelineRunner:
     def _arguments(
         self,
         model: LoadedModel,
+        pipe: Any,
         requests: list[GenerationRequest],
         progress: list[ProgressCallback],
         cancel: list[CancelToken],
@@ -170,6 +171,7 @@ class PipelineRunner:
     ) -> dict[str, Any]:
         first = requests[0]
         width, height = first.size
+        assert first.steps is not None  # prepare() resolved it
         arguments: dict[str, Any] = {
             "prompt": [r.prompt for r in requests for _ in range(r.count)],
             "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
@@ -180,6 +182,7 @@ class PipelineRunner:
                 first.guidance or 0.0,
                 [r.negative_prompt for r in requests for _ in range(r.count)],
             ),
+            **model.family.arguments(first.steps),
         }
         if first.mode is Mode.TXT2IMG:
             arguments.update(width=width, height=height)
@@ -188,7 +191,7 @@ class PipelineRunner:
             with Image.open(io.BytesIO(first.init_image)) as image:
                 source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
             arguments.update(image=[source] * first.count, strength=first.strength)
-            if _takes(model.image2img, "width"):  # FLUX, SD 3.5, Qwen-Image...: else 1024 a side
+            if _takes_size(pipe):  # the transformer families' default is their own size
                 arguments.update(width=width, height=height)
         return arguments
 
@@ -265,6 +268,11 @@ class _AppliedLoras:
             self._pipe.unload_lora_weights()
 
 
+def _takes_size(pipe: Any) -> bool:
+    """Whether an img2img pipeline takes the output size (else it keeps the input's)."""
+    return "height" in inspect.signature(pipe.__call__).parameters
+
+
 @torch.no_grad()
 def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
     """Latents, (batch, channels, h, w) in the denoiser's space, to pictures through a
@@ -277,9 +285,3 @@ def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
     decoded = tiny.decode(latents.to(parameter.device, parameter.dtype)).sample
     images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
     return images
-
-
-def _takes(pipe: Any, argument: str) -> bool:
-    """Whether a pipeline's call takes an argument (the img2img pipelines of the transformer
-    families take the output size; Stable Diffusion's follow the input image)."""
-    return argument in inspect.signature(type(pipe).__call__).parameters

@@ -19,6 +19,20 @@ def _step_distilled(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bo
     return bool(index.get("is_distilled", False))
 
 
+def _at_the_asked_size(steps: int) -> Mapping[str, Any]:
+    """Sana's pipelines would draw at the nearest 1024 px aspect-ratio bucket and resize to the
+    asked size; drawn at the asked size, as every other family is, the cost and the previews
+    are those of the size a member chose."""
+    return {"use_resolution_binning": False}
+
+
+def _sprint_arguments(steps: int) -> Mapping[str, Any]:
+    """Sana-Sprint's published two-step schedule has a fixed middle timestep; any other
+    number of steps spaces them evenly."""
+    middle = {} if steps == 2 else {"intermediate_timesteps": None}
+    return {**_at_the_asked_size(steps), **middle}
+
+
 SD = Family(
     key="sd",
     label="Stable Diffusion 1.x/2.x",
@@ -174,6 +188,8 @@ FLUX2_KLEIN = Family(
     negative_prompt=False,
     samplers=FLOW_SAMPLERS,
     latent_channels=32,
+    unpack=latents.flux2_packed,
+    decode=latents.flux2_decode,
     matches=_step_distilled,
     text_encoders="Qwen3",
 )
@@ -189,6 +205,8 @@ FLUX2_KLEIN_BASE = Family(
     negative_prompt=False,
     samplers=FLOW_SAMPLERS,
     latent_channels=32,
+    unpack=latents.flux2_packed,
+    decode=latents.flux2_decode,
     text_encoders="Qwen3",
 )
 SANA = Family(
@@ -200,11 +218,12 @@ SANA = Family(
     transformer="SanaTransformer2DModel",
     steps=20,
     guidance=4.5,
-    # FlowMatchEuler built from Sana's DPM-Solver config loses its flow_shift: its own only.
-    samplers={},
+    samplers=FLOW_SAMPLERS,  # built with its DPM-Solver's flow_shift (see make_scheduler)
     default_sampler="DPM++ 2M (flow)",
     size_multiple=32,
     latent_channels=32,
+    decode=latents.sana_decode,
+    arguments=_at_the_asked_size,
     text_encoders="Gemma 2 2B",
 )
 SANA_SPRINT = Family(
@@ -222,6 +241,9 @@ SANA_SPRINT = Family(
     default_sampler="SCM",
     size_multiple=32,
     latent_channels=32,
+    unpack=latents.sprint_trigflow,
+    decode=latents.sana_decode,
+    arguments=_sprint_arguments,
     text_encoders="Gemma 2 2B",
 )
 
