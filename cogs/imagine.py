@@ -41,21 +41,27 @@ class Catalogue:
         self._runtime = runtime
         self._built = -math.inf
         self.models: list[tuple[str, str]] = []  # (provider, model)
-        self.loras: dict[str, list[str]] = {}
+        self._loras: dict[tuple[str, str], list[str]] = {}  # (provider, model) -> names
 
     def refresh(self) -> None:
         if time.monotonic() - self._built < CACHE_SECONDS:
             return
         models: list[tuple[str, str]] = []
-        loras: dict[str, list[str]] = {}
+        loras: dict[tuple[str, str], list[str]] = {}
         for entry in self._runtime.providers:
             names = entry.provider.capabilities.models or (entry.provider.default_model,)
             models += [(entry.name, name) for name in names]
-            try:
-                loras[entry.name] = entry.provider.lora_names()
-            except OSError:
-                loras[entry.name] = []
-        self.models, self.loras, self._built = models, loras, time.monotonic()
+            for model in names:
+                try:
+                    loras[entry.name, model] = entry.provider.lora_names(model)
+                except OSError:
+                    loras[entry.name, model] = []
+        self.models, self._loras, self._built = models, loras, time.monotonic()
+
+    def loras(self, provider: str, model: str) -> list[str]:
+        """The LoRAs that fit this model, as far as its provider can tell."""
+        self.refresh()
+        return self._loras.get((provider, model), [])
 
     def choices(self, current: str) -> list[Choice[str]]:
         self.refresh()
@@ -276,12 +282,13 @@ class Imagine(commands.Cog):
     async def lora_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        """Completes the last name:weight item of the list typed so far."""
-        self.catalogue.refresh()
-        entry = self._chosen_provider(interaction)
-        if entry is None:
+        """Completes the last name:weight item of the list typed so far, offering the LoRAs
+        that fit the chosen model."""
+        chosen = self._chosen(interaction)
+        if chosen is None:
             return []
-        names = self.catalogue.loras.get(entry.name, [])
+        entry, model = chosen
+        names = self.catalogue.loras(entry.name, model)
         done, _, last = current.rpartition(",")
         prefix = f"{done}, " if done else ""
         needle = last.strip().partition(":")[0].lower()
@@ -292,12 +299,17 @@ class Imagine(commands.Cog):
         ][:CHOICES_MAX]
 
     def _chosen_provider(self, interaction: discord.Interaction[Any]) -> ProviderEntry | None:
-        model = getattr(interaction.namespace, "model", None)
+        chosen = self._chosen(interaction)
+        return chosen[0] if chosen is not None else None
+
+    def _chosen(self, interaction: discord.Interaction[Any]) -> tuple[ProviderEntry, str] | None:
+        """The provider and model picked so far in the command, else the defaults."""
         try:
-            provider, _ = self.catalogue.resolve(model)
-            return self.bot.runtime.providers.get(provider)
+            provider, model = self.catalogue.resolve(getattr(interaction.namespace, "model", None))
+            entry = self.bot.runtime.providers.get(provider)
         except InvalidRequest:
             return None
+        return entry, model or entry.provider.default_model
 
     @app_commands.command(description="Upscale an image")
     @app_commands.describe(image="The image to enlarge")

@@ -24,6 +24,7 @@ from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.families import Family
 from engine.local.hub import fetch
+from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.models import family_of, licence_of, report_at_start
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
@@ -123,8 +124,26 @@ class LocalProvider(PipelineRunner, Provider):
             licence=licence_of(spec),
         )
 
-    def lora_names(self) -> list[str]:
-        return self.loras.names()
+    def lora_names(self, model: str | None = None) -> list[str]:
+        """The installed LoRAs, or those that may fit ``model``: made for its family, or for a
+        family their file does not tell."""
+        files = self.loras.files()
+        family = self._local_family(model) if model is not None else None
+        if family is None:
+            return sorted(files)
+        shape = family.lora_shape
+        return sorted(name for name, path in files.items() if lora_kind(path).fits(shape))
+
+    def _local_family(self, name: str) -> Family | None:
+        """The model's family where telling it needs no network (autocomplete must not wait):
+        known already, or read from its folder. A hub model before its first use has none."""
+        spec = self.options.models.get(name)
+        if spec is None or (spec.kind == "repo" and name not in self._families):
+            return None
+        try:
+            return self.family(name)
+        except ModelLoadError:
+            return None
 
     def loaded_models(self) -> list[str]:
         return list(self.cache.loaded)
@@ -143,8 +162,7 @@ class LocalProvider(PipelineRunner, Provider):
         spec = self.options.models.get(name)
         if spec is None:
             raise InvalidRequest("model", name, "one of " + ", ".join(self.options.models))
-        for lora in request.loras:
-            self.loras.path(lora.name)
+        paths = [self.loras.path(lora.name) for lora in request.loras]
         family = self.family(name)
         if request.sampler is not None and request.sampler not in family.samplers:
             close = difflib.get_close_matches(request.sampler, list(family.samplers), 3, 0.4)
@@ -154,6 +172,14 @@ class LocalProvider(PipelineRunner, Provider):
                     "sampler", request.sampler, hint + "one of " + ", ".join(family.samplers)
                 )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        for lora, path in zip(request.loras, paths, strict=True):
+            kind = lora_kind(path)
+            if not kind.fits(family.lora_shape):
+                raise InvalidRequest(
+                    "loras",
+                    lora.name,
+                    f"it was made for {kind.label}; model {name} is {family.label}",
+                )
         upscales = request.mode is Mode.UPSCALE and self.options.upscaler is None
         if upscales and family.image2img is None:
             raise InvalidRequest(

@@ -4,6 +4,7 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, ProviderError
+from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.options import LocalOptions
 from engine.local.pipelines import LoadedModel, PipelineCache
@@ -21,6 +23,8 @@ from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.types import GeneratedImage, GenerationRequest, GenerationResult, Mode
+
+log = logging.getLogger(__name__)
 
 Outcome = GenerationResult | EngineError
 UPSCALER_STEPS = 20
@@ -75,7 +79,7 @@ class PipelineRunner:
         if tiny is not None:
             arguments["output_type"] = "latent"
         try:
-            with self._loras(pipe, first):
+            with self._loras(pipe, model, first):
                 images = pipe(**arguments).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
@@ -232,33 +236,58 @@ class PipelineRunner:
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return image
 
-    def _loras(self, pipe: Any, request: GenerationRequest) -> Any:
-        return _AppliedLoras(pipe, [(self.loras.path(x.name), x.weight) for x in request.loras])
+    def _loras(self, pipe: Any, model: LoadedModel, request: GenerationRequest) -> Any:
+        loras = [(x.name, self.loras.path(x.name), x.weight) for x in request.loras]
+        return _AppliedLoras(pipe, loras, f"{model.name} ({model.family.label})")
 
 
 class _AppliedLoras:
-    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job."""
+    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job. One
+    that fails to load takes those loaded before it away too, and is named in the error."""
 
-    def __init__(self, pipe: Any, loras: list[tuple[Path, float]]) -> None:
+    def __init__(self, pipe: Any, loras: list[tuple[str, Path, float]], model: str) -> None:
         self._pipe = pipe
         self._loras = loras
+        self._model = model
 
     def __enter__(self) -> None:
         if not self._loras:
             return
         names = []
-        for index, (path, _) in enumerate(self._loras):
+        for index, (lora, path, _) in enumerate(self._loras):
             name = f"lora{index}"
-            if path.name == "pytorch_lora_weights.safetensors":
-                self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
-            else:
-                self._pipe.load_lora_weights(str(path), adapter_name=name)
+            try:
+                if path.name == "pytorch_lora_weights.safetensors":
+                    self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
+                else:
+                    self._pipe.load_lora_weights(str(path), adapter_name=name)
+                if not any(name in loaded for loaded in self._pipe.get_list_adapters().values()):
+                    raise LookupError("none of its weights belongs to a layer of the model")
+            except Exception as err:
+                self._pipe.unload_lora_weights()
+                log.warning(
+                    "LoRA %s (%s) failed to load on %s", lora, path, self._model, exc_info=True
+                )
+                raise ProviderError(
+                    f"LoRA {lora} can't be applied to {self._model}: {_why(err, path)}"
+                ) from err
             names.append(name)
-        self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
+        self._pipe.set_adapters(names, adapter_weights=[weight for *_, weight in self._loras])
 
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+def _why(err: Exception, path: Path) -> str:
+    """Why diffusers refused a LoRA, in words a member can act on."""
+    if isinstance(err, RuntimeError) and "size mismatch" in str(err):
+        return "its layers have other sizes (a LoRA for another size or version of this model?)"
+    if isinstance(err, LookupError):
+        kind = lora_kind(path)
+        made = f"{kind.layout} layout, made for {kind.label}"
+        return f"none of its weights match this model's layers ({made})"
+    return f"diffusers could not load it ({type(err).__name__})"
 
 
 @torch.no_grad()

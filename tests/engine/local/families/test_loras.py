@@ -1,0 +1,221 @@
+"""LoRAs per family through the engine: applied for one job through the family's own diffusers
+loader (diffusers and kohya layouts) and gone after it, to the pixel; a LoRA made for another
+family refused by name before anything runs; one that fails to load named in the error, with
+the model left clean."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from diffusers import FluxPipeline, FluxTransformer2DModel, StableDiffusionXLPipeline
+from safetensors.torch import save_file
+
+from engine import CancelToken, GenerationRequest, InvalidRequest, LoraRef, ProviderError
+from engine.local import LocalProvider
+from engine.registry import ProviderConfig, build_provider
+from tests.engine.local import lora_layouts
+from tests.engine.local.conftest import TinyModels
+from tests.engine.local.families.common import LORA_TARGETS
+from tests.engine.local.tiny import build_lora
+
+pytestmark = pytest.mark.timeout(300)
+
+SMALL = {"width": 64, "height": 64, "steps": 2, "max_size": 256}
+STYLES = {  # model -> its own LoRA in diffusers layout
+    "sd": "sd-style",
+    "sdxl": "sdxl-style",
+    "flux": "flux-style",
+    "chroma": "chroma-style",
+    "sd3": "sd3-style",
+}
+
+
+def _folder(lora: Path, out: Path) -> None:
+    shutil.copytree(lora.parent, out)
+
+
+def _wide_flux_lora(out: Path) -> None:
+    """A FLUX.1 LoRA for a transformer 48 wide, where the tiny FLUX.1 is 32 wide."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        in_channels=64,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=3,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )
+    transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=LORA_TARGETS))
+    out.mkdir()
+    FluxPipeline.save_lora_weights(
+        out, transformer_lora_layers=get_peft_model_state_dict(transformer)
+    )
+
+
+@pytest.fixture(scope="module")
+def lora_dir(
+    tiny: TinyModels,
+    flux1_lora: Path,
+    chroma_lora: Path,
+    sd3_lora: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    folder = tmp_path_factory.mktemp("loras-per-family")
+    sd = build_lora(tiny.sd, folder / "sd-style")
+    sdxl = lora_layouts.build_unet_lora(StableDiffusionXLPipeline, tiny.sdxl, folder / "sdxl-style")
+    lora_layouts.unet_to_kohya(sd, folder / "sd-kohya.safetensors")
+    lora_layouts.unet_to_kohya(sdxl, folder / "sdxl-kohya.safetensors", sgm=True)
+    _folder(flux1_lora, folder / "flux-style")
+    lora_layouts.flux_to_kohya(
+        flux1_lora, folder / "flux-kohya.safetensors", folder / "flux-double-blocks"
+    )
+    _folder(chroma_lora, folder / "chroma-style")
+    _folder(sd3_lora, folder / "sd3-style")
+    save_file(  # kohya's SD 3.5 layout, which diffusers 0.42 does not convert
+        {
+            "lora_unet_joint_blocks_0_x_block_attn_qkv.lora_down.weight": torch.ones(4, 32),
+            "lora_unet_joint_blocks_0_x_block_attn_qkv.lora_up.weight": torch.ones(96, 4),
+        },
+        folder / "sd3-kohya.safetensors",
+    )
+    _wide_flux_lora(folder / "flux-wide")
+    return folder
+
+
+@pytest.fixture
+async def engine(
+    tiny: TinyModels,
+    flux1_dev_folder: Path,
+    chroma_folder: Path,
+    sd3_folder: Path,
+    lora_dir: Path,
+) -> AsyncIterator[LocalProvider]:
+    sources = {
+        "sd": tiny.sd,
+        "sdxl": tiny.sdxl,
+        "flux": flux1_dev_folder,
+        "chroma": chroma_folder,
+        "sd3": sd3_folder,
+    }
+    options = {
+        "device": "cpu",
+        "models": {name: {"source": str(source), **SMALL} for name, source in sources.items()},
+        "lora_dir": str(lora_dir),
+        "max_loaded_models": len(sources),
+    }
+    provider = build_provider("local", ProviderConfig("local", options))
+    assert isinstance(provider, LocalProvider)
+    yield provider
+    await provider.close()
+
+
+async def draw(engine: LocalProvider, model: str, *loras: str, **options: Any) -> np.ndarray:
+    refs = tuple(LoraRef(name) for name in loras)
+    request = engine.prepare(GenerationRequest("a lighthouse", model=model, seed=3, loras=refs))
+    result = await engine.generate(request, lambda _: None, CancelToken())
+    return np.asarray(result.images[0].image, dtype=np.int16)
+
+
+@pytest.mark.parametrize("model", list(STYLES))
+async def test_a_lora_changes_the_image_and_the_next_job_is_drawn_without_it(
+    engine: LocalProvider, model: str
+):
+    plain = await draw(engine, model)
+    styled = await draw(engine, model, STYLES[model])
+    assert np.abs(styled - plain).max() > 10
+    assert np.array_equal(await draw(engine, model), plain)
+
+
+@pytest.mark.parametrize(
+    ("model", "kohya", "original"),
+    [
+        ("sd", "sd-kohya", "sd-style"),
+        ("sdxl", "sdxl-kohya", "sdxl-style"),
+        ("flux", "flux-kohya", "flux-double-blocks"),
+    ],
+)
+async def test_a_kohya_lora_draws_what_its_diffusers_original_draws(
+    engine: LocalProvider, model: str, kohya: str, original: str
+):
+    plain = await draw(engine, model)
+    from_kohya = await draw(engine, model, kohya)
+    assert np.abs(from_kohya - plain).max() > 10
+    assert np.array_equal(from_kohya, await draw(engine, model, original))
+
+
+@pytest.mark.parametrize(
+    ("model", "lora", "made_for", "model_is"),
+    [
+        ("sd", "flux-style", "FLUX.1", "Stable Diffusion 1.x/2.x"),
+        ("sd", "sdxl-kohya", "SDXL", "Stable Diffusion 1.x/2.x"),
+        ("sdxl", "sd3-kohya", "Stable Diffusion 3.5", "SDXL"),
+        ("flux", "sd-style", "Stable Diffusion 1.x/2.x or SDXL", "FLUX.1 [dev]"),
+        ("chroma", "sdxl-style", "SDXL", "Chroma"),
+        ("sd3", "flux-kohya", "FLUX.1 or FLUX.2", "Stable Diffusion 3.5"),
+        ("sd", "sd3-style", "Stable Diffusion 3.5, FLUX.1, FLUX.2 or Qwen-Image", "Stable"),
+    ],
+)
+def test_a_lora_made_for_another_family_is_refused_by_name_before_anything_runs(
+    engine: LocalProvider, model: str, lora: str, made_for: str, model_is: str
+):
+    request = GenerationRequest("a lighthouse", model=model, loras=(LoraRef(lora),))
+    with pytest.raises(InvalidRequest, match="made for") as refused:
+        engine.prepare(request)
+    assert refused.value.field == "loras" and refused.value.value == lora
+    assert f"made for {made_for}; model {model} is {model_is}" in refused.value.allowed
+    assert engine.loaded_models() == []
+
+
+async def test_a_lora_whose_family_its_names_do_not_tell_is_tried(engine: LocalProvider):
+    # The tiny SD3 LoRA's layers have the names and widths of the tiny FLUX.1's double block.
+    plain = await draw(engine, "flux")
+    assert np.abs(await draw(engine, "flux", "sd3-style") - plain).max() > 10
+
+
+@pytest.mark.parametrize(
+    ("model", "loras", "reason"),
+    [
+        ("flux", ("flux-style", "flux-wide"), "other sizes"),
+        ("sd3", ("sd3-kohya",), "none of its weights match this model's layers (kohya layout"),
+    ],
+)
+async def test_a_lora_that_fails_to_load_is_named_and_leaves_the_model_clean(
+    engine: LocalProvider, model: str, loras: tuple[str, ...], reason: str
+):
+    plain = await draw(engine, model)
+    with pytest.raises(ProviderError, match=f"LoRA {loras[-1]} can't be applied to {model}") as err:
+        await draw(engine, model, *loras)
+    assert reason in str(err.value)
+    assert np.array_equal(await draw(engine, model), plain)
+
+
+def test_autocomplete_offers_the_loras_that_may_fit_the_model(engine: LocalProvider):
+    everything = engine.lora_names()
+    assert "sd-style" in everything and "flux-style" in everything
+    assert engine.lora_names("sd") == ["sd-kohya", "sd-style"]
+    assert engine.lora_names("sdxl") == ["sd-kohya", "sd-style", "sdxl-kohya", "sdxl-style"]
+    assert (
+        engine.lora_names("chroma")
+        == engine.lora_names("flux")
+        == [
+            "chroma-style",
+            "flux-double-blocks",
+            "flux-kohya",
+            "flux-style",
+            "flux-wide",
+            "sd3-style",
+        ]
+    )
+    assert "sd3-kohya" in engine.lora_names("sd3") and "flux-style" not in engine.lora_names("sd3")
+    assert engine.loaded_models() == []
