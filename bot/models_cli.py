@@ -61,6 +61,9 @@ def _list(engines: list[tuple[str, Any]]) -> int:
                 status = "missing"
             size = human_size(state.size) if state.present else "-"
             print(f"  {state.name:<24} {status:<8} {size:>9}  {state.source} -> {state.where}")
+            about = [part for part in (state.family, state.licence) if part]
+            if about:
+                print(f"    {' · '.join(about)}")
             if state.problem is not None:
                 print(f"    {state.problem}")
             elif not state.present:

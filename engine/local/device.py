@@ -35,8 +35,15 @@ def pick_device(preference: str) -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
-    """fp16 on CUDA and MPS, fp32 on CPU (where half precision is far slower), unless set."""
+def pick_dtype(preference: str, device: torch.device, half: str = "float16") -> torch.dtype:
+    """The precision asked for; for "auto", fp32 on CPU (where half precision is far slower)
+    and elsewhere the family's half precision: fp16 for the UNet families, bf16 for the
+    diffusion transformers, which overflow in fp16 (bf16 falls back to fp16 on a GPU without
+    it, as on pre-Ampere cards)."""
     if preference != "auto":
         return getattr(torch, preference)  # type: ignore[no-any-return]
-    return torch.float32 if device.type == "cpu" else torch.float16
+    if device.type == "cpu":
+        return torch.float32
+    if half == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return getattr(torch, half)  # type: ignore[no-any-return]

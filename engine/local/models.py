@@ -8,7 +8,7 @@ import json
 import logging
 import struct
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.local.families import Family, UnknownFamily, by_key, recognise
@@ -27,6 +27,8 @@ class ModelState:
     present: bool
     size: int
     problem: str | None = None
+    family: str | None = None  # the family's label, where it can be told without the hub
+    licence: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -55,6 +57,19 @@ def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]
 
 
 def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
+    state = _check_files(name, spec, cache_dir, online)
+    if state.problem is not None or name.endswith(")"):  # broken, or a decoder or helper
+        return state
+    try:
+        family = family_of(name, spec, cache_dir, online=False)
+    except ModelLoadError as err:
+        if state.present or spec.kind != "repo":  # a folder no profile describes
+            return replace(state, problem=str(err).removeprefix(f"Model {name}: "))
+        return replace(state, licence=licence_of(spec))
+    return replace(state, family=family.label, licence=licence_of(spec))
+
+
+def _check_files(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
     if spec.kind == "repo":
         return _check_repo(name, spec, cache_dir, online)
     path = Path(spec.source).expanduser()
@@ -136,7 +151,7 @@ def report_at_start(options: LocalOptions, default: str) -> None:
             log.warning("Model %s is unusable: %s", state.name, state.problem)
 
 
-def family_of(name: str, spec: ModelSpec, cache_dir: str | None) -> Family:
+def family_of(name: str, spec: ModelSpec, cache_dir: str | None, online: bool = True) -> Family:
     """The model's family: its ``family`` setting, else its folder's (or config folder's, or
     cached repo's) model_index.json, else the table of well-known hub repos."""
     if spec.family is not None:
@@ -155,6 +170,8 @@ def family_of(name: str, spec: ModelSpec, cache_dir: str | None) -> Family:
         if known is not None:
             return by_key(known.family)
         if folder is None and spec.kind == "repo":
+            if not online:
+                raise ModelLoadError(f"Model {name}: its family is read once it is downloaded")
             return _family_from_hub(name, spec.source)
     try:
         return recognise(folder or Path(spec.source))

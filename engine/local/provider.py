@@ -59,13 +59,17 @@ class LocalProvider(PipelineRunner, Provider):
         load = partial(
             load_model,
             device=self.device,
-            dtype=self.dtype,
             cache_dir=self.options.cache_dir,
             compile_unet=self.options.compile,
         )
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec: load(name, spec, self.family(name)),
+            lambda name, spec: load(
+                name,
+                spec,
+                family := self.family(name),
+                dtype=pick_dtype(self.options.dtype, self.device, family.half),
+            ),
             max_models=self.options.max_loaded_models,
             max_bytes=int(self.options.max_model_memory_gb * 2**30),
         )
@@ -199,6 +203,8 @@ class LocalProvider(PipelineRunner, Provider):
         sampler = request.sampler or spec.sampler
         if sampler is not None and sampler not in family.samplers:
             raise InvalidRequest("sampler", sampler, "one of " + ", ".join(family.samplers))
+        if steps < family.min_steps:
+            raise InvalidRequest("steps", steps, f"at least {family.min_steps} on {name}")
         if sampler in MIN_STEPS and steps < MIN_STEPS[sampler]:
             raise InvalidRequest("steps", steps, f"at least {MIN_STEPS[sampler]} with {sampler}")
         guidance = None

@@ -27,7 +27,8 @@ def write_config(tmp_path: Path) -> Path:
     checkpoint.write_bytes(len(header).to_bytes(8, "little") + header)
     broken = tmp_path / "broken"
     broken.mkdir()
-    fill_cache(tmp_path / "hub", "someone/cached", {"model_index.json": b"{}" * 1024})
+    index = json.dumps({"_class_name": "StableDiffusionPipeline"}).encode()
+    fill_cache(tmp_path / "hub", "someone/cached", {"model_index.json": index + b" " * 2000})
     config = tmp_path / "bot.toml"
     config.write_text(
         f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
@@ -88,7 +89,7 @@ def test_models_pull_prints_size_and_destination_then_downloads_what_the_loader_
 ) -> None:
     config = write_config(tmp_path)
     files = {
-        "model_index.json": b"{}",
+        "model_index.json": json.dumps({"_class_name": "StableDiffusionPipeline"}).encode(),
         "unet/config.json": b"{}",
         "unet/diffusion_pytorch_model.safetensors": b"w" * 2048,
         "unet/diffusion_pytorch_model.bin": b"b" * 4096,

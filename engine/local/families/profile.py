@@ -44,6 +44,7 @@ class Family:
     width: int = 1024
     height: int = 1024
     steps: int = 28
+    min_steps: int = 1
     guidance: float = 3.5
     guidance_kind: Guidance = "cfg"
     negative_prompt: bool = True
@@ -63,6 +64,7 @@ class Family:
     decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
     matches: Match = _always
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
+    half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
     text_encoders: str = ""  # named in /models and in the memory plan's log
 
     @property
@@ -122,9 +124,10 @@ class Family:
             # Qwen-Image runs true CFG only when a negative prompt is given: a blank one
             # stands for "none" as in its model card.
             return {"true_cfg_scale": guidance, "negative_prompt": [n or " " for n in negatives]}
-        arguments: dict[str, Any] = {}
-        if self.guidance_kind != "none":
-            arguments["guidance_scale"] = guidance
+        # A model that ignores guidance still gets its family's fixed value, so that its
+        # pipeline's own default (4.0 on FLUX.2 [klein]) does not warn on every call.
+        fixed = self.guidance if self.guidance_kind == "none" else guidance
+        arguments: dict[str, Any] = {"guidance_scale": fixed}
         if self.negative_prompt:
             arguments["negative_prompt"] = negatives
         return arguments

@@ -29,3 +29,18 @@ def test_auto_takes_the_cpu_when_there_is_no_gpu(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("torch.backends.mps.is_available", lambda: False)
     provider = build_provider("local", ProviderConfig("local", {"device": "auto"}))
     assert provider.device == torch.device("cpu")  # type: ignore[attr-defined]
+
+
+def test_auto_precision_is_the_familys_half_on_a_gpu_and_fp32_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.local.device import pick_dtype
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert pick_dtype("auto", cuda, "bfloat16") is torch.bfloat16  # transformers overflow fp16
+    assert pick_dtype("auto", cuda, "float16") is torch.float16  # the UNet families
+    assert pick_dtype("auto", torch.device("cpu"), "bfloat16") is torch.float32
+    assert pick_dtype("float32", cuda, "bfloat16") is torch.float32  # a setting wins
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)  # pre-Ampere
+    assert pick_dtype("auto", cuda, "bfloat16") is torch.float16

@@ -36,7 +36,8 @@ def options(tmp_path: Path, **models: dict[str, str]) -> LocalOptions:
 def test_present_folders_files_and_cached_repos_are_usable_with_their_sizes(
     tiny: TinyModels, tmp_path: Path
 ) -> None:
-    snapshot = fill_cache(tmp_path / "hub", "someone/cached", {"model_index.json": b"{}"})
+    index = json.dumps({"_class_name": "FluxPipeline"}).encode()
+    snapshot = fill_cache(tmp_path / "hub", "someone/cached", {"model_index.json": index})
     states = check_models(
         options(
             tmp_path,
@@ -54,7 +55,17 @@ def test_present_folders_files_and_cached_repos_are_usable_with_their_sizes(
     assert states[1].size == tiny.single_file.stat().st_size
     assert states[0].size > states[1].size // 2
     assert states[2].where == str(snapshot)
-    assert states[2].size == 2
+    assert states[2].size == len(index)
+    assert [s.family for s in states] == ["Stable Diffusion 1.x/2.x"] * 2 + ["FLUX.1 [dev]"]
+
+
+def test_a_folder_no_family_describes_is_broken_and_names_what_runs(tmp_path: Path) -> None:
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "AudioLDMPipeline"}))
+    [state] = check_models(options(tmp_path, audio={"source": str(folder)}), online=False)
+    assert state.problem is not None
+    assert "AudioLDMPipeline" in state.problem and "FLUX.1 [schnell]" in state.problem
 
 
 def test_broken_and_missing_models_are_named_with_the_fix(
