@@ -22,6 +22,10 @@ from engine.registry import ProviderConfig, build_provider
 from tests.engine.local import lora_layouts
 from tests.engine.local.conftest import TinyModels
 from tests.engine.local.families.common import LORA_TARGETS
+from tests.engine.local.families.flux2_klein import build_flux2_klein, build_flux2_klein_lora
+from tests.engine.local.families.qwen_image import build_qwen_image, build_qwen_image_lora
+from tests.engine.local.families.sana import build_sana, build_sana_lora
+from tests.engine.local.families.z_image import build_z_image, build_z_image_lora
 from tests.engine.local.tiny import build_lora
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,6 +37,17 @@ STYLES = {  # model -> its own LoRA in diffusers layout
     "flux": "flux-style",
     "chroma": "chroma-style",
     "sd3": "sd3-style",
+    "qwen": "qwen-style",
+    "z-image": "z-image-style",
+    "klein": "klein-style",
+    "sana": "sana-style",
+}
+# The families whose tiny pipelines are built here: (builder, LoRA builder)
+BUILT = {
+    "qwen": (build_qwen_image, build_qwen_image_lora),
+    "z-image": (build_z_image, build_z_image_lora),
+    "klein": (build_flux2_klein, build_flux2_klein_lora),
+    "sana": (build_sana, build_sana_lora),
 }
 
 
@@ -64,14 +79,23 @@ def _wide_flux_lora(out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("more-families")
+    return {name: build(root / name) for name, (build, _) in BUILT.items()}
+
+
+@pytest.fixture(scope="module")
 def lora_dir(
     tiny: TinyModels,
     flux1_lora: Path,
     chroma_lora: Path,
     sd3_lora: Path,
+    built: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     folder = tmp_path_factory.mktemp("loras-per-family")
+    for name, (_, build_lora_for) in BUILT.items():
+        build_lora_for(built[name], folder / STYLES[name])
     sd = build_lora(tiny.sd, folder / "sd-style")
     sdxl = lora_layouts.build_unet_lora(StableDiffusionXLPipeline, tiny.sdxl, folder / "sdxl-style")
     lora_layouts.unet_to_kohya(sd, folder / "sd-kohya.safetensors")
@@ -99,6 +123,7 @@ async def engine(
     flux1_dev_folder: Path,
     chroma_folder: Path,
     sd3_folder: Path,
+    built: dict[str, Path],
     lora_dir: Path,
 ) -> AsyncIterator[LocalProvider]:
     sources = {
@@ -107,6 +132,7 @@ async def engine(
         "flux": flux1_dev_folder,
         "chroma": chroma_folder,
         "sd3": sd3_folder,
+        **built,
     }
     options = {
         "device": "cpu",
@@ -164,6 +190,12 @@ async def test_a_kohya_lora_draws_what_its_diffusers_original_draws(
         ("chroma", "sdxl-style", "SDXL", "Chroma"),
         ("sd3", "flux-kohya", "FLUX.1 or FLUX.2", "Stable Diffusion 3.5"),
         ("sd", "sd3-style", "Stable Diffusion 3.5, FLUX.1, FLUX.2 or Qwen-Image", "Stable"),
+        ("flux", "klein-style", "FLUX.2", "FLUX.1 [dev]"),
+        ("klein", "flux-style", "FLUX.1", "FLUX.2 [klein]"),
+        ("z-image", "qwen-style", "Stable Diffusion 3.5, FLUX.1, FLUX.2 or Qwen-Image", "Z-Image"),
+        ("qwen", "z-image-style", "Z-Image", "Qwen-Image"),
+        ("sana", "sdxl-style", "SDXL", "Sana"),
+        ("sdxl", "sana-style", "Sana", "SDXL"),
     ],
 )
 def test_a_lora_made_for_another_family_is_refused_by_name_before_anything_runs(
@@ -214,8 +246,13 @@ def test_autocomplete_offers_the_loras_that_may_fit_the_model(engine: LocalProvi
             "flux-kohya",
             "flux-style",
             "flux-wide",
+            "qwen-style",
             "sd3-style",
         ]
     )
     assert "sd3-kohya" in engine.lora_names("sd3") and "flux-style" not in engine.lora_names("sd3")
+    assert engine.lora_names("z-image") == ["z-image-style"]
+    assert "klein-style" in engine.lora_names("klein") and "klein-style" not in engine.lora_names(
+        "flux"
+    )
     assert engine.loaded_models() == []
