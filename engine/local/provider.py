@@ -61,6 +61,7 @@ class LocalProvider(PipelineRunner, Provider):
             device=self.device,
             cache_dir=self.options.cache_dir,
             compile_unet=self.options.compile,
+            loras=lora_dir is not None,
         )
         self.cache = PipelineCache(
             dict(self.options.models),
@@ -247,6 +248,10 @@ class LocalProvider(PipelineRunner, Provider):
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG:
             return ""
+        if request.model and self.options.models[request.model].cache != "none":
+            # the cache skips blocks by how the whole batch changes: a job's image would
+            # depend on the jobs beside it
+            return ""
         loras = [[lora.name, lora.weight] for lora in request.loras]
         return json.dumps(
             [request.model, request.size, request.steps, request.guidance, request.sampler, loras]
@@ -303,7 +308,8 @@ class LocalProvider(PipelineRunner, Provider):
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
         self.cache.get(self.default_model)
-        if self.options.compile:  # the first call compiles: pay for it now, not in a job
+        if self.options.compile or self.model_spec(self.default_model).compile:
+            # the first call compiles: pay for it now, not in a job
             started = time.perf_counter()
             warm_up = self.prepare(GenerationRequest("warm-up", steps=2, seed=0))
             self._run([warm_up], [lambda _: None], [CancelToken()], threading.Event())

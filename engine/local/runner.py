@@ -4,7 +4,6 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 from __future__ import annotations
 
 import io
-import logging
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, ProviderError
-from engine.local.lora_families import lora_kind
+from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
 from engine.local.options import LocalOptions
 from engine.local.pipelines import LoadedModel, PipelineCache
@@ -23,8 +22,6 @@ from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.types import GeneratedImage, GenerationRequest, GenerationResult, Mode
-
-log = logging.getLogger(__name__)
 
 Outcome = GenerationResult | EngineError
 UPSCALER_STEPS = 20
@@ -79,7 +76,7 @@ class PipelineRunner:
         if tiny is not None:
             arguments["output_type"] = "latent"
         try:
-            with self._loras(pipe, model, first):
+            with self._loras(model, pipe, first), model.speed.calling():
                 images = pipe(**arguments).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
@@ -236,8 +233,10 @@ class PipelineRunner:
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return image
 
-    def _loras(self, pipe: Any, model: LoadedModel, request: GenerationRequest) -> Any:
-        loras = [(x.name, self.loras.path(x.name), x.weight) for x in request.loras]
+    def _loras(self, model: LoadedModel, pipe: Any, request: GenerationRequest) -> Any:
+        loras = [(self.loras.path(x.name), x.weight) for x in request.loras]
+        if model.speed.slot is not None:  # compiled: the LoRAs go into its slot
+            return model.speed.slot.applied(pipe, loras)
         return _AppliedLoras(pipe, loras, f"{model.name} ({model.family.label})")
 
 
@@ -245,7 +244,7 @@ class _AppliedLoras:
     """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job. One
     that fails to load takes those loaded before it away too, and is named in the error."""
 
-    def __init__(self, pipe: Any, loras: list[tuple[str, Path, float]], model: str) -> None:
+    def __init__(self, pipe: Any, loras: list[tuple[Path, float]], model: str) -> None:
         self._pipe = pipe
         self._loras = loras
         self._model = model
@@ -254,40 +253,18 @@ class _AppliedLoras:
         if not self._loras:
             return
         names = []
-        for index, (lora, path, _) in enumerate(self._loras):
-            name = f"lora{index}"
+        for index, (path, _) in enumerate(self._loras):
             try:
-                if path.name == "pytorch_lora_weights.safetensors":
-                    self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
-                else:
-                    self._pipe.load_lora_weights(str(path), adapter_name=name)
-                if not any(name in loaded for loaded in self._pipe.get_list_adapters().values()):
-                    raise LookupError("none of its weights belongs to a layer of the model")
-            except Exception as err:
-                self._pipe.unload_lora_weights()
-                log.warning(
-                    "LoRA %s (%s) failed to load on %s", lora, path, self._model, exc_info=True
-                )
-                raise ProviderError(
-                    f"LoRA {lora} can't be applied to {self._model}: {_why(err, path)}"
-                ) from err
-            names.append(name)
-        self._pipe.set_adapters(names, adapter_weights=[weight for *_, weight in self._loras])
+                load_lora(self._pipe, path, f"lora{index}", self._model)
+            except ProviderError:
+                self._pipe.unload_lora_weights()  # and those loaded before it
+                raise
+            names.append(f"lora{index}")
+        self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
 
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
-
-
-def _why(err: Exception, path: Path) -> str:
-    """Why diffusers refused a LoRA, in words a member can act on."""
-    if isinstance(err, RuntimeError) and "size mismatch" in str(err):
-        return "its layers have other sizes (a LoRA for another size or version of this model?)"
-    if isinstance(err, LookupError):
-        kind = lora_kind(path)
-        made = f"{kind.layout} layout, made for {kind.label}"
-        return f"none of its weights match this model's layers ({made})"
-    return f"diffusers could not load it ({type(err).__name__})"
 
 
 @torch.no_grad()

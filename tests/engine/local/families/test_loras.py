@@ -17,7 +17,7 @@ from diffusers import FluxPipeline, FluxTransformer2DModel, StableDiffusionXLPip
 from safetensors.torch import save_file
 
 from engine import CancelToken, GenerationRequest, InvalidRequest, LoraRef, ProviderError
-from engine.local import LocalProvider
+from engine.local import LocalProvider, speed
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local import lora_layouts
 from tests.engine.local.conftest import TinyModels
@@ -230,6 +230,28 @@ async def test_a_lora_that_fails_to_load_is_named_and_leaves_the_model_clean(
         await draw(engine, model, *loras)
     assert reason in str(err.value)
     assert np.array_equal(await draw(engine, model), plain)
+
+
+async def test_on_a_compiled_model_a_lora_that_fails_to_load_is_named_and_the_slot_emptied(
+    flux1_dev_folder: Path, lora_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(speed, "COMPILE_BACKEND", "eager")  # dynamo's guards, no C++ build
+    torch._dynamo.reset()
+    options = {
+        "device": "cpu",
+        "models": {"flux": {"source": str(flux1_dev_folder), **SMALL, "compile": True}},
+        "lora_dir": str(lora_dir),
+    }
+    compiled = build_provider("local", ProviderConfig("local", options))
+    assert isinstance(compiled, LocalProvider)
+    try:
+        plain = await draw(compiled, "flux")
+        assert compiled.cache.get("flux").speed.slot is not None
+        with pytest.raises(ProviderError, match="LoRA flux-wide can't be applied to flux"):
+            await draw(compiled, "flux", "flux-style", "flux-wide")
+        assert np.array_equal(await draw(compiled, "flux"), plain)
+    finally:
+        await compiled.close()
 
 
 def test_autocomplete_offers_the_loras_that_may_fit_the_model(engine: LocalProvider):
