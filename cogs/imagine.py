@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -17,8 +16,8 @@ from bot.errors import Refusal
 from bot.members import Preferences
 from bot.policy import ContentPolicy
 from bot.providers import ProviderEntry
-from bot.runtime import Runtime
 from cogs.attachments import AttachmentReader
+from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
 from cogs.results.enqueue import enqueue, enqueue_describe
 from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
@@ -28,63 +27,7 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
-CHOICES_MAX = 25
-CACHE_SECONDS = 60.0
 LORA_PATTERN = re.compile(r"^\s*([^:,]+?)\s*(?::\s*(-?\d+(?:\.\d+)?))?\s*$")
-
-
-class Catalogue:
-    """What autocomplete offers, built from the providers and refreshed at most every minute,
-    so an answer never waits on a disk or a network."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._built = -math.inf
-        self.models: list[tuple[str, str]] = []  # (provider, model)
-        self._loras: dict[tuple[str, str], list[str]] = {}  # (provider, model) -> names
-
-    def refresh(self) -> None:
-        if time.monotonic() - self._built < CACHE_SECONDS:
-            return
-        models: list[tuple[str, str]] = []
-        loras: dict[tuple[str, str], list[str]] = {}
-        for entry in self._runtime.providers:
-            names = entry.provider.capabilities.models or (entry.provider.default_model,)
-            models += [(entry.name, name) for name in names]
-            for model in names:
-                try:
-                    loras[entry.name, model] = entry.provider.lora_names(model)
-                except OSError:
-                    loras[entry.name, model] = []
-        self.models, self._loras, self._built = models, loras, time.monotonic()
-
-    def loras(self, provider: str, model: str) -> list[str]:
-        """The LoRAs that fit this model, as far as its provider can tell."""
-        self.refresh()
-        return self._loras.get((provider, model), [])
-
-    def choices(self, current: str) -> list[Choice[str]]:
-        self.refresh()
-        needle = current.lower()
-        choices = []
-        for provider, model in self.models:
-            label = f"{model} ({provider})"
-            if needle in label.lower():
-                choices.append(Choice(name=clip(label, 100), value=f"{provider}:{model}"[:100]))
-        return choices[:CHOICES_MAX]
-
-    def resolve(self, value: str | None) -> tuple[str | None, str | None]:
-        """A model option ("provider:model", or a model name) as (provider, model)."""
-        if not value:
-            return None, None
-        self.refresh()
-        provider, _, model = value.partition(":")
-        if model and self._runtime.providers.find(provider) is not None:
-            return provider, model
-        for provider, model in self.models:
-            if model == value:
-                return provider, model
-        raise InvalidRequest("model", value, "pick one of the models /models lists")
 
 
 def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
@@ -209,13 +152,17 @@ class Imagine(commands.Cog):
                     "it only applies with an image; attach one or leave it out",
                 )
             init_image = await self._read(image) if image is not None else None
+            if negative is None:  # the defaults apply where the model takes a negative prompt
+                negative = runtime.providers.default_negative(
+                    provider,
+                    model_name,
+                    defaults.negative_prompt or runtime.settings.defaults.negative_prompt,
+                )
             request = GenerationRequest(
                 prompt,
                 model=model_name,
                 mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
-                negative_prompt=negative
-                if negative is not None
-                else (defaults.negative_prompt or runtime.settings.defaults.negative_prompt),
+                negative_prompt=negative,
                 steps=steps,
                 guidance=guidance,
                 sampler=sampler,
@@ -249,11 +196,12 @@ class Imagine(commands.Cog):
                 raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
             entry = self.bot.runtime.providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
+            step = self.catalogue.model_info(provider, request.model).size_multiple
             across, down = (int(part) for part in aspect.split(":"))
             if width is not None:
-                height = max(64, round(width * down / across / 8) * 8)
+                height = max(64, round(width * down / across / step) * step)
             elif height is not None:
-                width = max(64, round(height * across / down / 8) * 8)
+                width = max(64, round(height * across / down / step) * step)
             else:
                 width, height = aspect_size(aspect, usual[0] * usual[1])
         return request.replace(width=width, height=height)
@@ -271,10 +219,13 @@ class Imagine(commands.Cog):
     async def sampler_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        entry = self._chosen_provider(interaction)
-        if entry is None:
+        """The samplers of the model chosen so far (else the default one), not every
+        provider's: a flow-matching model takes none of the A1111 names."""
+        try:
+            provider, model = self.catalogue.resolve(getattr(interaction.namespace, "model", None))
+            samplers = self.catalogue.model_info(provider, model).samplers
+        except InvalidRequest:
             return []
-        samplers = entry.provider.capabilities.samplers
         needle = current.lower()
         return [Choice(name=s, value=s) for s in samplers if needle in s.lower()][:CHOICES_MAX]
 
@@ -297,10 +248,6 @@ class Imagine(commands.Cog):
             Choice(name=clip(f"{prefix}{name}:1", 100), value=f"{prefix}{name}:1"[:100])
             for name in picks
         ][:CHOICES_MAX]
-
-    def _chosen_provider(self, interaction: discord.Interaction[Any]) -> ProviderEntry | None:
-        chosen = self._chosen(interaction)
-        return chosen[0] if chosen is not None else None
 
     def _chosen(self, interaction: discord.Interaction[Any]) -> tuple[ProviderEntry, str] | None:
         """The provider and model picked so far in the command, else the defaults."""

@@ -125,7 +125,9 @@ class Provider(abc.ABC):
             guidance=capabilities.guidance,
             samplers=capabilities.samplers,
             img2img=Mode.IMG2IMG in capabilities.modes,
+            upscale=Mode.UPSCALE in capabilities.modes,
             loras=capabilities.loras,
+            size_multiple=capabilities.size_multiple,
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:

@@ -3,6 +3,7 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 
 from __future__ import annotations
 
+import inspect
 import io
 import threading
 import time
@@ -15,8 +16,9 @@ from PIL import Image
 from engine.errors import EngineError, GenerationCancelled, ProviderError
 from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
+from engine.local.memory.cache import PipelineCache
 from engine.local.options import LocalOptions
-from engine.local.pipelines import LoadedModel, PipelineCache
+from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
@@ -71,7 +73,7 @@ class PipelineRunner:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
-        arguments = self._arguments(model, requests, progress, cancel, abort)
+        arguments = self._arguments(model, pipe, requests, progress, cancel, abort)
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
@@ -161,6 +163,7 @@ class PipelineRunner:
     def _arguments(
         self,
         model: LoadedModel,
+        pipe: Any,
         requests: list[GenerationRequest],
         progress: list[ProgressCallback],
         cancel: list[CancelToken],
@@ -168,6 +171,7 @@ class PipelineRunner:
     ) -> dict[str, Any]:
         first = requests[0]
         width, height = first.size
+        assert first.steps is not None  # prepare() resolved it
         arguments: dict[str, Any] = {
             "prompt": [r.prompt for r in requests for _ in range(r.count)],
             "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
@@ -178,6 +182,7 @@ class PipelineRunner:
                 first.guidance or 0.0,
                 [r.negative_prompt for r in requests for _ in range(r.count)],
             ),
+            **model.family.arguments(first.steps),
         }
         if first.mode is Mode.TXT2IMG:
             arguments.update(width=width, height=height)
@@ -186,6 +191,8 @@ class PipelineRunner:
             with Image.open(io.BytesIO(first.init_image)) as image:
                 source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
             arguments.update(image=[source] * first.count, strength=first.strength)
+            if _takes_size(pipe):  # the transformer families' default is their own size
+                arguments.update(width=width, height=height)
         return arguments
 
     def _step_callback(
@@ -265,6 +272,11 @@ class _AppliedLoras:
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+def _takes_size(pipe: Any) -> bool:
+    """Whether an img2img pipeline takes the output size (else it keeps the input's)."""
+    return "height" in inspect.signature(pipe.__call__).parameters
 
 
 @torch.no_grad()
