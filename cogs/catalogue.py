@@ -24,24 +24,24 @@ class Catalogue:
         self._built = -math.inf
         self.models: list[tuple[str, str]] = []  # (provider, model)
         self.info: dict[tuple[str, str], ModelInfo] = {}
-        self.loras: dict[str, list[str]] = {}
+        self._loras: dict[tuple[str, str], list[str]] = {}  # (provider, model) -> names
 
     def refresh(self) -> None:
         if time.monotonic() - self._built < CACHE_SECONDS:
             return
         models: list[tuple[str, str]] = []
         info: dict[tuple[str, str], ModelInfo] = {}
-        loras: dict[str, list[str]] = {}
+        loras: dict[tuple[str, str], list[str]] = {}
         for entry in self._runtime.providers:
             names = entry.provider.capabilities.models or (entry.provider.default_model,)
             models += [(entry.name, name) for name in names]
             for name in names:
                 info[entry.name, name] = entry.provider.model_info(name)
-            try:
-                loras[entry.name] = entry.provider.lora_names()
-            except OSError:
-                loras[entry.name] = []
-        self.models, self.info, self.loras = models, info, loras
+                try:
+                    loras[entry.name, name] = entry.provider.lora_names(name)
+                except OSError:
+                    loras[entry.name, name] = []
+        self.models, self.info, self._loras = models, info, loras
         self._built = time.monotonic()
 
     def choices(self, current: str) -> list[Choice[str]]:
@@ -68,6 +68,11 @@ class Catalogue:
             if model == value:
                 return provider, model
         raise InvalidRequest("model", value, "pick one of the models /models lists")
+
+    def loras(self, provider: str, model: str) -> list[str]:
+        """The LoRAs that may fit this model, as far as its provider can tell."""
+        self.refresh()
+        return self._loras.get((provider, model), [])
 
     def model_info(self, provider: str | None, model: str | None) -> ModelInfo:
         """What a model takes; with no model, the provider's default one (the default

@@ -233,12 +233,13 @@ class Imagine(commands.Cog):
     async def lora_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        """Completes the last name:weight item of the list typed so far."""
-        self.catalogue.refresh()
-        entry = self._chosen_provider(interaction)
-        if entry is None:
+        """Completes the last name:weight item of the list typed so far, offering the LoRAs
+        that fit the chosen model."""
+        chosen = self._chosen(interaction)
+        if chosen is None:
             return []
-        names = self.catalogue.loras.get(entry.name, [])
+        entry, model = chosen
+        names = self.catalogue.loras(entry.name, model)
         done, _, last = current.rpartition(",")
         prefix = f"{done}, " if done else ""
         needle = last.strip().partition(":")[0].lower()
@@ -248,13 +249,14 @@ class Imagine(commands.Cog):
             for name in picks
         ][:CHOICES_MAX]
 
-    def _chosen_provider(self, interaction: discord.Interaction[Any]) -> ProviderEntry | None:
-        model = getattr(interaction.namespace, "model", None)
+    def _chosen(self, interaction: discord.Interaction[Any]) -> tuple[ProviderEntry, str] | None:
+        """The provider and model picked so far in the command, else the defaults."""
         try:
-            provider, _ = self.catalogue.resolve(model)
-            return self.bot.runtime.providers.get(provider)
+            provider, model = self.catalogue.resolve(getattr(interaction.namespace, "model", None))
+            entry = self.bot.runtime.providers.get(provider)
         except InvalidRequest:
             return None
+        return entry, model or entry.provider.default_model
 
     @app_commands.command(description="Upscale an image")
     @app_commands.describe(image="The image to enlarge")

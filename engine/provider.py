@@ -130,8 +130,9 @@ class Provider(abc.ABC):
             size_multiple=capabilities.size_multiple,
         )
 
-    def lora_names(self) -> list[str]:
-        """The LoRAs a request may name, for autocomplete; empty when it takes none."""
+    def lora_names(self, model: str | None = None) -> list[str]:
+        """The LoRAs a request may name, for autocomplete: those that fit ``model`` where the
+        provider can tell; empty when it takes none."""
         return []
 
     def model_is_nsfw(self, model: str) -> bool:

@@ -4,6 +4,7 @@ event loop never waits on a step."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import io
 import json
@@ -25,6 +26,7 @@ from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.families import Family
 from engine.local.hub import fetch
+from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
@@ -137,8 +139,19 @@ class LocalProvider(PipelineRunner, Provider):
             size_multiple=family.size_multiple,
         )
 
-    def lora_names(self) -> list[str]:
-        return self.loras.names()
+    def lora_names(self, model: str | None = None) -> list[str]:
+        """The installed LoRAs, or those that may fit ``model``: made for its family, or for a
+        family their file does not tell. Never waits on the hub (autocomplete asks it on the
+        event loop): a model whose family is not known without it lists them all."""
+        files = self.loras.files()
+        family = None
+        if model in self.options.models:
+            with contextlib.suppress(ModelLoadError):
+                family = self.family(model, online=False)
+        if family is None:
+            return sorted(files)
+        shape = family.lora_shape
+        return sorted(name for name, path in files.items() if lora_kind(path).fits(shape))
 
     def loaded_models(self) -> list[str]:
         return list(self.cache.loaded)
@@ -157,8 +170,7 @@ class LocalProvider(PipelineRunner, Provider):
         spec = self.options.models.get(name)
         if spec is None:
             raise InvalidRequest("model", name, "one of " + ", ".join(self.options.models))
-        for lora in request.loras:
-            self.loras.path(lora.name)
+        paths = [self.loras.path(lora.name) for lora in request.loras]
         family = self.family(name)
         if request.sampler is not None and request.sampler not in family.samplers:
             close = difflib.get_close_matches(request.sampler, list(family.samplers), 3, 0.4)
@@ -170,6 +182,14 @@ class LocalProvider(PipelineRunner, Provider):
                     + ", ".join(family.samplers),
                 )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        for lora, path in zip(request.loras, paths, strict=True):
+            kind = lora_kind(path)
+            if not kind.fits(family.lora_shape):
+                raise InvalidRequest(
+                    "loras",
+                    lora.name,
+                    f"it was made for {kind.label}; model {name} is {family.label}",
+                )
         upscales = request.mode is Mode.UPSCALE and self.options.upscaler is None
         if upscales and family.image2img is None:
             raise InvalidRequest(

@@ -244,22 +244,28 @@ class PipelineRunner:
         loras = [(self.loras.path(x.name), x.weight) for x in request.loras]
         if model.speed.slot is not None:  # compiled: the LoRAs go into its slot
             return model.speed.slot.applied(pipe, loras)
-        return _AppliedLoras(pipe, loras)
+        return _AppliedLoras(pipe, loras, f"{model.name} ({model.family.label})")
 
 
 class _AppliedLoras:
-    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job."""
+    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job. One
+    that fails to load takes those loaded before it away too, and is named in the error."""
 
-    def __init__(self, pipe: Any, loras: list[tuple[Path, float]]) -> None:
+    def __init__(self, pipe: Any, loras: list[tuple[Path, float]], model: str) -> None:
         self._pipe = pipe
         self._loras = loras
+        self._model = model
 
     def __enter__(self) -> None:
         if not self._loras:
             return
         names = []
         for index, (path, _) in enumerate(self._loras):
-            load_lora(self._pipe, path, f"lora{index}")
+            try:
+                load_lora(self._pipe, path, f"lora{index}", self._model)
+            except ProviderError:
+                self._pipe.unload_lora_weights()  # and those loaded before it
+                raise
             names.append(f"lora{index}")
         self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
 

@@ -58,6 +58,9 @@ class Family:
     samplers: Mapping[str, Sampler] = field(default_factory=dict)
     default_sampler: str = "the model's own"
     loras: bool = True
+    # Which LoRAs fit: the shape ``engine.local.lora_families`` tells from a LoRA's tensor names;
+    # None takes any LoRA unchecked.
+    lora_shape: str | None = None
     size_multiple: int = 16
     max_size: int = 2048
     latent_channels: int = 16
