@@ -157,7 +157,8 @@ def report_at_start(options: LocalOptions, default: str) -> None:
 
 def family_of(name: str, spec: ModelSpec, cache_dir: str | None, online: bool = True) -> Family:
     """The model's family: its ``family`` setting, else its folder's (or config folder's, or
-    cached repo's) model_index.json, else the table of well-known hub repos."""
+    cached repo's) model_index.json, else the table of well-known hub repos, else (``online``)
+    the repo's model_index.json on the hub."""
     if spec.family is not None:
         return by_key(spec.family)
     folder: Path | None = None

@@ -142,6 +142,11 @@ def load_tiny_decoder(source: str, vae: Any, family: Family, cache_dir: str | No
     """A TAESD-style decoder (diffusers ``AutoencoderTiny``) from a hub id, a folder or a
     single file (diffusers keys, or the original decoder-only layout), checked against the
     model it will decode for."""
+    if family.tiny_decoder is None:
+        raise ModelLoadError(
+            f"{family.label} has no TAESD-style decoder the engine can use: remove "
+            "tiny_decoder from its settings (previews then come from its own autoencoder)"
+        )
     try:
         if source.endswith(".safetensors"):
             tiny = _tiny_from_file(Path(source).expanduser())
