@@ -33,6 +33,22 @@ class Mode(enum.StrEnum):
     IMG2IMG = "img2img"
     UPSCALE = "upscale"
     DESCRIBE = "describe"  # a caption of ``init_image`` (``Provider.describe``), not images
+    # Edit and canvas (docs/commands.md). EDIT changes ``init_image`` (and ``extra_images``) as
+    # the prompt instructs; INPAINT repaints ``init_image`` where ``mask_image`` is white;
+    # OUTPAINT is an inpaint whose ``init_image`` is a padded canvas and whose mask is the
+    # padding (Zoom Out, Pan, Make Square), kept apart because providers fill it differently.
+    EDIT = "edit"
+    INPAINT = "inpaint"
+    OUTPAINT = "outpaint"
+
+
+IMAGE_MODES = frozenset({Mode.IMG2IMG, Mode.EDIT, Mode.INPAINT, Mode.OUTPAINT})
+"""The generation modes that start from ``init_image``."""
+MASK_MODES = frozenset({Mode.INPAINT, Mode.OUTPAINT})
+"""The modes that need ``mask_image``: a greyscale image of ``init_image``'s size, white where
+the model paints."""
+MAX_INPUT_IMAGES = 4
+"""``init_image`` plus ``extra_images`` at most (an edit from several images)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +76,8 @@ class GenerationRequest:
     loras: tuple[LoraRef, ...] = ()
     nsfw_allowed: bool = False
     init_image: bytes | None = field(default=None, repr=False, compare=False)
+    mask_image: bytes | None = field(default=None, repr=False, compare=False)
+    extra_images: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -77,22 +95,45 @@ class GenerationRequest:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe form without the input image (stored apart, as a blob)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del data["init_image"]
+        """A JSON-safe form without the input images (stored apart, as blobs)."""
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in INPUT_FIELDS
+        }
         data["mode"] = self.mode.value
         data["loras"] = [[lora.name, lora.weight] for lora in self.loras]
         return data
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], init_image: bytes | None = None
+        cls,
+        data: Mapping[str, Any],
+        init_image: bytes | None = None,
+        mask_image: bytes | None = None,
+        extra_images: tuple[bytes, ...] = (),
     ) -> GenerationRequest:
-        known = {f.name for f in dataclasses.fields(cls)} - {"init_image"}
+        known = {f.name for f in dataclasses.fields(cls)} - INPUT_FIELDS
         values = {key: value for key, value in data.items() if key in known}
         values["mode"] = Mode(values.get("mode", Mode.TXT2IMG))
         values["loras"] = tuple(LoraRef(name, float(weight)) for name, weight in data["loras"])
-        return cls(**values, init_image=init_image)
+        return cls(
+            **values,
+            init_image=init_image,
+            mask_image=mask_image,
+            extra_images=tuple(extra_images),
+        )
+
+
+CANVAS_WORDS = {
+    Mode.EDIT: "edit an image by instruction",
+    Mode.INPAINT: "repaint a region",
+    Mode.OUTPAINT: "paint past an image's edges",
+}
+"""What each edit-and-canvas mode does, in the words a refusal uses."""
+
+INPUT_FIELDS = frozenset({"init_image", "mask_image", "extra_images"})
+"""The request's image fields: bytes, stored and sent apart from its JSON form."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +149,21 @@ class ModelInfo:
     loras: bool = False
     licence: str | None = None
     size_multiple: int = 8  # what its width and height must be a multiple of
+    edit: bool = False  # changes an image as an instruction says (Mode.EDIT)
+    inpaint: bool = False  # repaints a masked region (Mode.INPAINT)
+    outpaint: bool = False  # paints past the edges (Mode.OUTPAINT)
+    max_input_images: int = 1  # images one edit takes (init_image plus extra_images)
+
+    def takes(self, mode: Mode) -> bool:
+        """Whether this model runs ``mode`` (txt2img and describe: always; the provider's
+        ``Capabilities.modes`` says whether the provider does at all)."""
+        return {
+            Mode.IMG2IMG: self.img2img,
+            Mode.UPSCALE: self.upscale,
+            Mode.EDIT: self.edit,
+            Mode.INPAINT: self.inpaint,
+            Mode.OUTPAINT: self.outpaint,
+        }.get(mode, True)
 
     def summary(self) -> str:
         """A short line: "FLUX.1 [schnell]; takes img2img; Apache-2.0"."""
@@ -119,6 +175,9 @@ class ModelInfo:
                 ("samplers", bool(self.samplers)),
                 ("LoRAs", self.loras),
                 ("img2img", self.img2img),
+                ("edits", self.edit),
+                ("inpainting", self.inpaint),
+                ("outpainting", self.outpaint),
             )
             if ok
         ]
@@ -162,6 +221,12 @@ class Capabilities:
                     "image",
                     None,
                     "this model can't start from an image; pick another or leave it out",
+                )
+            if request.mode in CANVAS_WORDS:
+                raise InvalidRequest(
+                    "mode",
+                    request.mode.value,
+                    f"this provider can't {CANVAS_WORDS[request.mode]}; pick another model",
                 )
             allowed = ", ".join(sorted(mode.value for mode in self.modes))
             raise InvalidRequest(

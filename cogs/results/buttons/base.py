@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[discord.Interaction[Any], str, int, int], Awaitable[None]]
+# (interaction, action, job id, image index, option: "" where the button has none)
+Handler = Callable[[discord.Interaction[Any], str, int, int, str], Awaitable[None]]
 
 # A family of actions is a module of this package whose handlers register here with ``handles``
 # (cogs/results/cog.py imports every family); a new action also needs its letter in the template
@@ -38,11 +39,18 @@ def handles(*actions: str) -> Callable[[Handler], Handler]:
     return register
 
 
-# Buttons. A custom_id is "img:ACTION:JOB:INDEX"; everything else is read from SQLite, so the
-# buttons keep working after a restart.
+# Buttons. A custom_id is "img:ACTION:JOB:INDEX" or "img:ACTION:JOB:INDEX:OPTION" (a zoom
+# factor, a pan direction, a region); everything else is read from the store, so the buttons
+# keep working after a restart. Actions: c cancel, u upscale, v variation, r re-roll, m remix,
+# d delete, p report; s/t Vary (Subtle/Strong), g Vary (Region), z Zoom Out, n Pan,
+# q Make Square, e Edit, x the tools of one image.
+ACTIONS = "cuvrmdpstgznqex"
+
+
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"img:(?P<action>[cuvrmdp]):(?P<job>[0-9]{1,19}):(?P<index>[0-9])",
+    template=rf"img:(?P<action>[{ACTIONS}]):(?P<job>[0-9]{{1,19}}):(?P<index>[0-9])"
+    r"(?::(?P<option>[a-z0-9.]{1,12}))?",
 ):
     def __init__(
         self,
@@ -54,19 +62,22 @@ class JobButton(
         emoji: str | None = None,
         style: discord.ButtonStyle = discord.ButtonStyle.secondary,
         row: int | None = None,
+        option: str = "",
     ) -> None:
+        suffix = f":{option}" if option else ""
         super().__init__(
             discord.ui.Button(
                 label=label,
                 emoji=emoji,
                 style=style,
                 row=row,
-                custom_id=f"img:{action}:{job_id}:{index}",
+                custom_id=f"img:{action}:{job_id}:{index}{suffix}",
             )
         )
         self.action = action
         self.job_id = job_id
         self.index = index
+        self.option = option
 
     @classmethod
     async def from_custom_id(
@@ -76,14 +87,19 @@ class JobButton(
         match: Any,
         /,
     ) -> JobButton:
-        return cls(match["action"], int(match["job"]), int(match["index"]))
+        return cls(
+            match["action"], int(match["job"]), int(match["index"]), option=match["option"] or ""
+        )
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         if not bot_of(interaction).first_time(interaction):
             return
-        handler = HANDLERS[self.action]
+        handler = HANDLERS.get(self.action)
+        if handler is None:  # a letter whose family is not loaded
+            await answer(interaction, "This button does nothing in this version of the bot.")
+            return
         try:
-            await handler(interaction, self.action, self.job_id, self.index)
+            await handler(interaction, self.action, self.job_id, self.index, self.option)
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
 

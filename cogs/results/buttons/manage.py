@@ -14,7 +14,7 @@ from cogs.results.buttons.base import defer, handles
 
 @handles("c")
 async def on_cancel(
-    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
 ) -> None:
     runtime = runtime_of(interaction)
     job = await runtime.store.get(job_id)
@@ -32,7 +32,7 @@ async def on_cancel(
 
 @handles("d")
 async def on_delete(
-    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
 ) -> None:
     runtime = runtime_of(interaction)
     job = await runtime.store.get(job_id)
@@ -44,7 +44,7 @@ async def on_delete(
 
 @handles("p")
 async def on_report(
-    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
 ) -> None:
     runtime = runtime_of(interaction)
     await defer(interaction)

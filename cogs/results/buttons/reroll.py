@@ -14,7 +14,7 @@ from cogs.results.modals import RemixModal
 
 @handles("r")
 async def on_reroll(
-    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
 ) -> None:
     job = await owned_job(interaction, job_id, generation=True)
     kept(interaction, job)
@@ -30,7 +30,7 @@ async def on_reroll(
 
 @handles("m")
 async def on_remix(
-    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
 ) -> None:
     job = await owned_job(interaction, job_id, generation=True)
     kept(interaction, job)

@@ -19,7 +19,7 @@ VARIATION_STRENGTH = 0.6
 
 @handles("u", "v")
 async def on_source_image(
-    interaction: discord.Interaction[Any], action: str, job_id: int, index: int
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
 ) -> None:
     """U and V: a new job from one image of a finished job."""
     job = await owned_job(interaction, job_id, generation=True)
