@@ -127,9 +127,7 @@ async def test_the_edit_image_menu_works_on_a_result_and_refuses_a_message_witho
     assert job is not None and job.request.mode is Mode.EDIT
 
     text = tools.fake.user_message(GENERAL, ALICE, "no picture here")
-    refused = await tools.fake.message_command(
-        "Edit image", text.id, user=ALICE, channel=GENERAL
-    )
+    refused = await tools.fake.message_command("Edit image", text.id, user=ALICE, channel=GENERAL)
     assert "no image to edit" in await said(refused)
 
 

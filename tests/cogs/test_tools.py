@@ -245,9 +245,7 @@ async def test_someone_elses_result_and_an_expired_one_are_refused(tools: World)
         )
     await expire_all(tools)
     for custom_id in ("img:t:1:0", "img:n:1:0:u"):
-        assert "has expired" in await said(
-            await tools.fake.click(result.id, custom_id, user=ALICE)
-        )
+        assert "has expired" in await said(await tools.fake.click(result.id, custom_id, user=ALICE))
     assert len(await tools.jobs()) == 1
 
 
