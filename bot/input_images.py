@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
+from bot.canvas import masks
+from bot.canvas.errors import MaskError
 from bot.settings import LimitSettings
-from engine import GenerationRequest, InvalidRequest, Mode
+from engine import GenerationRequest, InvalidRequest
 from engine.types import file_size, pixels
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
-THRESHOLD = 128  # a grey at or above this repaints
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 MASK_FIELD, IMAGES_FIELD = "mask", "images"
 
@@ -58,26 +59,26 @@ class Reencoded:
     painted: float  # the share of the image the mask repaints (1.0 without a mask)
 
 
-def reencode_inputs(request: GenerationRequest) -> Reencoded:
+def reencode_inputs(request: GenerationRequest, max_pixels: int) -> Reencoded:
     """Decode every input image in full and re-encode it as PNG (blocking: run it in a
     thread). Each was header-checked already (``check_header``). The mask must be exactly the
-    image's size and repaint some of it (for an inpaint, not all of it)."""
+    image's size and repaint some of it, not all."""
     if request.init_image is None:
         return Reencoded(request, 1.0)
     init, size = _reencode(request.init_image, "image")
     extras = tuple(_reencode(data, IMAGES_FIELD)[0] for data in request.extra_images)
     mask, painted = None, 1.0
     if request.mask_image is not None:
-        mask, painted = normalise_mask(request.mask_image, size, request.mode)
+        mask, painted = normalise_mask(request.mask_image, size, max_pixels)
     changed = request.replace(init_image=init, mask_image=mask, extra_images=extras)
     return Reencoded(changed, painted)
 
 
-def normalise_mask(data: bytes, size: tuple[int, int], mode: Mode) -> tuple[bytes, float]:
-    """The mask as a greyscale PNG of 0 (keep) and 255 (repaint), and the share it repaints.
-    Any colour mode is read as its brightness; transparency counts as black, so white strokes
-    on a transparent layer mark what to repaint."""
-    with _decoded(data, MASK_FIELD) as image:
+def normalise_mask(data: bytes, size: tuple[int, int], max_pixels: int) -> tuple[bytes, float]:
+    """The mask as a greyscale PNG of 0 (keep) and 255 (repaint), and the share it repaints
+    (``bot.canvas.masks``: any colour mode read as its brightness, transparency as black)."""
+    try:
+        image = masks.decode(data, max_pixels)
         if image.size != size:
             (width, height), (want_width, want_height) = image.size, size
             raise _bad(
@@ -85,23 +86,10 @@ def normalise_mask(data: bytes, size: tuple[int, int], mode: Mode) -> tuple[byte
                 f"it is {width}×{height} pixels but the image is {want_width}×{want_height}; "
                 "draw the mask at the image's size",
             )
-        grey = _brightness(image)
-    binary = grey.point(lambda value: 255 if value >= THRESHOLD else 0)
-    painted = binary.histogram()[255] / (binary.width * binary.height)
-    if painted == 0:
-        raise _bad(
-            MASK_FIELD,
-            "it is all black, so there is nothing to repaint; paint white what to change",
-        )
-    if painted == 1 and mode is Mode.INPAINT:
-        raise _bad(
-            MASK_FIELD,
-            "it is white all over, so it would repaint the whole image; leave black what "
-            "should stay, or use Vary instead",
-        )
-    buffer = io.BytesIO()
-    binary.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue(), painted
+        binary = masks.normalise(image, size)
+    except MaskError as err:
+        raise _bad(MASK_FIELD, str(err)) from None
+    return masks.encode(binary), masks.coverage(binary)
 
 
 def _reencode(data: bytes, field: str) -> tuple[bytes, tuple[int, int]]:
@@ -125,20 +113,6 @@ def _decoded(data: bytes, field: str) -> Image.Image:
     except Exception:
         raise _bad(field, "the file is damaged or cut short; attach it again") from None
     return image
-
-
-def _brightness(image: Image.Image) -> Image.Image:
-    if image.mode in ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        black = Image.new("L", rgba.size, 0)
-        return Image.composite(rgba.convert("L"), black, rgba.getchannel("A"))
-    if image.mode in ("I", "I;16", "F"):  # 16- and 32-bit greys
-        wide = image.convert("F")
-        _, high = wide.getextrema()
-        top = max(float(high), 1.0)  # type: ignore[arg-type]
-        scale = 255.0 / (1.0 if top <= 1 else 255.0 if top <= 255 else 65535.0)
-        return wide.point(lambda value: value * scale).convert("L")
-    return image.convert("RGB").convert("L")
 
 
 def _bad(field: str, problem: str) -> InvalidRequest:

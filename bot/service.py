@@ -211,7 +211,9 @@ class JobService:
         request = await self.admit(request, requester)
         entry, resolved = self.prepare(request, provider)
         # The headers were fine; now every pixel, off the loop. Only re-encoded images stay.
-        reencoded = await asyncio.to_thread(reencode_inputs, resolved)
+        bounds = self.settings.limits
+        max_pixels = bounds.max_width * bounds.max_height
+        reencoded = await asyncio.to_thread(reencode_inputs, resolved, max_pixels)
         resolved = reencoded.request
         if request.mode is Mode.EDIT and resolved.mode is Mode.IMG2IMG:
             target[EDIT_FALLBACK] = True

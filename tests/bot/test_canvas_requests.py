@@ -110,7 +110,7 @@ async def test_a_grey_mask_splits_at_the_middle(rt: Runtime, grey: int, paints: 
         job = await submit(rt, repaint(mask_image=rgb))
         assert decoded(job.request.mask_image).histogram()[255] == 32 * 64
     else:
-        await refused(rt, repaint(mask_image=rgb), "all black")
+        await refused(rt, repaint(mask_image=rgb), "nothing to repaint")
 
 
 async def test_a_mask_of_another_size_is_refused(rt: Runtime):
