@@ -21,7 +21,7 @@ from tests.cogs.test_storage_limits import expire_all
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
 # fake-v1 takes every tool; fake-v2 only img2img (no edit, no outpaint).
-TOOLS = {"edit": True, "outpaint": True, "model_modes": {"fake-v2": []}}
+TOOLS = {"edit": ["fake-v1"], "outpaint": ["fake-v1"]}
 
 
 @pytest.fixture

@@ -53,9 +53,10 @@ class FakeProvider(Provider):
     ``loras`` (LoRA names it knows), ``model_loras`` (model -> the LoRAs that fit it, where
     not all), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
     (run the steps in a thread and report progress from it, as the local engine does),
-    ``down_at_start`` (the reason its start-up health check gives), ``edit``, ``inpaint``,
-    ``outpaint`` (also those modes), ``model_modes`` (model -> the modes of those three it
-    takes, where not all), ``max_input_images`` (images one edit takes)."""
+    ``down_at_start`` (the reason its start-up health check gives), ``edit``, ``inpaint`` and
+    ``outpaint`` (the models that take each mode, or true for all), ``model_modes`` (model ->
+    the modes of those three it takes, overriding them), ``max_input_images`` (what its edit
+    models take)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -81,8 +82,11 @@ class FakeProvider(Provider):
         self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
         modes = {Mode.TXT2IMG} | ({Mode.IMG2IMG} if options.get("img2img", True) else set())
         modes |= {Mode.UPSCALE} if options.get("upscale") else set()
-        canvas = {Mode.EDIT, Mode.INPAINT, Mode.OUTPAINT}
-        modes |= {mode for mode in canvas if options.get(mode.value)}
+        self.canvas = {
+            mode: _models(options.get(mode.value, ()))
+            for mode in (Mode.EDIT, Mode.INPAINT, Mode.OUTPAINT)
+        }
+        modes |= {mode for mode, models in self.canvas.items() if models}
         self.model_modes = {
             model: frozenset(Mode(mode) for mode in listed)
             for model, listed in options.get("model_modes", {}).items()
@@ -156,13 +160,21 @@ class FakeProvider(Provider):
         return model in self.nsfw_models
 
     def model_info(self, model: str) -> ModelInfo:
-        modes = self._capabilities.modes & self.model_modes.get(model, self._capabilities.modes)
+        def takes(mode: Mode) -> bool:
+            if mode not in self._capabilities.modes:
+                return False
+            if model in self.model_modes:
+                return mode in self.model_modes[model]
+            listed = self.canvas[mode]
+            return listed is ALL_MODELS or model in listed
+
+        edit = takes(Mode.EDIT)
         return dataclasses.replace(
             super().model_info(model),
-            edit=Mode.EDIT in modes,
-            inpaint=Mode.INPAINT in modes,
-            outpaint=Mode.OUTPAINT in modes,
-            max_input_images=self.max_input_images,
+            edit=edit,
+            inpaint=takes(Mode.INPAINT),
+            outpaint=takes(Mode.OUTPAINT),
+            max_input_images=self.max_input_images if edit else 1,
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
@@ -185,6 +197,16 @@ class FakeProvider(Provider):
     async def generate_batch(self, requests, progress, cancel):  # type: ignore[no-untyped-def]
         self.batches.append(len(requests))
         return await super().generate_batch(requests, progress, cancel)
+
+
+ALL_MODELS: frozenset[str] = frozenset({"*"})
+
+
+def _models(given: bool | list[str] | tuple[str, ...]) -> frozenset[str]:
+    """A canvas option: true for every model, else the models named."""
+    if given is True:
+        return ALL_MODELS
+    return frozenset(given or ())
 
 
 def fake_provider(config: ProviderConfig) -> FakeProvider:
