@@ -163,7 +163,11 @@ async def test_zoom_out_centres_the_image_on_a_masked_canvas_within_the_models_s
     tools: World,
 ):
     result = await imagined(tools)  # 512×512, the fake model's usual size
-    job = await queued(tools, await tools.fake.click(result.id, "img:z:1:0:2", user=ALICE), 2)
+    zoomed = await result_of(tools, await tools.fake.click(result.id, "img:z:1:0:2", user=ALICE))
+    fields = {field["name"]: field["value"] for field in zoomed.embeds[0]["fields"]}
+    assert fields["Made with"] == "Zoom out 2× of image 1 of job #1"
+    job = await tools.runtime.store.get(2)
+    assert job is not None
     request = job.request
     assert request.mode is Mode.OUTPAINT and request.prompt == "a fox"
     canvas, mask = picture(request.init_image), picture(request.mask_image)
