@@ -45,7 +45,11 @@ async def repaint(
         height=source.image.height,
     )
     await enqueue(
-        interaction, request, provider=source.job.provider, private=await private(interaction)
+        interaction,
+        request,
+        provider=source.job.provider,
+        private=await private(interaction),
+        extra={"tool": "vary (region)"},
     )
 
 

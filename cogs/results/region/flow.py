@@ -17,8 +17,8 @@ import discord
 from bot.canvas import regions
 from bot.errors import Refusal
 from cogs.common import answer, bot_of, explain
-from cogs.results.buttons.base import JobButton, defer, handles, owned_job
-from cogs.results.region.common import pending_masks, refuse_unless_inpaints, source_of
+from cogs.results.buttons.base import JobButton, defer, handles
+from cogs.results.region.common import checked_job, pending_masks, source_of
 from cogs.results.region.confirm import cancel, repaint
 from cogs.results.region.modals import NameRegionModal, RepaintPromptModal, UploadMaskModal
 from cogs.results.region.previews import no_segmenter, preview_preset
@@ -34,10 +34,10 @@ async def on_region(
     if step == "":
         await _choose(interaction, job_id, index)
     elif step == "up":
-        await _checked(interaction, job_id)
+        await checked_job(interaction, job_id)
         await interaction.response.send_modal(UploadMaskModal(job_id, index))
     elif step == "name":
-        job = await _checked(interaction, job_id)
+        job = await checked_job(interaction, job_id)
         if segmenter(bot_of(interaction), job) is None:
             raise Refusal(no_segmenter())
         await interaction.response.send_modal(NameRegionModal(job_id, index))
@@ -49,12 +49,6 @@ async def on_region(
         await cancel(interaction, job_id, index, ref)
     else:
         raise Refusal("This button does nothing in this version of the bot.")
-
-
-async def _checked(interaction: discord.Interaction[Any], job_id: int) -> Any:
-    job = await owned_job(interaction, job_id, generation=True)
-    refuse_unless_inpaints(bot_of(interaction), job)
-    return job
 
 
 async def _choose(interaction: discord.Interaction[Any], job_id: int, index: int) -> None:
@@ -88,7 +82,7 @@ async def _choose(interaction: discord.Interaction[Any], job_id: int, index: int
 async def _ask_prompt(
     interaction: discord.Interaction[Any], job_id: int, index: int, ref: str
 ) -> None:
-    job = await _checked(interaction, job_id)
+    job = await checked_job(interaction, job_id)
     prompt = job.request.prompt
     if ref not in regions.REGIONS:
         pending = await asyncio.to_thread(
