@@ -82,9 +82,7 @@ async def preview_named(
 
 
 def no_segmenter() -> str:
-    return (
-        "No provider here can find a region by name; upload a mask or pick a region instead."
-    )
+    return "No provider here can find a region by name; upload a mask or pick a region instead."
 
 
 async def _keep_and_show(
@@ -114,9 +112,7 @@ async def show(
     picture = await asyncio.to_thread(_picture, source.data, mask)
     job_id, index = source.job.job_id, source.image.index
     view = discord.ui.View(timeout=None)
-    view.add_item(
-        JobButton("g", job_id, index, label="Repaint", emoji="🖌️", option=f"y.{ref}")
-    )
+    view.add_item(JobButton("g", job_id, index, label="Repaint", emoji="🖌️", option=f"y.{ref}"))
     view.add_item(JobButton("g", job_id, index, label="New prompt…", option=f"w.{ref}"))
     view.add_item(
         JobButton(
@@ -168,8 +164,7 @@ def _segmented(data: bytes, size: tuple[int, int], phrase: str) -> bytes:
         )
     if share == 1:
         raise Refusal(
-            f"{shown} covers the whole image; name a smaller part, upload a mask or pick a "
-            "region."
+            f"{shown} covers the whole image; name a smaller part, upload a mask or pick a region."
         )
     try:
         return masks.encode(masks.normalise(binary, size))
