@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from tests.cogs.test_imagine import buttons, result_of
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
 SIZE = 512  # the fake's result images are 512×512
+# Patched in sys.modules once the bot is up: closing a bot unloads its extensions' modules, and
+# the next one imports them afresh (the package attributes still name the old ones).
+SEGMENTING = "cogs.results.region.segmenting"
 
 
 @pytest.fixture
@@ -52,15 +56,15 @@ def drawn(
     return image
 
 
-async def first_result(world: World, prompt: str = "a fox") -> FakeMessage:
-    interaction = await world.fake.invoke(
-        "imagine", {"prompt": prompt}, user=ALICE, channel=GENERAL
-    )
+async def first_result(world: World, prompt: str = "a fox", user: int = ALICE) -> FakeMessage:
+    interaction = await world.fake.invoke("imagine", {"prompt": prompt}, user=user, channel=GENERAL)
     return await result_of(world, interaction)
 
 
-async def region_choice(world: World, result: FakeMessage, user: int = ALICE) -> FakeInteraction:
-    clicked = await world.fake.click(result.id, "img:g:1:0", user=user)
+async def region_choice(
+    world: World, result: FakeMessage, user: int = ALICE, job: int = 1
+) -> FakeInteraction:
+    clicked = await world.fake.click(result.id, f"img:g:{job}:0", user=user)
     await clicked.wait(lambda i: bool(i.original and i.original.content))
     return clicked
 
@@ -156,10 +160,7 @@ async def test_a_named_region_is_segmented_previewed_and_repainted_with_a_new_pr
     world: World,
 ):
     choice = await region_choice(world, await first_result(world))
-    opened = await world.fake.click(choice.original.id, "img:g:1:0:name", user=ALICE)  # type: ignore[union-attr]
-    await opened.response()
-    named = await world.fake.submit_modal(opened, {"phrase": "the sky"})
-    preview = await preview_of(named)
+    preview = await preview_of(await name_it(world, choice, "the sky"))
     assert "the sky" in preview.content and await world.used(ALICE) == 1
 
     asked = await world.fake.click(preview.id, option(preview, "w"), user=ALICE)
@@ -222,10 +223,36 @@ async def test_a_mask_file_over_the_size_limit_is_not_even_downloaded(
 
 async def test_a_name_that_matches_nothing_is_refused(world: World):
     choice = await region_choice(world, await first_result(world))
-    opened = await world.fake.click(choice.original.id, "img:g:1:0:name", user=ALICE)  # type: ignore[union-attr]
-    await opened.response()
-    named = await world.fake.submit_modal(opened, {"phrase": "a unicorn"})
+    named = await name_it(world, choice, "a unicorn")
     assert "couldn't find “a unicorn”" in await refused(named)
+    assert pending_files(world) == [] and len(await world.jobs()) == 1
+
+
+async def name_it(world: World, choice: FakeInteraction, phrase: str) -> FakeInteraction:
+    assert choice.original is not None
+    opened = await world.fake.click(choice.original.id, "img:g:1:0:name", user=ALICE)
+    await opened.response()
+    return await world.fake.submit_modal(opened, {"phrase": phrase})
+
+
+async def test_naming_is_limited_per_member(world: World, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sys.modules[SEGMENTING], "SEGMENTS_PER_MINUTE", 2)
+    choice = await region_choice(world, await first_result(world))
+    for _ in range(2):
+        await preview_of(await name_it(world, choice, "the sky"))
+    assert "in the last minute" in await refused(await name_it(world, choice, "the sky"))
+    bob = await region_choice(world, await first_result(world, user=BOB), job=2, user=BOB)
+    assert bob.original is not None and "img:g:2:0:name" in buttons(bob.original)
+    assert len(world.provider.segmented) == 2
+
+
+async def test_naming_that_takes_too_long_is_given_up(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(sys.modules[SEGMENTING], "SEGMENT_SECONDS", 0.2)
+    choice = await region_choice(world, await first_result(world))
+    world.provider.release = asyncio.Event()  # the segmenter never answers
+    assert "took too long" in await refused(await name_it(world, choice, "the sky"))
     assert pending_files(world) == [] and len(await world.jobs()) == 1
 
 
