@@ -190,7 +190,9 @@ def edit_size(image: bytes, area: int, multiple: int, largest: int) -> tuple[int
         with Image.open(io.BytesIO(image)) as opened:
             width, height = opened.size
     except Image.DecompressionBombError:
-        raise InvalidRequest("image", None, "it is far too large to open; attach a smaller one") from None
+        raise InvalidRequest(
+            "image", None, "it is far too large to open; attach a smaller one"
+        ) from None
     except Exception:
         raise InvalidRequest(
             "image", None, "that file is not an image; attach a PNG, JPEG or WebP image instead"
@@ -210,8 +212,9 @@ def first_image(message: discord.Message) -> Source | None:
     """The message's first image: an attachment, else an embed's image (fetched only from
     Discord's own hosts, as any attachment)."""
     for attachment in message.attachments:
-        if (attachment.content_type or "").startswith("image/") or attachment.filename.lower(
-        ).endswith(IMAGE_NAMES):
+        if (attachment.content_type or "").startswith(
+            "image/"
+        ) or attachment.filename.lower().endswith(IMAGE_NAMES):
             return attachment
     for embed in message.embeds:
         for picture in (embed.image, embed.thumbnail):

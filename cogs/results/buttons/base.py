@@ -134,7 +134,9 @@ async def source_of(
     interaction: discord.Interaction[Any], job: Job, index: int
 ) -> tuple[StoredImage, bytes]:
     """Image ``index`` of a finished job, and its stored bytes; refused once it has expired."""
-    images = {image.index: image for image in await runtime_of(interaction).store.images(job.job_id)}
+    images = {
+        image.index: image for image in await runtime_of(interaction).store.images(job.job_id)
+    }
     kept(interaction, job, list(images.values()))
     if index not in images:
         raise Refusal(f"Image {index + 1} of job #{job.job_id} no longer exists.")
@@ -164,9 +166,12 @@ def provider_for(bot: ImageBot, job: Job, mode: Mode) -> str | None:
     can."""
     providers = bot.runtime.providers
     own = providers.find(job.provider)
-    if own is not None and mode in own.provider.capabilities.modes:
-        if own.provider.model_info(job.model).takes(mode):
-            return own.name
+    if (
+        own is not None
+        and mode in own.provider.capabilities.modes
+        and own.provider.model_info(job.model).takes(mode)
+    ):
+        return own.name
     for entry in providers:
         if entry is not own and mode in entry.provider.capabilities.modes:
             return entry.name

@@ -78,7 +78,9 @@ def require(bot: ImageBot, job: Job, mode: Mode) -> str:
     if can(bot, job, mode):
         return job.provider
     if job.request.mode in NO_TOOLS:
-        raise Refusal(f"Job #{job.job_id} is an {job.request.mode.value}: these tools work on drawn images.")
+        raise Refusal(
+            f"Job #{job.job_id} is an {job.request.mode.value}: these tools work on drawn images."
+        )
     raise Refusal(f"{job.model} can't {MODE_WORDS.get(mode, mode.value)}. {named(able(bot, mode))}")
 
 

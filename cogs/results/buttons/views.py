@@ -47,7 +47,9 @@ def result_view(bot: ImageBot, job: Job, images: Sequence[StoredImage]) -> disco
         for image in shown:
             if tools_for(bot, job, image):
                 label = f"{image.index + 1}"
-                view.add_item(JobButton("x", job.job_id, image.index, label=label, emoji="🛠", row=2))
+                view.add_item(
+                    JobButton("x", job.job_id, image.index, label=label, emoji="🛠", row=2)
+                )
     if providers.find(job.provider) is not None:
         view.add_item(JobButton("r", job.job_id, emoji="🔄", row=3, label="Re-roll"))
         view.add_item(JobButton("m", job.job_id, emoji="✏️", row=3, label="Remix"))
