@@ -7,6 +7,7 @@ import inspect
 import io
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,7 @@ class PipelineRunner:
                 [r.negative_prompt for r in requests for _ in range(r.count)],
             ),
             **model.family.arguments(first.steps),
+            **_taken(pipe, model.family.size_arguments(width, height)),
         }
         if first.mode is Mode.TXT2IMG:
             arguments.update(width=width, height=height)
@@ -272,6 +274,12 @@ class _AppliedLoras:
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+def _taken(pipe: Any, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of a family's arguments that this pipeline's call takes."""
+    parameters = inspect.signature(pipe.__call__).parameters
+    return {name: value for name, value in arguments.items() if name in parameters}
 
 
 def _takes_size(pipe: Any) -> bool:

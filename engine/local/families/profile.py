@@ -22,6 +22,9 @@ Guidance = Literal["cfg", "true_cfg", "distilled", "none"]
 Sampler = tuple[str, Mapping[str, Any]]
 # The latents a step callback sees -> (batch, channels, height, width) in the model's space.
 Unpack = Callable[[Any, Any, int, int], Any]
+# (width, height) -> pipeline arguments its calls need at that size; a pipeline gets those of
+# them its call takes.
+SizeArguments = Callable[[int, int], Mapping[str, Any]]
 # (model_index.json, transformer or unet config.json) -> whether this profile fits.
 Match = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 # The number of steps -> pipeline arguments the family's call always needs.
@@ -37,6 +40,10 @@ def _plain(pipe: Any, latents: Any, width: int, height: int) -> Any:
 
 
 def _no_arguments(steps: int) -> Mapping[str, Any]:
+    return {}
+
+
+def _no_size_arguments(width: int, height: int) -> Mapping[str, Any]:
     return {}
 
 
@@ -70,6 +77,7 @@ class Family:
     unpack: Unpack = _plain
     decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
     arguments: Arguments = _no_arguments
+    size_arguments: SizeArguments = _no_size_arguments
     matches: Match = _always
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
     half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
