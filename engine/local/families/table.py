@@ -4,10 +4,11 @@ whose pipeline class and configs match."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from engine.local.families import latents
-from engine.local.families.profile import Family
+from engine.local.families.profile import SAME_AS_INPAINT, Family
 from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
 
 
@@ -17,6 +18,16 @@ def _guidance_embedded(index: Mapping[str, Any], denoiser: Mapping[str, Any]) ->
 
 def _step_distilled(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
     return bool(index.get("is_distilled", False))
+
+
+def _inpainting_unet(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    """A dedicated inpainting checkpoint: its UNet also takes the mask and the masked image's
+    latents (4 + 1 + 4 input channels)."""
+    return denoiser.get("in_channels") == 9
+
+
+def _plain_unet(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    return not _inpainting_unet(index, denoiser)
 
 
 def _at_the_asked_size(steps: int) -> Mapping[str, Any]:
@@ -43,9 +54,17 @@ def _sprint_arguments(steps: int) -> Mapping[str, Any]:
 SD = Family(
     key="sd",
     label="Stable Diffusion 1.x/2.x",
-    pipelines=("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"),
+    pipelines=(
+        "StableDiffusionPipeline",
+        "StableDiffusionImg2ImgPipeline",
+        "StableDiffusionInpaintPipeline",
+    ),
     text2img="StableDiffusionPipeline",
     image2img="StableDiffusionImg2ImgPipeline",
+    # A plain model's UNet inpaints through diffusers' latent blending: some of the original
+    # under the mask helps the repaint fit its surroundings.
+    inpaint="StableDiffusionInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="UNet2DConditionModel",
     lora_shape="sd",
     width=512,
@@ -61,13 +80,20 @@ SD = Family(
     unet=True,
     half="float16",
     text_encoders="CLIP",
+    matches=_plain_unet,
 )
 SDXL = Family(
     key="sdxl",
     label="SDXL",
-    pipelines=("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"),
+    pipelines=(
+        "StableDiffusionXLPipeline",
+        "StableDiffusionXLImg2ImgPipeline",
+        "StableDiffusionXLInpaintPipeline",
+    ),
     text2img="StableDiffusionXLPipeline",
     image2img="StableDiffusionXLImg2ImgPipeline",
+    inpaint="StableDiffusionXLInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="UNet2DConditionModel",
     lora_shape="sdxl",
     steps=25,
@@ -81,6 +107,35 @@ SDXL = Family(
     unet=True,
     half="float16",
     text_encoders="CLIP-L, OpenCLIP-G",
+    matches=_plain_unet,
+)
+# Dedicated inpainting checkpoints (stable-diffusion-inpainting, SD 2 inpainting, SDXL
+# inpainting 0.1): the same family with a 9-channel UNet, which only diffusers' inpaint
+# pipelines can run. txt2img and img2img are an inpaint of the whole picture, which is how these
+# checkpoints were trained to draw from nothing (a quarter of their training masked it all).
+SD_INPAINT = replace(
+    SD,
+    key="sd-inpaint",
+    label="Stable Diffusion 1.x/2.x inpainting",
+    pipelines=("StableDiffusionInpaintPipeline", "StableDiffusionPipeline"),
+    text2img="StableDiffusionInpaintPipeline",
+    image2img="StableDiffusionInpaintPipeline",
+    inpaint="StableDiffusionInpaintPipeline",
+    outpaint=SAME_AS_INPAINT,
+    inpaint_strength=1.0,
+    matches=_inpainting_unet,
+)
+SDXL_INPAINT = replace(
+    SDXL,
+    key="sdxl-inpaint",
+    label="SDXL inpainting",
+    pipelines=("StableDiffusionXLInpaintPipeline", "StableDiffusionXLPipeline"),
+    text2img="StableDiffusionXLInpaintPipeline",
+    image2img="StableDiffusionXLInpaintPipeline",
+    inpaint="StableDiffusionXLInpaintPipeline",
+    outpaint=SAME_AS_INPAINT,
+    inpaint_strength=1.0,
+    matches=_inpainting_unet,
 )
 SD3 = Family(
     key="sd3",
@@ -337,7 +392,9 @@ SANA_SPRINT = Family(
 )
 
 FAMILIES: tuple[Family, ...] = (
+    SD_INPAINT,
     SD,
+    SDXL_INPAINT,
     SDXL,
     SD3,
     FLUX1_SCHNELL,
