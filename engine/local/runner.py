@@ -89,6 +89,10 @@ class PipelineRunner:
             pipe.vae.disable_tiling()
         arguments = self._arguments(model, requests, progress, cancel, abort)
         arguments.update(image_arguments(model.family, pipe, first, inputs))
+        if isinstance(arguments.get("image"), Image.Image) and first.mode is not Mode.EDIT:
+            # one copy an image: the pipelines encode it with each image's own generator, so
+            # image k of a batch is the one its seed gives alone
+            arguments["image"] = [arguments["image"]] * len(arguments["prompt"])
         arguments.update(_taken(pipe, model.family.size_arguments(width, height)))
         tiny = self._final_decoder(model)
         if tiny is not None:

@@ -108,6 +108,14 @@ async def test_inpaint_repaints_the_mask_and_keeps_the_rest(engine: LocalProvide
     assert np.array_equal(painted, pixels(await draw(engine, request)))
 
 
+@pytest.mark.parametrize("key", ["flux1-fill", "flux1"])
+async def test_an_inpaint_batch_gives_each_image_its_seed(engine: LocalProvider, key: str):
+    request = ask(engine, key, mode=Mode.INPAINT, init_image=png(0), mask_image=left_half_mask())
+    batch = await draw(engine, request.replace(count=2))
+    alone = await draw(engine, request.replace(seed=batch.images[1].seed))
+    assert np.abs(pixels(batch, 1) - pixels(alone)).max() <= 1
+
+
 @pytest.mark.parametrize("key", ["flux1-fill", "flux2-klein"])
 async def test_outpaint_paints_the_padding(engine: LocalProvider, key: str):
     request = ask(engine, key, mode=Mode.OUTPAINT, init_image=png(0), mask_image=left_half_mask())
