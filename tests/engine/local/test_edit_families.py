@@ -156,6 +156,18 @@ REFUSALS = [
     ("chroma", Mode.INPAINT, {"mask_image": left_half_mask()}, "can't repaint a region"),
     ("chroma", Mode.OUTPAINT, {"mask_image": left_half_mask()}, "can't paint past"),
     ("flux1-kontext", Mode.EDIT, {"extra_images": (png(1),)}, "from 1 image at most; 2 were"),
+    (
+        "flux2-klein",
+        Mode.EDIT,
+        {"extra_images": (png(1, (48, 64)),)},
+        "of at least 64 px a side; image 2 is 48×64",
+    ),
+    (
+        "flux2-klein",
+        Mode.EDIT,
+        {"extra_images": (png(1), png(2, (640, 64)))},
+        "at most 8 times as wide as high or high as wide; image 3 is 640×64",
+    ),
 ]
 
 
