@@ -3,9 +3,11 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 
 from __future__ import annotations
 
+import inspect
 import io
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,11 @@ class PipelineRunner:
             pipe.vae.disable_tiling()
         arguments = self._arguments(model, requests, progress, cancel, abort)
         arguments.update(image_arguments(model.family, pipe, first, inputs))
+        if isinstance(arguments.get("image"), Image.Image) and first.mode is not Mode.EDIT:
+            # one copy an image: the pipelines encode it with each image's own generator, so
+            # image k of a batch is the one its seed gives alone
+            arguments["image"] = [arguments["image"]] * len(arguments["prompt"])
+        arguments.update(_taken(pipe, model.family.size_arguments(width, height)))
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
@@ -276,6 +283,12 @@ class _AppliedLoras:
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+def _taken(pipe: Any, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of a family's arguments that this pipeline's call takes."""
+    parameters = inspect.signature(pipe.__call__).parameters
+    return {name: value for name, value in arguments.items() if name in parameters}
 
 
 @torch.no_grad()

@@ -40,6 +40,12 @@ KNOWN: dict[str, Known] = {
     "black-forest-labs/FLUX.1-Krea-dev": Known(
         "flux1", "FLUX.1 [dev] Non-Commercial License", False
     ),
+    "black-forest-labs/FLUX.1-Kontext-dev": Known(
+        "flux1-kontext", "FLUX.1 [dev] Non-Commercial License", False
+    ),
+    "black-forest-labs/FLUX.1-Fill-dev": Known(
+        "flux1-fill", "FLUX.1 [dev] Non-Commercial License", False
+    ),
     "black-forest-labs/FLUX.2-klein-4B": Known("flux2-klein", APACHE, True),
     "black-forest-labs/FLUX.2-klein-9B": Known("flux2-klein", "FLUX Non-Commercial License", False),
     "black-forest-labs/FLUX.2-klein-base-4B": Known("flux2-klein-base", APACHE, True),

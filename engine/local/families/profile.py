@@ -4,9 +4,12 @@ profiles, so a new family is a new profile, not a new code path."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from PIL import Image
 
 from engine.errors import InvalidRequest
 from engine.types import CANVAS_WORDS, MAX_INPUT_IMAGES, GenerationRequest, Mode
@@ -22,6 +25,9 @@ Guidance = Literal["cfg", "true_cfg", "distilled", "none"]
 Sampler = tuple[str, Mapping[str, Any]]
 # The latents a step callback sees -> (batch, channels, height, width) in the model's space.
 Unpack = Callable[[Any, Any, int, int], Any]
+# (width, height) -> pipeline arguments its calls need at that size; a pipeline gets those of
+# them its call takes.
+SizeArguments = Callable[[int, int], Mapping[str, Any]]
 # (model_index.json, transformer or unet config.json) -> whether this profile fits.
 Match = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 # The number of steps -> pipeline arguments the family's call always needs.
@@ -45,6 +51,10 @@ def _no_arguments(steps: int) -> Mapping[str, Any]:
     return {}
 
 
+def _no_size_arguments(width: int, height: int) -> Mapping[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Family:
     key: str
@@ -62,6 +72,9 @@ class Family:
     edit_images: EditImages = "single"
     max_input_images: int = 1  # images one edit takes
     inpaint_strength: float = 1.0  # INPAINT's strength when the request sets none
+    # The smallest side and the widest aspect ratio its edit takes of an input image (FLUX.2
+    # refuses others inside its pipeline, after the job is charged); None takes any.
+    edit_input_limits: tuple[int, float] | None = None
     width: int = 1024
     height: int = 1024
     steps: int = 28
@@ -84,6 +97,7 @@ class Family:
     unpack: Unpack = _plain
     decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
     arguments: Arguments = _no_arguments
+    size_arguments: SizeArguments = _no_size_arguments
     matches: Match = _always
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
     half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
@@ -188,6 +202,36 @@ class Family:
                 f"{what} edits from {self.max_input_images} image"
                 f"{'s' if self.max_input_images > 1 else ''} at most; {images} were given",
             )
+        if request.mode is Mode.EDIT and self.edit_input_limits is not None:
+            self._check_edit_inputs(request, what, *self.edit_input_limits)
+
+    @staticmethod
+    def _check_edit_inputs(request: GenerationRequest, what: str, side: int, aspect: float) -> None:
+        """Each input image's size from its header (the service has checked its bytes)."""
+        inputs = [request.init_image, *request.extra_images]
+        for number, data in enumerate(inputs, start=1):
+            if data is None:
+                continue
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    width, height = image.size
+            except Exception as err:
+                raise InvalidRequest("image", None, "an input image could not be read") from err
+            which = f"image {number}" if len(inputs) > 1 else "the image"
+            if min(width, height) < side:
+                raise InvalidRequest(
+                    "image",
+                    None,
+                    f"{what} edits from images of at least {side} px a side; "
+                    f"{which} is {width}×{height}",
+                )
+            if max(width, height) > aspect * min(width, height):
+                raise InvalidRequest(
+                    "image",
+                    None,
+                    f"{what} edits from images at most {aspect:g} times as wide as high or "
+                    f"high as wide; {which} is {width}×{height}",
+                )
 
     def guidance_arguments(self, guidance: float, negatives: list[str]) -> dict[str, Any]:
         """The pipeline arguments that carry guidance and the negative prompts."""

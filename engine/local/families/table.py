@@ -37,6 +37,13 @@ def _at_the_asked_size(steps: int) -> Mapping[str, Any]:
     return {"use_resolution_binning": False}
 
 
+def _kontext_size(width: int, height: int) -> Mapping[str, Any]:
+    """FLUX.1 Kontext would draw a megapixel at the asked aspect ratio (``max_area``) and
+    resize its input image to the nearest resolution it was trained at (``_auto_resize``);
+    the engine has already sized the input, so it draws the asked size from it as it is."""
+    return {"max_area": width * height, "_auto_resize": False}
+
+
 def _sprint_arguments(steps: int) -> Mapping[str, Any]:
     """Sana-Sprint's published two-step schedule has a fixed middle timestep; any other
     number of steps spaces them evenly."""
@@ -136,6 +143,8 @@ SD3 = Family(
     pipelines=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline"),
     text2img="StableDiffusion3Pipeline",
     image2img="StableDiffusion3Img2ImgPipeline",
+    inpaint="StableDiffusion3InpaintPipeline",
+    inpaint_strength=0.85,
     transformer="SD3Transformer2DModel",
     lora_shape="sd3",
     steps=28,
@@ -152,6 +161,8 @@ FLUX1_SCHNELL = Family(
     pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
     text2img="FluxPipeline",
     image2img="FluxImg2ImgPipeline",
+    inpaint="FluxInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="FluxTransformer2DModel",
     lora_shape="flux1",
     steps=4,
@@ -172,10 +183,58 @@ FLUX1 = Family(
     pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
     text2img="FluxPipeline",
     image2img="FluxImg2ImgPipeline",
+    inpaint="FluxInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="FluxTransformer2DModel",
     lora_shape="flux1",
     steps=28,
     guidance=3.5,
+    guidance_kind="distilled",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    text_encoders="CLIP-L, T5-XXL",
+)
+# FLUX.1 Kontext [dev]: FLUX.1 [dev]'s transformer trained to edit the image it is given; it
+# also draws from the prompt alone, and FLUX.1's img2img runs over its modules.
+FLUX1_KONTEXT = Family(
+    key="flux1-kontext",
+    label="FLUX.1 Kontext [dev]",
+    pipelines=("FluxKontextPipeline", "FluxKontextInpaintPipeline"),
+    text2img="FluxKontextPipeline",
+    image2img="FluxImg2ImgPipeline",
+    edit="FluxKontextPipeline",
+    inpaint="FluxKontextInpaintPipeline",
+    transformer="FluxTransformer2DModel",
+    lora_shape="flux1",
+    steps=28,
+    guidance=2.5,  # the model card's value
+    guidance_kind="distilled",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    size_arguments=_kontext_size,
+    text_encoders="CLIP-L, T5-XXL",
+)
+# FLUX.1 Fill [dev]: a dedicated inpainting and outpainting model (its transformer also takes
+# the masked image and the mask); txt2img and img2img are an inpaint of the whole picture.
+FLUX1_FILL = Family(
+    key="flux1-fill",
+    label="FLUX.1 Fill [dev]",
+    pipelines=("FluxFillPipeline",),
+    text2img="FluxFillPipeline",
+    image2img="FluxFillPipeline",
+    inpaint="FluxFillPipeline",
+    transformer="FluxTransformer2DModel",
+    lora_shape="flux1",
+    steps=50,
+    guidance=30.0,  # the model card's value: Fill was distilled at a high guidance
     guidance_kind="distilled",
     negative_prompt=False,
     samplers=FLOW_SAMPLERS,
@@ -191,6 +250,8 @@ CHROMA = Family(
     pipelines=("ChromaPipeline", "ChromaImg2ImgPipeline"),
     text2img="ChromaPipeline",
     image2img="ChromaImg2ImgPipeline",
+    # No inpaint: diffusers 0.42.1's ChromaInpaintPipeline reads a transformer setting
+    # (guidance_embeds) that Chroma's transformer has not, and fails on every call.
     transformer="ChromaTransformer2DModel",
     lora_shape="flux1",
     steps=26,
@@ -208,6 +269,8 @@ QWEN_IMAGE = Family(
     pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline"),
     text2img="QwenImagePipeline",
     image2img="QwenImageImg2ImgPipeline",
+    inpaint="QwenImageInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="QwenImageTransformer2DModel",
     lora_shape="qwen-image",
     width=1328,
@@ -228,6 +291,8 @@ Z_IMAGE = Family(
     pipelines=("ZImagePipeline", "ZImageImg2ImgPipeline"),
     text2img="ZImagePipeline",
     image2img="ZImageImg2ImgPipeline",
+    inpaint="ZImageInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="ZImageTransformer2DModel",
     lora_shape="z-image",
     steps=9,
@@ -244,6 +309,13 @@ FLUX2_KLEIN = Family(
     pipelines=("Flux2KleinPipeline",),
     text2img="Flux2KleinPipeline",
     image2img=None,
+    # Edits from reference images (image=[...]), each kept at its own size up to a megapixel.
+    edit="Flux2KleinPipeline",
+    edit_images="list",
+    max_input_images=4,
+    edit_input_limits=(64, 8.0),  # Flux2ImageProcessor.check_image_input's
+    inpaint="Flux2KleinInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="Flux2Transformer2DModel",
     lora_shape="flux2",
     steps=4,
@@ -263,6 +335,13 @@ FLUX2_KLEIN_BASE = Family(
     pipelines=("Flux2KleinPipeline",),
     text2img="Flux2KleinPipeline",
     image2img=None,
+    # Edits from reference images (image=[...]), each kept at its own size up to a megapixel.
+    edit="Flux2KleinPipeline",
+    edit_images="list",
+    max_input_images=4,
+    edit_input_limits=(64, 8.0),  # Flux2ImageProcessor.check_image_input's
+    inpaint="Flux2KleinInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="Flux2Transformer2DModel",
     lora_shape="flux2",
     steps=50,
@@ -322,6 +401,8 @@ FAMILIES: tuple[Family, ...] = (
     SD3,
     FLUX1_SCHNELL,
     FLUX1,
+    FLUX1_KONTEXT,
+    FLUX1_FILL,
     CHROMA,
     QWEN_IMAGE,
     Z_IMAGE,
