@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 ZOOMS = {"1.5": 1.5, "2": 2.0}
 PANS = {"l": "left", "r": "right", "u": "up", "d": "down"}
+GROWTH = 4  # a pan's or square's canvas: at most this many times the model's usual pixels
 
 
 def plan(action: str, option: str) -> tuple[str, float | str | None]:
@@ -72,7 +73,8 @@ async def outpaint(
     None for Make Square."""
     image, source = await source_of(interaction, job, index)
     try:
-        limits = model_limits(bot_of(interaction), job, image.width * image.height)
+        area = image.width * image.height
+        limits = model_limits(bot_of(interaction), job, area, grow=not isinstance(how, float))
         canvas = await asyncio.to_thread(_canvas, source, how, limits)
     except ValueError as err:  # a CanvasError, or a model whose sizes leave no canvas
         raise Refusal(f"I can't {name} this image: {err}.") from None
@@ -89,17 +91,17 @@ async def outpaint(
     )
 
 
-def model_limits(bot: ImageBot, job: Job, area: int) -> Limits:
-    """The sizes the job's model takes, within the bot's limits. The canvas keeps to the
-    model's usual pixel count (or the image's own, when it was drawn larger), so a zoom
-    shows more around a smaller subject rather than asking the model for a size it draws
-    badly."""
+def model_limits(bot: ImageBot, job: Job, area: int, *, grow: bool) -> Limits:
+    """The sizes the job's model takes, within the bot's limits. A zoom keeps the model's
+    usual pixel count (or the image's own, when it was drawn larger), so it shows more around
+    a smaller subject; a pan or a square canvas grows, up to ``GROWTH`` times that."""
     entry = bot.runtime.providers.get(job.provider)
     caps, limits = entry.provider.capabilities, bot.runtime.settings.limits
     usual = entry.provider.prepare(GenerationRequest("size", model=job.model)).size
     max_side = min(caps.max_size, limits.max_width, limits.max_height)
     multiple = math.lcm(caps.size_multiple, entry.provider.model_info(job.model).size_multiple)
-    pixels = min(max(usual[0] * usual[1], area), limits.max_width * limits.max_height)
+    pixels = max(usual[0] * usual[1], area) * (GROWTH if grow else 1)
+    pixels = min(pixels, limits.max_width * limits.max_height, max_side * max_side)
     return Limits(
         max_pixels=pixels, min_side=max(64, caps.min_size), max_side=max_side, multiple=multiple
     )
