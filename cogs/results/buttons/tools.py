@@ -62,18 +62,25 @@ def takes(providers: Providers, provider: str, model: str, mode: Mode) -> bool:
         return False
 
 
+def job_modes(bot: ImageBot, job: Job) -> frozenset[Mode]:
+    """The modes the job's own provider runs with the job's model (its info read once); an
+    edit also where the owner lets edits fall back to img2img (the service turns it into
+    one)."""
+    entry = bot.runtime.providers.find(job.provider)
+    if job.request.mode in NO_TOOLS or entry is None:
+        return frozenset()
+    try:
+        info = entry.provider.model_info(job.model)
+    except (OSError, EngineError):  # a model it cannot read now offers nothing
+        return frozenset()
+    modes = {mode for mode in entry.provider.capabilities.modes if info.takes(mode)}
+    if Mode.IMG2IMG in modes and bot.runtime.settings.limits.edit_falls_back_to_img2img:
+        modes.add(Mode.EDIT)
+    return frozenset(modes)
+
+
 def can(bot: ImageBot, job: Job, mode: Mode) -> bool:
-    """Whether the job's own provider runs ``mode`` with the job's model; an edit also where
-    the owner lets edits fall back to img2img (the service turns it into one)."""
-    if job.request.mode in NO_TOOLS:
-        return False
-    providers = bot.runtime.providers
-    if takes(providers, job.provider, job.model, mode):
-        return True
-    fallback = bot.runtime.settings.limits.edit_falls_back_to_img2img
-    return (
-        mode is Mode.EDIT and fallback and takes(providers, job.provider, job.model, Mode.IMG2IMG)
-    )
+    return mode in job_modes(bot, job)
 
 
 def require(bot: ImageBot, job: Job, mode: Mode) -> str:
@@ -97,8 +104,8 @@ def named(models: Sequence[str]) -> str:
 
 def job_tools(bot: ImageBot, job: Job) -> list[Tool]:
     """The tools the job's model runs and whose handler is loaded (each mode asked once)."""
-    modes = {mode: can(bot, job, mode) for mode in {tool.mode for tool in TOOLS}}
-    return [tool for tool in TOOLS if modes[tool.mode] and tool.action in HANDLERS]
+    modes = job_modes(bot, job)
+    return [tool for tool in TOOLS if tool.mode in modes and tool.action in HANDLERS]
 
 
 def image_tools(tools: Sequence[Tool], image: StoredImage) -> list[Tool]:
