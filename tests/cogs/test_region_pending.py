@@ -88,5 +88,6 @@ def test_a_member_keeps_only_the_latest_few(pending: PendingMasks, clock: Clock)
     for gone in tokens[:2]:
         with pytest.raises(PreviewGone):
             pending.get(gone, ALICE, 7, 0)
-    assert [pending.get(t, ALICE, 7, 0).mask[0] for t in tokens[2:]] == list(range(2, PER_MEMBER + 2))
+    kept = [pending.get(token, ALICE, 7, 0).mask[0] for token in tokens[2:]]
+    assert kept == list(range(2, PER_MEMBER + 2))
     assert pending.get(bob, BOB, 7, 0).mask == b"bob"
