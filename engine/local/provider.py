@@ -340,6 +340,8 @@ class LocalProvider(PipelineRunner, Provider):
         )
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
+        if self.options.segmenter is not None:  # downloaded now, loaded when first used
+            self._helper_folder("segmenter", self.options.segmenter)
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job
@@ -349,17 +351,23 @@ class LocalProvider(PipelineRunner, Provider):
             log.info("Compiled %s in %.1f s", self.default_model, time.perf_counter() - started)
 
     def _load_helper(self, what: str, source: str | None, load: Callable[..., T]) -> T | None:
-        """A model beside the pipelines (classifier, captioner, upscaler), loaded at start."""
+        """A model beside the pipelines (classifier, captioner, upscaler at start; the
+        segmenter when first used)."""
         if source is None:
             return None
+        where = self._helper_folder(what, source)
         try:
-            where = source
-            if ModelSpec(source=source).kind == "repo":
-                where = str(fetch(source, None, self.options.cache_dir, what))
             return load(where, self.device, self.dtype, self.options.cache_dir)
-        except ModelLoadError as err:
-            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
         except Exception as err:
+            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
+
+    def _helper_folder(self, what: str, source: str) -> str:
+        """Where a helper's files are: a hub repo is downloaded first if it is not cached."""
+        if ModelSpec(source=source).kind != "repo":
+            return source
+        try:
+            return str(fetch(source, None, self.options.cache_dir, what))
+        except ModelLoadError as err:
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import constants
 from PIL import Image
 from transformers import (
     CLIPSegConfig,
@@ -93,6 +94,7 @@ async def test_a_named_region_is_a_binary_mask_of_the_image_size_from_the_gpu_th
         return segment(self, image, phrase)
 
     monkeypatch.setattr(Segmenter, "segment", recording)
+    await provider.start()
     assert provider._segmenter is None  # loaded when first used, not at start
     data = await provider.segment(png(), "  the   sky ")
     again = await provider.segment(png(), "the sky")
@@ -159,6 +161,18 @@ async def test_a_segmenter_that_cannot_load_fails_when_first_used(
     provider = make_local(segmenter=str(tmp_path / "missing"))
     with pytest.raises(ModelLoadError, match="Cannot load the segmenter"):
         await provider.segment(png(), "the sky")
+    await provider.close()
+
+
+async def test_a_segmenter_repo_is_downloaded_at_start(
+    make_local: Callable[..., LocalProvider], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    provider = make_local(segmenter="someone/clipseg", cache_dir=str(tmp_path / "hub"))
+    with pytest.raises(
+        ModelLoadError, match=r"Cannot load the segmenter someone/clipseg: .*HF_HUB"
+    ):
+        await provider.start()
     await provider.close()
 
 
