@@ -209,6 +209,10 @@ async def test_custom_zoom_asks_for_a_factor_and_refuses_one_out_of_range(tools:
     assert clicked.modal is not None
     refused = await tools.fake.submit_modal(clicked, {"factor": "3"})
     assert "from 1 to 2" in await said(refused)
+    again = await tools.fake.click(result.id, "img:z:1:0:c", user=ALICE)
+    await again.response()
+    nothing = await tools.fake.submit_modal(again, {"factor": "1"})
+    assert "nothing to paint past the edges" in await said(nothing)
     assert len(await tools.jobs()) == 1 and await tools.used(ALICE) == 1
 
     again = await tools.fake.click(result.id, "img:z:1:0:c", user=ALICE)

@@ -95,17 +95,15 @@ def named(models: Sequence[str]) -> str:
     return "Models that can: " + ", ".join(models[:ABLE_NAMED]) + more + "."
 
 
-def tools_for(bot: ImageBot, job: Job, image: StoredImage) -> list[Tool]:
-    """The tools one image offers: those the job's model runs and whose handler is loaded;
-    Make Square only for an image that isn't square."""
+def job_tools(bot: ImageBot, job: Job) -> list[Tool]:
+    """The tools the job's model runs and whose handler is loaded (each mode asked once)."""
     modes = {mode: can(bot, job, mode) for mode in {tool.mode for tool in TOOLS}}
-    return [
-        tool
-        for tool in TOOLS
-        if modes[tool.mode]
-        and tool.action in HANDLERS
-        and (tool.action != "q" or image.width != image.height)
-    ]
+    return [tool for tool in TOOLS if modes[tool.mode] and tool.action in HANDLERS]
+
+
+def image_tools(tools: Sequence[Tool], image: StoredImage) -> list[Tool]:
+    """Of ``job_tools``, those one image offers: Make Square only where it isn't square."""
+    return [tool for tool in tools if tool.action != "q" or image.width != image.height]
 
 
 def tool_buttons(job: Job, index: int, tools: Sequence[Tool], first_row: int) -> list[JobButton]:
@@ -141,7 +139,7 @@ async def on_tools(
     kept(interaction, job, list(images.values()))
     if index not in images:
         raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
-    tools = tools_for(bot_of(interaction), job, images[index])
+    tools = image_tools(job_tools(bot_of(interaction), job), images[index])
     if not tools:
         raise Refusal(f"{job.model} has no tools for an image; try another model.")
     text = f"Tools for image {index + 1} of job #{job_id}:"
