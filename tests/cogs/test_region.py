@@ -143,7 +143,8 @@ async def test_an_uploaded_mask_is_normalised_previewed_and_repainted_with_its_p
     world: World,
 ):
     choice = await region_choice(world, await first_result(world))
-    submitted = await upload(world, choice, png(drawn()), prompt="a red hat")
+    half = drawn(size=(SIZE // 2, SIZE // 2), box=(0, 0, 32, 32))  # the shape, not the size
+    submitted = await upload(world, choice, png(half), prompt="a red hat")
     preview = await preview_of(submitted)
     assert "a red hat" in preview.content and await world.used(ALICE) == 1
     job = await repaint(world, preview)

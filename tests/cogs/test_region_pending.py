@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cogs.results.region.pending import PENDING_SECONDS, PendingMasks, PreviewGone
+from cogs.results.region.pending import PENDING_SECONDS, PER_MEMBER, PendingMasks, PreviewGone
 
 ALICE, BOB = 1, 2
 
@@ -54,7 +54,7 @@ def test_an_expired_mask_is_refused_and_swept(pending: PendingMasks, clock: Cloc
     pending.put(ALICE, 7, 0, b"old")  # putting sweeps what expired
     clock.now += PENDING_SECONDS + 1
     fresh = pending.put(ALICE, 7, 0, b"new")
-    assert [path.stem for path in pending.folder.glob("*.json")] == [fresh]
+    assert [path.stem for path in pending.folder.glob("*.json")] == [f"{ALICE}-{fresh}"]
 
 
 @pytest.mark.parametrize("token", ["../../etc/passwd", "ABCDEF12", "1234567", ""])
@@ -65,7 +65,7 @@ def test_a_token_that_is_not_one_is_refused(pending: PendingMasks, token: str):
 
 def test_a_damaged_file_is_refused_and_dropped(pending: PendingMasks):
     token = pending.put(ALICE, 7, 0, b"mask")
-    (pending.folder / f"{token}.json").write_text("{not json")
+    (pending.folder / f"{ALICE}-{token}.json").write_text("{not json")
     with pytest.raises(PreviewGone):
         pending.get(token, ALICE, 7, 0)
     assert not list(pending.folder.glob("*.json"))
@@ -77,3 +77,17 @@ def test_cancel_forgets_and_a_second_cancel_is_fine(pending: PendingMasks):
     pending.drop(token, ALICE, 7, 0)
     with pytest.raises(PreviewGone):
         pending.get(token, ALICE, 7, 0)
+
+
+def test_a_member_keeps_only_the_latest_few(pending: PendingMasks, clock: Clock):
+    tokens = []
+    for n in range(PER_MEMBER + 2):
+        clock.now += 1
+        tokens.append(pending.put(ALICE, 7, 0, bytes([n])))
+    bob = pending.put(BOB, 7, 0, b"bob")
+    for gone in tokens[:2]:
+        with pytest.raises(PreviewGone):
+            pending.get(gone, ALICE, 7, 0)
+    kept = [pending.get(token, ALICE, 7, 0).mask[0] for token in tokens[2:]]
+    assert kept == list(range(2, PER_MEMBER + 2))
+    assert pending.get(bob, BOB, 7, 0).mask == b"bob"

@@ -10,8 +10,9 @@ import discord
 
 from bot.canvas import regions
 from cogs.results.buttons.base import private
+from cogs.results.buttons.base import source_of as stored_image
 from cogs.results.enqueue import enqueue
-from cogs.results.region.common import pending_masks, source_of
+from cogs.results.region.common import Source, checked_job, pending_masks
 from cogs.results.region.previews import preset_mask
 from engine import Mode
 
@@ -22,10 +23,12 @@ async def repaint(
     """Queue the repaint the preview ``ref`` showed, with ``prompt``, else the prompt given
     with the mask, else the job's own. The preview turns into the job's status message (so it
     cannot be confirmed twice); a refusal replaces it."""
+    job = await checked_job(interaction, job_id)  # refused before the preview is touched
     await interaction.response.edit_message(
         content="Repainting that region…", attachments=[], view=None
     )
-    source = await source_of(interaction, job_id, index)
+    image, data = await stored_image(interaction, job, index)
+    source = Source(job, image, data)
     if ref in regions.REGIONS:
         mask = await asyncio.to_thread(preset_mask, ref, source.size)
     else:

@@ -3,8 +3,8 @@ or let them expire.
 
 A custom id holds at most 100 characters, so an uploaded or segmented mask cannot travel in
 the preview's buttons; it waits here, one JSON file per preview under the data folder, named
-by a random token that the buttons carry. Files survive a restart; a token whose file has
-expired, been used or been cancelled is refused in words (``PreviewGone``)."""
+by its member and a random token that the buttons carry. Files survive a restart; a token
+whose file has expired, been used or been cancelled is refused in words (``PreviewGone``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import binascii
 import contextlib
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -26,6 +27,7 @@ from bot.storage.files import make_folders, write_atomically
 log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 3600.0  # how long a preview can wait for Repaint
+PER_MEMBER = 5  # previews a member may have waiting; a newer one drops the oldest
 TOKEN = re.compile(r"[0-9a-f]{8}")
 
 
@@ -59,24 +61,31 @@ class PendingMasks:
         self._now = clock
 
     def put(self, user_id: int, job_id: int, index: int, mask: bytes, prompt: str = "") -> str:
-        """Keep ``mask`` and answer the token its buttons carry; expired ones are swept."""
+        """Keep ``mask`` and answer the token its buttons carry. Expired previews are swept,
+        and a member's oldest beyond ``PER_MEMBER``, so uploads cannot fill the disk."""
         self.sweep()
         make_folders(self.folder)
         token = secrets.token_hex(4)
+        now = self._now()
         record = {
             "user_id": user_id,
             "job_id": job_id,
             "index": index,
             "prompt": prompt,
-            "expires": self._now() + PENDING_SECONDS,
+            "expires": now + PENDING_SECONDS,
             "mask": base64.b64encode(mask).decode("ascii"),
         }
-        write_atomically(self._path(token), json.dumps(record).encode())
+        path = self._path(user_id, token)
+        write_atomically(path, json.dumps(record).encode())
+        os.utime(path, (now, now))  # the sweep reads the age from the file's time
+        mine = sorted(self.folder.glob(f"{user_id}-*.json"), key=_modified, reverse=True)
+        for old in mine[PER_MEMBER:]:
+            old.unlink(missing_ok=True)
         return token
 
     def get(self, token: str, user_id: int, job_id: int, index: int) -> PendingMask:
         """The mask behind ``token`` if it is this member's, for this image, and not expired."""
-        path = self._path(token)
+        path = self._path(user_id, token)
         try:
             record = json.loads(path.read_bytes())
             pending = PendingMask(
@@ -104,7 +113,7 @@ class PendingMasks:
         """``get`` once: the first caller wins, a second (a double click) is refused."""
         pending = self.get(token, user_id, job_id, index)
         try:
-            self._path(token).unlink()
+            self._path(user_id, token).unlink()
         except FileNotFoundError:
             raise PreviewGone from None
         return pending
@@ -118,20 +127,21 @@ class PendingMasks:
         """Delete expired previews; answers how many went."""
         if not self.folder.is_dir():
             return 0
-        now, gone = self._now(), 0
+        oldest, gone = self._now() - PENDING_SECONDS, 0
         for path in self.folder.glob("*.json"):
-            try:
-                expired = float(json.loads(path.read_bytes())["expires"]) < now
-            except FileNotFoundError:
-                continue
-            except (ValueError, KeyError, TypeError):
-                expired = True
-            if expired:
+            if _modified(path) < oldest:
                 path.unlink(missing_ok=True)
                 gone += 1
         return gone
 
-    def _path(self, token: str) -> Path:
+    def _path(self, user_id: int, token: str) -> Path:
         if not TOKEN.fullmatch(token):
             raise PreviewGone
-        return self.folder / f"{token}.json"
+        return self.folder / f"{user_id}-{token}.json"
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone already: nothing to sweep
