@@ -137,7 +137,7 @@ class LocalProvider(PipelineRunner, Provider):
                 modes |= self.family(name, online=False).modes & CANVAS_WORDS.keys()
         return frozenset(modes)
 
-    def able(self, mode: Mode) -> list[str]:
+    def models_taking(self, mode: Mode) -> list[str]:
         """The configured models whose family runs ``mode``, as far as is known offline."""
         able = []
         for name in self.options.models:
@@ -207,7 +207,7 @@ class LocalProvider(PipelineRunner, Provider):
                     + ", ".join(family.samplers),
                 )
         if request.mode in CANVAS_WORDS and request.mode not in family.modes:
-            able = self.able(request.mode)
+            able = self.models_taking(request.mode)
             raise InvalidRequest(
                 "mode",
                 request.mode.value,
