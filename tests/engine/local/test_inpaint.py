@@ -278,3 +278,20 @@ def test_the_inpaint_sibling_shares_the_modules_in_their_own_precision(tiny: Tin
     assert inpaint.unet is model.text2img.unet
     assert model.text2img.unet.dtype == torch.bfloat16  # from_pipe would cast it to float32
     assert model.pipeline(Mode.EDIT) is None
+
+
+async def test_an_inpainting_checkpoint_batches_txt2img_jobs_as_a_plain_model_does(
+    local: LocalProvider,
+):
+    jobs = [
+        local.prepare(GenerationRequest(prompt, model="sd-inpaint", seed=seed))
+        for prompt, seed in (("a cat", 1), ("a dog", 2))
+    ]
+    assert local.batch_key(jobs[0]) == local.batch_key(jobs[1]) != ""
+    together = await local.generate_batch(jobs, [lambda _: None] * 2, [CancelToken()] * 2)
+    alone = await run(local, jobs[1])
+    assert all(isinstance(outcome, GenerationResult) for outcome in together)
+    second = together[1]
+    assert isinstance(second, GenerationResult) and second.images[0].seed == 2
+    difference = array(second.images[0].image) - array(alone.images[0].image)
+    assert np.abs(difference).max() <= 2  # batched matmuls round a little differently

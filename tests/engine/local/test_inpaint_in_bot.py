@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bot.check import check_local_models
+from bot.cli import main
 from bot.jobs import Job, JobStatus, Requester, StoredImage
 from bot.runtime import open_runtime
-from bot.settings import LoadedSettings, Secrets, Settings
+from bot.settings import LoadedSettings, Secrets, Settings, load
 from engine import GenerationRequest, InvalidRequest, Mode, Progress
 from tests.engine.local.conftest import TinyModels
 from tests.engine.local.tiny_inpaint import build_sd_inpaint, left_half, picture, png
@@ -102,3 +104,26 @@ async def test_a_model_that_cannot_inpaint_is_refused_before_the_queue(
             await rt.service.submit(masked("sana", Mode.INPAINT), Requester(1))
         assert "tiny" in str(caught.value)
         assert await rt.store.active() == []
+
+
+def test_models_list_and_check_say_which_models_inpaint(
+    tmp_path: Path, tiny: TinyModels, capsys: pytest.CaptureFixture[str]
+):
+    inpaint = build_sd_inpaint(tmp_path / "sd-inpaint")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
+        "[providers.local]\nkind = 'local'\ndevice = 'cpu'\n"
+        f"[providers.local.models.tiny]\nsource = '{tiny.sd}'\n"
+        f"[providers.local.models.sd-inpaint]\nsource = '{inpaint}'\n"
+        f"[providers.local.models.sana]\nsource = '{tiny.sd}'\nfamily = 'sana'\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "Stable Diffusion 1.x/2.x; takes negative prompt, guidance, samplers, " in listed
+    assert "Stable Diffusion 1.x/2.x inpainting; takes" in listed
+    assert listed.count("img2img, inpainting, outpainting") == 2
+    assert "Sana; takes negative prompt, guidance, samplers\n" in listed  # no LoRA folder
+    lines = {line.item: line for line in check_local_models(load(config))}
+    assert "inpainting, outpainting" in lines["model local/sd-inpaint"].text
