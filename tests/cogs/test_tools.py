@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.jobs import Job, JobStatus
 from engine import Mode
-from tests.cogs.conftest import ALICE, BOB, GENERAL, World, open_world
+from tests.cogs.conftest import ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
 from tests.cogs.test_imagine import buttons, result_of
 from tests.cogs.test_storage_limits import expire_all
 from tests.fakes.discord import FakeInteraction, FakeMessage
@@ -291,3 +291,24 @@ async def test_where_the_owner_allows_it_edit_falls_back_to_img2img(tmp_path: Pa
         await clicked.response()
         job = await queued(world, await world.fake.submit_modal(clicked, {"instruction": "x"}), 2)
         assert job.request.mode is Mode.IMG2IMG and job.target["edit_fallback"]
+
+
+@pytest.mark.parametrize("where", ["dm", "user install"])
+async def test_the_tools_work_in_dms_and_as_a_user_installed_app(tools: World, where: str):
+    if where == "dm":
+        channel, by_user = tools.fake.dm_channel_of(ALICE), False
+    else:
+        channel, by_user = ELSEWHERE_CHANNEL, True
+    options = {"prompt": "a fox", "count": 2}
+    first = await tools.fake.invoke(
+        "imagine", options, user=ALICE, channel=channel, installed_by_user=by_user
+    )
+    result = await result_of(tools, first)
+    opened = await tools.fake.click(result.id, "img:x:1:1", user=ALICE)
+    await opened.response()
+    assert opened.original is not None
+    zoomed = await tools.fake.click(opened.original.id, "img:z:1:1:2", user=ALICE)
+    assert (await result_of(tools, zoomed)).files
+    job = await tools.runtime.store.get(2)
+    assert job is not None and job.request.mode is Mode.OUTPAINT
+    assert not tools.fake.violations
