@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import discord
 from discord.ext import commands, tasks
 
 # Importing a family of buttons registers its actions with JobButton.
@@ -18,6 +19,7 @@ from cogs.results.buttons import (  # noqa: F401
     vary,
 )
 from cogs.results.buttons.base import JobButton
+from cogs.results.buttons.forms import on_form
 from cogs.results.delivery import DiscordSink
 from cogs.results.region.flow import RegionSelect
 
@@ -56,6 +58,10 @@ class Results(commands.Cog):
             await self.bot.runtime.store.sweep_tokens()
         except Exception:
             log.exception("Dropping expired interaction tokens failed; trying again later")
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await on_form(interaction)
 
     async def cog_load(self) -> None:
         self.bot.sink = self.sink

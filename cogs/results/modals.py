@@ -65,7 +65,8 @@ Submit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 
 
 class InstructionModal(discord.ui.Modal, title="Edit image"):
-    """Asks what to change in an image; ``submit`` queues the edit with the instruction."""
+    """Asks what to change in an image. Built with a ``custom_id`` from ``forms.form_id`` it
+    is a stateless form; with ``submit`` it queues the edit itself (the message menu's)."""
 
     instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
         label="What should change?",
@@ -75,12 +76,15 @@ class InstructionModal(discord.ui.Modal, title="Edit image"):
         max_length=1500,
     )
 
-    def __init__(self, submit: Submit, *, title: str = "Edit image") -> None:
-        super().__init__(timeout=600, title=title)
+    def __init__(self, submit: Submit | None = None, *, custom_id: str | None = None) -> None:
+        if custom_id is None:
+            super().__init__(timeout=600)
+        else:
+            super().__init__(timeout=600, custom_id=custom_id)
         self.submit = submit
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        if not bot_of(interaction).first_time(interaction):
+        if self.submit is None or not bot_of(interaction).first_time(interaction):
             return
         await defer(interaction)
         try:
@@ -90,8 +94,7 @@ class InstructionModal(discord.ui.Modal, title="Edit image"):
 
 
 class ZoomModal(discord.ui.Modal, title="Custom Zoom"):
-    """Asks how far to zoom out, from just above 1 to 2 times; ``submit`` gets it as text that
-    ``zoom_factor`` has already accepted."""
+    """Asks how far to zoom out, 1 to 2 times (a stateless form, see ``forms``)."""
 
     factor: discord.ui.TextInput[ZoomModal] = discord.ui.TextInput(
         label=f"Zoom out by ({MIN_ZOOM:g} to {MAX_ZOOM:g})",
@@ -100,23 +103,8 @@ class ZoomModal(discord.ui.Modal, title="Custom Zoom"):
         max_length=8,
     )
 
-    def __init__(self, submit: Submit) -> None:
-        super().__init__(timeout=600)
-        self.submit = submit
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        if not bot_of(interaction).first_time(interaction):
-            return
-        try:
-            zoom_factor(self.factor.value)
-        except Refusal as err:
-            await answer(interaction, explain(err))
-            return
-        await defer(interaction)
-        try:
-            await self.submit(interaction, self.factor.value.strip())
-        except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+    def __init__(self, custom_id: str) -> None:
+        super().__init__(timeout=600, custom_id=custom_id)
 
 
 def zoom_factor(text: str) -> float:

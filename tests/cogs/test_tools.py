@@ -312,3 +312,36 @@ async def test_the_tools_work_in_dms_and_as_a_user_installed_app(tools: World, w
     job = await tools.runtime.store.get(2)
     assert job is not None and job.request.mode is Mode.OUTPAINT
     assert not tools.fake.violations
+
+
+async def test_a_form_opened_before_a_restart_is_answered_after_it(tools: World):
+    result = await imagined(tools)
+    edit = await tools.fake.click(result.id, "img:e:1:0", user=ALICE)
+    zoom = await tools.fake.click(result.id, "img:z:1:0:c", user=ALICE)
+    await edit.response()
+    await zoom.response()
+    await tools.bot.close()
+    async with tools.restart() as (_, runtime):
+        await result_of(tools, await tools.fake.submit_modal(edit, {"instruction": "snow"}))
+        await result_of(tools, await tools.fake.submit_modal(zoom, {"factor": "1.5"}))
+        edited, zoomed = await runtime.store.get(2), await runtime.store.get(3)
+        assert edited is not None and edited.request.mode is Mode.EDIT
+        assert edited.request.prompt == "snow"
+        assert zoomed is not None and zoomed.request.mode is Mode.OUTPAINT
+
+
+async def test_a_forged_form_is_held_to_the_same_checks(tools: World):
+    result = await imagined(tools)
+    clicked = await tools.fake.click(result.id, "img:e:1:0", user=ALICE)
+    await clicked.response()
+    assert clicked.modal is not None
+    clicked.modal["custom_id"] = "imgf:z:1:0"  # the zoom form's id on the edit form's fields
+    assert "from 1 to 2" in await said(
+        await tools.fake.submit_modal(clicked, {"instruction": "snow"})
+    )
+    other = await tools.fake.click(result.id, "img:e:1:0", user=ALICE)
+    await other.response()
+    assert "Only the member" in await said(
+        await tools.fake.submit_modal(other, {"instruction": "snow"}, user=BOB)
+    )
+    assert len(await tools.jobs()) == 1

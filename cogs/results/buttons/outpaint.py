@@ -16,6 +16,7 @@ from bot.errors import Refusal
 from bot.jobs import Job
 from cogs.common import bot_of
 from cogs.results.buttons.base import defer, handles, kept, owned_job, private, source_of
+from cogs.results.buttons.forms import answers, form_id, open_form
 from cogs.results.buttons.tools import require
 from cogs.results.buttons.vary import from_image
 from cogs.results.enqueue import enqueue
@@ -47,18 +48,24 @@ async def on_outpaint(
 ) -> None:
     job = await owned_job(interaction, job_id, generation=True)
     provider = require(bot_of(interaction), job, Mode.OUTPAINT)
-    if action == "z" and option == "c":  # a modal is only ever a first answer
+    if action == "z" and option == "c":  # a form is only ever a first answer
         kept(interaction, job)
-
-        async def custom(submitted: discord.Interaction[Any], text: str) -> None:
-            factor = zoom_factor(text)
-            await outpaint(submitted, job, index, provider, f"zoom out {factor:g}×", factor)
-
-        await interaction.response.send_modal(ZoomModal(custom))
+        await open_form(interaction, ZoomModal(form_id("z", job_id, index)))
         return
     name, how = plan(action, option)
     await defer(interaction)
     await outpaint(interaction, job, index, provider, name, how)
+
+
+@answers("z")
+async def on_custom_zoom(
+    interaction: discord.Interaction[Any], job_id: int, index: int, fields: dict[str, str]
+) -> None:
+    factor = zoom_factor(fields.get("factor", ""))
+    job = await owned_job(interaction, job_id, generation=True)
+    provider = require(bot_of(interaction), job, Mode.OUTPAINT)
+    await defer(interaction)
+    await outpaint(interaction, job, index, provider, f"zoom out {factor:g}×", factor)
 
 
 async def outpaint(
