@@ -123,6 +123,8 @@ async def test_a_single_image_carries_its_panel_and_several_get_a_tools_button_e
     await opened.response()
     panel = opened.original
     assert panel is not None and panel.ephemeral and "image 3 of job #3" in panel.content
+    [shown] = [file for file in four.attachments if file.filename == "3-2.png"]
+    assert panel.embeds[0]["thumbnail"]["url"] == shown.url
     assert {"img:s:3:2", "img:g:3:2", "img:z:3:2:2", "img:n:3:2:u", "img:e:3:2"} <= set(
         buttons(panel)
     )

@@ -150,4 +150,15 @@ async def on_tools(
     if not tools:
         raise Refusal(f"{job.model} has no tools for an image; try another model.")
     text = f"Tools for image {index + 1} of job #{job_id}:"
-    await answer(interaction, text, view=panel_view(job, index, tools))
+    picture = _shown_file(interaction.message, f"{job_id}-{index}")
+    embed = None if picture is None else discord.Embed().set_thumbnail(url=picture.url)
+    await answer(interaction, text, view=panel_view(job, index, tools), embed=embed)
+
+
+def _shown_file(message: discord.Message | None, stem: str) -> discord.Attachment | None:
+    """The image's own file on the result the button sits on, to show which image the panel
+    is for; none for a grid picture or a spoiler (a flagged image stays hidden)."""
+    for attachment in message.attachments if message is not None else ():
+        if attachment.filename.rpartition(".")[0] == stem and not attachment.is_spoiler():
+            return attachment
+    return None
