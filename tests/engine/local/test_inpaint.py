@@ -24,7 +24,7 @@ from engine import (
 )
 from engine.local import LocalProvider
 from engine.local.families import by_key, recognise
-from engine.local.families.table import FLUX1_SCHNELL
+from engine.local.families.table import SANA
 from engine.local.options import ModelSpec
 from engine.local.pipelines import load_model
 from engine.registry import ProviderConfig, build_provider
@@ -63,7 +63,7 @@ def options(tiny: TinyModels, inpaint: InpaintModels, **more: Any) -> dict[str, 
             "tiny-xl": {"source": str(tiny.sdxl), **SMALL},
             "sd-inpaint": {"source": str(inpaint.sd), **SMALL},
             "xl-inpaint": {"source": str(inpaint.sdxl), **SMALL},
-            "schnell": {"source": str(tiny.sd), "family": "flux1-schnell"},  # never loaded
+            "sana": {"source": str(tiny.sd), "family": "sana"},  # never loaded
         },
         **more,
     }
@@ -123,18 +123,18 @@ def test_model_info_says_which_models_inpaint(tiny: TinyModels, inpaint_models: 
         assert info.takes(Mode.INPAINT) and info.takes(Mode.OUTPAINT)
         assert not info.takes(Mode.EDIT)
         assert "inpainting, outpainting" in info.summary()
-    schnell = provider.model_info("schnell")
-    assert not schnell.takes(Mode.INPAINT) and not schnell.takes(Mode.OUTPAINT)
+    sana = provider.model_info("sana")
+    assert not sana.takes(Mode.INPAINT) and not sana.takes(Mode.OUTPAINT)
     assert {Mode.INPAINT, Mode.OUTPAINT} <= provider.capabilities.modes
     assert Mode.EDIT not in provider.capabilities.modes
 
 
 def test_a_provider_without_an_inpainting_model_does_not_offer_it(tiny: TinyModels):
-    config = {"device": "cpu", "models": {"schnell": {"source": str(tiny.sd), "family": "flux1"}}}
+    config = {"device": "cpu", "models": {"sana": {"source": str(tiny.sd), "family": "sana"}}}
     provider = build_provider("local", ProviderConfig("local", config))
     assert not provider.capabilities.modes & {Mode.INPAINT, Mode.OUTPAINT, Mode.EDIT}
     with pytest.raises(InvalidRequest, match="can't repaint a region"):
-        masked(provider, "schnell")  # type: ignore[arg-type]
+        masked(provider, "sana")  # type: ignore[arg-type]
 
 
 def test_a_family_without_the_mode_refuses_it_naming_the_models_that_can(
@@ -142,7 +142,7 @@ def test_a_family_without_the_mode_refuses_it_naming_the_models_that_can(
 ):
     provider = make(tiny, inpaint_models)
     with pytest.raises(InvalidRequest, match="can't paint past an image's edges") as caught:
-        masked(provider, "schnell", Mode.OUTPAINT)
+        masked(provider, "sana", Mode.OUTPAINT)
     assert "tiny, tiny-xl, sd-inpaint, xl-inpaint can" in str(caught.value)
     with pytest.raises(InvalidRequest, match="edit an image by instruction"):
         masked(provider, "tiny", Mode.EDIT)
@@ -150,8 +150,8 @@ def test_a_family_without_the_mode_refuses_it_naming_the_models_that_can(
 
 def test_the_family_check_refuses_a_request_that_slipped_past_the_provider():
     request = GenerationRequest("a cat", mode=Mode.INPAINT)
-    with pytest.raises(InvalidRequest, match=r"FLUX.1 \[schnell\]\) can.t repaint a region"):
-        FLUX1_SCHNELL.check(request, "schnell", explicit_guidance=False)
+    with pytest.raises(InvalidRequest, match=r"\(Sana\) can.t repaint a region"):
+        SANA.check(request, "sana", explicit_guidance=False)
 
 
 def test_a_masked_request_draws_at_the_input_size_with_its_modes_strength(
