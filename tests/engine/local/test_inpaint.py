@@ -3,6 +3,7 @@ dedicated 9-channel inpainting checkpoints, each loaded through the real loaders
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from engine.local.options import ModelSpec
 from engine.local.pipelines import load_model
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.conftest import TinyModels
+from tests.engine.local.test_model_check import fill_cache
 from tests.engine.local.tiny import build_safety_checker
 from tests.engine.local.tiny_inpaint import (
     build_sd_inpaint,
@@ -326,3 +328,25 @@ async def test_the_safety_checker_judges_inpainted_images(
     finally:
         await provider.close()
     assert [image.flagged for image in result.images] == [True, True]
+
+
+def test_the_provider_offers_inpainting_once_a_repo_that_can_is_downloaded(
+    tiny: TinyModels, tmp_path: Path
+):
+    config = {
+        "device": "cpu",
+        "cache_dir": str(tmp_path / "hub"),
+        "models": {"later": {"source": "someone/inpainter"}},  # neither cached nor well known
+    }
+    provider = build_provider("local", ProviderConfig("local", config))
+    assert isinstance(provider, LocalProvider)
+    assert Mode.INPAINT not in provider.capabilities.modes
+    index = json.dumps({"_class_name": "StableDiffusionInpaintPipeline"}).encode()
+    unet = json.dumps({"in_channels": 9}).encode()
+    fill_cache(
+        tmp_path / "hub",
+        "someone/inpainter",
+        {"model_index.json": index, "unet/config.json": unet},
+    )
+    assert provider.family("later", online=False).key == "sd-inpaint"
+    assert {Mode.INPAINT, Mode.OUTPAINT} <= provider.capabilities.modes
