@@ -81,6 +81,7 @@ class LocalOptions(BaseModel):
     default_model: str | None = None
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0
     compile: bool = False
     cache_dir: str | None = None
     lora_dir: str | None = None

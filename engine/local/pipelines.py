@@ -74,7 +74,8 @@ def load_model(
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
     image2img = None
     if family.image2img is not None:
-        image2img = getattr(diffusers, family.image2img).from_pipe(pipe)
+        # from_pipe casts the modules it shares to its own dtype, fp32 unless told otherwise
+        image2img = getattr(diffusers, family.image2img).from_pipe(pipe, dtype=dtype)
         image2img.set_progress_bar_config(disable=True)
     size = sum(
         parameter.numel() * parameter.element_size()

@@ -21,7 +21,7 @@ from PIL import Image
 
 from engine.errors import EngineError, InvalidRequest
 from engine.local.captioner import Captioner
-from engine.local.device import pick_device, pick_dtype
+from engine.local.device import pick_device, pick_dtype, set_cpu_threads
 from engine.local.families import Family
 from engine.local.hub import fetch
 from engine.local.loras import LoraLibrary
@@ -270,6 +270,8 @@ class LocalProvider(PipelineRunner, Provider):
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
+        if self.device.type == "cpu":  # on the thread that runs every pipeline call
+            set_cpu_threads(self.options.threads)
         report_at_start(self.options, self.default_model)
         self._safety = self._load_helper(
             "safety checker", self.options.safety_checker, SafetyClassifier
