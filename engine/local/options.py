@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,45 @@ from engine.loras import lora_names
 from engine.options import parse_options
 
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+Memory = Literal["auto", "gpu", "model_offload", "group_offload", "sequential_offload"]
+Quantize = Literal["none", "nf4", "int8", "torchao_int8", "torchao_fp8"]
+
+# diffusers 0.42's attention backends (``AttentionBackendName``) that run from what is installed,
+# each with the package it needs (None: torch alone). Its "*_hub" backends download kernels from
+# the hub when first used, so they are refused by name.
+ATTENTION_BACKENDS: dict[str, str | None] = {
+    "native": None,
+    "_native_math": None,
+    "_native_flash": None,
+    "_native_efficient": None,
+    "_native_cudnn": None,
+    "flex": None,
+    "flash": "flash_attn",
+    "flash_varlen": "flash_attn",
+    "_flash_3": "flash_attn_interface",
+    "_flash_varlen_3": "flash_attn_interface",
+    "sage": "sageattention",
+    "sage_varlen": "sageattention",
+    "_sage_qk_int8_pv_fp8_cuda": "sageattention",
+    "_sage_qk_int8_pv_fp8_cuda_sm90": "sageattention",
+    "_sage_qk_int8_pv_fp16_cuda": "sageattention",
+    "_sage_qk_int8_pv_fp16_triton": "sageattention",
+    "xformers": "xformers",
+}
+
+
+def _attention_backend(name: str) -> str:
+    if name.endswith("_hub"):
+        raise ValueError(
+            f"{name} downloads its kernel from the hub at run time, which the engine never does; "
+            "install the kernel's package and use its local backend (flash, _flash_3, sage)"
+        )
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"{name!r} is not one of {', '.join(ATTENTION_BACKENDS)}")
+    package = ATTENTION_BACKENDS[name]
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ValueError(f"{name} needs the {package} package, which is not installed here")
+    return name
 
 
 class ModelSpec(BaseModel):
@@ -37,6 +77,22 @@ class ModelSpec(BaseModel):
     nsfw: bool = False
     tiny_decoder: str | None = None
     decoder: Literal["auto", "tiny", "full"] = "auto"
+    # Memory (docs/memory.md): where the weights live and in what precision; "auto" picks from
+    # the free VRAM, keeping any precision set here. transformer: one .safetensors or .gguf
+    # file used instead of the source's own transformer (or UNet).
+    memory: Memory = "auto"
+    fp8_storage: bool | None = None
+    quantize: Quantize | None = None
+    quantize_text_encoders: Quantize | None = None
+    transformer: str | None = None
+    # Speed switches (docs/speed.md): each off unless it costs no quality.
+    compile: bool = False
+    hotswap_rank: Annotated[int, Field(ge=0, le=1024)] = 64
+    attention: str = "native"
+    cache: Literal["none", "first_block"] = "none"
+    cache_threshold: Annotated[float, Field(gt=0, le=1)] = 0.05
+
+    _attention = field_validator("attention")(_attention_backend)
 
     @property
     def kind(self) -> Literal["folder", "single_file", "repo"]:
@@ -59,6 +115,25 @@ class ModelSpec(BaseModel):
             raise ValueError(f"family {self.family!r} is not one of {', '.join(family_keys())}")
         if self.decoder == "tiny" and self.tiny_decoder is None:
             raise ValueError('decoder = "tiny" needs tiny_decoder (for example madebyollin/taesd)')
+        return self
+
+    @model_validator(mode="after")
+    def _transformer_file_fits_the_source(self) -> ModelSpec:
+        if self.transformer is not None and not self.transformer.endswith(
+            (".safetensors", ".gguf")
+        ):
+            raise ValueError(
+                f"transformer = {self.transformer!r} is not a .safetensors or .gguf file"
+            )
+        quantized = self.quantize not in (None, "none") or self.quantize_text_encoders not in (
+            None,
+            "none",
+        )
+        if self.kind == "single_file" and (self.transformer is not None or quantized):
+            raise ValueError(
+                "transformer and quantize go with source = a diffusers folder or hub repo (the "
+                "rest of the pipeline), not with a whole-pipeline checkpoint file"
+            )
         return self
 
 
@@ -88,6 +163,7 @@ class LocalOptions(BaseModel):
     nsfw_loras: tuple[str, ...] = ()
     max_loaded_models: Annotated[int, Field(ge=1, le=32)] = 2
     max_model_memory_gb: Annotated[float, Field(ge=0)] = 0.0
+    max_gpu_memory_gb: Annotated[float, Field(ge=0)] = 0.0
     max_batch: Annotated[int, Field(ge=1, le=64)] = 4
     vae_tiling_pixels: Annotated[int, Field(ge=0)] = 1024 * 1024
     preview_every: Annotated[int, Field(ge=0)] = 0

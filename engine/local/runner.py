@@ -3,6 +3,7 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 
 from __future__ import annotations
 
+import inspect
 import io
 import threading
 import time
@@ -13,9 +14,11 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, ProviderError
+from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
+from engine.local.memory.cache import PipelineCache
 from engine.local.options import LocalOptions
-from engine.local.pipelines import LoadedModel, PipelineCache
+from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
@@ -70,12 +73,12 @@ class PipelineRunner:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
-        arguments = self._arguments(model, requests, progress, cancel, abort)
+        arguments = self._arguments(model, pipe, requests, progress, cancel, abort)
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
         try:
-            with self._loras(pipe, first):
+            with self._loras(model, pipe, first), model.speed.calling():
                 images = pipe(**arguments).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
@@ -160,6 +163,7 @@ class PipelineRunner:
     def _arguments(
         self,
         model: LoadedModel,
+        pipe: Any,
         requests: list[GenerationRequest],
         progress: list[ProgressCallback],
         cancel: list[CancelToken],
@@ -167,6 +171,7 @@ class PipelineRunner:
     ) -> dict[str, Any]:
         first = requests[0]
         width, height = first.size
+        assert first.steps is not None  # prepare() resolved it
         arguments: dict[str, Any] = {
             "prompt": [r.prompt for r in requests for _ in range(r.count)],
             "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
@@ -177,6 +182,7 @@ class PipelineRunner:
                 first.guidance or 0.0,
                 [r.negative_prompt for r in requests for _ in range(r.count)],
             ),
+            **model.family.arguments(first.steps),
         }
         if first.mode is Mode.TXT2IMG:
             arguments.update(width=width, height=height)
@@ -185,6 +191,8 @@ class PipelineRunner:
             with Image.open(io.BytesIO(first.init_image)) as image:
                 source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
             arguments.update(image=[source] * first.count, strength=first.strength)
+            if _takes_size(pipe):  # the transformer families' default is their own size
+                arguments.update(width=width, height=height)
         return arguments
 
     def _step_callback(
@@ -232,33 +240,43 @@ class PipelineRunner:
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return image
 
-    def _loras(self, pipe: Any, request: GenerationRequest) -> Any:
-        return _AppliedLoras(pipe, [(self.loras.path(x.name), x.weight) for x in request.loras])
+    def _loras(self, model: LoadedModel, pipe: Any, request: GenerationRequest) -> Any:
+        loras = [(self.loras.path(x.name), x.weight) for x in request.loras]
+        if model.speed.slot is not None:  # compiled: the LoRAs go into its slot
+            return model.speed.slot.applied(pipe, loras)
+        return _AppliedLoras(pipe, loras, f"{model.name} ({model.family.label})")
 
 
 class _AppliedLoras:
-    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job."""
+    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job. One
+    that fails to load takes those loaded before it away too, and is named in the error."""
 
-    def __init__(self, pipe: Any, loras: list[tuple[Path, float]]) -> None:
+    def __init__(self, pipe: Any, loras: list[tuple[Path, float]], model: str) -> None:
         self._pipe = pipe
         self._loras = loras
+        self._model = model
 
     def __enter__(self) -> None:
         if not self._loras:
             return
         names = []
         for index, (path, _) in enumerate(self._loras):
-            name = f"lora{index}"
-            if path.name == "pytorch_lora_weights.safetensors":
-                self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
-            else:
-                self._pipe.load_lora_weights(str(path), adapter_name=name)
-            names.append(name)
+            try:
+                load_lora(self._pipe, path, f"lora{index}", self._model)
+            except ProviderError:
+                self._pipe.unload_lora_weights()  # and those loaded before it
+                raise
+            names.append(f"lora{index}")
         self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
 
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+def _takes_size(pipe: Any) -> bool:
+    """Whether an img2img pipeline takes the output size (else it keeps the input's)."""
+    return "height" in inspect.signature(pipe.__call__).parameters
 
 
 @torch.no_grad()
