@@ -1,12 +1,12 @@
 """bf16, the CPU's "auto" precision where it runs natively: every feature gives the image fp32
-gives for the same request and seed, within PSNR_FLOOR; and a model runs whole in the
-precision chosen."""
+gives for the same request and seed, within PSNR_FLOOR (40 dB, a root-mean-square difference
+of 1 % of the pixel range; these tiny models land at 44-50 dB, SD-Turbo's architecture in
+bench/cpu_paths.py higher); and a model runs whole in the precision chosen."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,23 +21,14 @@ from engine.local import LocalProvider
 from engine.local.samplers import MIN_STEPS, SAMPLERS
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.conftest import TinyModels, local_options
+from tests.engine.local.precision import PSNR_FLOOR, psnr
 from tests.engine.local.tiny import build_tiny_decoder, build_upscaler
 
 pytestmark = pytest.mark.timeout(300)
 
-# 40 dB: a root-mean-square difference of 1 % of the pixel range, far below what an eye sees
-# at a glance. On these tiny models bf16 lands at 45-50 dB from fp32 (bench/RESULTS.md has
-# the figures, and SD-Turbo's real architecture in bench/cpu_paths.py).
-PSNR_FLOOR = 40.0
 # A preview is a thumbnail of noisy latents halfway through, which bf16 holds to 8 significant
 # bits: the latent projection lands at 28-33 dB (the tiny decoder's previews at 45 dB).
 PREVIEW_PSNR_FLOOR = 25.0
-
-
-def psnr(a: Image.Image, b: Image.Image) -> float:
-    assert a.size == b.size
-    error = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return math.inf if error == 0 else 10 * math.log10(255**2 / error)
 
 
 def png(size: tuple[int, int]) -> bytes:
