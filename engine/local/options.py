@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.local.families import keys as family_keys
+from engine.local.openvino.options import OpenVinoOptions, Runtime
 from engine.loras import lora_names
 from engine.options import parse_options
 
@@ -37,6 +38,7 @@ class ModelSpec(BaseModel):
     nsfw: bool = False
     tiny_decoder: str | None = None
     decoder: Literal["auto", "tiny", "full"] = "auto"
+    runtime: Runtime = "auto"  # "auto": OpenVINO on a CPU with the openvino extra installed
 
     @property
     def kind(self) -> Literal["folder", "single_file", "repo"]:
@@ -95,6 +97,7 @@ class LocalOptions(BaseModel):
     upscaler: str | None = None
     safety_checker: str | None = None
     captioner: str | None = None
+    openvino: OpenVinoOptions = Field(default_factory=OpenVinoOptions)
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 

@@ -42,6 +42,7 @@ class LoadedModel:
     default_scheduler: Any
     bytes: int
     tiny_decoder: Any = None
+    runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
 
 
 def load_model(

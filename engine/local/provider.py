@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from PIL import Image
 
 from engine.errors import EngineError, InvalidRequest
@@ -26,9 +27,11 @@ from engine.local.families import Family
 from engine.local.hub import fetch
 from engine.local.loras import LoraLibrary
 from engine.local.models import family_of, licence_of, report_at_start
+from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
     UPSCALER_FACTOR,
+    LoadedModel,
     ModelLoadError,
     PipelineCache,
     load_model,
@@ -55,20 +58,12 @@ class LocalProvider(PipelineRunner, Provider):
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
-        load = partial(
-            load_model,
-            device=self.device,
-            cache_dir=self.options.cache_dir,
-            compile_unet=self.options.compile,
+        self.openvino = OpenVinoRuntime(
+            self.options, folder_for(self.options, config.data_dir), self.device.type, self.family
         )
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec: load(
-                name,
-                spec,
-                family := self.family(name),
-                dtype=pick_dtype(self.options.dtype, self.device, family.half),
-            ),
+            lambda name, spec: self.openvino.attach(self._load(name)),
             max_models=self.options.max_loaded_models,
             max_bytes=int(self.options.max_model_memory_gb * 2**30),
         )
@@ -108,6 +103,18 @@ class LocalProvider(PipelineRunner, Provider):
             family = family_of(name, self.options.models[name], self.options.cache_dir)
             self._families[name] = family
         return family
+
+    def _load(self, name: str, dtype: torch.dtype | None = None) -> LoadedModel:
+        family = self.family(name)
+        return load_model(
+            name,
+            self.options.models[name],
+            family,
+            device=self.device,
+            dtype=dtype or pick_dtype(self.options.dtype, self.device, family.half),
+            cache_dir=self.options.cache_dir,
+            compile_unet=self.options.compile,
+        )
 
     def model_info(self, name: str) -> ModelInfo:
         spec = self.options.models.get(name)
@@ -276,6 +283,8 @@ class LocalProvider(PipelineRunner, Provider):
         )
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
+        # Conversion happens here, never in a job; from full-precision weights.
+        self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
         self.cache.get(self.default_model)
         if self.options.compile:  # the first call compiles: pay for it now, not in a job
             started = time.perf_counter()
