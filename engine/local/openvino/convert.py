@@ -20,10 +20,12 @@ from engine.local.openvino.store import PARTS
 
 log = logging.getLogger(__name__)
 
-# Conversion (trace, convert, compress, save) of SD-Turbo's architecture took this long per
-# million parameters on 2 cores of an AMD EPYC; the estimate scales by the cores present.
-SECONDS_PER_MPARAM_2_CORES = 0.1
-MIN_SECONDS_PER_PART = 5.0
+# Conversion (trace, convert, compress, save) of SD-Turbo's architecture on 2 shared cores of
+# an AMD EPYC (bench/openvino_default.py): about 20 s a part plus 0.25 s per million
+# parameters. The first estimate scales these by the threads here; after each part the
+# estimate follows the pace actually seen.
+SECONDS_PER_PART = 20.0
+SECONDS_PER_MPARAM = 0.25
 
 
 class ConversionError(Exception):
@@ -116,9 +118,9 @@ def parts(pipe: Any, tiny_decoder: Any) -> list[Part]:
 
 
 def estimate(parameters: int, count: int) -> float:
-    """Seconds to convert this many parameters in ``count`` parts here, from the rate
-    measured on 2 cores, scaled by the threads torch uses (one per physical core)."""
-    seconds = parameters / 1e6 * SECONDS_PER_MPARAM_2_CORES + MIN_SECONDS_PER_PART * count
+    """Seconds to convert this many parameters in ``count`` parts here, from the measured
+    2-core pace, scaled by the threads torch uses (one per physical core)."""
+    seconds = SECONDS_PER_PART * count + SECONDS_PER_MPARAM * parameters / 1e6
     return seconds * 2 / max(1, torch.get_num_threads())
 
 
@@ -143,7 +145,6 @@ def convert(
         f"cached in {out.parent}"
     )
     started = time.perf_counter()
-    done_parameters = 0
     timings = {}
     for index, part in enumerate(todo, 1):
         begun = time.perf_counter()
@@ -158,12 +159,12 @@ def convert(
         del model
         seconds = time.perf_counter() - begun
         timings[part.name] = round(seconds, 1)
-        done_parameters += part.parameters
-        elapsed = time.perf_counter() - started
-        left = (total - done_parameters) * elapsed / max(done_parameters, 1)
+        done, left = todo[:index], todo[index:]
+        pace = (time.perf_counter() - started) / estimate(sum(p.parameters for p in done), index)
+        remaining = pace * estimate(sum(p.parameters for p in left), len(left))
         say(
             f"Converted {name}'s {part.label} ({index}/{len(todo)}) in {seconds:.1f} s"
-            + (f"; about {_human(left)} left" if index < len(todo) else "")
+            + (f"; about {_human(remaining)} left" if left else "")
         )
     seconds = time.perf_counter() - started
     say(f"Converted {name} for OpenVINO in {_human(seconds)}")
