@@ -3,7 +3,7 @@ weights, bench/configs/sd_turbo.json), 512x512, one step, no guidance, a TAESD-s
 decoder. The engine with runtime = "openvino" (int8 weights, OpenVINO's own precision) against
 the raw diffusers pipeline in fp32 with the same decoder, alternating which goes first, on the
 engine's thread; medians and the range of per-round ratios. Also the one-time conversion, the
-start from the cache, and how close the two images are.
+start from the cache, resident memory, and how close the two images are.
 Run: python bench/openvino_default.py [--rounds 5] [--weights int8|fp32]"""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import AutoencoderTiny
+from diffusers import AutoencoderTiny, StableDiffusionPipeline
 from gpu_throughput import build  # also puts the repository on sys.path
 
 from engine import CancelToken, GenerationRequest
@@ -57,6 +57,14 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def psnr(a: Any, b: Any) -> float:
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(10 * np.log10(255**2 / max(((x - y) ** 2).mean(), 1e-12)))
@@ -80,12 +88,14 @@ async def main() -> None:
         del first
         provider = provider_for(root, args.weights)
         cold, _ = await timed(provider.start)
-        loaded = provider.cache.get("sd-turbo")
-        pipe, tiny = loaded.text2img, loaded.tiny_decoder  # the PyTorch ones, fp32
+        engine_rss = rss_mb()
+        pipe = StableDiffusionPipeline.from_pretrained(root / "sd-turbo")
+        pipe.set_progress_bar_config(disable=True)
+        tiny = AutoencoderTiny.from_pretrained(root / "taesd")
+        raw_rss = rss_mb() - engine_rss
         request = provider.prepare(GenerationRequest(PROMPT, seed=1))
 
         def raw() -> Any:
-            pipe.scheduler = loaded.default_scheduler
             latents = pipe(
                 prompt=[PROMPT],
                 negative_prompt=[""],
@@ -137,6 +147,10 @@ async def main() -> None:
         f"({min(ratios):.2f}–{max(ratios):.2f}) |"
     )
     print(f"# first start, with the conversion: {converting:.1f} s; from the cache: {cold:.1f} s")
+    print(
+        f"# resident memory: the engine after its start {engine_rss:.0f} MB; "
+        f"the raw fp32 pipeline {raw_rss:.0f} MB"
+    )
     close = psnr(openvino_image, torch_image)
     print(f"# PSNR of the OpenVINO image against PyTorch's, same seed: {close:.1f} dB")
 

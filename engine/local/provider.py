@@ -59,7 +59,11 @@ class LocalProvider(PipelineRunner, Provider):
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
         self.openvino = OpenVinoRuntime(
-            self.options, folder_for(self.options, config.data_dir), self.device.type, self.family
+            self.options,
+            folder_for(self.options, config.data_dir),
+            self.device.type,
+            self.family,
+            self._load,
         )
         self.cache = PipelineCache(
             dict(self.options.models),

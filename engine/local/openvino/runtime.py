@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,10 @@ class OpenVinoRuntime:
         folder: Path | None,
         device: str,
         family: Callable[[str], Family],
+        load: Load | None = None,
     ) -> None:
         self._options = options
+        self._load = load
         self._settings = options.openvino
         self._device = device
         self._family = family
@@ -154,7 +157,33 @@ class OpenVinoRuntime:
                 f"its conversion in {place} did not load ({err}); delete it to convert again",
             )
             return model
-        model.bytes += sum(p.stat().st_size for p in place.glob("*.bin"))
+        converted = sum(p.stat().st_size for p in place.glob("*.bin"))
+        if self._load is not None:
+            log.info(
+                "Model %s: OpenVINO runs its jobs, so its PyTorch weights (%.0f MB) are "
+                "released; a job that needs PyTorch (LoRAs) loads them again",
+                model.name,
+                model.bytes / 2**20,
+            )
+            model.text2img = model.image2img = model.tiny_decoder = None
+            model.bytes = 0
+        model.bytes += converted
+        return model
+
+    def _torch(self, model: LoadedModel) -> LoadedModel:
+        """The model's PyTorch pipeline, loaded again where it was released (and kept)."""
+        if model.text2img is not None or self._load is None:
+            return model
+        started = time.perf_counter()
+        loaded = self._load(model.name)
+        model.text2img, model.image2img = loaded.text2img, loaded.image2img
+        model.tiny_decoder = loaded.tiny_decoder
+        model.bytes += loaded.bytes
+        log.info(
+            "Loaded %s's PyTorch pipeline again in %.1f s",
+            model.name,
+            time.perf_counter() - started,
+        )
         return model
 
     def _variant(self, model: LoadedModel, place: Path) -> LoadedModel:
@@ -226,17 +255,17 @@ class OpenVinoRuntime:
         if request.loras:
             names = ", ".join(lora.name for lora in request.loras)
             log.info("A job on %s with LoRAs (%s) runs on PyTorch, not OpenVINO", model.name, names)
-            return model
+            return self._torch(model)
         width, height = request.size
         if width * height > self._options.vae_tiling_pixels:
             log.info(
-                "A %dx%d job on %s runs on PyTorch, not OpenVINO: above vae_tiling_pixels the "
+                "A job of %dx%d on %s runs on PyTorch, not OpenVINO: above vae_tiling_pixels the "
                 "VAE works in tiles, which the OpenVINO path does not",
                 width,
                 height,
                 model.name,
             )
-            return model
+            return self._torch(model)
         assert isinstance(variant, LoadedModel)
         return variant
 

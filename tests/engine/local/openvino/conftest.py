@@ -88,8 +88,8 @@ class Engines:
 @pytest.fixture(scope="module")
 def engines(converted: Converted) -> Iterator[Engines]:
     """Started once per module; their calls run on their own threads, so any test's event
-    loop can await them. Jobs above 64x64 pixels run on PyTorch (vae_tiling_pixels)."""
-    options = {"preview_every": 1, "vae_tiling_pixels": 64 * 64}
+    loop can await them. Jobs above 72x64 pixels run on PyTorch (vae_tiling_pixels)."""
+    options = {"preview_every": 1, "vae_tiling_pixels": 72 * 64}
     built = Engines(
         provider(converted, "auto", **options), provider(converted, "torch", **options), ""
     )

@@ -74,14 +74,14 @@ async def test_the_openvino_image_is_close_to_pytorchs(engines: Engines) -> None
 async def test_a_new_size_is_compiled_in_its_first_job_and_close_to_pytorch(
     engines: Engines, caplog: pytest.LogCaptureFixture
 ) -> None:
-    request = GenerationRequest("a lighthouse at dusk", seed=2, width=56)
+    request = GenerationRequest("a lighthouse at dusk", seed=2, width=72)
 
     with caplog.at_level(logging.INFO):
         image = await generate(engines.openvino, request)
     reference = await generate(engines.torch, request)
 
-    assert "Compiled the OpenVINO tiny UNet for 1x4x32x28" in caplog.text
-    assert image.size == (56, 64)
+    assert "Compiled the OpenVINO tiny UNet for 1x4x32x36" in caplog.text
+    assert image.size == (72, 64)
     assert psnr(image, reference) >= MIN_PSNR_DB
 
 
@@ -131,13 +131,13 @@ async def test_a_lora_job_runs_on_pytorch_and_the_log_says_so(
 async def test_a_size_the_vae_tiles_runs_on_pytorch_and_the_log_says_so(
     engines: Engines, caplog: pytest.LogCaptureFixture
 ) -> None:
-    request = GenerationRequest("a lighthouse at dusk", seed=4, width=72)
+    request = GenerationRequest("a lighthouse at dusk", seed=4, width=80)
 
     with caplog.at_level(logging.INFO):
         image = await generate(engines.openvino, request)
     reference = await generate(engines.torch, request)
 
-    assert "A 72x64 job on tiny runs on PyTorch, not OpenVINO" in caplog.text
+    assert "A job of 80x64 on tiny runs on PyTorch, not OpenVINO" in caplog.text
     assert np.array_equal(np.asarray(image), np.asarray(reference))
 
 
