@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,43 @@ from engine.loras import lora_names
 from engine.options import parse_options
 
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+# diffusers 0.42's attention backends (``AttentionBackendName``) that run from what is installed,
+# each with the package it needs (None: torch alone). Its "*_hub" backends download kernels from
+# the hub when first used, so they are refused by name.
+ATTENTION_BACKENDS: dict[str, str | None] = {
+    "native": None,
+    "_native_math": None,
+    "_native_flash": None,
+    "_native_efficient": None,
+    "_native_cudnn": None,
+    "flex": None,
+    "flash": "flash_attn",
+    "flash_varlen": "flash_attn",
+    "_flash_3": "flash_attn_interface",
+    "_flash_varlen_3": "flash_attn_interface",
+    "sage": "sageattention",
+    "sage_varlen": "sageattention",
+    "_sage_qk_int8_pv_fp8_cuda": "sageattention",
+    "_sage_qk_int8_pv_fp8_cuda_sm90": "sageattention",
+    "_sage_qk_int8_pv_fp16_cuda": "sageattention",
+    "_sage_qk_int8_pv_fp16_triton": "sageattention",
+    "xformers": "xformers",
+}
+
+
+def _attention_backend(name: str) -> str:
+    if name.endswith("_hub"):
+        raise ValueError(
+            f"{name} downloads its kernel from the hub at run time, which the engine never does; "
+            "install the kernel's package and use its local backend (flash, _flash_3, sage)"
+        )
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"{name!r} is not one of {', '.join(ATTENTION_BACKENDS)}")
+    package = ATTENTION_BACKENDS[name]
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ValueError(f"{name} needs the {package} package, which is not installed here")
+    return name
 
 
 class ModelSpec(BaseModel):
@@ -39,6 +77,14 @@ class ModelSpec(BaseModel):
     tiny_decoder: str | None = None
     decoder: Literal["auto", "tiny", "full"] = "auto"
     runtime: Runtime = "auto"  # "auto": OpenVINO on a CPU with the openvino extra installed
+    # Speed switches (docs/speed.md): each off unless it costs no quality.
+    compile: bool = False
+    hotswap_rank: Annotated[int, Field(ge=0, le=1024)] = 64
+    attention: str = "native"
+    cache: Literal["none", "first_block"] = "none"
+    cache_threshold: Annotated[float, Field(gt=0, le=1)] = 0.05
+
+    _attention = field_validator("attention")(_attention_backend)
 
     @property
     def kind(self) -> Literal["folder", "single_file", "repo"]:

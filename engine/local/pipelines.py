@@ -7,7 +7,7 @@ import gc
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from engine.local.families import Family
 from engine.local.hub import ModelLoadError, fetch
 from engine.local.options import ModelSpec
+from engine.local.speed import Speed, tune
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class LoadedModel:
     bytes: int
     tiny_decoder: Any = None
     runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
+    speed: Speed = field(default_factory=Speed)
 
 
 def load_model(
@@ -54,6 +56,7 @@ def load_model(
     dtype: torch.dtype,
     cache_dir: str | None,
     compile_unet: bool,
+    loras: bool = False,
 ) -> LoadedModel:
     try:
         pipe = _from_source(spec, family, dtype, cache_dir)
@@ -66,10 +69,7 @@ def load_model(
         raise ModelLoadError(f"Cannot load model {name} from {spec.source}{hint}: {err}") from err
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    if compile_unet and family.unet:
-        pipe.unet = torch.compile(pipe.unet)
-    elif compile_unet:
-        pipe.transformer.compile_repeated_blocks()
+    speed = tune(pipe, name, spec, family, compile_all=compile_unet, loras=loras)
     tiny = None
     if spec.tiny_decoder is not None:
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
@@ -101,6 +101,7 @@ def load_model(
         default_scheduler=pipe.scheduler,
         bytes=size,
         tiny_decoder=tiny,
+        speed=speed,
     )
 
 

@@ -118,6 +118,7 @@ class LocalProvider(PipelineRunner, Provider):
             dtype=dtype or pick_dtype(self.options.dtype, self.device, family.half),
             cache_dir=self.options.cache_dir,
             compile_unet=self.options.compile,
+            loras=self.options.lora_dir is not None,
         )
 
     def model_info(self, name: str) -> ModelInfo:
@@ -232,6 +233,10 @@ class LocalProvider(PipelineRunner, Provider):
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG:
             return ""
+        if request.model and self.options.models[request.model].cache != "none":
+            # the cache skips blocks by how the whole batch changes: a job's image would
+            # depend on the jobs beside it
+            return ""
         loras = [[lora.name, lora.weight] for lora in request.loras]
         return json.dumps(
             [request.model, request.size, request.steps, request.guidance, request.sampler, loras]
@@ -290,7 +295,8 @@ class LocalProvider(PipelineRunner, Provider):
         # Conversion happens here, never in a job; from full-precision weights.
         self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
         self.cache.get(self.default_model)
-        if self.options.compile:  # the first call compiles: pay for it now, not in a job
+        if self.options.compile or self.model_spec(self.default_model).compile:
+            # the first call compiles: pay for it now, not in a job
             started = time.perf_counter()
             warm_up = self.prepare(GenerationRequest("warm-up", steps=2, seed=0))
             self._run([warm_up], [lambda _: None], [CancelToken()], threading.Event())

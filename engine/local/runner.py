@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, ProviderError
+from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
 from engine.local.openvino.runtime import OpenVinoRuntime
 from engine.local.options import LocalOptions
@@ -77,7 +78,7 @@ class PipelineRunner:
         if tiny is not None:
             arguments["output_type"] = "latent"
         try:
-            with self._loras(pipe, first):
+            with self._loras(model, pipe, first), model.speed.calling():
                 images = pipe(**arguments).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
@@ -234,8 +235,11 @@ class PipelineRunner:
         image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return image
 
-    def _loras(self, pipe: Any, request: GenerationRequest) -> Any:
-        return _AppliedLoras(pipe, [(self.loras.path(x.name), x.weight) for x in request.loras])
+    def _loras(self, model: LoadedModel, pipe: Any, request: GenerationRequest) -> Any:
+        loras = [(self.loras.path(x.name), x.weight) for x in request.loras]
+        if model.speed.slot is not None:  # compiled: the LoRAs go into its slot
+            return model.speed.slot.applied(pipe, loras)
+        return _AppliedLoras(pipe, loras)
 
 
 class _AppliedLoras:
@@ -250,12 +254,8 @@ class _AppliedLoras:
             return
         names = []
         for index, (path, _) in enumerate(self._loras):
-            name = f"lora{index}"
-            if path.name == "pytorch_lora_weights.safetensors":
-                self._pipe.load_lora_weights(str(path.parent), adapter_name=name)
-            else:
-                self._pipe.load_lora_weights(str(path), adapter_name=name)
-            names.append(name)
+            load_lora(self._pipe, path, f"lora{index}")
+            names.append(f"lora{index}")
         self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
 
     def __exit__(self, *exc: object) -> None:

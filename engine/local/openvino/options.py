@@ -46,7 +46,13 @@ class Choice:
 
 
 def choose_runtime(
-    setting: Runtime, device: str, family: str, *, available: bool, family_label: str = ""
+    setting: Runtime,
+    device: str,
+    family: str,
+    *,
+    available: bool,
+    family_label: str = "",
+    compiled: bool = False,
 ) -> Choice:
     """The runtime a model runs on. "auto" takes OpenVINO on a CPU when the extra is
     installed and the family is one it runs; "openvino" asked for where it cannot run says
@@ -54,7 +60,9 @@ def choose_runtime(
     label = family_label or family
     if setting == "torch":
         return Choice("torch", 'runtime = "torch"')
-    if device != "cpu":
+    if compiled:
+        why = "compile = true asks for torch.compile"
+    elif device != "cpu":
         why = f"the model runs on {device}; OpenVINO is the CPU path"
     elif family not in FAMILIES:
         why = f"OpenVINO runs SD 1.x/2.x here, not {label}"

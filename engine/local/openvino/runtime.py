@@ -65,8 +65,9 @@ class OpenVinoRuntime:
         if choice is None:
             spec = self._options.models[name]
             available = installed()
+            compiled = spec.compile or self._options.compile
             family = None
-            if spec.runtime != "torch" and self._device == "cpu" and available:
+            if spec.runtime != "torch" and self._device == "cpu" and available and not compiled:
                 try:
                     family = self._family(name)
                 except ModelLoadError as err:
@@ -78,6 +79,7 @@ class OpenVinoRuntime:
                 family.key if family else "",
                 available=available,
                 family_label=family.label if family else "",
+                compiled=compiled,
             )
             self._choices[name] = choice
             if choice.runtime == "torch" and spec.runtime == "openvino":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.local.openvino.options import choose_runtime
+from engine.local.openvino.options import Choice, choose_runtime
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,9 @@ def test_auto_takes_openvino_on_a_cpu_with_the_extra_for_the_families_it_runs(
     choice = choose_runtime(setting, device, family, available=available, family_label=label)
     assert choice.runtime == runtime
     assert choice.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("setting", ["auto", "openvino"])
+def test_a_compiled_model_runs_on_pytorch(setting):
+    choice = choose_runtime(setting, "cpu", "sd", available=True, compiled=True)
+    assert choice == Choice("torch", "compile = true asks for torch.compile")
