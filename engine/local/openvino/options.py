@@ -53,14 +53,18 @@ def choose_runtime(
     available: bool,
     family_label: str = "",
     compiled: bool = False,
+    kept: bool = True,
 ) -> Choice:
     """The runtime a model runs on. "auto" takes OpenVINO on a CPU when the extra is
-    installed and the family is one it runs; "openvino" asked for where it cannot run says
-    why and takes PyTorch, as a failed conversion does."""
+    installed, the family is one it runs and its conversion can be ``kept`` on disk (under
+    the bot, always: its data folder); "openvino" asked for where it cannot run says why and
+    takes PyTorch, as a failed conversion does, and without a folder converts at each start."""
     label = family_label or family
     if setting == "torch":
         return Choice("torch", 'runtime = "torch"')
-    if compiled:
+    if setting == "auto" and not kept:
+        why = "no folder to keep its conversion in (openvino.folder, or the bot's data folder)"
+    elif compiled:
         why = "compile = true asks for torch.compile"
     elif device != "cpu":
         why = f"the model runs on {device}; OpenVINO is the CPU path"

@@ -56,6 +56,7 @@ class OpenVinoRuntime:
         self._failed: dict[str, str] = {}
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self._folder = folder
+        self._kept = folder is not None
         self._core: Any = None
 
     def choice(self, name: str) -> Choice:
@@ -80,6 +81,7 @@ class OpenVinoRuntime:
                 available=available,
                 family_label=family.label if family else "",
                 compiled=compiled,
+                kept=self._kept,
             )
             self._choices[name] = choice
             if choice.runtime == "torch" and spec.runtime == "openvino":
@@ -114,23 +116,29 @@ class OpenVinoRuntime:
         for name in names or list(self._options.models):
             if self.choice(name).runtime != "openvino":
                 continue
+            model = None
             try:
-                key = self._key(name)
+                try:
+                    key = self._key(name)
+                except FileNotFoundError:  # not downloaded yet: loading fetches it
+                    model = load(name)
+                    key = self._key(name)
                 store = self.store
                 place = store.complete(name, key)
                 if place is not None:
                     say(f"{name}: converted for OpenVINO already, in {place}")
                     continue
                 partial = store.begin(name, key)
-                model = load(name)
+                model = model or load(name)
                 about = convert(
                     name, model.text2img, model.tiny_decoder, partial, self._settings.weights, say
                 )
-                del model
                 store.finish(name, key, partial, about)
             except Exception as err:  # any failure leaves the model on PyTorch
                 failed[name] = str(err)
                 self._fail(name, f"the conversion failed: {err}")
+            finally:
+                del model
         return failed
 
     def _fail(self, name: str, reason: str) -> None:

@@ -30,6 +30,15 @@ def test_auto_takes_openvino_on_a_cpu_with_the_extra_for_the_families_it_runs(
     assert choice.reason.startswith(reason)
 
 
+def test_auto_takes_openvino_only_where_its_conversion_can_be_kept():
+    choice = choose_runtime("auto", "cpu", "sd", available=True, kept=False)
+    assert choice.runtime == "torch"
+    assert choice.reason.startswith("no folder to keep its conversion in")
+    assert choose_runtime("openvino", "cpu", "sd", available=True, kept=False).runtime == (
+        "openvino"
+    )
+
+
 @pytest.mark.parametrize("setting", ["auto", "openvino"])
 def test_a_compiled_model_runs_on_pytorch(setting):
     choice = choose_runtime(setting, "cpu", "sd", available=True, compiled=True)
