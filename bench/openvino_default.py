@@ -4,15 +4,19 @@ decoder. The engine with runtime = "openvino" (int8 weights, OpenVINO's own prec
 the raw diffusers pipeline in fp32 with the same decoder, alternating which goes first, on the
 engine's thread; medians and the range of per-round ratios. Also the one-time conversion, the
 start from the cache, resident memory, and how close the two images are.
-Run: python bench/openvino_default.py [--rounds 5] [--weights int8|fp32]"""
+Run: python bench/openvino_default.py [--rounds 5] [--weights int8|fp32] [--keep DIR]
+(--keep: the model and its conversion in DIR, built or converted only when absent there)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,7 +35,7 @@ from engine.registry import ProviderConfig, build_provider
 PROMPT = "a lighthouse at dusk"
 
 
-def provider_for(root: Path, weights: str) -> LocalProvider:
+def provider_for(root: Path, weights: str, runtime: str = "openvino") -> LocalProvider:
     spec = {
         "source": str(root / "sd-turbo"),
         "width": 512,
@@ -39,7 +43,7 @@ def provider_for(root: Path, weights: str) -> LocalProvider:
         "steps": 1,
         "guidance": 0.0,
         "tiny_decoder": str(root / "taesd"),
-        "runtime": "openvino",
+        "runtime": runtime,
     }
     options = {
         "device": "cpu",
@@ -57,12 +61,30 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def rss_mb() -> float:
-    """This process's resident memory now (Linux)."""
+def memory_mb(field: str) -> float:
+    """This process's resident memory (Linux): VmRSS now, or VmHWM, its peak."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+async def resident(root: Path, weights: str, runtime: str) -> None:
+    """In a process of its own: the engine on one runtime, started and one image made."""
+    provider = provider_for(root, weights, runtime)
+    await provider.start()
+    request = provider.prepare(GenerationRequest(PROMPT, seed=1))
+    await provider.generate(request, lambda _: None, CancelToken())
+    print(json.dumps({"rss": memory_mb("VmRSS"), "peak": memory_mb("VmHWM")}))
+    await provider.close()
+
+
+def measure_resident(root: Path, weights: str, runtime: str) -> dict[str, float]:
+    command = [sys.executable, __file__, "--keep", str(root), "--weights", weights]
+    done = subprocess.run(
+        [*command, "--resident", runtime], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def psnr(a: Any, b: Any) -> float:
@@ -74,25 +96,30 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--weights", choices=["int8", "fp32"], default="int8")
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--resident", choices=["torch", "openvino"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.resident:
+        await resident(args.keep, args.weights, args.resident)
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory() as name:
-        root = Path(name)
-        build("sd_turbo", root / "sd-turbo", torch.float32)
-        torch.manual_seed(0)
-        AutoencoderTiny().save_pretrained(root / "taesd")
+        root = args.keep or Path(name)
+        if not (root / "taesd").is_dir():
+            build("sd_turbo", root / "sd-turbo", torch.float32)
+            torch.manual_seed(0)
+            AutoencoderTiny().save_pretrained(root / "taesd")
 
+        converted_before = any((root / "openvino").rglob("conversion.json"))
         first = provider_for(root, args.weights)
         converting, _ = await timed(first.start)
         await first.close()
         del first
         provider = provider_for(root, args.weights)
         cold, _ = await timed(provider.start)
-        engine_rss = rss_mb()
         pipe = StableDiffusionPipeline.from_pretrained(root / "sd-turbo")
         pipe.set_progress_bar_config(disable=True)
         tiny = AutoencoderTiny.from_pretrained(root / "taesd")
-        raw_rss = rss_mb() - engine_rss
         request = provider.prepare(GenerationRequest(PROMPT, seed=1))
 
         def raw() -> Any:
@@ -127,6 +154,7 @@ async def main() -> None:
                     seconds, _ = await timed(engine)
                     openvino_times.append(seconds)
         await provider.close()
+        memory = {r: measure_resident(root, args.weights, r) for r in ("torch", "openvino")}
     ratios = [o / t for o, t in zip(openvino_times, torch_times, strict=True)]
     torch_median, openvino_median = (
         statistics.median(torch_times),
@@ -146,11 +174,13 @@ async def main() -> None:
         f"| engine, runtime = openvino | {openvino_median:.2f} | {statistics.median(ratios):.2f} "
         f"({min(ratios):.2f}–{max(ratios):.2f}) |"
     )
-    print(f"# first start, with the conversion: {converting:.1f} s; from the cache: {cold:.1f} s")
-    print(
-        f"# resident memory: the engine after its start {engine_rss:.0f} MB; "
-        f"the raw fp32 pipeline {raw_rss:.0f} MB"
-    )
+    what = "(converted in an earlier run)" if converted_before else "with the conversion"
+    print(f"# first start {what}: {converting:.1f} s; from the cache: {cold:.1f} s")
+    for runtime, used in memory.items():
+        print(
+            f"# the engine on {runtime} alone, started and one image made: resident "
+            f"{used['rss']:.0f} MB, peak {used['peak']:.0f} MB"
+        )
     close = psnr(openvino_image, torch_image)
     print(f"# PSNR of the OpenVINO image against PyTorch's, same seed: {close:.1f} dB")
 

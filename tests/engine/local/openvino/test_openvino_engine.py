@@ -58,6 +58,7 @@ def test_auto_runs_the_model_on_openvino_from_the_conversion_without_converting_
     assert 'Model tiny runs on OpenVINO (runtime = "auto" on a CPU)' in engines.start_log
     assert "Converting" not in engines.start_log
     assert "Compiled the OpenVINO tiny UNet for 1x4x32x32" in engines.start_log
+    assert "Model tiny: OpenVINO runs its jobs, so its PyTorch weights" in engines.start_log
     assert engines.openvino.cache.get("tiny").runtime is not None
 
 
@@ -125,6 +126,7 @@ async def test_a_lora_job_runs_on_pytorch_and_the_log_says_so(
     reference = await generate(engines.torch, request)
 
     assert "A job on tiny with LoRAs (inkwash) runs on PyTorch, not OpenVINO" in caplog.text
+    assert engines.openvino.cache.get("tiny").text2img is not None  # loaded again, and kept
     assert np.array_equal(np.asarray(image), np.asarray(reference))
 
 
