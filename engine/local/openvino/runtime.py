@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -116,7 +117,7 @@ class OpenVinoRuntime:
         for name in names or list(self._options.models):
             if self.choice(name).runtime != "openvino":
                 continue
-            model = None
+            model = partial = None
             try:
                 try:
                     key = self._key(name)
@@ -137,6 +138,8 @@ class OpenVinoRuntime:
             except Exception as err:  # any failure leaves the model on PyTorch
                 failed[name] = str(err)
                 self._fail(name, f"the conversion failed: {err}")
+                if partial is not None:
+                    shutil.rmtree(partial, ignore_errors=True)
             finally:
                 del model
         return failed
