@@ -162,7 +162,7 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
         prompt=args.prompt,
         model=args.model,
         mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
-        negative_prompt=args.negative or defaults.negative_prompt,
+        negative_prompt=args.negative or "",
         width=defaults.width if args.width is None else args.width,
         height=defaults.height if args.height is None else args.height,
         steps=args.steps,
@@ -181,6 +181,11 @@ async def _generate(loaded: LoadedSettings, args: argparse.Namespace) -> int:
             CONSOLE_ORIGIN, stale, "The console run that asked for it ended before it finished."
         )
         try:
+            if not args.negative:
+                negative = runtime.providers.default_negative(
+                    args.provider, args.model, defaults.negative_prompt
+                )
+                request = request.replace(negative_prompt=negative)
             job = await runtime.service.submit(
                 request,
                 Requester(user_id=args.user_id),

@@ -28,6 +28,7 @@ FLAGS = {
     **{name: f"--{name}" for name in ("width", "height", "steps", "guidance", "sampler", "seed")},
     **{name: f"--{name}" for name in ("count", "model", "strength", "image", "provider")},
     "prompt": "the prompt",
+    "negative": "--negative",
     "negative_prompt": "--negative",
     "loras": "--lora",
     "lora": "--lora",

@@ -13,7 +13,9 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # install instructions; their errors still reach the log. Set before they are imported,
 # which is when they read it, so a command that never imports them pays nothing.
 QUIET_LIBRARIES = {"TRANSFORMERS_VERBOSITY": "error", "DIFFUSERS_VERBOSITY": "error"}
-QUIET_LOGGERS = ("transformers", "diffusers", "huggingface_hub")
+# torchao, which diffusers imports with its quantizers, warns about kernels built for other
+# GPUs and, through torch's pytree, about its own registrations.
+QUIET_LOGGERS = ("transformers", "diffusers", "huggingface_hub", "torchao", "torch.utils._pytree")
 MUTED = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 warnings_log = logging.getLogger("py.warnings")

@@ -80,6 +80,18 @@ class Providers:
     def find(self, name: str) -> ProviderEntry | None:
         return self._entries.get(name)
 
+    def default_negative(
+        self, provider: str | None, model: str | None, negative: str | None
+    ) -> str:
+        """A negative prompt nobody typed (the member's, the channel's or server's, the
+        settings' default) as it applies to this model: none for a model that takes none. A
+        typed one is left to the provider to refuse."""
+        if not negative:
+            return ""
+        entry = self.get(provider)
+        info = entry.provider.model_info(model or entry.provider.default_model)
+        return negative if info.negative_prompt else ""
+
     def capacity(
         self,
         running_per_provider: Mapping[str, int],

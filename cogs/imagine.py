@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -17,8 +16,8 @@ from bot.errors import Refusal
 from bot.members import Preferences
 from bot.policy import ContentPolicy
 from bot.providers import ProviderEntry
-from bot.runtime import Runtime
 from cogs.attachments import AttachmentReader
+from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
 from cogs.results.enqueue import enqueue, enqueue_describe
 from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
@@ -28,57 +27,7 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
-CHOICES_MAX = 25
-CACHE_SECONDS = 60.0
 LORA_PATTERN = re.compile(r"^\s*([^:,]+?)\s*(?::\s*(-?\d+(?:\.\d+)?))?\s*$")
-
-
-class Catalogue:
-    """What autocomplete offers, built from the providers and refreshed at most every minute,
-    so an answer never waits on a disk or a network."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._built = -math.inf
-        self.models: list[tuple[str, str]] = []  # (provider, model)
-        self.loras: dict[str, list[str]] = {}
-
-    def refresh(self) -> None:
-        if time.monotonic() - self._built < CACHE_SECONDS:
-            return
-        models: list[tuple[str, str]] = []
-        loras: dict[str, list[str]] = {}
-        for entry in self._runtime.providers:
-            names = entry.provider.capabilities.models or (entry.provider.default_model,)
-            models += [(entry.name, name) for name in names]
-            try:
-                loras[entry.name] = entry.provider.lora_names()
-            except OSError:
-                loras[entry.name] = []
-        self.models, self.loras, self._built = models, loras, time.monotonic()
-
-    def choices(self, current: str) -> list[Choice[str]]:
-        self.refresh()
-        needle = current.lower()
-        choices = []
-        for provider, model in self.models:
-            label = f"{model} ({provider})"
-            if needle in label.lower():
-                choices.append(Choice(name=clip(label, 100), value=f"{provider}:{model}"[:100]))
-        return choices[:CHOICES_MAX]
-
-    def resolve(self, value: str | None) -> tuple[str | None, str | None]:
-        """A model option ("provider:model", or a model name) as (provider, model)."""
-        if not value:
-            return None, None
-        self.refresh()
-        provider, _, model = value.partition(":")
-        if model and self._runtime.providers.find(provider) is not None:
-            return provider, model
-        for provider, model in self.models:
-            if model == value:
-                return provider, model
-        raise InvalidRequest("model", value, "pick one of the models /models lists")
 
 
 def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
@@ -203,13 +152,17 @@ class Imagine(commands.Cog):
                     "it only applies with an image; attach one or leave it out",
                 )
             init_image = await self._read(image) if image is not None else None
+            if negative is None:  # the defaults apply where the model takes a negative prompt
+                negative = runtime.providers.default_negative(
+                    provider,
+                    model_name,
+                    defaults.negative_prompt or runtime.settings.defaults.negative_prompt,
+                )
             request = GenerationRequest(
                 prompt,
                 model=model_name,
                 mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
-                negative_prompt=negative
-                if negative is not None
-                else (defaults.negative_prompt or runtime.settings.defaults.negative_prompt),
+                negative_prompt=negative,
                 steps=steps,
                 guidance=guidance,
                 sampler=sampler,
@@ -243,11 +196,12 @@ class Imagine(commands.Cog):
                 raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
             entry = self.bot.runtime.providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
+            step = self.catalogue.model_info(provider, request.model).size_multiple
             across, down = (int(part) for part in aspect.split(":"))
             if width is not None:
-                height = max(64, round(width * down / across / 8) * 8)
+                height = max(64, round(width * down / across / step) * step)
             elif height is not None:
-                width = max(64, round(height * across / down / 8) * 8)
+                width = max(64, round(height * across / down / step) * step)
             else:
                 width, height = aspect_size(aspect, usual[0] * usual[1])
         return request.replace(width=width, height=height)
@@ -265,10 +219,13 @@ class Imagine(commands.Cog):
     async def sampler_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        entry = self._chosen_provider(interaction)
-        if entry is None:
+        """The samplers of the model chosen so far (else the default one), not every
+        provider's: a flow-matching model takes none of the A1111 names."""
+        try:
+            provider, model = self.catalogue.resolve(getattr(interaction.namespace, "model", None))
+            samplers = self.catalogue.model_info(provider, model).samplers
+        except InvalidRequest:
             return []
-        samplers = entry.provider.capabilities.samplers
         needle = current.lower()
         return [Choice(name=s, value=s) for s in samplers if needle in s.lower()][:CHOICES_MAX]
 
@@ -276,12 +233,13 @@ class Imagine(commands.Cog):
     async def lora_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        """Completes the last name:weight item of the list typed so far."""
-        self.catalogue.refresh()
-        entry = self._chosen_provider(interaction)
-        if entry is None:
+        """Completes the last name:weight item of the list typed so far, offering the LoRAs
+        that fit the chosen model."""
+        chosen = self._chosen(interaction)
+        if chosen is None:
             return []
-        names = self.catalogue.loras.get(entry.name, [])
+        entry, model = chosen
+        names = self.catalogue.loras(entry.name, model)
         done, _, last = current.rpartition(",")
         prefix = f"{done}, " if done else ""
         needle = last.strip().partition(":")[0].lower()
@@ -291,13 +249,14 @@ class Imagine(commands.Cog):
             for name in picks
         ][:CHOICES_MAX]
 
-    def _chosen_provider(self, interaction: discord.Interaction[Any]) -> ProviderEntry | None:
-        model = getattr(interaction.namespace, "model", None)
+    def _chosen(self, interaction: discord.Interaction[Any]) -> tuple[ProviderEntry, str] | None:
+        """The provider and model picked so far in the command, else the defaults."""
         try:
-            provider, _ = self.catalogue.resolve(model)
-            return self.bot.runtime.providers.get(provider)
+            provider, model = self.catalogue.resolve(getattr(interaction.namespace, "model", None))
+            entry = self.bot.runtime.providers.get(provider)
         except InvalidRequest:
             return None
+        return entry, model or entry.provider.default_model
 
     @app_commands.command(description="Upscale an image")
     @app_commands.describe(image="The image to enlarge")

@@ -125,11 +125,14 @@ class Provider(abc.ABC):
             guidance=capabilities.guidance,
             samplers=capabilities.samplers,
             img2img=Mode.IMG2IMG in capabilities.modes,
+            upscale=Mode.UPSCALE in capabilities.modes,
             loras=capabilities.loras,
+            size_multiple=capabilities.size_multiple,
         )
 
-    def lora_names(self) -> list[str]:
-        """The LoRAs a request may name, for autocomplete; empty when it takes none."""
+    def lora_names(self, model: str | None = None) -> list[str]:
+        """The LoRAs a request may name, for autocomplete: those that fit ``model`` where the
+        provider can tell; empty when it takes none."""
         return []
 
     def model_is_nsfw(self, model: str) -> bool:

@@ -104,8 +104,10 @@ class ModelInfo:
     guidance: bool = True
     samplers: tuple[str, ...] = ()
     img2img: bool = True
+    upscale: bool = True
     loras: bool = False
     licence: str | None = None
+    size_multiple: int = 8  # what its width and height must be a multiple of
 
     def summary(self) -> str:
         """A short line: "FLUX.1 [schnell]; takes img2img; Apache-2.0"."""

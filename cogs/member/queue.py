@@ -18,6 +18,10 @@ from cogs.member.help import COLOUR
 if TYPE_CHECKING:
     from bot.app import ImageBot
 
+MODELS_SHOWN = 15
+FIELD_TEXT = 1024  # Discord's limits on an embed field's value, and on a whole embed
+EMBED_TEXT = 6000
+
 
 class Queue(commands.Cog):
     """The providers and models on offer; a member's own jobs and quota."""
@@ -27,27 +31,30 @@ class Queue(commands.Cog):
 
     @app_commands.command(description="What can draw here: providers, their models and status")
     async def models(self, interaction: discord.Interaction[Any]) -> None:
+        """Each provider's status and models: for each, its family, what it takes and its
+        licence, one field per provider (more where its models overflow one)."""
         runtime = runtime_of(interaction)
         embed = discord.Embed(title="Models", colour=COLOUR)
         nsfw_here = place_of(interaction).nsfw
-        for entry in list(runtime.providers)[:25]:
+        for entry in runtime.providers:
             provider = entry.provider
             capabilities = provider.capabilities
             status = f"unavailable: {provider.unavailable}" if provider.unavailable else "ready"
             names = capabilities.models or (provider.default_model,)
-            lines = []
-            for name in names[:15]:
+            modes = ", ".join(sorted(mode.value for mode in capabilities.modes))
+            lines = [f"Status: {status}", f"Does: {modes}"]
+            for name in names[:MODELS_SHOWN]:
                 marks = []
                 if name == provider.default_model:
                     marks.append("default")
                 if provider.model_is_nsfw(name):
                     marks.append("NSFW" if nsfw_here else "NSFW, not in this channel")
-                lines.append(f"`{name}`" + (f" ({', '.join(marks)})" if marks else ""))
-            if len(names) > 15:
-                lines.append(f"… and {len(names) - 15} more (type in /imagine's model option)")
-            modes = ", ".join(sorted(mode.value for mode in capabilities.modes))
-            value = f"Status: {status}\nDoes: {modes}\n" + "\n".join(lines)
-            embed.add_field(name=f"{entry.name} ({entry.settings.kind})", value=clip(value, 1024))
+                line = f"`{name}`" + (f" ({', '.join(marks)})" if marks else "")
+                lines.append(f"{line}: {provider.model_info(name).summary()}")
+            if len(names) > MODELS_SHOWN:
+                more = len(names) - MODELS_SHOWN
+                lines.append(f"… and {more} more (type in /imagine's model option)")
+            _add_fields(embed, f"{entry.name} ({entry.settings.kind})", lines)
         if not embed.fields:
             embed.description = "No provider is configured."
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -139,3 +146,19 @@ class Queue(commands.Cog):
         if limits.cooldown:
             text += f" One job every {limits.cooldown:g} s."
         await answer(interaction, text)
+
+
+def _add_fields(embed: discord.Embed, name: str, lines: list[str]) -> None:
+    """Lines as fields of at most FIELD_TEXT characters, the first named ``name``, the others
+    "... (more)"; what would push the embed past Discord's limits is left out."""
+    chunks: list[str] = []
+    for line in (clip(line, FIELD_TEXT) for line in lines):
+        if chunks and len(chunks[-1]) + 1 + len(line) <= FIELD_TEXT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    for index, chunk in enumerate(chunks):
+        title = name if index == 0 else f"{name} (more)"
+        if len(embed.fields) == 25 or len(embed) + len(title) + len(chunk) > EMBED_TEXT:
+            return
+        embed.add_field(name=title, value=chunk, inline=False)

@@ -13,7 +13,9 @@ from cogs.results.enqueue import enqueue
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
-    def __init__(self, job: Job) -> None:
+    """The prompt, and the negative prompt where the job's model takes one."""
+
+    def __init__(self, job: Job, negative_prompt: bool = True) -> None:
         super().__init__(timeout=600)
         self.job = job
         limit = 4000
@@ -33,14 +35,16 @@ class RemixModal(discord.ui.Modal, title="Remix"):
             max_length=limit,
         )
         self.add_item(self.prompt)
-        self.add_item(self.negative)
+        if negative_prompt:
+            self.add_item(self.negative)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         if not bot_of(interaction).first_time(interaction):
             return
         await defer(interaction)
+        negative = self.negative.value if self.negative in self.children else ""
         request = self.job.request.replace(
-            prompt=self.prompt.value, negative_prompt=self.negative.value, seed=None
+            prompt=self.prompt.value, negative_prompt=negative, seed=None
         )
         await enqueue(
             interaction,

@@ -17,6 +17,9 @@ import torch
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 
+from engine.errors import ProviderError
+from engine.local.lora_families import lora_kind
+
 log = logging.getLogger(__name__)
 
 SLOT = "slot"
@@ -26,12 +29,31 @@ class LoraDoesNotFit(Exception):
     """The job's LoRAs cannot be written into the slot; the sentence says why."""
 
 
-def load_lora(pipe: Any, path: Path, adapter: str) -> None:
-    """A LoRA file, or the diffusers folder that holds pytorch_lora_weights.safetensors."""
-    if path.name == "pytorch_lora_weights.safetensors":
-        pipe.load_lora_weights(str(path.parent), adapter_name=adapter)
-    else:
-        pipe.load_lora_weights(str(path), adapter_name=adapter)
+def load_lora(pipe: Any, path: Path, adapter: str, model: str) -> None:
+    """A LoRA file, or the diffusers folder that holds pytorch_lora_weights.safetensors. One
+    that diffusers cannot load, or none of whose weights belongs to a layer of ``model``, is a
+    ProviderError that names it and says why."""
+    source = path.parent if path.name == "pytorch_lora_weights.safetensors" else path
+    try:
+        pipe.load_lora_weights(str(source), adapter_name=adapter)
+        if not any(adapter in names for names in pipe.get_list_adapters().values()):
+            raise LookupError("none of its weights belongs to a layer of the model")
+    except Exception as err:
+        log.warning("LoRA %s failed to load on %s", path, model, exc_info=True)
+        raise ProviderError(
+            f"LoRA {lora_name(path)} can't be applied to {model}: {_why(err, path)}"
+        ) from err
+
+
+def _why(err: Exception, path: Path) -> str:
+    """Why diffusers refused a LoRA, in words a member can act on."""
+    if isinstance(err, RuntimeError) and "size mismatch" in str(err):
+        return "its layers have other sizes (a LoRA for another size or version of this model?)"
+    if isinstance(err, LookupError):
+        kind = lora_kind(path)
+        made = f"{kind.layout} layout, made for {kind.label}"
+        return f"none of its weights match this model's layers ({made})"
+    return f"diffusers could not load it ({type(err).__name__})"
 
 
 def lora_name(path: Path) -> str:
@@ -70,7 +92,7 @@ class LoraSlot:
         try:
             with _quiet_peft():
                 for index, (path, _) in enumerate(loras):
-                    load_lora(pipe, path, f"job{index}")
+                    load_lora(pipe, path, f"job{index}", self.model)
                     loaded.append(f"job{index}")
             if loaded:
                 weights = [weight for _, weight in loras]

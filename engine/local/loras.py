@@ -17,9 +17,9 @@ class LoraLibrary:
         self.folder = folder
 
     def names(self) -> list[str]:
-        return sorted(self._files())
+        return sorted(self.files())
 
-    def _files(self) -> dict[str, Path]:
+    def files(self) -> dict[str, Path]:
         """Each LoRA in the folder by name; a single file wins over a folder of that name."""
         if self.folder is None or not self.folder.is_dir():
             return {}
@@ -32,7 +32,7 @@ class LoraLibrary:
         never joined to the folder as a path, so no name reaches outside it (``..``, ``a/b``,
         another case of an installed name on a case-blind disk). Unknown names list the
         closest ones."""
-        found = self._files().get(name)
+        found = self.files().get(name)
         if found is not None:
             return found
         names = self.names()

@@ -58,6 +58,10 @@ def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]
 
 def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
     state = _check_files(name, spec, cache_dir, online)
+    if state.problem is None and spec.transformer is not None:
+        problem = _file_problem(Path(spec.transformer).expanduser())
+        if problem is not None:
+            state = replace(state, problem=f"its transformer {problem}: fix transformer")
     if state.problem is not None or name.endswith(")"):  # broken, or a decoder or helper
         return state
     try:
@@ -153,7 +157,8 @@ def report_at_start(options: LocalOptions, default: str) -> None:
 
 def family_of(name: str, spec: ModelSpec, cache_dir: str | None, online: bool = True) -> Family:
     """The model's family: its ``family`` setting, else its folder's (or config folder's, or
-    cached repo's) model_index.json, else the table of well-known hub repos."""
+    cached repo's) model_index.json, else the table of well-known hub repos, else (``online``)
+    the repo's model_index.json on the hub."""
     if spec.family is not None:
         return by_key(spec.family)
     folder: Path | None = None

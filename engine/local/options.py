@@ -16,6 +16,8 @@ from engine.loras import lora_names
 from engine.options import parse_options
 
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+Memory = Literal["auto", "gpu", "model_offload", "group_offload", "sequential_offload"]
+Quantize = Literal["none", "nf4", "int8", "torchao_int8", "torchao_fp8"]
 
 # diffusers 0.42's attention backends (``AttentionBackendName``) that run from what is installed,
 # each with the package it needs (None: torch alone). Its "*_hub" backends download kernels from
@@ -77,6 +79,14 @@ class ModelSpec(BaseModel):
     tiny_decoder: str | None = None
     decoder: Literal["auto", "tiny", "full"] = "auto"
     runtime: Runtime = "auto"  # "auto": OpenVINO on a CPU with the openvino extra installed
+    # Memory (docs/memory.md): where the weights live and in what precision; "auto" picks from
+    # the free VRAM, keeping any precision set here. transformer: one .safetensors or .gguf
+    # file used instead of the source's own transformer (or UNet).
+    memory: Memory = "auto"
+    fp8_storage: bool | None = None
+    quantize: Quantize | None = None
+    quantize_text_encoders: Quantize | None = None
+    transformer: str | None = None
     # Speed switches (docs/speed.md): each off unless it costs no quality.
     compile: bool = False
     hotswap_rank: Annotated[int, Field(ge=0, le=1024)] = 64
@@ -109,6 +119,25 @@ class ModelSpec(BaseModel):
             raise ValueError('decoder = "tiny" needs tiny_decoder (for example madebyollin/taesd)')
         return self
 
+    @model_validator(mode="after")
+    def _transformer_file_fits_the_source(self) -> ModelSpec:
+        if self.transformer is not None and not self.transformer.endswith(
+            (".safetensors", ".gguf")
+        ):
+            raise ValueError(
+                f"transformer = {self.transformer!r} is not a .safetensors or .gguf file"
+            )
+        quantized = self.quantize not in (None, "none") or self.quantize_text_encoders not in (
+            None,
+            "none",
+        )
+        if self.kind == "single_file" and (self.transformer is not None or quantized):
+            raise ValueError(
+                "transformer and quantize go with source = a diffusers folder or hub repo (the "
+                "rest of the pipeline), not with a whole-pipeline checkpoint file"
+            )
+        return self
+
 
 SD_TURBO = ModelSpec(
     source="stabilityai/sd-turbo",
@@ -135,6 +164,7 @@ class LocalOptions(BaseModel):
     nsfw_loras: tuple[str, ...] = ()
     max_loaded_models: Annotated[int, Field(ge=1, le=32)] = 2
     max_model_memory_gb: Annotated[float, Field(ge=0)] = 0.0
+    max_gpu_memory_gb: Annotated[float, Field(ge=0)] = 0.0
     max_batch: Annotated[int, Field(ge=1, le=64)] = 4
     vae_tiling_pixels: Annotated[int, Field(ge=0)] = 1024 * 1024
     preview_every: Annotated[int, Field(ge=0)] = 0

@@ -1,12 +1,10 @@
-"""Loading pipelines (a diffusers folder, a hub repo id, a single-file checkpoint) and keeping
-the recently used ones in a bounded LRU. Used only from the engine's own thread."""
+"""Loading pipelines (a diffusers folder, a hub repo id, a single-file checkpoint, a
+single-file transformer beside a folder) the way their memory recipe says. Used only from the
+engine's own thread; engine/local/memory/cache.py keeps the recently used ones."""
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,8 @@ from safetensors.torch import load_file
 
 from engine.local.families import Family
 from engine.local.hub import ModelLoadError, fetch
+from engine.local.memory.load import held, pipeline_arguments, place, sibling
+from engine.local.memory.recipe import Recipe
 from engine.local.options import ModelSpec
 from engine.local.speed import Speed, tune
 
@@ -44,6 +44,9 @@ class LoadedModel:
     bytes: int
     tiny_decoder: Any = None
     runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
+    recipe: Recipe = field(default_factory=lambda: Recipe("gpu"))
+    gpu_bytes: int = 0  # what it holds on the GPU and in RAM between runs
+    ram_bytes: int = 0
     speed: Speed = field(default_factory=Speed)
 
 
@@ -56,10 +59,12 @@ def load_model(
     dtype: torch.dtype,
     cache_dir: str | None,
     compile_unet: bool,
+    recipe: Recipe | None = None,
     loras: bool = False,
 ) -> LoadedModel:
+    recipe = recipe or Recipe("cpu" if device.type == "cpu" else "gpu")
     try:
-        pipe = _from_source(spec, family, dtype, cache_dir)
+        pipe = _from_source(spec, family, dtype, cache_dir, recipe)
     except ModelLoadError as err:
         raise ModelLoadError(f"Cannot load model {name}: {err}") from err
     except Exception as err:
@@ -67,7 +72,7 @@ def load_model(
         if spec.kind == "repo":
             hint = " (the first use downloads it: is the hub reachable and is there disk space?)"
         raise ModelLoadError(f"Cannot load model {name} from {spec.source}{hint}: {err}") from err
-    pipe.to(device)
+    place(pipe, recipe, device, dtype)
     pipe.set_progress_bar_config(disable=True)
     speed = tune(pipe, name, spec, family, compile_all=compile_unet, loras=loras)
     tiny = None
@@ -75,21 +80,19 @@ def load_model(
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
     image2img = None
     if family.image2img is not None:
-        image2img = getattr(diffusers, family.image2img).from_pipe(pipe)
+        image2img = sibling(pipe, family.image2img, quantized=recipe.quantize != "none")
         image2img.set_progress_bar_config(disable=True)
-    size = sum(
-        parameter.numel() * parameter.element_size()
-        for component in pipe.components.values()
-        if isinstance(component, torch.nn.Module)
-        for parameter in component.parameters()
-    )
+    gpu, ram = held(*pipe.components.values(), tiny)
     log.info(
-        "Loaded model %s (%s, %s, %.0f MB) on %s",
+        "Loaded model %s (%s, %s, %.0f MB) on %s: %s, %.0f MB on the GPU, %.0f MB in RAM",
         name,
         family.label,
         type(pipe).__name__,
-        size / 2**20,
+        (gpu + ram) / 2**20,
         device,
+        recipe.summary,
+        gpu / 2**20,
+        ram / 2**20,
     )
     return LoadedModel(
         name=name,
@@ -99,25 +102,34 @@ def load_model(
         image2img=image2img,
         scheduler_config=pipe.scheduler.config,
         default_scheduler=pipe.scheduler,
-        bytes=size,
+        bytes=gpu + ram,
         tiny_decoder=tiny,
+        recipe=recipe,
+        gpu_bytes=gpu,
+        ram_bytes=ram,
         speed=speed,
     )
 
 
-def _from_source(spec: ModelSpec, family: Family, dtype: torch.dtype, cache_dir: str | None) -> Any:
+def _from_source(
+    spec: ModelSpec, family: Family, dtype: torch.dtype, cache_dir: str | None, recipe: Recipe
+) -> Any:
     """The family's own text-to-image pipeline class, loaded from a folder, a cached or
-    downloaded hub repo, or one checkpoint file beside a folder of its configs."""
+    downloaded hub repo, or one checkpoint file beside a folder of its configs; quantized and
+    with a single-file transformer as the recipe and settings say."""
     cls = getattr(diffusers, family.text2img)
     if spec.kind == "single_file":
         assert spec.config is not None
         return cls.from_single_file(
             str(Path(spec.source).expanduser()), config=spec.config, dtype=dtype
         )
+    folder = Path(spec.source).expanduser()
     if spec.kind == "repo":
         folder = fetch(spec.source, spec.variant, cache_dir)
-        return cls.from_pretrained(str(folder), dtype=dtype, variant=spec.variant)
-    return cls.from_pretrained(str(Path(spec.source).expanduser()), dtype=dtype)
+    transformer = Path(spec.transformer).expanduser() if spec.transformer else None
+    extra = pipeline_arguments(transformer, family, recipe, dtype, folder)
+    variant = spec.variant if spec.kind == "repo" else None
+    return cls.from_pretrained(str(folder), dtype=dtype, variant=variant, **extra)
 
 
 TINY_DECODER_HINT = (
@@ -131,6 +143,11 @@ def load_tiny_decoder(source: str, vae: Any, family: Family, cache_dir: str | No
     """A TAESD-style decoder (diffusers ``AutoencoderTiny``) from a hub id, a folder or a
     single file (diffusers keys, or the original decoder-only layout), checked against the
     model it will decode for."""
+    if family.tiny_decoder is None:
+        raise ModelLoadError(
+            f"{family.label} has no TAESD-style decoder the engine can use: remove "
+            "tiny_decoder from its settings (previews then come from its own autoencoder)"
+        )
     try:
         if source.endswith(".safetensors"):
             tiny = _tiny_from_file(Path(source).expanduser())
@@ -194,58 +211,3 @@ def load_upscaler(
     pipe.set_progress_bar_config(disable=True)
     pipe.vae.enable_tiling()  # outputs are four times the input: decode in tiles
     return pipe
-
-
-Loader = Callable[[str, ModelSpec], LoadedModel]
-
-
-class PipelineCache:
-    """Loaded models, least recently used first out, bounded by count and by parameter bytes."""
-
-    def __init__(
-        self, specs: dict[str, ModelSpec], loader: Loader, max_models: int, max_bytes: int
-    ):
-        self._specs = specs
-        self._loader = loader
-        self._max_models = max_models
-        self._max_bytes = max_bytes
-        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
-
-    @property
-    def loaded(self) -> list[str]:
-        return list(self._loaded)
-
-    def get(self, name: str) -> LoadedModel:
-        model = self._loaded.get(name)
-        if model is not None:
-            self._loaded.move_to_end(name)
-            return model
-        model = self._loader(name, self._specs[name])
-        self._loaded[name] = model
-        self._evict(keep=name)
-        return model
-
-    def clear(self) -> None:
-        self._loaded.clear()
-        _release_memory()
-
-    def _evict(self, keep: str) -> None:
-        evicted = False
-        while len(self._loaded) > 1 and (
-            len(self._loaded) > self._max_models
-            or (self._max_bytes and sum(m.bytes for m in self._loaded.values()) > self._max_bytes)
-        ):
-            oldest = next(iter(self._loaded))
-            if oldest == keep:
-                break
-            del self._loaded[oldest]
-            log.info("Unloaded model %s to make room", oldest)
-            evicted = True
-        if evicted:
-            _release_memory()
-
-
-def _release_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -4,6 +4,7 @@ event loop never waits on a step."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import io
 import json
@@ -25,7 +26,11 @@ from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.families import Family
 from engine.local.hub import fetch
+from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
+from engine.local.memory.cache import PipelineCache
+from engine.local.memory.planner import MemoryPlanner
+from engine.local.memory.recipe import Recipe
 from engine.local.models import family_of, licence_of, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
@@ -33,7 +38,6 @@ from engine.local.pipelines import (
     UPSCALER_FACTOR,
     LoadedModel,
     ModelLoadError,
-    PipelineCache,
     load_model,
     load_upscaler,
 )
@@ -65,11 +69,16 @@ class LocalProvider(PipelineRunner, Provider):
             self.family,
             self._load,
         )
+        self.memory = MemoryPlanner(self.device, self.options)
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec: self.openvino.attach(self._load(name)),
+            lambda name, spec, recipe: self.openvino.attach(self._load(name, recipe=recipe)),
+            lambda name, spec, reclaimable: self.memory.plan(
+                name, spec, self.family(name), self._dtype(name), reclaimable
+            ),
             max_models=self.options.max_loaded_models,
-            max_bytes=int(self.options.max_model_memory_gb * 2**30),
+            max_gpu_bytes=self.memory.gpu_budget,
+            max_ram_bytes=self.memory.ram_budget,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
         self._safety: SafetyClassifier | None = None
@@ -100,33 +109,43 @@ class LocalProvider(PipelineRunner, Provider):
     def model_spec(self, name: str) -> ModelSpec:
         return self.options.models[name]
 
-    def family(self, name: str) -> Family:
-        """The model's family profile, read once (settings, model_index.json, known repos)."""
+    def _dtype(self, name: str) -> torch.dtype:
+        return pick_dtype(self.options.dtype, self.device, self.family(name).half)
+
+    def family(self, name: str, online: bool = True) -> Family:
+        """The model's family profile, read once (settings, model_index.json, known repos,
+        and where ``online`` the hub)."""
         family = self._families.get(name)
         if family is None:
-            family = family_of(name, self.options.models[name], self.options.cache_dir)
+            spec = self.options.models[name]
+            family = family_of(name, spec, self.options.cache_dir, online)
             self._families[name] = family
         return family
 
-    def _load(self, name: str, dtype: torch.dtype | None = None) -> LoadedModel:
-        family = self.family(name)
+    def _load(
+        self, name: str, dtype: torch.dtype | None = None, recipe: Recipe | None = None
+    ) -> LoadedModel:
         return load_model(
             name,
             self.options.models[name],
-            family,
+            self.family(name),
             device=self.device,
-            dtype=dtype or pick_dtype(self.options.dtype, self.device, family.half),
+            dtype=dtype or self._dtype(name),
             cache_dir=self.options.cache_dir,
             compile_unet=self.options.compile,
+            recipe=recipe,
             loras=self.options.lora_dir is not None,
         )
 
     def model_info(self, name: str) -> ModelInfo:
+        """What the model is and takes, from its family; never waits on the hub (autocomplete
+        and /models ask it on the event loop), so a repo not downloaded yet, of no family the
+        table of well-known repos knows, is described as the provider as a whole."""
         spec = self.options.models.get(name)
         if spec is None:
             return super().model_info(name)
         try:
-            family = self.family(name)
+            family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
         return ModelInfo(
@@ -135,12 +154,25 @@ class LocalProvider(PipelineRunner, Provider):
             guidance=family.takes_guidance,
             samplers=tuple(family.samplers),
             img2img=family.image2img is not None,
+            upscale=self.options.upscaler is not None or family.image2img is not None,
             loras=family.loras and self.options.lora_dir is not None,
             licence=licence_of(spec),
+            size_multiple=family.size_multiple,
         )
 
-    def lora_names(self) -> list[str]:
-        return self.loras.names()
+    def lora_names(self, model: str | None = None) -> list[str]:
+        """The installed LoRAs, or those that may fit ``model``: made for its family, or for a
+        family their file does not tell. Never waits on the hub (autocomplete asks it on the
+        event loop): a model whose family is not known without it lists them all."""
+        files = self.loras.files()
+        family = None
+        if model in self.options.models:
+            with contextlib.suppress(ModelLoadError):
+                family = self.family(model, online=False)
+        if family is None:
+            return sorted(files)
+        shape = family.lora_shape
+        return sorted(name for name, path in files.items() if lora_kind(path).fits(shape))
 
     def loaded_models(self) -> list[str]:
         return list(self.cache.loaded)
@@ -159,17 +191,26 @@ class LocalProvider(PipelineRunner, Provider):
         spec = self.options.models.get(name)
         if spec is None:
             raise InvalidRequest("model", name, "one of " + ", ".join(self.options.models))
-        for lora in request.loras:
-            self.loras.path(lora.name)
+        paths = [self.loras.path(lora.name) for lora in request.loras]
         family = self.family(name)
         if request.sampler is not None and request.sampler not in family.samplers:
             close = difflib.get_close_matches(request.sampler, list(family.samplers), 3, 0.4)
             if close:
-                hint = f"did you mean {', '.join(close)}? on {name} ({family.label}) "
                 raise InvalidRequest(
-                    "sampler", request.sampler, hint + "one of " + ", ".join(family.samplers)
+                    "sampler",
+                    request.sampler,
+                    f"did you mean {', '.join(close)}? {name} ({family.label}) takes "
+                    + ", ".join(family.samplers),
                 )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        for lora, path in zip(request.loras, paths, strict=True):
+            kind = lora_kind(path)
+            if not kind.fits(family.lora_shape):
+                raise InvalidRequest(
+                    "loras",
+                    lora.name,
+                    f"it was made for {kind.label}; model {name} is {family.label}",
+                )
         upscales = request.mode is Mode.UPSCALE and self.options.upscaler is None
         if upscales and family.image2img is None:
             raise InvalidRequest(
@@ -206,15 +247,16 @@ class LocalProvider(PipelineRunner, Provider):
             sampler=sampler,
             strength=strength,
         )
+        for field, value in (("width", width), ("height", height)):
+            if request.mode is not Mode.UPSCALE and value % family.size_multiple:
+                raise InvalidRequest(
+                    field, value, f"a multiple of {family.size_multiple} for model {name}"
+                )
         self.capabilities.check(resolved)
         max_size = spec.max_size or family.max_size
         for field, value in (("width", width), ("height", height)):
             if value > max_size:
                 raise InvalidRequest(field, value, f"at most {max_size} for model {name}")
-            if request.mode is not Mode.UPSCALE and value % family.size_multiple:
-                raise InvalidRequest(
-                    field, value, f"a multiple of {family.size_multiple} for model {name}"
-                )
         return resolved
 
     def _size(self, request: GenerationRequest, spec: ModelSpec, family: Family) -> tuple[int, int]:
@@ -225,8 +267,10 @@ class LocalProvider(PipelineRunner, Provider):
                 source = image.size
             if self.options.upscaler is not None:  # the x4 model's scale is fixed
                 return source[0] * UPSCALER_FACTOR, source[1] * UPSCALER_FACTOR
-            factor = self.options.upscale_factor
-            return _multiple_of_8(source[0] * factor), _multiple_of_8(source[1] * factor)
+            factor, multiple = self.options.upscale_factor, family.size_multiple
+            return _multiple_of(source[0] * factor, multiple), _multiple_of(
+                source[1] * factor, multiple
+            )
         width = request.width or spec.width or family.width
         return width, request.height or spec.height or family.height
 
@@ -317,5 +361,6 @@ class LocalProvider(PipelineRunner, Provider):
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 
 
-def _multiple_of_8(value: float) -> int:
-    return max(64, int(value) // 8 * 8)
+def _multiple_of(value: float, multiple: int) -> int:
+    """Rounded down to the family's size multiple, at least 64 pixels."""
+    return max(64, int(value) // multiple * multiple)

@@ -3,6 +3,7 @@ cancel), the LoRAs applied for the call, the final decode and the safety verdict
 
 from __future__ import annotations
 
+import inspect
 import io
 import threading
 import time
@@ -15,9 +16,10 @@ from PIL import Image
 from engine.errors import EngineError, GenerationCancelled, ProviderError
 from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
+from engine.local.memory.cache import PipelineCache
 from engine.local.openvino.runtime import OpenVinoRuntime
 from engine.local.options import LocalOptions
-from engine.local.pipelines import LoadedModel, PipelineCache
+from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
@@ -73,7 +75,7 @@ class PipelineRunner:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
-        arguments = self._arguments(model, requests, progress, cancel, abort)
+        arguments = self._arguments(model, pipe, requests, progress, cancel, abort)
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
@@ -163,6 +165,7 @@ class PipelineRunner:
     def _arguments(
         self,
         model: LoadedModel,
+        pipe: Any,
         requests: list[GenerationRequest],
         progress: list[ProgressCallback],
         cancel: list[CancelToken],
@@ -170,6 +173,7 @@ class PipelineRunner:
     ) -> dict[str, Any]:
         first = requests[0]
         width, height = first.size
+        assert first.steps is not None  # prepare() resolved it
         arguments: dict[str, Any] = {
             "prompt": [r.prompt for r in requests for _ in range(r.count)],
             "generator": [torch.Generator("cpu").manual_seed(s) for r in requests for s in r.seeds],
@@ -180,6 +184,7 @@ class PipelineRunner:
                 first.guidance or 0.0,
                 [r.negative_prompt for r in requests for _ in range(r.count)],
             ),
+            **model.family.arguments(first.steps),
         }
         if first.mode is Mode.TXT2IMG:
             arguments.update(width=width, height=height)
@@ -188,6 +193,8 @@ class PipelineRunner:
             with Image.open(io.BytesIO(first.init_image)) as image:
                 source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
             arguments.update(image=[source] * first.count, strength=first.strength)
+            if _takes_size(pipe):  # the transformer families' default is their own size
+                arguments.update(width=width, height=height)
         return arguments
 
     def _step_callback(
@@ -239,28 +246,39 @@ class PipelineRunner:
         loras = [(self.loras.path(x.name), x.weight) for x in request.loras]
         if model.speed.slot is not None:  # compiled: the LoRAs go into its slot
             return model.speed.slot.applied(pipe, loras)
-        return _AppliedLoras(pipe, loras)
+        return _AppliedLoras(pipe, loras, f"{model.name} ({model.family.label})")
 
 
 class _AppliedLoras:
-    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job."""
+    """LoRAs for one call: loaded before, unloaded after, so none leaks into the next job. One
+    that fails to load takes those loaded before it away too, and is named in the error."""
 
-    def __init__(self, pipe: Any, loras: list[tuple[Path, float]]) -> None:
+    def __init__(self, pipe: Any, loras: list[tuple[Path, float]], model: str) -> None:
         self._pipe = pipe
         self._loras = loras
+        self._model = model
 
     def __enter__(self) -> None:
         if not self._loras:
             return
         names = []
         for index, (path, _) in enumerate(self._loras):
-            load_lora(self._pipe, path, f"lora{index}")
+            try:
+                load_lora(self._pipe, path, f"lora{index}", self._model)
+            except ProviderError:
+                self._pipe.unload_lora_weights()  # and those loaded before it
+                raise
             names.append(f"lora{index}")
         self._pipe.set_adapters(names, adapter_weights=[weight for _, weight in self._loras])
 
     def __exit__(self, *exc: object) -> None:
         if self._loras:
             self._pipe.unload_lora_weights()
+
+
+def _takes_size(pipe: Any) -> bool:
+    """Whether an img2img pipeline takes the output size (else it keeps the input's)."""
+    return "height" in inspect.signature(pipe.__call__).parameters
 
 
 @torch.no_grad()

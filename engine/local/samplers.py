@@ -38,7 +38,7 @@ SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
 MIN_STEPS = {"PLMS": 4}
 
 
-# Flow-matching families (SD 3.5, FLUX, Qwen-Image, Z-Image, Chroma): the schedulers that fit
+# Flow-matching families (SD 3.5, FLUX, Qwen-Image, Z-Image, Chroma, Sana): the schedulers that fit
 # a velocity-predicting model, by names a member can tell apart.
 FLOW_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "Euler (flow)": ("FlowMatchEulerDiscreteScheduler", {}),
@@ -53,5 +53,9 @@ def make_scheduler(sampler: tuple[str, Mapping[str, Any]], base_config: Any) -> 
     import diffusers  # noqa: PLC0415 (the options and profiles are read without torch)
 
     name, options = sampler
+    if name.startswith("FlowMatch") and base_config.get("use_flow_sigmas"):
+        # A DPM-Solver in flow mode (Sana's) keeps the shift as flow_shift, which the flow
+        # schedulers call shift; the same formula on both sides.
+        options = {"shift": base_config.get("flow_shift", 1.0), **options}
     scheduler: SchedulerMixin = getattr(diffusers, name).from_config(base_config, **options)
     return scheduler

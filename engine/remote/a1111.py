@@ -129,7 +129,7 @@ class A1111Provider(RemoteProvider):
             raise ProviderError(f"The {self.name} provider sent an unexpected list from {path}.")
         return [item for item in data if isinstance(item, dict)]
 
-    def lora_names(self) -> list[str]:
+    def lora_names(self, model: str | None = None) -> list[str]:
         return list(self._loras)
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:

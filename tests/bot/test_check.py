@@ -173,7 +173,9 @@ async def test_a_missing_local_model_folder_is_red_with_the_fix_and_a_present_on
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     present = tmp_path / "present"
     present.mkdir()
-    (present / "model_index.json").write_text(json.dumps({"_class_name": "X"}))
+    (present / "model_index.json").write_text(
+        json.dumps({"_class_name": "StableDiffusionPipeline"})
+    )
     extra = (
         "[providers.local]\nkind = 'local'\ndevice = 'cpu'\n"
         f"[providers.local.models.here]\nsource = '{present}'\n"
@@ -208,3 +210,21 @@ def test_colour_only_on_a_terminal() -> None:
     line = Line("disk data", False, "only 3 MB free", "free some space")
     assert render(line, colour=False) == "✗ disk data: only 3 MB free — fix: free some space"
     assert render(line, colour=True).startswith("\033[31m✗\033[0m disk data")
+
+
+async def test_a_local_model_no_family_describes_is_red_naming_what_runs(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "AudioLDMPipeline"}))
+    extra = (
+        "[providers.local]\nkind = 'local'\ndevice = 'cpu'\n"
+        f"[providers.local.models.audio]\nsource = '{folder}'\n"
+    )
+    lines = await check(write_config(tmp_path, fake_discord.api_base, extra))
+
+    line = by_item(lines)["model local/audio"]
+    assert not line.ok
+    assert "AudioLDMPipeline" in line.text and "FLUX.1 [schnell]" in line.text

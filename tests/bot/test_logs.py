@@ -50,6 +50,19 @@ def test_the_torchvision_fallback_notice_stays_out_of_the_log(tmp_path: Path):
     assert "torchvision" not in result.stderr
 
 
+def test_torchao_s_import_notices_stay_out_of_the_log(tmp_path: Path):
+    """diffusers imports torchao (the local engine's quantization) when it loads a model; its
+    missing-kernel and pytree notices are for its developers."""
+    code = (
+        "import sys; from bot import logs; logs.configure('INFO'); "
+        "import diffusers.models.modeling_utils; print('torchao' in sys.modules)"
+    )
+    result = python(tmp_path, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+    assert result.stderr == ""
+
+
 def test_a_library_deprecation_is_logged_at_debug_not_printed(tmp_path: Path):
     code = (
         "import sys, warnings; from bot import logs; logs.configure(sys.argv[1]); "

@@ -309,6 +309,25 @@ async def test_lora_autocomplete_completes_the_last_item(tmp_path: Path, redirec
         ]
 
 
+async def test_lora_autocomplete_offers_the_loras_that_fit_the_chosen_model(
+    tmp_path: Path, redirect: None
+):
+    fake = {"loras": ["detail", "watercolour"], "model_loras": {"fake-v2": ["watercolour"]}}
+    async with open_world(tmp_path, fake=fake) as world:
+
+        async def offered(model: str | None) -> list[str]:
+            options = {"prompt": "x", "loras": ""} | ({"model": model} if model else {})
+            choices = await world.fake.autocomplete(
+                "imagine", options, focused="loras", user=ALICE, channel=GENERAL
+            )
+            return [choice["value"] for choice in choices]
+
+        assert await offered("fake:fake-v2") == ["watercolour:1"]
+        assert await offered("fake-v2") == ["watercolour:1"]
+        assert await offered("fake:fake-v1") == ["detail:1", "watercolour:1"]
+        assert await offered(None) == ["detail:1", "watercolour:1"]  # the default model
+
+
 async def test_in_a_group_dm_the_result_comes_through_the_interaction_or_later_by_dm(
     world: World,
 ):

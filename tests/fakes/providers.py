@@ -48,7 +48,8 @@ class FakeProvider(Provider):
     (mark every image as flagged by an output classifier), ``upscale`` (also upscale, by 2),
     ``describe`` (caption images), ``fail_describe`` (a FAILURES key for every caption),
     ``previews`` (send a preview with each step), ``nsfw_models`` (models meant for NSFW),
-    ``loras`` (LoRA names it knows), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
+    ``loras`` (LoRA names it knows), ``model_loras`` (model -> the LoRAs that fit it, where
+    not all), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
     (run the steps in a thread and report progress from it, as the local engine does),
     ``down_at_start`` (the reason its start-up health check gives)."""
 
@@ -70,6 +71,9 @@ class FakeProvider(Provider):
         self.threaded = bool(options.get("threaded", False))
         self.nsfw_models = frozenset(options.get("nsfw_models", ()))
         self.loras = list(options.get("loras", ()))
+        self.model_loras = {
+            model: list(names) for model, names in options.get("model_loras", {}).items()
+        }
         self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
         modes = {Mode.TXT2IMG} | ({Mode.IMG2IMG} if options.get("img2img", True) else set())
         modes |= {Mode.UPSCALE} if options.get("upscale") else set()
@@ -140,8 +144,8 @@ class FakeProvider(Provider):
     def model_is_nsfw(self, model: str) -> bool:
         return model in self.nsfw_models
 
-    def lora_names(self) -> list[str]:
-        return self.loras
+    def lora_names(self, model: str | None = None) -> list[str]:
+        return self.model_loras.get(model, self.loras) if model is not None else self.loras
 
     def lora_is_nsfw(self, name: str) -> bool:
         return name in self.nsfw_loras

@@ -127,12 +127,15 @@ async def private(interaction: discord.Interaction[Any]) -> bool:
 
 
 def provider_for(bot: ImageBot, job: Job, mode: Mode) -> str | None:
-    """The job's own provider when it can, else the first that can."""
+    """The job's own provider when it can with the job's model, else the first other that
+    can."""
     providers = bot.runtime.providers
     own = providers.find(job.provider)
     if own is not None and mode in own.provider.capabilities.modes:
-        return own.name
+        info = own.provider.model_info(job.model)
+        if info.img2img if mode is Mode.IMG2IMG else info.upscale:
+            return own.name
     for entry in providers:
-        if mode in entry.provider.capabilities.modes:
+        if entry is not own and mode in entry.provider.capabilities.modes:
             return entry.name
     return None

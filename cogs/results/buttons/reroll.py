@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from cogs.common import bot_of
 from cogs.results.buttons.base import defer, handles, kept, owned_job, private
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import RemixModal
@@ -33,4 +34,6 @@ async def on_remix(
 ) -> None:
     job = await owned_job(interaction, job_id, generation=True)
     kept(interaction, job)
-    await interaction.response.send_modal(RemixModal(job))
+    own = bot_of(interaction).runtime.providers.find(job.provider)
+    negative = own is None or own.provider.model_info(job.model).negative_prompt
+    await interaction.response.send_modal(RemixModal(job, negative_prompt=negative))

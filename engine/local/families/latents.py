@@ -93,3 +93,43 @@ def qwen_packed(pipe: Any, latents: torch.Tensor, width: int, height: int) -> to
     """Qwen-Image packs like FLUX.1 and adds a frame axis (its autoencoder is a video one)."""
     unpacked: torch.Tensor = pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor)
     return unpacked[:, :, 0]
+
+
+def flux2_packed(pipe: Any, latents: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """FLUX.2 packs 2x2 patches of its 32 channels into a sequence of 128-channel tokens,
+    placed by position ids; its text-to-image ids are plain row-major, so the pipeline's own
+    scatter with ids rebuilt from the size gives (batch, 128, H/16, W/16)."""
+    rows, columns = height // (pipe.vae_scale_factor * 2), width // (pipe.vae_scale_factor * 2)
+    grid = latents.new_empty(latents.shape[0], latents.shape[2], rows, columns)
+    ids = pipe._prepare_latent_ids(grid).to(latents.device)
+    unpacked: torch.Tensor = pipe._unpack_latents_with_ids(latents, ids, rows, columns)
+    return unpacked
+
+
+def flux2_decode(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
+    """FLUX.2's unpacked latents to pixels as ``Flux2KleinPipeline.__call__`` does: undo the
+    autoencoder's batch-norm statistics, unfold the 2x2 patches, decode."""
+    vae = pipe.vae
+    mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents.device, latents.dtype)
+    std = (vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).sqrt()
+    latents = latents * std.to(latents.device, latents.dtype) + mean
+    latents = pipe._unpatchify_latents(latents)
+    pixels: torch.Tensor = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+    return pixels
+
+
+def sprint_trigflow(pipe: Any, latents: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Sana-Sprint's steps run in TrigFlow units, its latents times the scheduler's
+    ``sigma_data``: divided back into Sana's own latent space."""
+    scaled: torch.Tensor = latents / pipe.scheduler.config.sigma_data
+    return scaled
+
+
+def sana_decode(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Sana's (and Sana-Sprint's) latents to pixels through its deep-compression autoencoder,
+    as its pipelines do."""
+    vae = pipe.vae
+    pixels: torch.Tensor = vae.decode(
+        latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False
+    )[0]
+    return pixels

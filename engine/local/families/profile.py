@@ -24,6 +24,8 @@ Sampler = tuple[str, Mapping[str, Any]]
 Unpack = Callable[[Any, Any, int, int], Any]
 # (model_index.json, transformer or unet config.json) -> whether this profile fits.
 Match = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+# The number of steps -> pipeline arguments the family's call always needs.
+Arguments = Callable[[int], Mapping[str, Any]]
 
 
 def _always(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
@@ -34,6 +36,10 @@ def _plain(pipe: Any, latents: Any, width: int, height: int) -> Any:
     return latents
 
 
+def _no_arguments(steps: int) -> Mapping[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Family:
     key: str
@@ -41,6 +47,7 @@ class Family:
     pipelines: tuple[str, ...]  # the model_index.json classes that belong to it
     text2img: str  # the diffusers pipeline class per mode; None where the family lacks it
     image2img: str | None
+    transformer: str  # the denoiser's diffusers class, for single-file loading (or the UNet's)
     width: int = 1024
     height: int = 1024
     steps: int = 28
@@ -51,6 +58,9 @@ class Family:
     samplers: Mapping[str, Sampler] = field(default_factory=dict)
     default_sampler: str = "the model's own"
     loras: bool = True
+    # Which LoRAs fit: the shape ``engine.local.lora_families`` tells from a LoRA's tensor names;
+    # None takes any LoRA unchecked.
+    lora_shape: str | None = None
     size_multiple: int = 16
     max_size: int = 2048
     latent_channels: int = 16
@@ -59,6 +69,7 @@ class Family:
     rgb_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
     unpack: Unpack = _plain
     decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
+    arguments: Arguments = _no_arguments
     matches: Match = _always
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
     half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
@@ -106,7 +117,7 @@ class Family:
             raise InvalidRequest(
                 "sampler",
                 request.sampler,
-                f"one of {allowed} on {what}" if allowed else f"{what} has only its own sampler",
+                f"{what} takes {allowed}" if allowed else f"{what} has only its own sampler",
             )
         if request.loras and not self.loras:
             raise InvalidRequest("loras", request.loras[0].name, f"{what} takes no LoRAs")

@@ -19,12 +19,28 @@ def _step_distilled(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bo
     return bool(index.get("is_distilled", False))
 
 
+def _at_the_asked_size(steps: int) -> Mapping[str, Any]:
+    """Sana's pipelines would draw at the nearest 1024 px aspect-ratio bucket and resize to the
+    asked size; drawn at the asked size, as every other family is, the cost and the previews
+    are those of the size a member chose."""
+    return {"use_resolution_binning": False}
+
+
+def _sprint_arguments(steps: int) -> Mapping[str, Any]:
+    """Sana-Sprint's published two-step schedule has a fixed middle timestep; any other
+    number of steps spaces them evenly."""
+    middle = {} if steps == 2 else {"intermediate_timesteps": None}
+    return {**_at_the_asked_size(steps), **middle}
+
+
 SD = Family(
     key="sd",
     label="Stable Diffusion 1.x/2.x",
     pipelines=("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"),
     text2img="StableDiffusionPipeline",
     image2img="StableDiffusionImg2ImgPipeline",
+    transformer="UNet2DConditionModel",
+    lora_shape="sd",
     width=512,
     height=512,
     steps=25,
@@ -45,6 +61,8 @@ SDXL = Family(
     pipelines=("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"),
     text2img="StableDiffusionXLPipeline",
     image2img="StableDiffusionXLImg2ImgPipeline",
+    transformer="UNet2DConditionModel",
+    lora_shape="sdxl",
     steps=25,
     guidance=6.0,
     samplers=SAMPLERS,
@@ -63,6 +81,8 @@ SD3 = Family(
     pipelines=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline"),
     text2img="StableDiffusion3Pipeline",
     image2img="StableDiffusion3Img2ImgPipeline",
+    transformer="SD3Transformer2DModel",
+    lora_shape="sd3",
     steps=28,
     guidance=4.5,
     samplers=FLOW_SAMPLERS,
@@ -77,6 +97,8 @@ FLUX1_SCHNELL = Family(
     pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
     text2img="FluxPipeline",
     image2img="FluxImg2ImgPipeline",
+    transformer="FluxTransformer2DModel",
+    lora_shape="flux1",
     steps=4,
     guidance=0.0,
     guidance_kind="none",
@@ -95,6 +117,8 @@ FLUX1 = Family(
     pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
     text2img="FluxPipeline",
     image2img="FluxImg2ImgPipeline",
+    transformer="FluxTransformer2DModel",
+    lora_shape="flux1",
     steps=28,
     guidance=3.5,
     guidance_kind="distilled",
@@ -112,6 +136,8 @@ CHROMA = Family(
     pipelines=("ChromaPipeline", "ChromaImg2ImgPipeline"),
     text2img="ChromaPipeline",
     image2img="ChromaImg2ImgPipeline",
+    transformer="ChromaTransformer2DModel",
+    lora_shape="flux1",
     steps=26,
     guidance=4.0,
     samplers=FLOW_SAMPLERS,
@@ -127,6 +153,8 @@ QWEN_IMAGE = Family(
     pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline"),
     text2img="QwenImagePipeline",
     image2img="QwenImageImg2ImgPipeline",
+    transformer="QwenImageTransformer2DModel",
+    lora_shape="qwen-image",
     width=1328,
     height=1328,
     steps=50,
@@ -145,6 +173,8 @@ Z_IMAGE = Family(
     pipelines=("ZImagePipeline", "ZImageImg2ImgPipeline"),
     text2img="ZImagePipeline",
     image2img="ZImageImg2ImgPipeline",
+    transformer="ZImageTransformer2DModel",
+    lora_shape="z-image",
     steps=9,
     guidance=0.0,
     samplers=FLOW_SAMPLERS,
@@ -159,12 +189,16 @@ FLUX2_KLEIN = Family(
     pipelines=("Flux2KleinPipeline",),
     text2img="Flux2KleinPipeline",
     image2img=None,
+    transformer="Flux2Transformer2DModel",
+    lora_shape="flux2",
     steps=4,
     guidance=1.0,
     guidance_kind="none",
     negative_prompt=False,
     samplers=FLOW_SAMPLERS,
     latent_channels=32,
+    unpack=latents.flux2_packed,
+    decode=latents.flux2_decode,
     matches=_step_distilled,
     text_encoders="Qwen3",
 )
@@ -174,11 +208,15 @@ FLUX2_KLEIN_BASE = Family(
     pipelines=("Flux2KleinPipeline",),
     text2img="Flux2KleinPipeline",
     image2img=None,
+    transformer="Flux2Transformer2DModel",
+    lora_shape="flux2",
     steps=50,
     guidance=4.0,
     negative_prompt=False,
     samplers=FLOW_SAMPLERS,
     latent_channels=32,
+    unpack=latents.flux2_packed,
+    decode=latents.flux2_decode,
     text_encoders="Qwen3",
 )
 SANA = Family(
@@ -187,13 +225,16 @@ SANA = Family(
     pipelines=("SanaPipeline",),
     text2img="SanaPipeline",
     image2img=None,
+    transformer="SanaTransformer2DModel",
+    lora_shape="sana",
     steps=20,
     guidance=4.5,
-    # FlowMatchEuler built from Sana's DPM-Solver config loses its flow_shift: its own only.
-    samplers={},
+    samplers=FLOW_SAMPLERS,  # built with its DPM-Solver's flow_shift (see make_scheduler)
     default_sampler="DPM++ 2M (flow)",
     size_multiple=32,
     latent_channels=32,
+    decode=latents.sana_decode,
+    arguments=_at_the_asked_size,
     text_encoders="Gemma 2 2B",
 )
 SANA_SPRINT = Family(
@@ -202,6 +243,8 @@ SANA_SPRINT = Family(
     pipelines=("SanaSprintPipeline", "SanaSprintImg2ImgPipeline"),
     text2img="SanaSprintPipeline",
     image2img="SanaSprintImg2ImgPipeline",
+    transformer="SanaTransformer2DModel",
+    lora_shape="sana",
     steps=2,
     guidance=4.5,
     guidance_kind="distilled",
@@ -210,6 +253,9 @@ SANA_SPRINT = Family(
     default_sampler="SCM",
     size_multiple=32,
     latent_channels=32,
+    unpack=latents.sprint_trigflow,
+    decode=latents.sana_decode,
+    arguments=_sprint_arguments,
     text_encoders="Gemma 2 2B",
 )
 

@@ -52,20 +52,21 @@ def choose_runtime(
     *,
     available: bool,
     family_label: str = "",
-    compiled: bool = False,
+    torch_only: str = "",
     kept: bool = True,
 ) -> Choice:
     """The runtime a model runs on. "auto" takes OpenVINO on a CPU when the extra is
     installed, the family is one it runs and its conversion can be ``kept`` on disk (under
     the bot, always: its data folder); "openvino" asked for where it cannot run says why and
-    takes PyTorch, as a failed conversion does, and without a folder converts at each start."""
+    takes PyTorch, as a failed conversion does, and without a folder converts at each start.
+    ``torch_only`` names a setting of the model's that only PyTorch honours."""
     label = family_label or family
     if setting == "torch":
         return Choice("torch", 'runtime = "torch"')
     if setting == "auto" and not kept:
         why = "no folder to keep its conversion in (openvino.folder, or the bot's data folder)"
-    elif compiled:
-        why = "compile = true asks for torch.compile"
+    elif torch_only:
+        why = f"{torch_only} is a PyTorch setting"
     elif device != "cpu":
         why = f"the model runs on {device}; OpenVINO is the CPU path"
     elif family not in FAMILIES:

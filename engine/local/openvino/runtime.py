@@ -20,7 +20,7 @@ from engine.local.openvino.convert import convert
 from engine.local.openvino.modules import Compiled, TextEncoder, TinyDecoder, UNet, Vae
 from engine.local.openvino.options import Choice, choose_runtime, installed
 from engine.local.openvino.store import Store, conversion_key, sources
-from engine.local.options import LocalOptions
+from engine.local.options import LocalOptions, ModelSpec
 from engine.local.pipelines import LoadedModel, ModelLoadError
 from engine.types import GenerationRequest
 
@@ -67,9 +67,9 @@ class OpenVinoRuntime:
         if choice is None:
             spec = self._options.models[name]
             available = installed()
-            compiled = spec.compile or self._options.compile
+            torch_only = _torch_only(spec, self._options)
             family = None
-            if spec.runtime != "torch" and self._device == "cpu" and available and not compiled:
+            if spec.runtime != "torch" and self._device == "cpu" and available and not torch_only:
                 try:
                     family = self._family(name)
                 except ModelLoadError as err:
@@ -81,7 +81,7 @@ class OpenVinoRuntime:
                 family.key if family else "",
                 available=available,
                 family_label=family.label if family else "",
-                compiled=compiled,
+                torch_only=torch_only,
                 kept=self._kept,
             )
             self._choices[name] = choice
@@ -179,8 +179,9 @@ class OpenVinoRuntime:
                 model.bytes / 2**20,
             )
             model.text2img = model.image2img = model.tiny_decoder = None
-            model.bytes = 0
+            model.bytes = model.ram_bytes = model.gpu_bytes = 0
         model.bytes += converted
+        model.ram_bytes += converted
         return model
 
     def _torch(self, model: LoadedModel) -> LoadedModel:
@@ -192,6 +193,8 @@ class OpenVinoRuntime:
         model.text2img, model.image2img = loaded.text2img, loaded.image2img
         model.tiny_decoder = loaded.tiny_decoder
         model.bytes += loaded.bytes
+        model.ram_bytes += loaded.ram_bytes
+        model.gpu_bytes += loaded.gpu_bytes
         log.info(
             "Loaded %s's PyTorch pipeline again in %.1f s",
             model.name,
@@ -281,6 +284,19 @@ class OpenVinoRuntime:
             return self._torch(model)
         assert isinstance(variant, LoadedModel)
         return variant
+
+
+def _torch_only(spec: ModelSpec, options: LocalOptions) -> str:
+    """The model's first setting that only its PyTorch pipeline honours, or ""."""
+    if spec.compile or options.compile:
+        return "compile = true"
+    for name in ("quantize", "quantize_text_encoders"):
+        value = getattr(spec, name)
+        if value not in (None, "none"):
+            return f'{name} = "{value}"'
+    if spec.fp8_storage:
+        return "fp8_storage = true"
+    return ""
 
 
 def _label(choice: Choice) -> str:

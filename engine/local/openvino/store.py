@@ -28,9 +28,10 @@ DONE = "conversion.json"
 
 def sources(spec: ModelSpec, cache_dir: str | None) -> list[Path]:
     """The files and folders a model is read from: its folder, cached repo or checkpoint (and
-    that checkpoint's config folder), and its tiny decoder's."""
+    that checkpoint's config folder), its tiny decoder's, and a UNet file set in its place."""
     roots: list[Path | None] = []
-    for source, kind in ((spec.source, spec.kind), (spec.config, None), (spec.tiny_decoder, None)):
+    named = (spec.config, spec.tiny_decoder, spec.transformer)
+    for source, kind in ((spec.source, spec.kind), *((name, None) for name in named)):
         if source is None:
             continue
         path = Path(source).expanduser()

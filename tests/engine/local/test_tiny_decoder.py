@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from engine.local.families.table import SD
 from engine.local.pipelines import ModelLoadError, load_tiny_decoder
 
 
 def test_a_missing_tiny_decoder_says_how_to_get_one_or_do_without(tmp_path: Path):
     with pytest.raises(ModelLoadError) as caught:
-        load_tiny_decoder(str(tmp_path / "taesd.safetensors"), None, False, str(tmp_path))
+        load_tiny_decoder(str(tmp_path / "taesd.safetensors"), None, SD, str(tmp_path))
     text = str(caught.value)
     assert "Cannot load the tiny decoder" in text
     assert "local TAESD folder" in text

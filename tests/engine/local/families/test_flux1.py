@@ -76,3 +76,32 @@ def test_flux1_img2img(flux1: Any):
 
 def test_flux1_lora_loads_scales_and_unloads(flux1_dev_folder: Path, flux1_lora: Path):
     checks.check_lora_round_trip("FluxPipeline", flux1_dev_folder, flux1_lora)
+
+
+async def test_engine_img2img_keeps_the_asked_size_on_flux(flux1_dev_folder: Path) -> None:
+    """FLUX.1's img2img pipeline makes 1024x1024 unless told the size."""
+    import io
+
+    from PIL import Image
+
+    from engine import CancelToken, GenerationRequest, Mode
+    from engine.registry import ProviderConfig, build_provider
+
+    spec = {"source": str(flux1_dev_folder), "width": 64, "height": 64, "steps": 2}
+    provider = build_provider(
+        "local", ProviderConfig("local", {"device": "cpu", "models": {"flux": spec}})
+    )
+    source = io.BytesIO()
+    Image.new("RGB", (96, 64), "red").save(source, "PNG")
+    request = GenerationRequest(
+        "a red barn",
+        mode=Mode.IMG2IMG,
+        init_image=source.getvalue(),
+        width=96,
+        height=64,
+        strength=0.6,
+        seed=3,
+    )
+    result = await provider.generate(provider.prepare(request), lambda _: None, CancelToken())
+    await provider.close()
+    assert result.images[0].image.size == (96, 64)

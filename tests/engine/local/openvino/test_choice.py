@@ -40,6 +40,6 @@ def test_auto_takes_openvino_only_where_its_conversion_can_be_kept():
 
 
 @pytest.mark.parametrize("setting", ["auto", "openvino"])
-def test_a_compiled_model_runs_on_pytorch(setting):
-    choice = choose_runtime(setting, "cpu", "sd", available=True, compiled=True)
-    assert choice == Choice("torch", "compile = true asks for torch.compile")
+def test_a_model_with_a_pytorch_setting_runs_on_pytorch(setting):
+    choice = choose_runtime(setting, "cpu", "sd", available=True, torch_only="compile = true")
+    assert choice == Choice("torch", "compile = true is a PyTorch setting")

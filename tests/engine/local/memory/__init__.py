@@ -1,0 +1,1 @@
+"""The memory recipes, quantized and single-file loading, and the model cache's budgets."""
