@@ -37,6 +37,7 @@ async def main() -> None:
             "steps": 1,
             "guidance": 0.0,
             "tiny_decoder": str(Path(root) / "taesd"),
+            "runtime": "torch",  # the engine against raw PyTorch; cpu_paths.py has OpenVINO
         }
         provider = build_provider(
             "local", ProviderConfig("local", {"device": "cpu", "models": {"sd-turbo": spec}})

@@ -318,7 +318,7 @@ def test_the_example_config_builds_the_local_engine_and_documents_its_keys():
     assert local.model_spec("sd-turbo").steps == 1
     text = example.read_text()
     for key in [*LocalOptions.model_fields, *ModelSpec.model_fields]:
-        assert f"{key} =" in text, key
+        assert f"{key} =" in text or f"[providers.local.{key}]" in text, key
 
 
 @pytest.mark.parametrize("flag_everything", [True, False])
