@@ -98,47 +98,48 @@ async def _raw(folder: Path) -> tuple[dict[str, Call], str, Call]:
 
 
 async def _engine(folder: Path, options: dict[str, Any]) -> tuple[dict[str, Call], str, Call]:
-    """The engine as a bot runs it, and the same loaded pipeline called directly on the
-    engine's thread (what the engine adds is the difference)."""
+    """The engine as a bot runs it (its data folder holds OpenVINO's conversions), and the
+    pipelines it runs the job with called directly on its thread (what the engine adds is
+    the difference)."""
     settings = dict(options)
-    name = settings.pop("label")
-    provider = build_provider("local", ProviderConfig("local", settings))
+    name, data_dir = settings.pop("label"), Path(settings.pop("data_dir"))
+    provider = build_provider("local", ProviderConfig("local", settings, data_dir=data_dir))
     assert isinstance(provider, LocalProvider)
     await provider.start()
     loaded = provider.cache.get("sd-turbo")
+    runs = loaded.runtime or loaded  # OpenVINO's pipelines where the model runs there
     request = provider.prepare(GenerationRequest(PROMPT, seed=SEED))
 
     async def engine() -> Any:
         result = await provider.generate(request, lambda _: None, CancelToken())
         return result.images[0].image
 
-    def direct(tiny: Any) -> Any:
-        loaded.text2img.scheduler = loaded.default_scheduler
-        return _direct(loaded.text2img, tiny)
+    def direct(tiny: Any, threads: int = 0) -> Any:
+        runs.text2img.scheduler = loaded.default_scheduler
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or before)
+        try:
+            return _direct(runs.text2img, tiny)
+        finally:
+            torch.set_num_threads(before)
 
     async def direct_tiny() -> Any:
-        return await provider._call(direct, loaded.tiny_decoder)
+        return await provider._call(direct, runs.tiny_decoder)
 
     async def direct_full() -> Any:
         return await provider._call(direct, None)
 
-    def one_thread() -> Any:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return direct(loaded.tiny_decoder)
-        finally:
-            torch.set_num_threads(threads)
-
     async def direct_one_thread() -> Any:
-        return await provider._call(one_thread)
+        return await provider._call(direct, runs.tiny_decoder, 1)
 
-    runtime = getattr(loaded, "runtime", None)
-    dtype = str(loaded.text2img.unet.dtype).removeprefix("torch.")
-    info = f"{'OpenVINO' if runtime else 'PyTorch ' + dtype}, {torch.get_num_threads()} threads"
-    variants: dict[str, Call] = {f"engine {name}": engine}
-    if runtime is None:  # the same PyTorch pipeline, called directly
-        variants |= {f"direct {name}": direct_tiny, f"direct {name}, full VAE": direct_full}
+    if loaded.runtime is not None:
+        info = "OpenVINO"
+    else:
+        info = f"PyTorch {str(loaded.text2img.unet.dtype).removeprefix('torch.')}"
+    info += f", {await provider._call(torch.get_num_threads)} torch threads"
+    variants: dict[str, Call] = {f"engine {name}": engine, f"direct {name}": direct_tiny}
+    if loaded.runtime is None:
+        variants[f"direct {name}, full VAE"] = direct_full
     if name == "bf16":  # what one intra-op thread per physical core is worth
         variants[f"direct {name}, 1 thread"] = direct_one_thread
     return variants, info, provider.close
@@ -160,7 +161,7 @@ def _direct(pipe: Any, tiny: Any) -> Any:
         ).images
         if tiny is None:
             return out[0]
-        decoded = tiny.decode(out.to(tiny.dtype)).sample
+        decoded = tiny.decode(out.to(getattr(tiny, "dtype", torch.float32))).sample
         return pipe.image_processor.postprocess(decoded.float(), output_type="pil")[0]
 
 

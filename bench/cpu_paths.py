@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from engine.local.options import LocalOptions, ModelSpec
+from engine.local.options import ModelSpec
 
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: a true cold start
 
@@ -60,32 +60,29 @@ def engine_options(folder: Path, label: str, model: dict[str, Any], **settings: 
         "tiny_decoder": str(folder / "taesd"),
         **model,
     }
-    return {"label": label, "models": {"sd-turbo": spec}, **settings}
+    # the bot's data folder, where OpenVINO keeps its conversions (one for every path)
+    data_dir = str(folder / "data")
+    return {"label": label, "data_dir": data_dir, "models": {"sd-turbo": spec}, **settings}
 
 
 def paths(folder: Path) -> dict[str, dict[str, Any] | str]:
     """Each path's engine options, or why it cannot run here."""
     has_runtime = "runtime" in ModelSpec.model_fields
-    torch_only = {"runtime": "torch"} if has_runtime else {}
     found: dict[str, dict[str, Any] | str] = {
         "raw-fp32": {},
         "engine-auto": engine_options(folder, "auto", {}),
-        "engine-bf16": engine_options(folder, "bf16", torch_only, dtype="bfloat16"),
+        "engine-bf16": engine_options(
+            folder, "bf16", {"runtime": "torch"} if has_runtime else {}, dtype="bfloat16"
+        ),
     }
     if not has_runtime:
         found["engine-openvino"] = (
             "the engine has no OpenVINO runtime yet (branch t19/openvino is not merged)"
         )
-    elif importlib.util.find_spec("openvino") is None:
+    elif not all(importlib.util.find_spec(name) for name in ("openvino", "nncf")):
         found["engine-openvino"] = "the openvino extra is not installed: pip install '.[openvino]'"
     else:
-        store = {"openvino": {"folder": str(folder / "openvino")}}
-        found["engine-openvino"] = engine_options(
-            folder,
-            "openvino",
-            {"runtime": "openvino"},
-            **(store if "openvino" in LocalOptions.model_fields else {}),
-        )
+        found["engine-openvino"] = engine_options(folder, "openvino", {"runtime": "openvino"})
     return found
 
 
@@ -137,29 +134,36 @@ def ensure_models(folder: Path) -> None:
     print(f"# built SD-Turbo's architecture in {time.perf_counter() - started:.0f} s")
 
 
+def convert_once(folder: Path, chosen: dict[str, dict[str, Any] | str]) -> str:
+    """OpenVINO's one-time conversion, at a start of its own, so no path's cold start pays
+    it; a note of what it took."""
+    options = chosen.get("engine-openvino")
+    if not isinstance(options, dict) or (folder / "data" / "openvino").exists():
+        return ""
+    converting = Worker("engine-openvino", folder, options)
+    converting.close()
+    return f", after a one-time conversion at start-up of {converting.load_seconds:.0f} s"
+
+
 def start_all(
     folder: Path, chosen: dict[str, dict[str, Any] | str], full_vae: bool
 ) -> tuple[list[Worker], dict[str, str], dict[str, Any]]:
     """Each path started in turn (so no cold start competes with another) and run once per
     variant; the workers, a note per path, and each variant's first image."""
+    converted = convert_once(folder, chosen)
     workers, notes, firsts = [], {}, {}
     for path, options in chosen.items():
         if isinstance(options, str):
             notes[path] = f"unavailable: {options}"
             continue
-        converted = ""
-        if path == "engine-openvino" and not (folder / "openvino").exists():
-            once = Worker(path, folder, options)  # the one-time conversion, at start-up
-            once.close()
-            converted = f", after a one-time conversion of {once.load_seconds:.0f} s"
         worker = Worker(path, folder, options)
         worker.variants = [v for v in worker.variants if full_vae or "full VAE" not in v]
         for index, variant in enumerate(worker.variants):
             _, firsts[variant] = worker.run(variant)
             if index == 0:
                 cold = time.perf_counter() - worker.started
-                notes[path] = f"cold start {cold:.1f} s{converted}"
-        notes[path] += f"; {worker.info}"
+                notes[path] = f"cold start {cold:.1f} s"
+        notes[path] += f" ({worker.info}{converted if 'OpenVINO' in worker.info else ''})"
         workers.append(worker)
     return workers, notes, firsts
 
