@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from engine.local.openvino.options import choose_runtime, installed
 from engine.local.options import ModelSpec
 
 SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: a true cold start
@@ -66,7 +67,7 @@ def engine_options(folder: Path, label: str, model: dict[str, Any], **settings: 
 
 
 def paths(folder: Path) -> dict[str, dict[str, Any] | str]:
-    """Each path's engine options, or why it cannot run here."""
+    """Each path's engine options, or why it does not run as a process of its own."""
     has_runtime = "runtime" in ModelSpec.model_fields
     found: dict[str, dict[str, Any] | str] = {
         "raw-fp32": {},
@@ -77,13 +78,27 @@ def paths(folder: Path) -> dict[str, dict[str, Any] | str]:
     }
     if not has_runtime:
         found["engine-openvino"] = (
-            "the engine has no OpenVINO runtime yet (branch t19/openvino is not merged)"
+            "unavailable: the engine has no OpenVINO runtime yet (branch t19/openvino is not "
+            "merged)"
         )
-    elif not all(importlib.util.find_spec(name) for name in ("openvino", "nncf")):
-        found["engine-openvino"] = "the openvino extra is not installed: pip install '.[openvino]'"
+    elif not installed():
+        found["engine-openvino"] = (
+            "unavailable: the openvino extra is not installed: pip install '.[openvino]'"
+        )
+    elif auto_runs_openvino():
+        # one more process of that size would only cost memory
+        found["engine-openvino"] = "the same engine as engine-auto, which runs OpenVINO here"
     else:
         found["engine-openvino"] = engine_options(folder, "openvino", {"runtime": "openvino"})
     return found
+
+
+def auto_runs_openvino() -> bool:
+    return (
+        "runtime" in ModelSpec.model_fields
+        and installed()
+        and choose_runtime("auto", "cpu", "sd", available=True).runtime == "openvino"
+    )
 
 
 class Worker:
@@ -137,10 +152,10 @@ def ensure_models(folder: Path) -> None:
 def convert_once(folder: Path, chosen: dict[str, dict[str, Any] | str]) -> str:
     """OpenVINO's one-time conversion, at a start of its own, so no path's cold start pays
     it; a note of what it took."""
-    options = chosen.get("engine-openvino")
-    if not isinstance(options, dict) or (folder / "data" / "openvino").exists():
+    options = chosen.get("engine-auto" if auto_runs_openvino() else "engine-openvino")
+    if not isinstance(options, dict) or any((folder / "data").rglob("conversion.json")):
         return ""
-    converting = Worker("engine-openvino", folder, options)
+    converting = Worker("conversion", folder, options)
     converting.close()
     return f", after a one-time conversion at start-up of {converting.load_seconds:.0f} s"
 
@@ -154,7 +169,7 @@ def start_all(
     workers, notes, firsts = [], {}, {}
     for path, options in chosen.items():
         if isinstance(options, str):
-            notes[path] = f"unavailable: {options}"
+            notes[path] = options
             continue
         worker = Worker(path, folder, options)
         worker.variants = [v for v in worker.variants if full_vae or "full VAE" not in v]
