@@ -197,6 +197,7 @@ def main() -> None:
         for path, options in paths(folder).items()
         if not args.paths or path in args.paths or path == "raw-fp32"
     }
+    load = os.getloadavg()[0]
     workers, notes, firsts = start_all(folder, chosen, not args.no_full_vae)
     schedule = [(worker, variant) for worker in workers for variant in worker.variants]
     times: dict[str, list[float]] = {variant: [] for _, variant in schedule}
@@ -207,7 +208,8 @@ def main() -> None:
             times[variant].append(seconds)
             time.sleep(0.2)  # the last path's OpenMP threads stop spinning
     memory = {worker.path: worker.close() for worker in workers}
-    report(args.rounds, times, firsts, notes, memory)
+    loads = (load, os.getloadavg()[0])
+    report(args.rounds, loads, times, firsts, notes, memory)
 
 
 def psnr(a: Any, b: Any) -> float:
@@ -221,6 +223,7 @@ def spread(values: list[float]) -> str:
 
 def report(
     rounds: int,
+    loads: tuple[float, float],
     times: dict[str, list[float]],
     firsts: dict[str, Any],
     notes: dict[str, str],
@@ -228,7 +231,8 @@ def report(
 ) -> None:
     cpu = platform.processor() or platform.machine()
     print(f"# CPU paths, SD-Turbo architecture, 512x512, 1 step, {rounds} rounds, {cpu}, ")
-    print(f"# {os.cpu_count()} CPUs; ratio: the time over raw fp32's in the same round")
+    print(f"# {os.cpu_count()} CPUs, load average {loads[0]:.1f} at the start, {loads[1]:.1f} at")
+    print("# the end; ratio: the time over raw fp32's in the same round")
     print("| path | median s | ratio to raw fp32: median (range) | PSNR to raw fp32 |")
     print("| --- | ---: | ---: | ---: |")
     for variant, values in times.items():
@@ -243,11 +247,18 @@ def report(
         if variant.startswith("engine ") and direct in times:
             ratios = [e / d for e, d in zip(values, times[direct], strict=True)]
             print(f"| {variant} / {direct} | {spread(ratios)} |")
+    print("\n| seconds, round by round | " + " | ".join(str(k + 1) for k in range(rounds)) + " |")
+    print("| --- |" + " ---: |" * rounds)
+    for variant, values in times.items():
+        print(f"| {variant} | " + " | ".join(f"{t:.2f}" for t in values) + " |")
     print("\n| process | RSS after the rounds GiB | peak RSS GiB | notes |")
     print("| --- | ---: | ---: | --- |")
     for path, note in notes.items():
-        steady, peak = memory.get(path, (0, 0))
-        print(f"| {path} | {steady / GIB:.2f} | {peak / GIB:.2f} | {note} |")
+        if path in memory:
+            steady, peak = memory[path]
+            print(f"| {path} | {steady / GIB:.2f} | {peak / GIB:.2f} | {note} |")
+        else:
+            print(f"| {path} | | | {note} |")
 
 
 if __name__ == "__main__":
