@@ -43,11 +43,11 @@ class LoadedModel:
     default_scheduler: Any
     bytes: int
     tiny_decoder: Any = None
-    runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
     recipe: Recipe = field(default_factory=lambda: Recipe("gpu"))
     gpu_bytes: int = 0  # what it holds on the GPU and in RAM between runs
     ram_bytes: int = 0
     speed: Speed = field(default_factory=Speed)
+    runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
 
 
 def load_model(
