@@ -173,9 +173,8 @@ async def test_a_missing_local_model_folder_is_red_with_the_fix_and_a_present_on
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     present = tmp_path / "present"
     present.mkdir()
-    (present / "model_index.json").write_text(
-        json.dumps({"_class_name": "StableDiffusionPipeline"})
-    )
+    index = {"_class_name": "StableDiffusionPipeline"}
+    (present / "model_index.json").write_text(json.dumps(index))
     extra = (
         "[providers.local]\nkind = 'local'\ndevice = 'cpu'\n"
         f"[providers.local.models.here]\nsource = '{present}'\n"

@@ -21,6 +21,7 @@ KNOWN: dict[str, Known] = {
     "stabilityai/sd-turbo": Known("sd", STABILITY, True),
     "stabilityai/sdxl-turbo": Known("sdxl", STABILITY, True),
     "stable-diffusion-v1-5/stable-diffusion-v1-5": Known("sd", "CreativeML OpenRAIL-M", True),
+    "stabilityai/stable-diffusion-2-1": Known("sd", "CreativeML OpenRAIL++-M", True),
     "stabilityai/stable-diffusion-xl-base-1.0": Known("sdxl", "CreativeML OpenRAIL++-M", True),
     "stabilityai/stable-diffusion-3.5-large": Known("sd3", STABILITY, True),
     "stabilityai/stable-diffusion-3.5-large-turbo": Known("sd3", STABILITY, True),
@@ -33,6 +34,9 @@ KNOWN: dict[str, Known] = {
     "black-forest-labs/FLUX.2-klein-4B": Known("flux2-klein", APACHE, True),
     "black-forest-labs/FLUX.2-klein-9B": Known("flux2-klein", "FLUX Non-Commercial License", False),
     "black-forest-labs/FLUX.2-klein-base-4B": Known("flux2-klein-base", APACHE, True),
+    "black-forest-labs/FLUX.2-klein-base-9B": Known(
+        "flux2-klein-base", "FLUX Non-Commercial License", False
+    ),
     "Qwen/Qwen-Image": Known("qwen-image", APACHE, True),
     "Tongyi-MAI/Z-Image-Turbo": Known("z-image", APACHE, True),
     "lodestones/Chroma1-HD": Known("chroma", APACHE, True),

@@ -3,8 +3,11 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import threading
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -318,6 +321,48 @@ def test_the_example_config_builds_the_local_engine_and_documents_its_keys():
     text = example.read_text()
     for key in [*LocalOptions.model_fields, *ModelSpec.model_fields]:
         assert f"{key} =" in text or f"[providers.local.{key}]" in text, key
+
+
+EXAMPLE = Path(__file__).parents[3] / "config.example.toml"
+CARDS = (8, 12, 16, 24, 48)  # GB: the VRAM tiers the presets cover
+
+
+def example_presets() -> dict[str, str]:
+    """Each commented-out ``[providers.local.models.NAME]`` block of the example config,
+    uncommented: its ``# key = value`` lines up to the first line that is not one."""
+    lines = EXAMPLE.read_text().splitlines()
+    presets = {}
+    for index, line in enumerate(lines):
+        header = re.fullmatch(r"# \[providers\.local\.models\.([\w-]+)\]", line)
+        if header is None:
+            continue
+        body = []
+        for following in lines[index + 1 :]:
+            if not re.match(r"# \w+ = ", following):
+                break
+            body.append(following.removeprefix("# "))
+        presets[header.group(1)] = "\n".join(body)
+    return presets
+
+
+def test_the_example_config_has_a_fast_a_quality_and_a_preset_per_vram_tier():
+    text = EXAMPLE.read_text()
+    for heading in ("# A fast model:", "# A quality model:", *(f"# {gb} GB:" for gb in CARDS)):
+        assert heading in text, heading
+    assert len(example_presets()) == 2 + len(CARDS)
+
+
+@pytest.mark.parametrize("name", sorted(example_presets()))
+def test_each_preset_of_the_example_config_is_a_valid_model_when_uncommented(name: str):
+    from engine.local.families import by_key
+    from engine.local.families.known import KNOWN
+    from engine.local.options import LocalOptions, ModelSpec
+
+    spec = ModelSpec(**tomllib.loads(example_presets()[name]))
+    LocalOptions(models={name: spec})
+    known = KNOWN[spec.source]  # /models names its family and licence before any download
+    assert by_key(known.family).key == known.family
+    assert known.licence
 
 
 @pytest.mark.parametrize("flag_everything", [True, False])
