@@ -1,6 +1,6 @@
 """The local engine's cost over the raw diffusers call, for every model family: the family's
-tiny pipeline, the same prompt, seed, size, steps and guidance arguments (the family profile's
-``guidance_arguments``, as the engine passes them), run alternately; medians of the wall
+tiny pipeline, the same prompt, seed, size, steps and the arguments the engine passes (the
+family profile's ``guidance_arguments`` and ``arguments``), run alternately; medians of the wall
 clock and of the CPU time of the engine's GPU thread (which a busy shared machine inflates far
 less than the wall clock). Both run on the engine's GPU thread: on a small CPU two OpenMP
 pools in two threads (each spinning after its work) would slow each other and measure thread
@@ -28,8 +28,6 @@ from engine import CancelToken, GenerationRequest
 from engine.local import LocalProvider
 
 PROMPT = "a lighthouse at dusk"
-# Sana-Sprint's pipeline runs its two-step schedule only (other counts raise a ValueError).
-FIXED_STEPS = {"sana-sprint": 2}
 
 
 @dataclass
@@ -69,6 +67,7 @@ async def measure(provider: LocalProvider, name: str, rounds: int) -> tuple[Time
             width=width,
             height=height,
             **model.family.guidance_arguments(request.guidance or 0.0, [""]),
+            **model.family.arguments(request.steps),
         )
 
     raw_times, engine_times, warm_up = Times(), Times(), Times()
@@ -102,14 +101,13 @@ async def main() -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory(prefix="bench-families-") as root:
         for key in args.families:
-            steps = FIXED_STEPS.get(key, args.steps)
-            provider = family_provider(key, Path(root), args.size, steps)
+            provider = family_provider(key, Path(root), args.size, args.steps)
             family = provider.family(key)
             raw, engine = await measure(provider, key, args.rounds)
             wall = statistics.median(raw.wall), statistics.median(engine.wall)
             cpu = statistics.median(raw.cpu), statistics.median(engine.cpu)
             print(
-                f"| {family.label} | {family.guidance_kind} | {steps} | {wall[0]:.4f} "
+                f"| {family.label} | {family.guidance_kind} | {args.steps} | {wall[0]:.4f} "
                 f"| {wall[1]:.4f} | {wall[1] / wall[0]:.3f} | {cpu[0]:.4f} | {cpu[1]:.4f} "
                 f"| {cpu[1] / cpu[0]:.3f} |",
                 flush=True,

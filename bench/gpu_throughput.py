@@ -1,8 +1,8 @@
 """Seconds per image, images per second with batching and peak VRAM on a GPU for the real
 architectures of SDXL, FLUX.1 [schnell], Z-Image-Turbo and SD 3.5 Medium (and SD 1.5), with
 random weights built from bench/configs/*.json (nothing is downloaded): the raw diffusers call
-against the local engine's ``generate_batch()`` (same arguments: prompts, seeds, steps, the
-family's guidance arguments, size), eager and with the engine's ``compile = true``, and
+against the local engine's ``generate_batch()`` (same arguments: prompts, seeds, steps, size,
+the family's guidance and other arguments), eager and with the engine's ``compile = true``, and
 against the card's compute floor: FLOPs per image (counted from the architecture, see
 ``_flops.py``) over its dense fp16/bf16 rate. Each runs in the precision the engine gives its
 family on a GPU under ``dtype = "auto"``: fp16 for the UNets, bf16 for the transformers.
@@ -137,6 +137,7 @@ async def measure(
                 width=size,
                 height=size,
                 **guidance,
+                **model.family.arguments(steps),
             )
 
         async def engine(requests: list[GenerationRequest] = requests) -> float:
@@ -177,7 +178,8 @@ async def measure(
 def check_flop_model(arch: Arch, pipe: Any) -> None:
     """The FLOP model at 64x64 and one step against the FLOPs counted in a real call."""
     modelled = count(arch, 64, 1, arch.guidance, PROMPT)
-    guidance = by_key(arch.family).guidance_arguments(arch.guidance, [""])
+    family = by_key(arch.family)
+    guidance = {**family.guidance_arguments(arch.guidance, [""]), **family.arguments(1)}
     counted = count_run(
         lambda: pipe(
             prompt=[PROMPT],
