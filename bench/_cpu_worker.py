@@ -24,8 +24,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import diffusers
 import torch
 import transformers
+from _sd_arch import build as build_arch
 from diffusers import AutoencoderTiny, StableDiffusionPipeline
-from gpu_throughput import build as build_arch
 
 from engine import CancelToken, GenerationRequest
 from engine.local import LocalProvider

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import torch
+from _sd_arch import build  # also puts the repository on sys.path
 from diffusers import AutoencoderTiny
-from gpu_throughput import build  # also puts the repository on sys.path
 
 from engine import CancelToken, GenerationRequest
 from engine.local import LocalProvider

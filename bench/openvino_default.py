@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from _sd_arch import build  # also puts the repository on sys.path
 from diffusers import AutoencoderTiny, StableDiffusionPipeline
-from gpu_throughput import build  # also puts the repository on sys.path
 
 from engine import CancelToken, GenerationRequest
 from engine.local import LocalProvider
