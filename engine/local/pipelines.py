@@ -47,6 +47,7 @@ class LoadedModel:
     gpu_bytes: int = 0  # what it holds on the GPU and in RAM between runs
     ram_bytes: int = 0
     speed: Speed = field(default_factory=Speed)
+    runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
 
 
 def load_model(
@@ -79,7 +80,7 @@ def load_model(
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
     image2img = None
     if family.image2img is not None:
-        image2img = sibling(pipe, family.image2img, quantized=recipe.quantize != "none")
+        image2img = sibling(pipe, family.image2img)
         image2img.set_progress_bar_config(disable=True)
     gpu, ram = held(*pipe.components.values(), tiny)
     log.info(

@@ -23,16 +23,24 @@ from PIL import Image
 
 from engine.errors import EngineError, InvalidRequest
 from engine.local.captioner import Captioner
-from engine.local.device import pick_device, pick_dtype
+from engine.local.device import pick_device, pick_dtype, set_cpu_threads
 from engine.local.families import Family
 from engine.local.hub import fetch
 from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
+from engine.local.memory.recipe import Recipe
 from engine.local.models import family_of, licence_of, report_at_start
+from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
-from engine.local.pipelines import UPSCALER_FACTOR, ModelLoadError, load_model, load_upscaler
+from engine.local.pipelines import (
+    UPSCALER_FACTOR,
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+    load_upscaler,
+)
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
@@ -54,19 +62,17 @@ class LocalProvider(PipelineRunner, Provider):
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
-        load = partial(
-            load_model,
-            device=self.device,
-            cache_dir=self.options.cache_dir,
-            compile_unet=self.options.compile,
-            loras=lora_dir is not None,
+        self.openvino = OpenVinoRuntime(
+            self.options,
+            folder_for(self.options, config.data_dir),
+            self.device.type,
+            self.family,
+            self._load,
         )
         self.memory = MemoryPlanner(self.device, self.options)
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec, recipe: load(
-                name, spec, self.family(name), dtype=self._dtype(name), recipe=recipe
-            ),
+            lambda name, spec, recipe: self.openvino.attach(self._load(name, recipe=recipe)),
             lambda name, spec, reclaimable: self.memory.plan(
                 name, spec, self.family(name), self._dtype(name), reclaimable
             ),
@@ -115,6 +121,21 @@ class LocalProvider(PipelineRunner, Provider):
             family = family_of(name, spec, self.options.cache_dir, online)
             self._families[name] = family
         return family
+
+    def _load(
+        self, name: str, dtype: torch.dtype | None = None, recipe: Recipe | None = None
+    ) -> LoadedModel:
+        return load_model(
+            name,
+            self.options.models[name],
+            self.family(name),
+            device=self.device,
+            dtype=dtype or self._dtype(name),
+            cache_dir=self.options.cache_dir,
+            compile_unet=self.options.compile,
+            recipe=recipe,
+            loras=self.options.lora_dir is not None,
+        )
 
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
@@ -309,12 +330,16 @@ class LocalProvider(PipelineRunner, Provider):
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
+        if self.device.type == "cpu":  # on the thread that runs every pipeline call
+            set_cpu_threads(self.options.threads)
         report_at_start(self.options, self.default_model)
         self._safety = self._load_helper(
             "safety checker", self.options.safety_checker, SafetyClassifier
         )
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
+        # Conversion happens here, never in a job; from full-precision weights.
+        self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job
