@@ -175,6 +175,8 @@ class LocalOptions(BaseModel):
     safety_checker: str | None = None
     captioner: str | None = None
     openvino: OpenVinoOptions = Field(default_factory=OpenVinoOptions)
+    # Vary (Region) by name: a CLIPSeg model (CIDAS/clipseg-rd64-refined), loaded when first used.
+    segmenter: str | None = None
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 

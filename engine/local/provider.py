@@ -44,6 +44,7 @@ from engine.local.pipelines import (
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
+from engine.local.segmenter import Segmenter, check_phrase, decode, encode
 from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
 from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode, ModelInfo
@@ -84,6 +85,7 @@ class LocalProvider(PipelineRunner, Provider):
         self._safety: SafetyClassifier | None = None
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
+        self._segmenter: Segmenter | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=frozenset(Mode),
@@ -96,6 +98,7 @@ class LocalProvider(PipelineRunner, Provider):
             max_batch=self.options.max_batch,
             nsfw=any(spec.nsfw for spec in specs),
             describe=self.options.captioner is not None,
+            segment=self.options.segmenter is not None,
         )
 
     @property
@@ -326,6 +329,28 @@ class LocalProvider(PipelineRunner, Provider):
             raise EngineError("The captioner found nothing to say about this image.")
         return caption
 
+    async def segment(self, image: bytes, phrase: str) -> bytes:
+        if self.options.segmenter is None:
+            return await super().segment(image, phrase)
+        mask: bytes = await self._call(self._segment, image, check_phrase(phrase))
+        return mask
+
+    def _segment(self, data: bytes, phrase: str) -> bytes:
+        image = decode(data)
+        if self._segmenter is None:
+            self._segmenter = self._load_helper("segmenter", self.options.segmenter, Segmenter)
+        assert self._segmenter is not None  # a source is configured
+        mask = self._segmenter.segment(image, phrase)
+        if mask.getbbox() is None:
+            raise InvalidRequest(
+                "region", None, f"nothing matched {phrase!r}; name it another way, or upload a mask"
+            )
+        if mask.getextrema() == (255, 255):
+            raise InvalidRequest(
+                "region", None, f"all of the image matched {phrase!r}; name a smaller part"
+            )
+        return encode(mask)
+
     async def _call(self, function: Any, *args: Any) -> Any:
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
@@ -340,6 +365,8 @@ class LocalProvider(PipelineRunner, Provider):
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
         # Conversion happens here, never in a job; from full-precision weights.
         self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
+        if self.options.segmenter is not None:  # downloaded now, loaded when first used
+            self._helper_folder("segmenter", self.options.segmenter)
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job
@@ -349,17 +376,23 @@ class LocalProvider(PipelineRunner, Provider):
             log.info("Compiled %s in %.1f s", self.default_model, time.perf_counter() - started)
 
     def _load_helper(self, what: str, source: str | None, load: Callable[..., T]) -> T | None:
-        """A model beside the pipelines (classifier, captioner, upscaler), loaded at start."""
+        """A model beside the pipelines (classifier, captioner, upscaler at start; the
+        segmenter when first used)."""
         if source is None:
             return None
+        where = self._helper_folder(what, source)
         try:
-            where = source
-            if ModelSpec(source=source).kind == "repo":
-                where = str(fetch(source, None, self.options.cache_dir, what))
             return load(where, self.device, self.dtype, self.options.cache_dir)
-        except ModelLoadError as err:
-            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
         except Exception as err:
+            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
+
+    def _helper_folder(self, what: str, source: str) -> str:
+        """Where a helper's files are: a hub repo is downloaded first if it is not cached."""
+        if ModelSpec(source=source).kind != "repo":
+            return source
+        try:
+            return str(fetch(source, None, self.options.cache_dir, what))
+        except ModelLoadError as err:
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 
 
