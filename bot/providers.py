@@ -41,7 +41,10 @@ class Providers:
                 continue
             key = secrets.provider_keys.get(name)
             config = ProviderConfig(
-                name, provider_settings.options, key.get_secret_value() if key else None
+                name,
+                provider_settings.options,
+                key.get_secret_value() if key else None,
+                data_dir=settings.storage.data_dir,
             )
             try:
                 provider = build_provider(provider_settings.kind, config)

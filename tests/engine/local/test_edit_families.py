@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import CancelToken, GenerationRequest, GenerationResult, InvalidRequest, Mode
+from engine import (
+    CancelToken,
+    GenerationRequest,
+    GenerationResult,
+    InvalidRequest,
+    Mode,
+    Progress,
+)
 from engine.local import LocalProvider
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.family_models import FamilyModels
@@ -185,3 +192,31 @@ def test_more_than_four_images_are_refused_even_where_the_family_takes_several(
 ):
     with pytest.raises(InvalidRequest, match="4 input images at most"):
         ask(engine, "flux2-klein", mode=Mode.EDIT, init_image=png(0), extra_images=(png(1),) * 4)
+
+
+PREVIEWED = [
+    ("flux1-kontext", Mode.EDIT),
+    ("flux2-klein", Mode.EDIT),
+    ("flux1-fill", Mode.INPAINT),
+    ("qwen-image", Mode.INPAINT),
+    ("flux2-klein", Mode.OUTPAINT),
+]
+
+
+@pytest.mark.parametrize(("key", "mode"), PREVIEWED)
+async def test_edits_and_repaints_report_each_step_with_a_preview(
+    family_models: FamilyModels, key: str, mode: Mode
+):
+    small = {"width": WIDTH, "height": HEIGHT, "steps": 3}
+    options = family_models.options([key], models={key: small}, preview_every=1)
+    provider = build_provider("local", ProviderConfig("local", options))
+    assert isinstance(provider, LocalProvider)
+    mask = {} if mode is Mode.EDIT else {"mask_image": left_half_mask()}
+    request = ask(provider, key, mode=mode, init_image=png(0), **mask)
+    reports: list[Progress] = []
+    await provider.generate(request, reports.append, CancelToken())
+    await provider.close()
+    assert [report.step for report in reports] == list(range(1, len(reports) + 1))
+    previews = [report.preview for report in reports if report.preview is not None]
+    # the picture of the latents, at their size or the decoder's, the asked way up
+    assert previews and all(p.width * HEIGHT == p.height * WIDTH for p in previews)
