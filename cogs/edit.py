@@ -207,11 +207,18 @@ def edit_size(image: bytes, area: int, multiple: int, largest: int) -> tuple[int
         ) from None
     if width < 1 or height < 1:
         raise InvalidRequest("image", None, "it has no pixels; attach another image")
+    return fit_shape(width, height, area, multiple, largest)
+
+
+def fit_shape(width: int, height: int, area: int, multiple: int, largest: int) -> tuple[int, int]:
+    """``width`` by ``height`` scaled to about ``area`` pixels, each side a multiple of
+    ``multiple`` from 64 (rounded up to one) to ``largest`` (rounded down to one)."""
     scale = min(math.sqrt(area / (width * height)), largest / width, largest / height)
     low = math.ceil(64 / multiple) * multiple
+    high = max(low, largest // multiple * multiple)
 
     def side(length: float) -> int:
-        return min(largest // multiple * multiple, max(low, round(length / multiple) * multiple))
+        return min(high, max(low, round(length / multiple) * multiple))
 
     return side(width * scale), side(height * scale)
 
