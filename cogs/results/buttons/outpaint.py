@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from PIL import Image
 
+from bot.canvas.errors import CanvasError
 from bot.canvas.outpaint import Canvas, Limits, make_square, pan, zoom_out
 from bot.errors import Refusal
 from bot.jobs import Job
@@ -83,8 +84,10 @@ async def outpaint(
         area = image.width * image.height
         limits = model_limits(bot_of(interaction), job, area, grow=not isinstance(how, float))
         canvas = await asyncio.to_thread(_canvas, source, how, limits)
-    except ValueError as err:  # a CanvasError, or a model whose sizes leave no canvas
+    except CanvasError as err:
         raise Refusal(f"I can't {name} this image: {err}.") from None
+    except ValueError:  # Limits: the model's sizes and the bot's leave no canvas at all
+        raise Refusal(f"I can't {name} on {job.model}: its sizes leave no room.") from None
     width, height = canvas.size
     request = from_image(job, image, source, Mode.OUTPAINT).replace(
         init_image=_png(canvas.image), mask_image=_png(canvas.mask), width=width, height=height
