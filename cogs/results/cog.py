@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import discord
 from discord.ext import commands, tasks
 
 # Importing a family of buttons registers its actions with JobButton.
-from cogs.results.buttons import manage, reroll, source_image  # noqa: F401
+from cogs.results.buttons import (  # noqa: F401
+    edit,
+    manage,
+    outpaint,
+    reroll,
+    source_image,
+    tools,
+    vary,
+)
 from cogs.results.buttons.base import JobButton
+from cogs.results.buttons.forms import on_form
 from cogs.results.delivery import DiscordSink
+from cogs.results.region.flow import RegionSelect
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -48,13 +59,17 @@ class Results(commands.Cog):
         except Exception:
             log.exception("Dropping expired interaction tokens failed; trying again later")
 
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await on_form(interaction)
+
     async def cog_load(self) -> None:
         self.bot.sink = self.sink
-        self.bot.add_dynamic_items(JobButton)
+        self.bot.add_dynamic_items(JobButton, RegionSelect)
         self.refresher.start()
         self.token_sweeper.start()
 
     async def cog_unload(self) -> None:
         self.refresher.cancel()
         self.token_sweeper.cancel()
-        self.bot.remove_dynamic_items(JobButton)
+        self.bot.remove_dynamic_items(JobButton, RegionSelect)

@@ -1,15 +1,22 @@
-"""The Remix modal: a finished job's prompts, edited, queued again."""
+"""The result buttons' modals: Remix (a job's prompts, edited, queued again), the instruction
+of an edit, the factor of a custom zoom."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 
+from bot.canvas.errors import CanvasError
+from bot.canvas.outpaint import MAX_ZOOM, MIN_ZOOM
+from bot.canvas.outpaint import zoom_factor as canvas_zoom
+from bot.errors import Refusal
 from bot.jobs import Job
-from cogs.common import bot_of
+from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
 from cogs.results.enqueue import enqueue
+from engine import EngineError
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
@@ -52,3 +59,60 @@ class RemixModal(discord.ui.Modal, title="Remix"):
             provider=self.job.provider,
             private=await private(interaction),
         )
+
+
+Submit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+
+
+class InstructionModal(discord.ui.Modal, title="Edit image"):
+    """Asks what to change in an image. Built with a ``custom_id`` from ``forms.form_id`` it
+    is a stateless form; with ``submit`` it queues the edit itself (the message menu's)."""
+
+    instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
+        label="What should change?",
+        custom_id="instruction",
+        placeholder="make it night; remove the car; put this logo on the mug",
+        style=discord.TextStyle.paragraph,
+        max_length=1500,
+    )
+
+    def __init__(self, submit: Submit | None = None, *, custom_id: str | None = None) -> None:
+        if custom_id is None:
+            super().__init__(timeout=600)
+        else:
+            super().__init__(timeout=600, custom_id=custom_id)
+        self.submit = submit
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if self.submit is None or not bot_of(interaction).first_time(interaction):
+            return
+        await defer(interaction)
+        try:
+            await self.submit(interaction, self.instruction.value.strip())
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err))
+
+
+class ZoomModal(discord.ui.Modal, title="Custom Zoom"):
+    """Asks how far to zoom out, 1 to 2 times (a stateless form, see ``forms``)."""
+
+    factor: discord.ui.TextInput[ZoomModal] = discord.ui.TextInput(
+        label=f"Zoom out by ({MIN_ZOOM:g} to {MAX_ZOOM:g})",
+        custom_id="factor",
+        placeholder="1.25",
+        max_length=8,
+    )
+
+    def __init__(self, custom_id: str) -> None:
+        super().__init__(timeout=600, custom_id=custom_id)
+
+
+def zoom_factor(text: str) -> float:
+    """A custom zoom as a member typed it ("1.3", "1,3", "1.3x"), within the range."""
+    try:
+        return canvas_zoom(text.strip().replace(",", "."))
+    except CanvasError:
+        raise Refusal(
+            f"Zoom Out takes a factor from {MIN_ZOOM:g} to {MAX_ZOOM:g} "
+            f"(you wrote {shown(text, 20) or 'nothing'}); 1.5 shows half as much again."
+        ) from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import io
 import json
 import logging
 import math
@@ -14,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,20 +22,21 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, InvalidRequest
+from engine.local.canvas_modes import canvas_strength, check_mode, provider_modes
 from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype, set_cpu_threads
 from engine.local.families import Family
 from engine.local.hub import fetch
+from engine.local.inputs import check_inputs, draw_size
 from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
 from engine.local.memory.recipe import Recipe
-from engine.local.models import family_of, licence_of, report_at_start
+from engine.local.models import family_of, info_of, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
-    UPSCALER_FACTOR,
     LoadedModel,
     ModelLoadError,
     load_model,
@@ -47,7 +48,14 @@ from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
 from engine.local.segmenter import Segmenter, check_phrase, decode, encode
 from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
-from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode, ModelInfo
+from engine.types import (
+    CANVAS_WORDS,
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+    ModelInfo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,7 @@ class LocalProvider(PipelineRunner, Provider):
         self._segmenter: Segmenter | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
-            modes=frozenset(Mode),
+            modes=provider_modes(family for _, family in self._known_families()),
             models=tuple(self.options.models),
             samplers=tuple(SAMPLERS) + tuple(FLOW_SAMPLERS),
             loras=lora_dir is not None,
@@ -123,6 +131,9 @@ class LocalProvider(PipelineRunner, Provider):
             spec = self.options.models[name]
             family = family_of(name, spec, self.options.cache_dir, online)
             self._families[name] = family
+            if hasattr(self, "_capabilities") and not family.modes <= self._capabilities.modes:
+                modes = provider_modes(family for _, family in self._known_families())
+                self._capabilities = replace(self._capabilities, modes=modes)
         return family
 
     def _load(
@@ -140,6 +151,15 @@ class LocalProvider(PipelineRunner, Provider):
             loras=self.options.lora_dir is not None,
         )
 
+    def _known_families(self) -> list[tuple[str, Family]]:
+        """Each configured model's family, as far as is known without the hub (a repo neither
+        downloaded nor in the table of well-known ones is learnt when first loaded)."""
+        known = []
+        for name in self.options.models:
+            with contextlib.suppress(ModelLoadError):
+                known.append((name, self.family(name, online=False)))
+        return known
+
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
         and /models ask it on the event loop), so a repo not downloaded yet, of no family the
@@ -151,16 +171,11 @@ class LocalProvider(PipelineRunner, Provider):
             family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
-        return ModelInfo(
-            family=family.label,
-            negative_prompt=family.negative_prompt,
-            guidance=family.takes_guidance,
-            samplers=tuple(family.samplers),
-            img2img=family.image2img is not None,
-            upscale=self.options.upscaler is not None or family.image2img is not None,
-            loras=family.loras and self.options.lora_dir is not None,
-            licence=licence_of(spec),
-            size_multiple=family.size_multiple,
+        return info_of(
+            family,
+            spec,
+            loras=self.options.lora_dir is not None,
+            upscaler=self.options.upscaler is not None,
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
@@ -205,6 +220,8 @@ class LocalProvider(PipelineRunner, Provider):
                     f"did you mean {', '.join(close)}? {name} ({family.label}) takes "
                     + ", ".join(family.samplers),
                 )
+        check_mode(request, name, family, self._known_families)
+        check_inputs(request)
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
@@ -221,13 +238,16 @@ class LocalProvider(PipelineRunner, Provider):
                 request.mode.value,
                 f"{name} ({family.label}) can't redraw an image larger; pick another model",
             )
-        width, height = self._size(request, spec, family)
+        upscale = None if self.options.upscaler else self.options.upscale_factor
+        width, height = draw_size(request, spec, family, upscale)
         steps = request.steps or spec.steps or family.steps
         strength = request.strength
         if request.mode is Mode.UPSCALE and self.options.upscaler is not None:
             steps, strength = request.steps or UPSCALER_STEPS, None
         elif request.mode is Mode.UPSCALE:
             strength = self.options.upscale_strength
+        elif request.mode in CANVAS_WORDS:
+            strength = canvas_strength(request, family)
         if request.mode is not Mode.TXT2IMG and strength is not None:
             steps = max(steps, math.ceil(1 / strength))  # at least one denoising step
         sampler = request.sampler or spec.sampler
@@ -261,21 +281,6 @@ class LocalProvider(PipelineRunner, Provider):
             if value > max_size:
                 raise InvalidRequest(field, value, f"at most {max_size} for model {name}")
         return resolved
-
-    def _size(self, request: GenerationRequest, spec: ModelSpec, family: Family) -> tuple[int, int]:
-        if request.width and request.height:
-            return request.width, request.height
-        if request.mode is Mode.UPSCALE and request.init_image is not None:
-            with Image.open(io.BytesIO(request.init_image)) as image:
-                source = image.size
-            if self.options.upscaler is not None:  # the x4 model's scale is fixed
-                return source[0] * UPSCALER_FACTOR, source[1] * UPSCALER_FACTOR
-            factor, multiple = self.options.upscale_factor, family.size_multiple
-            return _multiple_of(source[0] * factor, multiple), _multiple_of(
-                source[1] * factor, multiple
-            )
-        width = request.width or spec.width or family.width
-        return width, request.height or spec.height or family.height
 
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG:
@@ -394,8 +399,3 @@ class LocalProvider(PipelineRunner, Provider):
             return str(fetch(source, None, self.options.cache_dir, what))
         except ModelLoadError as err:
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
-
-
-def _multiple_of(value: float, multiple: int) -> int:
-    """Rounded down to the family's size multiple, at least 64 pixels."""
-    return max(64, int(value) // multiple * multiple)

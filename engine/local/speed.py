@@ -28,7 +28,16 @@ COMPILE_BACKEND = "inductor"
 # (diffusers 0.42). Any other runs its whole call in one context, which is right only when the
 # transformer runs once a step: guidance distilled or absent.
 OWN_CACHE_CONTEXTS = frozenset(
-    {"FluxPipeline", "Flux2KleinPipeline", "QwenImagePipeline", "QwenImageImg2ImgPipeline"}
+    {
+        "FluxPipeline",
+        "Flux2KleinPipeline",
+        "Flux2KleinInpaintPipeline",
+        "QwenImagePipeline",
+        "QwenImageImg2ImgPipeline",
+        "QwenImageInpaintPipeline",
+        "QwenImageEditPipeline",
+        "QwenImageEditPlusPipeline",
+    }
 )
 ONE_PASS = ("distilled", "none")
 # Transformers whose step cache diffusers 0.42 has but cannot run, and why.
@@ -127,7 +136,7 @@ def _first_block_cache(denoiser: Any, name: str, spec: ModelSpec, family: Family
     broken = BROKEN_CACHES.get(type(denoiser).__name__)
     if broken is not None:
         raise ModelLoadError(f'{what}: cache = "first_block" cannot run: {broken}; remove cache')
-    for pipeline in (family.text2img, family.image2img):
+    for pipeline in (family.text2img, family.image2img, family.inpaint, family.edit):
         if pipeline and pipeline not in OWN_CACHE_CONTEXTS and family.guidance_kind not in ONE_PASS:
             raise ModelLoadError(
                 f'{what}: cache = "first_block" cannot follow {pipeline}, which runs the '

@@ -75,6 +75,23 @@ class Describe(discord.ui.Modal, title="Describe it"):
         )
 
 
+class Attach(discord.ui.Modal, title="Attach it"):
+    files: discord.ui.Label[Attach] = discord.ui.Label(
+        text="Files",
+        component=discord.ui.FileUpload(custom_id="files", min_values=1, max_values=2),
+    )
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        upload = self.files.component
+        assert isinstance(upload, discord.ui.FileUpload)
+        data = [await attachment.read() for attachment in upload.values]
+        names = [
+            f"{attachment.filename}:{len(read)}"
+            for attachment, read in zip(upload.values, data, strict=True)
+        ]
+        await interaction.response.send_message(" ".join(names), ephemeral=True)
+
+
 class Bot(commands.Bot):
     def __init__(self) -> None:
         intents = discord.Intents.none()
@@ -193,6 +210,10 @@ def add_commands(bot: Bot) -> None:
     @tree.command(description="Opens a modal")
     async def describe(interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_modal(Describe())
+
+    @tree.command(description="Opens a modal with a file upload")
+    async def attach(interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_modal(Attach())
 
     @tree.command(description="Server settings")
     @app_commands.guild_only()
@@ -381,6 +402,30 @@ async def test_a_modal_round_trip(world: tuple[FakeDiscord, Bot]):
         f"GET /channels/{GENERAL}/messages/{submit.original_id}: 404 10008 Unknown Message: "
         f"message {submit.original_id} is ephemeral: only its interaction reaches it"
     ]
+
+
+async def test_a_modal_file_upload_carries_the_attachments_it_resolves(
+    world: tuple[FakeDiscord, Bot],
+):
+    fake, _ = world
+    interaction = await fake.invoke("attach", user=ALICE, channel=GENERAL)
+    await interaction.response()
+    assert interaction.modal is not None
+    [label] = interaction.modal["components"]
+    assert label["type"] == 18 and label["component"]["type"] == 19
+    with pytest.raises(AssertionError, match="is required"):
+        await fake.submit_modal(interaction, {})
+    with pytest.raises(AssertionError, match=r"dicts from fake\.add_attachment"):
+        await fake.submit_modal(interaction, {"files": "mask.png"})
+
+    files = [fake.add_attachment(png(), "a.png"), fake.add_attachment(b"xyz", "b.txt")]
+    submit = await fake.submit_modal(interaction, {"files": files})
+    [echo] = submit.payload["data"]["components"]
+    assert echo["component"]["values"] == [file["id"] for file in files]
+    assert set(submit.payload["data"]["resolved"]["attachments"]) == {f["id"] for f in files}
+    answer = await submit.response()
+    assert answer["data"]["content"] == f"a.png:{len(png())} b.txt:3"
+    assert not fake.violations
 
 
 async def test_a_message_command_on_a_member_s_message(world: tuple[FakeDiscord, Bot]):

@@ -97,13 +97,12 @@ def qwen_packed(pipe: Any, latents: torch.Tensor, width: int, height: int) -> to
 
 def flux2_packed(pipe: Any, latents: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """FLUX.2 packs 2x2 patches of its 32 channels into a sequence of 128-channel tokens,
-    placed by position ids; its text-to-image ids are plain row-major, so the pipeline's own
-    scatter with ids rebuilt from the size gives (batch, 128, H/16, W/16)."""
+    placed by position ids; the ids of the generated image are plain row-major in every FLUX.2
+    pipeline (text-to-image, with references, inpaint; each has its own scatter helper, with
+    its own signature), so a reshape gives (batch, 128, H/16, W/16)."""
     rows, columns = height // (pipe.vae_scale_factor * 2), width // (pipe.vae_scale_factor * 2)
-    grid = latents.new_empty(latents.shape[0], latents.shape[2], rows, columns)
-    ids = pipe._prepare_latent_ids(grid).to(latents.device)
-    unpacked: torch.Tensor = pipe._unpack_latents_with_ids(latents, ids, rows, columns)
-    return unpacked
+    batch, _, channels = latents.shape
+    return latents.reshape(batch, rows, columns, channels).permute(0, 3, 1, 2)
 
 
 def flux2_decode(pipe: Any, latents: torch.Tensor) -> torch.Tensor:

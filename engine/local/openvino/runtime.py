@@ -22,7 +22,7 @@ from engine.local.openvino.options import Choice, choose_runtime, installed
 from engine.local.openvino.store import Store, conversion_key, sources
 from engine.local.options import LocalOptions, ModelSpec
 from engine.local.pipelines import LoadedModel, ModelLoadError
-from engine.types import GenerationRequest
+from engine.types import CANVAS_WORDS, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ class OpenVinoRuntime:
                 model.bytes / 2**20,
             )
             model.text2img = model.image2img = model.tiny_decoder = None
+            model.canvas = {}
             model.bytes = model.ram_bytes = model.gpu_bytes = 0
         model.bytes += converted
         model.ram_bytes += converted
@@ -191,6 +192,7 @@ class OpenVinoRuntime:
         started = time.perf_counter()
         loaded = self._load(model.name)
         model.text2img, model.image2img = loaded.text2img, loaded.image2img
+        model.canvas = loaded.canvas
         model.tiny_decoder = loaded.tiny_decoder
         model.bytes += loaded.bytes
         model.ram_bytes += loaded.ram_bytes
@@ -246,7 +248,12 @@ class OpenVinoRuntime:
             tiny = TinyDecoder(final, model.tiny_decoder.config)
         self._compile_default(model, text, unet, final)
         return dataclasses.replace(
-            model, text2img=text2img, image2img=image2img, tiny_decoder=tiny, runtime=None
+            model,
+            text2img=text2img,
+            image2img=image2img,
+            tiny_decoder=tiny,
+            runtime=None,
+            canvas={},  # edits and repaints run on PyTorch
         )
 
     def _compile_default(
@@ -268,6 +275,13 @@ class OpenVinoRuntime:
         variant = model.runtime
         if variant is None:
             return model
+        if request.mode in CANVAS_WORDS:
+            log.info(
+                "A job to %s on %s runs on PyTorch, not OpenVINO",
+                CANVAS_WORDS[request.mode],
+                model.name,
+            )
+            return self._torch(model)
         if request.loras:
             names = ", ".join(lora.name for lora in request.loras)
             log.info("A job on %s with LoRAs (%s) runs on PyTorch, not OpenVINO", model.name, names)
