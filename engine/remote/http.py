@@ -61,6 +61,15 @@ class HttpPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Form:
+    """A multipart/form-data body: text fields, then files as (field, file name, bytes, type).
+    A field may repeat (``image[]``), so both are sequences of pairs."""
+
+    fields: Sequence[tuple[str, str]] = ()
+    files: Sequence[tuple[str, str, bytes, str]] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     status: int
     headers: httpx.Headers
@@ -111,6 +120,7 @@ class RemoteClient:
         url: str,
         *,
         json_body: Any = None,
+        form: Form | None = None,
         idempotent: bool = True,
         ok: frozenset[int] = frozenset({200}),
     ) -> Answer:
@@ -121,7 +131,7 @@ class RemoteClient:
         while True:
             attempt += 1
             try:
-                answer = await self._send(method, url, json_body)
+                answer = await self._send(method, url, json_body, form)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 # never reached the server: always safe to send again
                 if attempt > self.policy.max_retries:
@@ -180,8 +190,16 @@ class RemoteClient:
             status=status,
         )
 
-    async def _send(self, method: str, url: str, json_body: Any) -> Answer:
-        request = self._client.build_request(method, url, json=json_body)
+    async def _send(self, method: str, url: str, json_body: Any, form: Form | None) -> Answer:
+        if form is None:
+            request = self._client.build_request(method, url, json=json_body)
+        else:
+            request = self._client.build_request(
+                method,
+                url,
+                data=_grouped(form.fields),
+                files=[(name, (filename, data, kind)) for name, filename, data, kind in form.files],
+            )
         response = await self._client.send(request, stream=True)
         return await read_bounded(response, self.policy.max_body_bytes, self.say)
 
@@ -294,6 +312,14 @@ def decode_image(data: bytes, say: Callable[[str], str]) -> Image.Image:
         raise ProviderError(say("sent data that is not an image")) from None
     pixels = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     return Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+
+
+def _grouped(fields: Sequence[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """httpx's form data: a field given more than once as a list of its values."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in fields:
+        grouped.setdefault(name, []).append(value)
+    return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}
 
 
 def png_base64(image: Image.Image) -> str:
