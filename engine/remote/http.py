@@ -62,11 +62,11 @@ class HttpPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Form:
-    """A multipart/form-data body: text fields, then files as (field, file name, bytes, type).
-    A field may repeat (``image[]``), so both are sequences of pairs."""
+    """A multipart/form-data body: text fields, then files as (field, file name, bytes, type);
+    a file's field may repeat (``image[]``)."""
 
-    fields: Sequence[tuple[str, str]] = ()
-    files: Sequence[tuple[str, str, bytes, str]] = ()
+    fields: Mapping[str, str]
+    files: Sequence[tuple[str, str, bytes, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ class RemoteClient:
             request = self._client.build_request(
                 method,
                 url,
-                data=_grouped(form.fields),
+                data=dict(form.fields),
                 files=[(name, (filename, data, kind)) for name, filename, data, kind in form.files],
             )
         response = await self._client.send(request, stream=True)
@@ -312,14 +312,6 @@ def decode_image(data: bytes, say: Callable[[str], str]) -> Image.Image:
         raise ProviderError(say("sent data that is not an image")) from None
     pixels = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     return Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
-
-
-def _grouped(fields: Sequence[tuple[str, str]]) -> dict[str, str | list[str]]:
-    """httpx's form data: a field given more than once as a list of its values."""
-    grouped: dict[str, list[str]] = {}
-    for name, value in fields:
-        grouped.setdefault(name, []).append(value)
-    return {name: values[0] if len(values) == 1 else values for name, values in grouped.items()}
 
 
 def png_base64(image: Image.Image) -> str:

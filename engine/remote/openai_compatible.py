@@ -120,9 +120,9 @@ class OpenAICompatibleProvider(RemoteProvider):
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         if request.steps is not None:
             raise InvalidRequest("steps", request.steps, f"{self.name} sets its own")
-        default = self.options.sizes[0] if self.options.sizes else "1024x1024"
         if request.mode in IMAGE_MODES & self.capabilities.modes and request.init_image:
-            default = self._size_for(image_size(request.init_image))
+            request = self._edit_size(request)
+        default = self.options.sizes[0] if self.options.sizes else "1024x1024"
         width, _, height = default.partition("x")
         resolved = super().prepare(
             request.replace(width=request.width or int(width), height=request.height or int(height))
@@ -132,17 +132,36 @@ class OpenAICompatibleProvider(RemoteProvider):
             raise InvalidRequest("size", size, "one of " + ", ".join(self.options.sizes))
         return resolved
 
+    def _edit_size(self, request: GenerationRequest) -> GenerationRequest:
+        """The size of an edit or a canvas, which the bot derives from the image: the image's
+        own (to a multiple of 8) where the request leaves it out, and where the server takes
+        only ``sizes``, the one of them nearest in shape. Edits have no strength."""
+        if request.strength is not None:
+            raise InvalidRequest("strength", request.strength, f"{self.name} sets its own")
+        if request.width and request.height and not self.options.sizes:
+            return request
+        assert request.init_image is not None
+        shape = (
+            (request.width, request.height)
+            if request.width and request.height
+            else image_size(request.init_image)
+        )
+        width, _, height = self._size_for(shape).partition("x")
+        return request.replace(width=int(width), height=int(height))
+
     def _size_for(self, image: tuple[int, int]) -> str:
-        """An edit's size where the request leaves it out: the image's own (to a multiple of
-        8), or the allowed size nearest its shape."""
+        """The image's size to a multiple of 8, or the allowed size nearest its shape."""
         width, height = image
         if not self.options.sizes:
             step = self.capabilities.size_multiple
             return f"{max(step, width - width % step)}x{max(step, height - height % step)}"
 
-        def distance(size: str) -> float:
-            across, _, down = size.partition("x")
-            return abs(math.log(int(across) * height / (int(down) * width)))
+        def distance(size: str) -> tuple[float, float]:  # in shape, then in pixels
+            across, down = (int(side) for side in size.partition("x")[::2])
+            return (
+                abs(math.log(across * height / (down * width))),
+                abs(math.log(across * down / (width * height))),
+            )
 
         return min(self.options.sizes, key=distance)
 
@@ -189,17 +208,17 @@ class OpenAICompatibleProvider(RemoteProvider):
         """The edits form: each image decoded and sent afresh as an RGBA PNG (what the
         strictest servers take), the mask transparent where ours is white."""
         assert request.init_image is not None
-        fields = [
-            ("model", str(request.model)),
-            ("prompt", request.prompt),
-            ("n", str(request.count)),
-            ("size", "x".join(map(str, request.size))),
-            ("response_format", self.options.response_format),
-        ]
+        fields = {
+            "model": str(request.model),
+            "prompt": request.prompt,
+            "n": str(request.count),
+            "size": "x".join(map(str, request.size)),
+            "response_format": self.options.response_format,
+        }
         for key in ("quality", "output_format", "background"):
             value = getattr(self.options, key)
             if value is not None:
-                fields.append((key, value))
+                fields[key] = value
         images = (request.init_image, *request.extra_images)
         name = "image[]" if len(images) > 1 else "image"
         files = [

@@ -198,6 +198,31 @@ async def test_an_outpaint_is_a_masked_edit_of_the_padded_canvas(api: FakeApi):
     assert result.images[0].image.size == (1536, 1024)
 
 
+def test_the_size_of_an_edit_or_a_canvas_fits_what_the_server_takes(api: FakeApi):
+    square = provider(api, edits=True, sizes=["1024x1024", "512x512", "1536x1024"])
+    free = provider(api, edits=True)
+    mask = left_half_mask((120, 90))
+
+    def size(p: OpenAICompatibleProvider, **options) -> tuple[int, int]:
+        request = GenerationRequest("x", init_image=png(size=(120, 90)), **options)
+        return p.prepare(request).size
+
+    # the bot's size for a canvas or an edit, snapped to the allowed size nearest its shape
+    assert size(square, mode=Mode.OUTPAINT, mask_image=mask, width=1184, height=888) == (
+        1536,
+        1024,
+    )
+    assert size(square, mode=Mode.EDIT, width=520, height=512) == (512, 512)
+    assert size(free, mode=Mode.EDIT, width=1184, height=888) == (1184, 888)
+    assert size(free, mode=Mode.INPAINT, mask_image=mask) == (120, 88)
+    with pytest.raises(InvalidRequest) as caught:  # a txt2img size is the member's: refused
+        square.prepare(GenerationRequest("x", width=520, height=512))
+    assert caught.value.field == "size"
+    with pytest.raises(InvalidRequest) as caught:
+        free.prepare(GenerationRequest("x", mode=Mode.EDIT, init_image=png(), strength=0.5))
+    assert caught.value.field == "strength"
+
+
 async def test_an_edit_sends_several_images_as_an_image_array_without_a_mask(api: FakeApi):
     server = EditServer(api)
     p = provider(api, edits=True, max_input_images=3, quality="high", style="vivid")
