@@ -54,6 +54,15 @@ class Requester:
 
 
 @dataclass(frozen=True, slots=True)
+class InputImages:
+    """A job's stored input images (``GenerationRequest``'s image fields)."""
+
+    init: bytes | None = None
+    mask: bytes | None = None
+    extras: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     job_id: int
     user_id: int
@@ -79,7 +88,8 @@ class Job:
     result_text: str | None = None  # what a describe job found; None for images
 
     @classmethod
-    def from_row(cls, row: Row, init_image: bytes | None = None) -> Job:
+    def from_row(cls, row: Row, inputs: InputImages | None = None) -> Job:
+        images = inputs or InputImages()
         return cls(
             job_id=row["job_id"],
             user_id=row["user_id"],
@@ -89,7 +99,9 @@ class Job:
             provider=row["provider"],
             model=row["model"],
             batch_key=row["batch_key"],
-            request=GenerationRequest.from_dict(json.loads(row["request"]), init_image),
+            request=GenerationRequest.from_dict(
+                json.loads(row["request"]), images.init, images.mask, images.extras
+            ),
             target=json.loads(row["target"]),
             status=JobStatus(row["status"]),
             attempt=row["attempt"],

@@ -28,7 +28,8 @@ BUSY_PAUSE = 1.0  # between passes while a backlog drains
 
 PRUNABLE = (
     "SELECT job_id FROM jobs WHERE job_id IN "
-    "(SELECT job_id FROM job_images UNION SELECT job_id FROM job_inputs) "
+    "(SELECT job_id FROM job_images UNION SELECT job_id FROM job_inputs "
+    "UNION SELECT job_id FROM job_input_extras) "
     "AND status IN ('succeeded', 'failed', 'cancelled') AND delivered = 1 AND finished_at < ? "
     "AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.job_id = jobs.job_id AND r.status = 'open') "
     "ORDER BY job_id LIMIT ?"
@@ -102,8 +103,8 @@ class Retention:
                 job_ids = [int(row[0]) for row in await cursor.fetchall()]
             if job_ids:
                 marks = ", ".join("?" * len(job_ids))
-                await conn.execute(f"DELETE FROM job_images WHERE job_id IN ({marks})", job_ids)
-                await conn.execute(f"DELETE FROM job_inputs WHERE job_id IN ({marks})", job_ids)
+                for table in ("job_images", "job_inputs", "job_input_extras"):
+                    await conn.execute(f"DELETE FROM {table} WHERE job_id IN ({marks})", job_ids)
         if job_ids:
             await asyncio.to_thread(
                 remove_folders, [self._results_dir / str(i) for i in job_ids], "the expired results"

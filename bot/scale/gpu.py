@@ -28,7 +28,7 @@ from bot.images import encode_png, parameters_text, write_atomically
 from bot.providers import Providers
 from bot.scale.outage import QuietWorker, RedisOutage, WorkerQueue
 from bot.scale.results import blob_name
-from bot.scale.transport import TASK_FUNCTION, b64, queue_name, unb64, write_progress
+from bot.scale.transport import TASK_FUNCTION, b64, queue_name, request_of, write_progress
 from bot.settings import LoadedSettings, ScaleSettings
 from engine import (
     CancelToken,
@@ -106,9 +106,7 @@ class TaskRunner:
     ) -> dict[str, Any]:
         saq_job: SaqJob = ctx["job"]
         entry = self._providers.get(provider)
-        requests = [
-            GenerationRequest.from_dict(item["request"], unb64(item["init_image"])) for item in jobs
-        ]
+        requests = [request_of(item) for item in jobs]
         job_ids = [int(item["job_id"]) for item in jobs]
         tokens = [CancelToken() for _ in jobs]
         queue = saq_job.get_queue()

@@ -34,6 +34,7 @@ from saq.queue.redis import RedisQueue
 from saq.utils import now
 
 from bot.jobs import Job
+from engine import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Task:
                     "job_id": job.job_id,
                     "attempt": job.attempt,
                     "request": job.request.to_dict(),
-                    "init_image": b64(job.request.init_image) if job.request.init_image else None,
+                    **input_payload(job.request),
                 }
                 for job in self.jobs
             ],
@@ -325,6 +326,25 @@ async def _done(result: Awaitable[T] | T) -> T:
     if inspect.isawaitable(result):
         return cast(T, await result)
     return result
+
+
+def input_payload(request: GenerationRequest) -> dict[str, Any]:
+    """A request's input images as a task carries them (base64)."""
+    return {
+        "init_image": b64(request.init_image) if request.init_image is not None else None,
+        "mask_image": b64(request.mask_image) if request.mask_image is not None else None,
+        "extra_images": [b64(image) for image in request.extra_images],
+    }
+
+
+def request_of(item: Mapping[str, Any]) -> GenerationRequest:
+    """A task's request back with its input images. Older tasks carry no mask or extras."""
+    return GenerationRequest.from_dict(
+        item["request"],
+        unb64(item.get("init_image")),
+        unb64(item.get("mask_image")),
+        tuple(base64.b64decode(text) for text in item.get("extra_images") or ()),
+    )
 
 
 def b64(data: bytes) -> str:

@@ -25,6 +25,7 @@ TABLES = (
     "user_preferences",
     "jobs",
     "job_inputs",
+    "job_input_extras",
     "job_images",
     "deliveries",
     "quota_ledger",

@@ -10,6 +10,7 @@ from bot.errors import CooldownActive, QueueLimitReached, QuotaExceeded
 from bot.jobs import NewJob
 from bot.quota import QuotaLimits, lock_user, period_of, reserve, resets_at, used, used_everywhere
 from bot.storage import Dialect, Statement, Steps
+from bot.store.inputs import insert_inputs
 
 INSERT_JOB = (
     "INSERT INTO jobs (user_id, guild_id, channel_id, origin, provider, model, batch_key, "
@@ -68,11 +69,7 @@ def _submit(dialect: Dialect, new: NewJob, limits: QuotaLimits, now: float) -> S
     )
     assert inserted is not None
     job_id = int(inserted[0])
-    if new.request.init_image is not None:
-        yield Statement(
-            "INSERT INTO job_inputs (job_id, image) VALUES (?, ?)",
-            (job_id, new.request.init_image),
-        )
+    yield from insert_inputs(job_id, new.request)
     yield reserve(
         user_id=user, scope=limits.scope, period=period, units=new.cost, job_id=job_id, now=now
     )

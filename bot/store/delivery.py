@@ -11,6 +11,7 @@ from bot.credentials import drop_token, sweep_tokens
 from bot.errors import InvalidTransition
 from bot.jobs import Job, StoredImage
 from bot.store.base import StoreBase, _marks, _maybe
+from bot.store.inputs import read_inputs
 
 
 class JobDelivery(StoreBase):
@@ -20,8 +21,7 @@ class JobDelivery(StoreBase):
         row = await self._db.fetchone("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
         if row is None:
             return None
-        image = await self._db.fetchone("SELECT image FROM job_inputs WHERE job_id = ?", (job_id,))
-        return Job.from_row(row, image["image"] if image else None)
+        return Job.from_row(row, await read_inputs(self._db.fetchall, job_id))
 
     async def images(self, job_id: int) -> list[StoredImage]:
         rows = await self._db.fetchall(

@@ -13,6 +13,7 @@ from bot.quota import QuotaLimits, settle_in
 from bot.storage import Row, SqlConnection
 from bot.store.admission import _submit
 from bot.store.base import StoreBase, _marks, _maybe, _one
+from bot.store.inputs import fetch_in, read_inputs
 from bot.store.protocol import Recovery
 
 
@@ -236,8 +237,7 @@ class JobLifecycle(StoreBase):
 
     async def _load(self, conn: SqlConnection, job_id: int) -> Job:
         row = await _one(conn, "SELECT * FROM jobs WHERE job_id = ?", (job_id,))
-        image = await _maybe(conn, "SELECT image FROM job_inputs WHERE job_id = ?", (job_id,))
-        return Job.from_row(row, image["image"] if image else None)
+        return Job.from_row(row, await read_inputs(fetch_in(conn), job_id))
 
 
 @dataclass(frozen=True, slots=True)
