@@ -31,7 +31,8 @@ async def test_each_kind_takes_exactly_the_canvas_modes_its_document_allows(name
     options, allowed = KINDS[name]
     kind = name.removesuffix("-edits")
     provider = build_provider(
-        kind, ProviderConfig(name, {"base_url": "http://127.0.0.1:9", **options}, "key")
+        kind,
+        ProviderConfig(name, {"base_url": "http://127.0.0.1:9", **options}, "sk-canvas-modes-618"),
     )
     info = provider.model_info(provider.default_model)
     assert {mode for mode in CANVAS_WORDS if info.takes(mode)} == allowed
