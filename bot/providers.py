@@ -10,10 +10,13 @@ from bot import scheduler
 from bot.breaker import Breaker, BreakerState, Change
 from bot.errors import SettingsError
 from bot.settings import ProviderSettings, Secrets, Settings
-from engine import InvalidRequest, Provider, ProviderConfigError
+from engine import EngineError, InvalidRequest, Mode, Provider, ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
+from engine.types import CANVAS_WORDS
 
 log = logging.getLogger(__name__)
+
+ABLE_SHOWN = 5  # models a refusal names, the rest counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,49 @@ class Providers:
 
     def find(self, name: str) -> ProviderEntry | None:
         return self._entries.get(name)
+
+    def able(self, mode: Mode) -> list[tuple[str, str]]:
+        """Every (provider, model) that runs ``mode``: the provider does the mode at all and the
+        model takes it. A local model's info may read its files: ask on a refusal, or cache."""
+        found = []
+        for entry in self:
+            provider = entry.provider
+            if mode not in provider.capabilities.modes:
+                continue
+            for model in provider.capabilities.models or (provider.default_model,):
+                try:
+                    takes = provider.model_info(model).takes(mode)
+                except (OSError, EngineError):
+                    continue  # a model it cannot read now is not offered
+                if takes:
+                    found.append((entry.name, model))
+        return found
+
+    def takes(self, provider: str | None, model: str | None, mode: Mode) -> bool:
+        """Whether ``model`` of ``provider`` (their defaults where None) runs ``mode``."""
+        entry = self.get(provider)
+        name = model or entry.provider.default_model
+        return mode in entry.provider.capabilities.modes and entry.provider.model_info(name).takes(
+            mode
+        )
+
+    def unable(self, model: str, mode: Mode, *, more: str = "") -> InvalidRequest:
+        """The refusal of ``mode`` on ``model``, naming the models that can (and ``more``, a
+        further way out, where there is one)."""
+        words = CANVAS_WORDS.get(mode, f"do {mode.value}")
+        able = self.able(mode)
+        several = len({provider for provider, _ in able}) > 1 or len(self) > 1
+        names = [f"{m} ({p})" if several else m for p, m in able]
+        shown = names[:ABLE_SHOWN]
+        if len(names) > len(shown):
+            shown.append(f"{len(names) - len(shown)} more (see /models)")
+        if not names:
+            way = f"no model here can{more}"
+        elif len(names) == 1:
+            way = f"{names[0]} can; pick it{more}"
+        else:
+            way = f"{', '.join(shown[:-1])} and {shown[-1]} can; pick one{more}"
+        return InvalidRequest("model", model, f"it can't {words}; {way}")
 
     def default_negative(
         self, provider: str | None, model: str | None, negative: str | None

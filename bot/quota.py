@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from bot.jobs import Requester
 from bot.settings import QueueSettings, QuotaOverride, QuotaSettings
 from bot.storage import Dialect, SqlConnection, SqlDatabase, Statement, Steps
-from engine import GenerationRequest
+from engine import GenerationRequest, Mode
 
 GLOBAL_SCOPE = 0
+INPAINT_FLOOR = 0.5  # an inpaint costs at least this share of the whole image's price
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,19 @@ class QuotaPolicy:
         best = max(tiers, key=lambda tier: (tier.daily_units or 0, tier.priority))
         return replace(_override(limits, best, best.name), priority=best.priority)
 
-    def cost(self, request: GenerationRequest, multiplier: float = 1.0) -> int:
-        """Units for the work asked: at least one per image, more for bigger or longer work."""
+    def cost(
+        self, request: GenerationRequest, multiplier: float = 1.0, *, painted: float = 1.0
+    ) -> int:
+        """Units for the work asked: at least one per image, more for bigger or longer work.
+        Every mode is priced alike, except that an inpaint of a small region costs less: its
+        cost scales with the share of the image its mask repaints (``painted``), never below
+        half."""
         width, height = request.size
         pixels = width * height / (self._quota.base_width * self._quota.base_height)
         steps = (request.steps or self._quota.base_steps) / self._quota.base_steps
-        return max(request.count, math.ceil(request.count * pixels * steps * multiplier - 1e-9))
+        region = max(INPAINT_FLOOR, min(1.0, painted)) if request.mode is Mode.INPAINT else 1.0
+        units = request.count * pixels * steps * multiplier * region
+        return max(request.count, math.ceil(units - 1e-9))
 
 
 def bounded(limits: QuotaLimits, owner: QuotaLimits) -> QuotaLimits:

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import io
 import secrets
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from PIL import Image
 
 from bot.describing import CAPTIONER, DESCRIBE_TIMEOUT, describe_request
 from bot.errors import BlockedPrompt, Refusal
+from bot.input_images import check_header, reencode_inputs
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
 from bot.policy import Policies
@@ -24,9 +24,15 @@ from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
 from engine.loras import check_loras, lift_prompt_loras
 from engine.provider import Provider
-from engine.types import MAX_SEED, file_size, pixels
+from engine.types import (
+    CANVAS_WORDS,
+    IMAGE_MODES,
+    MASK_MODES,
+    MAX_INPUT_IMAGES,
+    MAX_SEED,
+)
 
-INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
+EDIT_FALLBACK = "edit_fallback"  # in a job's target: an edit that ran as img2img
 NSFW_ONLY = "only for prompts (never images) in age-restricted server channels; pick another"
 
 
@@ -97,6 +103,7 @@ class JobService:
         check_loras(request.loras)
         self._check_input_image(request)
         model = request.model or entry.provider.default_model
+        request = self._check_mode(entry, request, model)
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
             raise _nsfw_model(model)
         _refuse_nsfw_loras(entry.provider, request)
@@ -115,51 +122,75 @@ class JobService:
             _check_range("height", request.height, low, limits.max_height)
 
     def _check_input_image(self, request: GenerationRequest) -> None:
-        needs_image = request.mode in (Mode.IMG2IMG, Mode.UPSCALE)
+        mode = request.mode
+        needs_image = mode in IMAGE_MODES or mode is Mode.UPSCALE
         if request.init_image is None:
             if needs_image:
                 raise InvalidRequest(
-                    "image", None, f"{request.mode.value} needs an input image; attach one"
+                    "image", None, f"{mode.value} needs an input image; attach one"
                 )
-            return
-        if not needs_image:
-            raise InvalidRequest("image", None, "only img2img and upscale take one; leave it out")
-        if request.mode is Mode.IMG2IMG and (
-            request.strength is None or not 0 < request.strength <= 1
-        ):
-            raise InvalidRequest("strength", request.strength, "use a value above 0, at most 1")
-        self._check_image_bytes(request.init_image)
-
-    def _check_image_bytes(self, data: bytes) -> None:
-        size = len(data)
-        limit = self.settings.limits.max_input_image_bytes
-        if size > limit:
-            raise _image(f"the file is {file_size(size)}; attach {file_size(limit)} at most")
+        elif not needs_image:
+            raise InvalidRequest(
+                "image", None, "only img2img, edits, repaints and upscale take one; leave it out"
+            )
+        if mode in MASK_MODES and request.mask_image is None:
+            raise InvalidRequest(
+                "mask", None, f"to {CANVAS_WORDS[mode]} give a mask: white repaints, black keeps"
+            )
+        if mode not in MASK_MODES and request.mask_image is not None:
+            raise InvalidRequest("mask", None, "only inpaint and outpaint take one; leave it out")
+        if request.extra_images:
+            if mode is not Mode.EDIT:
+                raise InvalidRequest("images", None, "only an edit takes several; give one")
+            if 1 + len(request.extra_images) > MAX_INPUT_IMAGES:
+                raise InvalidRequest(
+                    "images",
+                    1 + len(request.extra_images),
+                    f"an edit takes {MAX_INPUT_IMAGES} images at most; give fewer",
+                )
+        strength = request.strength
+        missing = mode is Mode.IMG2IMG and strength is None
+        if missing or (strength is not None and not 0 < strength <= 1):
+            raise InvalidRequest("strength", strength, "use a value above 0, at most 1")
         limits = self.settings.limits
-        max_pixels = limits.max_width * limits.max_height
-        largest = f"{pixels(limits.max_width, limits.max_height)} at most"
-        allowed = "attach a PNG, JPEG or WebP image instead"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise _image(f"it is far too large to open; attach {largest}") from None
-        except Exception:
-            raise _image(f"that file is not an image; {allowed}") from None
-        with image:
-            image_format, (width, height) = image.format, image.size
-            frames = getattr(image, "n_frames", 1)
-            if image_format not in INPUT_FORMATS:
-                raise _image(f"{image_format} files can't be read; {allowed}")
-            if frames > 1:
-                raise _image("it is an animation; attach a still image instead")
-            if width * height > max_pixels:
-                raise _image(f"it is {width}×{height} pixels; attach {largest}")
-            try:
-                image.verify()
-            except Exception:
-                raise _image("the file is damaged or cut short; attach it again") from None
+        for field, data in (
+            ("image", request.init_image),
+            ("mask", request.mask_image),
+            *(("images", extra) for extra in request.extra_images),
+        ):
+            if data is not None:
+                check_header(data, limits, field)
+
+    def _check_mode(
+        self, entry: ProviderEntry, request: GenerationRequest, model: str
+    ) -> GenerationRequest:
+        """Refuse an edit or repaint the model can't do, naming the models that can; an edit
+        becomes img2img where the owner allows it (``limits.edit_falls_back_to_img2img``)."""
+        mode, provider = request.mode, entry.provider
+        if mode not in CANVAS_WORDS:
+            return request
+        if provider.capabilities.models and model not in provider.capabilities.models:
+            return request  # the provider's prepare names its models
+        info = provider.model_info(model)
+        if mode in provider.capabilities.modes and info.takes(mode):
+            images = 1 + len(request.extra_images)
+            if mode is Mode.EDIT and images > info.max_input_images:
+                raise InvalidRequest(
+                    "images",
+                    images,
+                    f"{model} takes {info.max_input_images} at most; give fewer",
+                )
+            return request
+        limits = self.settings.limits
+        variation = Mode.IMG2IMG in provider.capabilities.modes and info.takes(Mode.IMG2IMG)
+        if mode is Mode.EDIT and limits.edit_falls_back_to_img2img and variation:
+            if request.extra_images:
+                raise self.providers.unable(
+                    model, mode, more=f" ({model} takes one image, as a variation)"
+                )
+            strength = request.strength or limits.edit_fallback_strength
+            return request.replace(mode=Mode.IMG2IMG, strength=strength)
+        raise self.providers.unable(model, mode)
 
     async def submit(
         self,
@@ -172,10 +203,20 @@ class JobService:
     ) -> Job:
         """Check the member and the server's rules, validate, price, and queue with the cost
         reserved; a refusal charges nothing."""
+        target = dict(target or {})
+        if request.init_image is not None:
+            # Never NSFW from an image: a member's upload can show a real person.
+            request = request.replace(nsfw_allowed=False)
+            target["nsfw"] = False
         request = await self.admit(request, requester)
         entry, resolved = self.prepare(request, provider)
-        if resolved.init_image is not None:  # the header was fine; now every pixel, off the loop
-            await asyncio.to_thread(_decode_fully, resolved.init_image)
+        # The headers were fine; now every pixel, off the loop. Only re-encoded images stay.
+        bounds = self.settings.limits
+        max_pixels = bounds.max_width * bounds.max_height
+        reencoded = await asyncio.to_thread(reencode_inputs, resolved, max_pixels)
+        resolved = reencoded.request
+        if request.mode is Mode.EDIT and resolved.mode is Mode.IMG2IMG:
+            target[EDIT_FALLBACK] = True
         await self._check_enabled(entry.name, resolved.model, requester)
         limits = await self.limits_for(requester)
         _check_tier_limits(resolved, limits)
@@ -186,10 +227,12 @@ class JobService:
             model=resolved.model or entry.provider.default_model,
             batch_key=entry.provider.batch_key(resolved),
             request=resolved,
-            cost=self.policy.cost(resolved, entry.settings.cost_multiplier),
+            cost=self.policy.cost(
+                resolved, entry.settings.cost_multiplier, painted=reencoded.painted
+            ),
             max_attempts=self.settings.queue.max_attempts,
             timeout_seconds=self.settings.queue.job_timeout_seconds,
-            target=target or {},
+            target=target,
         )
         return await self._queue(new, limits)
 
@@ -213,7 +256,7 @@ class JobService:
         entry = self.providers.get(provider) if provider else self._describer()
         if not entry.provider.capabilities.describe:
             raise InvalidRequest("provider", entry.name, "a provider with a captioner")
-        self._check_image_bytes(image)
+        check_header(image, self.settings.limits)
         await asyncio.to_thread(_decode_fully, image)
         await self._check_enabled(entry.name, request.model, requester)
         new = NewJob(
@@ -252,7 +295,7 @@ class JobService:
             policy = await self.policies.content(guild, requester.channel_id)
             if not policy.nsfw:
                 request = request.replace(nsfw_allowed=False)
-            if request.mode is Mode.IMG2IMG and not policy.img2img:
+            if request.mode in IMAGE_MODES and not policy.img2img:
                 raise InvalidRequest(
                     "image", None, "starting from an image is off here; leave it out"
                 )
@@ -282,7 +325,10 @@ class JobService:
         rules its request would meet as a new job there, bans, the server's and channel's
         rules, blocked terms, switched-off providers and models, NSFW models only where NSFW
         is allowed. Raises as ``submit`` would; charges nothing."""
-        request = await self.admit(job.request.replace(nsfw_allowed=nsfw_place), requester)
+        from_image = job.request.mode in IMAGE_MODES or job.request.mode is Mode.UPSCALE
+        request = await self.admit(
+            job.request.replace(nsfw_allowed=nsfw_place and not from_image), requester
+        )
         entry = self.providers.find(job.provider)
         # A provider no longer configured cannot say; where the job ran tells.
         nsfw_model = (

@@ -114,6 +114,10 @@ class LimitSettings(Section):
     max_steps: Annotated[int, Field(ge=1, le=500)] = 100
     max_count: Annotated[int, Field(ge=1, le=10)] = 4
     max_input_image_bytes: PositiveInt = 10 * 1024 * 1024
+    # An edit by instruction on a model with no edit mode runs as img2img at this strength
+    # (and its result says so) when on; refused, naming the models that edit, when off.
+    edit_falls_back_to_img2img: bool = False
+    edit_fallback_strength: Annotated[float, Field(gt=0, le=1)] = 0.6
 
 
 class DefaultSettings(Section):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
+from bot.service import EDIT_FALLBACK
 from cogs.common import clip, shown
 from engine import Mode, Progress
 
@@ -134,6 +135,13 @@ def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> 
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)
+    if job.target.get(EDIT_FALLBACK):
+        embed.add_field(
+            name="Edited as a variation",
+            value=f"{clip(job.model, 200)} has no edit mode, so this is a variation of your "
+            f"image (img2img at strength {request.strength or 0:g}) steered by the instruction.",
+            inline=False,
+        )
     if withheld:
         embed.add_field(
             name="Withheld",

@@ -14,7 +14,7 @@ from PIL import Image
 from bot.jobs import JobStatus
 from bot.members import Preferences
 from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, THREAD, World, open_world
-from tests.cogs.test_imagine import buttons, labels, result_of
+from tests.cogs.test_imagine import buttons, labels, result_of, same_pixels
 
 
 async def imagine(world: World, prompt: str = "a fox", user: int = ALICE, **options: object):
@@ -121,7 +121,9 @@ async def test_upscale_variation_reroll_make_new_jobs_from_the_stored_result(wor
     job = await world.runtime.store.get(2)
     assert job is not None and job.request.mode.value == "upscale"
     first = await world.runtime.store.images(1)
-    assert job.request.init_image == await asyncio.to_thread(Path(first[1].path).read_bytes)
+    assert job.request.init_image is not None and same_pixels(
+        job.request.init_image, await asyncio.to_thread(Path(first[1].path).read_bytes)
+    )
     fields = {field["name"]: field["value"] for field in upscaled.embeds[0]["fields"]}
     assert fields["Size"] == "1024×1024"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import time
@@ -28,6 +29,7 @@ from engine import (
     RateLimited,
 )
 from engine.registry import ProviderConfig
+from engine.types import ModelInfo
 
 FAILURES = {
     "unavailable": lambda: ProviderUnavailable("The fake provider is down."),
@@ -51,7 +53,9 @@ class FakeProvider(Provider):
     ``loras`` (LoRA names it knows), ``model_loras`` (model -> the LoRAs that fit it, where
     not all), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
     (run the steps in a thread and report progress from it, as the local engine does),
-    ``down_at_start`` (the reason its start-up health check gives)."""
+    ``down_at_start`` (the reason its start-up health check gives), ``edit``, ``inpaint`` and
+    ``outpaint`` (the models that take each mode), ``max_input_images`` (what its edit models
+    take)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -77,6 +81,12 @@ class FakeProvider(Provider):
         self.nsfw_loras = frozenset(options.get("nsfw_loras", ()))
         modes = {Mode.TXT2IMG} | ({Mode.IMG2IMG} if options.get("img2img", True) else set())
         modes |= {Mode.UPSCALE} if options.get("upscale") else set()
+        self.canvas = {
+            mode: frozenset(options.get(mode.value, ()))
+            for mode in (Mode.EDIT, Mode.INPAINT, Mode.OUTPAINT)
+        }
+        modes |= {mode for mode, models in self.canvas.items() if models}
+        self.max_input_images = int(options.get("max_input_images", 1))
         self._capabilities = Capabilities(
             modes=frozenset(modes),
             models=("fake-v1", "fake-v2", *sorted(self.nsfw_models)),
@@ -143,6 +153,16 @@ class FakeProvider(Provider):
 
     def model_is_nsfw(self, model: str) -> bool:
         return model in self.nsfw_models
+
+    def model_info(self, model: str) -> ModelInfo:
+        edit = model in self.canvas[Mode.EDIT]
+        return dataclasses.replace(
+            super().model_info(model),
+            edit=edit,
+            inpaint=model in self.canvas[Mode.INPAINT],
+            outpaint=model in self.canvas[Mode.OUTPAINT],
+            max_input_images=self.max_input_images if edit else 1,
+        )
 
     def lora_names(self, model: str | None = None) -> list[str]:
         return self.model_loras.get(model, self.loras) if model is not None else self.loras
