@@ -45,7 +45,8 @@ CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocke
 class OpenAIOptions(ImageUrlOptions):
     path: str = "/v1/images/generations"
     models_path: str | None = "/v1/models"
-    response_format: Literal["b64_json", "url"] = "b64_json"
+    # "" leaves it out: OpenAI's gpt-image models refuse the field (they answer in base64)
+    response_format: Literal["b64_json", "url", ""] = "b64_json"
     sizes: tuple[str, ...] = ()
     max_images: int = 4
     quality: str | None = None
@@ -190,11 +191,9 @@ class OpenAICompatibleProvider(RemoteProvider):
             "prompt": request.prompt,
             "n": request.count,
             "size": "x".join(map(str, request.size)),
-            "response_format": self.options.response_format,
         }
-        for key in ("quality", "style", "output_format", "background"):
-            value = getattr(self.options, key)
-            if value is not None:
+        for key in ("response_format", "quality", "style", "output_format", "background"):
+            if value := getattr(self.options, key):
                 body[key] = value
         return await self.client.request(
             "POST",
@@ -213,11 +212,9 @@ class OpenAICompatibleProvider(RemoteProvider):
             "prompt": request.prompt,
             "n": str(request.count),
             "size": "x".join(map(str, request.size)),
-            "response_format": self.options.response_format,
         }
-        for key in ("quality", "output_format", "background"):
-            value = getattr(self.options, key)
-            if value is not None:
+        for key in ("response_format", "quality", "output_format", "background"):
+            if value := getattr(self.options, key):
                 fields[key] = value
         images = (request.init_image, *request.extra_images)
         name = "image[]" if len(images) > 1 else "image"

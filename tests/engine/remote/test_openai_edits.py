@@ -106,7 +106,7 @@ class EditServer:
             out.paste((k, 0, 200), mask=edit)
             buffer = io.BytesIO()
             out.resize(size).save(buffer, "PNG")
-            if text["response_format"] == "url":
+            if text.get("response_format") == "url":
                 items.append({"url": f"{self.api.base}/files/{k}.png"})
             else:
                 items.append({"b64_json": base64.b64encode(buffer.getvalue()).decode()})
@@ -281,6 +281,15 @@ async def test_edited_images_are_as_hostile_as_generated_ones(api: FakeApi):
     with pytest.raises(ProviderError, match="not an image"):
         await run(p, request)
     await p.close()
+
+
+async def test_a_response_format_left_out_is_not_sent(api: FakeApi):
+    server = EditServer(api)
+    p = provider(api, edits=True, response_format="")  # gpt-image models refuse the field
+    result = await run(p, GenerationRequest("x", mode=Mode.EDIT, init_image=png()))
+    await p.close()
+    assert "response_format" not in server.forms[0]
+    assert result.images[0].image.getpixel((0, 0)) == (0, 0, 200)
 
 
 async def test_a_moderation_refusal_of_an_edit_is_a_content_refusal(api: FakeApi):
