@@ -19,7 +19,13 @@ from engine import EngineError
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.results", "cogs.imagine", "cogs.member", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.results",
+    "cogs.imagine",
+    "cogs.edit",
+    "cogs.member",
+    "cogs.admin",
+)
 SEEN_INTERACTIONS = 10_000
 
 INTENTS = discord.Intents.none()

@@ -25,6 +25,7 @@ DEFAULT_CONFIG = Path("config.toml")
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Seconds = Annotated[float, Field(ge=0)]
+Strength = Annotated[float, Field(gt=0, le=1)]
 
 
 class Section(BaseModel):
@@ -126,6 +127,10 @@ class DefaultSettings(Section):
     height: PositiveInt | None = None
     count: PositiveInt = 1
     negative_prompt: str = ""
+    # How much of a result the img2img buttons change: V1-V4, Vary (Subtle), Vary (Strong).
+    variation_strength: Strength = 0.6
+    vary_subtle_strength: Strength = 0.35
+    vary_strong_strength: Strength = 0.75
 
 
 class ProviderSettings(BaseModel):

@@ -11,7 +11,7 @@ from discord.app_commands import Choice
 
 from bot.runtime import Runtime
 from cogs.common import clip
-from engine import InvalidRequest
+from engine import InvalidRequest, Mode
 from engine.types import ModelInfo
 
 CHOICES_MAX = 25
@@ -44,17 +44,30 @@ class Catalogue:
         self.models, self.info, self._loras = models, info, loras
         self._built = time.monotonic()
 
-    def choices(self, current: str) -> list[Choice[str]]:
-        """Models whose name, provider or family holds what was typed, with their family."""
+    def choices(self, current: str, mode: Mode | None = None) -> list[Choice[str]]:
+        """Models whose name, provider or family holds what was typed, with their family;
+        with ``mode``, only those that run it."""
         self.refresh()
         needle = current.lower()
         choices = []
-        for provider, model in self.models:
+        for provider, model in self.models if mode is None else self.able(mode):
             family = self.info[provider, model].family
             label = f"{model} ({provider}: {family})" if family else f"{model} ({provider})"
             if needle in label.lower():
                 choices.append(Choice(name=clip(label, 100), value=f"{provider}:{model}"[:100]))
         return choices[:CHOICES_MAX]
+
+    def able(self, mode: Mode) -> list[tuple[str, str]]:
+        """The models (provider, model) that run ``mode``."""
+        self.refresh()
+        providers = self._runtime.providers
+        return [
+            (provider, model)
+            for provider, model in self.models
+            if (entry := providers.find(provider)) is not None
+            and mode in entry.provider.capabilities.modes
+            and self.info[provider, model].takes(mode)
+        ]
 
     def resolve(self, value: str | None) -> tuple[str | None, str | None]:
         """A model option ("provider:model", or a model name) as (provider, model)."""

@@ -18,6 +18,7 @@ from engine import Mode, Progress
 BAR_CELLS = 12
 ETA_GRID = 15  # seconds: a <t:…:R> estimate moves in these steps, so refreshes rarely edit
 COLOUR = discord.Colour.blurple()
+MODE_NAMES = {Mode.EDIT: "edit", Mode.INPAINT: "repaint", Mode.OUTPAINT: "outpaint"}
 
 
 def duration(seconds: float | None) -> str:
@@ -31,12 +32,17 @@ def duration(seconds: float | None) -> str:
 
 
 def what(job: Job) -> str:
+    tool = job.target.get("tool")  # the result button that asked for it
+    if tool:
+        return str(tool)
     if job.request.mode is Mode.DESCRIBE:
         return "description"
     if job.request.mode is Mode.UPSCALE:
         return "upscale"
     if job.request.mode is Mode.IMG2IMG:
         return "variation" if job.target.get("variation") else "img2img"
+    if job.request.mode in MODE_NAMES:
+        return MODE_NAMES[job.request.mode]
     count = job.request.count
     return f"{count} image{'s' if count != 1 else ''}"
 

@@ -19,7 +19,11 @@ height, steps, guidance, sampler, seed, count (1-4), LoRAs (`name:weight, ...`),
 with a strength to start from.
 Under a result: **U1-U4** upscale an image, **V1-V4** make variations of it, **Re-roll** runs \
 the same prompt with a new seed, **Remix** lets you edit the prompt first, **Delete** removes \
-the message, **Report** tells the moderators.
+the message, **Report** tells the moderators. \
+**🛠 N** (or, under a single image, the buttons themselves) holds that image's tools: **Vary \
+(Subtle/Strong)**, **Zoom Out** 1.5×/2×/custom, **Pan** ⬅️➡️⬆️⬇️, **Make Square** and **Edit**.
+**/edit** changes an image as an instruction says ("make it night"); right-click a message → \
+Apps → **Edit image** does the same for the image in it.
 **/upscale** and **/describe** take an image; right-click a message → Apps → **Upscale** or \
 **Describe** does the same for the image in it.
 **/queue** shows your jobs with their position and wait; **/cancel** stops one or all.

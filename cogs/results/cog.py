@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 from discord.ext import commands, tasks
 
 # Importing a family of buttons registers its actions with JobButton.
-from cogs.results.buttons import manage, reroll, source_image  # noqa: F401
+from cogs.results.buttons import (  # noqa: F401
+    edit,
+    manage,
+    outpaint,
+    reroll,
+    source_image,
+    tools,
+    vary,
+)
 from cogs.results.buttons.base import JobButton
 from cogs.results.delivery import DiscordSink
 

@@ -1,15 +1,22 @@
-"""The Remix modal: a finished job's prompts, edited, queued again."""
+"""The result buttons' modals: Remix (a job's prompts, edited, queued again), the instruction
+of an edit, the factor of a custom zoom."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 
+from bot.errors import Refusal
 from bot.jobs import Job
-from cogs.common import bot_of
+from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
 from cogs.results.enqueue import enqueue
+from engine import EngineError
+
+MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
@@ -52,3 +59,76 @@ class RemixModal(discord.ui.Modal, title="Remix"):
             provider=self.job.provider,
             private=await private(interaction),
         )
+
+
+Submit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+
+
+class InstructionModal(discord.ui.Modal, title="Edit image"):
+    """Asks what to change in an image; ``submit`` queues the edit with the instruction."""
+
+    instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
+        label="What should change?",
+        custom_id="instruction",
+        placeholder="make it night; remove the car; put this logo on the mug",
+        style=discord.TextStyle.paragraph,
+        max_length=1500,
+    )
+
+    def __init__(self, submit: Submit, *, title: str = "Edit image") -> None:
+        super().__init__(timeout=600, title=title)
+        self.submit = submit
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if not bot_of(interaction).first_time(interaction):
+            return
+        await defer(interaction)
+        try:
+            await self.submit(interaction, self.instruction.value.strip())
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err))
+
+
+class ZoomModal(discord.ui.Modal, title="Custom Zoom"):
+    """Asks how far to zoom out, from just above 1 to 2 times; ``submit`` gets it as text that
+    ``zoom_factor`` has already accepted."""
+
+    factor: discord.ui.TextInput[ZoomModal] = discord.ui.TextInput(
+        label=f"Zoom out by ({MIN_ZOOM:g} to {MAX_ZOOM:g})",
+        custom_id="factor",
+        placeholder="1.25",
+        max_length=8,
+    )
+
+    def __init__(self, submit: Submit) -> None:
+        super().__init__(timeout=600)
+        self.submit = submit
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if not bot_of(interaction).first_time(interaction):
+            return
+        try:
+            zoom_factor(self.factor.value)
+        except Refusal as err:
+            await answer(interaction, explain(err))
+            return
+        await defer(interaction)
+        try:
+            await self.submit(interaction, self.factor.value.strip())
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err))
+
+
+def zoom_factor(text: str) -> float:
+    """A custom zoom as a member typed it ("1.3", "1,3", "1.3x"), within the range."""
+    cleaned = text.strip().lower().rstrip("x×").strip().replace(",", ".")
+    try:
+        factor = float(cleaned)
+    except ValueError:
+        factor = math.nan
+    if not (math.isfinite(factor) and MIN_ZOOM <= factor <= MAX_ZOOM):
+        raise Refusal(
+            f"Zoom Out takes a factor from {MIN_ZOOM:g} to {MAX_ZOOM:g} "
+            f"(you wrote {shown(text, 20) or 'nothing'}); 1.5 shows half as much again."
+        )
+    return factor

@@ -54,8 +54,9 @@ class FakeProvider(Provider):
     not all), ``nsfw_loras`` (those of them flagged NSFW), ``threaded``
     (run the steps in a thread and report progress from it, as the local engine does),
     ``down_at_start`` (the reason its start-up health check gives), ``edit``, ``inpaint`` and
-    ``outpaint`` (the models that take each mode), ``max_input_images`` (what its edit models
-    take)."""
+    ``outpaint`` (the models that take each mode, or true for all), ``model_modes`` (model ->
+    the modes of those three it takes, overriding them), ``max_input_images`` (what its edit
+    models take)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -82,10 +83,14 @@ class FakeProvider(Provider):
         modes = {Mode.TXT2IMG} | ({Mode.IMG2IMG} if options.get("img2img", True) else set())
         modes |= {Mode.UPSCALE} if options.get("upscale") else set()
         self.canvas = {
-            mode: frozenset(options.get(mode.value, ()))
+            mode: _models(options.get(mode.value, ()))
             for mode in (Mode.EDIT, Mode.INPAINT, Mode.OUTPAINT)
         }
         modes |= {mode for mode, models in self.canvas.items() if models}
+        self.model_modes = {
+            model: frozenset(Mode(mode) for mode in listed)
+            for model, listed in options.get("model_modes", {}).items()
+        }
         self.max_input_images = int(options.get("max_input_images", 1))
         self._capabilities = Capabilities(
             modes=frozenset(modes),
@@ -155,12 +160,20 @@ class FakeProvider(Provider):
         return model in self.nsfw_models
 
     def model_info(self, model: str) -> ModelInfo:
-        edit = model in self.canvas[Mode.EDIT]
+        def takes(mode: Mode) -> bool:
+            if mode not in self._capabilities.modes:
+                return False
+            if model in self.model_modes:
+                return mode in self.model_modes[model]
+            listed = self.canvas[mode]
+            return listed is ALL_MODELS or model in listed
+
+        edit = takes(Mode.EDIT)
         return dataclasses.replace(
             super().model_info(model),
             edit=edit,
-            inpaint=model in self.canvas[Mode.INPAINT],
-            outpaint=model in self.canvas[Mode.OUTPAINT],
+            inpaint=takes(Mode.INPAINT),
+            outpaint=takes(Mode.OUTPAINT),
             max_input_images=self.max_input_images if edit else 1,
         )
 
@@ -184,6 +197,16 @@ class FakeProvider(Provider):
     async def generate_batch(self, requests, progress, cancel):  # type: ignore[no-untyped-def]
         self.batches.append(len(requests))
         return await super().generate_batch(requests, progress, cancel)
+
+
+ALL_MODELS: frozenset[str] = frozenset({"*"})
+
+
+def _models(given: bool | list[str] | tuple[str, ...]) -> frozenset[str]:
+    """A canvas option: true for every model, else the models named."""
+    if given is True:
+        return ALL_MODELS
+    return frozenset(given or ())
 
 
 def fake_provider(config: ProviderConfig) -> FakeProvider:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -128,6 +130,23 @@ def kept(
         raise ResultExpired(job.job_id, keep)
 
 
+async def source_of(
+    interaction: discord.Interaction[Any], job: Job, index: int
+) -> tuple[StoredImage, bytes]:
+    """Image ``index`` of a finished job, and its stored bytes; refused once it has expired."""
+    images = {
+        image.index: image for image in await runtime_of(interaction).store.images(job.job_id)
+    }
+    kept(interaction, job, list(images.values()))
+    if index not in images:
+        raise Refusal(f"Image {index + 1} of job #{job.job_id} no longer exists.")
+    try:
+        data = await asyncio.to_thread(Path(images[index].path).read_bytes)
+    except OSError:
+        raise Refusal(f"The image files of job #{job.job_id} are gone.") from None
+    return images[index], data
+
+
 async def _everyone_may_use(interaction: discord.Interaction[Any]) -> bool:
     policies = runtime_of(interaction).policies
     return bool(await policies.guild_setting(interaction.guild_id, "buttons_everyone", False))
@@ -147,10 +166,12 @@ def provider_for(bot: ImageBot, job: Job, mode: Mode) -> str | None:
     can."""
     providers = bot.runtime.providers
     own = providers.find(job.provider)
-    if own is not None and mode in own.provider.capabilities.modes:
-        info = own.provider.model_info(job.model)
-        if info.img2img if mode is Mode.IMG2IMG else info.upscale:
-            return own.name
+    if (
+        own is not None
+        and mode in own.provider.capabilities.modes
+        and own.provider.model_info(job.model).takes(mode)
+    ):
+        return own.name
     for entry in providers:
         if entry is not own and mode in entry.provider.capabilities.modes:
             return entry.name

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Any
 
 import discord
 
-from bot.errors import Refusal
 from cogs.common import bot_of, runtime_of
-from cogs.results.buttons.base import defer, handles, kept, owned_job, private, provider_for
+from cogs.results.buttons.base import defer, handles, owned_job, private, provider_for, source_of
 from cogs.results.enqueue import enqueue
 from engine import GenerationRequest, Mode
-
-VARIATION_STRENGTH = 0.6
 
 
 @handles("u", "v")
@@ -25,11 +20,7 @@ async def on_source_image(
     job = await owned_job(interaction, job_id, generation=True)
     mode = Mode.UPSCALE if action == "u" else Mode.IMG2IMG
     await defer(interaction)
-    images = {image.index: image for image in await runtime_of(interaction).store.images(job_id)}
-    kept(interaction, job, list(images.values()))
-    if index not in images:
-        raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
-    source = await asyncio.to_thread(Path(images[index].path).read_bytes)
+    image, source = await source_of(interaction, job, index)
     provider = provider_for(bot_of(interaction), job, mode)
     if mode is Mode.UPSCALE:
         request = GenerationRequest(job.request.prompt, mode=mode, init_image=source)
@@ -41,10 +32,12 @@ async def on_source_image(
         request = job.request.replace(
             mode=mode,
             init_image=source,
-            strength=VARIATION_STRENGTH,
+            mask_image=None,
+            extra_images=(),
+            strength=runtime_of(interaction).settings.defaults.variation_strength,
             seed=None,
-            width=images[index].width,
-            height=images[index].height,
+            width=image.width,
+            height=image.height,
         )
     extra = {"variation": True} if mode is Mode.IMG2IMG else None
     await enqueue(

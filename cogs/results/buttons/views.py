@@ -9,6 +9,7 @@ import discord
 
 from bot.jobs import Job, StoredImage
 from cogs.results.buttons.base import JobButton, provider_for
+from cogs.results.buttons.tools import tool_buttons, tools_for
 from engine import Mode
 
 if TYPE_CHECKING:
@@ -23,20 +24,36 @@ def cancel_view(job_id: int) -> discord.ui.View:
 
 
 def result_view(bot: ImageBot, job: Job, images: Sequence[StoredImage]) -> discord.ui.View:
+    """U1-4 and V1-4, each image's tools, then the job's own buttons. A single image carries
+    its tool panel itself (three rows at most); several get a 🛠 N button each, which opens
+    that image's panel privately (Discord allows five rows of five)."""
     providers = bot.runtime.providers
     view = discord.ui.View(timeout=None)
     can_upscale = provider_for(bot, job, Mode.UPSCALE) is not None
     can_vary = provider_for(bot, job, Mode.IMG2IMG) is not None
-    for image in images[:4]:
+    shown = images[:4]
+    v_row = 0 if len(shown) == 1 else 1  # a single image's panel takes rows 0 to 2
+    for image in shown:
         n = image.index + 1
         if can_upscale:
             view.add_item(JobButton("u", job.job_id, image.index, label=f"U{n}", row=0))
         if can_vary:
-            view.add_item(JobButton("v", job.job_id, image.index, label=f"V{n}", row=1))
+            view.add_item(JobButton("v", job.job_id, image.index, label=f"V{n}", row=v_row))
+    if len(shown) == 1:
+        [image] = shown
+        for button in tool_buttons(job, image.index, tools_for(bot, job, image), 0):
+            view.add_item(button)
+    else:
+        for image in shown:
+            if tools_for(bot, job, image):
+                label = f"{image.index + 1}"
+                view.add_item(
+                    JobButton("x", job.job_id, image.index, label=label, emoji="🛠", row=2)
+                )
     if providers.find(job.provider) is not None:
-        view.add_item(JobButton("r", job.job_id, emoji="🔄", row=2, label="Re-roll"))
-        view.add_item(JobButton("m", job.job_id, emoji="✏️", row=2, label="Remix"))
-    view.add_item(JobButton("d", job.job_id, emoji="🗑️", row=2, label="Delete"))
-    view.add_item(JobButton("p", job.job_id, emoji="🚩", row=2, label="Report"))
+        view.add_item(JobButton("r", job.job_id, emoji="🔄", row=3, label="Re-roll"))
+        view.add_item(JobButton("m", job.job_id, emoji="✏️", row=3, label="Remix"))
+    view.add_item(JobButton("d", job.job_id, emoji="🗑️", row=3, label="Delete"))
+    view.add_item(JobButton("p", job.job_id, emoji="🚩", row=3, label="Report"))
     view.stop()
     return view

@@ -19,8 +19,9 @@ def find(
     commands: list[dict[str, Any]], path: str, kind: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
     """The root command, the subcommand chain under it and the leaf's options; None when no
-    root of that name and kind was synced."""
-    names = path.split()
+    root of that name and kind was synced. A menu's name (user and message commands) may hold
+    spaces and has no subcommands."""
+    names = path.split() if kind == 1 else [path]
     root = next((c for c in commands if c.get("type", 1) == kind and c["name"] == names[0]), None)
     if root is None:
         return None

@@ -1,0 +1,144 @@
+"""The tool panel of one result image: which tools the job's model can run, their buttons, and
+the 🛠 button that opens the panel of one image privately."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import Refusal
+from bot.jobs import Job, StoredImage
+from cogs.common import answer, bot_of, runtime_of
+from cogs.results.buttons.base import HANDLERS, JobButton, handles, kept, owned_job
+from engine import Mode
+from engine.types import CANVAS_WORDS
+
+if TYPE_CHECKING:
+    from bot.app import ImageBot
+
+ABLE_NAMED = 5  # models a refusal names at most
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    action: str
+    option: str
+    label: str
+    mode: Mode
+    emoji: str | None = None
+    row: int = 0  # its row in the panel
+
+
+TOOLS = (
+    Tool("s", "", "Vary (Subtle)", Mode.IMG2IMG),
+    Tool("t", "", "Vary (Strong)", Mode.IMG2IMG),
+    Tool("g", "", "Vary (Region)", Mode.INPAINT),
+    Tool("z", "1.5", "Zoom Out 1.5×", Mode.OUTPAINT, "🔍", row=1),
+    Tool("z", "2", "Zoom Out 2×", Mode.OUTPAINT, "🔍", row=1),
+    Tool("z", "c", "Custom Zoom", Mode.OUTPAINT, "🔍", row=1),
+    Tool("q", "", "Make Square", Mode.OUTPAINT, "🔳", row=1),
+    Tool("e", "", "Edit", Mode.EDIT, "🪄", row=1),
+    Tool("n", "l", "", Mode.OUTPAINT, "⬅️", row=2),
+    Tool("n", "r", "", Mode.OUTPAINT, "➡️", row=2),
+    Tool("n", "u", "", Mode.OUTPAINT, "⬆️", row=2),
+    Tool("n", "d", "", Mode.OUTPAINT, "⬇️", row=2),
+)
+MODE_WORDS = {Mode.IMG2IMG: "start from an image", **CANVAS_WORDS}
+NO_TOOLS = frozenset({Mode.UPSCALE, Mode.DESCRIBE})  # jobs whose images take no tools
+
+
+def can(bot: ImageBot, job: Job, mode: Mode) -> bool:
+    """Whether the job's own provider runs ``mode`` with the job's model."""
+    if job.request.mode in NO_TOOLS:
+        return False
+    entry = bot.runtime.providers.find(job.provider)
+    if entry is None or mode not in entry.provider.capabilities.modes:
+        return False
+    return entry.provider.model_info(job.model).takes(mode)
+
+
+def able(bot: ImageBot, mode: Mode) -> list[str]:
+    """Every configured model that runs ``mode``, as "provider:model"."""
+    names = []
+    for entry in bot.runtime.providers:
+        provider = entry.provider
+        if mode not in provider.capabilities.modes:
+            continue
+        for model in provider.capabilities.models or (provider.default_model,):
+            if provider.model_info(model).takes(mode):
+                names.append(f"{entry.name}:{model}")
+    return names
+
+
+def require(bot: ImageBot, job: Job, mode: Mode) -> str:
+    """The job's provider, when its model runs ``mode``; else a refusal naming what can."""
+    if can(bot, job, mode):
+        return job.provider
+    if job.request.mode in NO_TOOLS:
+        raise Refusal(
+            f"Job #{job.job_id} is an {job.request.mode.value}: these tools work on drawn images."
+        )
+    raise Refusal(f"{job.model} can't {MODE_WORDS.get(mode, mode.value)}. {named(able(bot, mode))}")
+
+
+def named(models: Sequence[str]) -> str:
+    if not models:
+        return "No model on this bot can."
+    more = f" and {len(models) - ABLE_NAMED} more" if len(models) > ABLE_NAMED else ""
+    return "Models that can: " + ", ".join(models[:ABLE_NAMED]) + more + "."
+
+
+def tools_for(bot: ImageBot, job: Job, image: StoredImage) -> list[Tool]:
+    """The tools one image offers: those the job's model runs and whose handler is loaded;
+    Make Square only for an image that isn't square."""
+    modes = {mode: can(bot, job, mode) for mode in {tool.mode for tool in TOOLS}}
+    return [
+        tool
+        for tool in TOOLS
+        if modes[tool.mode]
+        and tool.action in HANDLERS
+        and (tool.action != "q" or image.width != image.height)
+    ]
+
+
+def tool_buttons(job: Job, index: int, tools: Sequence[Tool], first_row: int) -> list[JobButton]:
+    return [
+        JobButton(
+            tool.action,
+            job.job_id,
+            index,
+            label=tool.label or None,
+            emoji=tool.emoji,
+            row=first_row + tool.row,
+            option=tool.option,
+        )
+        for tool in tools
+    ]
+
+
+def panel_view(job: Job, index: int, tools: Sequence[Tool]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for button in tool_buttons(job, index, tools, 0):
+        view.add_item(button)
+    view.stop()  # handled by the dynamic item, not kept in memory per message
+    return view
+
+
+@handles("x")
+async def on_tools(
+    interaction: discord.Interaction[Any], action: str, job_id: int, index: int, option: str
+) -> None:
+    """🛠 N: the tools of image N, in a message only the member sees."""
+    job = await owned_job(interaction, job_id, generation=True)
+    images = {image.index: image for image in await runtime_of(interaction).store.images(job_id)}
+    kept(interaction, job, list(images.values()))
+    if index not in images:
+        raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
+    tools = tools_for(bot_of(interaction), job, images[index])
+    if not tools:
+        raise Refusal(f"{job.model} has no tools for an image; try another model.")
+    text = f"Tools for image {index + 1} of job #{job_id}:"
+    await answer(interaction, text, view=panel_view(job, index, tools))
