@@ -97,14 +97,6 @@ class Providers:
                     found.append((entry.name, model))
         return found
 
-    def takes(self, provider: str | None, model: str | None, mode: Mode) -> bool:
-        """Whether ``model`` of ``provider`` (their defaults where None) runs ``mode``."""
-        entry = self.get(provider)
-        name = model or entry.provider.default_model
-        return mode in entry.provider.capabilities.modes and entry.provider.model_info(name).takes(
-            mode
-        )
-
     def unable(self, model: str, mode: Mode, *, more: str = "") -> InvalidRequest:
         """The refusal of ``mode`` on ``model``, naming the models that can (and ``more``, a
         further way out, where there is one)."""

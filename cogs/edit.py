@@ -162,25 +162,33 @@ class Edit(commands.Cog):
         return request, provider
 
     def _pick(self, model: str | None) -> tuple[str, str]:
-        """The model asked for, when it edits; else the first that does."""
+        """The model asked for, when it edits; else the first that does. Where the owner lets
+        edits fall back to img2img, a model that only takes img2img will do too (the service
+        turns the edit into one, and the result says so)."""
         able = self.catalogue.able(Mode.EDIT)
+        providers = self.bot.runtime.providers
+        fallback = self.bot.runtime.settings.limits.edit_falls_back_to_img2img
         if model:
             provider, name = self.catalogue.resolve(model)
-            entry = self.bot.runtime.providers.get(provider)
+            entry = providers.get(provider)
             name = name or entry.provider.default_model
-            if (entry.name, name) not in able:
-                raise Refusal(
-                    f"{name} can't edit an image by instruction. "
-                    f"{named([f'{p}:{m}' for p, m in able])}"
-                )
-            return entry.name, name
-        if not able:
+            if (entry.name, name) in able or (
+                fallback and providers.takes(entry.name, name, Mode.IMG2IMG)
+            ):
+                return entry.name, name
             raise Refusal(
-                "No model on this bot edits images by instruction; ask its owner to add one "
-                "(FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 [klein])."
+                f"{name} can't edit an image by instruction. {named([f'{p}:{m}' for p, m in able])}"
             )
-        default = self.bot.runtime.providers.default
-        return next(((p, m) for p, m in able if p == default), able[0])
+        if able:
+            return next(((p, m) for p, m in able if p == providers.default), able[0])
+        if fallback and providers.default is not None:
+            entry = providers.get(None)
+            if providers.takes(entry.name, entry.provider.default_model, Mode.IMG2IMG):
+                return entry.name, entry.provider.default_model
+        raise Refusal(
+            "No model on this bot edits images by instruction; ask its owner to add one "
+            "(FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 [klein])."
+        )
 
 
 def edit_size(image: bytes, area: int, multiple: int, largest: int) -> tuple[int, int]:

@@ -138,6 +138,10 @@ def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> 
         ("Time", duration(_run_time(job))),
     ):
         embed.add_field(name=name, value=clip(value, 1000), inline=True)
+    tool, source = job.target.get("tool"), job.target.get("source")
+    if tool and isinstance(source, list) and len(source) == 2:
+        made = f"{str(tool).capitalize()} of image {int(source[1]) + 1} of job #{int(source[0])}"
+        embed.add_field(name="Made with", value=clip(made, 1000), inline=False)
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)

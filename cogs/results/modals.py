@@ -3,20 +3,20 @@ of an edit, the factor of a custom zoom."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 
+from bot.canvas.errors import CanvasError
+from bot.canvas.outpaint import MAX_ZOOM, MIN_ZOOM
+from bot.canvas.outpaint import zoom_factor as canvas_zoom
 from bot.errors import Refusal
 from bot.jobs import Job
 from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
 from cogs.results.enqueue import enqueue
 from engine import EngineError
-
-MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
@@ -121,14 +121,10 @@ class ZoomModal(discord.ui.Modal, title="Custom Zoom"):
 
 def zoom_factor(text: str) -> float:
     """A custom zoom as a member typed it ("1.3", "1,3", "1.3x"), within the range."""
-    cleaned = text.strip().lower().rstrip("x×").strip().replace(",", ".")
     try:
-        factor = float(cleaned)
-    except ValueError:
-        factor = math.nan
-    if not (math.isfinite(factor) and MIN_ZOOM <= factor <= MAX_ZOOM):
+        return canvas_zoom(text.strip().replace(",", "."))
+    except CanvasError:
         raise Refusal(
             f"Zoom Out takes a factor from {MIN_ZOOM:g} to {MAX_ZOOM:g} "
             f"(you wrote {shown(text, 20) or 'nothing'}); 1.5 shows half as much again."
-        )
-    return factor
+        ) from None

@@ -171,6 +171,8 @@ class LocalOptions(BaseModel):
     upscaler: str | None = None
     safety_checker: str | None = None
     captioner: str | None = None
+    # Vary (Region) by name: a CLIPSeg model (CIDAS/clipseg-rd64-refined), loaded when first used.
+    segmenter: str | None = None
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 

@@ -36,6 +36,7 @@ from engine.local.pipelines import UPSCALER_FACTOR, ModelLoadError, load_model, 
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
+from engine.local.segmenter import Segmenter, check_phrase, decode, encode
 from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
 from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode, ModelInfo
@@ -78,6 +79,7 @@ class LocalProvider(PipelineRunner, Provider):
         self._safety: SafetyClassifier | None = None
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
+        self._segmenter: Segmenter | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=frozenset(Mode),
@@ -90,6 +92,7 @@ class LocalProvider(PipelineRunner, Provider):
             max_batch=self.options.max_batch,
             nsfw=any(spec.nsfw for spec in specs),
             describe=self.options.captioner is not None,
+            segment=self.options.segmenter is not None,
         )
 
     @property
@@ -304,6 +307,28 @@ class LocalProvider(PipelineRunner, Provider):
         if not caption:
             raise EngineError("The captioner found nothing to say about this image.")
         return caption
+
+    async def segment(self, image: bytes, phrase: str) -> bytes:
+        if self.options.segmenter is None:
+            return await super().segment(image, phrase)
+        mask: bytes = await self._call(self._segment, image, check_phrase(phrase))
+        return mask
+
+    def _segment(self, data: bytes, phrase: str) -> bytes:
+        image = decode(data)
+        if self._segmenter is None:
+            self._segmenter = self._load_helper("segmenter", self.options.segmenter, Segmenter)
+        assert self._segmenter is not None  # a source is configured
+        mask = self._segmenter.segment(image, phrase)
+        if mask.getbbox() is None:
+            raise InvalidRequest(
+                "region", None, f"nothing matched {phrase!r}; name it another way, or upload a mask"
+            )
+        if mask.getextrema() == (255, 255):
+            raise InvalidRequest(
+                "region", None, f"all of the image matched {phrase!r}; name a smaller part"
+            )
+        return encode(mask)
 
     async def _call(self, function: Any, *args: Any) -> Any:
         return await asyncio.wrap_future(self._executor.submit(function, *args))

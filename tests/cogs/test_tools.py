@@ -69,6 +69,12 @@ def picture(data: bytes | None) -> Image.Image:
         return opened.copy()
 
 
+def same_picture(a: bytes | None, b: bytes | None) -> bool:
+    """The same pixels (the service re-encodes every input image before queueing it)."""
+    first, second = picture(a).convert("RGB"), picture(b).convert("RGB")
+    return first.size == second.size and first.tobytes() == second.tobytes()
+
+
 def png(width: int, height: int, colour: tuple[int, int, int] = (10, 200, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buffer, "PNG")
@@ -137,7 +143,7 @@ async def test_vary_subtle_and_strong_are_img2img_of_that_image_at_their_strengt
     job = await queued(tools, await tools.fake.click(result.id, custom_id, user=ALICE), 2)
     request = job.request
     assert request.mode is Mode.IMG2IMG and request.strength == strength
-    assert request.init_image == await stored(tools, 1)
+    assert same_picture(request.init_image, await stored(tools, 1))
     assert request.prompt == "a fox" and job.model == "fake-v1"
     assert first is not None and request.seed != first.request.seed
 
@@ -157,7 +163,11 @@ async def test_zoom_out_centres_the_image_on_a_masked_canvas_within_the_models_s
     tools: World,
 ):
     result = await imagined(tools)  # 512×512, the fake model's usual size
-    job = await queued(tools, await tools.fake.click(result.id, "img:z:1:0:2", user=ALICE), 2)
+    zoomed = await result_of(tools, await tools.fake.click(result.id, "img:z:1:0:2", user=ALICE))
+    fields = {field["name"]: field["value"] for field in zoomed.embeds[0]["fields"]}
+    assert fields["Made with"] == "Zoom out 2× of image 1 of job #1"
+    job = await tools.runtime.store.get(2)
+    assert job is not None
     request = job.request
     assert request.mode is Mode.OUTPAINT and request.prompt == "a fox"
     canvas, mask = picture(request.init_image), picture(request.mask_image)
@@ -216,7 +226,7 @@ async def test_edit_asks_for_the_instruction_and_edits_that_image(tools: World):
     submitted = await tools.fake.submit_modal(clicked, {"instruction": "make it night"})
     job = await queued(tools, submitted, 2)
     assert job.request.mode is Mode.EDIT and job.request.prompt == "make it night"
-    assert job.request.init_image == await stored(tools, 1, 1)
+    assert same_picture(job.request.init_image, await stored(tools, 1, 1))
     assert job.model == "fake-v1"
 
 
@@ -261,3 +271,14 @@ async def test_the_panel_answers_after_a_restart(tools: World):
         job = await runtime.store.get(2)
         assert job is not None and job.status is JobStatus.SUCCEEDED
         assert job.request.mode is Mode.OUTPAINT and job.request.mask_image is not None
+
+
+async def test_where_the_owner_allows_it_edit_falls_back_to_img2img(tmp_path: Path, redirect: None):
+    limits = {"edit_falls_back_to_img2img": True}
+    async with open_world(tmp_path, fake=TOOLS, limits=limits) as world:
+        result = await imagined(world, model="fake:fake-v2")
+        assert "img:e:1:0" in buttons(result)
+        clicked = await world.fake.click(result.id, "img:e:1:0", user=ALICE)
+        await clicked.response()
+        job = await queued(world, await world.fake.submit_modal(clicked, {"instruction": "x"}), 2)
+        assert job.request.mode is Mode.IMG2IMG and job.target["edit_fallback"]

@@ -38,7 +38,7 @@ async def on_edit(
             request,
             provider=provider,
             private=await private(submitted),
-            extra={"tool": "edit"},
+            extra={"tool": "edit", "source": [job_id, index]},
         )
 
     await interaction.response.send_modal(InstructionModal(submit))

@@ -85,7 +85,7 @@ async def outpaint(
         request,
         provider=provider,
         private=await private(interaction),
-        extra={"tool": name},
+        extra={"tool": name, "source": [job.job_id, index]},
     )
 
 

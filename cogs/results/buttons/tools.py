@@ -51,26 +51,15 @@ NO_TOOLS = frozenset({Mode.UPSCALE, Mode.DESCRIBE})  # jobs whose images take no
 
 
 def can(bot: ImageBot, job: Job, mode: Mode) -> bool:
-    """Whether the job's own provider runs ``mode`` with the job's model."""
-    if job.request.mode in NO_TOOLS:
+    """Whether the job's own provider runs ``mode`` with the job's model; an edit also where
+    the owner lets edits fall back to img2img (the service turns it into one)."""
+    if job.request.mode in NO_TOOLS or bot.runtime.providers.find(job.provider) is None:
         return False
-    entry = bot.runtime.providers.find(job.provider)
-    if entry is None or mode not in entry.provider.capabilities.modes:
-        return False
-    return entry.provider.model_info(job.model).takes(mode)
-
-
-def able(bot: ImageBot, mode: Mode) -> list[str]:
-    """Every configured model that runs ``mode``, as "provider:model"."""
-    names = []
-    for entry in bot.runtime.providers:
-        provider = entry.provider
-        if mode not in provider.capabilities.modes:
-            continue
-        for model in provider.capabilities.models or (provider.default_model,):
-            if provider.model_info(model).takes(mode):
-                names.append(f"{entry.name}:{model}")
-    return names
+    providers = bot.runtime.providers
+    if providers.takes(job.provider, job.model, mode):
+        return True
+    fallback = bot.runtime.settings.limits.edit_falls_back_to_img2img
+    return mode is Mode.EDIT and fallback and providers.takes(job.provider, job.model, Mode.IMG2IMG)
 
 
 def require(bot: ImageBot, job: Job, mode: Mode) -> str:
@@ -81,7 +70,8 @@ def require(bot: ImageBot, job: Job, mode: Mode) -> str:
         raise Refusal(
             f"Job #{job.job_id} is an {job.request.mode.value}: these tools work on drawn images."
         )
-    raise Refusal(f"{job.model} can't {MODE_WORDS.get(mode, mode.value)}. {named(able(bot, mode))}")
+    able = [f"{provider}:{model}" for provider, model in bot.runtime.providers.able(mode)]
+    raise Refusal(f"{job.model} can't {MODE_WORDS.get(mode, mode.value)}. {named(able)}")
 
 
 def named(models: Sequence[str]) -> str:

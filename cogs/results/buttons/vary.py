@@ -48,5 +48,5 @@ async def on_vary(
         request,
         provider=provider,
         private=await private(interaction),
-        extra={"tool": NAMES[action]},
+        extra={"tool": NAMES[action], "source": [job_id, index]},
     )
