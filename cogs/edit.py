@@ -20,7 +20,7 @@ from bot.errors import Refusal
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import answer, explain, missing_permissions, runtime_of
-from cogs.results.buttons.tools import named
+from cogs.results.buttons.tools import named, takes
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
@@ -173,7 +173,7 @@ class Edit(commands.Cog):
             entry = providers.get(provider)
             name = name or entry.provider.default_model
             if (entry.name, name) in able or (
-                fallback and providers.takes(entry.name, name, Mode.IMG2IMG)
+                fallback and takes(providers, entry.name, name, Mode.IMG2IMG)
             ):
                 return entry.name, name
             raise Refusal(
@@ -183,7 +183,7 @@ class Edit(commands.Cog):
             return next(((p, m) for p, m in able if p == providers.default), able[0])
         if fallback and providers.default is not None:
             entry = providers.get(None)
-            if providers.takes(entry.name, entry.provider.default_model, Mode.IMG2IMG):
+            if takes(providers, entry.name, entry.provider.default_model, Mode.IMG2IMG):
                 return entry.name, entry.provider.default_model
         raise Refusal(
             "No model on this bot edits images by instruction; ask its owner to add one "

@@ -19,6 +19,7 @@ from cogs.results.buttons import (  # noqa: F401
 )
 from cogs.results.buttons.base import JobButton
 from cogs.results.delivery import DiscordSink
+from cogs.results.region.flow import RegionSelect
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -58,11 +59,11 @@ class Results(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.sink = self.sink
-        self.bot.add_dynamic_items(JobButton)
+        self.bot.add_dynamic_items(JobButton, RegionSelect)
         self.refresher.start()
         self.token_sweeper.start()
 
     async def cog_unload(self) -> None:
         self.refresher.cancel()
         self.token_sweeper.cancel()
-        self.bot.remove_dynamic_items(JobButton)
+        self.bot.remove_dynamic_items(JobButton, RegionSelect)

@@ -21,6 +21,7 @@ from engine.local.memory.load import held, pipeline_arguments, place, sibling
 from engine.local.memory.recipe import Recipe
 from engine.local.options import ModelSpec
 from engine.local.speed import Speed, tune
+from engine.types import Mode
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,14 @@ class LoadedModel:
     gpu_bytes: int = 0  # what it holds on the GPU and in RAM between runs
     ram_bytes: int = 0
     speed: Speed = field(default_factory=Speed)
+    # Every pipeline of the family by mode, over the same modules (those it lacks are absent).
+    by_mode: dict[Mode, Any] = field(default_factory=dict)
+
+    def pipeline(self, mode: Mode) -> Any:
+        """The pipeline that runs ``mode``, or None where the family has none."""
+        if not self.by_mode:  # built without siblings (tests of the cache)
+            return self.text2img if mode is Mode.TXT2IMG else self.image2img
+        return self.by_mode.get(mode)
 
 
 def load_model(
@@ -77,10 +86,7 @@ def load_model(
     tiny = None
     if spec.tiny_decoder is not None:
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
-    image2img = None
-    if family.image2img is not None:
-        image2img = sibling(pipe, family.image2img, quantized=recipe.quantize != "none")
-        image2img.set_progress_bar_config(disable=True)
+    by_mode = siblings(pipe, family)
     gpu, ram = held(*pipe.components.values(), tiny)
     log.info(
         "Loaded model %s (%s, %s, %.0f MB) on %s: %s, %.0f MB on the GPU, %.0f MB in RAM",
@@ -98,7 +104,7 @@ def load_model(
         spec=spec,
         family=family,
         text2img=pipe,
-        image2img=image2img,
+        image2img=by_mode.get(Mode.IMG2IMG),
         scheduler_config=pipe.scheduler.config,
         default_scheduler=pipe.scheduler,
         bytes=gpu + ram,
@@ -107,7 +113,24 @@ def load_model(
         gpu_bytes=gpu,
         ram_bytes=ram,
         speed=speed,
+        by_mode=by_mode,
     )
+
+
+def siblings(pipe: Any, family: Family) -> dict[Mode, Any]:
+    """The family's pipeline for each mode it runs, one object per class: the loaded one where
+    the class is its own (a dedicated inpainting checkpoint), else a sibling over its modules."""
+    by_class = {family.text2img: pipe}
+    by_mode = {}
+    for mode in Mode:
+        class_name = family.pipeline(mode)
+        if class_name is None:
+            continue
+        if class_name not in by_class:
+            by_class[class_name] = sibling(pipe, class_name)
+            by_class[class_name].set_progress_bar_config(disable=True)
+        by_mode[mode] = by_class[class_name]
+    return by_mode
 
 
 def _from_source(
@@ -176,7 +199,7 @@ def load_tiny_decoder(source: str, vae: Any, family: Family, cache_dir: str | No
             f"The tiny decoder {source} upscales latents {tiny_scale}x; this model's VAE {scale}x."
         )
     named_xl = "xl" in Path(source).name.lower()
-    if family.unet and named_xl != (family.key == "sdxl"):
+    if family.unet and named_xl != ("xl" in family.tiny_decoder):
         raise ModelLoadError(
             f"The tiny decoder {source} looks made for {'SDXL' if named_xl else 'SD 1.x/2.x'}, "
             f"but the model is {family.label} (use {family.tiny_decoder})."

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from engine.local.captioner import Captioner
 from engine.local.device import pick_device, pick_dtype
 from engine.local.families import Family
 from engine.local.hub import fetch
+from engine.local.inputs import check_inputs, input_size
 from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
@@ -39,7 +41,14 @@ from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
 from engine.local.segmenter import Segmenter, check_phrase, decode, encode
 from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
-from engine.types import Capabilities, GenerationRequest, GenerationResult, Mode, ModelInfo
+from engine.types import (
+    CANVAS_WORDS,
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+    ModelInfo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +91,7 @@ class LocalProvider(PipelineRunner, Provider):
         self._segmenter: Segmenter | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
-            modes=frozenset(Mode),
+            modes=self._modes(),
             models=tuple(self.options.models),
             samplers=tuple(SAMPLERS) + tuple(FLOW_SAMPLERS),
             loras=lora_dir is not None,
@@ -117,7 +126,28 @@ class LocalProvider(PipelineRunner, Provider):
             spec = self.options.models[name]
             family = family_of(name, spec, self.options.cache_dir, online)
             self._families[name] = family
+            if hasattr(self, "_capabilities") and not family.modes <= self._capabilities.modes:
+                self._capabilities = replace(self._capabilities, modes=self._modes())
         return family
+
+    def _modes(self) -> frozenset[Mode]:
+        """txt2img, img2img and upscale, and each edit and canvas mode some configured model's
+        family runs (as far as is known without the hub: a repo neither downloaded nor in the
+        table of well-known ones adds its modes once its family is read)."""
+        modes = {Mode.TXT2IMG, Mode.IMG2IMG, Mode.UPSCALE}
+        for name in self.options.models:
+            with contextlib.suppress(ModelLoadError):
+                modes |= self.family(name, online=False).modes & CANVAS_WORDS.keys()
+        return frozenset(modes)
+
+    def able(self, mode: Mode) -> list[str]:
+        """The configured models whose family runs ``mode``, as far as is known offline."""
+        able = []
+        for name in self.options.models:
+            with contextlib.suppress(ModelLoadError):
+                if mode in self.family(name, online=False).modes:
+                    able.append(name)
+        return able
 
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
@@ -140,6 +170,10 @@ class LocalProvider(PipelineRunner, Provider):
             loras=family.loras and self.options.lora_dir is not None,
             licence=licence_of(spec),
             size_multiple=family.size_multiple,
+            edit=family.edit is not None,
+            inpaint=family.inpaint is not None,
+            outpaint=family.outpaint is not None,
+            max_input_images=family.max_input_images,
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
@@ -184,6 +218,15 @@ class LocalProvider(PipelineRunner, Provider):
                     f"did you mean {', '.join(close)}? {name} ({family.label}) takes "
                     + ", ".join(family.samplers),
                 )
+        if request.mode in CANVAS_WORDS and request.mode not in family.modes:
+            able = self.able(request.mode)
+            raise InvalidRequest(
+                "mode",
+                request.mode.value,
+                f"{name} ({family.label}) can't {CANVAS_WORDS[request.mode]}; "
+                + (f"{', '.join(able)} can" if able else "no model here can"),
+            )
+        check_inputs(request)
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
@@ -207,6 +250,12 @@ class LocalProvider(PipelineRunner, Provider):
             steps, strength = request.steps or UPSCALER_STEPS, None
         elif request.mode is Mode.UPSCALE:
             strength = self.options.upscale_strength
+        elif request.mode is Mode.INPAINT and strength is None:
+            strength = family.inpaint_strength
+        elif request.mode is Mode.OUTPAINT and strength is None:
+            strength = 1.0  # the padding holds nothing worth keeping
+        elif request.mode is Mode.EDIT:
+            strength = None  # edit pipelines redraw as the instruction says
         if request.mode is not Mode.TXT2IMG and strength is not None:
             steps = max(steps, math.ceil(1 / strength))  # at least one denoising step
         sampler = request.sampler or spec.sampler
@@ -253,6 +302,8 @@ class LocalProvider(PipelineRunner, Provider):
             return _multiple_of(source[0] * factor, multiple), _multiple_of(
                 source[1] * factor, multiple
             )
+        if request.mode in CANVAS_WORDS and request.init_image is not None:
+            return input_size(request.init_image, spec.max_size or family.max_size, family)
         width = request.width or spec.width or family.width
         return width, request.height or spec.height or family.height
 

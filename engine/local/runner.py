@@ -7,6 +7,7 @@ import inspect
 import io
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, ProviderError
+from engine.local.inputs import image_arguments, keep_unmasked, read_inputs
 from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
@@ -23,7 +25,14 @@ from engine.local.preview import latent_preview
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback
-from engine.types import GeneratedImage, GenerationRequest, GenerationResult, Mode
+from engine.types import (
+    CANVAS_WORDS,
+    MASK_MODES,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    Mode,
+)
 
 Outcome = GenerationResult | EngineError
 UPSCALER_STEPS = 20
@@ -57,12 +66,17 @@ class PipelineRunner:
             return [self._run_upscaler(first, progress[0], cancel[0], abort, started)]
         assert first.model is not None
         model = self.cache.get(first.model)
-        pipe = model.text2img if first.mode is Mode.TXT2IMG else model.image2img
+        pipe = model.pipeline(first.mode)
         if pipe is None:  # prepare() refuses this; a job queued before a settings change
+            what = CANVAS_WORDS.get(first.mode, "start from an image")
             return [
-                ProviderError(f"{model.name} ({model.family.label}) can't start from an image.")
+                ProviderError(f"{model.name} ({model.family.label}) can't {what}.")
                 for _ in requests
             ]
+        try:
+            inputs = read_inputs(first, model.family)
+        except ProviderError as err:
+            return [err for _ in requests]
         pipe.scheduler = (
             make_scheduler(model.family.samplers[first.sampler], model.scheduler_config)
             if first.sampler
@@ -73,7 +87,13 @@ class PipelineRunner:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
-        arguments = self._arguments(model, pipe, requests, progress, cancel, abort)
+        arguments = self._arguments(model, requests, progress, cancel, abort)
+        arguments.update(image_arguments(model.family, pipe, first, inputs))
+        if isinstance(arguments.get("image"), Image.Image) and first.mode is not Mode.EDIT:
+            # one copy an image: the pipelines encode it with each image's own generator, so
+            # image k of a batch is the one its seed gives alone
+            arguments["image"] = [arguments["image"]] * len(arguments["prompt"])
+        arguments.update(_taken(pipe, model.family.size_arguments(width, height)))
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
@@ -91,6 +111,8 @@ class PipelineRunner:
                 ProviderError("The GPU ran out of memory; try a smaller size or fewer images.")
                 for _ in requests
             ]
+        if first.mode in MASK_MODES:
+            images = keep_unmasked(images, inputs)
         flags = self._flags(images)
         seconds = time.perf_counter() - started
         outcomes: list[Outcome] = []
@@ -163,14 +185,12 @@ class PipelineRunner:
     def _arguments(
         self,
         model: LoadedModel,
-        pipe: Any,
         requests: list[GenerationRequest],
         progress: list[ProgressCallback],
         cancel: list[CancelToken],
         abort: threading.Event,
     ) -> dict[str, Any]:
         first = requests[0]
-        width, height = first.size
         assert first.steps is not None  # prepare() resolved it
         arguments: dict[str, Any] = {
             "prompt": [r.prompt for r in requests for _ in range(r.count)],
@@ -184,15 +204,6 @@ class PipelineRunner:
             ),
             **model.family.arguments(first.steps),
         }
-        if first.mode is Mode.TXT2IMG:
-            arguments.update(width=width, height=height)
-        else:
-            assert first.init_image is not None
-            with Image.open(io.BytesIO(first.init_image)) as image:
-                source = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-            arguments.update(image=[source] * first.count, strength=first.strength)
-            if _takes_size(pipe):  # the transformer families' default is their own size
-                arguments.update(width=width, height=height)
         return arguments
 
     def _step_callback(
@@ -274,9 +285,10 @@ class _AppliedLoras:
             self._pipe.unload_lora_weights()
 
 
-def _takes_size(pipe: Any) -> bool:
-    """Whether an img2img pipeline takes the output size (else it keeps the input's)."""
-    return "height" in inspect.signature(pipe.__call__).parameters
+def _taken(pipe: Any, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of a family's arguments that this pipeline's call takes."""
+    parameters = inspect.signature(pipe.__call__).parameters
+    return {name: value for name, value in arguments.items() if name in parameters}
 
 
 @torch.no_grad()

@@ -127,7 +127,7 @@ def _first_block_cache(denoiser: Any, name: str, spec: ModelSpec, family: Family
     broken = BROKEN_CACHES.get(type(denoiser).__name__)
     if broken is not None:
         raise ModelLoadError(f'{what}: cache = "first_block" cannot run: {broken}; remove cache')
-    for pipeline in (family.text2img, family.image2img):
+    for pipeline in (family.text2img, family.image2img, family.inpaint, family.edit):
         if pipeline and pipeline not in OWN_CACHE_CONTEXTS and family.guidance_kind not in ONE_PASS:
             raise ModelLoadError(
                 f'{what}: cache = "first_block" cannot follow {pipeline}, which runs the '

@@ -155,3 +155,23 @@ async def test_edit_works_in_dms_and_as_a_user_installed_app(tools: World, where
     await menu.response()
     assert (await result_of(tools, await tools.fake.submit_modal(menu, {"instruction": "y"}))).files
     assert not tools.fake.violations
+
+
+async def test_the_edit_image_menu_takes_an_embeds_picture_from_discord_only(tools: World):
+    photo = png(80, 64)
+    hosted = tools.fake.add_attachment(photo)
+    posted = tools.fake.user_message(GENERAL, ALICE, "look")
+    posted.embeds = [{"type": "rich", "image": {"url": hosted["url"]}}]
+    menu = await tools.fake.message_command("Edit image", posted.id, user=ALICE, channel=GENERAL)
+    await menu.response()
+    await result_of(tools, await tools.fake.submit_modal(menu, {"instruction": "add a hat"}))
+    job = await tools.runtime.store.get(1)
+    assert job is not None and same_picture(job.request.init_image, photo)
+
+    elsewhere = tools.fake.user_message(GENERAL, ALICE, "look")
+    elsewhere.embeds = [{"type": "rich", "image": {"url": "http://127.0.0.1:1/internal.png"}}]
+    menu = await tools.fake.message_command("Edit image", elsewhere.id, user=ALICE, channel=GENERAL)
+    await menu.response()
+    refused = await tools.fake.submit_modal(menu, {"instruction": "add a hat"})
+    assert "uploaded to Discord" in await said(refused)
+    assert len(await tools.jobs()) == 1

@@ -20,8 +20,8 @@ from tests.cogs.test_imagine import buttons, result_of
 from tests.cogs.test_storage_limits import expire_all
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
-# fake-v1 takes every tool; fake-v2 only img2img (no edit, no outpaint).
-TOOLS = {"edit": ["fake-v1"], "outpaint": ["fake-v1"]}
+# fake-v1 takes every tool; fake-v2 only img2img (no edit, no repaint, no outpaint).
+TOOLS = {"edit": ["fake-v1"], "inpaint": ["fake-v1"], "outpaint": ["fake-v1"]}
 
 
 @pytest.fixture
@@ -97,6 +97,7 @@ async def test_a_single_image_carries_its_panel_and_several_get_a_tools_button_e
         "img:v:1:0",
         "img:s:1:0",
         "img:t:1:0",
+        "img:g:1:0",
         "img:z:1:0:1.5",
         "img:z:1:0:2",
         "img:z:1:0:c",
@@ -122,7 +123,9 @@ async def test_a_single_image_carries_its_panel_and_several_get_a_tools_button_e
     await opened.response()
     panel = opened.original
     assert panel is not None and panel.ephemeral and "image 3 of job #3" in panel.content
-    assert {"img:s:3:2", "img:z:3:2:2", "img:n:3:2:u", "img:e:3:2"} <= set(buttons(panel))
+    assert {"img:s:3:2", "img:g:3:2", "img:z:3:2:2", "img:n:3:2:u", "img:e:3:2"} <= set(
+        buttons(panel)
+    )
     assert "img:q:3:2" not in buttons(panel)
     assert not tools.fake.violations
 
@@ -131,7 +134,9 @@ async def test_a_model_without_a_mode_offers_none_of_its_tools(tools: World):
     result = await imagined(tools, model="fake:fake-v2")
     offered = buttons(result)
     assert {"img:s:1:0", "img:t:1:0"} <= set(offered)  # img2img it takes
-    assert not any(c.startswith(("img:z:", "img:n:", "img:q:", "img:e:")) for c in offered)
+    assert not any(
+        c.startswith(("img:g:", "img:z:", "img:n:", "img:q:", "img:e:")) for c in offered
+    )
 
 
 @pytest.mark.parametrize(("custom_id", "strength"), [("img:s:1:0", 0.35), ("img:t:1:0", 0.75)])
@@ -204,6 +209,10 @@ async def test_custom_zoom_asks_for_a_factor_and_refuses_one_out_of_range(tools:
     assert clicked.modal is not None
     refused = await tools.fake.submit_modal(clicked, {"factor": "3"})
     assert "from 1 to 2" in await said(refused)
+    again = await tools.fake.click(result.id, "img:z:1:0:c", user=ALICE)
+    await again.response()
+    nothing = await tools.fake.submit_modal(again, {"factor": "1"})
+    assert "nothing to paint past the edges" in await said(nothing)
     assert len(await tools.jobs()) == 1 and await tools.used(ALICE) == 1
 
     again = await tools.fake.click(result.id, "img:z:1:0:c", user=ALICE)

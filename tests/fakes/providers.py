@@ -56,7 +56,8 @@ class FakeProvider(Provider):
     ``down_at_start`` (the reason its start-up health check gives), ``edit``, ``inpaint`` and
     ``outpaint`` (the models that take each mode, or true for all), ``model_modes`` (model ->
     the modes of those three it takes, overriding them), ``max_input_images`` (what its edit
-    models take)."""
+    models take), ``segment`` (find regions by name: the top half for a phrase with "sky" in
+    it, nothing otherwise)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -101,8 +102,10 @@ class FakeProvider(Provider):
             loras=bool(self.loras),
             nsfw=bool(self.nsfw_models),
             describe=bool(options.get("describe", False)),
+            segment=bool(options.get("segment", False)),
         )
         self.calls: list[GenerationRequest] = []
+        self.segmented: list[tuple[tuple[int, int], str]] = []  # each image's size and phrase
         self.described: list[tuple[int, int]] = []  # the size of each image captioned
         self.batches: list[int] = []
         self.started = asyncio.Event()
@@ -193,6 +196,22 @@ class FakeProvider(Provider):
         if self.release is not None:
             await self.release.wait()
         return f"a fake caption of a {image.width}x{image.height} picture"
+
+    async def segment(self, image: bytes, phrase: str) -> bytes:
+        """The top half for a phrase that names the sky, nothing for any other."""
+        if not self._capabilities.segment:
+            return await super().segment(image, phrase)
+        with Image.open(io.BytesIO(image)) as source:
+            size = source.size
+        self.segmented.append((size, phrase))
+        if self.release is not None:
+            await self.release.wait()
+        mask = Image.new("L", size, 0)
+        if "sky" in phrase:
+            mask.paste(255, (0, 0, size[0], size[1] // 2))
+        buffer = io.BytesIO()
+        mask.save(buffer, format="PNG")
+        return buffer.getvalue()
 
     async def generate_batch(self, requests, progress, cancel):  # type: ignore[no-untyped-def]
         self.batches.append(len(requests))

@@ -13,11 +13,12 @@ from bot.errors import Refusal
 from bot.jobs import Job, StoredImage
 from cogs.common import answer, bot_of, runtime_of
 from cogs.results.buttons.base import HANDLERS, JobButton, handles, kept, owned_job
-from engine import Mode
+from engine import EngineError, Mode
 from engine.types import CANVAS_WORDS
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
+    from bot.providers import Providers
 
 ABLE_NAMED = 5  # models a refusal names at most
 
@@ -50,16 +51,29 @@ MODE_WORDS = {Mode.IMG2IMG: "start from an image", **CANVAS_WORDS}
 NO_TOOLS = frozenset({Mode.UPSCALE, Mode.DESCRIBE})  # jobs whose images take no tools
 
 
+def takes(providers: Providers, provider: str, model: str, mode: Mode) -> bool:
+    """Whether ``model`` of ``provider`` runs ``mode``; not when its info can't be read now."""
+    entry = providers.find(provider)
+    if entry is None or mode not in entry.provider.capabilities.modes:
+        return False
+    try:
+        return entry.provider.model_info(model).takes(mode)
+    except (OSError, EngineError):
+        return False
+
+
 def can(bot: ImageBot, job: Job, mode: Mode) -> bool:
     """Whether the job's own provider runs ``mode`` with the job's model; an edit also where
     the owner lets edits fall back to img2img (the service turns it into one)."""
-    if job.request.mode in NO_TOOLS or bot.runtime.providers.find(job.provider) is None:
+    if job.request.mode in NO_TOOLS:
         return False
     providers = bot.runtime.providers
-    if providers.takes(job.provider, job.model, mode):
+    if takes(providers, job.provider, job.model, mode):
         return True
     fallback = bot.runtime.settings.limits.edit_falls_back_to_img2img
-    return mode is Mode.EDIT and fallback and providers.takes(job.provider, job.model, Mode.IMG2IMG)
+    return (
+        mode is Mode.EDIT and fallback and takes(providers, job.provider, job.model, Mode.IMG2IMG)
+    )
 
 
 def require(bot: ImageBot, job: Job, mode: Mode) -> str:
@@ -81,17 +95,15 @@ def named(models: Sequence[str]) -> str:
     return "Models that can: " + ", ".join(models[:ABLE_NAMED]) + more + "."
 
 
-def tools_for(bot: ImageBot, job: Job, image: StoredImage) -> list[Tool]:
-    """The tools one image offers: those the job's model runs and whose handler is loaded;
-    Make Square only for an image that isn't square."""
+def job_tools(bot: ImageBot, job: Job) -> list[Tool]:
+    """The tools the job's model runs and whose handler is loaded (each mode asked once)."""
     modes = {mode: can(bot, job, mode) for mode in {tool.mode for tool in TOOLS}}
-    return [
-        tool
-        for tool in TOOLS
-        if modes[tool.mode]
-        and tool.action in HANDLERS
-        and (tool.action != "q" or image.width != image.height)
-    ]
+    return [tool for tool in TOOLS if modes[tool.mode] and tool.action in HANDLERS]
+
+
+def image_tools(tools: Sequence[Tool], image: StoredImage) -> list[Tool]:
+    """Of ``job_tools``, those one image offers: Make Square only where it isn't square."""
+    return [tool for tool in tools if tool.action != "q" or image.width != image.height]
 
 
 def tool_buttons(job: Job, index: int, tools: Sequence[Tool], first_row: int) -> list[JobButton]:
@@ -127,7 +139,7 @@ async def on_tools(
     kept(interaction, job, list(images.values()))
     if index not in images:
         raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
-    tools = tools_for(bot_of(interaction), job, images[index])
+    tools = image_tools(job_tools(bot_of(interaction), job), images[index])
     if not tools:
         raise Refusal(f"{job.model} has no tools for an image; try another model.")
     text = f"Tools for image {index + 1} of job #{job_id}:"

@@ -9,7 +9,7 @@ import discord
 
 from bot.jobs import Job, StoredImage
 from cogs.results.buttons.base import JobButton, provider_for
-from cogs.results.buttons.tools import tool_buttons, tools_for
+from cogs.results.buttons.tools import image_tools, job_tools, tool_buttons
 from engine import Mode
 
 if TYPE_CHECKING:
@@ -39,13 +39,14 @@ def result_view(bot: ImageBot, job: Job, images: Sequence[StoredImage]) -> disco
             view.add_item(JobButton("u", job.job_id, image.index, label=f"U{n}", row=0))
         if can_vary:
             view.add_item(JobButton("v", job.job_id, image.index, label=f"V{n}", row=v_row))
+    tools = job_tools(bot, job)
     if len(shown) == 1:
         [image] = shown
-        for button in tool_buttons(job, image.index, tools_for(bot, job, image), 0):
+        for button in tool_buttons(job, image.index, image_tools(tools, image), 0):
             view.add_item(button)
     else:
         for image in shown:
-            if tools_for(bot, job, image):
+            if image_tools(tools, image):
                 label = f"{image.index + 1}"
                 view.add_item(
                     JobButton("x", job.job_id, image.index, label=label, emoji="🛠", row=2)

@@ -23,6 +23,15 @@ KNOWN: dict[str, Known] = {
     "stable-diffusion-v1-5/stable-diffusion-v1-5": Known("sd", "CreativeML OpenRAIL-M", True),
     "stabilityai/stable-diffusion-2-1": Known("sd", "CreativeML OpenRAIL++-M", True),
     "stabilityai/stable-diffusion-xl-base-1.0": Known("sdxl", "CreativeML OpenRAIL++-M", True),
+    "stable-diffusion-v1-5/stable-diffusion-inpainting": Known(
+        "sd-inpaint", "CreativeML OpenRAIL-M", True
+    ),
+    "stabilityai/stable-diffusion-2-inpainting": Known(
+        "sd-inpaint", "CreativeML OpenRAIL++-M", True
+    ),
+    "diffusers/stable-diffusion-xl-1.0-inpainting-0.1": Known(
+        "sdxl-inpaint", "CreativeML OpenRAIL++-M", True
+    ),
     "stabilityai/stable-diffusion-3.5-large": Known("sd3", STABILITY, True),
     "stabilityai/stable-diffusion-3.5-large-turbo": Known("sd3", STABILITY, True),
     "stabilityai/stable-diffusion-3.5-medium": Known("sd3", STABILITY, True),
@@ -30,6 +39,12 @@ KNOWN: dict[str, Known] = {
     "black-forest-labs/FLUX.1-dev": Known("flux1", "FLUX.1 [dev] Non-Commercial License", False),
     "black-forest-labs/FLUX.1-Krea-dev": Known(
         "flux1", "FLUX.1 [dev] Non-Commercial License", False
+    ),
+    "black-forest-labs/FLUX.1-Kontext-dev": Known(
+        "flux1-kontext", "FLUX.1 [dev] Non-Commercial License", False
+    ),
+    "black-forest-labs/FLUX.1-Fill-dev": Known(
+        "flux1-fill", "FLUX.1 [dev] Non-Commercial License", False
     ),
     "black-forest-labs/FLUX.2-klein-4B": Known("flux2-klein", APACHE, True),
     "black-forest-labs/FLUX.2-klein-9B": Known("flux2-klein", "FLUX Non-Commercial License", False),

@@ -4,12 +4,15 @@ profiles, so a new family is a new profile, not a new code path."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from PIL import Image
+
 from engine.errors import InvalidRequest
-from engine.types import GenerationRequest, Mode
+from engine.types import CANVAS_WORDS, MAX_INPUT_IMAGES, GenerationRequest, Mode
 
 # "cfg": guidance_scale is classifier-free guidance, with the negative prompt where it has one.
 # "true_cfg": the same, passed as true_cfg_scale (Qwen-Image); guidance_scale is left alone.
@@ -22,10 +25,18 @@ Guidance = Literal["cfg", "true_cfg", "distilled", "none"]
 Sampler = tuple[str, Mapping[str, Any]]
 # The latents a step callback sees -> (batch, channels, height, width) in the model's space.
 Unpack = Callable[[Any, Any, int, int], Any]
+# (width, height) -> pipeline arguments its calls need at that size; a pipeline gets those of
+# them its call takes.
+SizeArguments = Callable[[int, int], Mapping[str, Any]]
 # (model_index.json, transformer or unet config.json) -> whether this profile fits.
 Match = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 # The number of steps -> pipeline arguments the family's call always needs.
 Arguments = Callable[[int], Mapping[str, Any]]
+# How its edit pipeline takes the input images: "single": ``image=`` the first image (FLUX.1
+# Kontext, Qwen-Image-Edit); "list": ``image=[first, *extra]`` (Qwen-Image-Edit-Plus, FLUX.2).
+EditImages = Literal["single", "list"]
+# Stands for "the family's inpaint class" as the default of ``Family.outpaint``.
+SAME_AS_INPAINT = "<inpaint>"
 
 
 def _always(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
@@ -40,6 +51,10 @@ def _no_arguments(steps: int) -> Mapping[str, Any]:
     return {}
 
 
+def _no_size_arguments(width: int, height: int) -> Mapping[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Family:
     key: str
@@ -48,6 +63,18 @@ class Family:
     text2img: str  # the diffusers pipeline class per mode; None where the family lacks it
     image2img: str | None
     transformer: str  # the denoiser's diffusers class, for single-file loading (or the UNet's)
+    # Repaints where a mask is white (image=, mask_image=, strength=). A family whose text2img
+    # class is this one (a dedicated inpainting checkpoint, 9-channel UNet) draws txt2img and
+    # img2img as an inpaint masked whole.
+    inpaint: str | None = None
+    outpaint: str | None = SAME_AS_INPAINT  # paints a padded canvas's padding
+    edit: str | None = None  # changes its input images as the prompt instructs
+    edit_images: EditImages = "single"
+    max_input_images: int = 1  # images one edit takes
+    inpaint_strength: float = 1.0  # INPAINT's strength when the request sets none
+    # The smallest side and the widest aspect ratio its edit takes of an input image (FLUX.2
+    # refuses others inside its pipeline, after the job is charged); None takes any.
+    edit_input_limits: tuple[int, float] | None = None
     width: int = 1024
     height: int = 1024
     steps: int = 28
@@ -70,17 +97,44 @@ class Family:
     unpack: Unpack = _plain
     decode: Callable[[Any, Any], Any] | None = None  # (pipe, latents) -> pixels in [-1, 1]
     arguments: Arguments = _no_arguments
+    size_arguments: SizeArguments = _no_size_arguments
     matches: Match = _always
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
     half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
     text_encoders: str = ""  # named in /models and in the memory plan's log
+
+    def __post_init__(self) -> None:
+        if self.outpaint == SAME_AS_INPAINT:
+            object.__setattr__(self, "outpaint", self.inpaint)
+        if not 1 <= self.max_input_images <= MAX_INPUT_IMAGES:
+            raise ValueError(f"{self.key}: max_input_images is 1 to {MAX_INPUT_IMAGES}")
 
     @property
     def modes(self) -> frozenset[Mode]:
         modes = {Mode.TXT2IMG, Mode.DESCRIBE}
         if self.image2img is not None:
             modes |= {Mode.IMG2IMG, Mode.UPSCALE}
+        for mode in (Mode.INPAINT, Mode.OUTPAINT, Mode.EDIT):
+            if self.pipeline(mode) is not None:
+                modes.add(mode)
         return frozenset(modes)
+
+    def pipeline(self, mode: Mode) -> str | None:
+        """The diffusers pipeline class that runs ``mode``; None where the family lacks it."""
+        return {
+            Mode.TXT2IMG: self.text2img,
+            Mode.IMG2IMG: self.image2img,
+            Mode.UPSCALE: self.image2img,
+            Mode.INPAINT: self.inpaint,
+            Mode.OUTPAINT: self.outpaint,
+            Mode.EDIT: self.edit,
+        }.get(mode)
+
+    @property
+    def masked_whole(self) -> bool:
+        """Its own pipeline is an inpainting one: txt2img and img2img are an inpaint of the
+        whole picture (a blank canvas for txt2img)."""
+        return self.inpaint is not None and self.text2img == self.inpaint
 
     @property
     def takes_guidance(self) -> bool:
@@ -101,6 +155,15 @@ class Family:
             knobs.append("LoRAs")
         if self.image2img is not None:
             knobs.append("img2img")
+        knobs += [
+            what
+            for mode, what in (
+                (Mode.EDIT, "edits"),
+                (Mode.INPAINT, "inpainting"),
+                (Mode.OUTPAINT, "outpainting"),
+            )
+            if self.pipeline(mode) is not None
+        ]
         return knobs
 
     def check(self, request: GenerationRequest, model: str, explicit_guidance: bool) -> None:
@@ -125,6 +188,50 @@ class Family:
             raise InvalidRequest(
                 "image", None, f"{what} can't start from an image; pick another model"
             )
+        if request.mode in CANVAS_WORDS and self.pipeline(request.mode) is None:
+            raise InvalidRequest(
+                "mode",
+                request.mode.value,
+                f"{what} can't {CANVAS_WORDS[request.mode]}; pick another model",
+            )
+        images = 1 + len(request.extra_images)
+        if request.mode is Mode.EDIT and images > self.max_input_images:
+            raise InvalidRequest(
+                "image",
+                None,
+                f"{what} edits from {self.max_input_images} image"
+                f"{'s' if self.max_input_images > 1 else ''} at most; {images} were given",
+            )
+        if request.mode is Mode.EDIT and self.edit_input_limits is not None:
+            self._check_edit_inputs(request, what, *self.edit_input_limits)
+
+    @staticmethod
+    def _check_edit_inputs(request: GenerationRequest, what: str, side: int, aspect: float) -> None:
+        """Each input image's size from its header (the service has checked its bytes)."""
+        inputs = [request.init_image, *request.extra_images]
+        for number, data in enumerate(inputs, start=1):
+            if data is None:
+                continue
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    width, height = image.size
+            except Exception as err:
+                raise InvalidRequest("image", None, "an input image could not be read") from err
+            which = f"image {number}" if len(inputs) > 1 else "the image"
+            if min(width, height) < side:
+                raise InvalidRequest(
+                    "image",
+                    None,
+                    f"{what} edits from images of at least {side} px a side; "
+                    f"{which} is {width}×{height}",
+                )
+            if max(width, height) > aspect * min(width, height):
+                raise InvalidRequest(
+                    "image",
+                    None,
+                    f"{what} edits from images at most {aspect:g} times as wide as high or "
+                    f"high as wide; {which} is {width}×{height}",
+                )
 
     def guidance_arguments(self, guidance: float, negatives: list[str]) -> dict[str, Any]:
         """The pipeline arguments that carry guidance and the negative prompts."""

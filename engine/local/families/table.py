@@ -4,10 +4,11 @@ whose pipeline class and configs match."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from engine.local.families import latents
-from engine.local.families.profile import Family
+from engine.local.families.profile import SAME_AS_INPAINT, Family
 from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
 
 
@@ -19,11 +20,28 @@ def _step_distilled(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bo
     return bool(index.get("is_distilled", False))
 
 
+def _inpainting_unet(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    """A dedicated inpainting checkpoint: its UNet also takes the mask and the masked image's
+    latents (4 + 1 + 4 input channels)."""
+    return denoiser.get("in_channels") == 9
+
+
+def _plain_unet(index: Mapping[str, Any], denoiser: Mapping[str, Any]) -> bool:
+    return not _inpainting_unet(index, denoiser)
+
+
 def _at_the_asked_size(steps: int) -> Mapping[str, Any]:
     """Sana's pipelines would draw at the nearest 1024 px aspect-ratio bucket and resize to the
     asked size; drawn at the asked size, as every other family is, the cost and the previews
     are those of the size a member chose."""
     return {"use_resolution_binning": False}
+
+
+def _kontext_size(width: int, height: int) -> Mapping[str, Any]:
+    """FLUX.1 Kontext would draw a megapixel at the asked aspect ratio (``max_area``) and
+    resize its input image to the nearest resolution it was trained at (``_auto_resize``);
+    the engine has already sized the input, so it draws the asked size from it as it is."""
+    return {"max_area": width * height, "_auto_resize": False}
 
 
 def _sprint_arguments(steps: int) -> Mapping[str, Any]:
@@ -36,9 +54,17 @@ def _sprint_arguments(steps: int) -> Mapping[str, Any]:
 SD = Family(
     key="sd",
     label="Stable Diffusion 1.x/2.x",
-    pipelines=("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline"),
+    pipelines=(
+        "StableDiffusionPipeline",
+        "StableDiffusionImg2ImgPipeline",
+        "StableDiffusionInpaintPipeline",
+    ),
     text2img="StableDiffusionPipeline",
     image2img="StableDiffusionImg2ImgPipeline",
+    # A plain model's UNet inpaints through diffusers' latent blending: some of the original
+    # under the mask helps the repaint fit its surroundings.
+    inpaint="StableDiffusionInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="UNet2DConditionModel",
     lora_shape="sd",
     width=512,
@@ -54,13 +80,20 @@ SD = Family(
     unet=True,
     half="float16",
     text_encoders="CLIP",
+    matches=_plain_unet,
 )
 SDXL = Family(
     key="sdxl",
     label="SDXL",
-    pipelines=("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"),
+    pipelines=(
+        "StableDiffusionXLPipeline",
+        "StableDiffusionXLImg2ImgPipeline",
+        "StableDiffusionXLInpaintPipeline",
+    ),
     text2img="StableDiffusionXLPipeline",
     image2img="StableDiffusionXLImg2ImgPipeline",
+    inpaint="StableDiffusionXLInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="UNet2DConditionModel",
     lora_shape="sdxl",
     steps=25,
@@ -74,6 +107,35 @@ SDXL = Family(
     unet=True,
     half="float16",
     text_encoders="CLIP-L, OpenCLIP-G",
+    matches=_plain_unet,
+)
+# Dedicated inpainting checkpoints (stable-diffusion-inpainting, SD 2 inpainting, SDXL
+# inpainting 0.1): the same family with a 9-channel UNet, which only diffusers' inpaint
+# pipelines can run. txt2img and img2img are an inpaint of the whole picture, which is how these
+# checkpoints were trained to draw from nothing (a quarter of their training masked it all).
+SD_INPAINT = replace(
+    SD,
+    key="sd-inpaint",
+    label="Stable Diffusion 1.x/2.x inpainting",
+    pipelines=("StableDiffusionInpaintPipeline", "StableDiffusionPipeline"),
+    text2img="StableDiffusionInpaintPipeline",
+    image2img="StableDiffusionInpaintPipeline",
+    inpaint="StableDiffusionInpaintPipeline",
+    outpaint=SAME_AS_INPAINT,
+    inpaint_strength=1.0,
+    matches=_inpainting_unet,
+)
+SDXL_INPAINT = replace(
+    SDXL,
+    key="sdxl-inpaint",
+    label="SDXL inpainting",
+    pipelines=("StableDiffusionXLInpaintPipeline", "StableDiffusionXLPipeline"),
+    text2img="StableDiffusionXLInpaintPipeline",
+    image2img="StableDiffusionXLInpaintPipeline",
+    inpaint="StableDiffusionXLInpaintPipeline",
+    outpaint=SAME_AS_INPAINT,
+    inpaint_strength=1.0,
+    matches=_inpainting_unet,
 )
 SD3 = Family(
     key="sd3",
@@ -81,6 +143,8 @@ SD3 = Family(
     pipelines=("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline"),
     text2img="StableDiffusion3Pipeline",
     image2img="StableDiffusion3Img2ImgPipeline",
+    inpaint="StableDiffusion3InpaintPipeline",
+    inpaint_strength=0.85,
     transformer="SD3Transformer2DModel",
     lora_shape="sd3",
     steps=28,
@@ -97,6 +161,8 @@ FLUX1_SCHNELL = Family(
     pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
     text2img="FluxPipeline",
     image2img="FluxImg2ImgPipeline",
+    inpaint="FluxInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="FluxTransformer2DModel",
     lora_shape="flux1",
     steps=4,
@@ -117,10 +183,58 @@ FLUX1 = Family(
     pipelines=("FluxPipeline", "FluxImg2ImgPipeline"),
     text2img="FluxPipeline",
     image2img="FluxImg2ImgPipeline",
+    inpaint="FluxInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="FluxTransformer2DModel",
     lora_shape="flux1",
     steps=28,
     guidance=3.5,
+    guidance_kind="distilled",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    text_encoders="CLIP-L, T5-XXL",
+)
+# FLUX.1 Kontext [dev]: FLUX.1 [dev]'s transformer trained to edit the image it is given; it
+# also draws from the prompt alone, and FLUX.1's img2img runs over its modules.
+FLUX1_KONTEXT = Family(
+    key="flux1-kontext",
+    label="FLUX.1 Kontext [dev]",
+    pipelines=("FluxKontextPipeline", "FluxKontextInpaintPipeline"),
+    text2img="FluxKontextPipeline",
+    image2img="FluxImg2ImgPipeline",
+    edit="FluxKontextPipeline",
+    inpaint="FluxKontextInpaintPipeline",
+    transformer="FluxTransformer2DModel",
+    lora_shape="flux1",
+    steps=28,
+    guidance=2.5,  # the model card's value
+    guidance_kind="distilled",
+    negative_prompt=False,
+    samplers=FLOW_SAMPLERS,
+    tiny_decoder="madebyollin/taef1",
+    rgb_factors=latents.FLUX,
+    rgb_bias=latents.FLUX_BIAS,
+    unpack=latents.flux_packed,
+    size_arguments=_kontext_size,
+    text_encoders="CLIP-L, T5-XXL",
+)
+# FLUX.1 Fill [dev]: a dedicated inpainting and outpainting model (its transformer also takes
+# the masked image and the mask); txt2img and img2img are an inpaint of the whole picture.
+FLUX1_FILL = Family(
+    key="flux1-fill",
+    label="FLUX.1 Fill [dev]",
+    pipelines=("FluxFillPipeline",),
+    text2img="FluxFillPipeline",
+    image2img="FluxFillPipeline",
+    inpaint="FluxFillPipeline",
+    transformer="FluxTransformer2DModel",
+    lora_shape="flux1",
+    steps=50,
+    guidance=30.0,  # the model card's value: Fill was distilled at a high guidance
     guidance_kind="distilled",
     negative_prompt=False,
     samplers=FLOW_SAMPLERS,
@@ -136,6 +250,8 @@ CHROMA = Family(
     pipelines=("ChromaPipeline", "ChromaImg2ImgPipeline"),
     text2img="ChromaPipeline",
     image2img="ChromaImg2ImgPipeline",
+    # No inpaint: diffusers 0.42.1's ChromaInpaintPipeline reads a transformer setting
+    # (guidance_embeds) that Chroma's transformer has not, and fails on every call.
     transformer="ChromaTransformer2DModel",
     lora_shape="flux1",
     steps=26,
@@ -153,6 +269,8 @@ QWEN_IMAGE = Family(
     pipelines=("QwenImagePipeline", "QwenImageImg2ImgPipeline"),
     text2img="QwenImagePipeline",
     image2img="QwenImageImg2ImgPipeline",
+    inpaint="QwenImageInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="QwenImageTransformer2DModel",
     lora_shape="qwen-image",
     width=1328,
@@ -173,6 +291,8 @@ Z_IMAGE = Family(
     pipelines=("ZImagePipeline", "ZImageImg2ImgPipeline"),
     text2img="ZImagePipeline",
     image2img="ZImageImg2ImgPipeline",
+    inpaint="ZImageInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="ZImageTransformer2DModel",
     lora_shape="z-image",
     steps=9,
@@ -189,6 +309,13 @@ FLUX2_KLEIN = Family(
     pipelines=("Flux2KleinPipeline",),
     text2img="Flux2KleinPipeline",
     image2img=None,
+    # Edits from reference images (image=[...]), each kept at its own size up to a megapixel.
+    edit="Flux2KleinPipeline",
+    edit_images="list",
+    max_input_images=4,
+    edit_input_limits=(64, 8.0),  # Flux2ImageProcessor.check_image_input's
+    inpaint="Flux2KleinInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="Flux2Transformer2DModel",
     lora_shape="flux2",
     steps=4,
@@ -208,6 +335,13 @@ FLUX2_KLEIN_BASE = Family(
     pipelines=("Flux2KleinPipeline",),
     text2img="Flux2KleinPipeline",
     image2img=None,
+    # Edits from reference images (image=[...]), each kept at its own size up to a megapixel.
+    edit="Flux2KleinPipeline",
+    edit_images="list",
+    max_input_images=4,
+    edit_input_limits=(64, 8.0),  # Flux2ImageProcessor.check_image_input's
+    inpaint="Flux2KleinInpaintPipeline",
+    inpaint_strength=0.85,
     transformer="Flux2Transformer2DModel",
     lora_shape="flux2",
     steps=50,
@@ -260,11 +394,15 @@ SANA_SPRINT = Family(
 )
 
 FAMILIES: tuple[Family, ...] = (
+    SD_INPAINT,
     SD,
+    SDXL_INPAINT,
     SDXL,
     SD3,
     FLUX1_SCHNELL,
     FLUX1,
+    FLUX1_KONTEXT,
+    FLUX1_FILL,
     CHROMA,
     QWEN_IMAGE,
     Z_IMAGE,

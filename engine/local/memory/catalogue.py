@@ -66,6 +66,8 @@ REAL_MODELS = (
     RealModel("FLUX.1 [dev]", "flux1", 11.9, (CLIP_L, T5_XXL), SD_VAE, 0.07),
     RealModel("FLUX.1 [dev] GGUF Q8_0", "flux1", 11.9, (CLIP_L, T5_XXL), SD_VAE, 0.07, 12.7),
     RealModel("FLUX.1 [dev] GGUF Q4_K_S", "flux1", 11.9, (CLIP_L, T5_XXL), SD_VAE, 0.07, 6.8),
+    RealModel("FLUX.1 Kontext [dev]", "flux1-kontext", 11.9, (CLIP_L, T5_XXL), SD_VAE, 0.07),
+    RealModel("FLUX.1 Fill [dev]", "flux1-fill", 11.9, (CLIP_L, T5_XXL), SD_VAE, 0.07),
     RealModel("Chroma", "chroma", 8.9, (T5_XXL,), SD_VAE, 0.07),
     RealModel("Qwen-Image", "qwen-image", 20.4, (("Qwen2.5-VL 7B", 8.3),), 0.127, 0.07),
     RealModel("Z-Image-Turbo", "z-image", 6.15, (("Qwen3 4B", 4.0),), SD_VAE, 0.08),

@@ -69,15 +69,20 @@ def load_transformer(
     )
 
 
-def sibling(pipe: Any, class_name: str, quantized: bool) -> Any:
-    """The family's other pipeline over the same modules. ``from_pipe`` casts every module to
-    a dtype, which diffusers refuses for a quantized transformer (GGUF, torchao): that one is
-    built from the modules its constructor takes."""
+def sibling(pipe: Any, class_name: str) -> Any:
+    """The family's other pipeline over the same modules, built by its constructor.
+    ``from_pipe`` casts every module to a dtype (float32 when none is given, which turns the
+    shared modules of a half-precision model to float32) and diffusers refuses that cast for a
+    quantized transformer (GGUF, torchao)."""
     cls = getattr(diffusers, class_name)
-    if not quantized:
-        return cls.from_pipe(pipe)
     takes = inspect.signature(cls.__init__).parameters
-    return cls(**{name: module for name, module in pipe.components.items() if name in takes})
+    components = {name: module for name, module in pipe.components.items() if name in takes}
+    settings = {
+        name: value
+        for name, value in pipe.config.items()
+        if name in takes and name not in pipe.components and not name.startswith("_")
+    }
+    return cls(**components, **settings)
 
 
 def place(pipe: Any, recipe: Recipe, device: torch.device, dtype: torch.dtype) -> None:

@@ -14,6 +14,7 @@ from tests.engine.local import tiny
 from tests.engine.local.families import tiny_decoder
 from tests.engine.local.families.chroma import build_chroma
 from tests.engine.local.families.flux1 import build_flux1
+from tests.engine.local.families.flux1_edit import build_fill, build_kontext
 from tests.engine.local.families.flux2_klein import build_flux2_klein
 from tests.engine.local.families.qwen_image import build_qwen_image
 from tests.engine.local.families.sana import build_sana, build_sana_sprint
@@ -26,6 +27,8 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "sd3": build_sd3,
     "flux1": build_flux1,
     "flux1-schnell": partial(build_flux1, schnell=True),
+    "flux1-kontext": build_kontext,
+    "flux1-fill": build_fill,
     "chroma": build_chroma,
     "qwen-image": build_qwen_image,
     "z-image": build_z_image,

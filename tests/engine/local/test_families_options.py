@@ -20,7 +20,15 @@ from tests.engine.local.family_models import FAMILY_KEYS, FamilyModels
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
 FLOW = [key for key in FAMILY_KEYS if by_key(key).samplers is FLOW_SAMPLERS]
-NO_NEGATIVE = ["flux1-schnell", "flux1", "flux2-klein", "flux2-klein-base", "sana-sprint"]
+NO_NEGATIVE = [
+    "flux1-schnell",
+    "flux1",
+    "flux1-kontext",
+    "flux1-fill",
+    "flux2-klein",
+    "flux2-klein-base",
+    "sana-sprint",
+]
 NO_GUIDANCE = ["flux1-schnell", "flux2-klein"]
 A1111 = ["Euler a", "DPM++ 2M Karras", "DDIM"]
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from engine import CancelToken, GenerationRequest, GenerationResult, Progress
 from engine.local import LocalProvider
@@ -147,6 +148,9 @@ def test_unpack_lays_the_step_latents_out_as_the_rgb_map_and_tiny_decoder_take_t
         shapes.append(tuple(family.unpack(pipe, tensors["latents"], 64, 64).shape))
         return tensors
 
+    extra = dict(family.size_arguments(64, 64))
+    if family.masked_whole:  # an inpainting model draws as an inpaint of a blank canvas
+        extra.update(image=Image.new("RGB", (64, 64)), mask_image=Image.new("L", (64, 64), 255))
     pipe(
         prompt="a red boat",
         width=64,
@@ -155,6 +159,7 @@ def test_unpack_lays_the_step_latents_out_as_the_rgb_map_and_tiny_decoder_take_t
         output_type="latent",
         callback_on_step_end=keep,
         callback_on_step_end_tensor_inputs=["latents"],
+        **extra,
     )
     side = 64 // pipe.vae_scale_factor
     assert shapes == [(1, family.latent_channels, side, side)] * 2

@@ -349,7 +349,9 @@ def test_the_example_config_has_a_fast_a_quality_and_a_preset_per_vram_tier():
     text = EXAMPLE.read_text()
     for heading in ("# A fast model:", "# A quality model:", *(f"# {gb} GB:" for gb in CARDS)):
         assert heading in text, heading
-    assert len(example_presets()) == 2 + len(CARDS)
+    assert "# Edits by instruction" in text  # and an edit model and an inpainter
+    assert {"kontext", "fill"} <= set(example_presets())
+    assert len(example_presets()) == 2 + len(CARDS) + 2
 
 
 @pytest.mark.parametrize("name", sorted(example_presets()))

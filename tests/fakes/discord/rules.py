@@ -17,6 +17,7 @@ NAME = re.compile(r"[-_'\w]{1,32}")
 SELECTS = {3, 5, 6, 7, 8}
 TEXT_INPUT = 4
 LABEL = 18
+FILE_UPLOAD = 19
 
 
 @dataclass
@@ -228,6 +229,8 @@ def check_modal(data: dict[str, Any]) -> None:
             inner = top.get("component") or {}
             if inner.get("type") == TEXT_INPUT:
                 _check_input(f"{at}.component", inner, seen, labelled=True)
+            elif inner.get("type") == FILE_UPLOAD:
+                _check_file_upload(f"{at}.component", inner, seen)
             else:
                 _check_item(f"{at}.component", inner, seen)
         elif kind != 10:
@@ -247,6 +250,19 @@ def _check_input(at: str, item: dict[str, Any], seen: set[str], *, labelled: boo
     for key in ("min_length", "max_length"):
         if item.get(key) is not None and not 0 <= item[key] <= 4000:
             raise invalid(f"{at}.{key}", "Must be between 0 and 4000.")
+
+
+def _check_file_upload(at: str, item: dict[str, Any], seen: set[str]) -> None:
+    """A file upload lives only in a modal's label and takes 0..10 files (at least 1 as its
+    maximum)."""
+    _check_item(at, item, seen)
+    if not item.get("custom_id"):
+        raise invalid(f"{at}.custom_id", "A file upload needs a custom_id.")
+    low, high = item.get("min_values"), item.get("max_values")
+    if low is not None and not 0 <= low <= 10:
+        raise invalid(f"{at}.min_values", "Must be between 0 and 10.")
+    if high is not None and not 1 <= high <= 10:
+        raise invalid(f"{at}.max_values", "Must be between 1 and 10.")
 
 
 def check_choices(data: dict[str, Any]) -> None:

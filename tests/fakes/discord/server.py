@@ -43,6 +43,7 @@ from .payloads import (
     user_payload,
 )
 from .rules import (
+    FILE_UPLOAD,
     SELECTS,
     Refused,
     Upload,
@@ -70,6 +71,9 @@ FILE_FIELD = re.compile(r"files\[(\d+)\]")
 # The callback types Discord accepts for each interaction type.
 ANSWERS = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
 COMMAND_KINDS = {1: "slash", 2: "user", 3: "message"}
+# What a test submits for one modal input: text, select values, or attachments (dicts from
+# ``FakeDiscord.add_attachment``) for a file upload.
+ModalValue = str | Sequence[str] | Sequence[dict[str, Any]]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -622,13 +626,15 @@ class FakeDiscord:
     async def submit_modal(
         self,
         interaction: FakeInteraction,
-        values: Mapping[str, str | Sequence[str]],
+        values: Mapping[str, ModalValue],
         *,
         user: int | None = None,
         locale: str = "en-US",
     ) -> FakeInteraction:
         """Submits the modal ``interaction`` was answered with, echoing its structure (action
-        rows of text inputs, labels wrapping one component) as Discord does."""
+        rows of text inputs, labels wrapping one component) as Discord does. A file upload
+        takes a list of dicts from ``add_attachment``: its submitted component carries their
+        ids and the interaction's ``data.resolved.attachments`` the attachments."""
         modal = interaction.modal
         if modal is None:
             raise AssertionError(f"{interaction!r} was not answered with a modal")
@@ -638,14 +644,19 @@ class FakeDiscord:
         unknown = sorted(set(values) - known)
         if unknown:
             raise AssertionError(f"the modal has no input {unknown}; it has {sorted(known)}")
-        components = [self._submitted(component, values) for component in modal["components"]]
+        uploads: dict[str, dict[str, Any]] = {}
+        components = [
+            self._submitted(component, values, uploads) for component in modal["components"]
+        ]
         interaction.modal_submitted = True
         user = interaction.user_id if user is None else user
         message = self._messages.get(interaction.message_id or 0)
         if message is not None and message.deleted:
             message = None
         place = self._place(interaction.channel_id, user, interaction.installed_by_user)
-        data = {"custom_id": modal["custom_id"], "components": components}
+        data: dict[str, Any] = {"custom_id": modal["custom_id"], "components": components}
+        if uploads:
+            data["resolved"] = {"attachments": uploads}
         submit = self._interaction(
             5, data, place, user, locale, message=message, opener=interaction
         )
@@ -870,16 +881,23 @@ class FakeDiscord:
         )
 
     def _submitted(
-        self, component: dict[str, Any], values: Mapping[str, str | Sequence[str]]
+        self,
+        component: dict[str, Any],
+        values: Mapping[str, ModalValue],
+        uploads: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
         kind = component.get("type")
         echo: dict[str, Any] = {"type": kind}
         if "id" in component:
             echo["id"] = component["id"]
         if kind == 1:
-            echo["components"] = [self._submitted(c, values) for c in component["components"]]
+            echo["components"] = [
+                self._submitted(c, values, uploads) for c in component["components"]
+            ]
         elif kind == 18:
-            echo["component"] = self._submitted(component["component"], values)
+            echo["component"] = self._submitted(component["component"], values, uploads)
+        elif kind == FILE_UPLOAD:
+            echo |= self._uploaded_files(component, values.get(component["custom_id"], []), uploads)
         elif kind == 10:
             echo["content"] = component.get("content", "")
         elif kind == 4:
@@ -902,6 +920,24 @@ class FakeDiscord:
         elif "custom_id" in component:
             echo["custom_id"] = component["custom_id"]
         return echo
+
+    @staticmethod
+    def _uploaded_files(
+        component: dict[str, Any], given: ModalValue, uploads: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        custom_id = component["custom_id"]
+        if isinstance(given, str) or not all(isinstance(file, dict) for file in given):
+            raise AssertionError(f"file upload {custom_id!r} takes dicts from fake.add_attachment")
+        files = [file for file in given if isinstance(file, dict)]
+        low = component.get("min_values") or 0
+        high = component.get("max_values") or 1
+        if not files and component.get("required", True):
+            raise AssertionError(f"file upload {custom_id!r} is required")
+        if files and not low <= len(files) <= high:
+            raise AssertionError(f"file upload {custom_id!r} takes {low}..{high} files")
+        for file in files:
+            uploads[str(file["id"])] = dict(file)
+        return {"custom_id": custom_id, "values": [str(file["id"]) for file in files]}
 
     # Payloads
 

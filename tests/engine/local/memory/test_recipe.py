@@ -58,6 +58,8 @@ AUTO = {
         "gpu, transformer gguf",
         "gpu, transformer gguf",
     ),
+    "FLUX.1 Kontext [dev]": (GROUP, GROUP, FP8, FP8, "gpu"),
+    "FLUX.1 Fill [dev]": (GROUP, GROUP, FP8, FP8, "gpu"),
     "Chroma": (GROUP, FP8, FP8, OFFLOAD, "gpu"),
     "Qwen-Image": (GROUP, GROUP, GROUP, GROUP, OFFLOAD),
     "Z-Image-Turbo": (GROUP, FP8, OFFLOAD, "gpu", "gpu"),
@@ -82,6 +84,8 @@ AUTO = {
 # Where bitsandbytes is installed too, NF4 takes the place of group offload where it fits.
 WITH_NF4 = {
     ("FLUX.1 [dev]", 12): "model offload, transformer nf4",
+    ("FLUX.1 Kontext [dev]", 12): "model offload, transformer nf4",
+    ("FLUX.1 Fill [dev]", 12): "model offload, transformer nf4",
     ("Qwen-Image", 16): "model offload, transformer nf4, text encoders torchao_int8",
     ("Qwen-Image", 24): "model offload, transformer nf4",
     ("Z-Image-Turbo", 8): "model offload, transformer nf4, text encoders torchao_int8",

@@ -1,0 +1,63 @@
+"""Repaint and Cancel on a preview: the confirmed mask becomes an INPAINT job of the same
+model with a new seed, charged as any job; Cancel forgets it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import discord
+
+from bot.canvas import regions
+from cogs.results.buttons.base import private
+from cogs.results.enqueue import enqueue
+from cogs.results.region.common import pending_masks, source_of
+from cogs.results.region.previews import preset_mask
+from engine import Mode
+
+
+async def repaint(
+    interaction: discord.Interaction[Any], job_id: int, index: int, ref: str, prompt: str = ""
+) -> None:
+    """Queue the repaint the preview ``ref`` showed, with ``prompt``, else the prompt given
+    with the mask, else the job's own. The preview turns into the job's status message (so it
+    cannot be confirmed twice); a refusal replaces it."""
+    await interaction.response.edit_message(
+        content="Repainting that region…", attachments=[], view=None
+    )
+    source = await source_of(interaction, job_id, index)
+    if ref in regions.REGIONS:
+        mask = await asyncio.to_thread(preset_mask, ref, source.size)
+    else:
+        pending = await asyncio.to_thread(
+            pending_masks(interaction).take, ref, interaction.user.id, job_id, index
+        )
+        mask, prompt = pending.mask, prompt or pending.prompt
+    request = source.job.request.replace(
+        mode=Mode.INPAINT,
+        prompt=prompt.strip() or source.job.request.prompt,
+        init_image=source.data,
+        mask_image=mask,
+        extra_images=(),
+        strength=None,
+        seed=None,
+        width=source.image.width,
+        height=source.image.height,
+    )
+    await enqueue(
+        interaction,
+        request,
+        provider=source.job.provider,
+        private=await private(interaction),
+        extra={"tool": "vary (region)"},
+    )
+
+
+async def cancel(interaction: discord.Interaction[Any], job_id: int, index: int, ref: str) -> None:
+    if ref not in regions.REGIONS:
+        await asyncio.to_thread(
+            pending_masks(interaction).drop, ref, interaction.user.id, job_id, index
+        )
+    await interaction.response.edit_message(
+        content="Cancelled; nothing was charged.", attachments=[], view=None
+    )
