@@ -1,5 +1,6 @@
-"""A result made on A1111/Forge taken through its tools in the fake Discord: Zoom Out, Pan and
-Make Square reach the web UI as img2img with the canvas and its mask; Edit is not offered."""
+"""A result made on A1111/Forge taken through its tools in the fake Discord: Zoom Out, Make
+Square and Vary (Region) reach the web UI as img2img with the image or canvas and its mask;
+Edit is not offered."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.settings import Secrets
 from engine import Mode
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
 from tests.cogs.test_imagine import buttons, result_of
+from tests.cogs.test_region import option, preview_of, region_choice
 from tests.engine.remote.test_a1111 import PASSWORD, Forge, levels
 from tests.fakes.http_api import FakeApi
 
@@ -85,3 +87,31 @@ async def test_make_square_on_an_a1111_result_pads_the_shorter_side(
     assert web_ui.masks[0].getpixel((width // 2, 0)) == 255  # the new top band
     assert web_ui.masks[0].getpixel((width // 2, height // 2)) == 0  # the image kept
     assert message.attachments
+
+
+async def test_vary_region_on_an_a1111_result_repaints_the_chosen_part(
+    forge_world: tuple[World, Forge], api: FakeApi
+):
+    world, web_ui = forge_world
+    first = await world.fake.invoke(
+        "imagine", {"prompt": "a fox", "model": MODEL}, user=ALICE, channel=GENERAL
+    )
+    result = await result_of(world, first)
+    choice = await region_choice(world, result)
+    assert choice.original is not None
+    picked = await world.fake.select(choice.original.id, "region:1:0", ["left"], user=ALICE)
+    preview = await preview_of(picked)
+    confirmed = await world.fake.click(preview.id, option(preview, "y"), user=ALICE)
+    repainted = await result_of(world, confirmed)
+    job = await world.runtime.store.get(2)
+    assert job is not None and job.status is JobStatus.SUCCEEDED, job
+    assert job.request.mode is Mode.INPAINT and job.request.prompt == "a fox"
+    body = api.calls("/sdapi/v1/img2img")[0].body
+    assert (body["inpainting_fill"], body["inpaint_full_res"], body["inpainting_mask_invert"]) == (
+        1,
+        True,
+        0,
+    )
+    mask = web_ui.masks[0]
+    assert mask.getpixel((10, 256)) == 255 and mask.getpixel((500, 256)) == 0
+    assert repainted.attachments and not world.fake.violations
