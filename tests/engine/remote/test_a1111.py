@@ -128,6 +128,8 @@ class Forge:
         if not body.get("init_images"):
             return a1111_error(404, "HTTPException", "Init image not found", "404: no image")
         if not body.get("mask"):
+            if "inpainting_fill" in body:  # inpainting fields without the mask they act on
+                return a1111_error(422, "HTTPException", "inpainting needs a mask")
             return await self.generate(request, body)
         if request.headers.get("Authorization") != AUTH:
             return json_answer({"detail": "Not authenticated"}, 401)
