@@ -54,7 +54,7 @@ def check_inputs(request: GenerationRequest, max_input_images: int) -> None:
             raise InvalidRequest(
                 "images",
                 1 + len(request.extra_images),
-                f"this provider edits from {max_input_images} at most",
+                f"this provider takes {max_input_images} per edit at most; give fewer",
             )
 
 
