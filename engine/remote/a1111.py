@@ -1,6 +1,7 @@
-"""The AUTOMATIC1111 / Forge web UI API (``--api``): txt2img, img2img, upscale through
-extras, interrogate, live progress with previews, interrupt, and discovery of models,
-samplers and LoRAs. Optional HTTP basic auth (``--api-auth user:password``)."""
+"""The AUTOMATIC1111 / Forge web UI API (``--api``): txt2img, img2img, inpaint and outpaint
+(img2img with a mask), upscale through extras, interrogate, live progress with previews,
+interrupt, and discovery of models, samplers and LoRAs. Optional HTTP basic auth
+(``--api-auth user:password``). It has no instruction edit."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import logging
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from PIL import Image
+from pydantic import Field
 
 from engine.errors import InvalidRequest, ProviderError, ProviderRejected
 from engine.loras import EXTRA_NETWORK
@@ -23,7 +25,10 @@ from engine.redact import scrub
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient, png_base64
+from engine.remote.inputs import canvas_size, fresh_png, paint_mask, png_bytes
 from engine.types import (
+    IMAGE_MODES,
+    MASK_MODES,
     Capabilities,
     GeneratedImage,
     GenerationRequest,
@@ -38,6 +43,13 @@ log = logging.getLogger(__name__)
 # parameters keep the full title.
 _HASH = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
 
+MODES = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.UPSCALE, Mode.INPAINT, Mode.OUTPAINT})
+# The strength of a masked mode that leaves it out: A1111's default for a repaint; a canvas's
+# padding holds nothing worth keeping, so outpainting replaces it whole.
+DEFAULT_STRENGTH = {Mode.INPAINT: 0.75, Mode.OUTPAINT: 1.0}
+# A1111's "masked content": 0 fill, 1 original, 2 latent noise, 3 latent nothing.
+MaskedContent = Literal[0, 1, 2, 3]
+
 
 def plain_title(title: str) -> str:
     return _HASH.sub("", title)
@@ -51,6 +63,13 @@ class A1111Options(RemoteOptions):
     interrogator: str = "clip"
     progress_seconds: float = 1.0
     max_images: int = 8
+    # img2img's inpainting fields, named as its API names them (inpainting_fill, ...)
+    inpainting_fill: MaskedContent = 1
+    outpainting_fill: MaskedContent = 2
+    inpaint_full_res: bool = True  # "only masked": paints the region's box at the full size
+    outpaint_full_res: bool = False  # "whole picture": the new edges see all of the image
+    inpaint_full_res_padding: Annotated[int, Field(ge=0, le=256)] = 32
+    mask_blur: Annotated[int, Field(ge=0, le=64)] = 4
 
 
 class A1111Provider(RemoteProvider):
@@ -78,7 +97,7 @@ class A1111Provider(RemoteProvider):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            modes=frozenset(Mode),
+            modes=MODES,
             models=self._models,
             samplers=self._samplers,
             loras=True,
@@ -143,6 +162,8 @@ class A1111Provider(RemoteProvider):
             request = request.replace(width=int(width * factor), height=int(height * factor))
             if request.count != 1:
                 raise InvalidRequest("count", request.count, "1 for an upscale")
+        if request.mode in MASK_MODES:
+            request = canvas_size(request, self.capabilities.size_multiple)
         resolved = super().prepare(request)
         for field, text in (
             ("prompt", resolved.prompt),
@@ -166,9 +187,12 @@ class A1111Provider(RemoteProvider):
         if request.mode is Mode.UPSCALE:
             images = await self._upscale(request)
         else:
-            path = "/sdapi/v1/img2img" if request.mode is Mode.IMG2IMG else "/sdapi/v1/txt2img"
+            path = "/sdapi/v1/img2img" if request.mode in IMAGE_MODES else "/sdapi/v1/txt2img"
+            body = self._body(request)
+            if request.mode in MASK_MODES:
+                body |= await asyncio.to_thread(self._mask_fields, request)
             call = asyncio.ensure_future(
-                self.client.request("POST", path, json_body=self._body(request), idempotent=False)
+                self.client.request("POST", path, json_body=body, idempotent=False)
             )
             watcher = asyncio.ensure_future(self._watch(progress, cancel))
             try:
@@ -226,6 +250,26 @@ class A1111Provider(RemoteProvider):
             body["denoising_strength"] = request.strength
         return body
 
+    def _mask_fields(self, request: GenerationRequest) -> dict[str, Any]:
+        """img2img's inpainting fields: the image and its mask, each decoded and encoded
+        afresh; white paints (so not inverted); outpainting fills its padding with noise."""
+        assert request.init_image is not None and request.mask_image is not None
+        options = self.options
+        outpaint = request.mode is Mode.OUTPAINT
+        return {
+            "init_images": [_base64(fresh_png(request.init_image))],
+            "mask": _base64(png_bytes(paint_mask(request.mask_image))),
+            "inpainting_fill": options.outpainting_fill if outpaint else options.inpainting_fill,
+            "inpaint_full_res": options.outpaint_full_res if outpaint else options.inpaint_full_res,
+            "inpaint_full_res_padding": options.inpaint_full_res_padding,
+            "mask_blur": options.mask_blur,
+            "inpainting_mask_invert": 0,
+            "denoising_strength": (
+                request.strength if request.strength is not None else DEFAULT_STRENGTH[request.mode]
+            ),
+            "resize_mode": 0,
+        }
+
     async def _watch(self, progress: ProgressCallback, cancel: CancelToken) -> None:
         """Poll progress while a generation runs; on cancel, interrupt it once."""
         interrupted = False
@@ -276,6 +320,10 @@ class A1111Provider(RemoteProvider):
         if isinstance(data, dict) and isinstance(data.get("caption"), str) and data["caption"]:
             return scrub(str(data["caption"]))
         raise ProviderRejected(self.client.say("could not describe the image"))
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def create(config: ProviderConfig) -> A1111Provider:

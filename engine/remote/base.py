@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -14,6 +15,8 @@ from engine.provider import Provider
 from engine.registry import ProviderConfig
 from engine.remote.download import ImageDownloads, ImageHosts, normalise_host
 from engine.remote.http import HttpPolicy, RemoteClient
+from engine.remote.inputs import check_inputs
+from engine.types import GenerationRequest, Mode, ModelInfo
 
 
 class RemoteOptions(BaseModel):
@@ -112,6 +115,28 @@ class RemoteProvider(Provider):
     @property
     def default_model(self) -> str:
         return self.options.models[0] if self.options.models else "default"
+
+    @property
+    def max_input_images(self) -> int:
+        """The images one edit takes (``init_image`` plus ``extra_images``)."""
+        return 1
+
+    def model_info(self, model: str) -> ModelInfo:
+        """What the provider takes, the edit and canvas modes included: an API does the same
+        for each of its models."""
+        modes = self.capabilities.modes
+        return dataclasses.replace(
+            super().model_info(model),
+            edit=Mode.EDIT in modes,
+            inpaint=Mode.INPAINT in modes,
+            outpaint=Mode.OUTPAINT in modes,
+            max_input_images=self.max_input_images if Mode.EDIT in modes else 1,
+        )
+
+    def prepare(self, request: GenerationRequest) -> GenerationRequest:
+        resolved = super().prepare(request)
+        check_inputs(resolved, self.max_input_images)
+        return resolved
 
     def lora_is_nsfw(self, name: str) -> bool:
         return name in self.options.nsfw_loras

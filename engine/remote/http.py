@@ -61,6 +61,15 @@ class HttpPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Form:
+    """A multipart/form-data body: text fields, then files as (field, file name, bytes, type);
+    a file's field may repeat (``image[]``)."""
+
+    fields: Mapping[str, str]
+    files: Sequence[tuple[str, str, bytes, str]]
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     status: int
     headers: httpx.Headers
@@ -111,6 +120,7 @@ class RemoteClient:
         url: str,
         *,
         json_body: Any = None,
+        form: Form | None = None,
         idempotent: bool = True,
         ok: frozenset[int] = frozenset({200}),
     ) -> Answer:
@@ -121,7 +131,7 @@ class RemoteClient:
         while True:
             attempt += 1
             try:
-                answer = await self._send(method, url, json_body)
+                answer = await self._send(method, url, json_body, form)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 # never reached the server: always safe to send again
                 if attempt > self.policy.max_retries:
@@ -180,8 +190,16 @@ class RemoteClient:
             status=status,
         )
 
-    async def _send(self, method: str, url: str, json_body: Any) -> Answer:
-        request = self._client.build_request(method, url, json=json_body)
+    async def _send(self, method: str, url: str, json_body: Any, form: Form | None) -> Answer:
+        if form is None:
+            request = self._client.build_request(method, url, json=json_body)
+        else:
+            request = self._client.build_request(
+                method,
+                url,
+                data=dict(form.fields),
+                files=[(name, (filename, data, kind)) for name, filename, data, kind in form.files],
+            )
         response = await self._client.send(request, stream=True)
         return await read_bounded(response, self.policy.max_body_bytes, self.say)
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 
 import pytest
 from aiohttp import web
-from PIL import Image
+from PIL import Image, ImageOps, PngImagePlugin
 
 from engine import (
     CancelToken,
@@ -19,6 +20,7 @@ from engine import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from engine.errors import ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.a1111 import A1111Provider
 from tests.fakes.http_api import FakeApi, json_answer, png, png_b64
@@ -34,6 +36,29 @@ def a1111_error(status: int, error: str, detail: str = "", errors: str = "") -> 
     return json_answer({"error": error, "detail": detail, "body": "", "errors": errors}, status)
 
 
+INPAINT_FIELDS = {
+    "mask": str,
+    "inpainting_fill": int,
+    "inpaint_full_res": bool,
+    "inpaint_full_res_padding": int,
+    "mask_blur": int,
+    "inpainting_mask_invert": int,
+    "denoising_strength": float,
+}
+
+
+def decode_b64(text: str) -> Image.Image:
+    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        image.load()
+        return image.copy()
+
+
+def png_of(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 class Forge:
     """A small web UI: generation takes ``seconds``, progress and interrupt work meanwhile.
     An unknown sampler is a 404 HTTPException as in A1111; ``crash`` makes a generation fail
@@ -44,6 +69,7 @@ class Forge:
         self.step = 0
         self.crash: str | None = None
         self.interrupted = asyncio.Event()
+        self.masks: list[Image.Image] = []
         for path, data in (
             (
                 "/sdapi/v1/sd-models",
@@ -61,7 +87,7 @@ class Forge:
         ):
             api.route("GET", path, self._static(data))
         api.route("POST", "/sdapi/v1/txt2img", self.generate)
-        api.route("POST", "/sdapi/v1/img2img", self.generate)
+        api.route("POST", "/sdapi/v1/img2img", self.img2img)
         api.route("GET", "/sdapi/v1/progress", self.progress)
         api.route("POST", "/sdapi/v1/interrupt", self.interrupt)
         api.route("POST", "/sdapi/v1/extra-single-image", self.upscale)
@@ -94,6 +120,37 @@ class Forge:
         info = {"all_seeds": [body["seed"] + k for k in range(body["batch_size"])]}
         return json_answer({"images": images, "parameters": body, "info": str(info)})
 
+    async def img2img(self, request: web.Request, body) -> web.Response:
+        """img2img as the web UI documents it: ``init_images`` (base64), and for inpainting a
+        ``mask`` of the image's size, white where it paints unless ``inpainting_mask_invert``.
+        A masked call answers the image with its painted region in the colour (seed + k, 0, 0),
+        so a test sees exactly where it painted."""
+        if not body.get("init_images"):
+            return a1111_error(404, "HTTPException", "Init image not found", "404: no image")
+        if not body.get("mask"):
+            if "inpainting_fill" in body:  # inpainting fields without the mask they act on
+                return a1111_error(422, "HTTPException", "inpainting needs a mask")
+            return await self.generate(request, body)
+        if request.headers.get("Authorization") != AUTH:
+            return json_answer({"detail": "Not authenticated"}, 401)
+        for name, kind in INPAINT_FIELDS.items():
+            if not isinstance(body.get(name), kind):
+                return json_answer({"detail": [{"loc": ["body", name], "msg": "bad type"}]}, 422)
+        image, mask = decode_b64(body["init_images"][0]), decode_b64(body["mask"])
+        if mask.size != image.size:
+            return a1111_error(422, "HTTPException", "mask size differs from the image")
+        self.masks.append(mask)
+        size = (body["width"], body["height"])
+        paint = mask.convert("L").resize(size)
+        if body["inpainting_mask_invert"]:
+            paint = ImageOps.invert(paint)
+        images = []
+        for k in range(body["batch_size"]):
+            out = image.convert("RGB").resize(size)
+            out.paste((body["seed"] + k, 0, 0), mask=paint)
+            images.append(base64.b64encode(png_of(out)).decode("ascii"))
+        return json_answer({"images": images, "parameters": body, "info": "{}"})
+
     async def progress(self, request: web.Request, body) -> web.Response:
         return json_answer(
             {
@@ -108,7 +165,7 @@ class Forge:
         return json_answer({})
 
     async def upscale(self, request: web.Request, body) -> web.Response:
-        with Image.open(__import__("io").BytesIO(base64.b64decode(body["image"]))) as image:
+        with Image.open(io.BytesIO(base64.b64decode(body["image"]))) as image:
             size = (
                 int(image.width * body["upscaling_resize"]),
                 int(image.height * body["upscaling_resize"]),
@@ -316,3 +373,161 @@ async def test_an_empty_caption_is_a_refusal_naming_the_provider(api: FakeApi):
 
 async def _json(data: object) -> web.Response:
     return json_answer(data)
+
+
+def levels(mask: Image.Image) -> set[int]:
+    return {value for _, value in mask.convert("L").getcolors() or []}
+
+
+def left_half_mask(size: tuple[int, int], mode: str = "L") -> bytes:
+    """White (paint) on the left half, black (keep) on the right."""
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (0, 0, size[0] // 2, size[1]))
+    return png_of(mask.convert(mode))
+
+
+async def test_inpaint_paints_only_where_the_mask_is_white(api: FakeApi):
+    forge = Forge(api)
+    p = await provider(api)
+    request = p.prepare(
+        GenerationRequest(
+            "a red door",
+            seed=7,
+            mode=Mode.INPAINT,
+            init_image=png((0, 0, 250), (64, 96)),
+            mask_image=left_half_mask((64, 96)),
+        )
+    )
+    assert request.size == (64, 96)  # the image's own size where the request leaves it out
+    result = await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+    body = api.calls("/sdapi/v1/img2img")[0].body
+    assert {name: body[name] for name in INPAINT_FIELDS if name != "mask"} == {
+        "inpainting_fill": 1,  # original: the region is repainted from what is there
+        "inpaint_full_res": True,
+        "inpaint_full_res_padding": 32,
+        "mask_blur": 4,
+        "inpainting_mask_invert": 0,
+        "denoising_strength": 0.75,
+    }
+    image = result.images[0].image
+    assert image.getpixel((5, 20)) == (7, 0, 0)  # painted
+    assert image.getpixel((60, 20)) == (0, 0, 250)  # kept
+    assert levels(forge.masks[0]) == {0, 255}
+
+
+async def test_outpaint_fills_the_padding_with_noise_seeing_the_whole_picture(api: FakeApi):
+    Forge(api)
+    p = await provider(api, mask_blur=8)
+    request = p.prepare(
+        GenerationRequest(
+            "a wider beach",
+            seed=3,
+            count=2,
+            mode=Mode.OUTPAINT,
+            init_image=png((0, 90, 0), (96, 64)),
+            mask_image=left_half_mask((96, 64)),
+            width=96,
+            height=64,
+        )
+    )
+    result = await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+    body = api.calls("/sdapi/v1/img2img")[0].body
+    assert (body["inpainting_fill"], body["inpaint_full_res"]) == (2, False)
+    assert (body["denoising_strength"], body["mask_blur"]) == (1.0, 8)
+    assert [i.image.getpixel((0, 0)) for i in result.images] == [(3, 0, 0), (4, 0, 0)]
+    assert [i.seed for i in result.images] == [3, 4]
+
+
+async def test_a_masks_grey_levels_and_the_images_metadata_are_not_sent(api: FakeApi):
+    forge = Forge(api)
+    p = await provider(api)
+    source = Image.new("RGB", (64, 64), (1, 2, 3))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Location", "51.5N 0.1W")
+    with_text = io.BytesIO()
+    source.save(with_text, "PNG", pnginfo=info)
+    soft = Image.linear_gradient("L").resize((64, 64))  # black at the top to white below
+    request = p.prepare(
+        GenerationRequest(
+            "x",
+            seed=1,
+            mode=Mode.INPAINT,
+            strength=0.5,
+            init_image=with_text.getvalue(),
+            mask_image=png_of(soft.convert("RGB")),
+        )
+    )
+    await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+    body = api.calls("/sdapi/v1/img2img")[0].body
+    assert body["denoising_strength"] == 0.5
+    sent = decode_b64(body["init_images"][0])
+    assert "Location" not in sent.info and sent.getpixel((0, 0)) == (1, 2, 3)
+    mask = forge.masks[0]
+    assert mask.mode == "L" and levels(mask) == {0, 255}
+    assert mask.getpixel((0, 0)) == 0 and mask.getpixel((0, 63)) == 255
+
+
+async def test_an_edit_by_instruction_is_refused_up_front(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    info = p.model_info(p.default_model)
+    assert (info.edit, info.inpaint, info.outpaint) == (False, True, True)
+    with pytest.raises(InvalidRequest) as caught:
+        p.prepare(GenerationRequest("make it night", mode=Mode.EDIT, init_image=png()))
+    await p.close()
+    assert caught.value.field == "mode" and "edit an image by instruction" in caught.value.allowed
+    assert not api.calls("/sdapi/v1/img2img")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"mask_image": None}, "mask"),
+        ({"mask_image": left_half_mask((32, 32))}, "mask"),
+        ({"mask_image": b"not a png"}, "mask"),
+        ({"init_image": None}, "image"),
+        ({"extra_images": (png(),)}, "images"),
+    ],
+)
+async def test_a_masked_request_without_a_fitting_mask_is_refused_before_sending(
+    api: FakeApi, changes, field
+):
+    Forge(api)
+    p = await provider(api)
+    request = GenerationRequest(
+        "x",
+        mode=Mode.INPAINT,
+        init_image=png(size=(64, 64)),
+        mask_image=left_half_mask((64, 64)),
+        width=64,
+        height=64,
+    ).replace(**changes)
+    with pytest.raises(InvalidRequest) as caught:
+        p.prepare(request)
+    await p.close()
+    assert caught.value.field == field
+
+
+async def test_the_fake_web_ui_refuses_a_mask_of_another_size(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    request = GenerationRequest(
+        "x",
+        seed=1,
+        mode=Mode.INPAINT,
+        init_image=png(size=(64, 64)),
+        mask_image=left_half_mask((32, 32)),
+        width=64,
+        height=64,
+    )  # past prepare, which refuses it: what the web UI would answer
+    with pytest.raises(ProviderRejected, match="mask size differs"):
+        await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+
+
+async def test_an_unknown_masked_content_setting_stops_start_up(api: FakeApi):
+    with pytest.raises(ProviderConfigError, match="inpainting_fill"):
+        await provider(api, inpainting_fill=5)

@@ -48,7 +48,7 @@ def serve(api: FakeApi) -> None:
         items = []
         for k in range(body["n"]):
             item = {"revised_prompt": f"{body['prompt']}, detailed ({k})"}
-            if body["response_format"] == "url":
+            if body.get("response_format") == "url":
                 item["url"] = f"{api.base}/files/{k}.png"
             else:
                 item["b64_json"] = png_b64((k, 50, 50))
@@ -95,6 +95,15 @@ async def test_base64_images_and_revised_prompts(api: FakeApi):
     assert [image.image.getpixel((0, 0)) for image in result.images] == [(0, 50, 50), (1, 50, 50)]
     assert all(image.seed is None for image in result.images)
     assert result.info["revised_prompts"] == ["a cat, detailed (0)", "a cat, detailed (1)"]
+
+
+async def test_a_response_format_left_out_is_not_sent(api: FakeApi):
+    serve(api)
+    p = provider(api, response_format="")  # gpt-image models refuse the field
+    result = await generate(p)
+    await p.close()
+    assert "response_format" not in api.calls("/v1/images/generations")[0].body
+    assert result.images[0].image.getpixel((0, 0)) == (0, 50, 50)
 
 
 async def test_urls_are_downloaded(api: FakeApi):
