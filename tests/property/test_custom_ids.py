@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from cogs.admin.reports import ReportButton
 from cogs.member.history import HistoryButton
-from cogs.results.buttons.base import HANDLERS, JobButton
+from cogs.results.buttons.base import ACTIONS, HANDLERS, JobButton
 
 MAX_CUSTOM_ID = 100
 LARGEST_ID = 2**64 - 1
 ROWIDS = st.integers(0, 2**63 - 1)
-JOB_ACTIONS = "cuvrmdp"
+JOB_ACTIONS = ACTIONS
 REPORT_ACTIONS = ("delete", "ban", "dismiss")
 
 # Parts that look like ids: huge, negative, signed, unicode digits ('٣', fullwidth '３'),
