@@ -103,7 +103,8 @@ def check_local_models(loaded: LoadedSettings) -> list[Line]:
                     )
                 )
             else:
-                lines.append(Line(item, True, f"present at {state.where}"))
+                about = f" ({state.summary})" if state.summary else ""
+                lines.append(Line(item, True, f"present at {state.where}{about}"))
     return lines
 
 

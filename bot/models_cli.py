@@ -61,9 +61,9 @@ def _list(engines: list[tuple[str, Any]]) -> int:
                 status = "missing"
             size = human_size(state.size) if state.present else "-"
             print(f"  {state.name:<24} {status:<8} {size:>9}  {state.source} -> {state.where}")
-            about = [part for part in (state.family, state.licence) if part]
+            about = state.summary or " · ".join(p for p in (state.family, state.licence) if p)
             if about:
-                print(f"    {' · '.join(about)}")
+                print(f"    {about}")
             if state.problem is not None:
                 print(f"    {state.problem}")
             elif not state.present:

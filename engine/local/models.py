@@ -15,6 +15,7 @@ from engine.local.families import Family, UnknownFamily, by_key, recognise
 from engine.local.families.known import KNOWN
 from engine.local.hub import ModelLoadError, cache_folder, cached, remote_files
 from engine.local.options import LocalOptions, ModelSpec
+from engine.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class ModelState:
     problem: str | None = None
     family: str | None = None  # the family's label, where it can be told without the hub
     licence: str | None = None
+    summary: str | None = None  # ModelInfo.summary(): its family, what it takes, its licence
 
     @property
     def usable(self) -> bool:
@@ -51,12 +53,42 @@ def configured(options: LocalOptions) -> list[tuple[str, ModelSpec]]:
 
 def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]:
     """Every configured model, in config order."""
+    loras, upscaler = options.lora_dir is not None, options.upscaler is not None
     return [
-        check_model(name, spec, options.cache_dir, online) for name, spec in configured(options)
+        check_model(name, spec, options.cache_dir, online, loras=loras, upscaler=upscaler)
+        for name, spec in configured(options)
     ]
 
 
-def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:
+def info_of(family: Family, spec: ModelSpec, *, loras: bool, upscaler: bool) -> ModelInfo:
+    """What a model of ``family`` takes, for /models, autocomplete and `models list`: ``loras``
+    where the engine has a LoRA folder, ``upscaler`` where it has a dedicated one."""
+    return ModelInfo(
+        family=family.label,
+        negative_prompt=family.negative_prompt,
+        guidance=family.takes_guidance,
+        samplers=tuple(family.samplers),
+        img2img=family.image2img is not None,
+        upscale=upscaler or family.image2img is not None,
+        loras=family.loras and loras,
+        licence=licence_of(spec),
+        size_multiple=family.size_multiple,
+        edit=family.edit is not None,
+        inpaint=family.inpaint is not None,
+        outpaint=family.outpaint is not None,
+        max_input_images=family.max_input_images,
+    )
+
+
+def check_model(
+    name: str,
+    spec: ModelSpec,
+    cache_dir: str | None,
+    online: bool,
+    *,
+    loras: bool = False,
+    upscaler: bool = False,
+) -> ModelState:
     state = _check_files(name, spec, cache_dir, online)
     if state.problem is None and spec.transformer is not None:
         problem = _file_problem(Path(spec.transformer).expanduser())
@@ -70,7 +102,8 @@ def check_model(name: str, spec: ModelSpec, cache_dir: str | None, online: bool)
         if state.present or spec.kind != "repo":  # a folder no profile describes
             return replace(state, problem=str(err).removeprefix(f"Model {name}: "))
         return replace(state, licence=licence_of(spec))
-    return replace(state, family=family.label, licence=licence_of(spec))
+    summary = info_of(family, spec, loras=loras, upscaler=upscaler).summary()
+    return replace(state, family=family.label, licence=licence_of(spec), summary=summary)
 
 
 def _check_files(name: str, spec: ModelSpec, cache_dir: str | None, online: bool) -> ModelState:

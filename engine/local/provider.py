@@ -32,7 +32,7 @@ from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
-from engine.local.models import family_of, licence_of, report_at_start
+from engine.local.models import family_of, info_of, report_at_start
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import UPSCALER_FACTOR, ModelLoadError, load_model, load_upscaler
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
@@ -137,7 +137,7 @@ class LocalProvider(PipelineRunner, Provider):
                 modes |= self.family(name, online=False).modes & CANVAS_WORDS.keys()
         return frozenset(modes)
 
-    def able(self, mode: Mode) -> list[str]:
+    def models_taking(self, mode: Mode) -> list[str]:
         """The configured models whose family runs ``mode``, as far as is known offline."""
         able = []
         for name in self.options.models:
@@ -157,20 +157,11 @@ class LocalProvider(PipelineRunner, Provider):
             family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
-        return ModelInfo(
-            family=family.label,
-            negative_prompt=family.negative_prompt,
-            guidance=family.takes_guidance,
-            samplers=tuple(family.samplers),
-            img2img=family.image2img is not None,
-            upscale=self.options.upscaler is not None or family.image2img is not None,
-            loras=family.loras and self.options.lora_dir is not None,
-            licence=licence_of(spec),
-            size_multiple=family.size_multiple,
-            edit=family.edit is not None,
-            inpaint=family.inpaint is not None,
-            outpaint=family.outpaint is not None,
-            max_input_images=family.max_input_images,
+        return info_of(
+            family,
+            spec,
+            loras=self.options.lora_dir is not None,
+            upscaler=self.options.upscaler is not None,
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
@@ -216,7 +207,7 @@ class LocalProvider(PipelineRunner, Provider):
                     + ", ".join(family.samplers),
                 )
         if request.mode in CANVAS_WORDS and request.mode not in family.modes:
-            able = self.able(request.mode)
+            able = self.models_taking(request.mode)
             raise InvalidRequest(
                 "mode",
                 request.mode.value,

@@ -28,7 +28,16 @@ COMPILE_BACKEND = "inductor"
 # (diffusers 0.42). Any other runs its whole call in one context, which is right only when the
 # transformer runs once a step: guidance distilled or absent.
 OWN_CACHE_CONTEXTS = frozenset(
-    {"FluxPipeline", "Flux2KleinPipeline", "QwenImagePipeline", "QwenImageImg2ImgPipeline"}
+    {
+        "FluxPipeline",
+        "Flux2KleinPipeline",
+        "Flux2KleinInpaintPipeline",
+        "QwenImagePipeline",
+        "QwenImageImg2ImgPipeline",
+        "QwenImageInpaintPipeline",
+        "QwenImageEditPipeline",
+        "QwenImageEditPlusPipeline",
+    }
 )
 ONE_PASS = ("distilled", "none")
 # Transformers whose step cache diffusers 0.42 has but cannot run, and why.

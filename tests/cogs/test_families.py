@@ -112,9 +112,12 @@ async def test_models_shows_each_models_family_what_it_takes_and_its_licence(wor
     text = await reply_of(world, "models")
     lines = {line.split(":")[0]: line for line in text.splitlines() if line.startswith("`")}
     assert lines["`flux1-schnell` (default)"] == (
-        "`flux1-schnell` (default): FLUX.1 [schnell]; takes samplers, img2img; Apache-2.0"
+        "`flux1-schnell` (default): FLUX.1 [schnell]; takes samplers, img2img, inpainting, "
+        "outpainting; Apache-2.0"
     )
-    assert lines["`flux2-klein`"] == "`flux2-klein`: FLUX.2 [klein]; takes samplers"
+    assert lines["`flux2-klein`"] == (
+        "`flux2-klein`: FLUX.2 [klein]; takes samplers, edits, inpainting, outpainting"
+    )
     assert lines["`chroma`"] == (
         "`chroma`: Chroma; takes negative prompt, guidance, samplers, img2img; Apache-2.0"
     )

@@ -20,10 +20,13 @@ from tests.engine.local.families.qwen_image import build_qwen_image
 from tests.engine.local.families.sana import build_sana, build_sana_sprint
 from tests.engine.local.families.sd3 import build_sd3
 from tests.engine.local.families.z_image import build_z_image
+from tests.engine.local.tiny_inpaint import build_sd_inpaint, build_sdxl_inpaint
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "sd": tiny.build_sd,
     "sdxl": tiny.build_sdxl,
+    "sd-inpaint": build_sd_inpaint,
+    "sdxl-inpaint": build_sdxl_inpaint,
     "sd3": build_sd3,
     "flux1": build_flux1,
     "flux1-schnell": partial(build_flux1, schnell=True),
@@ -62,7 +65,8 @@ class FamilyModels:
         if folder.is_dir():
             return folder
         if by_key(key).unet:
-            folder = self.root / ("taesdxl" if key == "sdxl" else "taesd")
+            xl = "xl" in (by_key(key).tiny_decoder or "")
+            folder = self.root / ("taesdxl" if xl else "taesd")
             return folder if folder.is_dir() else tiny.build_tiny_decoder(folder)
         vae = json.loads((self.folder(key) / "vae" / "config.json").read_text())
         return tiny_decoder.build_tiny_decoder(

@@ -150,7 +150,11 @@ def test_unpack_lays_the_step_latents_out_as_the_rgb_map_and_tiny_decoder_take_t
 
     extra = dict(family.size_arguments(64, 64))
     if family.masked_whole:  # an inpainting model draws as an inpaint of a blank canvas
-        extra.update(image=Image.new("RGB", (64, 64)), mask_image=Image.new("L", (64, 64), 255))
+        extra.update(
+            image=Image.new("RGB", (64, 64)),
+            mask_image=Image.new("L", (64, 64), 255),
+            strength=1.0,  # as the engine gives it (SDXL's inpaint defaults to 0.9999)
+        )
     pipe(
         prompt="a red boat",
         width=64,

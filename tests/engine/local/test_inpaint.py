@@ -3,6 +3,7 @@ dedicated 9-channel inpainting checkpoints, each loaded through the real loaders
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from engine import (
     GenerationRequest,
     GenerationResult,
     InvalidRequest,
+    LoraRef,
     Mode,
     Progress,
 )
@@ -29,6 +31,8 @@ from engine.local.options import ModelSpec
 from engine.local.pipelines import load_model
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.conftest import TinyModels
+from tests.engine.local.test_model_check import fill_cache
+from tests.engine.local.tiny import build_safety_checker
 from tests.engine.local.tiny_inpaint import (
     build_sd_inpaint,
     build_sdxl_inpaint,
@@ -278,3 +282,71 @@ def test_the_inpaint_sibling_shares_the_modules_in_their_own_precision(tiny: Tin
     assert inpaint.unet is model.text2img.unet
     assert model.text2img.unet.dtype == torch.bfloat16  # from_pipe would cast it to float32
     assert model.pipeline(Mode.EDIT) is None
+
+
+async def test_an_inpainting_checkpoint_batches_txt2img_jobs_as_a_plain_model_does(
+    local: LocalProvider,
+):
+    jobs = [
+        local.prepare(GenerationRequest(prompt, model="sd-inpaint", seed=seed))
+        for prompt, seed in (("a cat", 1), ("a dog", 2))
+    ]
+    assert local.batch_key(jobs[0]) == local.batch_key(jobs[1]) != ""
+    together = await local.generate_batch(jobs, [lambda _: None] * 2, [CancelToken()] * 2)
+    alone = await run(local, jobs[1])
+    assert all(isinstance(outcome, GenerationResult) for outcome in together)
+    second = together[1]
+    assert isinstance(second, GenerationResult) and second.images[0].seed == 2
+    difference = array(second.images[0].image) - array(alone.images[0].image)
+    assert np.abs(difference).max() <= 2  # batched matmuls round a little differently
+
+
+async def test_a_lora_applies_to_one_inpaint_and_leaves_no_trace(
+    tiny: TinyModels, inpaint_models: InpaintModels
+):
+    provider = make(tiny, inpaint_models, lora_dir=str(tiny.loras))
+    await provider.start()
+    try:
+        plain = await run(provider, masked(provider, "tiny"))
+        styled = await run(provider, masked(provider, "tiny", loras=(LoraRef("inkwash"),)))
+        again = await run(provider, masked(provider, "tiny"))
+    finally:
+        await provider.close()
+    before, after = array(plain.images[0].image), array(again.images[0].image)
+    assert np.array_equal(before, after)
+    assert np.abs(array(styled.images[0].image) - before).max() > 10
+
+
+async def test_the_safety_checker_judges_inpainted_images(
+    tiny: TinyModels, inpaint_models: InpaintModels, tmp_path: Path
+):
+    checker = build_safety_checker(tmp_path / "checker", True)
+    provider = make(tiny, inpaint_models, safety_checker=str(checker))
+    await provider.start()
+    try:
+        result = await run(provider, masked(provider, "sd-inpaint", count=2))
+    finally:
+        await provider.close()
+    assert [image.flagged for image in result.images] == [True, True]
+
+
+def test_the_provider_offers_inpainting_once_a_repo_that_can_is_downloaded(
+    tiny: TinyModels, tmp_path: Path
+):
+    config = {
+        "device": "cpu",
+        "cache_dir": str(tmp_path / "hub"),
+        "models": {"later": {"source": "someone/inpainter"}},  # neither cached nor well known
+    }
+    provider = build_provider("local", ProviderConfig("local", config))
+    assert isinstance(provider, LocalProvider)
+    assert Mode.INPAINT not in provider.capabilities.modes
+    index = json.dumps({"_class_name": "StableDiffusionInpaintPipeline"}).encode()
+    unet = json.dumps({"in_channels": 9}).encode()
+    fill_cache(
+        tmp_path / "hub",
+        "someone/inpainter",
+        {"model_index.json": index, "unet/config.json": unet},
+    )
+    assert provider.family("later", online=False).key == "sd-inpaint"
+    assert {Mode.INPAINT, Mode.OUTPAINT} <= provider.capabilities.modes

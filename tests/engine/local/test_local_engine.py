@@ -350,8 +350,8 @@ def test_the_example_config_has_a_fast_a_quality_and_a_preset_per_vram_tier():
     for heading in ("# A fast model:", "# A quality model:", *(f"# {gb} GB:" for gb in CARDS)):
         assert heading in text, heading
     assert "# Edits by instruction" in text  # and an edit model and an inpainter
-    assert {"kontext", "fill"} <= set(example_presets())
-    assert len(example_presets()) == 2 + len(CARDS) + 2
+    assert {"kontext", "fill", "sdxl-inpaint"} <= set(example_presets())
+    assert len(example_presets()) == 2 + len(CARDS) + 3
 
 
 @pytest.mark.parametrize("name", sorted(example_presets()))
