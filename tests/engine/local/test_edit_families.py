@@ -141,20 +141,16 @@ async def test_fill_draws_from_the_prompt_alone_as_a_whole_picture_inpaint(
 
 
 def test_models_say_which_edit_and_canvas_modes_they_take(engine: LocalProvider):
-    kontext, klein, fill = (
-        engine.model_info(k) for k in ("flux1-kontext", "flux2-klein", "flux1-fill")
-    )
-    assert (kontext.edit, kontext.inpaint, kontext.max_input_images) == (True, True, 1)
-    assert (klein.edit, klein.inpaint, klein.outpaint, klein.max_input_images) == (
-        True,
-        True,
-        True,
-        4,
-    )
-    assert (fill.edit, fill.inpaint, fill.outpaint) == (False, True, True)
-    chroma = engine.model_info("chroma")
-    assert not (chroma.edit or chroma.inpaint or chroma.outpaint)
-    assert "flux1-kontext" in engine.able(Mode.EDIT) and "flux1" not in engine.able(Mode.EDIT)
+    def modes(key: str) -> tuple[bool, bool, bool, int]:
+        info = engine.model_info(key)
+        return info.edit, info.inpaint, info.outpaint, info.max_input_images
+
+    assert modes("flux1-kontext") == (True, True, True, 1)
+    assert modes("flux2-klein") == (True, True, True, 4)
+    assert modes("flux1-fill") == (False, True, True, 1)
+    assert modes("chroma") == (False, False, False, 1)
+    editors = engine.models_taking(Mode.EDIT)
+    assert "flux1-kontext" in editors and "flux1" not in editors
 
 
 REFUSALS = [
