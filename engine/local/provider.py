@@ -291,7 +291,11 @@ class LocalProvider(PipelineRunner, Provider):
                 source[1] * factor, multiple
             )
         if request.mode in CANVAS_WORDS and request.init_image is not None:
-            return input_size(request.init_image, spec.max_size or family.max_size, family)
+            size = input_size(request.init_image, spec.max_size or family.max_size, family)
+            if request.mode is Mode.EDIT:
+                area = (spec.width or family.width) * (spec.height or family.height)
+                size = family.within_area(size, area)
+            return size
         width = request.width or spec.width or family.width
         return width, request.height or spec.height or family.height
 

@@ -22,6 +22,7 @@ from engine import (
     Progress,
 )
 from engine.local import LocalProvider
+from engine.local.families import by_key
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.family_models import FamilyModels
 
@@ -84,6 +85,20 @@ async def test_kontext_edits_the_image_it_is_given_at_the_asked_size(engine: Loc
     plain = await draw(engine, ask(engine, "flux1-kontext"))
     assert plain.images[0].image.size == (WIDTH, HEIGHT)
     assert not np.array_equal(pixels(first), pixels(plain))
+
+
+def test_an_edit_draws_the_input_at_most_at_the_models_pixel_count(engine: LocalProvider):
+    """The model is set to draw 96x64: a larger input is edited at that many pixels."""
+    large = ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0, (192, 144)))
+    assert large.size == (80, 64)  # 6144 pixels at most, 4:3, multiples of 16
+    assert ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0)).size == (96, 64)
+    asked = ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0), width=128, height=96)
+    assert asked.size == (128, 96)
+
+
+def test_a_photo_is_edited_near_a_megapixel():
+    assert by_key("flux1-kontext").within_area((4000, 3000), 1024 * 1024) == (1168, 880)
+    assert by_key("flux2-klein").within_area((800, 600), 1024 * 1024) == (800, 592)
 
 
 async def test_a_kontext_edit_batch_gives_each_image_its_seed(engine: LocalProvider):
