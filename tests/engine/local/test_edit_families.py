@@ -101,8 +101,9 @@ def test_a_photo_is_edited_near_a_megapixel():
     assert by_key("flux2-klein").within_area((800, 600), 1024 * 1024) == (800, 592)
 
 
-async def test_a_kontext_edit_batch_gives_each_image_its_seed(engine: LocalProvider):
-    edit = ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0), count=2)
+@pytest.mark.parametrize("key", ["flux1-kontext", "flux2-klein"])
+async def test_an_edit_batch_gives_each_image_its_seed(engine: LocalProvider, key: str):
+    edit = ask(engine, key, mode=Mode.EDIT, init_image=png(0), count=2)
     batch = await draw(engine, edit)
     alone = await draw(engine, edit.replace(count=1, seed=edit.seeds[1]))
     assert len(batch.images) == 2
