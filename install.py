@@ -1,7 +1,7 @@
 """Install the bot into .venv with the PyTorch build this machine can use.
 
-    python3 install.py            # the bot with the local engine
-    python3 install.py --test     # the same, editable, plus the test tools
+    python3 install.py            # the bot with the local engine (and OpenVINO without a GPU)
+    python3 install.py --test     # the same, editable, plus OpenVINO and the test tools
     python3 install.py --dry-run  # only print what it would run
 
 On Linux x86_64, PyPI's torch is the CUDA build (about 3 GB of NVIDIA libraries). Without an
@@ -71,9 +71,19 @@ def choose_torch(system: str, machine: str, gpu: bool, force: str | None = None)
     )
 
 
+def extras(test: bool, choice: TorchChoice) -> list[str]:
+    """The project's extras: the local engine; OpenVINO where PyTorch runs on the CPU (the
+    CPU default is about three times faster through it, docs/cpu.md) and for the tests."""
+    chosen = ["local"]
+    if test or choice.build == "cpu":
+        chosen.append("openvino")
+    return [*chosen, "test"] if test else chosen
+
+
 def plan(args: argparse.Namespace, choice: TorchChoice, python: Path) -> list[list[str]]:
     pip = [str(python), "-m", "pip", "install"]
-    target = ["-e", ".[local,test]"] if args.test else [".[local]"]
+    project = f".[{','.join(extras(args.test, choice))}]"
+    target = ["-e", project] if args.test else [project]
     return [choice.command(pip), pip + target]
 
 

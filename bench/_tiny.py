@@ -42,7 +42,14 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
 def tiny_provider(size: int, steps: int, **options: object) -> tuple[LocalProvider, Path]:
     folder = Path(tempfile.mkdtemp(prefix="bench-tiny-")) / "sd"
     build_sd(folder)
-    spec = {"source": str(folder), "width": size, "height": size, "steps": steps, "max_size": 1024}
+    spec = {
+        "source": str(folder),
+        "width": size,
+        "height": size,
+        "steps": steps,
+        "max_size": 1024,
+        "runtime": "torch",  # these scripts measure the PyTorch engine
+    }
     provider = build_provider(
         "local", ProviderConfig("local", {"device": "cpu", "models": {"tiny": spec}, **options})
     )

@@ -32,6 +32,7 @@ source = "{folder / "sd"}"
 width = 128
 height = 128
 steps = 10
+runtime = "torch"
 """
 
 

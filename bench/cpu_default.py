@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import torch
+from _sd_arch import build  # also puts the repository on sys.path
 from diffusers import AutoencoderTiny
-from gpu_throughput import build  # also puts the repository on sys.path
 
 from engine import CancelToken, GenerationRequest
 from engine.local import LocalProvider
@@ -37,6 +37,7 @@ async def main() -> None:
             "steps": 1,
             "guidance": 0.0,
             "tiny_decoder": str(Path(root) / "taesd"),
+            "runtime": "torch",  # the engine against raw PyTorch; cpu_paths.py has OpenVINO
         }
         provider = build_provider(
             "local", ProviderConfig("local", {"device": "cpu", "models": {"sd-turbo": spec}})

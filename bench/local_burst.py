@@ -59,7 +59,7 @@ async def watch_loop(stalls: list[float], stop: asyncio.Event) -> None:
 
 
 def settings(folder: Path, model: Path, batch: int) -> Settings:
-    spec = {"source": str(model), "width": SIZE, "height": SIZE, "steps": STEPS}
+    spec = {"source": str(model), "width": SIZE, "height": SIZE, "steps": STEPS, "runtime": "torch"}
     return Settings.model_validate(
         {
             "storage": {"data_dir": str(folder / "data")},

@@ -13,8 +13,15 @@ from PIL import Image, ImageOps
 from bot.canvas import masks
 from bot.canvas.errors import MaskError
 from bot.settings import LimitSettings
-from engine import GenerationRequest, InvalidRequest
-from engine.types import file_size, pixels
+from engine import GenerationRequest, InvalidRequest, Mode
+from engine.types import (
+    CANVAS_WORDS,
+    IMAGE_MODES,
+    MASK_MODES,
+    MAX_INPUT_IMAGES,
+    file_size,
+    pixels,
+)
 
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
@@ -51,6 +58,45 @@ def check_header(data: bytes, limits: LimitSettings, field: str = "image") -> No
             image.verify()
         except Exception:
             raise _bad(field, "the file is damaged or cut short; attach it again") from None
+
+
+def check_inputs(request: GenerationRequest, limits: LimitSettings) -> None:
+    """Refuse images that do not fit the request's mode, or files ``check_header`` refuses."""
+    mode = request.mode
+    needs_image = mode in IMAGE_MODES or mode is Mode.UPSCALE
+    if request.init_image is None:
+        if needs_image:
+            raise InvalidRequest("image", None, f"{mode.value} needs an input image; attach one")
+    elif not needs_image:
+        raise InvalidRequest(
+            "image", None, "only img2img, edits, repaints and upscale take one; leave it out"
+        )
+    if mode in MASK_MODES and request.mask_image is None:
+        raise InvalidRequest(
+            "mask", None, f"to {CANVAS_WORDS[mode]} give a mask: white repaints, black keeps"
+        )
+    if mode not in MASK_MODES and request.mask_image is not None:
+        raise InvalidRequest("mask", None, "only inpaint and outpaint take one; leave it out")
+    if request.extra_images:
+        if mode is not Mode.EDIT:
+            raise InvalidRequest("images", None, "only an edit takes several; give one")
+        if 1 + len(request.extra_images) > MAX_INPUT_IMAGES:
+            raise InvalidRequest(
+                "images",
+                1 + len(request.extra_images),
+                f"an edit takes {MAX_INPUT_IMAGES} images at most; give fewer",
+            )
+    strength = request.strength
+    missing = mode is Mode.IMG2IMG and strength is None
+    if missing or (strength is not None and not 0 < strength <= 1):
+        raise InvalidRequest("strength", strength, "use a value above 0, at most 1")
+    for field, data in (
+        ("image", request.init_image),
+        ("mask", request.mask_image),
+        *(("images", extra) for extra in request.extra_images),
+    ):
+        if data is not None:
+            check_header(data, limits, field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,10 @@ def run_models(loaded: LoadedSettings, args: argparse.Namespace) -> int:
         return 0
     if args.models_command == "list":
         return _list(engines)
-    return _pull(engines, args.names)
+    pulled = _pull(engines, args.names)
+    if pulled == 0:
+        return _convert(engines, args.names, loaded.settings.storage.data_dir)
+    return pulled
 
 
 def _list(engines: list[tuple[str, Any]]) -> int:
@@ -112,5 +115,25 @@ def _pull(engines: list[tuple[str, Any]], names: list[str]) -> int:
             download(spec.source, files, options.cache_dir, bars=True)
         except ModelLoadError as err:
             print(f"{name}: {err}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _convert(engines: list[tuple[str, Any]], names: list[str], data_dir: Any) -> int:
+    """The models that run on OpenVINO here, converted now rather than at the next start."""
+    from engine.local.openvino.options import installed  # noqa: PLC0415
+
+    if not installed():
+        return 0
+    from engine.local.openvino.pull import convert_models  # noqa: PLC0415 (torch)
+
+    failed = False
+    for _, options in engines:
+        problems = convert_models(options, data_dir, names, lambda line: print(line, flush=True))
+        for name, problem in problems.items():
+            print(
+                f"{name}: OpenVINO conversion failed, it will run on PyTorch: {problem}",
+                file=sys.stderr,
+            )
             failed = True
     return 1 if failed else 0

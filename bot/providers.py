@@ -41,7 +41,10 @@ class Providers:
                 continue
             key = secrets.provider_keys.get(name)
             config = ProviderConfig(
-                name, provider_settings.options, key.get_secret_value() if key else None
+                name,
+                provider_settings.options,
+                key.get_secret_value() if key else None,
+                data_dir=settings.storage.data_dir,
             )
             try:
                 provider = build_provider(provider_settings.kind, config)
@@ -96,14 +99,6 @@ class Providers:
                 if takes:
                     found.append((entry.name, model))
         return found
-
-    def takes(self, provider: str | None, model: str | None, mode: Mode) -> bool:
-        """Whether ``model`` of ``provider`` (their defaults where None) runs ``mode``."""
-        entry = self.get(provider)
-        name = model or entry.provider.default_model
-        return mode in entry.provider.capabilities.modes and entry.provider.model_info(name).takes(
-            mode
-        )
 
     def unable(self, model: str, mode: Mode, *, more: str = "") -> InvalidRequest:
         """The refusal of ``mode`` on ``model``, naming the models that can (and ``more``, a

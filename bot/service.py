@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.describing import CAPTIONER, DESCRIBE_TIMEOUT, describe_request
 from bot.errors import BlockedPrompt, Refusal
-from bot.input_images import check_header, reencode_inputs
+from bot.input_images import check_header, check_inputs, reencode_inputs
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
 from bot.policy import Policies
@@ -24,13 +24,7 @@ from bot.store import JobStore
 from engine import GenerationRequest, InvalidRequest, Mode
 from engine.loras import check_loras, lift_prompt_loras
 from engine.provider import Provider
-from engine.types import (
-    CANVAS_WORDS,
-    IMAGE_MODES,
-    MASK_MODES,
-    MAX_INPUT_IMAGES,
-    MAX_SEED,
-)
+from engine.types import CANVAS_WORDS, IMAGE_MODES, MAX_SEED
 
 EDIT_FALLBACK = "edit_fallback"  # in a job's target: an edit that ran as img2img
 NSFW_ONLY = "only for prompts (never images) in age-restricted server channels; pick another"
@@ -101,7 +95,7 @@ class JobService:
         if request.seed is not None:
             _check_range("seed", request.seed, 0, MAX_SEED)
         check_loras(request.loras)
-        self._check_input_image(request)
+        check_inputs(request, limits)
         model = request.model or entry.provider.default_model
         request = self._check_mode(entry, request, model)
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
@@ -120,46 +114,6 @@ class JobService:
             _check_range("width", request.width, low, limits.max_width)
         if request.height is not None:
             _check_range("height", request.height, low, limits.max_height)
-
-    def _check_input_image(self, request: GenerationRequest) -> None:
-        mode = request.mode
-        needs_image = mode in IMAGE_MODES or mode is Mode.UPSCALE
-        if request.init_image is None:
-            if needs_image:
-                raise InvalidRequest(
-                    "image", None, f"{mode.value} needs an input image; attach one"
-                )
-        elif not needs_image:
-            raise InvalidRequest(
-                "image", None, "only img2img, edits, repaints and upscale take one; leave it out"
-            )
-        if mode in MASK_MODES and request.mask_image is None:
-            raise InvalidRequest(
-                "mask", None, f"to {CANVAS_WORDS[mode]} give a mask: white repaints, black keeps"
-            )
-        if mode not in MASK_MODES and request.mask_image is not None:
-            raise InvalidRequest("mask", None, "only inpaint and outpaint take one; leave it out")
-        if request.extra_images:
-            if mode is not Mode.EDIT:
-                raise InvalidRequest("images", None, "only an edit takes several; give one")
-            if 1 + len(request.extra_images) > MAX_INPUT_IMAGES:
-                raise InvalidRequest(
-                    "images",
-                    1 + len(request.extra_images),
-                    f"an edit takes {MAX_INPUT_IMAGES} images at most; give fewer",
-                )
-        strength = request.strength
-        missing = mode is Mode.IMG2IMG and strength is None
-        if missing or (strength is not None and not 0 < strength <= 1):
-            raise InvalidRequest("strength", strength, "use a value above 0, at most 1")
-        limits = self.settings.limits
-        for field, data in (
-            ("image", request.init_image),
-            ("mask", request.mask_image),
-            *(("images", extra) for extra in request.extra_images),
-        ):
-            if data is not None:
-                check_header(data, limits, field)
 
     def _check_mode(
         self, entry: ProviderEntry, request: GenerationRequest, model: str

@@ -147,6 +147,18 @@ class Provider(abc.ABC):
     async def describe(self, image: Image.Image) -> str:
         raise EngineError(f"The {self.name} provider cannot describe images.")
 
+    async def segment(self, image: bytes, phrase: str) -> bytes:
+        """The region of ``image`` (an encoded image) that ``phrase`` names ("the sky"), as a
+        mask: a greyscale PNG of the image's size, 255 there and 0 elsewhere. Refused before
+        anything runs where the provider can't (``Capabilities.segment``), and when nothing
+        or everything matches."""
+        raise InvalidRequest(
+            "region",
+            None,
+            f"the {self.name} provider can't find a region by name; "
+            "upload a mask or pick a preset region",
+        )
+
     def batch_key(self, request: GenerationRequest) -> str:
         """Jobs with equal keys may run in one batch; the default never batches."""
         return ""

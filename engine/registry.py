@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.errors import ProviderConfigError
@@ -19,6 +20,7 @@ class ProviderConfig:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     api_key: str | None = field(default=None, repr=False)
+    data_dir: Path | None = None  # the bot's data folder, for files a provider keeps
 
 
 ProviderFactory = Callable[[ProviderConfig], Provider]

@@ -207,6 +207,7 @@ class Capabilities:
     max_batch: int = 1
     nsfw: bool = False
     describe: bool = False
+    segment: bool = False  # finds a region named in words (``Provider.segment``)
 
     def __post_init__(self) -> None:
         # Describing is a mode exactly when the provider has a captioner, whatever the list

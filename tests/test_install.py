@@ -46,6 +46,20 @@ def test_the_torch_build_fits_the_machine(system, machine, gpu, force, build, in
     assert ("--index-url" in command) == (index is not None)
 
 
+@pytest.mark.parametrize(
+    ("test", "build", "extras"),
+    [
+        (False, "cpu", ["local", "openvino"]),
+        (False, "cuda", ["local"]),
+        (False, "default", ["local"]),
+        (True, "cuda", ["local", "openvino", "test"]),
+        (True, "cpu", ["local", "openvino", "test"]),
+    ],
+)
+def test_openvino_comes_with_the_cpu_build_and_with_the_tests(test, build, extras):
+    assert install.extras(test, install.TorchChoice(build, "why")) == extras
+
+
 def fake_nvidia_smi(folder: Path, output: str, code: int = 0) -> None:
     script = folder / "nvidia-smi"
     script.write_text(f"#!/bin/sh\nprintf '%s' '{output}'\nexit {code}\n")
@@ -96,7 +110,7 @@ def test_the_test_install_on_a_machine_with_a_gpu_takes_the_cuda_build(tmp_path)
     said, torch_step, project_step = dry_run(tmp_path, "--test")
     assert "an NVIDIA GPU is present" in said
     assert torch_step.endswith(f"pip install torch=={install.TORCH_VERSION} --no-deps")
-    assert project_step.endswith("pip install -e .[local,test]")
+    assert project_step.endswith("pip install -e .[local,openvino,test]")
 
 
 @pytest.mark.skipif(
@@ -112,5 +126,5 @@ def test_the_install_without_a_gpu_takes_the_cpu_build_and_never_creates_a_venv_
     assert torch_step.endswith(
         f"torch=={install.TORCH_VERSION} --no-deps --index-url {install.CPU_INDEX}"
     )
-    assert project_step.endswith("pip install .[local]")
+    assert project_step.endswith("pip install .[local,openvino]")
     assert not (tmp_path / "v").exists()

@@ -13,6 +13,8 @@ from PIL import Image, ImageChops, ImageFilter
 
 from engine.errors import InvalidRequest, ProviderError
 from engine.local.families import Family
+from engine.local.options import ModelSpec
+from engine.local.pipelines import UPSCALER_FACTOR
 from engine.types import CANVAS_WORDS, MASK_MODES, MAX_INPUT_IMAGES, GenerationRequest, Mode
 
 BLANK = (127, 127, 127)  # the canvas a masked-whole txt2img starts from; the mask hides it all
@@ -48,16 +50,35 @@ def check_inputs(request: GenerationRequest) -> None:
         raise InvalidRequest("image", None, f"{MAX_INPUT_IMAGES} input images at most")
 
 
-def input_size(data: bytes, max_size: int, family: Family) -> tuple[int, int]:
-    """The size an edit or canvas run draws at when none is asked: the input image's, scaled
-    down to fit ``max_size`` a side and rounded down to the family's size multiple."""
-    width, height = _header_size(data)
-    scale = min(1.0, max_size / max(width, height))
-    multiple = family.size_multiple
-    return (
-        max(64, int(width * scale) // multiple * multiple),
-        max(64, int(height * scale) // multiple * multiple),
-    )
+def draw_size(
+    request: GenerationRequest, spec: ModelSpec, family: Family, upscale: float | None
+) -> tuple[int, int]:
+    """The size a request draws at: as asked; for an upscale, the input's times ``upscale``
+    (None: the dedicated x4 upscaler's); for an edit or canvas run, the input image's, scaled
+    down to fit the model's largest side (and, for an edit, its default pixel count); else the
+    model's default. Rounded down to the family's size multiple, at least 64 pixels."""
+    if request.width and request.height:
+        return request.width, request.height
+    if request.mode is Mode.UPSCALE and request.init_image is not None:
+        width, height = _header_size(request.init_image)
+        if upscale is None:  # the x4 model's scale is fixed
+            return width * UPSCALER_FACTOR, height * UPSCALER_FACTOR
+        return _multiple_of(width * upscale, family), _multiple_of(height * upscale, family)
+    if request.mode in CANVAS_WORDS and request.init_image is not None:
+        width, height = _header_size(request.init_image)
+        scale = min(1.0, (spec.max_size or family.max_size) / max(width, height))
+        if request.mode is Mode.EDIT:
+            # an edit redraws the whole picture, which the edit models do best (and in the
+            # time a member expects) near the pixel count they draw at, not at a photo's
+            area = (spec.width or family.width) * (spec.height or family.height)
+            scale = min(scale, (area / (width * height)) ** 0.5)
+        return _multiple_of(width * scale, family), _multiple_of(height * scale, family)
+    width = request.width or spec.width or family.width
+    return width, request.height or spec.height or family.height
+
+
+def _multiple_of(value: float, family: Family) -> int:
+    return max(64, int(value) // family.size_multiple * family.size_multiple)
 
 
 def read_inputs(request: GenerationRequest, family: Family) -> Inputs:

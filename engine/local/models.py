@@ -44,7 +44,7 @@ def configured(options: LocalOptions) -> list[tuple[str, ModelSpec]]:
         entries.append((name, spec))
         if spec.tiny_decoder is not None:
             entries.append((f"{name} (tiny decoder)", ModelSpec(source=spec.tiny_decoder)))
-    for what in ("upscaler", "captioner", "safety_checker"):
+    for what in ("upscaler", "captioner", "safety_checker", "segmenter"):
         source = getattr(options, what)
         if source is not None:
             entries.append((f"({what.replace('_', ' ')})", ModelSpec(source=source)))
@@ -179,9 +179,10 @@ def _size(path: Path) -> int:
 
 def report_at_start(options: LocalOptions, default: str) -> None:
     """Warns about each unusable model; the default and the helpers are loaded at start anyway,
-    and stop it with the reason."""
+    and stop it with the reason (the segmenter, loaded when first used, is warned about)."""
     for name, spec in configured(options):
-        if name in (default, f"{default} (tiny decoder)") or name.startswith("("):
+        started = name.startswith("(") and name != "(segmenter)"
+        if name in (default, f"{default} (tiny decoder)") or started:
             continue
         state = check_model(name, spec, options.cache_dir, online=True)
         if not state.usable:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.local.families import keys as family_keys
+from engine.local.openvino.options import OpenVinoOptions, Runtime
 from engine.loras import lora_names
 from engine.options import parse_options
 
@@ -77,6 +78,7 @@ class ModelSpec(BaseModel):
     nsfw: bool = False
     tiny_decoder: str | None = None
     decoder: Literal["auto", "tiny", "full"] = "auto"
+    runtime: Runtime = "auto"  # "auto": OpenVINO on a CPU with the openvino extra installed
     # Memory (docs/memory.md): where the weights live and in what precision; "auto" picks from
     # the free VRAM, keeping any precision set here. transformer: one .safetensors or .gguf
     # file used instead of the source's own transformer (or UNet).
@@ -156,6 +158,7 @@ class LocalOptions(BaseModel):
     default_model: str | None = None
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0
     compile: bool = False
     cache_dir: str | None = None
     lora_dir: str | None = None
@@ -171,6 +174,9 @@ class LocalOptions(BaseModel):
     upscaler: str | None = None
     safety_checker: str | None = None
     captioner: str | None = None
+    openvino: OpenVinoOptions = Field(default_factory=OpenVinoOptions)
+    # Vary (Region) by name: a CLIPSeg model (CIDAS/clipseg-rd64-refined), loaded when first used.
+    segmenter: str | None = None
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 

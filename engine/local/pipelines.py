@@ -21,7 +21,7 @@ from engine.local.memory.load import held, pipeline_arguments, place, sibling
 from engine.local.memory.recipe import Recipe
 from engine.local.options import ModelSpec
 from engine.local.speed import Speed, tune
-from engine.types import Mode
+from engine.types import CANVAS_WORDS, Mode
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,17 @@ class LoadedModel:
     gpu_bytes: int = 0  # what it holds on the GPU and in RAM between runs
     ram_bytes: int = 0
     speed: Speed = field(default_factory=Speed)
-    # Every pipeline of the family by mode, over the same modules (those it lacks are absent).
-    by_mode: dict[Mode, Any] = field(default_factory=dict)
+    runtime: Any = None  # the same model on another runtime (OpenVINO), where it runs there
+    # Its edit, inpaint and outpaint pipelines over the same modules (those it lacks absent).
+    canvas: dict[Mode, Any] = field(default_factory=dict)
 
     def pipeline(self, mode: Mode) -> Any:
         """The pipeline that runs ``mode``, or None where the family has none."""
-        if not self.by_mode:  # built without siblings (tests of the cache)
-            return self.text2img if mode is Mode.TXT2IMG else self.image2img
-        return self.by_mode.get(mode)
+        if mode is Mode.TXT2IMG:
+            return self.text2img
+        if mode in (Mode.IMG2IMG, Mode.UPSCALE):
+            return self.image2img
+        return self.canvas.get(mode)
 
 
 def load_model(
@@ -87,6 +90,7 @@ def load_model(
     if spec.tiny_decoder is not None:
         tiny = load_tiny_decoder(spec.tiny_decoder, pipe.vae, family, cache_dir).to(device, dtype)
     by_mode = siblings(pipe, family)
+    canvas = {mode: by_mode[mode] for mode in CANVAS_WORDS if mode in by_mode}
     gpu, ram = held(*pipe.components.values(), tiny)
     log.info(
         "Loaded model %s (%s, %s, %.0f MB) on %s: %s, %.0f MB on the GPU, %.0f MB in RAM",
@@ -105,6 +109,7 @@ def load_model(
         family=family,
         text2img=pipe,
         image2img=by_mode.get(Mode.IMG2IMG),
+        canvas=canvas,
         scheduler_config=pipe.scheduler.config,
         default_scheduler=pipe.scheduler,
         bytes=gpu + ram,
@@ -113,7 +118,6 @@ def load_model(
         gpu_bytes=gpu,
         ram_bytes=ram,
         speed=speed,
-        by_mode=by_mode,
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import io
 import json
 import logging
 import math
@@ -23,21 +22,30 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, InvalidRequest
+from engine.local.canvas_modes import canvas_strength, check_mode, provider_modes
 from engine.local.captioner import Captioner
-from engine.local.device import pick_device, pick_dtype
+from engine.local.device import pick_device, pick_dtype, set_cpu_threads
 from engine.local.families import Family
 from engine.local.hub import fetch
-from engine.local.inputs import check_inputs, input_size
+from engine.local.inputs import check_inputs, draw_size
 from engine.local.lora_families import lora_kind
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
+from engine.local.memory.recipe import Recipe
 from engine.local.models import family_of, info_of, report_at_start
+from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
-from engine.local.pipelines import UPSCALER_FACTOR, ModelLoadError, load_model, load_upscaler
+from engine.local.pipelines import (
+    LoadedModel,
+    ModelLoadError,
+    load_model,
+    load_upscaler,
+)
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
+from engine.local.segmenter import Segmenter, check_phrase, decode, encode
 from engine.provider import CancelToken, ProgressCallback, Provider
 from engine.registry import ProviderConfig
 from engine.types import (
@@ -63,19 +71,17 @@ class LocalProvider(PipelineRunner, Provider):
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
-        load = partial(
-            load_model,
-            device=self.device,
-            cache_dir=self.options.cache_dir,
-            compile_unet=self.options.compile,
-            loras=lora_dir is not None,
+        self.openvino = OpenVinoRuntime(
+            self.options,
+            folder_for(self.options, config.data_dir),
+            self.device.type,
+            self.family,
+            self._load,
         )
         self.memory = MemoryPlanner(self.device, self.options)
         self.cache = PipelineCache(
             dict(self.options.models),
-            lambda name, spec, recipe: load(
-                name, spec, self.family(name), dtype=self._dtype(name), recipe=recipe
-            ),
+            lambda name, spec, recipe: self.openvino.attach(self._load(name, recipe=recipe)),
             lambda name, spec, reclaimable: self.memory.plan(
                 name, spec, self.family(name), self._dtype(name), reclaimable
             ),
@@ -87,9 +93,10 @@ class LocalProvider(PipelineRunner, Provider):
         self._safety: SafetyClassifier | None = None
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
+        self._segmenter: Segmenter | None = None
         specs = self.options.models.values()
         self._capabilities = Capabilities(
-            modes=self._modes(),
+            modes=provider_modes(family for _, family in self._known_families()),
             models=tuple(self.options.models),
             samplers=tuple(SAMPLERS) + tuple(FLOW_SAMPLERS),
             loras=lora_dir is not None,
@@ -99,6 +106,7 @@ class LocalProvider(PipelineRunner, Provider):
             max_batch=self.options.max_batch,
             nsfw=any(spec.nsfw for spec in specs),
             describe=self.options.captioner is not None,
+            segment=self.options.segmenter is not None,
         )
 
     @property
@@ -124,27 +132,33 @@ class LocalProvider(PipelineRunner, Provider):
             family = family_of(name, spec, self.options.cache_dir, online)
             self._families[name] = family
             if hasattr(self, "_capabilities") and not family.modes <= self._capabilities.modes:
-                self._capabilities = replace(self._capabilities, modes=self._modes())
+                modes = provider_modes(family for _, family in self._known_families())
+                self._capabilities = replace(self._capabilities, modes=modes)
         return family
 
-    def _modes(self) -> frozenset[Mode]:
-        """txt2img, img2img and upscale, and each edit and canvas mode some configured model's
-        family runs (as far as is known without the hub: a repo neither downloaded nor in the
-        table of well-known ones adds its modes once its family is read)."""
-        modes = {Mode.TXT2IMG, Mode.IMG2IMG, Mode.UPSCALE}
-        for name in self.options.models:
-            with contextlib.suppress(ModelLoadError):
-                modes |= self.family(name, online=False).modes & CANVAS_WORDS.keys()
-        return frozenset(modes)
+    def _load(
+        self, name: str, dtype: torch.dtype | None = None, recipe: Recipe | None = None
+    ) -> LoadedModel:
+        return load_model(
+            name,
+            self.options.models[name],
+            self.family(name),
+            device=self.device,
+            dtype=dtype or self._dtype(name),
+            cache_dir=self.options.cache_dir,
+            compile_unet=self.options.compile,
+            recipe=recipe,
+            loras=self.options.lora_dir is not None,
+        )
 
-    def models_taking(self, mode: Mode) -> list[str]:
-        """The configured models whose family runs ``mode``, as far as is known offline."""
-        able = []
+    def _known_families(self) -> list[tuple[str, Family]]:
+        """Each configured model's family, as far as is known without the hub (a repo neither
+        downloaded nor in the table of well-known ones is learnt when first loaded)."""
+        known = []
         for name in self.options.models:
             with contextlib.suppress(ModelLoadError):
-                if mode in self.family(name, online=False).modes:
-                    able.append(name)
-        return able
+                known.append((name, self.family(name, online=False)))
+        return known
 
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
@@ -206,14 +220,7 @@ class LocalProvider(PipelineRunner, Provider):
                     f"did you mean {', '.join(close)}? {name} ({family.label}) takes "
                     + ", ".join(family.samplers),
                 )
-        if request.mode in CANVAS_WORDS and request.mode not in family.modes:
-            able = self.models_taking(request.mode)
-            raise InvalidRequest(
-                "mode",
-                request.mode.value,
-                f"{name} ({family.label}) can't {CANVAS_WORDS[request.mode]}; "
-                + (f"{', '.join(able)} can" if able else "no model here can"),
-            )
+        check_mode(request, name, family, self._known_families)
         check_inputs(request)
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):
@@ -231,19 +238,16 @@ class LocalProvider(PipelineRunner, Provider):
                 request.mode.value,
                 f"{name} ({family.label}) can't redraw an image larger; pick another model",
             )
-        width, height = self._size(request, spec, family)
+        upscale = None if self.options.upscaler else self.options.upscale_factor
+        width, height = draw_size(request, spec, family, upscale)
         steps = request.steps or spec.steps or family.steps
         strength = request.strength
         if request.mode is Mode.UPSCALE and self.options.upscaler is not None:
             steps, strength = request.steps or UPSCALER_STEPS, None
         elif request.mode is Mode.UPSCALE:
             strength = self.options.upscale_strength
-        elif request.mode is Mode.INPAINT and strength is None:
-            strength = family.inpaint_strength
-        elif request.mode is Mode.OUTPAINT and strength is None:
-            strength = 1.0  # the padding holds nothing worth keeping
-        elif request.mode is Mode.EDIT:
-            strength = None  # edit pipelines redraw as the instruction says
+        elif request.mode in CANVAS_WORDS:
+            strength = canvas_strength(request, family)
         if request.mode is not Mode.TXT2IMG and strength is not None:
             steps = max(steps, math.ceil(1 / strength))  # at least one denoising step
         sampler = request.sampler or spec.sampler
@@ -277,27 +281,6 @@ class LocalProvider(PipelineRunner, Provider):
             if value > max_size:
                 raise InvalidRequest(field, value, f"at most {max_size} for model {name}")
         return resolved
-
-    def _size(self, request: GenerationRequest, spec: ModelSpec, family: Family) -> tuple[int, int]:
-        if request.width and request.height:
-            return request.width, request.height
-        if request.mode is Mode.UPSCALE and request.init_image is not None:
-            with Image.open(io.BytesIO(request.init_image)) as image:
-                source = image.size
-            if self.options.upscaler is not None:  # the x4 model's scale is fixed
-                return source[0] * UPSCALER_FACTOR, source[1] * UPSCALER_FACTOR
-            factor, multiple = self.options.upscale_factor, family.size_multiple
-            return _multiple_of(source[0] * factor, multiple), _multiple_of(
-                source[1] * factor, multiple
-            )
-        if request.mode in CANVAS_WORDS and request.init_image is not None:
-            size = input_size(request.init_image, spec.max_size or family.max_size, family)
-            if request.mode is Mode.EDIT:
-                area = (spec.width or family.width) * (spec.height or family.height)
-                size = family.within_area(size, area)
-            return size
-        width = request.width or spec.width or family.width
-        return width, request.height or spec.height or family.height
 
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG:
@@ -351,16 +334,44 @@ class LocalProvider(PipelineRunner, Provider):
             raise EngineError("The captioner found nothing to say about this image.")
         return caption
 
+    async def segment(self, image: bytes, phrase: str) -> bytes:
+        if self.options.segmenter is None:
+            return await super().segment(image, phrase)
+        mask: bytes = await self._call(self._segment, image, check_phrase(phrase))
+        return mask
+
+    def _segment(self, data: bytes, phrase: str) -> bytes:
+        image = decode(data)
+        if self._segmenter is None:
+            self._segmenter = self._load_helper("segmenter", self.options.segmenter, Segmenter)
+        assert self._segmenter is not None  # a source is configured
+        mask = self._segmenter.segment(image, phrase)
+        if mask.getbbox() is None:
+            raise InvalidRequest(
+                "region", None, f"nothing matched {phrase!r}; name it another way, or upload a mask"
+            )
+        if mask.getextrema() == (255, 255):
+            raise InvalidRequest(
+                "region", None, f"all of the image matched {phrase!r}; name a smaller part"
+            )
+        return encode(mask)
+
     async def _call(self, function: Any, *args: Any) -> Any:
         return await asyncio.wrap_future(self._executor.submit(function, *args))
 
     def _warm_up(self) -> None:
+        if self.device.type == "cpu":  # on the thread that runs every pipeline call
+            set_cpu_threads(self.options.threads)
         report_at_start(self.options, self.default_model)
         self._safety = self._load_helper(
             "safety checker", self.options.safety_checker, SafetyClassifier
         )
         self._captioner = self._load_helper("captioner", self.options.captioner, Captioner)
         self._upscaler = self._load_helper("upscaler", self.options.upscaler, load_upscaler)
+        # Conversion happens here, never in a job; from full-precision weights.
+        self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
+        if self.options.segmenter is not None:  # downloaded now, loaded when first used
+            self._helper_folder("segmenter", self.options.segmenter)
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job
@@ -370,20 +381,21 @@ class LocalProvider(PipelineRunner, Provider):
             log.info("Compiled %s in %.1f s", self.default_model, time.perf_counter() - started)
 
     def _load_helper(self, what: str, source: str | None, load: Callable[..., T]) -> T | None:
-        """A model beside the pipelines (classifier, captioner, upscaler), loaded at start."""
+        """A model beside the pipelines (classifier, captioner, upscaler at start; the
+        segmenter when first used)."""
         if source is None:
             return None
+        where = self._helper_folder(what, source)
         try:
-            where = source
-            if ModelSpec(source=source).kind == "repo":
-                where = str(fetch(source, None, self.options.cache_dir, what))
             return load(where, self.device, self.dtype, self.options.cache_dir)
-        except ModelLoadError as err:
-            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
         except Exception as err:
             raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err
 
-
-def _multiple_of(value: float, multiple: int) -> int:
-    """Rounded down to the family's size multiple, at least 64 pixels."""
-    return max(64, int(value) // multiple * multiple)
+    def _helper_folder(self, what: str, source: str) -> str:
+        """Where a helper's files are: a hub repo is downloaded first if it is not cached."""
+        if ModelSpec(source=source).kind != "repo":
+            return source
+        try:
+            return str(fetch(source, None, self.options.cache_dir, what))
+        except ModelLoadError as err:
+            raise ModelLoadError(f"Cannot load the {what} {source}: {err}") from err

@@ -19,6 +19,7 @@ from engine.local.inputs import image_arguments, keep_unmasked, read_inputs
 from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
+from engine.local.openvino.runtime import OpenVinoRuntime
 from engine.local.options import LocalOptions
 from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
@@ -49,6 +50,7 @@ class PipelineRunner:
     options: LocalOptions
     device: torch.device
     cache: PipelineCache
+    openvino: OpenVinoRuntime
     loras: LoraLibrary
     _safety: SafetyClassifier | None
     _upscaler: Any
@@ -65,7 +67,7 @@ class PipelineRunner:
         if first.mode is Mode.UPSCALE and self._upscaler is not None:
             return [self._run_upscaler(first, progress[0], cancel[0], abort, started)]
         assert first.model is not None
-        model = self.cache.get(first.model)
+        model = self.openvino.for_job(self.cache.get(first.model), first)
         pipe = model.pipeline(first.mode)
         if pipe is None:  # prepare() refuses this; a job queued before a settings change
             what = CANVAS_WORDS.get(first.mode, "start from an image")
@@ -297,9 +299,8 @@ def _decode(tiny: Any, pipe: Any, latents: torch.Tensor) -> list[Image.Image]:
     TAESD-style decoder. TAESD and TAESDXL take that space as it is (their scaling factor is
     1); TAESD3 and TAEF1 carry their autoencoder's scaling and shift, undone here as the
     pipeline does before its own decode."""
-    parameter = next(tiny.parameters())
     config = tiny.config
     latents = latents / config.scaling_factor + getattr(config, "shift_factor", 0.0)
-    decoded = tiny.decode(latents.to(parameter.device, parameter.dtype)).sample
+    decoded = tiny.decode(latents.to(tiny.device, tiny.dtype)).sample
     images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
     return images

@@ -296,3 +296,16 @@ async def test_a_server_without_img2img_refuses_edits_and_repaints(rt: Runtime):
     for request in (edit(), repaint()):
         with pytest.raises(InvalidRequest, match="starting from an image is off here"):
             await rt.service.submit(request, Requester(7, 10, 1000))
+
+
+async def test_an_input_photo_is_stored_upright_without_its_metadata(rt: Runtime):
+    photo = Image.new("RGB", (40, 20), "red")
+    exif = photo.getexif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    exif[0x010F] = "a camera maker"
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", exif=exif.tobytes())
+    job = await submit(rt, edit(init_image=buffer.getvalue()))
+    stored = decoded(job.request.init_image)
+    assert stored.size == (20, 40)
+    assert not stored.getexif() and "exif" not in stored.info

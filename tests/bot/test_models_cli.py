@@ -30,15 +30,18 @@ def write_config(tmp_path: Path) -> Path:
     index = json.dumps({"_class_name": "StableDiffusionPipeline"}).encode()
     fill_cache(tmp_path / "hub", "someone/cached", {"model_index.json": index + b" " * 2000})
     config = tmp_path / "bot.toml"
+    # runtime = 'torch': these stand-in models have no weights to convert for OpenVINO
+    # (tests/engine/local/openvino converts a real one).
     config.write_text(
         f"[storage]\ndata_dir = '{tmp_path / 'data'}'\n"
         "[providers.local]\nkind = 'local'\ndevice = 'cpu'\n"
         f"cache_dir = '{tmp_path / 'hub'}'\n"
-        f"[providers.local.models.folder]\nsource = '{folder}'\n"
+        f"[providers.local.models.folder]\nsource = '{folder}'\nruntime = 'torch'\n"
         f"[providers.local.models.file]\nsource = '{checkpoint}'\nconfig = '{folder}'\n"
-        "[providers.local.models.cached]\nsource = 'someone/cached'\n"
-        "[providers.local.models.remote]\nsource = 'someone/remote'\n"
-        f"[providers.local.models.broken]\nsource = '{broken}'\n"
+        "runtime = 'torch'\n"
+        "[providers.local.models.cached]\nsource = 'someone/cached'\nruntime = 'torch'\n"
+        "[providers.local.models.remote]\nsource = 'someone/remote'\nruntime = 'torch'\n"
+        f"[providers.local.models.broken]\nsource = '{broken}'\nruntime = 'torch'\n"
     )
     return config
 

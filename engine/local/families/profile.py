@@ -130,19 +130,6 @@ class Family:
             Mode.EDIT: self.edit,
         }.get(mode)
 
-    def within_area(self, size: tuple[int, int], area: int) -> tuple[int, int]:
-        """``size`` scaled down to ``area`` pixels at most, its aspect ratio kept, each side a
-        multiple of the family's (and 64 at least). An edit redraws the whole picture, which
-        the edit models do best, and in the time a member expects, near the pixel count they
-        were trained at (FLUX.1 Kontext and FLUX.2 a megapixel) rather than at a photo's."""
-        width, height = size
-        scale = min(1.0, (area / (width * height)) ** 0.5)
-        multiple = self.size_multiple
-        return (
-            max(64, int(width * scale) // multiple * multiple),
-            max(64, int(height * scale) // multiple * multiple),
-        )
-
     @property
     def masked_whole(self) -> bool:
         """Its own pipeline is an inpainting one: txt2img and img2img are an inpaint of the

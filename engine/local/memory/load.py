@@ -70,19 +70,16 @@ def load_transformer(
 
 
 def sibling(pipe: Any, class_name: str) -> Any:
-    """The family's other pipeline over the same modules, built by its constructor.
-    ``from_pipe`` casts every module to a dtype (float32 when none is given, which turns the
-    shared modules of a half-precision model to float32) and diffusers refuses that cast for a
-    quantized transformer (GGUF, torchao)."""
+    """The family's other pipeline over the same modules, built by its constructor as
+    ``from_pipe`` builds it (the modules, and the settings it takes from the first one's
+    config) but without ``from_pipe``'s closing cast of every module to its ``dtype`` argument:
+    fp32 unless given, which would put a half-precision model back in fp32, undo fp8 storage,
+    and which diffusers refuses for a quantized transformer (GGUF, torchao)."""
     cls = getattr(diffusers, class_name)
     takes = inspect.signature(cls.__init__).parameters
-    components = {name: module for name, module in pipe.components.items() if name in takes}
-    settings = {
-        name: value
-        for name, value in pipe.config.items()
-        if name in takes and name not in pipe.components and not name.startswith("_")
-    }
-    return cls(**components, **settings)
+    settings = {name: value for name, value in pipe.config.items() if not name.startswith("_")}
+    parts = {**settings, **pipe.components}
+    return cls(**{name: value for name, value in parts.items() if name in takes})
 
 
 def place(pipe: Any, recipe: Recipe, device: torch.device, dtype: torch.dtype) -> None:

@@ -42,9 +42,21 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 
 def local_options(tiny: TinyModels, **options: Any) -> dict[str, Any]:
-    small = {"width": 64, "height": 64, "steps": 3, "guidance": 5.0, "max_size": 256}
+    # PyTorch, whether or not the openvino extra is installed: tests/engine/local/openvino
+    # covers that path.
+    small = {
+        "width": 64,
+        "height": 64,
+        "steps": 3,
+        "guidance": 5.0,
+        "max_size": 256,
+        "runtime": "torch",
+    }
     return {
         "device": "cpu",
+        # Models this small run fastest on one thread; with one per core, a busy 2-core
+        # machine makes OpenMP threads wait on each other (test_device checks the default).
+        "threads": 1,
         "models": {
             "tiny": {"source": str(tiny.sd), **small},
             "tiny-xl": {"source": str(tiny.sdxl), **small, "max_size": 512},

@@ -17,6 +17,7 @@ from engine.local import LocalProvider
 from engine.local.families import by_key
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.family_models import FAMILY_KEYS, FamilyModels
+from tests.engine.local.precision import assert_same_picture
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
@@ -83,7 +84,7 @@ async def test_a_batch_gives_each_job_the_images_it_gets_alone(engine: LocalProv
         assert isinstance(batched, GenerationResult)
         assert [i.seed for i in batched.images] == [i.seed for i in solo.images]
         for k in range(len(solo.images)):
-            assert np.abs(pixels(batched, k) - pixels(solo, k)).max() <= 1
+            assert_same_picture(pixels(batched, k), pixels(solo, k), engine.dtype)
 
 
 @pytest.mark.parametrize("key", WITH_IMG2IMG)

@@ -103,7 +103,10 @@ async def test_a_broken_model_other_than_the_default_is_reported_at_start(
     provider = make_local(
         default_model="tiny",
         models={
-            "tiny": {"source": str(make_local().options.models["tiny"].source)},
+            "tiny": {
+                "source": str(make_local().options.models["tiny"].source),
+                "runtime": "torch",
+            },
             "broken": {"source": str(broken)},
         },
     )

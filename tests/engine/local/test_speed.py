@@ -39,6 +39,7 @@ from tests.engine.local.families.flux2_klein import build_flux2_klein
 from tests.engine.local.families.qwen_image import build_qwen_image
 from tests.engine.local.families.sana import build_sana
 from tests.engine.local.families.z_image import build_z_image
+from tests.engine.local.precision import assert_same_picture
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -197,7 +198,7 @@ async def test_the_attention_backend_is_set_on_this_model_alone(make, plain):
     assert backends(math) == {AttentionBackendName._NATIVE_MATH}
     assert backends(plain) == {None}
     assert _AttentionBackendRegistry._active_backend is AttentionBackendName.NATIVE
-    assert np.abs(await generate(math) - await generate(plain)).max() <= 1
+    assert_same_picture(await generate(math), await generate(plain), plain.dtype)
 
 
 async def test_attention_is_refused_on_a_unet_naming_the_model(make):
@@ -289,7 +290,7 @@ async def test_compile_compiles_the_repeated_blocks_at_start(make, plain, compil
     blocks = [*model.transformer_blocks, *model.single_transformer_blocks]
     assert all(block._compiled_call_impl is not None for block in blocks)
     assert model._compiled_call_impl is None  # regional, not the whole model
-    assert np.abs(await generate(compiled) - await generate(plain)).max() <= 1
+    assert_same_picture(await generate(compiled), await generate(plain), plain.dtype)
 
 
 async def test_loras_hot_swap_into_the_compiled_blocks_without_recompiling(
@@ -303,7 +304,7 @@ async def test_loras_hot_swap_into_the_compiled_blocks_without_recompiling(
     assert slot is not None and slot.rank == 64
     graphs = compiled_graphs()
     for loras, image in zip(jobs, expected, strict=True):
-        assert np.abs(await generate(compiled, loras=loras) - image).max() <= 1, loras
+        assert_same_picture(await generate(compiled, loras=loras), image, plain.dtype)
     assert compiled_graphs() == graphs
 
 
@@ -315,8 +316,8 @@ async def test_a_lora_above_the_slot_rank_recompiles_and_still_gives_its_image(
         with_lora = await generate(compiled, loras=(("ink", 0.8),))
     assert "LoRA ink does not fit the hot-swap slot of model flux" in caplog.text
     assert "above hotswap_rank 2" in caplog.text
-    assert np.abs(with_lora - await generate(plain, loras=(("ink", 0.8),))).max() <= 1
-    assert np.abs(await generate(compiled) - await generate(plain)).max() <= 1
+    assert_same_picture(with_lora, await generate(plain, loras=(("ink", 0.8),)), plain.dtype)
+    assert_same_picture(await generate(compiled), await generate(plain), plain.dtype)
 
 
 async def test_with_hotswap_rank_0_a_compiled_model_has_no_slot(make, compile_traced):
@@ -328,7 +329,8 @@ async def test_with_hotswap_rank_0_a_compiled_model_has_no_slot(make, compile_tr
 async def test_compile_and_the_cache_together_give_the_cached_image(make, compile_traced):
     cached = await make(cache="first_block", cache_threshold=1.0)
     both = await make(cache="first_block", cache_threshold=1.0, compile=True)
-    assert np.abs(await generate(both, steps=4) - await generate(cached, steps=4)).max() <= 1
+    expected = await generate(cached, steps=4)
+    assert_same_picture(await generate(both, steps=4), expected, cached.dtype)
 
 
 async def test_a_unet_compiles_whole_in_place_and_takes_loras(make, plain, compile_traced):
@@ -337,7 +339,7 @@ async def test_a_unet_compiles_whole_in_place_and_takes_loras(make, plain, compi
     assert unet._compiled_call_impl is not None
     lora = (("inkwash", 0.8),)
     image = await generate(compiled, loras=lora, model="tiny")
-    assert np.abs(image - await generate(plain, loras=lora, model="tiny")).max() <= 1
+    assert_same_picture(image, await generate(plain, loras=lora, model="tiny"), plain.dtype)
 
 
 @pytest.mark.parametrize(

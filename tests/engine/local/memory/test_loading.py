@@ -31,7 +31,8 @@ SMALL = {"width": 64, "height": 64, "steps": 2}
 
 def engine(folder: Path, **settings: Any) -> LocalProvider:
     model = {"source": str(folder), **SMALL, **settings}
-    options = {"device": "cpu", "models": {"flux": model}}
+    # fp32 whatever this CPU's "auto" precision: the sizes asserted below are fp32's
+    options = {"device": "cpu", "dtype": "float32", "models": {"flux": model}}
     provider = build_provider("local", ProviderConfig("local", options))
     assert isinstance(provider, LocalProvider)
     return provider
