@@ -152,7 +152,7 @@ async def test_an_inpaint_batch_gives_each_image_its_seed(engine: LocalProvider,
     assert_same_picture(pixels(batch, 1), pixels(alone), engine.dtype)
 
 
-@pytest.mark.parametrize("key", ["flux1-fill", "flux2-klein"])
+@pytest.mark.parametrize("key", ["flux1-fill", "flux2-klein", "flux1-kontext", "qwen-image"])
 async def test_outpaint_paints_the_padding(engine: LocalProvider, key: str):
     request = ask(engine, key, mode=Mode.OUTPAINT, init_image=png(0), mask_image=left_half_mask())
     assert request.strength == 1.0
