@@ -21,21 +21,18 @@ def provider_modes(families: Iterable[Family]) -> frozenset[Mode]:
 
 
 def check_mode(
-    request: GenerationRequest,
-    name: str,
-    family: Family,
-    known: Callable[[], Iterable[tuple[str, Family]]],
+    request: GenerationRequest, name: str, family: Family, able: Callable[[Mode], list[str]]
 ) -> None:
-    """Refuse an edit or canvas mode ``family`` lacks, naming the models of ``known`` (each
-    configured model's family, as far as is known) that run it."""
+    """Refuse an edit or canvas mode ``family`` lacks, naming the models ``able`` gives for it
+    (asked only then: it may read every model's files)."""
     if request.mode not in CANVAS_WORDS or request.mode in family.modes:
         return
-    able = [other for other, its in known() if request.mode in its.modes]
+    models = able(request.mode)
     raise InvalidRequest(
         "mode",
         request.mode.value,
         f"{name} ({family.label}) can't {CANVAS_WORDS[request.mode]}; "
-        + (f"{', '.join(able)} can" if able else "no model here can"),
+        + (f"{', '.join(models)} can" if models else "no model here can"),
     )
 
 

@@ -55,8 +55,8 @@ def draw_size(
 ) -> tuple[int, int]:
     """The size a request draws at: as asked; for an upscale, the input's times ``upscale``
     (None: the dedicated x4 upscaler's); for an edit or canvas run, the input image's, scaled
-    down to fit the model's largest side; else the model's default. Rounded down to the
-    family's size multiple, at least 64 pixels."""
+    down to fit the model's largest side (and, for an edit, its default pixel count); else the
+    model's default. Rounded down to the family's size multiple, at least 64 pixels."""
     if request.width and request.height:
         return request.width, request.height
     if request.mode is Mode.UPSCALE and request.init_image is not None:
@@ -67,6 +67,11 @@ def draw_size(
     if request.mode in CANVAS_WORDS and request.init_image is not None:
         width, height = _header_size(request.init_image)
         scale = min(1.0, (spec.max_size or family.max_size) / max(width, height))
+        if request.mode is Mode.EDIT:
+            # an edit redraws the whole picture, which the edit models do best (and in the
+            # time a member expects) near the pixel count they draw at, not at a photo's
+            area = (spec.width or family.width) * (spec.height or family.height)
+            scale = min(scale, (area / (width * height)) ** 0.5)
         return _multiple_of(width * scale, family), _multiple_of(height * scale, family)
     width = request.width or spec.width or family.width
     return width, request.height or spec.height or family.height

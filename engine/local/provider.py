@@ -160,6 +160,10 @@ class LocalProvider(PipelineRunner, Provider):
                 known.append((name, self.family(name, online=False)))
         return known
 
+    def able(self, mode: Mode) -> list[str]:
+        """The configured models whose family runs ``mode``, as far as is known offline."""
+        return [name for name, family in self._known_families() if mode in family.modes]
+
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
         and /models ask it on the event loop), so a repo not downloaded yet, of no family the
@@ -220,7 +224,7 @@ class LocalProvider(PipelineRunner, Provider):
                     f"did you mean {', '.join(close)}? {name} ({family.label}) takes "
                     + ", ".join(family.samplers),
                 )
-        check_mode(request, name, family, self._known_families)
+        check_mode(request, name, family, self.able)
         check_inputs(request)
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):

@@ -22,8 +22,12 @@ from engine import (
     Progress,
 )
 from engine.local import LocalProvider
+from engine.local.families import by_key
+from engine.local.inputs import draw_size
+from engine.local.options import ModelSpec
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.family_models import FamilyModels
+from tests.engine.local.precision import assert_same_picture
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
@@ -86,12 +90,37 @@ async def test_kontext_edits_the_image_it_is_given_at_the_asked_size(engine: Loc
     assert not np.array_equal(pixels(first), pixels(plain))
 
 
-async def test_a_kontext_edit_batch_gives_each_image_its_seed(engine: LocalProvider):
-    edit = ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0), count=2)
+def test_an_edit_draws_the_input_at_most_at_the_models_pixel_count(engine: LocalProvider):
+    """The model is set to draw 96x64: a larger input is edited at that many pixels."""
+    large = ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0, (192, 144)))
+    assert large.size == (80, 64)  # 6144 pixels at most, 4:3, multiples of 16
+    assert ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0)).size == (96, 64)
+    asked = ask(engine, "flux1-kontext", mode=Mode.EDIT, init_image=png(0), width=128, height=96)
+    assert asked.size == (128, 96)
+
+
+def test_a_photo_is_edited_near_a_megapixel():
+    spec = ModelSpec(source="black-forest-labs/FLUX.1-Kontext-dev")
+    kontext = by_key("flux1-kontext")
+
+    def edit(size: tuple[int, int], mode: Mode = Mode.EDIT) -> tuple[int, int]:
+        photo = io.BytesIO()
+        Image.new("RGB", size, "teal").save(photo, "PNG")
+        request = GenerationRequest("make it night", mode=mode, init_image=photo.getvalue())
+        return draw_size(request, spec, kontext, None)
+
+    assert edit((4000, 3000)) == (1168, 880)  # 1024x1024 at most, 4:3
+    assert edit((800, 600)) == (800, 592)
+    assert edit((4000, 3000), Mode.INPAINT) == (2048, 1536)  # a repaint keeps the detail
+
+
+@pytest.mark.parametrize("key", ["flux1-kontext", "flux2-klein"])
+async def test_an_edit_batch_gives_each_image_its_seed(engine: LocalProvider, key: str):
+    edit = ask(engine, key, mode=Mode.EDIT, init_image=png(0), count=2)
     batch = await draw(engine, edit)
     alone = await draw(engine, edit.replace(count=1, seed=edit.seeds[1]))
     assert len(batch.images) == 2
-    assert np.abs(pixels(batch, 1) - pixels(alone)).max() <= 1
+    assert_same_picture(pixels(batch, 1), pixels(alone), engine.dtype)
 
 
 async def test_klein_edits_from_several_images(engine: LocalProvider):
@@ -120,10 +149,10 @@ async def test_an_inpaint_batch_gives_each_image_its_seed(engine: LocalProvider,
     request = ask(engine, key, mode=Mode.INPAINT, init_image=png(0), mask_image=left_half_mask())
     batch = await draw(engine, request.replace(count=2))
     alone = await draw(engine, request.replace(seed=batch.images[1].seed))
-    assert np.abs(pixels(batch, 1) - pixels(alone)).max() <= 1
+    assert_same_picture(pixels(batch, 1), pixels(alone), engine.dtype)
 
 
-@pytest.mark.parametrize("key", ["flux1-fill", "flux2-klein"])
+@pytest.mark.parametrize("key", ["flux1-fill", "flux2-klein", "flux1-kontext", "qwen-image"])
 async def test_outpaint_paints_the_padding(engine: LocalProvider, key: str):
     request = ask(engine, key, mode=Mode.OUTPAINT, init_image=png(0), mask_image=left_half_mask())
     assert request.strength == 1.0
@@ -141,20 +170,15 @@ async def test_fill_draws_from_the_prompt_alone_as_a_whole_picture_inpaint(
 
 
 def test_models_say_which_edit_and_canvas_modes_they_take(engine: LocalProvider):
-    kontext, klein, fill = (
-        engine.model_info(k) for k in ("flux1-kontext", "flux2-klein", "flux1-fill")
-    )
-    assert (kontext.edit, kontext.inpaint, kontext.max_input_images) == (True, True, 1)
-    assert (klein.edit, klein.inpaint, klein.outpaint, klein.max_input_images) == (
-        True,
-        True,
-        True,
-        4,
-    )
-    assert (fill.edit, fill.inpaint, fill.outpaint) == (False, True, True)
-    chroma = engine.model_info("chroma")
-    assert not (chroma.edit or chroma.inpaint or chroma.outpaint)
-    assert "flux1-kontext" in engine.able(Mode.EDIT) and "flux1" not in engine.able(Mode.EDIT)
+    def modes(key: str) -> tuple[bool, bool, bool, int]:
+        info = engine.model_info(key)
+        return info.edit, info.inpaint, info.outpaint, info.max_input_images
+
+    assert modes("flux1-kontext") == (True, True, True, 1)
+    assert modes("flux2-klein") == (True, True, True, 4)
+    assert modes("flux1-fill") == (False, True, True, 1)
+    assert modes("chroma") == (False, False, False, 1)
+    assert {Mode.EDIT, Mode.INPAINT, Mode.OUTPAINT} <= engine.capabilities.modes
 
 
 REFUSALS = [

@@ -42,7 +42,8 @@ def png(seed: int, size: tuple[int, int] = (96, 64)) -> bytes:
 async def test_kontext_and_klein_edits_run_through_the_queue(
     tmp_path: Path, family_models: FamilyModels, one_torch_thread: None
 ):
-    local = family_models.options(["flux1-kontext", "flux2-klein"])
+    keys = ["flux1-kontext", "flux2-klein"]
+    local = family_models.options(keys, models={key: {"width": 96, "height": 64} for key in keys})
     settings = Settings.model_validate(
         {
             "storage": {"data_dir": str(tmp_path)},

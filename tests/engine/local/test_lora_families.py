@@ -388,7 +388,7 @@ def test_an_unknown_lora_fits_every_model_and_a_known_one_only_its_own():
     assert all(UNKNOWN.fits(family.lora_shape) for family in FAMILIES)
     flux = classify(lora({"transformer.single_transformer_blocks.0.attn.to_q": (32, 32)}), {})
     fits = {family.key for family in FAMILIES if flux.fits(family.lora_shape)}
-    assert fits == {"flux1", "flux1-schnell", "chroma"}
+    assert fits == {"flux1", "flux1-schnell", "flux1-kontext", "flux1-fill", "chroma"}
     assert flux.fits(None)  # a family that does not check its LoRAs
 
 

@@ -32,6 +32,12 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     return float(10 * np.log10(255**2 / max(((x - y) ** 2).mean(), 1e-12)))
 
 
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 async def generate(engine: LocalProvider, request: GenerationRequest) -> Image.Image:
     result = await engine.generate(engine.prepare(request), lambda _: None, CancelToken())
     return result.images[0].image
@@ -128,6 +134,27 @@ async def test_a_lora_job_runs_on_pytorch_and_the_log_says_so(
 
     assert "A job on tiny with LoRAs (inkwash) runs on PyTorch, not OpenVINO" in caplog.text
     assert engines.openvino.cache.get("tiny").text2img is not None  # loaded again, and kept
+    assert np.array_equal(np.asarray(image), np.asarray(reference))
+
+
+async def test_an_inpaint_runs_on_pytorch_and_the_log_says_so(
+    engines: Engines, caplog: pytest.LogCaptureFixture
+) -> None:
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))
+    request = GenerationRequest(
+        "a lighthouse at dusk",
+        mode=Mode.INPAINT,
+        seed=6,
+        init_image=png(Image.new("RGB", (64, 64), (40, 90, 200))),
+        mask_image=png(mask),
+    )
+
+    with caplog.at_level(logging.INFO):
+        image = await generate(engines.openvino, request)
+    reference = await generate(engines.torch, request)
+
+    assert "A job to repaint a region on tiny runs on PyTorch, not OpenVINO" in caplog.text
     assert np.array_equal(np.asarray(image), np.asarray(reference))
 
 
