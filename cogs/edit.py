@@ -187,7 +187,8 @@ class Edit(commands.Cog):
                 return entry.name, entry.provider.default_model
         raise Refusal(
             "No model on this bot edits images by instruction; ask its owner to add one "
-            "(FLUX.1 Kontext, Qwen-Image-Edit or FLUX.2 [klein])."
+            "(FLUX.1 Kontext or FLUX.2 [klein] on the local engine, or an OpenAI-compatible server "
+            "with edits = true)."
         )
 
 
