@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import (
     AutoencoderKL,
     EulerDiscreteScheduler,
+    StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLInpaintPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
@@ -82,10 +85,18 @@ TWO_LEVEL_UNET = {
 }
 
 
-def build_sd(folder: Path) -> Path:
+def _unet(inpainting: bool, **settings: Any) -> UNet2DConditionModel:
+    channels = 9 if inpainting else TWO_LEVEL_UNET["in_channels"]
+    return UNet2DConditionModel(**{**TWO_LEVEL_UNET, "in_channels": channels}, **settings)
+
+
+def build_sd(folder: Path, *, inpainting: bool = False) -> Path:
+    """``inpainting``: a dedicated inpainting checkpoint (a 9-channel UNet: latents, mask and
+    masked-image latents), saved as the inpaint pipeline it ships as."""
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(**TWO_LEVEL_UNET, cross_attention_dim=32)
-    pipe = StableDiffusionPipeline(
+    unet = _unet(inpainting, cross_attention_dim=32)
+    pipeline = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
+    pipe = pipeline(
         unet=unet,
         vae=vae(),
         text_encoder=CLIPTextModel(text_config()),
@@ -99,10 +110,11 @@ def build_sd(folder: Path) -> Path:
     return folder
 
 
-def build_sdxl(folder: Path) -> Path:
+def build_sdxl(folder: Path, *, inpainting: bool = False) -> Path:
+    """``inpainting``: as for ``build_sd``."""
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        **TWO_LEVEL_UNET,
+    unet = _unet(
+        inpainting,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -111,7 +123,8 @@ def build_sdxl(folder: Path) -> Path:
         projection_class_embeddings_input_dim=80,  # 6 time ids x 8 + the 32-wide pooled text
         cross_attention_dim=64,
     )
-    pipe = StableDiffusionXLPipeline(
+    pipeline = StableDiffusionXLInpaintPipeline if inpainting else StableDiffusionXLPipeline
+    pipe = pipeline(
         unet=unet,
         vae=vae(),
         text_encoder=CLIPTextModel(text_config()),

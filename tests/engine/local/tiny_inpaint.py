@@ -7,59 +7,17 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import torch
-from diffusers import (
-    StableDiffusionInpaintPipeline,
-    StableDiffusionXLInpaintPipeline,
-    UNet2DConditionModel,
-)
 from PIL import Image
-from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-from tests.engine.local.tiny import TWO_LEVEL_UNET, scheduler, text_config, tokenizer, vae
-
-INPAINT_UNET = {**TWO_LEVEL_UNET, "in_channels": 9}
+from tests.engine.local.tiny import build_sd, build_sdxl
 
 
 def build_sd_inpaint(folder: Path) -> Path:
-    torch.manual_seed(0)
-    pipe = StableDiffusionInpaintPipeline(
-        unet=UNet2DConditionModel(**INPAINT_UNET, cross_attention_dim=32),
-        vae=vae(),
-        text_encoder=CLIPTextModel(text_config()),
-        tokenizer=tokenizer(folder / "_tokenizer"),
-        scheduler=scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder)
-    return folder
+    return build_sd(folder, inpainting=True)
 
 
 def build_sdxl_inpaint(folder: Path) -> Path:
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        **INPAINT_UNET,
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=80,  # 6 time ids x 8 + the 32-wide pooled text
-        cross_attention_dim=64,
-    )
-    pipe = StableDiffusionXLInpaintPipeline(
-        unet=unet,
-        vae=vae(),
-        text_encoder=CLIPTextModel(text_config()),
-        text_encoder_2=CLIPTextModelWithProjection(text_config()),
-        tokenizer=tokenizer(folder / "_tokenizer"),
-        tokenizer_2=tokenizer(folder / "_tokenizer2"),
-        scheduler=scheduler(),
-    )
-    pipe.save_pretrained(folder)
-    return folder
+    return build_sdxl(folder, inpainting=True)
 
 
 def png(image: Image.Image) -> bytes:
