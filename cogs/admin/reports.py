@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.jobs import Job
 from bot.moderation import Report
+from bot.moderation.evidence import report_exhibits
 from cogs.admin.audit import audit, post_log
 from cogs.admin.base import COLOUR, AdminBase
 from cogs.admin.checks import NotModerator, is_moderator, is_owner
@@ -30,8 +31,8 @@ class Reports(AdminBase):
     @commands.Cog.listener()
     async def on_job_reported(self, report_id: int, job: Job) -> None:
         """Post a new report to the report channel of the server where the reported message
-        was seen (a /show re-post may be in another server than the job), with the image and
-        buttons."""
+        was seen (a /show re-post may be in another server than the job), with the image, the
+        member's own images the job was given, and buttons."""
         report = await self.runtime.moderation.report(report_id)
         if report is None:
             return
@@ -52,6 +53,18 @@ class Reports(AdminBase):
         if images:
             data = await asyncio.to_thread(Path(images[0].path).read_bytes)
             files.append(discord.File(io.BytesIO(data), f"report-{report_id}.png", spoiler=True))
+        # The member's own images too (references, control, the image it started from): they
+        # can show a real person, which is often what the report is about.
+        exhibits = await asyncio.to_thread(report_exhibits, job.request)
+        if exhibits:
+            embed.add_field(
+                name="Member's images",
+                value="\n".join(f"{n}. {e.label}" for n, e in enumerate(exhibits, start=1)),
+                inline=False,
+            )
+        for exhibit in exhibits:
+            name = f"report-{report_id}-{exhibit.slug}.png"
+            files.append(discord.File(io.BytesIO(exhibit.data), name, spoiler=True))
         view = discord.ui.View(timeout=None)
         for action, label, style in (
             ("delete", "Delete result", discord.ButtonStyle.danger),
