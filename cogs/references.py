@@ -18,7 +18,7 @@ from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
 from cogs.edit import Source, first_image
-from cogs.imagine import ASPECTS, aspect_size
+from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.buttons.tools import named
 from cogs.results.enqueue import enqueue

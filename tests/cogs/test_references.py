@@ -182,3 +182,38 @@ async def test_references_work_in_dms_and_as_a_user_installed_app(steered: World
     drawn = steered.provider.calls[-1]
     assert len(drawn.reference_images) == 1 and drawn.control_image is not None
     assert not steered.fake.violations
+
+
+async def test_reroll_remix_and_the_variations_keep_the_references_and_control(steered: World):
+    style, pose = png(64, 64, (200, 0, 0)), png(64, 96, (9, 9, 9))
+    interaction = await steered.fake.invoke(
+        "imagine",
+        {
+            "prompt": "a fox",
+            "sref": steered.fake.add_attachment(style),
+            "sref_weight": 1.5,
+            "control": steered.fake.add_attachment(pose),
+            "control_type": "depth",
+            "control_end": 0.6,
+        },
+        user=ALICE,
+        channel=GENERAL,
+    )
+    result = await result_of(steered, interaction)
+    first = await steered.runtime.store.get(1)
+    assert first is not None
+    for button in ("img:r:1:0", "img:v:1:0", "img:s:1:0"):
+        await result_of(steered, await steered.fake.click(result.id, button, user=ALICE))
+    remix = await steered.fake.click(result.id, "img:m:1:0", user=ALICE)
+    await remix.response()
+    await result_of(steered, await steered.fake.submit_modal(remix, {"prompt": "a wolf"}))
+    for job_id in (2, 3, 4, 5):
+        job = await steered.runtime.store.get(job_id)
+        assert job is not None
+        assert job.request.references == first.request.references
+        assert job.request.control == Control(ControlKind.DEPTH, 1.0, 0.0, 0.6)
+        [reference] = job.request.reference_images
+        assert same_picture(reference, style)
+        assert same_picture(job.request.control_image, pose)
+    assert len(steered.provider.calls) == 5
+    assert all(len(call.reference_images) == 1 for call in steered.provider.calls)
