@@ -130,9 +130,7 @@ async def test_use_as_reference_refuses_a_bad_weight(steered: World):
 
 async def test_use_as_pose_follows_the_pose_of_a_result(steered: World):
     result = await imagined(steered)
-    menu = await steered.fake.message_command(
-        "Use as pose", result.id, user=ALICE, channel=GENERAL
-    )
+    menu = await steered.fake.message_command("Use as pose", result.id, user=ALICE, channel=GENERAL)
     await menu.response()
     await result_of(steered, await steered.fake.submit_modal(menu, {"prompt": "a dancer"}))
     job = await steered.runtime.store.get(2)

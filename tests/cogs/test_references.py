@@ -14,7 +14,7 @@ from engine import Mode
 from engine.types import Control, ControlKind, Reference, ReferenceKind
 from tests.cogs.conftest import ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
 from tests.cogs.test_imagine import result_of
-from tests.cogs.test_tools import png, said, same_picture
+from tests.cogs.test_tools import picture, png, said, same_picture, stored
 
 # fake-v1 follows references and control maps; fake-v2 neither.
 STEERED = {"references": ["fake-v1"], "controls": ["fake-v1"], "max_references": 5}
@@ -26,9 +26,7 @@ async def steered(tmp_path: Path, redirect: None) -> AsyncIterator[World]:
         yield opened
 
 
-async def imagined(
-    world: World, user: int = ALICE, channel: int = GENERAL, **options: Any
-) -> Job:
+async def imagined(world: World, user: int = ALICE, channel: int = GENERAL, **options: Any) -> Job:
     interaction = await world.fake.invoke(
         "imagine", {"prompt": "a fox", **options}, user=user, channel=channel
     )
@@ -71,11 +69,10 @@ async def test_imagine_takes_a_style_and_a_subject_reference_with_their_weights(
 
 async def test_a_reference_from_the_members_own_results(steered: World):
     first = await imagined(steered, count=2)
-    [_, second] = await steered.runtime.store.images(first.job_id)
     job = await imagined(steered, ref_job=f"{first.job_id}:2:subject:0.8")
     assert job.request.references == (Reference(ReferenceKind.SUBJECT, 0.8),)
     [reference] = steered.provider.calls[-1].reference_images
-    assert same_picture(reference, Path(second.path).read_bytes())
+    assert same_picture(reference, await stored(steered, first.job_id, 1))
 
 
 async def test_someone_elses_result_is_not_a_reference(steered: World):
@@ -217,3 +214,42 @@ async def test_reroll_remix_and_the_variations_keep_the_references_and_control(s
         assert same_picture(job.request.control_image, pose)
     assert len(steered.provider.calls) == 5
     assert all(len(call.reference_images) == 1 for call in steered.provider.calls)
+
+
+async def test_the_result_shows_the_control_map_the_model_followed(tmp_path: Path, redirect: None):
+    drawn_map = png(512, 384, (255, 255, 255))
+    async with open_world(tmp_path, fake={**STEERED, "control_map": drawn_map}) as world:
+        interaction = await world.fake.invoke(
+            "imagine",
+            {
+                "prompt": "a fox",
+                "control": world.fake.add_attachment(png(64, 64)),
+                "control_type": "canny",
+            },
+            user=ALICE,
+            channel=GENERAL,
+        )
+        result = await result_of(world, interaction)
+        [embed] = result.embeds
+        assert embed["thumbnail"]["url"].endswith("1-map.png")
+        shown = result.files["1-map.png"]
+        assert picture(shown).size == (256, 192)  # small: a preview, not another result
+        assert "1-0.png" in result.files
+
+
+async def test_a_map_that_wont_decode_is_dropped_and_the_result_delivered(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={**STEERED, "control_map": b"not a png"}) as world:
+        interaction = await world.fake.invoke(
+            "imagine",
+            {
+                "prompt": "a fox",
+                "control": world.fake.add_attachment(png(64, 64)),
+                "control_type": "canny",
+            },
+            user=ALICE,
+            channel=GENERAL,
+        )
+        result = await result_of(world, interaction)
+        assert "thumbnail" not in result.embeds[0] and list(result.files) == ["1-0.png"]
