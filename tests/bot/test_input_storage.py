@@ -5,6 +5,7 @@ PostgreSQL (tests/scale/test_postgres_input_storage.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 from bot.jobs import Job, NewJob, Requester
 from bot.quota import QuotaLimits
-from bot.retention import DAY, Retention
+from bot.retention import DAY, Retention, input_expired
 from bot.runtime import Runtime, open_runtime
 from bot.scale.transport import Task, request_of
 from bot.scheduler import Capacity
@@ -171,6 +172,15 @@ async def test_the_reference_and_control_images_are_stored_with_the_job(runtime:
     assert_guided(await claim(runtime.store))
 
 
+async def test_a_finished_job_with_its_references_has_not_expired(runtime: Runtime):
+    job = await runtime.store.submit(guided_job(), limits())
+    await runtime.store.cancel(job.job_id)
+    stored = await runtime.store.get(job.job_id)
+    assert stored is not None and not input_expired(stored)
+    for lost in ({"control_image": None}, {"reference_images": REFERENCES[:2]}):
+        assert input_expired(dataclasses.replace(stored, request=stored.request.replace(**lost)))
+
+
 async def test_reference_and_control_images_survive_a_restart(tmp_path: Path):
     loaded = LoadedSettings(make_settings(tmp_path), Secrets(), None)
     async with open_runtime(loaded) as rt:
@@ -209,6 +219,7 @@ async def test_retention_removes_the_reference_and_control_images(runtime: Runti
     kept = await runtime.store.get(job.job_id)
     assert kept is not None and kept.request.references == guided_job().request.references
     assert kept.request.reference_images == () and kept.request.control_image is None
+    assert input_expired(kept)  # buttons that would reuse them say the job expired
     row = await runtime.db.fetchone("SELECT COUNT(*) FROM job_input_extras")
     assert row is not None and row[0] == 0
 
