@@ -3,24 +3,22 @@ and image, and what the chosen model follows, refused up front naming the models
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
 from discord.app_commands import Choice
 
 from bot.errors import Refusal
-from bot.retention import ResultExpired, images_expired, input_expired
+from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import runtime_of, shown
 from cogs.results.buttons.tools import named
-from engine import InvalidRequest, Mode
+from engine import InvalidRequest
 from engine.types import (
     MAX_BLEND,
     MAX_REFERENCES,
@@ -91,21 +89,9 @@ def parse_history(text: str | None) -> tuple[HistoryReference, ...]:
 async def load_history(interaction: discord.Interaction[Any], ref: HistoryReference) -> bytes:
     """The stored image of one of the member's own results; anyone else's is refused."""
     runtime = runtime_of(interaction)
-    job = await runtime.store.get(ref.job_id)
-    if job is None or job.user_id != interaction.user.id or job.request.mode is Mode.DESCRIBE:
-        raise Refusal(
-            f"Job #{ref.job_id} isn't one of your results; reference your own "
-            "(the number after # on a result), or attach the image instead."
-        )
-    images = {image.index: image for image in await runtime.store.images(job.job_id)}
-    if input_expired(job) or images_expired(job, list(images.values())):
-        raise ResultExpired(job.job_id, runtime.settings.storage.keep_results_days)
-    if ref.index not in images:
-        raise Refusal(f"Job #{ref.job_id} has no image {ref.index + 1}.")
-    try:
-        return await asyncio.to_thread(Path(images[ref.index].path).read_bytes)
-    except OSError:
-        raise Refusal(f"The image files of job #{ref.job_id} are gone.") from None
+    keep = runtime.settings.storage.keep_results_days
+    named = ResultImage(ref.job_id, ref.index)
+    return await own_result_image(runtime.store, keep, interaction.user.id, named)
 
 
 def check_references(

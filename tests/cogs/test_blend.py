@@ -179,3 +179,13 @@ async def test_blend_and_the_menus_work_in_dms_and_as_a_user_installed_app(
         submitted = await steered.fake.submit_modal(menu, {"prompt": "y"})
         assert (await result_of(steered, submitted)).files
     assert not steered.fake.violations
+
+
+async def test_blend_needs_no_prompt(steered: World):
+    job = await blended(
+        steered,
+        image1=steered.fake.add_attachment(png(64, 64)),
+        image2=steered.fake.add_attachment(png(64, 64, (0, 0, 0))),
+    )
+    assert job.request.prompt == "" and len(job.request.references) == 2
+    assert job.request.size == (512, 512)  # 1:1 at the model's usual pixel count

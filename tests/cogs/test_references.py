@@ -12,7 +12,7 @@ import pytest
 from bot.jobs import Job
 from engine import Mode
 from engine.types import Control, ControlKind, Reference, ReferenceKind
-from tests.cogs.conftest import ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
+from tests.cogs.conftest import ADULT, ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
 from tests.cogs.test_imagine import result_of
 from tests.cogs.test_tools import picture, png, said, same_picture, stored
 
@@ -253,3 +253,19 @@ async def test_a_map_that_wont_decode_is_dropped_and_the_result_delivered(
         )
         result = await result_of(world, interaction)
         assert "thumbnail" not in result.embeds[0] and list(result.files) == ["1-0.png"]
+
+
+async def test_references_and_control_are_sfw_even_in_an_age_restricted_channel(steered: World):
+    plain = await imagined(steered, channel=ADULT)
+    assert plain.target["nsfw"]  # the channel allows it for a prompt alone
+    referenced = await imagined(
+        steered, channel=ADULT, sref=steered.fake.add_attachment(png(64, 64))
+    )
+    controlled = await imagined(
+        steered,
+        channel=ADULT,
+        control=steered.fake.add_attachment(png(64, 64)),
+        control_type="as_is",
+    )
+    assert not referenced.target["nsfw"] and not controlled.target["nsfw"]
+    assert not steered.provider.calls[-1].nsfw_allowed
