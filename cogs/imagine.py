@@ -22,8 +22,6 @@ from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
     CONTROL_CHOICES,
     Upload,
-    check_control,
-    check_references,
     gather_control,
     gather_references,
 )
@@ -166,11 +164,6 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
-            chosen = self.bot.runtime.providers.get(provider)
-            provider = chosen.name
-            model_name = model_name or chosen.provider.default_model
-            check_references(self.catalogue, provider, model_name, references)
-            check_control(self.catalogue, provider, model_name, steer)
             if negative is None:  # the defaults apply where the model takes a negative prompt
                 negative = runtime.providers.default_negative(
                     provider,

@@ -22,7 +22,7 @@ from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.buttons.tools import named
 from cogs.results.enqueue import enqueue
-from cogs.steering import able_controls, able_references, check_control, check_references, pick
+from cogs.steering import able_controls, able_references, pick
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 from engine.types import REFERENCE_WEIGHTS, Control, ControlKind, Reference, ReferenceKind
 
@@ -84,7 +84,6 @@ class References(commands.Cog):
             references = tuple(Reference(ReferenceKind.STYLE, 1.0) for _ in sources)
             able = able_references(self.catalogue, ReferenceKind.STYLE, len(sources))
             provider, name = self._model(interaction, model, able, len(sources))
-            check_references(self.catalogue, provider, name, references)
             images = tuple([await self.attachments.read(source) for source in sources])
             aspect = aspect_ratio or "1:1"
             if aspect not in ASPECTS:
@@ -137,7 +136,6 @@ class References(commands.Cog):
         ) -> None:
             reference = Reference(kind, _weight(weight))
             provider, name = self._model(submitted, None, able_references(self.catalogue, kind, 1))
-            check_references(self.catalogue, provider, name, (reference,))
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 references=(reference,), reference_images=(image,)
@@ -166,7 +164,6 @@ class References(commands.Cog):
             provider, name = self._model(
                 submitted, None, able_controls(self.catalogue, ControlKind.POSE)
             )
-            check_control(self.catalogue, provider, name, control)
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 control=control, control_image=image

@@ -1,5 +1,6 @@
-"""References and control for a member's request: results from their own history named by job
-and image, and what the chosen model follows, refused up front naming the models that can."""
+"""References and control for a member's request: uploads and results from their own history
+named by job and image, and which models follow them. Whether the chosen model follows them is
+checked by the service, with every other option, before anything is queued."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import runtime_of, shown
-from cogs.results.buttons.tools import named
 from engine import InvalidRequest
 from engine.types import (
     MAX_BLEND,
@@ -35,15 +35,6 @@ HISTORY_ITEM = re.compile(
     r"(?::(?P<kind>style|subject))?(?::(?P<weight>[0-9]+(?:\.[0-9]+)?))?$",
     re.IGNORECASE,
 )
-KIND_WORDS = {ReferenceKind.STYLE: "style references", ReferenceKind.SUBJECT: "subject references"}
-CONTROL_WORDS = {
-    ControlKind.POSE: "a pose",
-    ControlKind.DEPTH: "a depth map",
-    ControlKind.CANNY: "edges (canny)",
-    ControlKind.LINEART: "line art",
-    ControlKind.AS_IS: "a ready-made control map",
-}
-
 CONTROL_CHOICES = [
     Choice(name="Pose (from a photo or drawing of a person)", value=ControlKind.POSE.value),
     Choice(name="Depth (near and far)", value=ControlKind.DEPTH.value),
@@ -92,39 +83,6 @@ async def load_history(interaction: discord.Interaction[Any], ref: HistoryRefere
     keep = runtime.settings.storage.keep_results_days
     named = ResultImage(ref.job_id, ref.index)
     return await own_result_image(runtime.store, keep, interaction.user.id, named)
-
-
-def check_references(
-    catalogue: Catalogue,
-    provider: str,
-    model: str,
-    references: tuple[Reference, ...],
-) -> None:
-    """Refuse references the model can't follow, or more than it takes."""
-    if not references:
-        return
-    info = catalogue.model_info(provider, model)
-    name = model
-    for kind in dict.fromkeys(ref.kind for ref in references):
-        if kind not in info.references:
-            able = [f"{p}:{m}" for p, m in able_references(catalogue, kind, 1)]
-            raise Refusal(f"{name} can't follow {KIND_WORDS[kind]}. {named(able)}")
-    most = info.max_references
-    if len(references) > most:
-        able = [f"{p}:{m}" for p, m in able_references(catalogue, None, len(references))]
-        raise Refusal(
-            f"{name} takes {most} reference image{'s' if most != 1 else ''} at most; you gave "
-            f"{len(references)}. Give fewer. {named(able)}"
-        )
-
-
-def check_control(catalogue: Catalogue, provider: str, model: str, control: Control | None) -> None:
-    """Refuse a control map the model can't follow, naming the models that can."""
-    if control is None:
-        return
-    if control.kind not in catalogue.model_info(provider, model).controls:
-        able = [f"{p}:{m}" for p, m in able_controls(catalogue, control.kind)]
-        raise Refusal(f"{model} can't follow {CONTROL_WORDS[control.kind]}. {named(able)}")
 
 
 def able_references(
