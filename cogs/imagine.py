@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -19,51 +17,19 @@ from bot.providers import ProviderEntry
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
+from cogs.options import ASPECTS, aspect_size, parse_loras
 from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
     CONTROL_CHOICES,
     Upload,
-    check_control,
-    check_references,
     gather_control,
     gather_references,
 )
-from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
+from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 from engine.types import MAX_SEED, ReferenceKind
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
-
-ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
-LORA_PATTERN = re.compile(r"^\s*([^:,]+?)\s*(?::\s*(-?\d+(?:\.\d+)?))?\s*$")
-
-
-def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
-    if not text or not text.strip():
-        return ()
-    loras = []
-    for part in text.split(","):
-        match = LORA_PATTERN.match(part)
-        if match is None or not match[1].strip():
-            raise InvalidRequest(
-                "loras", part.strip(), "write name:weight pairs separated by commas"
-            )
-        weight = float(match[2]) if match[2] is not None else 1.0
-        if not math.isfinite(weight):
-            raise InvalidRequest("loras", part.strip(), "use a weight from -2 to 2")
-        loras.append(LoraRef(match[1].strip(), weight))
-    return tuple(loras)
-
-
-def aspect_size(aspect: str, area: int, multiple: int = 64) -> tuple[int, int]:
-    """A width and height with this aspect ratio and about this many pixels."""
-    across, down = (int(part) for part in aspect.split(":"))
-    width = math.sqrt(area * across / down)
-    height = width * down / across
-    return (
-        max(multiple, round(width / multiple) * multiple),
-        max(multiple, round(height / multiple) * multiple),
-    )
 
 
 class Imagine(commands.Cog):
@@ -198,11 +164,6 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
-            chosen = self.bot.runtime.providers.get(provider)
-            provider = chosen.name
-            model_name = model_name or chosen.provider.default_model
-            check_references(self.catalogue, provider, model_name, references)
-            check_control(self.catalogue, provider, model_name, steer)
             if negative is None:  # the defaults apply where the model takes a negative prompt
                 negative = runtime.providers.default_negative(
                     provider,

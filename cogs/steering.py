@@ -1,26 +1,24 @@
-"""References and control for a member's request: results from their own history named by job
-and image, and what the chosen model follows, refused up front naming the models that can."""
+"""References and control for a member's request: uploads and results from their own history
+named by job and image, and which models follow them. Whether the chosen model follows them is
+checked by the service, with every other option, before anything is queued."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
 from discord.app_commands import Choice
 
 from bot.errors import Refusal
-from bot.retention import ResultExpired, images_expired, input_expired
+from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import runtime_of, shown
-from cogs.results.buttons.tools import named
-from engine import InvalidRequest, Mode
+from engine import InvalidRequest
 from engine.types import (
     MAX_BLEND,
     MAX_REFERENCES,
@@ -37,15 +35,6 @@ HISTORY_ITEM = re.compile(
     r"(?::(?P<kind>style|subject))?(?::(?P<weight>[0-9]+(?:\.[0-9]+)?))?$",
     re.IGNORECASE,
 )
-KIND_WORDS = {ReferenceKind.STYLE: "style references", ReferenceKind.SUBJECT: "subject references"}
-CONTROL_WORDS = {
-    ControlKind.POSE: "a pose",
-    ControlKind.DEPTH: "a depth map",
-    ControlKind.CANNY: "edges (canny)",
-    ControlKind.LINEART: "line art",
-    ControlKind.AS_IS: "a ready-made control map",
-}
-
 CONTROL_CHOICES = [
     Choice(name="Pose (from a photo or drawing of a person)", value=ControlKind.POSE.value),
     Choice(name="Depth (near and far)", value=ControlKind.DEPTH.value),
@@ -91,54 +80,9 @@ def parse_history(text: str | None) -> tuple[HistoryReference, ...]:
 async def load_history(interaction: discord.Interaction[Any], ref: HistoryReference) -> bytes:
     """The stored image of one of the member's own results; anyone else's is refused."""
     runtime = runtime_of(interaction)
-    job = await runtime.store.get(ref.job_id)
-    if job is None or job.user_id != interaction.user.id or job.request.mode is Mode.DESCRIBE:
-        raise Refusal(
-            f"Job #{ref.job_id} isn't one of your results; reference your own "
-            "(the number after # on a result), or attach the image instead."
-        )
-    images = {image.index: image for image in await runtime.store.images(job.job_id)}
-    if input_expired(job) or images_expired(job, list(images.values())):
-        raise ResultExpired(job.job_id, runtime.settings.storage.keep_results_days)
-    if ref.index not in images:
-        raise Refusal(f"Job #{ref.job_id} has no image {ref.index + 1}.")
-    try:
-        return await asyncio.to_thread(Path(images[ref.index].path).read_bytes)
-    except OSError:
-        raise Refusal(f"The image files of job #{ref.job_id} are gone.") from None
-
-
-def check_references(
-    catalogue: Catalogue,
-    provider: str,
-    model: str,
-    references: tuple[Reference, ...],
-) -> None:
-    """Refuse references the model can't follow, or more than it takes."""
-    if not references:
-        return
-    info = catalogue.model_info(provider, model)
-    name = model
-    for kind in dict.fromkeys(ref.kind for ref in references):
-        if kind not in info.references:
-            able = [f"{p}:{m}" for p, m in able_references(catalogue, kind, 1)]
-            raise Refusal(f"{name} can't follow {KIND_WORDS[kind]}. {named(able)}")
-    most = info.max_references
-    if len(references) > most:
-        able = [f"{p}:{m}" for p, m in able_references(catalogue, None, len(references))]
-        raise Refusal(
-            f"{name} takes {most} reference image{'s' if most != 1 else ''} at most; you gave "
-            f"{len(references)}. Give fewer. {named(able)}"
-        )
-
-
-def check_control(catalogue: Catalogue, provider: str, model: str, control: Control | None) -> None:
-    """Refuse a control map the model can't follow, naming the models that can."""
-    if control is None:
-        return
-    if control.kind not in catalogue.model_info(provider, model).controls:
-        able = [f"{p}:{m}" for p, m in able_controls(catalogue, control.kind)]
-        raise Refusal(f"{model} can't follow {CONTROL_WORDS[control.kind]}. {named(able)}")
+    keep = runtime.settings.storage.keep_results_days
+    named = ResultImage(ref.job_id, ref.index)
+    return await own_result_image(runtime.store, keep, interaction.user.id, named)
 
 
 def able_references(

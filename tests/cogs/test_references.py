@@ -12,9 +12,9 @@ import pytest
 from bot.jobs import Job
 from engine import Mode
 from engine.types import Control, ControlKind, Reference, ReferenceKind
-from tests.cogs.conftest import ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
+from tests.cogs.conftest import ADULT, ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
 from tests.cogs.test_imagine import result_of
-from tests.cogs.test_tools import png, said, same_picture
+from tests.cogs.test_tools import picture, png, said, same_picture, stored
 
 # fake-v1 follows references and control maps; fake-v2 neither.
 STEERED = {"references": ["fake-v1"], "controls": ["fake-v1"], "max_references": 5}
@@ -26,9 +26,7 @@ async def steered(tmp_path: Path, redirect: None) -> AsyncIterator[World]:
         yield opened
 
 
-async def imagined(
-    world: World, user: int = ALICE, channel: int = GENERAL, **options: Any
-) -> Job:
+async def imagined(world: World, user: int = ALICE, channel: int = GENERAL, **options: Any) -> Job:
     interaction = await world.fake.invoke(
         "imagine", {"prompt": "a fox", **options}, user=user, channel=channel
     )
@@ -71,11 +69,10 @@ async def test_imagine_takes_a_style_and_a_subject_reference_with_their_weights(
 
 async def test_a_reference_from_the_members_own_results(steered: World):
     first = await imagined(steered, count=2)
-    [_, second] = await steered.runtime.store.images(first.job_id)
     job = await imagined(steered, ref_job=f"{first.job_id}:2:subject:0.8")
     assert job.request.references == (Reference(ReferenceKind.SUBJECT, 0.8),)
     [reference] = steered.provider.calls[-1].reference_images
-    assert same_picture(reference, Path(second.path).read_bytes())
+    assert same_picture(reference, await stored(steered, first.job_id, 1))
 
 
 async def test_someone_elses_result_is_not_a_reference(steered: World):
@@ -118,14 +115,14 @@ async def test_more_references_than_the_model_takes_are_refused(tmp_path: Path, 
             sref=world.fake.add_attachment(png(64, 64)),
             oref=world.fake.add_attachment(png(64, 64)),
         )
-        assert "fake-v1 takes 1 reference image at most" in text
+        assert "'fake-v1': it can't take 2 reference images" in text
 
 
 async def test_a_model_without_references_refuses_them_naming_those_that_can(steered: World):
     text = await refused(
         steered, model="fake:fake-v2", sref=steered.fake.add_attachment(png(64, 64))
     )
-    assert "fake-v2 can't follow style references" in text and "fake:fake-v1" in text
+    assert "'fake-v2': it can't follow style references; fake-v1 can" in text
 
 
 async def test_a_weight_without_its_image_is_refused(steered: World):
@@ -157,7 +154,7 @@ async def test_control_refusals(steered: World):
         control=steered.fake.add_attachment(png(64, 64)),
         control_type="depth",
     )
-    assert "fake-v2 can't follow a depth map" in text and "fake:fake-v1" in text
+    assert "'fake-v2': it can't follow a depth map; fake-v1 can" in text
 
 
 @pytest.mark.parametrize("where", ["dm", "user install"])
@@ -182,3 +179,93 @@ async def test_references_work_in_dms_and_as_a_user_installed_app(steered: World
     drawn = steered.provider.calls[-1]
     assert len(drawn.reference_images) == 1 and drawn.control_image is not None
     assert not steered.fake.violations
+
+
+async def test_reroll_remix_and_the_variations_keep_the_references_and_control(steered: World):
+    style, pose = png(64, 64, (200, 0, 0)), png(64, 96, (9, 9, 9))
+    interaction = await steered.fake.invoke(
+        "imagine",
+        {
+            "prompt": "a fox",
+            "sref": steered.fake.add_attachment(style),
+            "sref_weight": 1.5,
+            "control": steered.fake.add_attachment(pose),
+            "control_type": "depth",
+            "control_end": 0.6,
+        },
+        user=ALICE,
+        channel=GENERAL,
+    )
+    result = await result_of(steered, interaction)
+    first = await steered.runtime.store.get(1)
+    assert first is not None
+    for button in ("img:r:1:0", "img:v:1:0", "img:s:1:0"):
+        await result_of(steered, await steered.fake.click(result.id, button, user=ALICE))
+    remix = await steered.fake.click(result.id, "img:m:1:0", user=ALICE)
+    await remix.response()
+    await result_of(steered, await steered.fake.submit_modal(remix, {"prompt": "a wolf"}))
+    for job_id in (2, 3, 4, 5):
+        job = await steered.runtime.store.get(job_id)
+        assert job is not None
+        assert job.request.references == first.request.references
+        assert job.request.control == Control(ControlKind.DEPTH, 1.0, 0.0, 0.6)
+        [reference] = job.request.reference_images
+        assert same_picture(reference, style)
+        assert same_picture(job.request.control_image, pose)
+    assert len(steered.provider.calls) == 5
+    assert all(len(call.reference_images) == 1 for call in steered.provider.calls)
+
+
+async def test_the_result_shows_the_control_map_the_model_followed(tmp_path: Path, redirect: None):
+    drawn_map = png(512, 384, (255, 255, 255))
+    async with open_world(tmp_path, fake={**STEERED, "control_map": drawn_map}) as world:
+        interaction = await world.fake.invoke(
+            "imagine",
+            {
+                "prompt": "a fox",
+                "control": world.fake.add_attachment(png(64, 64)),
+                "control_type": "canny",
+            },
+            user=ALICE,
+            channel=GENERAL,
+        )
+        result = await result_of(world, interaction)
+        [embed] = result.embeds
+        assert embed["thumbnail"]["url"].endswith("1-map.png")
+        shown = result.files["1-map.png"]
+        assert picture(shown).size == (256, 192)  # small: a preview, not another result
+        assert "1-0.png" in result.files
+
+
+async def test_a_map_that_wont_decode_is_dropped_and_the_result_delivered(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={**STEERED, "control_map": b"not a png"}) as world:
+        interaction = await world.fake.invoke(
+            "imagine",
+            {
+                "prompt": "a fox",
+                "control": world.fake.add_attachment(png(64, 64)),
+                "control_type": "canny",
+            },
+            user=ALICE,
+            channel=GENERAL,
+        )
+        result = await result_of(world, interaction)
+        assert "thumbnail" not in result.embeds[0] and list(result.files) == ["1-0.png"]
+
+
+async def test_references_and_control_are_sfw_even_in_an_age_restricted_channel(steered: World):
+    plain = await imagined(steered, channel=ADULT)
+    assert plain.target["nsfw"]  # the channel allows it for a prompt alone
+    referenced = await imagined(
+        steered, channel=ADULT, sref=steered.fake.add_attachment(png(64, 64))
+    )
+    controlled = await imagined(
+        steered,
+        channel=ADULT,
+        control=steered.fake.add_attachment(png(64, 64)),
+        control_type="as_is",
+    )
+    assert not referenced.target["nsfw"] and not controlled.target["nsfw"]
+    assert not steered.provider.calls[-1].nsfw_allowed

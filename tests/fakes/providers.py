@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.control_maps import CONTROL_MAP
 from engine import (
     CancelToken,
     Capabilities,
@@ -59,7 +60,8 @@ class FakeProvider(Provider):
     models take), ``segment`` (find regions by name: the top half for a phrase with "sky" in
     it, nothing otherwise), ``references`` and ``controls`` (the models that follow reference
     images and control maps, or true for all; every kind unless ``reference_kinds`` or
-    ``control_kinds`` name some), ``max_references`` (what they take, 5 unless given)."""
+    ``control_kinds`` name some), ``max_references`` (what they take, 5 unless given),
+    ``control_map`` (bytes every result that followed a control image hands over as its map)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -100,6 +102,7 @@ class FakeProvider(Provider):
             ReferenceKind(kind) for kind in options.get("reference_kinds", list(ReferenceKind))
         )
         self.max_references = int(options.get("max_references", MAX_BLEND))
+        self.control_map: bytes | None = options.get("control_map")
         self.controlling = _models(options.get("controls", ()))
         self.control_kinds = frozenset(
             ControlKind(kind) for kind in options.get("control_kinds", list(ControlKind))
@@ -159,7 +162,10 @@ class FakeProvider(Provider):
             GeneratedImage(Image.new("RGB", request.size, colour_of(s)), s, self.flag)
             for s in request.seeds
         )
-        return GenerationResult(images=images, model=request.model or "fake-v1")
+        info: dict[str, Any] = {}
+        if self.control_map is not None and request.control is not None:
+            info[CONTROL_MAP] = self.control_map
+        return GenerationResult(images=images, model=request.model or "fake-v1", info=info)
 
     def _steps_in_thread(self, progress: ProgressCallback, cancel: CancelToken) -> None:
         for step in range(1, self.steps + 1):
