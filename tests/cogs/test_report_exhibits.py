@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from bot.moderation.evidence import SIDE, member_images, report_exhibits
+from cogs.admin.reports import exhibit_files
 from engine import Control, ControlKind, GenerationRequest, Mode, Reference, ReferenceKind
 from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
 from tests.cogs.test_imagine import result_of
@@ -99,3 +100,18 @@ def test_an_unreadable_image_is_left_out_of_a_report():
 
 def test_a_plain_job_has_no_member_images():
     assert member_images(GenerationRequest("x")) == []
+
+
+async def test_images_past_the_upload_room_are_named_but_not_attached():
+    request = GenerationRequest(
+        "x",
+        references=(Reference(), Reference(ReferenceKind.SUBJECT)),
+        reference_images=(png(64, 64, (1, 1, 1)), png(600, 600, (2, 2, 2))),
+    )
+    small = len(report_exhibits(request)[0].data)
+    files, lines = await exhibit_files(4, request, room=small + 10)
+    assert [file.filename for file in files] == ["SPOILER_report-4-reference-1.png"]
+    assert lines == [
+        "1. reference 1 (style, weight 1)",
+        "2. reference 2 (subject, weight 1) (not attached: too large)",
+    ]
