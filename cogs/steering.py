@@ -13,7 +13,6 @@ from typing import Any
 import discord
 from discord.app_commands import Choice
 
-from bot.errors import Refusal
 from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
@@ -102,16 +101,6 @@ def able_references(
 def able_controls(catalogue: Catalogue, kind: ControlKind) -> list[tuple[str, str]]:
     catalogue.refresh()
     return [key for key in catalogue.models if kind in catalogue.info[key].controls]
-
-
-def pick(
-    catalogue: Catalogue, default: str | None, able: list[tuple[str, str]], what: str
-) -> tuple[str, str]:
-    """The default provider's first able model, else the first able one; refused where none
-    is (``what`` says what they would do)."""
-    if not able:
-        raise Refusal(f"No model on this bot {what}; ask its owner to add one.")
-    return next(((p, m) for p, m in able if p == default), able[0])
 
 
 Upload = tuple[

@@ -151,7 +151,7 @@ async def test_the_menus_refuse_a_message_without_an_image_or_a_bot_without_a_mo
     refused = await world.fake.message_command(
         "Use as pose", posted.id, user=ALICE, channel=GENERAL
     )
-    assert "No model on this bot follows a pose" in await said(refused)
+    assert "No model on this bot can follow a pose" in await said(refused)
 
 
 @pytest.mark.parametrize("where", ["dm", "user install"])
