@@ -14,7 +14,8 @@ from engine import Mode
 from engine.types import Control, ControlKind, Reference, ReferenceKind
 from tests.cogs.conftest import ADULT, ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
 from tests.cogs.test_imagine import result_of
-from tests.cogs.test_tools import picture, png, said, same_picture, stored
+from tests.cogs.test_region import option, preview_of, region_choice
+from tests.cogs.test_tools import TOOLS, picture, png, said, same_picture, stored
 
 # fake-v1 follows references and control maps; fake-v2 neither.
 STEERED = {"references": ["fake-v1"], "controls": ["fake-v1"], "max_references": 5}
@@ -269,3 +270,32 @@ async def test_references_and_control_are_sfw_even_in_an_age_restricted_channel(
     )
     assert not referenced.target["nsfw"] and not controlled.target["nsfw"]
     assert not steered.provider.calls[-1].nsfw_allowed
+
+
+async def test_tools_that_repaint_or_outpaint_leave_the_references_out(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={**STEERED, **TOOLS}) as world:
+        interaction = await world.fake.invoke(
+            "imagine",
+            {
+                "prompt": "a fox",
+                "sref": world.fake.add_attachment(png(64, 64)),
+                "control": world.fake.add_attachment(png(64, 64)),
+                "control_type": "pose",
+            },
+            user=ALICE,
+            channel=GENERAL,
+        )
+        result = await result_of(world, interaction)
+        await result_of(world, await world.fake.click(result.id, "img:z:1:0:2", user=ALICE))
+        choice = await region_choice(world, result)
+        assert choice.original is not None
+        picked = await world.fake.select(choice.original.id, "region:1:0", ["left"], user=ALICE)
+        preview = await preview_of(picked)
+        await result_of(world, await world.fake.click(preview.id, option(preview, "y"), user=ALICE))
+        for job_id, mode in ((2, Mode.OUTPAINT), (3, Mode.INPAINT)):
+            job = await world.runtime.store.get(job_id)
+            assert job is not None and job.request.mode is mode
+            assert job.request.references == () and job.request.control is None
+        assert [len(call.reference_images) for call in world.provider.calls] == [1, 0, 0]
