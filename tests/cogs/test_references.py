@@ -299,3 +299,21 @@ async def test_tools_that_repaint_or_outpaint_leave_the_references_out(
             assert job is not None and job.request.mode is mode
             assert job.request.references == () and job.request.control is None
         assert [len(call.reference_images) for call in world.provider.calls] == [1, 0, 0]
+
+
+async def test_reroll_after_a_restart_still_has_the_references(steered: World):
+    style = png(64, 64, (200, 0, 0))
+    interaction = await steered.fake.invoke(
+        "imagine",
+        {"prompt": "a fox", "sref": steered.fake.add_attachment(style)},
+        user=ALICE,
+        channel=GENERAL,
+    )
+    result = await result_of(steered, interaction)
+    await steered.bot.close()
+    async with steered.restart() as (_, runtime):
+        await result_of(steered, await steered.fake.click(result.id, "img:r:1:0", user=ALICE))
+        job = await runtime.store.get(2)
+        assert job is not None and job.request.references == (Reference(ReferenceKind.STYLE),)
+        [reference] = job.request.reference_images
+        assert same_picture(reference, style)
