@@ -42,9 +42,7 @@ class DepthEstimator:
             depth, size=(image.height, image.width), mode="bicubic", align_corners=False
         )[0, 0]
         low, high = depth.min(), depth.max()
-        if high > low:
-            depth = (depth - low) / (high - low) * 255.0
-        else:  # a flat prediction: no depth to show
-            depth = torch.zeros_like(depth)
+        # a flat prediction has no depth to show
+        depth = (depth - low) / (high - low) * 255.0 if high > low else torch.zeros_like(depth)
         plane = depth.round().clamp(0, 255).to(torch.uint8)
         return Image.fromarray(plane.cpu().numpy()).convert("RGB")
