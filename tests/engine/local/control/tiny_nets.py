@@ -7,7 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import ControlNetModel, ControlNetUnionModel, UNet2DConditionModel
+from diffusers import (
+    ControlNetModel,
+    ControlNetUnionModel,
+    FluxControlNetModel,
+    FluxTransformer2DModel,
+    UNet2DConditionModel,
+)
 
 CONDITIONING = (8, 16)  # one halving, as the tiny VAE: the map's 64 px to 32 latents
 
@@ -30,5 +36,24 @@ def build_controlnet(pipe_folder: Path, out: Path, *, union: bool = False, seed:
         config = {key: value for key, value in net.config.items() if not key.startswith("_")}
         net = ControlNetUnionModel.from_config({**config, **settings})
     _randomise_zero_convolutions(net)
+    net.save_pretrained(out)
+    return out
+
+
+def build_flux_controlnet(
+    pipe_folder: Path, out: Path, *, union: bool = False, seed: int = 3
+) -> Path:
+    """A FLUX.1 ControlNet in InstantX's layout (the map goes through the VAE and is packed as
+    the latents are): one double and one single block as the tiny transformer; a union one
+    takes a control mode."""
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel.from_pretrained(pipe_folder / "transformer")
+    config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+    net = FluxControlNetModel.from_config(
+        {**config, "num_layers": 1, "num_single_layers": 1, "num_mode": 10 if union else None}
+    )
+    for name, parameter in net.named_parameters():
+        if name.startswith(("controlnet_blocks", "controlnet_single_blocks", "controlnet_x")):
+            torch.nn.init.normal_(parameter, std=0.5)
     net.save_pretrained(out)
     return out
