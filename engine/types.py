@@ -262,6 +262,8 @@ class ModelInfo:
                 ("edits", self.edit),
                 ("inpainting", self.inpaint),
                 ("outpainting", self.outpaint),
+                (_listed("references", ReferenceKind, self.references), bool(self.references)),
+                (_listed("control", ControlKind, self.controls), bool(self.controls)),
             )
             if ok
         ]
@@ -270,6 +272,11 @@ class ModelInfo:
         if self.licence:
             parts.append(self.licence)
         return "; ".join(parts)
+
+
+def _listed(what: str, kinds: type[enum.StrEnum], have: frozenset[Any]) -> str:
+    """ "control (pose, depth)": the kinds a model follows, in their enum's order."""
+    return f"{what} ({', '.join(kind.value for kind in kinds if kind in have)})"
 
 
 @dataclass(frozen=True, slots=True)

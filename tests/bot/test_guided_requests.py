@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +255,15 @@ async def test_a_server_without_member_images_refuses_references_and_control(rt:
     for request in (guided(1.0, control=None, control_image=None), guided()):
         with pytest.raises(InvalidRequest, match=r"members' images .* are off here"):
             await rt.service.submit(request, Requester(7, 10, 1000))
+
+
+async def test_a_guided_result_is_never_shown_again_as_nsfw(rt: Runtime):
+    """/show in an NSFW place: a job drawn from text alone on an NSFW model may be shown
+    there; one steered by a member's images may not."""
+    plain = await submit(
+        rt, GenerationRequest("a lighthouse", model="fake-v2", width=64, height=64)
+    )
+    steered = await submit(rt, guided(1.0))
+    await rt.service.readmit(replace(plain, model="fake-hot"), Requester(7), nsfw_place=True)
+    with pytest.raises(InvalidRequest, match="NSFW model"):
+        await rt.service.readmit(replace(steered, model="fake-hot"), Requester(7), nsfw_place=True)
