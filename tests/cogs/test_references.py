@@ -317,3 +317,26 @@ async def test_reroll_after_a_restart_still_has_the_references(steered: World):
         assert job is not None and job.request.references == (Reference(ReferenceKind.STYLE),)
         [reference] = job.request.reference_images
         assert same_picture(reference, style)
+
+
+async def test_ref_job_completes_with_the_members_own_results(steered: World):
+    await imagined(steered, count=2, prompt="a red fox")
+    await imagined(steered, user=BOB, prompt="bob's owl")
+    await imagined(steered, prompt="a grey wolf")
+    choices = await steered.fake.autocomplete(
+        "imagine",
+        {"prompt": "x", "ref_job": "1:1, "},
+        focused="ref_job",
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert [c["value"] for c in choices] == ["1:1, 3:1", "1:1, 1:1", "1:1, 1:2"]
+    assert choices[0]["name"] == "1:1, #3:1 · a grey wolf"
+    wolf = await steered.fake.autocomplete(
+        "imagine",
+        {"prompt": "x", "ref_job": "wolf"},
+        focused="ref_job",
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert [c["value"] for c in wolf] == ["3:1"]
