@@ -24,6 +24,7 @@ from cogs.steering import (
     Upload,
     gather_control,
     gather_references,
+    history_choices,
 )
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 from engine.types import MAX_SEED, ReferenceKind
@@ -264,6 +265,12 @@ class Imagine(commands.Cog):
             Choice(name=clip(f"{prefix}{name}:1", 100), value=f"{prefix}{name}:1"[:100])
             for name in picks
         ][:CHOICES_MAX]
+
+    @imagine.autocomplete("ref_job")
+    async def reference_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        return await history_choices(interaction, current)
 
     def _chosen(self, interaction: discord.Interaction[Any]) -> tuple[ProviderEntry, str] | None:
         """The provider and model picked so far in the command, else the defaults."""

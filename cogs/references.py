@@ -22,7 +22,7 @@ from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.buttons.tools import named
 from cogs.results.enqueue import enqueue
-from cogs.steering import able_controls, able_references, pick
+from cogs.steering import able_controls, able_references
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 from engine.types import REFERENCE_WEIGHTS, Control, ControlKind, Reference, ReferenceKind
 
@@ -83,7 +83,7 @@ class References(commands.Cog):
             private = await self._private(interaction)
             references = tuple(Reference(ReferenceKind.STYLE, 1.0) for _ in sources)
             able = able_references(self.catalogue, ReferenceKind.STYLE, len(sources))
-            provider, name = self._model(interaction, model, able, len(sources))
+            provider, name = self._model(interaction, model, able, f"blend {len(sources)} images")
             images = tuple([await self.attachments.read(source) for source in sources])
             aspect = aspect_ratio or "1:1"
             if aspect not in ASPECTS:
@@ -126,7 +126,7 @@ class References(commands.Cog):
                 raise Refusal("That message has no image to use as a reference.")
             private = await self._private(interaction)
             if not able_references(self.catalogue, None, 1):
-                raise Refusal("No model on this bot follows reference images.")
+                raise Refusal("No model on this bot can follow reference images.")
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return
@@ -135,7 +135,8 @@ class References(commands.Cog):
             submitted: discord.Interaction[Any], prompt: str, kind: ReferenceKind, weight: str
         ) -> None:
             reference = Reference(kind, _weight(weight))
-            provider, name = self._model(submitted, None, able_references(self.catalogue, kind, 1))
+            able = able_references(self.catalogue, kind, 1)
+            provider, name = self._model(submitted, None, able, f"follow {kind.value} references")
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 references=(reference,), reference_images=(image,)
@@ -154,16 +155,15 @@ class References(commands.Cog):
                 raise Refusal("That message has no image to take a pose from.")
             private = await self._private(interaction)
             if not able_controls(self.catalogue, ControlKind.POSE):
-                raise Refusal("No model on this bot follows a pose.")
+                raise Refusal("No model on this bot can follow a pose.")
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return
 
         async def submit(submitted: discord.Interaction[Any], prompt: str) -> None:
             control = Control(ControlKind.POSE)
-            provider, name = self._model(
-                submitted, None, able_controls(self.catalogue, ControlKind.POSE)
-            )
+            able = able_controls(self.catalogue, ControlKind.POSE)
+            provider, name = self._model(submitted, None, able, "follow a pose")
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 control=control, control_image=image
@@ -177,26 +177,25 @@ class References(commands.Cog):
         interaction: discord.Interaction[Any],
         model: str | None,
         able: Sequence[tuple[str, str]],
-        count: int = 1,
+        does: str,
     ) -> tuple[str, str]:
-        """The model asked for (checked by the caller); else the default model when it is
-        able; else the first able one, the default provider's first."""
+        """The model asked for, when it is able; else the default model when it is; else the
+        first able one, the default provider's first. ``does`` says what they can do."""
         providers = runtime_of(interaction).providers
+        if not able:
+            raise Refusal(f"No model on this bot can {does}; ask its owner to add one.")
         if model:
             provider, name = self.catalogue.resolve(model)
             entry = providers.get(provider)
             chosen = (entry.name, name or entry.provider.default_model)
             if chosen not in able:
-                raise Refusal(
-                    f"{chosen[1]} can't blend {count} images. "
-                    + named([f"{p}:{m}" for p, m in able])
-                )
+                raise Refusal(f"{chosen[1]} can't {does}. " + named([f"{p}:{m}" for p, m in able]))
             return chosen
         entry = providers.get(None)
         default = (entry.name, entry.provider.default_model)
         if default in able:
             return default
-        return pick(self.catalogue, providers.default, list(able), "follows reference images")
+        return next(((p, m) for p, m in able if p == providers.default), able[0])
 
     def _request(
         self, interaction: discord.Interaction[Any], provider: str, model: str, prompt: str

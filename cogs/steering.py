@@ -13,12 +13,12 @@ from typing import Any
 import discord
 from discord.app_commands import Choice
 
-from bot.errors import Refusal
+from bot.jobs import JobStatus
 from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
-from cogs.catalogue import Catalogue
-from cogs.common import runtime_of, shown
-from engine import InvalidRequest
+from cogs.catalogue import CHOICES_MAX, Catalogue
+from cogs.common import clip, runtime_of, shown
+from engine import InvalidRequest, Mode
 from engine.types import (
     MAX_BLEND,
     MAX_REFERENCES,
@@ -104,16 +104,6 @@ def able_controls(catalogue: Catalogue, kind: ControlKind) -> list[tuple[str, st
     return [key for key in catalogue.models if kind in catalogue.info[key].controls]
 
 
-def pick(
-    catalogue: Catalogue, default: str | None, able: list[tuple[str, str]], what: str
-) -> tuple[str, str]:
-    """The default provider's first able model, else the first able one; refused where none
-    is (``what`` says what they would do)."""
-    if not able:
-        raise Refusal(f"No model on this bot {what}; ask its owner to add one.")
-    return next(((p, m) for p, m in able if p == default), able[0])
-
-
 Upload = tuple[
     discord.Attachment | None, ReferenceKind, float | None, str
 ]  # file, kind, weight, option
@@ -185,3 +175,23 @@ async def gather_control(
         1.0 if end is None else end,
     )
     return control, await reader.read(image)
+
+
+async def history_choices(interaction: discord.Interaction[Any], current: str) -> list[Choice[str]]:
+    """Completes the last item of ``ref_job`` with the images of the member's latest results."""
+    done, _, last = current.rpartition(",")
+    prefix = f"{done.strip()}, " if done.strip() else ""
+    needle = last.strip().lstrip("#")
+    history = await runtime_of(interaction).members.history(
+        interaction.user.id, per_page=CHOICES_MAX
+    )
+    found = []
+    for job in history.jobs:
+        if job.status is not JobStatus.SUCCEEDED or job.request.mode is Mode.DESCRIBE:
+            continue
+        for image in range(1, job.request.count + 1):
+            item = f"{job.job_id}:{image}"
+            if item.startswith(needle) or needle.lower() in job.request.prompt.lower():
+                label = f"#{item} · {job.request.prompt}"
+                found.append(Choice(name=clip(f"{prefix}{label}", 100), value=prefix + item))
+    return [choice for choice in found if len(choice.value) <= 100][:CHOICES_MAX]

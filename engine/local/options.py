@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.local.control.options import DEFAULT_DEPTH, DEFAULT_POSE, ControlNetSpec
 from engine.local.families import keys as family_keys
 from engine.local.openvino.options import OpenVinoOptions, Runtime
 from engine.loras import lora_names
@@ -177,6 +178,11 @@ class LocalOptions(BaseModel):
     openvino: OpenVinoOptions = Field(default_factory=OpenVinoOptions)
     # Vary (Region) by name: a CLIPSeg model (CIDAS/clipseg-rd64-refined), loaded when first used.
     segmenter: str | None = None
+    # Control (docs/control.md): ControlNets by name, and the models that make depth and pose
+    # maps from a member's image (None: that kind of map is not made); loaded when first used.
+    controlnets: dict[str, ControlNetSpec] = Field(default_factory=dict)
+    depth_model: str | None = DEFAULT_DEPTH
+    pose_model: str | None = DEFAULT_POSE
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 

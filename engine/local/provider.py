@@ -24,6 +24,9 @@ from PIL import Image
 from engine.errors import EngineError, InvalidRequest
 from engine.local.canvas_modes import canvas_strength, check_mode, provider_modes
 from engine.local.captioner import Captioner
+from engine.local.control.maker import MapMaker
+from engine.local.control.nets import ControlNets
+from engine.local.control.run import check_control
 from engine.local.device import pick_device, pick_dtype, set_cpu_threads
 from engine.local.families import Family
 from engine.local.hub import fetch
@@ -51,6 +54,7 @@ from engine.registry import ProviderConfig
 from engine.types import (
     CANVAS_WORDS,
     Capabilities,
+    ControlKind,
     GenerationRequest,
     GenerationResult,
     Mode,
@@ -94,6 +98,10 @@ class LocalProvider(PipelineRunner, Provider):
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
         self._segmenter: Segmenter | None = None
+        self.maps = MapMaker(self.options.depth_model, self.options.pose_model, self._load_helper)
+        self.controlnets = ControlNets(
+            self.options.controlnets, self.device, self.options.cache_dir
+        )
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=provider_modes(family for _, family in self._known_families()),
@@ -175,12 +183,22 @@ class LocalProvider(PipelineRunner, Provider):
             family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
-        return info_of(
+        info = info_of(
             family,
             spec,
             loras=self.options.lora_dir is not None,
             upscaler=self.options.upscaler is not None,
         )
+        return replace(info, controls=self._controls(family))
+
+    def _controls(self, family: Family) -> frozenset[ControlKind]:
+        """The maps a model of ``family`` follows here: a ControlNet for it, and a way to make
+        the map."""
+        return self.controlnets.kinds(family) & self.maps.kinds()
+
+    def able_to_follow(self, kind: ControlKind) -> list[str]:
+        """The configured models that follow ``kind`` maps, as far as is known offline."""
+        return [name for name, family in self._known_families() if kind in self._controls(family)]
 
     def lora_names(self, model: str | None = None) -> list[str]:
         """The installed LoRAs, or those that may fit ``model``: made for its family, or for a
@@ -226,6 +244,7 @@ class LocalProvider(PipelineRunner, Provider):
                 )
         check_mode(request, name, family, self.able)
         check_inputs(request)
+        check_control(request, name, family, self._controls(family), self.able_to_follow)
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
@@ -287,7 +306,7 @@ class LocalProvider(PipelineRunner, Provider):
         return resolved
 
     def batch_key(self, request: GenerationRequest) -> str:
-        if request.mode is not Mode.TXT2IMG:
+        if request.mode is not Mode.TXT2IMG or request.control is not None:
             return ""
         if request.model and self.options.models[request.model].cache != "none":
             # the cache skips blocks by how the whole batch changes: a job's image would

@@ -151,7 +151,7 @@ async def test_the_menus_refuse_a_message_without_an_image_or_a_bot_without_a_mo
     refused = await world.fake.message_command(
         "Use as pose", posted.id, user=ALICE, channel=GENERAL
     )
-    assert "No model on this bot follows a pose" in await said(refused)
+    assert "No model on this bot can follow a pose" in await said(refused)
 
 
 @pytest.mark.parametrize("where", ["dm", "user install"])
@@ -189,3 +189,15 @@ async def test_blend_needs_no_prompt(steered: World):
     )
     assert job.request.prompt == "" and len(job.request.references) == 2
     assert job.request.size == (512, 512)  # 1:1 at the model's usual pixel count
+
+
+async def test_use_as_pose_takes_an_embeds_picture_from_discord_only(steered: World):
+    elsewhere = steered.fake.user_message(GENERAL, ALICE, "look")
+    elsewhere.embeds = [{"type": "rich", "image": {"url": "http://127.0.0.1:1/internal.png"}}]
+    menu = await steered.fake.message_command(
+        "Use as pose", elsewhere.id, user=ALICE, channel=GENERAL
+    )
+    await menu.response()
+    refused = await steered.fake.submit_modal(menu, {"prompt": "a dancer"})
+    assert "uploaded to Discord" in await said(refused)
+    assert await steered.jobs() == []

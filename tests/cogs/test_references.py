@@ -14,7 +14,8 @@ from engine import Mode
 from engine.types import Control, ControlKind, Reference, ReferenceKind
 from tests.cogs.conftest import ADULT, ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
 from tests.cogs.test_imagine import result_of
-from tests.cogs.test_tools import picture, png, said, same_picture, stored
+from tests.cogs.test_region import option, preview_of, region_choice
+from tests.cogs.test_tools import TOOLS, picture, png, said, same_picture, stored
 
 # fake-v1 follows references and control maps; fake-v2 neither.
 STEERED = {"references": ["fake-v1"], "controls": ["fake-v1"], "max_references": 5}
@@ -269,3 +270,73 @@ async def test_references_and_control_are_sfw_even_in_an_age_restricted_channel(
     )
     assert not referenced.target["nsfw"] and not controlled.target["nsfw"]
     assert not steered.provider.calls[-1].nsfw_allowed
+
+
+async def test_tools_that_repaint_or_outpaint_leave_the_references_out(
+    tmp_path: Path, redirect: None
+):
+    async with open_world(tmp_path, fake={**STEERED, **TOOLS}) as world:
+        interaction = await world.fake.invoke(
+            "imagine",
+            {
+                "prompt": "a fox",
+                "sref": world.fake.add_attachment(png(64, 64)),
+                "control": world.fake.add_attachment(png(64, 64)),
+                "control_type": "pose",
+            },
+            user=ALICE,
+            channel=GENERAL,
+        )
+        result = await result_of(world, interaction)
+        await result_of(world, await world.fake.click(result.id, "img:z:1:0:2", user=ALICE))
+        choice = await region_choice(world, result)
+        assert choice.original is not None
+        picked = await world.fake.select(choice.original.id, "region:1:0", ["left"], user=ALICE)
+        preview = await preview_of(picked)
+        await result_of(world, await world.fake.click(preview.id, option(preview, "y"), user=ALICE))
+        for job_id, mode in ((2, Mode.OUTPAINT), (3, Mode.INPAINT)):
+            job = await world.runtime.store.get(job_id)
+            assert job is not None and job.request.mode is mode
+            assert job.request.references == () and job.request.control is None
+        assert [len(call.reference_images) for call in world.provider.calls] == [1, 0, 0]
+
+
+async def test_reroll_after_a_restart_still_has_the_references(steered: World):
+    style = png(64, 64, (200, 0, 0))
+    interaction = await steered.fake.invoke(
+        "imagine",
+        {"prompt": "a fox", "sref": steered.fake.add_attachment(style)},
+        user=ALICE,
+        channel=GENERAL,
+    )
+    result = await result_of(steered, interaction)
+    await steered.bot.close()
+    async with steered.restart() as (_, runtime):
+        await result_of(steered, await steered.fake.click(result.id, "img:r:1:0", user=ALICE))
+        job = await runtime.store.get(2)
+        assert job is not None and job.request.references == (Reference(ReferenceKind.STYLE),)
+        [reference] = job.request.reference_images
+        assert same_picture(reference, style)
+
+
+async def test_ref_job_completes_with_the_members_own_results(steered: World):
+    await imagined(steered, count=2, prompt="a red fox")
+    await imagined(steered, user=BOB, prompt="bob's owl")
+    await imagined(steered, prompt="a grey wolf")
+    choices = await steered.fake.autocomplete(
+        "imagine",
+        {"prompt": "x", "ref_job": "1:1, "},
+        focused="ref_job",
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert [c["value"] for c in choices] == ["1:1, 3:1", "1:1, 1:1", "1:1, 1:2"]
+    assert choices[0]["name"] == "1:1, #3:1 · a grey wolf"
+    wolf = await steered.fake.autocomplete(
+        "imagine",
+        {"prompt": "x", "ref_job": "wolf"},
+        focused="ref_job",
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert [c["value"] for c in wolf] == ["3:1"]

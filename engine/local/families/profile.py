@@ -56,6 +56,20 @@ def _no_size_arguments(width: int, height: int) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class ControlClasses:
+    """How a family follows a control map: the diffusers class of its ControlNets and the
+    pipelines that run one over the family's modules (txt2img, img2img); ``union_*`` for a
+    ControlNet that takes several kinds of map, told apart by a control mode."""
+
+    model: str
+    text2img: str
+    image2img: str | None = None
+    union_model: str | None = None
+    union_text2img: str | None = None
+    union_image2img: str | None = None
+
+
+@dataclass(frozen=True)
 class Family:
     key: str
     label: str
@@ -102,6 +116,7 @@ class Family:
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
     half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
     text_encoders: str = ""  # named in /models and in the memory plan's log
+    control: ControlClasses | None = None  # None: it follows no control map
 
     def __post_init__(self) -> None:
         if self.outpaint == SAME_AS_INPAINT:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.local.families import latents
-from engine.local.families.profile import SAME_AS_INPAINT, Family
+from engine.local.families.profile import SAME_AS_INPAINT, ControlClasses, Family
 from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
 
 
@@ -51,6 +51,16 @@ def _sprint_arguments(steps: int) -> Mapping[str, Any]:
     return {**_at_the_asked_size(steps), **middle}
 
 
+# FLUX.1's ControlNets (InstantX, Shakker-Labs, XLabs in diffusers form) are one class, plain or
+# union (a union one takes ``control_mode``), run by the same pipelines.
+FLUX_CONTROL = ControlClasses(
+    model="FluxControlNetModel",
+    text2img="FluxControlNetPipeline",
+    image2img="FluxControlNetImg2ImgPipeline",
+    union_model="FluxControlNetModel",
+    union_text2img="FluxControlNetPipeline",
+    union_image2img="FluxControlNetImg2ImgPipeline",
+)
 SD = Family(
     key="sd",
     label="Stable Diffusion 1.x/2.x",
@@ -81,6 +91,11 @@ SD = Family(
     half="float16",
     text_encoders="CLIP",
     matches=_plain_unet,
+    control=ControlClasses(
+        model="ControlNetModel",
+        text2img="StableDiffusionControlNetPipeline",
+        image2img="StableDiffusionControlNetImg2ImgPipeline",
+    ),
 )
 SDXL = Family(
     key="sdxl",
@@ -108,6 +123,14 @@ SDXL = Family(
     half="float16",
     text_encoders="CLIP-L, OpenCLIP-G",
     matches=_plain_unet,
+    control=ControlClasses(
+        model="ControlNetModel",
+        text2img="StableDiffusionXLControlNetPipeline",
+        image2img="StableDiffusionXLControlNetImg2ImgPipeline",
+        union_model="ControlNetUnionModel",
+        union_text2img="StableDiffusionXLControlNetUnionPipeline",
+        union_image2img="StableDiffusionXLControlNetUnionImg2ImgPipeline",
+    ),
 )
 # Dedicated inpainting checkpoints (stable-diffusion-inpainting, SD 2 inpainting, SDXL
 # inpainting 0.1): the same family with a 9-channel UNet, which only diffusers' inpaint
@@ -124,6 +147,7 @@ SD_INPAINT = replace(
     outpaint=SAME_AS_INPAINT,
     inpaint_strength=1.0,
     matches=_inpainting_unet,
+    control=None,
 )
 SDXL_INPAINT = replace(
     SDXL,
@@ -136,6 +160,7 @@ SDXL_INPAINT = replace(
     outpaint=SAME_AS_INPAINT,
     inpaint_strength=1.0,
     matches=_inpainting_unet,
+    control=None,
 )
 SD3 = Family(
     key="sd3",
@@ -176,6 +201,7 @@ FLUX1_SCHNELL = Family(
     unpack=latents.flux_packed,
     matches=lambda index, denoiser: not _guidance_embedded(index, denoiser),
     text_encoders="CLIP-L, T5-XXL",
+    control=FLUX_CONTROL,
 )
 FLUX1 = Family(
     key="flux1",
@@ -197,6 +223,7 @@ FLUX1 = Family(
     rgb_bias=latents.FLUX_BIAS,
     unpack=latents.flux_packed,
     text_encoders="CLIP-L, T5-XXL",
+    control=FLUX_CONTROL,
 )
 # FLUX.1 Kontext [dev]: FLUX.1 [dev]'s transformer trained to edit the image it is given; it
 # also draws from the prompt alone, and FLUX.1's img2img runs over its modules.
