@@ -257,9 +257,11 @@ class A1111Provider(RemoteProvider):
             kept, extras = split_images(texts, data.get("info"), request.count, maps)
             images = [self.client.decode_base64_image(text) for text in kept]
             if maps and extras:
-                info["control_map"] = png_bytes(
-                    self.client.decode_base64_image(extras[0]).convert("RGB")
-                )
+                try:  # decoded and encoded afresh: only its pixels reach members
+                    mapped = self.client.decode_base64_image(extras[0]).convert("RGB")
+                    info["control_map"] = png_bytes(mapped)
+                except ProviderError as err:  # the images stand without their map
+                    log.warning("Provider %s sent a map it can't read: %s", self.name, err)
         seeds = request.seeds if request.seed is not None else [None] * len(images)
         generated = tuple(
             GeneratedImage(image, seed) for image, seed in zip(images, seeds, strict=False)
