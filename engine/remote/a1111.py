@@ -217,12 +217,12 @@ class A1111Provider(RemoteProvider):
         if resolved.control is not None or resolved.references:
             if resolved.mode is Mode.UPSCALE:
                 raise InvalidRequest("mode", "upscale", "an upscale takes no control or reference")
-            self._units(resolved)  # refused here, before anything is queued
+            self._units(resolved, images=False)  # refused here, before anything is queued
         return resolved
 
-    def _units(self, request: GenerationRequest) -> list[dict[str, Any]]:
+    def _units(self, request: GenerationRequest, images: bool = True) -> list[dict[str, Any]]:
         titled = request.replace(model=self.title_of(request.model or self.default_model))
-        return units_for(self.controlnet, titled, self.name)
+        return units_for(self.controlnet, titled, self.name, images)
 
     async def generate(
         self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken

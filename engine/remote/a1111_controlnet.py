@@ -264,10 +264,18 @@ def _b64(data: bytes) -> str:
 
 
 def units_for(
-    catalog: ControlNetCatalog | None, request: GenerationRequest, provider: str
+    catalog: ControlNetCatalog | None,
+    request: GenerationRequest,
+    provider: str,
+    images: bool = True,
 ) -> list[dict[str, Any]]:
     """The request's ControlNet units, control first (its map is the one sent back), each
-    image decoded and encoded afresh; refuses what the server can't do, naming what it can."""
+    image decoded and encoded afresh (left out with ``images`` false: a check that decodes
+    nothing); refuses what the server can't do, naming what it can."""
+
+    def encoded(data: bytes, field_name: str) -> str | None:
+        return _b64(fresh_png(data, field=field_name)) if images else None
+
     if request.control is None and not request.references:
         return []
     checkpoint = request.model or ""
@@ -294,7 +302,7 @@ def units_for(
         units.append(
             {
                 "enabled": True,
-                "image": _b64(fresh_png(request.control_image, field="control image")),
+                "image": encoded(request.control_image, "control image"),
                 "module": unit.module,
                 "model": unit.model,
                 "weight": control.strength,
@@ -319,7 +327,7 @@ def units_for(
         units.append(
             {
                 "enabled": True,
-                "image": _b64(fresh_png(image, field="reference")),
+                "image": encoded(image, "reference"),
                 "module": unit.module,
                 "model": unit.model,
                 "weight": reference.weight,

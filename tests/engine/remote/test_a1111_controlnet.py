@@ -296,3 +296,33 @@ async def test_refusals_name_what_the_server_can_do(api: FakeApi):
         p.prepare(posed().replace(mode=Mode.UPSCALE, init_image=photo()))
     await p.close()
     assert not api.calls("/sdapi/v1/txt2img")
+
+
+async def test_an_inpaint_follows_a_control_too(api: FakeApi):
+    forge = Forge(api)
+    extension = ControlNetExtension(api, forge)
+    p = await provider(api)
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    request = posed(ControlKind.CANNY).replace(
+        mode=Mode.INPAINT, init_image=photo(size=(64, 64)), mask_image=buffer.getvalue()
+    )
+    result = await p.generate(p.prepare(request), lambda _: None, CancelToken())
+    await p.close()
+    assert extension.units[0][0]["module"] == "canny"
+    assert api.calls("/sdapi/v1/img2img")[0].body["mask"]
+    assert len(result.images) == 1 and "control_map" in result.info
+
+
+async def test_a_control_image_that_is_no_image_is_refused_before_sending(api: FakeApi):
+    forge = Forge(api)
+    ControlNetExtension(api, forge)
+    p = await provider(api)
+    request = p.prepare(posed().replace(control_image=b"GIF89a not really"))
+    with pytest.raises(InvalidRequest, match="not an image") as refused:
+        await p.generate(request, lambda _: None, CancelToken())
+    await p.close()
+    assert refused.value.field == "control image"
+    assert not api.calls("/sdapi/v1/txt2img")
