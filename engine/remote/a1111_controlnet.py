@@ -26,7 +26,7 @@ DEFAULT_UNITS = 3
 
 # The preprocessor ("module") each kind of map is made with, the first one the server lists.
 CONTROL_MODULES: Mapping[ControlKind, tuple[str, ...]] = {
-    ControlKind.POSE: ("openpose_full", "openpose"),
+    ControlKind.POSE: ("openpose_full", "dw_openpose_full", "openpose"),
     ControlKind.DEPTH: ("depth_anything", "depth_anything_v2", "depth_midas"),
     ControlKind.CANNY: ("canny",),
     ControlKind.LINEART: ("lineart_realistic", "lineart_standard"),
@@ -111,7 +111,7 @@ class ControlNetCatalog:
     """What the extension on one server has: its API version, models, preprocessors and how
     many units one generation takes."""
 
-    version: int
+    version: int | None  # None on Forge's built-in ControlNet, which has no version route
     models: tuple[str, ...]
     modules: frozenset[str]
     units: int = DEFAULT_UNITS
@@ -127,10 +127,12 @@ class ControlNetCatalog:
         unit_count: Any = None,
     ) -> ControlNetCatalog:
         """The catalog from the routes' answers, each checked for the documented shape."""
-        if not isinstance(version, Mapping) or not isinstance(version.get("version"), int):
+        if version is not None and (
+            not isinstance(version, Mapping) or not isinstance(version.get("version"), int)
+        ):
             raise ValueError("/controlnet/version sent no version number")
         return cls(
-            version=int(version["version"]),
+            version=None if version is None else int(version["version"]),
             models=tuple(_names(model_list, "model_list")),
             modules=frozenset(_names(module_list, "module_list")),
             units=_unit_count(unit_count),
@@ -144,8 +146,12 @@ class ControlNetCatalog:
 
     def _module(self, kind: ControlKind) -> str | None:
         chosen = self.settings.modules.get(kind)
-        candidates = (chosen,) if chosen else CONTROL_MODULES[kind]
-        return next((m for m in candidates if m in self.modules), None)
+        return self._first_module((chosen,) if chosen else CONTROL_MODULES[kind])
+
+    def _first_module(self, candidates: Iterable[str]) -> str | None:
+        """The first of ``candidates`` the server lists, in its spelling (Forge's "None")."""
+        listed = {m.lower(): m for m in self.modules}
+        return next((listed[m.lower()] for m in candidates if m.lower() in listed), None)
 
     def _control_model(self, kind: ControlKind, sdxl: bool) -> str | None:
         if chosen := self.settings.models.get(kind):
@@ -192,13 +198,16 @@ class ControlNetCatalog:
         return None
 
     def _ip_unit(self, model: str, sdxl: bool) -> Unit | None:
+        """The CLIP vision preprocessor an IP-Adapter takes: the extension's name, else
+        Forge's built-in one's."""
         if not sdxl:
-            module = "ip-adapter_clip_sd15"
+            modules = ("ip-adapter_clip_sd15", "CLIP-ViT-H (IPAdapter)")
         elif "vit-h" in model.lower():  # an SDXL IP-Adapter trained on SD 1.5's ViT-H encoder
-            module = "ip-adapter_clip_sdxl_plus_vith"
+            modules = ("ip-adapter_clip_sdxl_plus_vith", "CLIP-ViT-H (IPAdapter)")
         else:
-            module = "ip-adapter_clip_sdxl"
-        return Unit(module, model) if module in self.modules else None
+            modules = ("ip-adapter_clip_sdxl", "CLIP-ViT-bigG (IPAdapter)")
+        module = self._first_module(modules)
+        return Unit(module, model) if module else None
 
     def controls(self, checkpoint: str) -> frozenset[ControlKind]:
         return frozenset(k for k in ControlKind if self.control_unit(k, checkpoint))
@@ -211,7 +220,8 @@ class ControlNetCatalog:
         return min(self.units, MAX_BLEND)
 
     def summary(self) -> str:
-        return f"version {self.version}, {len(self.models)} models, {self.units} units"
+        version = "no version route" if self.version is None else f"version {self.version}"
+        return f"{version}, {len(self.models)} models, {self.units} units"
 
     def describe(self, checkpoint: str) -> str:
         controls = ", ".join(sorted(self.controls(checkpoint))) or "none"
@@ -221,16 +231,23 @@ class ControlNetCatalog:
 
 async def detect(client: RemoteClient, settings: ControlNetSettings) -> ControlNetCatalog | None:
     """The ControlNet extension's catalog, or None where the server has none (its routes
-    answer 404) or answers them with something else than the extension's documents."""
+    answer 404) or answers them with something else than the extension's documents. Forge's
+    built-in ControlNet answers the lists but has no version or settings route."""
     name = client.provider
+
+    async def optional(path: str) -> Any:
+        try:
+            return (await client.request("GET", path)).json()
+        except ProviderError as err:
+            if err.status == 404:
+                return None
+            raise
+
     try:
-        version = (await client.request("GET", "/controlnet/version")).json()
         models = (await client.request("GET", "/controlnet/model_list?update=true")).json()
         modules = (await client.request("GET", "/controlnet/module_list")).json()
-        try:
-            units = (await client.request("GET", "/controlnet/settings")).json()
-        except ProviderError:  # older releases have no settings route
-            units = None
+        version = await optional("/controlnet/version")
+        units = await optional("/controlnet/settings")
         catalog = ControlNetCatalog.read(version, models, modules, settings, units)
     except ProviderError as err:
         if err.status == 404:

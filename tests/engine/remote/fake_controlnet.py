@@ -50,33 +50,36 @@ def unit_error(message: str) -> web.Response:
 
 
 class ControlNetExtension:
-    """The extension on ``forge``: ``units`` holds each generation's units as received;
-    ``no_detectmap`` is the server's "do not append detectmap to output" setting."""
+    """The extension on ``web_ui`` (``forge``: Forge's built-in one, which answers only the
+    lists): ``units`` holds each generation's units as received; ``no_detectmap`` is the
+    server's "do not append detectmap to output" setting."""
 
     def __init__(
         self,
         api: FakeApi,
-        forge: Forge,
+        web_ui: Forge,
         models: list[str] | None = None,
         modules: list[str] | None = None,
         unit_count: int = 3,
+        forge: bool = False,
     ) -> None:
         self.models = SD15_MODELS + SDXL_MODELS if models is None else models
         self.modules = MODULES if modules is None else modules
         self.unit_count = unit_count
         self.no_detectmap = False
         self.units: list[list[dict[str, Any]]] = []
-        for path, data in (
-            ("/controlnet/version", {"version": 3}),
+        routes: list[tuple[str, Any]] = [
             ("/controlnet/model_list", {"model_list": self.models}),
-            (
-                "/controlnet/module_list",
-                {"module_list": self.modules, "module_detail": {m: {} for m in self.modules}},
-            ),
-            ("/controlnet/settings", {"control_net_unit_count": unit_count}),
-        ):
+            ("/controlnet/module_list", {"module_list": self.modules}),
+        ]
+        if not forge:  # Forge's built-in ControlNet has neither of these
+            routes += [
+                ("/controlnet/version", {"version": 3}),
+                ("/controlnet/settings", {"control_net_unit_count": unit_count}),
+            ]
+        for path, data in routes:
             api.route("GET", path, self._static(data))
-        forge.extension = self.process
+        web_ui.extension = self.process
 
     def _static(self, data: Any):
         async def handler(request: web.Request, body: Any) -> web.Response:
@@ -136,7 +139,7 @@ class ControlNetExtension:
         """The map at the generation's size: the control image inverted, so a test tells it
         from the image it came from; a "none" module sends the image as it is."""
         image = decode(unit["image"]).convert("RGB").resize(size)
-        if unit["module"] != "none":
+        if unit["module"].lower() != "none":
             image = ImageOps.invert(image)
         return base64.b64encode(png_of(image)).decode("ascii")
 

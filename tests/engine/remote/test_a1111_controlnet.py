@@ -326,3 +326,33 @@ async def test_a_control_image_that_is_no_image_is_refused_before_sending(api: F
     await p.close()
     assert refused.value.field == "control image"
     assert not api.calls("/sdapi/v1/txt2img")
+
+
+async def test_forges_built_in_controlnet_is_found_without_a_version_route(api: FakeApi):
+    forge = Forge(api)
+    models = ["None", "control_v11p_sd15_canny [d14c016b]", "ip-adapter-plus_sd15 [836b5c2e]"]
+    extension = ControlNetExtension(
+        api, forge, models=models, modules=["None", "canny", "CLIP-ViT-H (IPAdapter)"], forge=True
+    )
+    p = await provider(api)
+    assert p.controlnet is not None and p.controlnet.version is None
+    assert p.controlnet.units == 3  # Forge's default, with no settings route to ask
+    info = p.model_info("dreamshaper_8.safetensors")
+    assert info.controls == {ControlKind.CANNY} and info.references == BOTH
+    await p.close()
+    p = await provider(api, controlnet_as_is="canny")  # a ready map: Forge's "None" module
+    assert p.model_info("dreamshaper_8.safetensors").controls == {
+        ControlKind.CANNY,
+        ControlKind.AS_IS,
+    }
+    await p.generate(p.prepare(posed(ControlKind.AS_IS)), lambda _: None, CancelToken())
+    assert extension.units[0][0]["module"] == "None"
+    await p.generate(
+        p.prepare(referenced(Reference(ReferenceKind.STYLE))), lambda _: None, CancelToken()
+    )
+    await p.close()
+    unit = extension.units[1][0]
+    assert (unit["module"], unit["model"]) == (
+        "CLIP-ViT-H (IPAdapter)",
+        "ip-adapter-plus_sd15 [836b5c2e]",
+    )
