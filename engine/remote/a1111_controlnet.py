@@ -145,7 +145,7 @@ class ControlNetCatalog:
         return next((m for m in self.models if m == name or _plain(m) == wanted), None)
 
     def _module(self, kind: ControlKind) -> str | None:
-        chosen = self.settings.modules.get(kind)
+        chosen = None if kind is ControlKind.AS_IS else self.settings.modules.get(kind)
         return self._first_module((chosen,) if chosen else CONTROL_MODULES[kind])
 
     def _first_module(self, candidates: Iterable[str]) -> str | None:

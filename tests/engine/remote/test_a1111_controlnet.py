@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from engine import CancelToken, GenerationRequest, InvalidRequest, Mode
 from engine.errors import ProviderConfigError
+from engine.remote.a1111_controlnet import split_images
 from engine.types import Control, ControlKind, Reference, ReferenceKind
 from tests.engine.remote.fake_controlnet import SD15_MODELS, ControlNetExtension, decode
 from tests.engine.remote.test_a1111 import Forge, provider
@@ -164,7 +165,7 @@ async def test_lineart_takes_the_general_model_not_the_anime_one(api: FakeApi):
 async def test_a_ready_map_goes_as_is_to_the_model_the_owner_names(api: FakeApi):
     forge = Forge(api)
     extension = ControlNetExtension(api, forge)
-    p = await provider(api, controlnet_as_is="canny")
+    p = await provider(api, controlnet_as_is="canny", controlnet_modules={"as_is": "canny"})
     result = await p.generate(p.prepare(posed(ControlKind.AS_IS)), lambda _: None, CancelToken())
     await p.close()
     unit = extension.units[0][0]
@@ -356,3 +357,19 @@ async def test_forges_built_in_controlnet_is_found_without_a_version_route(api: 
         "CLIP-ViT-H (IPAdapter)",
         "ip-adapter-plus_sd15 [836b5c2e]",
     )
+
+
+@pytest.mark.parametrize(
+    ("images", "info", "maps", "kept", "extras"),
+    [
+        (["grid", "a", "b", "map"], '{"index_of_first_image": 1}', 1, ["a", "b"], ["map"]),
+        (["a", "b", "map"], '{"index_of_first_image": 0}', 1, ["a", "b"], ["map"]),
+        (["grid", "a", "b"], '{"index_of_first_image": 1}', 1, ["a", "b"], []),
+        (["a", "b", "map"], "not json", 1, ["a", "b"], ["map"]),  # no info: maps come last
+        (["a", "b"], "{'all_seeds': [1, 2]}", 1, ["a", "b"], []),
+        (["grid", "a", "b"], None, 0, ["a", "b"], []),
+        (["a", "b"], '{"index_of_first_image": 5}', 0, ["a", "b"], []),
+    ],
+)
+def test_the_generated_images_are_told_from_grids_and_maps(images, info, maps, kept, extras):
+    assert split_images(images, info, 2, maps) == (kept, extras)
