@@ -1,5 +1,5 @@
 """A GPU worker gets a task's input images (the init image, the mask, an edit's further
-images) exactly as stored, in this process on a real Redis."""
+images, reference and control images) exactly as stored, in this process on a real Redis."""
 
 from __future__ import annotations
 
@@ -11,12 +11,21 @@ import pytest
 from redis.asyncio import Redis
 from saq.job import Status
 
-from bot.jobs import Job, JobStatus
+from bot.jobs import Job, JobStatus, NewJob
 from bot.providers import Providers
 from bot.scale import gpu
 from bot.scale.transport import TASK_FUNCTION, Task
 from bot.settings import Secrets, Settings
-from tests.bot.test_input_storage import EXTRAS, INIT, MASK, edit_job
+from engine import GenerationRequest
+from tests.bot.test_input_storage import (
+    CONTROL,
+    EXTRAS,
+    INIT,
+    MASK,
+    REFERENCES,
+    edit_job,
+    guided_job,
+)
 from tests.fakes.providers import FakeProvider
 from tests.scale.harness import scaled_raw, until
 from tests.scale.servers import RedisServer
@@ -33,8 +42,8 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-def running(new_request_job_id: int = 5) -> Job:
-    new = edit_job()
+def running(new_request_job_id: int = 5, new: NewJob | None = None) -> Job:
+    new = new or edit_job()
     return Job(
         job_id=new_request_job_id,
         user_id=7,
@@ -61,13 +70,28 @@ def running(new_request_job_id: int = 5) -> Job:
 
 
 async def test_the_worker_gets_the_mask_and_extra_images(tmp_path: Path, redis: Redis) -> None:
+    [request] = await run_on_worker(tmp_path, redis, running())
+    assert request.init_image == INIT and request.mask_image == MASK
+    assert request.extra_images == EXTRAS
+
+
+async def test_the_worker_gets_the_reference_and_control_images(
+    tmp_path: Path, redis: Redis
+) -> None:
+    [request] = await run_on_worker(tmp_path, redis, running(new=guided_job()))
+    assert request == guided_job().request
+    assert request.reference_images == REFERENCES and request.control_image == CONTROL
+
+
+async def run_on_worker(tmp_path: Path, redis: Redis, job: Job) -> list[GenerationRequest]:
+    """The requests the fake provider got from a real worker running ``job``'s task."""
     raw = scaled_raw(tmp_path, providers={"fake": {"steps": 1, "inpaint": ["fake-v1"]}})
     settings = Settings.model_validate(raw)
     providers = Providers.build(settings, Secrets())
     await providers.start()
     runner = gpu.TaskRunner(providers, settings.scale)
     worker = gpu._saq_worker(redis, settings.scale, "fake", runner)
-    task = Task("fake", (running(),), 30.0)
+    task = Task("fake", (job,), 30.0)
     serving = asyncio.create_task(worker.start())
     try:
 
@@ -88,9 +112,7 @@ async def test_the_worker_gets_the_mask_and_extra_images(tmp_path: Path, redis: 
         assert done is not None and done.status is Status.COMPLETE, done and done.error
         fake = providers.get("fake").provider
         assert isinstance(fake, FakeProvider)
-        [request] = fake.calls
-        assert request.init_image == INIT and request.mask_image == MASK
-        assert request.extra_images == EXTRAS
+        return list(fake.calls)
     finally:
         await worker.stop()
         serving.cancel()
