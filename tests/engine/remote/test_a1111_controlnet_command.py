@@ -139,3 +139,45 @@ async def test_without_the_extension_forge_refuses_a_control_before_queueing(
     text = await said(interaction)
     assert "can't follow" in text
     assert not await world.jobs() and not api.calls("/sdapi/v1/txt2img")
+
+
+async def test_blend_on_forge_is_one_style_unit_per_image_within_its_units(
+    with_controlnet: tuple[World, ControlNetExtension],
+):
+    world, extension = with_controlnet
+    colours = [(200, 0, 0), (0, 200, 0), (0, 0, 200), (9, 9, 9)]
+    interaction = await world.fake.invoke(
+        "blend",
+        {
+            "model": MODEL,
+            "prompt": "a lighthouse",
+            **{
+                f"image{k + 1}": world.fake.add_attachment(png(64, 64, colour))
+                for k, colour in enumerate(colours[:3])
+            },
+        },
+        user=ALICE,
+        channel=GENERAL,
+    )
+    await result_of(world, interaction)
+    job = await world.runtime.store.get(1)
+    assert job is not None and job.status is JobStatus.SUCCEEDED, job
+    assert [(u["model"], u["weight"]) for u in extension.units[0]] == [
+        ("ip-adapter_sd15 [6a3f6166]", 1.0)
+    ] * 3
+    # the web UI takes 3 units: a fourth image is refused, naming why, before queueing
+    four = await world.fake.invoke(
+        "blend",
+        {
+            "model": MODEL,
+            "prompt": "a lighthouse",
+            **{
+                f"image{k + 1}": world.fake.add_attachment(png(64, 64, colour))
+                for k, colour in enumerate(colours)
+            },
+        },
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert "can't blend 4 images" in await said(four)
+    assert len(await world.jobs()) == 1
