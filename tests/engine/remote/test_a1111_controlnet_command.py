@@ -181,3 +181,29 @@ async def test_blend_on_forge_is_one_style_unit_per_image_within_its_units(
     )
     assert "can't blend 4 images" in await said(four)
     assert len(await world.jobs()) == 1
+
+
+async def test_a_reroll_on_forge_sends_the_same_control_and_reference_again(
+    with_controlnet: tuple[World, ControlNetExtension],
+):
+    world, extension = with_controlnet
+    interaction = await world.fake.invoke(
+        "imagine",
+        {
+            "prompt": "a fox",
+            "model": MODEL,
+            "sref": world.fake.add_attachment(png(64, 64, (200, 0, 0))),
+            "control": world.fake.add_attachment(png(64, 64, (9, 9, 9))),
+            "control_type": "canny",
+        },
+        user=ALICE,
+        channel=GENERAL,
+    )
+    result = await result_of(world, interaction)
+    rerolled = await result_of(world, await world.fake.click(result.id, "img:r:1:0", user=ALICE))
+    job = await world.runtime.store.get(2)
+    assert job is not None and job.status is JobStatus.SUCCEEDED, job
+    first, second = extension.units
+    assert [(u["module"], u["model"]) for u in second] == [(u["module"], u["model"]) for u in first]
+    assert second[0]["image"] == first[0]["image"] and second[1]["image"] == first[1]["image"]
+    assert rerolled.embeds[0]["thumbnail"]["url"].endswith("2-map.png")
