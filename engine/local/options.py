@@ -186,6 +186,11 @@ class LocalOptions(BaseModel):
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
 
+    @field_validator("depth_model", "pose_model")
+    @classmethod
+    def _empty_is_off(cls, source: str | None) -> str | None:
+        return source or None  # TOML has no null: "" turns a map model off
+
     @model_validator(mode="after")
     def _default_model_exists(self) -> LocalOptions:
         if not self.models:

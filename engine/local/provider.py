@@ -36,7 +36,7 @@ from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
 from engine.local.memory.recipe import Recipe
-from engine.local.models import family_of, info_of, report_at_start
+from engine.local.models import family_of, info_of, map_models, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
@@ -395,6 +395,9 @@ class LocalProvider(PipelineRunner, Provider):
         self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
         if self.options.segmenter is not None:  # downloaded now, loaded when first used
             self._helper_folder("segmenter", self.options.segmenter)
+        self.controlnets.download()  # as are the ControlNets and the models making maps
+        for what, source in map_models(self.options):
+            self._helper_folder(what, source)
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job

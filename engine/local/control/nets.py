@@ -54,6 +54,20 @@ class ControlNets:
         fitting.sort(key=lambda name: self.specs[name].union)
         return fitting[0] if fitting else None
 
+    def download(self) -> None:
+        """Each ControlNet from the hub that is not in its cache yet (at start, not in a job)."""
+        for name, spec in self.specs.items():
+            self._folder(name, spec)
+
+    def _folder(self, name: str, spec: ControlNetSpec) -> Path:
+        folder = Path(spec.source).expanduser()
+        if folder.is_dir():
+            return folder
+        try:
+            return fetch(spec.source, spec.variant, self._cache_dir, "ControlNet")
+        except ModelLoadError as err:
+            raise ModelLoadError(f"Cannot load the ControlNet {name}: {err}") from err
+
     def load(self, name: str, dtype: torch.dtype) -> Any:
         """The ControlNet, loaded once and kept on the engine's device."""
         net = self._loaded.get(name)
@@ -63,10 +77,8 @@ class ControlNets:
         classes = _classes(spec)
         class_name = classes.union_model if spec.union else classes.model
         assert class_name is not None  # the spec's validator checked it
-        folder = Path(spec.source).expanduser()
+        folder = self._folder(name, spec)
         try:
-            if not folder.is_dir():
-                folder = fetch(spec.source, spec.variant, self._cache_dir, "ControlNet")
             cls = getattr(diffusers, class_name)
             net = cls.from_pretrained(str(folder), dtype=dtype).to(self._device).eval()
         except Exception as err:
