@@ -83,6 +83,9 @@ class LocalProvider(PipelineRunner, Provider):
             self._load,
         )
         self.memory = MemoryPlanner(self.device, self.options)
+        self.controlnets = ControlNets(
+            self.options.controlnets, self.device, self.options.cache_dir
+        )
         self.cache = PipelineCache(
             dict(self.options.models),
             lambda name, spec, recipe: self.openvino.attach(self._load(name, recipe=recipe)),
@@ -92,6 +95,7 @@ class LocalProvider(PipelineRunner, Provider):
             max_models=self.options.max_loaded_models,
             max_gpu_bytes=self.memory.gpu_budget,
             max_ram_bytes=self.memory.ram_budget,
+            beside=self.controlnets.held,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
         self._safety: SafetyClassifier | None = None
@@ -99,9 +103,6 @@ class LocalProvider(PipelineRunner, Provider):
         self._captioner: Captioner | None = None
         self._segmenter: Segmenter | None = None
         self.maps = MapMaker(self.options.depth_model, self.options.pose_model, self._load_helper)
-        self.controlnets = ControlNets(
-            self.options.controlnets, self.device, self.options.cache_dir
-        )
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=provider_modes(family for _, family in self._known_families()),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from engine.local.hub import ModelLoadError, fetch
 from engine.types import Control, ControlKind, Mode
 
 log = logging.getLogger(__name__)
+
+Room = Callable[[int, int], None]
+"""(GPU bytes, RAM bytes) -> None, once the models in use have made room for them."""
 
 
 class ControlNets:
@@ -68,23 +71,40 @@ class ControlNets:
         except ModelLoadError as err:
             raise ModelLoadError(f"Cannot load the ControlNet {name}: {err}") from err
 
-    def load(self, name: str, dtype: torch.dtype) -> Any:
-        """The ControlNet, loaded once and kept on the engine's device."""
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    def held(self) -> tuple[int, int]:
+        """(GPU bytes, RAM bytes) the loaded ControlNets hold."""
+        size = sum(_bytes(net) for net in self._loaded.values())
+        return (size, 0) if self._device.type == "cuda" else (0, size)
+
+    def load(self, name: str, dtype: torch.dtype, room: Room) -> Any:
+        """The ControlNet, loaded once and kept on the engine's device; those of other
+        families are dropped first (they serve only after a change of model, which costs more
+        than loading them again), and ``room`` unloads models until it fits the budgets."""
         net = self._loaded.get(name)
         if net is not None:
             return net
         spec = self.specs[name]
+        for other in [n for n in self._loaded if self.specs[n].family != spec.family]:
+            del self._loaded[other]
+            log.info("Unloaded ControlNet %s to make room", other)
         classes = _classes(spec)
         class_name = classes.union_model if spec.union else classes.model
         assert class_name is not None  # the spec's validator checked it
         folder = self._folder(name, spec)
         try:
             cls = getattr(diffusers, class_name)
-            net = cls.from_pretrained(str(folder), dtype=dtype).to(self._device).eval()
+            net = cls.from_pretrained(str(folder), dtype=dtype).eval()
         except Exception as err:
             raise ModelLoadError(
                 f"Cannot load the ControlNet {name} ({spec.source}): {err}"
             ) from err
+        size = _bytes(net)
+        room(*((size, 0) if self._device.type == "cuda" else (0, size)))
+        net = net.to(self._device)
         log.info("Loaded ControlNet %s (%s) for %s", name, class_name, spec.family)
         self._loaded[name] = net
         return net
@@ -134,6 +154,11 @@ class ControlNets:
         else:
             arguments[key] = control_map
         return arguments
+
+
+def _bytes(net: Any) -> int:
+    tensors = [*net.parameters(), *net.buffers()]
+    return sum(int(t.numel()) * int(t.element_size()) for t in tensors)
 
 
 def _classes(spec: ControlNetSpec) -> Any:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine.errors import InvalidRequest
 from engine.local.control.maker import MapMaker
-from engine.local.control.nets import ControlNets
+from engine.local.control.nets import ControlNets, Room
 from engine.local.families import Family
 from engine.types import Control, ControlKind, GenerationRequest, Mode
 
@@ -73,6 +73,7 @@ def ready_control(
     family: Family,
     request: GenerationRequest,
     dtype: torch.dtype,
+    room: Room,
 ) -> ControlRun:
     """The map, the ControlNet pipeline over ``pipe``'s modules and the call's arguments."""
     control: Control | None = request.control
@@ -81,6 +82,6 @@ def ready_control(
     if name is None:  # prepare() refuses this; a job queued before a settings change
         raise InvalidRequest("control", control.kind.value, f"no ControlNet for {family.label}")
     control_map = maps.make(control, request.control_image, request.size)
-    net = nets.load(name, dtype)
+    net = nets.load(name, dtype, room)
     built = nets.pipeline(pipe, family, request.mode, name, net)
     return ControlRun(built, nets.arguments(name, built, control, control_map), control_map)

@@ -220,3 +220,19 @@ async def test_image_k_of_a_controlled_request_is_what_its_seed_gives_alone(
     )
     difference = np.abs(np.asarray(both.images[1].image, dtype=np.int16) - pixels(second)).max()
     assert difference <= 1
+
+
+async def test_a_loaded_controlnet_counts_in_what_the_models_hold(local: LocalProvider) -> None:
+    await run(local, "tiny")
+    before = local.cache.held
+    await run(local, "tiny", **controlled(ControlKind.CANNY))
+    gpu, ram = local.cache.held
+    assert gpu == before[0] == 0
+    assert ram - before[1] == local.controlnets.held()[1] > 0
+
+
+async def test_the_controlnets_of_another_family_are_dropped(local: LocalProvider) -> None:
+    await run(local, "tiny", **controlled(ControlKind.CANNY))
+    assert local.controlnets.loaded == ["sd-canny"]
+    await run(local, "tiny-xl", **controlled(ControlKind.DEPTH))
+    assert local.controlnets.loaded == ["xl-depth"]
