@@ -61,9 +61,11 @@ def map_models(options: LocalOptions) -> list[tuple[str, str]]:
     follows: set[ControlKind] = set()
     for net in options.controlnets.values():
         follows |= net.follows()
+    detector = options.pose_detector if options.pose_model else None
     wanted = (
         (ControlKind.DEPTH, "depth model", options.depth_model),
         (ControlKind.POSE, "pose model", options.pose_model),
+        (ControlKind.POSE, "pose detector", detector),
     )
     return [(what, source) for kind, what, source in wanted if kind in follows and source]
 

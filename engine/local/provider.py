@@ -102,7 +102,12 @@ class LocalProvider(PipelineRunner, Provider):
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
         self._segmenter: Segmenter | None = None
-        self.maps = MapMaker(self.options.depth_model, self.options.pose_model, self._load_helper)
+        self.maps = MapMaker(
+            self.options.depth_model,
+            self.options.pose_model,
+            self._load_helper,
+            self.options.pose_detector,
+        )
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=provider_modes(family for _, family in self._known_families()),

@@ -77,3 +77,6 @@ def test_the_map_models_can_be_turned_off_or_replaced() -> None:
     options = parse_local_options({"controlnets": pose, "depth_model": None})
     names = dict(configured(options))
     assert "(depth model)" not in names and names["(pose model)"].source == DEFAULT_POSE
+    assert "(pose detector)" not in names  # none by default: the whole picture is one person
+    detector = parse_local_options({"controlnets": pose, "pose_detector": "PekingU/rtdetr_r50vd"})
+    assert dict(configured(detector))["(pose detector)"].source == "PekingU/rtdetr_r50vd"
