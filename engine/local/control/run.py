@@ -49,6 +49,11 @@ def check_control(
         raise InvalidRequest(
             "control", control.kind.value, "a control goes with a prompt, or with img2img"
         )
+    classes = family.control
+    if request.mode is Mode.IMG2IMG and (classes is None or classes.image2img is None):
+        raise InvalidRequest(
+            "control", control.kind.value, f"{family.label} follows a control from a prompt only"
+        )
     if control.kind not in follows:
         models = able(control.kind)
         raise InvalidRequest(

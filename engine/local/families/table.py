@@ -179,6 +179,10 @@ SD3 = Family(
     rgb_factors=latents.SD3,
     rgb_bias=latents.SD3_BIAS,
     text_encoders="CLIP-L, OpenCLIP-G, T5-XXL",
+    # SD 3.5's ControlNets (canny, depth, blur): from a prompt only, diffusers has no img2img
+    control=ControlClasses(
+        model="SD3ControlNetModel", text2img="StableDiffusion3ControlNetPipeline"
+    ),
 )
 FLUX1_SCHNELL = Family(
     key="flux1-schnell",
