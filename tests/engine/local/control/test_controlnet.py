@@ -236,3 +236,10 @@ async def test_the_controlnets_of_another_family_are_dropped(local: LocalProvide
     assert local.controlnets.loaded == ["sd-canny"]
     await run(local, "tiny-xl", **controlled(ControlKind.DEPTH))
     assert local.controlnets.loaded == ["xl-depth"]
+
+
+async def test_sdxl_union_img2img_follows_the_map(local: LocalProvider) -> None:
+    start = {"mode": Mode.IMG2IMG, "init_image": picture(), "strength": 0.8}
+    plain = await run(local, "tiny-xl", **start)
+    result = await run(local, "tiny-xl", **start, **controlled(ControlKind.POSE))
+    assert np.abs(pixels(result) - pixels(plain)).max() > 0
