@@ -50,7 +50,7 @@ def check_control(
             "control", control.kind.value, "a control goes with a prompt, or with img2img"
         )
     classes = family.control
-    if request.mode is Mode.IMG2IMG and (classes is None or classes.image2img is None):
+    if request.mode is Mode.IMG2IMG and classes is not None and classes.image2img is None:
         raise InvalidRequest(
             "control", control.kind.value, f"{family.label} follows a control from a prompt only"
         )

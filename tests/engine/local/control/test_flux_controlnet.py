@@ -107,3 +107,15 @@ def test_flux_models_say_what_they_follow_and_kontext_follows_none(flux: LocalPr
         )
     with pytest.raises(InvalidRequest, match="no model here can"):
         flux.prepare(GenerationRequest("a cat", seed=7, model="flux1", **control(ControlKind.POSE)))
+
+
+def test_img2img_with_a_control_on_a_family_without_controlnets_names_who_can(
+    flux: LocalProvider,
+) -> None:
+    start = {"mode": Mode.IMG2IMG, "init_image": picture(), "strength": 0.8}
+    with pytest.raises(InvalidRequest, match="doesn't follow canny maps here; flux1 can"):
+        flux.prepare(
+            GenerationRequest(
+                "a cat", seed=7, model="flux1-kontext", **start, **control(ControlKind.CANNY)
+            )
+        )
