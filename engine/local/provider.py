@@ -250,7 +250,14 @@ class LocalProvider(PipelineRunner, Provider):
                 )
         check_mode(request, name, family, self.able)
         check_inputs(request)
-        check_control(request, name, family, self._controls(family), self.able_to_follow)
+        check_control(
+            request,
+            name,
+            family,
+            self._controls(family),
+            self.able_to_follow,
+            partial(self.controlnets.fixed, family),
+        )
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)

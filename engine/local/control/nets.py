@@ -57,6 +57,11 @@ class ControlNets:
         fitting.sort(key=lambda name: self.specs[name].union)
         return fitting[0] if fitting else None
 
+    def fixed(self, family: Family, kind: ControlKind) -> bool:
+        """Whether the model that follows ``kind`` on ``family`` takes its map whole."""
+        name = self.choose(family, kind)
+        return name is not None and self.specs[name].transformer
+
     def download(self) -> None:
         """Each ControlNet from the hub that is not in its cache yet (at start, not in a job)."""
         for name, spec in self.specs.items():
@@ -93,11 +98,16 @@ class ControlNets:
             log.info("Unloaded ControlNet %s to make room", other)
         classes = _classes(spec)
         class_name = classes.union_model if spec.union else classes.model
+        if spec.transformer:
+            class_name = by_key(spec.family).transformer
         assert class_name is not None  # the spec's validator checked it
         folder = self._folder(name, spec)
         try:
             cls = getattr(diffusers, class_name)
-            net = cls.from_pretrained(str(folder), dtype=dtype).eval()
+            inside = (
+                "transformer" if spec.transformer and (folder / "transformer").is_dir() else None
+            )
+            net = cls.from_pretrained(str(folder), subfolder=inside, dtype=dtype).eval()
         except Exception as err:
             raise ModelLoadError(
                 f"Cannot load the ControlNet {name} ({spec.source}): {err}"
@@ -114,12 +124,15 @@ class ControlNets:
         modules and ``net``, built as the engine's other sibling pipelines are."""
         spec = self.specs[name]
         classes = _classes(spec)
-        if mode is Mode.TXT2IMG:
-            class_name = classes.union_text2img if spec.union else classes.text2img
-        elif mode is Mode.IMG2IMG:
-            class_name = classes.union_image2img if spec.union else classes.image2img
-        else:
-            class_name = None
+        kind = "transformer" if spec.transformer else "union" if spec.union else "plain"
+        class_name = {
+            ("plain", Mode.TXT2IMG): classes.text2img,
+            ("plain", Mode.IMG2IMG): classes.image2img,
+            ("union", Mode.TXT2IMG): classes.union_text2img,
+            ("union", Mode.IMG2IMG): classes.union_image2img,
+            ("transformer", Mode.TXT2IMG): classes.transformer_text2img,
+            ("transformer", Mode.IMG2IMG): classes.transformer_image2img,
+        }.get((kind, mode))
         if class_name is None:
             raise InvalidRequest(
                 "control",
@@ -129,7 +142,8 @@ class ControlNets:
         cls = getattr(diffusers, class_name)
         takes = inspect.signature(cls.__init__).parameters
         settings = {key: value for key, value in pipe.config.items() if not key.startswith("_")}
-        parts = {**settings, **pipe.components, "controlnet": net}
+        steering = {"transformer": net} if spec.transformer else {"controlnet": net}
+        parts = {**settings, **pipe.components, **steering}
         built = cls(**{key: value for key, value in parts.items() if key in takes})
         built.set_progress_bar_config(disable=True)
         return built
@@ -141,6 +155,8 @@ class ControlNets:
         spec = self.specs[name]
         parameters = inspect.signature(pipe.__call__).parameters
         key = "control_image" if "control_image" in parameters else "image"
+        if spec.transformer:
+            return {key: control_map}
         arguments: dict[str, Any] = {
             "controlnet_conditioning_scale": control.strength,
             "control_guidance_start": control.start,

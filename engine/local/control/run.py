@@ -26,10 +26,12 @@ def check_control(
     family: Family,
     follows: frozenset[ControlKind],
     able: Callable[[ControlKind], list[str]],
+    fixed: Callable[[ControlKind], bool] = lambda kind: False,
 ) -> None:
     """Refuse, by field and value, a control this model cannot follow or that is out of range;
     ``follows`` is what the model follows here, ``able`` names the models that follow a kind
-    (asked only then)."""
+    (asked only then), ``fixed`` tells a kind followed by a control transformer, which takes
+    no strength or range."""
     control = request.control
     if control is None:
         if request.control_image is not None:
@@ -61,6 +63,12 @@ def check_control(
             control.kind.value,
             f"{name} ({family.label}) doesn't follow {control.kind.value} maps here; "
             + (f"{', '.join(models)} can" if models else "no model here can"),
+        )
+    if fixed(control.kind) and (control.strength, control.start, control.end) != (1, 0, 1):
+        raise InvalidRequest(
+            "control_strength",
+            control.strength,
+            f"{name} follows {control.kind.value} maps whole; leave strength, start and end out",
         )
 
 

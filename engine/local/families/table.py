@@ -60,6 +60,8 @@ FLUX_CONTROL = ControlClasses(
     union_model="FluxControlNetModel",
     union_text2img="FluxControlNetPipeline",
     union_image2img="FluxControlNetImg2ImgPipeline",
+    transformer_text2img="FluxControlPipeline",
+    transformer_image2img="FluxControlImg2ImgPipeline",
 )
 SD = Family(
     key="sd",

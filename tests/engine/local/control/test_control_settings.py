@@ -26,6 +26,8 @@ from engine.types import ControlKind
         ({"family": "nope", "kinds": ["canny"]}, "unknown family"),
         ({"family": "sd", "kinds": ["sketch"]}, "kinds"),
         ({"family": "sdxl", "modes": {"depth": 99}}, "31"),
+        ({"family": "sdxl", "kinds": ["canny"], "transformer": True}, "no control transformer"),
+        ({"family": "flux1", "modes": {"canny": 0}, "transformer": True}, "kinds, not modes"),
     ],
 )
 def test_controlnet_settings_are_checked_when_read(settings: dict[str, Any], message: str) -> None:

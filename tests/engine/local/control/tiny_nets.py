@@ -87,3 +87,16 @@ def build_sd3_two_blocks(pipe_folder: Path, out: Path, seed: int = 0) -> Path:
         out / "transformer"
     )
     return out
+
+
+def build_flux_control_transformer(pipe_folder: Path, out: Path, seed: int = 4) -> Path:
+    """A FLUX.1 Canny/Depth [dev]-style transformer: the tiny FLUX.1 one taking the packed
+    control latents beside the noise (twice the input channels), saved in ``transformer/``
+    as those repos hold it."""
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel.from_pretrained(pipe_folder / "transformer")
+    config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+    channels = config["in_channels"]
+    settings = {"in_channels": 2 * channels, "out_channels": channels}
+    FluxTransformer2DModel.from_config({**config, **settings}).save_pretrained(out / "transformer")
+    return out
