@@ -183,8 +183,16 @@ class LocalOptions(BaseModel):
     controlnets: dict[str, ControlNetSpec] = Field(default_factory=dict)
     depth_model: str | None = DEFAULT_DEPTH
     pose_model: str | None = DEFAULT_POSE
+    # Finds the people whose poses are drawn (a COCO detector such as PekingU/rtdetr_r50vd);
+    # None: the whole picture is one person
+    pose_detector: str | None = None
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
+
+    @field_validator("depth_model", "pose_model", "pose_detector")
+    @classmethod
+    def _empty_is_off(cls, source: str | None) -> str | None:
+        return source or None  # TOML has no null: "" turns a map model off
 
     @model_validator(mode="after")
     def _default_model_exists(self) -> LocalOptions:

@@ -36,7 +36,7 @@ from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
 from engine.local.memory.recipe import Recipe
-from engine.local.models import family_of, info_of, report_at_start
+from engine.local.models import family_of, info_of, map_models, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
@@ -83,6 +83,9 @@ class LocalProvider(PipelineRunner, Provider):
             self._load,
         )
         self.memory = MemoryPlanner(self.device, self.options)
+        self.controlnets = ControlNets(
+            self.options.controlnets, self.device, self.options.cache_dir
+        )
         self.cache = PipelineCache(
             dict(self.options.models),
             lambda name, spec, recipe: self.openvino.attach(self._load(name, recipe=recipe)),
@@ -92,15 +95,18 @@ class LocalProvider(PipelineRunner, Provider):
             max_models=self.options.max_loaded_models,
             max_gpu_bytes=self.memory.gpu_budget,
             max_ram_bytes=self.memory.ram_budget,
+            beside=self.controlnets.held,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
         self._safety: SafetyClassifier | None = None
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
         self._segmenter: Segmenter | None = None
-        self.maps = MapMaker(self.options.depth_model, self.options.pose_model, self._load_helper)
-        self.controlnets = ControlNets(
-            self.options.controlnets, self.device, self.options.cache_dir
+        self.maps = MapMaker(
+            self.options.depth_model,
+            self.options.pose_model,
+            self._load_helper,
+            self.options.pose_detector,
         )
         specs = self.options.models.values()
         self._capabilities = Capabilities(
@@ -244,7 +250,14 @@ class LocalProvider(PipelineRunner, Provider):
                 )
         check_mode(request, name, family, self.able)
         check_inputs(request)
-        check_control(request, name, family, self._controls(family), self.able_to_follow)
+        check_control(
+            request,
+            name,
+            family,
+            self._controls(family),
+            self.able_to_follow,
+            partial(self.controlnets.fixed, family),
+        )
         family.check(request, name, explicit_guidance=request.guidance is not None)
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
@@ -395,6 +408,9 @@ class LocalProvider(PipelineRunner, Provider):
         self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
         if self.options.segmenter is not None:  # downloaded now, loaded when first used
             self._helper_folder("segmenter", self.options.segmenter)
+        self.controlnets.download()  # as are the ControlNets and the models making maps
+        for what, source in map_models(self.options):
+            self._helper_folder(what, source)
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job

@@ -8,6 +8,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,13 @@ class PipelineRunner:
         if first.control is not None:
             try:
                 control = ready_control(
-                    self.maps, self.controlnets, pipe, model.family, first, self._dtype(model.name)
+                    self.maps,
+                    self.controlnets,
+                    pipe,
+                    model.family,
+                    first,
+                    self._dtype(model.name),
+                    partial(self.cache.make_room, keep=model.name),
                 )
             except EngineError as err:
                 return [err for _ in requests]

@@ -11,6 +11,7 @@ from PIL import Image
 from engine.errors import InvalidRequest
 from engine.local.control import maps
 from engine.local.control.depth import DepthEstimator
+from engine.local.control.detector import PersonDetector
 from engine.local.control.pose import PoseEstimator
 from engine.types import Control, ControlKind
 
@@ -22,11 +23,15 @@ class MapMaker:
     """Makes each kind of map; ``depth`` and ``pose`` are the owner's model sources (None: that
     kind is refused by name)."""
 
-    def __init__(self, depth: str | None, pose: str | None, load: Loader) -> None:
+    def __init__(
+        self, depth: str | None, pose: str | None, load: Loader, detector: str | None = None
+    ) -> None:
         self._sources = {ControlKind.DEPTH: depth, ControlKind.POSE: pose}
+        self._detector_source = detector
         self._load = load
         self._depth: DepthEstimator | None = None
         self._pose: PoseEstimator | None = None
+        self._detector: PersonDetector | None = None
 
     def kinds(self) -> frozenset[ControlKind]:
         """The kinds this engine can make maps of."""
@@ -57,5 +62,8 @@ class MapMaker:
             return self._depth.depth(fitted)
         if self._pose is None:
             self._pose = self._load("pose model", self._sources[control.kind], PoseEstimator)
+        if self._detector is None and self._detector_source is not None:
+            self._detector = self._load("pose detector", self._detector_source, PersonDetector)
         assert self._pose is not None
-        return self._pose.pose(fitted)
+        boxes = self._detector.people(fitted) if self._detector is not None else None
+        return self._pose.pose(fitted, boxes or None)  # no one found: the whole picture

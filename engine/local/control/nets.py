@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from engine.local.hub import ModelLoadError, fetch
 from engine.types import Control, ControlKind, Mode
 
 log = logging.getLogger(__name__)
+
+Room = Callable[[int, int], None]
+"""(GPU bytes, RAM bytes) -> None, once the models in use have made room for them."""
 
 
 class ControlNets:
@@ -54,25 +57,64 @@ class ControlNets:
         fitting.sort(key=lambda name: self.specs[name].union)
         return fitting[0] if fitting else None
 
-    def load(self, name: str, dtype: torch.dtype) -> Any:
-        """The ControlNet, loaded once and kept on the engine's device."""
+    def fixed(self, family: Family, kind: ControlKind) -> bool:
+        """Whether the model that follows ``kind`` on ``family`` takes its map whole."""
+        name = self.choose(family, kind)
+        return name is not None and self.specs[name].transformer
+
+    def download(self) -> None:
+        """Each ControlNet from the hub that is not in its cache yet (at start, not in a job)."""
+        for name, spec in self.specs.items():
+            self._folder(name, spec)
+
+    def _folder(self, name: str, spec: ControlNetSpec) -> Path:
+        folder = Path(spec.source).expanduser()
+        if folder.is_dir():
+            return folder
+        try:
+            return fetch(spec.source, spec.variant, self._cache_dir, "ControlNet")
+        except ModelLoadError as err:
+            raise ModelLoadError(f"Cannot load the ControlNet {name}: {err}") from err
+
+    @property
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
+
+    def held(self) -> tuple[int, int]:
+        """(GPU bytes, RAM bytes) the loaded ControlNets hold."""
+        size = sum(_bytes(net) for net in self._loaded.values())
+        return (size, 0) if self._device.type == "cuda" else (0, size)
+
+    def load(self, name: str, dtype: torch.dtype, room: Room) -> Any:
+        """The ControlNet, loaded once and kept on the engine's device; those of other
+        families are dropped first (they serve only after a change of model, which costs more
+        than loading them again), and ``room`` unloads models until it fits the budgets."""
         net = self._loaded.get(name)
         if net is not None:
             return net
         spec = self.specs[name]
+        for other in [n for n in self._loaded if self.specs[n].family != spec.family]:
+            del self._loaded[other]
+            log.info("Unloaded ControlNet %s to make room", other)
         classes = _classes(spec)
         class_name = classes.union_model if spec.union else classes.model
+        if spec.transformer:
+            class_name = by_key(spec.family).transformer
         assert class_name is not None  # the spec's validator checked it
-        folder = Path(spec.source).expanduser()
+        folder = self._folder(name, spec)
         try:
-            if not folder.is_dir():
-                folder = fetch(spec.source, spec.variant, self._cache_dir, "ControlNet")
             cls = getattr(diffusers, class_name)
-            net = cls.from_pretrained(str(folder), dtype=dtype).to(self._device).eval()
+            inside = (
+                "transformer" if spec.transformer and (folder / "transformer").is_dir() else None
+            )
+            net = cls.from_pretrained(str(folder), subfolder=inside, dtype=dtype).eval()
         except Exception as err:
             raise ModelLoadError(
                 f"Cannot load the ControlNet {name} ({spec.source}): {err}"
             ) from err
+        size = _bytes(net)
+        room(*((size, 0) if self._device.type == "cuda" else (0, size)))
+        net = net.to(self._device)
         log.info("Loaded ControlNet %s (%s) for %s", name, class_name, spec.family)
         self._loaded[name] = net
         return net
@@ -82,12 +124,15 @@ class ControlNets:
         modules and ``net``, built as the engine's other sibling pipelines are."""
         spec = self.specs[name]
         classes = _classes(spec)
-        if mode is Mode.TXT2IMG:
-            class_name = classes.union_text2img if spec.union else classes.text2img
-        elif mode is Mode.IMG2IMG:
-            class_name = classes.union_image2img if spec.union else classes.image2img
-        else:
-            class_name = None
+        kind = "transformer" if spec.transformer else "union" if spec.union else "plain"
+        class_name = {
+            ("plain", Mode.TXT2IMG): classes.text2img,
+            ("plain", Mode.IMG2IMG): classes.image2img,
+            ("union", Mode.TXT2IMG): classes.union_text2img,
+            ("union", Mode.IMG2IMG): classes.union_image2img,
+            ("transformer", Mode.TXT2IMG): classes.transformer_text2img,
+            ("transformer", Mode.IMG2IMG): classes.transformer_image2img,
+        }.get((kind, mode))
         if class_name is None:
             raise InvalidRequest(
                 "control",
@@ -97,7 +142,8 @@ class ControlNets:
         cls = getattr(diffusers, class_name)
         takes = inspect.signature(cls.__init__).parameters
         settings = {key: value for key, value in pipe.config.items() if not key.startswith("_")}
-        parts = {**settings, **pipe.components, "controlnet": net}
+        steering = {"transformer": net} if spec.transformer else {"controlnet": net}
+        parts = {**settings, **pipe.components, **steering}
         built = cls(**{key: value for key, value in parts.items() if key in takes})
         built.set_progress_bar_config(disable=True)
         return built
@@ -109,6 +155,8 @@ class ControlNets:
         spec = self.specs[name]
         parameters = inspect.signature(pipe.__call__).parameters
         key = "control_image" if "control_image" in parameters else "image"
+        if spec.transformer:
+            return {key: control_map}
         arguments: dict[str, Any] = {
             "controlnet_conditioning_scale": control.strength,
             "control_guidance_start": control.start,
@@ -122,6 +170,11 @@ class ControlNets:
         else:
             arguments[key] = control_map
         return arguments
+
+
+def _bytes(net: Any) -> int:
+    tensors = [*net.parameters(), *net.buffers()]
+    return sum(int(t.numel()) * int(t.element_size()) for t in tensors)
 
 
 def _classes(spec: ControlNetSpec) -> Any:

@@ -28,6 +28,10 @@ class ControlNetSpec(BaseModel):
     family: str  # the key of the family whose models it steers (sd, sdxl, flux1, ...)
     kinds: tuple[ControlKind, ...] = ()
     modes: dict[ControlKind, Annotated[int, Field(ge=0, le=31)]] = Field(default_factory=dict)
+    # A whole control transformer (FLUX.1 Canny or Depth [dev]) run in place of the model's own
+    # transformer over its other modules, rather than a ControlNet beside it; it takes its map
+    # whole (no strength or range).
+    transformer: bool = False
     variant: str | None = None
     licence: str | None = None
 
@@ -45,6 +49,12 @@ class ControlNetSpec(BaseModel):
             )
         if self.modes and family.control.union_model is None:
             raise ValueError(f"{family.label} has no union ControlNet here; give kinds")
+        if self.transformer and (self.modes or family.control.transformer_text2img is None):
+            raise ValueError(
+                f"{family.label} has no control transformer here"
+                if family.control.transformer_text2img is None
+                else "a control transformer takes kinds, not modes"
+            )
         return self
 
     @property

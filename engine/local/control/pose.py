@@ -1,9 +1,9 @@
 """Pose skeletons through transformers' ViTPose, drawn as OpenPose's 18-point body so
 OpenPose ControlNets follow them. Run on the engine's GPU thread.
 
-ViTPose estimates the keypoints of a person inside a box. No person detector is used: the
-whole picture is the one box, so the map holds one skeleton, that of the picture's main
-figure; a picture of several people gives one person's pose or a mix of theirs."""
+ViTPose estimates the keypoints of a person inside a box: the boxes a person detector finds
+(``detector.py``), where one is configured and finds someone; else the whole picture, which
+gives one skeleton, that of its main figure (of several people, one pose or a mix)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import torch
 from PIL import Image, ImageDraw
 from transformers import AutoImageProcessor, VitPoseForPoseEstimation
 
+from engine.local.control.detector import Box
+
 DEFAULT_POSE = "usyd-community/vitpose-base-simple"
 """ViTPose-B trained on COCO (17 keypoints), about 90M parameters, Apache-2.0."""
+Points = list[tuple[float, float] | None]  # OpenPose's 18 body points, None where not seen
 MIN_SCORE = 0.3
 """A keypoint scored below this is left out, with its limbs."""
 
@@ -47,10 +50,12 @@ class PoseEstimator:
         self._dtype = dtype
 
     @torch.no_grad()
-    def keypoints(self, image: Image.Image) -> list[tuple[float, float] | None]:
-        """OpenPose's 18 body points in ``image``'s pixels, None where not seen."""
-        boxes = [[[0.0, 0.0, float(image.width), float(image.height)]]]
-        inputs = self._processor(image, boxes=boxes, return_tensors="pt")
+    def people(self, image: Image.Image, boxes: list[Box] | None = None) -> list[Points]:
+        """Each person's OpenPose body points in ``image``'s pixels (None where not seen), one
+        a box, COCO (left, top, width, height); none: the whole picture."""
+        whole = (0.0, 0.0, float(image.width), float(image.height))
+        given = [list(box) for box in boxes or [whole]]
+        inputs = self._processor(image, boxes=[given], return_tensors="pt")
         pixels = inputs["pixel_values"].to(self._device, self._dtype)
         model = self._model.to(self._device)
         try:
@@ -58,23 +63,25 @@ class PoseEstimator:
         finally:
             self._model = model.to("cpu")
         outputs.heatmaps = outputs.heatmaps.float().cpu()
-        [[person]] = self._processor.post_process_pose_estimation(outputs, boxes=boxes)
-        coco = person["keypoints"].float().numpy()
-        scores = person["scores"].float().numpy()
-        return openpose_points(coco, scores)
+        [found] = self._processor.post_process_pose_estimation(outputs, boxes=[given])
+        return [
+            openpose_points(person["keypoints"].float().numpy(), person["scores"].float().numpy())
+            for person in found
+        ]
 
-    def pose(self, image: Image.Image) -> Image.Image:
-        """The skeleton of ``image``'s figure on black, at its size."""
-        return draw(self.keypoints(image), image.size)
+    def pose(self, image: Image.Image, boxes: list[Box] | None = None) -> Image.Image:
+        """The skeletons of the people in ``boxes`` (none: the picture's figure) on black, at
+        ``image``'s size."""
+        return draw(self.people(image, boxes), image.size)
 
 
-def openpose_points(coco: np.ndarray, scores: np.ndarray) -> list[tuple[float, float] | None]:
+def openpose_points(coco: np.ndarray, scores: np.ndarray) -> Points:
     """COCO's 17 keypoints (x, y) with their scores as OpenPose's 18, the neck added."""
     seen = [
         (float(x), float(y)) if score >= MIN_SCORE else None
         for (x, y), score in zip(coco, scores, strict=True)
     ]
-    points: list[tuple[float, float] | None] = []
+    points: Points = []
     for index in COCO_OF_OPENPOSE:
         if index >= 0:
             points.append(seen[index])
@@ -88,11 +95,17 @@ def openpose_points(coco: np.ndarray, scores: np.ndarray) -> list[tuple[float, f
     return points
 
 
-def draw(points: list[tuple[float, float] | None], size: tuple[int, int]) -> Image.Image:
+def draw(people: list[Points], size: tuple[int, int]) -> Image.Image:
     """OpenPose's body drawing: each limb a bar in its colour at 60 %, each point a dot."""
     canvas = Image.new("RGB", size)
     pen = ImageDraw.Draw(canvas)
     width = max(2, round(max(size) / 128))
+    for points in people:
+        _draw_one(pen, points, width)
+    return canvas
+
+
+def _draw_one(pen: ImageDraw.ImageDraw, points: Points, width: int) -> None:
     for index, (start, end) in enumerate(LIMBS):
         first, second = points[start], points[end]
         if first is None or second is None:
@@ -104,4 +117,3 @@ def draw(points: list[tuple[float, float] | None], size: tuple[int, int]) -> Ima
             continue
         x, y = point
         pen.ellipse([x - width, y - width, x + width, y + width], fill=COLOURS[index])
-    return canvas

@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine.errors import InvalidRequest
 from engine.local.control.maker import MapMaker
-from engine.local.control.nets import ControlNets
+from engine.local.control.nets import ControlNets, Room
 from engine.local.families import Family
 from engine.types import Control, ControlKind, GenerationRequest, Mode
 
@@ -26,10 +26,12 @@ def check_control(
     family: Family,
     follows: frozenset[ControlKind],
     able: Callable[[ControlKind], list[str]],
+    fixed: Callable[[ControlKind], bool] = lambda kind: False,
 ) -> None:
     """Refuse, by field and value, a control this model cannot follow or that is out of range;
     ``follows`` is what the model follows here, ``able`` names the models that follow a kind
-    (asked only then)."""
+    (asked only then), ``fixed`` tells a kind followed by a control transformer, which takes
+    no strength or range."""
     control = request.control
     if control is None:
         if request.control_image is not None:
@@ -49,6 +51,11 @@ def check_control(
         raise InvalidRequest(
             "control", control.kind.value, "a control goes with a prompt, or with img2img"
         )
+    classes = family.control
+    if request.mode is Mode.IMG2IMG and classes is not None and classes.image2img is None:
+        raise InvalidRequest(
+            "control", control.kind.value, f"{family.label} follows a control from a prompt only"
+        )
     if control.kind not in follows:
         models = able(control.kind)
         raise InvalidRequest(
@@ -56,6 +63,12 @@ def check_control(
             control.kind.value,
             f"{name} ({family.label}) doesn't follow {control.kind.value} maps here; "
             + (f"{', '.join(models)} can" if models else "no model here can"),
+        )
+    if fixed(control.kind) and (control.strength, control.start, control.end) != (1, 0, 1):
+        raise InvalidRequest(
+            "control_strength",
+            control.strength,
+            f"{name} follows {control.kind.value} maps whole; leave strength, start and end out",
         )
 
 
@@ -73,6 +86,7 @@ def ready_control(
     family: Family,
     request: GenerationRequest,
     dtype: torch.dtype,
+    room: Room,
 ) -> ControlRun:
     """The map, the ControlNet pipeline over ``pipe``'s modules and the call's arguments."""
     control: Control | None = request.control
@@ -81,6 +95,6 @@ def ready_control(
     if name is None:  # prepare() refuses this; a job queued before a settings change
         raise InvalidRequest("control", control.kind.value, f"no ControlNet for {family.label}")
     control_map = maps.make(control, request.control_image, request.size)
-    net = nets.load(name, dtype)
+    net = nets.load(name, dtype, room)
     built = nets.pipeline(pipe, family, request.mode, name, net)
     return ControlRun(built, nets.arguments(name, built, control, control_map), control_map)

@@ -59,7 +59,8 @@ def _no_size_arguments(width: int, height: int) -> Mapping[str, Any]:
 class ControlClasses:
     """How a family follows a control map: the diffusers class of its ControlNets and the
     pipelines that run one over the family's modules (txt2img, img2img); ``union_*`` for a
-    ControlNet that takes several kinds of map, told apart by a control mode."""
+    ControlNet that takes several kinds of map, told apart by a control mode; ``transformer_*``
+    for a control transformer."""
 
     model: str
     text2img: str
@@ -67,6 +68,10 @@ class ControlClasses:
     union_model: str | None = None
     union_text2img: str | None = None
     union_image2img: str | None = None
+    # A whole control transformer used in place of the model's own (FLUX.1 Canny and Depth
+    # [dev]: the control latents go in beside the noise); its strength is fixed.
+    transformer_text2img: str | None = None
+    transformer_image2img: str | None = None
 
 
 @dataclass(frozen=True)

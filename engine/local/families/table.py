@@ -60,6 +60,8 @@ FLUX_CONTROL = ControlClasses(
     union_model="FluxControlNetModel",
     union_text2img="FluxControlNetPipeline",
     union_image2img="FluxControlNetImg2ImgPipeline",
+    transformer_text2img="FluxControlPipeline",
+    transformer_image2img="FluxControlImg2ImgPipeline",
 )
 SD = Family(
     key="sd",
@@ -179,6 +181,10 @@ SD3 = Family(
     rgb_factors=latents.SD3,
     rgb_bias=latents.SD3_BIAS,
     text_encoders="CLIP-L, OpenCLIP-G, T5-XXL",
+    # SD 3.5's ControlNets (canny, depth, blur): from a prompt only, diffusers has no img2img
+    control=ControlClasses(
+        model="SD3ControlNetModel", text2img="StableDiffusion3ControlNetPipeline"
+    ),
 )
 FLUX1_SCHNELL = Family(
     key="flux1-schnell",

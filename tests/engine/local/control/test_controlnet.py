@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import CancelToken, GenerationRequest, GenerationResult, InvalidRequest, Mode
+from engine import (
+    CancelToken,
+    GenerationCancelled,
+    GenerationRequest,
+    GenerationResult,
+    InvalidRequest,
+    Mode,
+)
 from engine.local import LocalProvider
 from engine.local.control import maps
 from engine.types import Control, ControlKind
@@ -183,3 +190,56 @@ def test_jobs_with_a_control_are_not_batched(
     )
     assert provider.batch_key(plain) != ""
     assert provider.batch_key(steered) == ""
+
+
+async def test_a_controlled_job_cancels_at_the_next_step(local: LocalProvider) -> None:
+    token = CancelToken()
+
+    def cancel_at_first_step(_: object) -> None:
+        token.cancel()
+
+    request = local.prepare(
+        GenerationRequest("a cat", seed=7, model="tiny", **controlled(ControlKind.CANNY))
+    )
+    with pytest.raises(GenerationCancelled):
+        await local.generate(request, cancel_at_first_step, token)
+    after = await run(local, "tiny", **controlled(ControlKind.CANNY))  # still usable
+    assert after.info["control_map"]
+
+
+async def test_image_k_of_a_controlled_request_is_what_its_seed_gives_alone(
+    local: LocalProvider,
+) -> None:
+    both = await run(local, "tiny", count=2, **controlled(ControlKind.CANNY))
+    second = await local.generate(
+        local.prepare(
+            GenerationRequest("a cat", seed=8, model="tiny", **controlled(ControlKind.CANNY))
+        ),
+        lambda _: None,
+        CancelToken(),
+    )
+    difference = np.abs(np.asarray(both.images[1].image, dtype=np.int16) - pixels(second)).max()
+    assert difference <= 1
+
+
+async def test_a_loaded_controlnet_counts_in_what_the_models_hold(local: LocalProvider) -> None:
+    await run(local, "tiny")
+    before = local.cache.held
+    await run(local, "tiny", **controlled(ControlKind.CANNY))
+    gpu, ram = local.cache.held
+    assert gpu == before[0] == 0
+    assert ram - before[1] == local.controlnets.held()[1] > 0
+
+
+async def test_the_controlnets_of_another_family_are_dropped(local: LocalProvider) -> None:
+    await run(local, "tiny", **controlled(ControlKind.CANNY))
+    assert local.controlnets.loaded == ["sd-canny"]
+    await run(local, "tiny-xl", **controlled(ControlKind.DEPTH))
+    assert local.controlnets.loaded == ["xl-depth"]
+
+
+async def test_sdxl_union_img2img_follows_the_map(local: LocalProvider) -> None:
+    start = {"mode": Mode.IMG2IMG, "init_image": picture(), "strength": 0.8}
+    plain = await run(local, "tiny-xl", **start)
+    result = await run(local, "tiny-xl", **start, **controlled(ControlKind.POSE))
+    assert np.abs(pixels(result) - pixels(plain)).max() > 0

@@ -16,7 +16,10 @@ from engine.registry import ProviderConfig, build_provider
 from engine.types import Control, ControlKind
 from tests.engine.local.control.conftest import TinyControl
 from tests.engine.local.control.test_controlnet import picture
-from tests.engine.local.control.tiny_nets import build_flux_controlnet
+from tests.engine.local.control.tiny_nets import (
+    build_flux_control_transformer,
+    build_flux_controlnet,
+)
 from tests.engine.local.family_models import FamilyModels
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,6 +31,7 @@ def flux_nets(family_models: FamilyModels, tmp_path_factory: pytest.TempPathFact
     folder = family_models.folder("flux1")
     build_flux_controlnet(folder, root / "canny")
     build_flux_controlnet(folder, root / "union", union=True)
+    build_flux_control_transformer(folder, root / "lineart-transformer")
     return root
 
 
@@ -47,6 +51,12 @@ async def flux(
                 "source": str(flux_nets / "union"),
                 "family": "flux1",
                 "modes": {"canny": 0, "depth": 2},
+            },
+            "flux-lineart": {
+                "source": str(flux_nets / "lineart-transformer"),
+                "family": "flux1",
+                "kinds": ["lineart"],
+                "transformer": True,
             },
         },
         depth_model=str(tiny_control.depth),
@@ -99,7 +109,11 @@ async def test_flux_img2img_follows_the_map(flux: LocalProvider) -> None:
 
 
 def test_flux_models_say_what_they_follow_and_kontext_follows_none(flux: LocalProvider) -> None:
-    assert flux.model_info("flux1").controls == {ControlKind.CANNY, ControlKind.DEPTH}
+    assert flux.model_info("flux1").controls == {
+        ControlKind.CANNY,
+        ControlKind.DEPTH,
+        ControlKind.LINEART,
+    }
     assert flux.model_info("flux1-kontext").controls == frozenset()
     with pytest.raises(InvalidRequest, match="flux1 can"):
         flux.prepare(
@@ -107,3 +121,37 @@ def test_flux_models_say_what_they_follow_and_kontext_follows_none(flux: LocalPr
         )
     with pytest.raises(InvalidRequest, match="no model here can"):
         flux.prepare(GenerationRequest("a cat", seed=7, model="flux1", **control(ControlKind.POSE)))
+
+
+def test_img2img_with_a_control_on_a_family_without_controlnets_names_who_can(
+    flux: LocalProvider,
+) -> None:
+    start = {"mode": Mode.IMG2IMG, "init_image": picture(), "strength": 0.8}
+    with pytest.raises(InvalidRequest, match="doesn't follow canny maps here; flux1 can"):
+        flux.prepare(
+            GenerationRequest(
+                "a cat", seed=7, model="flux1-kontext", **start, **control(ControlKind.CANNY)
+            )
+        )
+
+
+async def test_a_control_transformer_runs_in_place_of_the_models_own(flux: LocalProvider) -> None:
+    plain = await run(flux)
+    steered = await run(flux, **control(ControlKind.LINEART))
+    assert np.abs(pixels(steered) - pixels(plain)).max() > 0
+    assert steered.info["control_map"].startswith(b"\x89PNG")
+    start = {"mode": Mode.IMG2IMG, "init_image": picture(), "strength": 0.8}
+    again = await run(flux, **start, **control(ControlKind.LINEART))
+    assert again.images[0].image.size == (64, 64)
+    after = await run(flux)  # the model's own transformer is back
+    assert np.array_equal(pixels(after), pixels(plain))
+
+
+def test_a_control_transformer_takes_no_strength_or_range(flux: LocalProvider) -> None:
+    for settings in ({"strength": 0.5}, {"start": 0.2}, {"end": 0.8}):
+        with pytest.raises(InvalidRequest, match="follows lineart maps whole"):
+            flux.prepare(
+                GenerationRequest(
+                    "a cat", seed=7, model="flux1", **control(ControlKind.LINEART, **settings)
+                )
+            )

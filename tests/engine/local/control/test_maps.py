@@ -14,10 +14,11 @@ from PIL import Image, ImageDraw
 from engine.errors import InvalidRequest
 from engine.local.control import maps
 from engine.local.control.depth import DepthEstimator
+from engine.local.control.detector import MAX_PEOPLE, PersonDetector
 from engine.local.control.maker import MapMaker
 from engine.local.control.pose import COLOURS, PoseEstimator, draw, openpose_points
 from engine.types import Control, ControlKind
-from tests.engine.local.control.tiny_maps import build_depth, build_pose
+from tests.engine.local.control.tiny_maps import build_depth, build_detector, build_pose
 
 CPU = torch.device("cpu")
 
@@ -106,8 +107,10 @@ def test_depth_map_spans_black_to_white_at_the_image_size(depth_model: Path) -> 
 
 def test_pose_gives_openpose_points_inside_the_image(pose_model: Path) -> None:
     estimator = PoseEstimator(str(pose_model), CPU, torch.float32, None)
-    points = estimator.keypoints(square())
+    [points] = estimator.people(square())
     assert len(points) == 18
+    seen = [point for point in points if point is not None]
+    assert all(np.isfinite(point).all() for point in seen)
     pose = estimator.pose(square())
     assert pose.size == (96, 64) and pose.mode == "RGB"
 
@@ -131,7 +134,7 @@ def test_openpose_adds_the_neck_and_drops_unsure_points() -> None:
 def test_the_skeleton_is_drawn_in_openpose_colours() -> None:
     points: list[tuple[float, float] | None] = [None] * 18
     points[0] = (20.0, 20.0)
-    picture = draw(points, (64, 64))
+    picture = draw([points], (64, 64))
     assert picture.getpixel((20, 20)) == COLOURS[0]
     assert picture.getpixel((50, 50)) == (0, 0, 0)
 
@@ -157,3 +160,44 @@ def test_the_maker_loads_depth_when_first_asked_and_refuses_missing_models(
         maker.make(Control(ControlKind.POSE), image, (96, 64))
     with pytest.raises(InvalidRequest, match="needs an image"):
         maker.make(Control(ControlKind.CANNY), None, (96, 64))
+
+
+def test_the_detector_finds_people_inside_the_picture(tmp_path: Path) -> None:
+    detector = PersonDetector(
+        str(build_detector(tmp_path, person_bias=12.0)), CPU, torch.float32, None
+    )
+    boxes = detector.people(square((400, 300)))  # its boxes are a twentieth of the picture
+    assert 0 < len(boxes) <= MAX_PEOPLE
+    for left, top, width, height in boxes:
+        assert left >= 0 and top >= 0 and left + width <= 400 and top + height <= 300
+        assert width >= 8 and height >= 8
+
+
+def test_a_detector_that_finds_no_one_leaves_the_whole_picture(
+    tmp_path: Path, pose_model: Path
+) -> None:
+    detector = PersonDetector(str(build_detector(tmp_path)), CPU, torch.float32, None)
+    assert detector.people(square()) == []
+
+    def load(what: str, source: str | None, loader: type) -> object:
+        return loader(source, CPU, torch.float32, None)
+
+    maker = MapMaker(None, str(pose_model), load, str(tmp_path))
+    whole = PoseEstimator(str(pose_model), CPU, torch.float32, None).pose(square())
+    made = maker.make(Control(ControlKind.POSE), png(square()), (96, 64))
+    assert made.tobytes() == whole.tobytes()
+
+
+def test_one_skeleton_is_drawn_for_each_person_found(tmp_path: Path, pose_model: Path) -> None:
+    estimator = PoseEstimator(str(pose_model), CPU, torch.float32, None)
+    boxes = [(0.0, 0.0, 40.0, 64.0), (50.0, 0.0, 40.0, 64.0)]
+    people = estimator.people(square(), boxes)
+    assert len(people) == 2
+
+
+def test_a_detector_without_people_is_refused(tmp_path: Path) -> None:
+    folder = build_detector(tmp_path)
+    config = folder / "config.json"
+    config.write_text(config.read_text().replace('"person"', '"persona"'))
+    with pytest.raises(ValueError, match="no 'person' class"):
+        PersonDetector(str(folder), CPU, torch.float32, None)

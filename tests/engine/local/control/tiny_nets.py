@@ -4,6 +4,7 @@ nothing); here they are random, so following a map shows in the picture."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -12,6 +13,8 @@ from diffusers import (
     ControlNetUnionModel,
     FluxControlNetModel,
     FluxTransformer2DModel,
+    SD3ControlNetModel,
+    SD3Transformer2DModel,
     UNet2DConditionModel,
 )
 
@@ -56,4 +59,44 @@ def build_flux_controlnet(
         if name.startswith(("controlnet_blocks", "controlnet_single_blocks", "controlnet_x")):
             torch.nn.init.normal_(parameter, std=0.5)
     net.save_pretrained(out)
+    return out
+
+
+def build_sd3_controlnet(pipe_folder: Path, out: Path, seed: int = 3) -> Path:
+    """An SD 3 ControlNet of one joint block over the tiny SD3 transformer's config."""
+    torch.manual_seed(seed)
+    transformer = SD3Transformer2DModel.from_pretrained(pipe_folder / "transformer")
+    config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+    net = SD3ControlNetModel.from_config({**config, "num_layers": 1})
+    for name, parameter in net.named_parameters():
+        if name.startswith(("controlnet_blocks", "pos_embed_input")):
+            torch.nn.init.normal_(parameter, std=0.5)
+    net.save_pretrained(out)
+    return out
+
+
+def build_sd3_two_blocks(pipe_folder: Path, out: Path, seed: int = 0) -> Path:
+    """The tiny SD3 with a second joint block: SD3's transformer adds a ControlNet's residuals
+    only to blocks that are not its last (``context_pre_only``), so one block follows none."""
+    torch.manual_seed(seed)
+    shutil.copytree(pipe_folder, out)
+    transformer = SD3Transformer2DModel.from_pretrained(pipe_folder / "transformer")
+    config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+    shutil.rmtree(out / "transformer")
+    SD3Transformer2DModel.from_config({**config, "num_layers": 2}).save_pretrained(
+        out / "transformer"
+    )
+    return out
+
+
+def build_flux_control_transformer(pipe_folder: Path, out: Path, seed: int = 4) -> Path:
+    """A FLUX.1 Canny/Depth [dev]-style transformer: the tiny FLUX.1 one taking the packed
+    control latents beside the noise (twice the input channels), saved in ``transformer/``
+    as those repos hold it."""
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel.from_pretrained(pipe_folder / "transformer")
+    config = {key: value for key, value in transformer.config.items() if not key.startswith("_")}
+    channels = config["in_channels"]
+    settings = {"in_channels": 2 * channels, "out_channels": channels}
+    FluxTransformer2DModel.from_config({**config, **settings}).save_pretrained(out / "transformer")
     return out
