@@ -179,7 +179,7 @@ async def test_blend_on_forge_is_one_style_unit_per_image_within_its_units(
         user=ALICE,
         channel=GENERAL,
     )
-    assert "can't blend 4 images" in await said(four)
+    assert "can blend 4 images" in await said(four)
     assert len(await world.jobs()) == 1
 
 
