@@ -36,6 +36,8 @@ from engine.local.memory.recipe import Recipe
 from engine.local.models import family_of, info_of, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
+from engine.local.reference_adapters import ReferenceAdapters
+from engine.local.references import check_references, max_references, reference_kinds
 from engine.local.pipelines import (
     LoadedModel,
     ModelLoadError,
@@ -55,6 +57,7 @@ from engine.types import (
     GenerationResult,
     Mode,
     ModelInfo,
+    ReferenceKind,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class LocalProvider(PipelineRunner, Provider):
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
+        self.references = ReferenceAdapters(
+            self.options.adapters, self.options.cache_dir, self.device
+        )
         self.openvino = OpenVinoRuntime(
             self.options,
             folder_for(self.options, config.data_dir),
@@ -164,6 +170,17 @@ class LocalProvider(PipelineRunner, Provider):
         """The configured models whose family runs ``mode``, as far as is known offline."""
         return [name for name, family in self._known_families() if mode in family.modes]
 
+    def able_references(self, kind: ReferenceKind) -> list[str]:
+        """The configured models that follow ``kind`` of reference, as far as is known offline."""
+        return [
+            name
+            for name, family in self._known_families()
+            if kind in reference_kinds(family, self.options.adapters) and not self._compiled(name)
+        ]
+
+    def _compiled(self, name: str) -> bool:
+        return self.options.compile or self.options.models[name].compile
+
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
         and /models ask it on the event loop), so a repo not downloaded yet, of no family the
@@ -175,11 +192,18 @@ class LocalProvider(PipelineRunner, Provider):
             family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
-        return info_of(
+        info = info_of(
             family,
             spec,
             loras=self.options.lora_dir is not None,
             upscaler=self.options.upscaler is not None,
+        )
+        if self._compiled(name):
+            return info
+        return replace(
+            info,
+            references=reference_kinds(family, self.options.adapters),
+            max_references=max_references(family, self.options.adapters),
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
@@ -227,6 +251,14 @@ class LocalProvider(PipelineRunner, Provider):
         check_mode(request, name, family, self.able)
         check_inputs(request)
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        check_references(
+            request,
+            name,
+            family,
+            self.options.adapters,
+            self.able_references,
+            self._compiled(name),
+        )
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
             if not kind.fits(family.lora_shape):
@@ -287,7 +319,7 @@ class LocalProvider(PipelineRunner, Provider):
         return resolved
 
     def batch_key(self, request: GenerationRequest) -> str:
-        if request.mode is not Mode.TXT2IMG:
+        if request.mode is not Mode.TXT2IMG or request.references:
             return ""
         if request.model and self.options.models[request.model].cache != "none":
             # the cache skips blocks by how the whole batch changes: a job's image would

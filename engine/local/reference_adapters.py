@@ -1,0 +1,169 @@
+"""Reference images applied for one pipeline call on the GPU thread: the IP-Adapters loaded
+into the UNet before it and taken out after it (so a job without references runs on the model
+exactly as loaded), or the images handed to a family that follows them itself."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from engine.errors import ProviderError
+from engine.local.adapter_options import AdapterSpec
+from engine.local.families import Family
+from engine.local.options import ModelSpec
+from engine.local.references import adapters_of, encoder_of
+from engine.types import GenerationRequest, ReferenceKind
+
+log = logging.getLogger(__name__)
+
+
+class ReferenceAdapters:
+    """The configured IP-Adapters; their image encoders are loaded once, when first used, and
+    kept (the weights file is read again for each job, a few hundred MB at most)."""
+
+    def __init__(
+        self,
+        adapters: Mapping[str, AdapterSpec],
+        cache_dir: str | None,
+        device: torch.device,
+    ) -> None:
+        self._adapters = dict(adapters)
+        self._cache_dir = cache_dir
+        self._device = device
+        self._encoders: dict[tuple[str, str, torch.dtype], Any] = {}
+
+    @contextlib.contextmanager
+    def applied(
+        self, family: Family, pipe: Any, request: GenerationRequest, label: str
+    ) -> Iterator[dict[str, Any]]:
+        """The call's arguments that carry the request's references, with its adapters in
+        ``pipe`` for the length of the block."""
+        if not request.references:
+            yield {}
+            return
+        pictures = [_picture(data) for data in request.reference_images]
+        if family.references == "images":
+            yield {"image": pictures}
+            return
+        by_kind = adapters_of(family, self._adapters)
+        # one adapter instance per kind and weight, with all its images: a /blend's equal
+        # weights are one instance attending to every image
+        groups: dict[tuple[ReferenceKind, float], list[Image.Image]] = {}
+        for reference, picture in zip(request.references, pictures, strict=True):
+            groups.setdefault((reference.kind, reference.weight), []).append(picture)
+        specs = [(by_kind[kind], weight) for kind, weight in groups]
+        first = specs[0][0]
+        unet = pipe.unet
+        saved = _Saved.of(pipe)
+        try:
+            pipe.register_modules(image_encoder=self._encoder(first, pipe.dtype))
+            folders = [str(self._folder(spec)) for spec, _ in specs]
+            pipe.load_ip_adapter(
+                folders,
+                subfolder=[spec.subfolder for spec, _ in specs],
+                weight_name=[spec.weight_name for spec, _ in specs],
+                image_encoder_folder=None,
+                local_files_only=True,
+            )
+            pipe.set_ip_adapter_scale([spec.scaled(weight) for spec, weight in specs])
+        except ProviderError:
+            saved.restore(pipe, unet)
+            raise
+        except Exception as err:
+            saved.restore(pipe, unet)
+            raise ProviderError(
+                f"The reference adapter for {label} could not be loaded: {err}"
+            ) from err
+        try:
+            yield {"ip_adapter_image": list(groups.values())}
+        finally:
+            saved.restore(pipe, unet)
+
+    def _encoder(self, spec: AdapterSpec, dtype: torch.dtype) -> Any:
+        from transformers import CLIPVisionModelWithProjection
+
+        where, inside = encoder_of(spec)
+        key = (where, inside, dtype)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            folder = Path(where).expanduser() if inside == "" else self._folder(spec) / inside
+            log.info("Loading the image encoder %s", folder)
+            encoder = CLIPVisionModelWithProjection.from_pretrained(folder, dtype=dtype)
+            encoder = encoder.to(self._device).eval()
+            self._encoders[key] = encoder
+        return encoder
+
+    def _folder(self, spec: AdapterSpec) -> Path:
+        """The adapter's source on disk: a folder as it is, a hub repo's cached snapshot
+        (downloaded first, only its weights file and image encoder)."""
+        if ModelSpec(source=spec.source).kind != "repo":
+            return Path(spec.source).expanduser()
+        from huggingface_hub import snapshot_download
+
+        weights = f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else spec.weight_name
+        _, inside = encoder_of(spec)
+        patterns = [weights] + ([f"{inside}/*"] if inside else [])
+        try:
+            return Path(
+                snapshot_download(
+                    spec.source,
+                    allow_patterns=patterns,
+                    cache_dir=self._cache_dir,
+                    local_files_only=True,
+                )
+            )
+        except Exception:
+            log.warning("Downloading the reference adapter %s (%s)", spec.source, weights)
+        try:
+            return Path(
+                snapshot_download(spec.source, allow_patterns=patterns, cache_dir=self._cache_dir)
+            )
+        except Exception as err:
+            raise ProviderError(f"Cannot fetch the reference adapter {spec.source}: {err}") from err
+
+
+class _Saved:
+    """What loading an IP-Adapter changes in a pipeline, as it was before."""
+
+    def __init__(self, processors: dict[str, Any], encoder: Any, extractor: Any, hid: Any) -> None:
+        self.processors = processors
+        self.encoder = encoder
+        self.extractor = extractor
+        self.hid = hid
+
+    @classmethod
+    def of(cls, pipe: Any) -> _Saved:
+        unet = pipe.unet
+        return cls(
+            dict(unet.attn_processors),
+            getattr(pipe, "image_encoder", None),
+            getattr(pipe, "feature_extractor", None),
+            (unet.encoder_hid_proj, unet.config.encoder_hid_dim_type),
+        )
+
+    def restore(self, pipe: Any, unet: Any) -> None:
+        """Unload as diffusers does, then put back exactly what was there (diffusers' unload
+        gives every layer a fresh default processor and drops the feature extractor)."""
+        if unet.encoder_hid_proj is not self.hid[0] or unet.attn_processors != self.processors:
+            with contextlib.suppress(Exception):
+                pipe.unload_ip_adapter()
+        unet.set_attn_processor(self.processors)
+        unet.encoder_hid_proj = self.hid[0]
+        if unet.config.encoder_hid_dim_type != self.hid[1]:
+            unet.register_to_config(encoder_hid_dim_type=self.hid[1])
+        pipe.register_modules(image_encoder=self.encoder, feature_extractor=self.extractor)
+
+
+def _picture(data: bytes) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+    except Exception as err:
+        raise ProviderError("a reference image could not be read") from err

@@ -1,0 +1,150 @@
+"""Which reference images a local model follows, and how (its family's path and the adapters
+the owner configured for it), and the refusals of the references it can't follow."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+
+from PIL import Image
+
+from engine.errors import InvalidRequest
+from engine.local.adapter_options import AdapterSpec
+from engine.local.families import Family
+from engine.types import MAX_BLEND, REFERENCE_WEIGHTS, GenerationRequest, Mode, ReferenceKind
+
+
+def adapters_of(family: Family, adapters: Mapping[str, AdapterSpec]) -> dict[str, AdapterSpec]:
+    """The IP-Adapters of ``family`` by kind: those made for it, or for the family whose
+    dedicated inpainting checkpoint it is (the same UNet's attention)."""
+    if family.references != "ip_adapter":
+        return {}
+    keys = {family.key, family.key.removesuffix("-inpaint")}
+    return {spec.kind: spec for spec in adapters.values() if spec.family in keys}
+
+
+def reference_kinds(
+    family: Family, adapters: Mapping[str, AdapterSpec]
+) -> frozenset[ReferenceKind]:
+    if family.references == "images":
+        return frozenset(ReferenceKind)
+    return frozenset(ReferenceKind(kind) for kind in adapters_of(family, adapters))
+
+
+def max_references(family: Family, adapters: Mapping[str, AdapterSpec]) -> int:
+    """The most reference images one job takes (a /blend's included)."""
+    if not reference_kinds(family, adapters):
+        return 0
+    if family.references == "images":
+        return min(MAX_BLEND, family.max_input_images)
+    return MAX_BLEND
+
+
+def check_references(
+    request: GenerationRequest,
+    name: str,
+    family: Family,
+    adapters: Mapping[str, AdapterSpec],
+    able: Callable[[ReferenceKind], list[str]],
+    compiled: bool,
+) -> None:
+    """Refuse, up front and by name, references this model can't follow; ``able`` names the
+    models that follow a kind (asked only for a refusal)."""
+    references = request.references
+    if len(references) != len(request.reference_images):
+        raise InvalidRequest(
+            "references",
+            len(references),
+            f"{len(references)} references came with {len(request.reference_images)} images",
+        )
+    if not references:
+        return
+    what = f"{name} ({family.label})"
+    kinds = reference_kinds(family, adapters)
+    for reference in references:
+        if reference.kind not in kinds:
+            models = able(reference.kind)
+            raise InvalidRequest(
+                "references",
+                reference.kind.value,
+                f"{what} follows no {reference.kind.value} references; "
+                + (f"{', '.join(models)} can" if models else "no model here can"),
+            )
+        low, high = REFERENCE_WEIGHTS
+        if not low <= reference.weight <= high:
+            raise InvalidRequest(
+                "references", reference.weight, f"a reference's weight is {low:g} to {high:g}"
+            )
+    most = max_references(family, adapters)
+    if len(references) > most:
+        raise InvalidRequest(
+            "references", len(references), f"{what} follows {most} reference images at most"
+        )
+    if family.references == "images":
+        _check_image_references(request, what, family)
+        return
+    if compiled:
+        raise InvalidRequest(
+            "references",
+            None,
+            f"{what} is compiled, and an IP-Adapter changes its attention; turn compile off "
+            "to use references on it",
+        )
+    by_kind = adapters_of(family, adapters)
+    encoders = {encoder_of(by_kind[reference.kind]) for reference in references}
+    if len(encoders) > 1:
+        raise InvalidRequest(
+            "references",
+            None,
+            f"{what}'s style and subject adapters use different image encoders, so one job "
+            "takes references of one kind",
+        )
+
+
+def _check_image_references(request: GenerationRequest, what: str, family: Family) -> None:
+    """A family that takes references as its own input images: at weight 1, when drawing from
+    the prompt, and each image of a size its pipeline takes."""
+    for reference in request.references:
+        if reference.weight != 1:
+            raise InvalidRequest(
+                "references",
+                reference.weight,
+                f"{what} follows a reference image as it is: its weight can't be set, so "
+                "leave it at 1",
+            )
+    if request.mode is not Mode.TXT2IMG:
+        raise InvalidRequest(
+            "references",
+            request.mode.value,
+            f"{what} follows references only when drawing from a prompt; for an edit, give "
+            "the images as the edit's own",
+        )
+    if family.edit_input_limits is None:
+        return
+    side, aspect = family.edit_input_limits
+    for number, data in enumerate(request.reference_images, start=1):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+        except Exception as err:
+            raise InvalidRequest(
+                "references", number, "a reference image could not be read"
+            ) from err
+        if min(width, height) < side or max(width, height) > aspect * min(width, height):
+            raise InvalidRequest(
+                "references",
+                number,
+                f"{what} follows reference images of at least {side} px a side and at most "
+                f"{aspect:g} times as wide as high; reference {number} is {width}×{height}",
+            )
+
+
+def encoder_of(spec: AdapterSpec) -> tuple[str, str]:
+    """Where an adapter's image encoder is: (its source, or the absolute folder; the path
+    inside), as diffusers' load_ip_adapter reads ``image_encoder_folder``."""
+    encoder = spec.image_encoder
+    if encoder.startswith("/"):
+        return encoder, ""
+    if "/" in encoder:
+        return spec.source, encoder
+    return spec.source, f"{spec.subfolder}/{encoder}" if spec.subfolder else encoder

@@ -1,0 +1,68 @@
+"""A tiny random IP-Adapter for a tiny UNet, laid out as the published ones are: a CLIP image
+encoder saved with save_pretrained under ``models/image_encoder`` and the adapter's weights
+(``image_proj.*`` and ``ip_adapter.N.to_k_ip/to_v_ip``) in ``models/ip-adapter.safetensors``,
+so diffusers' own ``load_ip_adapter`` reads them. Nothing is downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import UNet2DConditionModel
+from safetensors.torch import save_file
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+IMAGE_EMBED = 16  # the encoder's projection, what the adapter's image projection takes
+TOKENS = 4  # image tokens the projection makes
+
+
+def build_ip_adapter(unet_folder: Path, out: Path, seed: int = 3) -> Path:
+    """An adapter for the UNet saved in ``unet_folder`` (a pipeline folder's ``unet``)."""
+    unet = UNet2DConditionModel.from_pretrained(unet_folder / "unet")
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            projection_dim=IMAGE_EMBED,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        )
+    )
+    models = out / "models"
+    encoder.save_pretrained(models / "image_encoder")
+
+    def random(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator) * 0.5
+
+    cross = unet.config.cross_attention_dim
+    tensors = {
+        "image_proj.proj.weight": random(cross * TOKENS, IMAGE_EMBED),
+        "image_proj.proj.bias": random(cross * TOKENS),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    # diffusers numbers the cross-attention layers 1, 3, 5, ... in attn_processors' order
+    key = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        tensors[f"ip_adapter.{key}.to_k_ip.weight"] = random(_width(unet, name), cross)
+        tensors[f"ip_adapter.{key}.to_v_ip.weight"] = random(_width(unet, name), cross)
+        key += 2
+    save_file({k: v.contiguous() for k, v in tensors.items()}, models / "ip-adapter.safetensors")
+    return out
+
+
+def _width(unet: UNet2DConditionModel, name: str) -> int:
+    """The hidden size of the attention layer ``name``."""
+    channels = list(unet.config.block_out_channels)
+    if name.startswith("mid_block"):
+        return int(channels[-1])
+    block = int(name.split(".")[1])
+    if name.startswith("up_blocks"):
+        return int(list(reversed(channels))[block])
+    return int(channels[block])
