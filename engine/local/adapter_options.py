@@ -79,7 +79,8 @@ class AdapterSpec(BaseModel):
         """The set_ip_adapter_scale value of one reference at ``weight``."""
         if self.blocks is None:
             return self.scale * weight
-        return _times(self.blocks, self.scale * weight)
+        scaled: Blocks = _times(self.blocks, self.scale * weight)
+        return scaled
 
 
 def _times(value: Any, factor: float) -> Any:

@@ -36,14 +36,14 @@ from engine.local.memory.recipe import Recipe
 from engine.local.models import family_of, info_of, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
-from engine.local.reference_adapters import ReferenceAdapters
-from engine.local.references import check_references, max_references, reference_kinds
 from engine.local.pipelines import (
     LoadedModel,
     ModelLoadError,
     load_model,
     load_upscaler,
 )
+from engine.local.reference_adapters import ReferenceAdapters
+from engine.local.references import check_references, max_references, reference_kinds
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS

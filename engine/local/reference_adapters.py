@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import snapshot_download
 from PIL import Image
+from transformers import CLIPVisionModelWithProjection
 
 from engine.errors import ProviderError
 from engine.local.adapter_options import AdapterSpec
@@ -87,26 +89,20 @@ class ReferenceAdapters:
             saved.restore(pipe, unet)
 
     def _encoder(self, spec: AdapterSpec, dtype: torch.dtype) -> Any:
-        from transformers import CLIPVisionModelWithProjection
-
         where, inside = encoder_of(spec)
         key = (where, inside, dtype)
-        encoder = self._encoders.get(key)
-        if encoder is None:
+        if key not in self._encoders:
             folder = Path(where).expanduser() if inside == "" else self._folder(spec) / inside
             log.info("Loading the image encoder %s", folder)
-            encoder = CLIPVisionModelWithProjection.from_pretrained(folder, dtype=dtype)
-            encoder = encoder.to(self._device).eval()
-            self._encoders[key] = encoder
-        return encoder
+            encoder: Any = CLIPVisionModelWithProjection.from_pretrained(folder, dtype=dtype)
+            self._encoders[key] = encoder.to(self._device).eval()
+        return self._encoders[key]
 
     def _folder(self, spec: AdapterSpec) -> Path:
         """The adapter's source on disk: a folder as it is, a hub repo's cached snapshot
         (downloaded first, only its weights file and image encoder)."""
         if ModelSpec(source=spec.source).kind != "repo":
             return Path(spec.source).expanduser()
-        from huggingface_hub import snapshot_download
-
         weights = f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else spec.weight_name
         _, inside = encoder_of(spec)
         patterns = [weights] + ([f"{inside}/*"] if inside else [])
