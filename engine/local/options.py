@@ -207,6 +207,11 @@ class LocalOptions(BaseModel):
                     f"adapter {name}: {family.label} takes no IP-Adapter here"
                     + ("; it follows reference images itself" if family.references else "")
                 )
+            if adapter.blocks is not None and not family.unet:
+                raise ValueError(
+                    f"adapter {name}: blocks are a UNet's (SD, SDXL); {family.label} takes one "
+                    "scale"
+                )
             other = served.setdefault((adapter.family, adapter.kind), name)
             if other != name:
                 raise ValueError(

@@ -5,6 +5,7 @@ exactly as loaded), or the images handed to a family that follows them itself.""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 from collections.abc import Iterator, Mapping
@@ -62,31 +63,38 @@ class ReferenceAdapters:
             groups.setdefault((reference.kind, reference.weight), []).append(picture)
         specs = [(by_kind[kind], weight) for kind, weight in groups]
         first = specs[0][0]
-        unet = pipe.unet
-        saved = _Saved.of(pipe)
+        denoiser = pipe.unet if family.unet else pipe.transformer
+        saved = _Saved.of(pipe, denoiser)
+        # the encoder is registered first, so diffusers loads none of its own
+        no_encoder = (
+            {"image_encoder_folder": None}
+            if "image_encoder_folder" in inspect.signature(pipe.load_ip_adapter).parameters
+            else {"image_encoder_pretrained_model_name_or_path": None}
+        )
         try:
             pipe.register_modules(image_encoder=self._encoder(first, pipe.dtype))
-            folders = [str(self._folder(spec)) for spec, _ in specs]
             pipe.load_ip_adapter(
-                folders,
+                [str(self._folder(spec)) for spec, _ in specs],
                 subfolder=[spec.subfolder for spec, _ in specs],
                 weight_name=[spec.weight_name for spec, _ in specs],
-                image_encoder_folder=None,
                 local_files_only=True,
+                **no_encoder,
             )
-            pipe.set_ip_adapter_scale([spec.scaled(weight) for spec, weight in specs])
+            scales = [spec.scaled(weight) for spec, weight in specs]
+            # one adapter's scale alone: FLUX.1 reads a list of one as one scale per layer
+            pipe.set_ip_adapter_scale(scales[0] if len(scales) == 1 else scales)
         except ProviderError:
-            saved.restore(pipe, unet)
+            saved.restore(pipe, denoiser)
             raise
         except Exception as err:
-            saved.restore(pipe, unet)
+            saved.restore(pipe, denoiser)
             raise ProviderError(
                 f"The reference adapter for {label} could not be loaded: {err}"
             ) from err
         try:
             yield {"ip_adapter_image": list(groups.values())}
         finally:
-            saved.restore(pipe, unet)
+            saved.restore(pipe, denoiser)
 
     def _encoder(self, spec: AdapterSpec, dtype: torch.dtype) -> Any:
         where, inside = encoder_of(spec)
@@ -125,6 +133,9 @@ class ReferenceAdapters:
             raise ProviderError(f"Cannot fetch the reference adapter {spec.source}: {err}") from err
 
 
+_ABSENT = object()
+
+
 class _Saved:
     """What loading an IP-Adapter changes in a pipeline, as it was before."""
 
@@ -135,25 +146,32 @@ class _Saved:
         self.hid = hid
 
     @classmethod
-    def of(cls, pipe: Any) -> _Saved:
-        unet = pipe.unet
+    def of(cls, pipe: Any, denoiser: Any) -> _Saved:
         return cls(
-            dict(unet.attn_processors),
+            dict(denoiser.attn_processors),
             getattr(pipe, "image_encoder", None),
             getattr(pipe, "feature_extractor", None),
-            (unet.encoder_hid_proj, unet.config.encoder_hid_dim_type),
+            (
+                getattr(denoiser, "encoder_hid_proj", _ABSENT),
+                getattr(denoiser.config, "encoder_hid_dim_type", None),
+            ),
         )
 
-    def restore(self, pipe: Any, unet: Any) -> None:
+    def restore(self, pipe: Any, denoiser: Any) -> None:
         """Unload as diffusers does, then put back exactly what was there (diffusers' unload
         gives every layer a fresh default processor and drops the feature extractor)."""
-        if unet.encoder_hid_proj is not self.hid[0] or unet.attn_processors != self.processors:
+        changed = denoiser.attn_processors != self.processors
+        if getattr(denoiser, "encoder_hid_proj", _ABSENT) is not self.hid[0] or changed:
             with contextlib.suppress(Exception):
                 pipe.unload_ip_adapter()
-        unet.set_attn_processor(self.processors)
-        unet.encoder_hid_proj = self.hid[0]
-        if unet.config.encoder_hid_dim_type != self.hid[1]:
-            unet.register_to_config(encoder_hid_dim_type=self.hid[1])
+        denoiser.set_attn_processor(self.processors)
+        if self.hid[0] is _ABSENT:  # FLUX.1's transformer has none until an adapter is loaded
+            if hasattr(denoiser, "encoder_hid_proj"):
+                delattr(denoiser, "encoder_hid_proj")
+        else:
+            denoiser.encoder_hid_proj = self.hid[0]
+        if getattr(denoiser.config, "encoder_hid_dim_type", None) != self.hid[1]:
+            denoiser.register_to_config(encoder_hid_dim_type=self.hid[1])
         pipe.register_modules(image_encoder=self.encoder, feature_extractor=self.extractor)
 
 

@@ -3,9 +3,11 @@ the owner configured for it), and the refusals of the references it can't follow
 
 from __future__ import annotations
 
+import inspect
 import io
 from collections.abc import Callable, Mapping
 
+import diffusers
 from PIL import Image
 
 from engine.errors import InvalidRequest
@@ -90,6 +92,13 @@ def check_references(
             f"{what} is compiled, and an IP-Adapter changes its attention; turn compile off "
             "to use references on it",
         )
+    pipeline = family.pipeline(request.mode)
+    if pipeline is None or not _takes_ip_adapter(pipeline):
+        raise InvalidRequest(
+            "references",
+            request.mode.value,
+            f"{what} follows references only when drawing from a prompt or an image",
+        )
     by_kind = adapters_of(family, adapters)
     encoders = {encoder_of(by_kind[reference.kind]) for reference in references}
     if len(encoders) > 1:
@@ -137,6 +146,12 @@ def _check_image_references(request: GenerationRequest, what: str, family: Famil
                 f"{what} follows reference images of at least {side} px a side and at most "
                 f"{aspect:g} times as wide as high; reference {number} is {width}×{height}",
             )
+
+
+def _takes_ip_adapter(pipeline: str) -> bool:
+    """Whether a diffusers pipeline class's call takes ``ip_adapter_image``."""
+    cls = getattr(diffusers, pipeline, None)
+    return cls is not None and "ip_adapter_image" in inspect.signature(cls.__call__).parameters
 
 
 def encoder_of(spec: AdapterSpec) -> tuple[str, str]:

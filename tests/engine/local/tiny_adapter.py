@@ -5,7 +5,9 @@ so diffusers' own ``load_ip_adapter`` reads them. Nothing is downloaded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -16,10 +18,7 @@ IMAGE_EMBED = 16  # the encoder's projection, what the adapter's image projectio
 TOKENS = 4  # image tokens the projection makes
 
 
-def build_ip_adapter(unet_folder: Path, out: Path, seed: int = 3) -> Path:
-    """An adapter for the UNet saved in ``unet_folder`` (a pipeline folder's ``unet``)."""
-    unet = UNet2DConditionModel.from_pretrained(unet_folder / "unet")
-    generator = torch.Generator().manual_seed(seed)
+def _image_encoder(models: Path, seed: int) -> None:
     torch.manual_seed(seed)
     encoder = CLIPVisionModelWithProjection(
         CLIPVisionConfig(
@@ -32,19 +31,36 @@ def build_ip_adapter(unet_folder: Path, out: Path, seed: int = 3) -> Path:
             patch_size=8,
         )
     )
-    models = out / "models"
     encoder.save_pretrained(models / "image_encoder")
 
-    def random(*shape: int) -> torch.Tensor:
-        return torch.randn(shape, generator=generator) * 0.5
 
-    cross = unet.config.cross_attention_dim
-    tensors = {
+def _projection(cross: int, random: Any) -> dict[str, torch.Tensor]:
+    """IP-Adapter's image projection: the encoder's embedding to TOKENS tokens of ``cross``."""
+    return {
         "image_proj.proj.weight": random(cross * TOKENS, IMAGE_EMBED),
         "image_proj.proj.bias": random(cross * TOKENS),
         "image_proj.norm.weight": torch.ones(cross),
         "image_proj.norm.bias": torch.zeros(cross),
     }
+
+
+def _random(seed: int) -> Any:
+    generator = torch.Generator().manual_seed(seed)
+
+    def random(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator) * 0.5
+
+    return random
+
+
+def build_ip_adapter(unet_folder: Path, out: Path, seed: int = 3) -> Path:
+    """An adapter for the UNet saved in ``unet_folder`` (a pipeline folder's ``unet``)."""
+    unet = UNet2DConditionModel.from_pretrained(unet_folder / "unet")
+    models = out / "models"
+    _image_encoder(models, seed)
+    random = _random(seed)
+    cross = unet.config.cross_attention_dim
+    tensors = _projection(cross, random)
     # diffusers numbers the cross-attention layers 1, 3, 5, ... in attn_processors' order
     key = 1
     for name in unet.attn_processors:
@@ -53,6 +69,25 @@ def build_ip_adapter(unet_folder: Path, out: Path, seed: int = 3) -> Path:
         tensors[f"ip_adapter.{key}.to_k_ip.weight"] = random(_width(unet, name), cross)
         tensors[f"ip_adapter.{key}.to_v_ip.weight"] = random(_width(unet, name), cross)
         key += 2
+    save_file({k: v.contiguous() for k, v in tensors.items()}, models / "ip-adapter.safetensors")
+    return out
+
+
+def build_flux_ip_adapter(pipe_folder: Path, out: Path, seed: int = 4) -> Path:
+    """An adapter for the FLUX.1 transformer saved in ``pipe_folder``, in the layout XLabs'
+    FLUX.1 IP-Adapter has after diffusers' conversion: each double block's attention takes
+    the image tokens (keys ``ip_adapter.N.to_k_ip/to_v_ip`` with biases, N from 0)."""
+    config = json.loads((pipe_folder / "transformer" / "config.json").read_text())
+    models = out / "models"
+    _image_encoder(models, seed)
+    random = _random(seed)
+    joint = config["joint_attention_dim"]
+    inner = config["num_attention_heads"] * config["attention_head_dim"]
+    tensors = _projection(joint, random)
+    for block in range(config["num_layers"]):
+        for name in ("to_k_ip", "to_v_ip"):
+            tensors[f"ip_adapter.{block}.{name}.weight"] = random(inner, joint)
+            tensors[f"ip_adapter.{block}.{name}.bias"] = random(inner)
     save_file({k: v.contiguous() for k, v in tensors.items()}, models / "ip-adapter.safetensors")
     return out
 

@@ -1,0 +1,111 @@
+"""FLUX.1 follows references through an IP-Adapter loaded into its transformer for the call
+(diffusers' FluxIPAdapterMixin), on tiny FLUX.1 [dev] through the local engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import (
+    CancelToken,
+    GenerationRequest,
+    GenerationResult,
+    InvalidRequest,
+    Mode,
+    Reference,
+    ReferenceKind,
+)
+from engine.errors import ProviderConfigError
+from engine.local import LocalProvider
+from engine.registry import ProviderConfig, build_provider
+from tests.engine.local.family_models import FamilyModels
+from tests.engine.local.test_references import png
+from tests.engine.local.tiny_adapter import build_flux_ip_adapter
+
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
+
+STYLE, SUBJECT = ReferenceKind.STYLE, ReferenceKind.SUBJECT
+
+
+@pytest.fixture(scope="module")
+def adapter(family_models: FamilyModels, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_flux_ip_adapter(
+        family_models.folder("flux1"), tmp_path_factory.mktemp("flux-adapter")
+    )
+
+
+def settings(family_models: FamilyModels, adapter: Path, **entry: Any) -> dict[str, Any]:
+    return family_models.options(
+        ["flux1", "flux1-kontext"],
+        adapters={
+            "flux-style": {
+                "family": "flux1",
+                "source": str(adapter),
+                "subfolder": "models",
+                "weight_name": "ip-adapter.safetensors",
+                **entry,
+            }
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(
+    family_models: FamilyModels, adapter: Path, one_torch_thread: None
+) -> Iterator[LocalProvider]:
+    provider = build_provider("local", ProviderConfig("local", settings(family_models, adapter)))
+    assert isinstance(provider, LocalProvider)
+    yield provider
+    asyncio.run(provider.close())
+
+
+def ask(*references: tuple[ReferenceKind, float], **more: Any) -> GenerationRequest:
+    return GenerationRequest(
+        "a red bicycle",
+        model=more.pop("model", "flux1"),
+        seed=5,
+        references=tuple(Reference(kind, weight) for kind, weight in references),
+        reference_images=tuple(png(index) for index in range(len(references))),
+        **more,
+    )
+
+
+async def draw(provider: LocalProvider, request: GenerationRequest) -> np.ndarray:
+    result = await provider.generate(provider.prepare(request), lambda _: None, CancelToken())
+    assert isinstance(result, GenerationResult)
+    return np.asarray(result.images[0].image, dtype=np.int16)
+
+
+async def test_flux1_follows_a_reference_and_leaves_no_trace(engine: LocalProvider):
+    plain = await draw(engine, ask())
+    pipe = engine.cache.get("flux1").pipeline(Mode.TXT2IMG)
+    processors = dict(pipe.transformer.attn_processors)
+    one = await draw(engine, ask((STYLE, 1.0)))
+    zero = await draw(engine, ask((STYLE, 0.0)))
+    several = await draw(engine, ask((STYLE, 1.0), (STYLE, 0.5), (STYLE, 1.5)))
+    assert np.abs(one - plain).max() > 0 and np.abs(several - one).max() > 0
+    assert zero.tolist() == plain.tolist()
+    assert (await draw(engine, ask())).tolist() == plain.tolist()
+    assert pipe.transformer.attn_processors == processors
+    assert not hasattr(pipe.transformer, "encoder_hid_proj") and pipe.image_encoder is None
+
+
+def test_flux1_says_what_it_follows(engine: LocalProvider):
+    assert engine.model_info("flux1").references == {STYLE}
+    assert engine.model_info("flux1-kontext").references == frozenset()
+
+
+def test_flux1_refuses_a_kind_it_has_no_adapter_for(engine: LocalProvider):
+    with pytest.raises(InvalidRequest, match="follows no subject references; no model here"):
+        engine.prepare(ask((SUBJECT, 1.0)))
+
+
+def test_flux1_adapters_take_one_scale(family_models: FamilyModels, adapter: Path):
+    options = settings(family_models, adapter, blocks={"up": {"block_0": [1.0]}})
+    with pytest.raises(ProviderConfigError, match="takes one scale"):
+        build_provider("local", ProviderConfig("local", options))
