@@ -28,8 +28,10 @@ class AdapterSpec(BaseModel):
     weight_name: str
     subfolder: str = ""
     # diffusers' image_encoder_folder: a folder name inside ``subfolder``, or a path inside
-    # ``source`` when it holds a "/"; an absolute path is a folder of its own.
+    # ``source`` when it holds a "/"; or image_encoder_source, a hub repo or folder of its own
+    # (FLUX.1's IP-Adapter uses openai/clip-vit-large-patch14).
     image_encoder: str = "image_encoder"
+    image_encoder_source: str | None = None
     kind: ReferenceKind = ReferenceKind.STYLE
     # Per-block scales at weight 1 (each value is multiplied by the reference's weight); none:
     # every attention layer at the weight.
@@ -49,7 +51,7 @@ class AdapterSpec(BaseModel):
     @field_validator("subfolder", "image_encoder")
     @classmethod
     def _inside(cls, value: str) -> str:
-        if ".." in PurePosixPath(value).parts:
+        if ".." in PurePosixPath(value).parts or value.startswith("/"):
             raise ValueError(f"{value!r} leaves the adapter's source")
         return value
 

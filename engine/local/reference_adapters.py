@@ -100,37 +100,44 @@ class ReferenceAdapters:
         where, inside = encoder_of(spec)
         key = (where, inside, dtype)
         if key not in self._encoders:
-            folder = Path(where).expanduser() if inside == "" else self._folder(spec) / inside
+            if where == spec.source:
+                folder = self._folder(spec) / inside
+            else:  # a folder or repo of its own
+                folder = self._local(where, ["*.json", "*.safetensors"], "image encoder")
             log.info("Loading the image encoder %s", folder)
             encoder: Any = CLIPVisionModelWithProjection.from_pretrained(folder, dtype=dtype)
             self._encoders[key] = encoder.to(self._device).eval()
         return self._encoders[key]
 
     def _folder(self, spec: AdapterSpec) -> Path:
-        """The adapter's source on disk: a folder as it is, a hub repo's cached snapshot
-        (downloaded first, only its weights file and image encoder)."""
-        if ModelSpec(source=spec.source).kind != "repo":
-            return Path(spec.source).expanduser()
+        """The adapter's source on disk, with only its weights file and image encoder fetched
+        from a hub repo."""
         weights = f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else spec.weight_name
-        _, inside = encoder_of(spec)
-        patterns = [weights] + ([f"{inside}/*"] if inside else [])
-        try:
+        where, inside = encoder_of(spec)
+        patterns = [weights] + ([f"{inside}/*"] if inside and where == spec.source else [])
+        return self._local(spec.source, patterns, "reference adapter")
+
+    def _local(self, source: str, patterns: list[str], what: str) -> Path:
+        """A folder as it is; a hub repo's cached snapshot of ``patterns``, downloaded first
+        where it is not cached."""
+        if ModelSpec(source=source).kind != "repo":
+            return Path(source).expanduser()
+        with contextlib.suppress(Exception):
             return Path(
                 snapshot_download(
-                    spec.source,
+                    source,
                     allow_patterns=patterns,
                     cache_dir=self._cache_dir,
                     local_files_only=True,
                 )
             )
-        except Exception:
-            log.warning("Downloading the reference adapter %s (%s)", spec.source, weights)
+        log.warning("Downloading the %s %s (%s)", what, source, ", ".join(patterns))
         try:
             return Path(
-                snapshot_download(spec.source, allow_patterns=patterns, cache_dir=self._cache_dir)
+                snapshot_download(source, allow_patterns=patterns, cache_dir=self._cache_dir)
             )
         except Exception as err:
-            raise ProviderError(f"Cannot fetch the reference adapter {spec.source}: {err}") from err
+            raise ProviderError(f"Cannot fetch the {what} {source}: {err}") from err
 
 
 _ABSENT = object()

@@ -155,11 +155,11 @@ def _takes_ip_adapter(pipeline: str) -> bool:
 
 
 def encoder_of(spec: AdapterSpec) -> tuple[str, str]:
-    """Where an adapter's image encoder is: (its source, or the absolute folder; the path
-    inside), as diffusers' load_ip_adapter reads ``image_encoder_folder``."""
+    """Where an adapter's image encoder is: (a source, the path inside it), as diffusers'
+    load_ip_adapter reads ``image_encoder_folder``, or ``image_encoder_source`` as a whole."""
+    if spec.image_encoder_source is not None:
+        return spec.image_encoder_source, ""
     encoder = spec.image_encoder
-    if encoder.startswith("/"):
-        return encoder, ""
     if "/" in encoder:
         return spec.source, encoder
     return spec.source, f"{spec.subfolder}/{encoder}" if spec.subfolder else encoder

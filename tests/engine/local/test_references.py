@@ -266,3 +266,28 @@ def test_one_adapter_per_kind_and_family():
     settings = {"adapters": {"a": adapter("sd", Path("/x")), "b": adapter("sd", Path("/y"))}}
     with pytest.raises(ProviderConfigError, match="a and b both serve style"):
         parse_local_options(settings)
+
+
+async def test_an_image_encoder_from_a_folder_of_its_own(
+    tiny: TinyModels, adapters: Adapters, tmp_path: Path
+):
+    """As FLUX.1's IP-Adapter is published: the weights in one repo, the CLIP encoder in
+    another."""
+    (tmp_path / "ip").mkdir()
+    weights = adapters.sd / "models" / "ip-adapter.safetensors"
+    (tmp_path / "ip" / "ip-adapter.safetensors").write_bytes(weights.read_bytes())
+    entry = {
+        "family": "sd",
+        "source": str(tmp_path / "ip"),
+        "weight_name": "ip-adapter.safetensors",
+        "image_encoder_source": str(adapters.sd / "models" / "image_encoder"),
+    }
+    apart = build_provider(
+        "local", ProviderConfig("local", local_options(tiny, adapters={"a": entry}))
+    )
+    together = make(tiny, adapters)
+    assert isinstance(apart, LocalProvider) and isinstance(together, LocalProvider)
+    request = ask("tiny", (STYLE, 1.0))
+    assert (await draw(apart, request)).tolist() == (await draw(together, request)).tolist()
+    await apart.close()
+    await together.close()
