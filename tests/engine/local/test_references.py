@@ -291,3 +291,10 @@ async def test_an_image_encoder_from_a_folder_of_its_own(
     assert (await draw(apart, request)).tolist() == (await draw(together, request)).tolist()
     await apart.close()
     await together.close()
+
+
+async def test_a_blend_without_a_prompt(engine: LocalProvider):
+    """/blend: two to five style references at weight 1 and no prompt."""
+    two = await draw(engine, ask("tiny-xl", (STYLE, 1.0), (STYLE, 1.0)).replace(prompt=""))
+    three = await draw(engine, ask("tiny-xl", *[(STYLE, 1.0)] * 3).replace(prompt=""))
+    assert np.abs(three - two).max() > 10

@@ -107,3 +107,9 @@ def test_a_family_without_references_names_klein(engine: LocalProvider):
     )
     with pytest.raises(InvalidRequest, match=r"follows no style references; flux2-klein can"):
         engine.prepare(request)
+
+
+async def test_klein_blends_without_a_prompt(engine: LocalProvider):
+    two = await draw(engine, ask((STYLE, 1.0), (STYLE, 1.0)).replace(prompt=""))
+    three = await draw(engine, ask(*[(STYLE, 1.0)] * 3).replace(prompt=""))
+    assert np.abs(three - two).max() > 0
