@@ -80,6 +80,7 @@ class ReferenceAdapters:
                 local_files_only=True,
                 **no_encoder,
             )
+            _onto_the_device(pipe, denoiser, saved.processors)
             scales = [spec.scaled(weight) for spec, weight in specs]
             # one adapter's scale alone: FLUX.1 reads a list of one as one scale per layer
             pipe.set_ip_adapter_scale(scales[0] if len(scales) == 1 else scales)
@@ -138,6 +139,19 @@ class ReferenceAdapters:
             )
         except Exception as err:
             raise ProviderError(f"Cannot fetch the {what} {source}: {err}") from err
+
+
+def _onto_the_device(pipe: Any, denoiser: Any, before: dict[str, Any]) -> None:
+    """The adapter's new layers where the call runs: diffusers makes them on the denoiser's
+    device, which under group or sequential offload is not where its blocks run, and the
+    offload hooks were set up before these layers existed."""
+    device = pipe._execution_device
+    for name, processor in denoiser.attn_processors.items():
+        if processor is not before.get(name) and isinstance(processor, torch.nn.Module):
+            processor.to(device)
+    projection = getattr(denoiser, "encoder_hid_proj", None)
+    if projection is not None:
+        projection.to(device)
 
 
 _ABSENT = object()
