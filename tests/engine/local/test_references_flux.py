@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from diffusers import FluxPipeline
 
 from engine import (
     CancelToken,
@@ -22,6 +24,11 @@ from engine import (
 )
 from engine.errors import ProviderConfigError
 from engine.local import LocalProvider
+from engine.local.families import by_key
+from engine.local.memory.load import place
+from engine.local.memory.recipe import Recipe
+from engine.local.options import parse_local_options
+from engine.local.reference_adapters import ReferenceAdapters
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.family_models import FamilyModels
 from tests.engine.local.test_references import png
@@ -109,3 +116,32 @@ def test_flux1_adapters_take_one_scale(family_models: FamilyModels, adapter: Pat
     options = settings(family_models, adapter, blocks={"up": {"block_0": [1.0]}})
     with pytest.raises(ProviderConfigError, match="takes one scale"):
         build_provider("local", ProviderConfig("local", options))
+
+
+@pytest.mark.parametrize("placement", ["model_offload", "group_offload"])
+def test_an_adapter_runs_on_an_offloaded_model(
+    family_models: FamilyModels, adapter: Path, placement: str
+):
+    """The offload paths with the CPU standing for the GPU (as tests/engine/local/memory do):
+    the adapter's layers, made after the hooks, still run, and give the plain model's image."""
+    options = parse_local_options(settings(family_models, adapter))
+    references = ReferenceAdapters(options.adapters, None, torch.device("cpu"))
+    request = ask((STYLE, 1.0))
+
+    def run(pipe: Any) -> np.ndarray:
+        generator = torch.Generator("cpu").manual_seed(1)
+        with references.applied(by_key("flux1"), pipe, request, "flux1") as extra:
+            return pipe(
+                "a cat",
+                generator=generator,
+                height=64,
+                width=64,
+                num_inference_steps=2,
+                output_type="np",
+                **extra,
+            ).images
+
+    plain = FluxPipeline.from_pretrained(family_models.folder("flux1"))
+    placed = FluxPipeline.from_pretrained(family_models.folder("flux1"))
+    place(placed, Recipe(placement), torch.device("cpu"), torch.float32)  # type: ignore[arg-type]
+    assert np.abs(run(placed) - run(plain)).max() < 1e-5
