@@ -141,6 +141,15 @@ class ReferenceAdapters:
             raise ProviderError(f"Cannot fetch the {what} {source}: {err}") from err
 
 
+def with_references(arguments: dict[str, Any], referenced: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments with its references': on an edit from several images (FLUX.2
+    [klein]), the references come after the images to edit."""
+    merged = {**arguments, **referenced}
+    if "image" in arguments and "image" in referenced:
+        merged["image"] = [*arguments["image"], *referenced["image"]]
+    return merged
+
+
 def _onto_the_device(pipe: Any, denoiser: Any, before: dict[str, Any]) -> None:
     """The adapter's new layers where the call runs: diffusers makes them on the denoiser's
     device, which under group or sequential offload is not where its blocks run, and the

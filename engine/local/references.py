@@ -112,7 +112,8 @@ def check_references(
 
 def _check_image_references(request: GenerationRequest, what: str, family: Family) -> None:
     """A family that takes references as its own input images: at weight 1, when drawing from
-    the prompt, and each image of a size its pipeline takes."""
+    the prompt or beside the images of an edit, and each image of a size its pipeline
+    takes."""
     for reference in request.references:
         if reference.weight != 1:
             raise InvalidRequest(
@@ -121,13 +122,21 @@ def _check_image_references(request: GenerationRequest, what: str, family: Famil
                 f"{what} follows a reference image as it is: its weight can't be set, so "
                 "leave it at 1",
             )
-    if request.mode is not Mode.TXT2IMG:
+    if request.mode not in (Mode.TXT2IMG, Mode.EDIT):
         raise InvalidRequest(
             "references",
             request.mode.value,
-            f"{what} follows references only when drawing from a prompt; for an edit, give "
-            "the images as the edit's own",
+            f"{what} follows references when drawing from a prompt or editing",
         )
+    if request.mode is Mode.EDIT:
+        images = 1 + len(request.extra_images) + len(request.references)
+        if images > family.max_input_images:
+            raise InvalidRequest(
+                "references",
+                len(request.references),
+                f"{what} takes {family.max_input_images} images at most, the images to edit "
+                f"and the references together; {images} were given",
+            )
     if family.edit_input_limits is None:
         return
     side, aspect = family.edit_input_limits

@@ -23,7 +23,7 @@ from engine.local.openvino.runtime import OpenVinoRuntime
 from engine.local.options import LocalOptions
 from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
-from engine.local.reference_adapters import ReferenceAdapters
+from engine.local.reference_adapters import ReferenceAdapters, with_references
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback
@@ -108,7 +108,7 @@ class PipelineRunner:
                 self._loras(model, pipe, first),
                 model.speed.calling(),
             ):
-                images = pipe(**arguments, **referenced).images
+                images = pipe(**with_references(arguments, referenced)).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
                 images = _decode(tiny, pipe, latents)

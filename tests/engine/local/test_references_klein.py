@@ -5,11 +5,13 @@ takes, images its pipeline refuses) is refused up front by name."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine import (
     CancelToken,
@@ -52,6 +54,12 @@ def ask(*references: tuple[ReferenceKind, float], **more: Any) -> GenerationRequ
     )
 
 
+def white() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 async def draw(provider: LocalProvider, request: GenerationRequest, **more: Any) -> np.ndarray:
     result = await provider.generate(
         provider.prepare(request), more.get("progress", lambda _: None), CancelToken()
@@ -86,8 +94,17 @@ def test_klein_says_what_it_follows(engine: LocalProvider):
         (ask((STYLE, 1.0), size=(48, 48)), "at least 64 px a side .* reference 1 is 48×48"),
         (ask((STYLE, 1.0), size=(600, 64)), "8 times as wide as high; reference 1 is 600×64"),
         (
-            ask((STYLE, 1.0), mode=Mode.EDIT, init_image=png(7, (64, 64))),
-            "only when drawing from a prompt",
+            ask(
+                (STYLE, 1.0),
+                mode=Mode.EDIT,
+                init_image=png(7, (64, 64)),
+                extra_images=(png(8, (64, 64)),) * 3,
+            ),
+            "4 images at most, the images to edit and the references together; 5 were given",
+        ),
+        (
+            ask((STYLE, 1.0), mode=Mode.INPAINT, init_image=png(7, (64, 64)), mask_image=white()),
+            "when drawing from a prompt or editing",
         ),
     ],
 )
@@ -113,3 +130,10 @@ async def test_klein_blends_without_a_prompt(engine: LocalProvider):
     two = await draw(engine, ask((STYLE, 1.0), (STYLE, 1.0)).replace(prompt=""))
     three = await draw(engine, ask(*[(STYLE, 1.0)] * 3).replace(prompt=""))
     assert np.abs(three - two).max() > 0
+
+
+async def test_klein_edits_beside_its_references(engine: LocalProvider):
+    edit = {"mode": Mode.EDIT, "init_image": png(7, (64, 64))}
+    plain = await draw(engine, ask(**edit))
+    referenced = await draw(engine, ask((SUBJECT, 1.0), **edit))
+    assert np.abs(referenced - plain).max() > 0
