@@ -118,9 +118,13 @@ def test_flux1_adapters_take_one_scale(family_models: FamilyModels, adapter: Pat
         build_provider("local", ProviderConfig("local", options))
 
 
-@pytest.mark.parametrize("placement", ["model_offload", "group_offload"])
+@pytest.mark.parametrize(
+    "recipe",
+    [Recipe("model_offload"), Recipe("group_offload"), Recipe("gpu", fp8_storage=True)],
+    ids=lambda recipe: recipe.summary,
+)
 def test_an_adapter_runs_on_an_offloaded_model(
-    family_models: FamilyModels, adapter: Path, placement: str
+    family_models: FamilyModels, adapter: Path, recipe: Recipe
 ):
     """The offload paths with the CPU standing for the GPU (as tests/engine/local/memory do):
     the adapter's layers, made after the hooks, still run, and give the plain model's image."""
@@ -143,5 +147,6 @@ def test_an_adapter_runs_on_an_offloaded_model(
 
     plain = FluxPipeline.from_pretrained(family_models.folder("flux1"))
     placed = FluxPipeline.from_pretrained(family_models.folder("flux1"))
-    place(placed, Recipe(placement), torch.device("cpu"), torch.float32)  # type: ignore[arg-type]
-    assert np.abs(run(placed) - run(plain)).max() < 1e-5
+    place(placed, recipe, torch.device("cpu"), torch.float32)
+    # offloading moves weights, not values; fp8 storage rounds them
+    assert np.abs(run(placed) - run(plain)).max() < (0.1 if recipe.fp8_storage else 1e-5)
