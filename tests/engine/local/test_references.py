@@ -20,6 +20,7 @@ from engine import (
     GenerationRequest,
     GenerationResult,
     InvalidRequest,
+    LoraRef,
     Mode,
     Progress,
     ProviderError,
@@ -32,6 +33,8 @@ from engine.local.options import parse_local_options
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.conftest import TinyModels, local_options
 from tests.engine.local.tiny_adapter import build_ip_adapter
+from tests.engine.local.tiny_inpaint import left_half, picture
+from tests.engine.local.tiny_inpaint import png as to_png
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -298,3 +301,27 @@ async def test_a_blend_without_a_prompt(engine: LocalProvider):
     two = await draw(engine, ask("tiny-xl", (STYLE, 1.0), (STYLE, 1.0)).replace(prompt=""))
     three = await draw(engine, ask("tiny-xl", *[(STYLE, 1.0)] * 3).replace(prompt=""))
     assert np.abs(three - two).max() > 10
+
+
+async def test_an_inpaint_follows_a_reference_and_keeps_the_rest(engine: LocalProvider):
+    image = picture(64, 64)
+    repaint = {
+        "mode": Mode.INPAINT,
+        "init_image": to_png(image),
+        "mask_image": to_png(left_half(64, 64)),
+        "strength": 1.0,
+    }
+    plain = await draw(engine, ask("tiny-xl", **repaint))
+    referenced = await draw(engine, ask("tiny-xl", (SUBJECT, 1.0), **repaint))
+    assert np.abs(referenced - plain).max() > 10
+    kept = np.asarray(image, dtype=np.int16)[:, 32:]
+    assert referenced[:, 32:].tolist() == kept.tolist()
+
+
+async def test_a_lora_and_a_reference_together_leave_no_trace(engine: LocalProvider):
+    plain = await draw(engine, ask("tiny"))
+    lora = (LoraRef("inkwash", 1.0),)
+    with_lora = await draw(engine, ask("tiny", loras=lora))
+    both = await draw(engine, ask("tiny", (STYLE, 1.0), loras=lora))
+    assert np.abs(both - with_lora).max() > 10
+    assert (await draw(engine, ask("tiny"))).tolist() == plain.tolist()
