@@ -4,9 +4,9 @@ IP-Adapters that turn a reference image into what the denoiser attends to."""
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.types import ReferenceKind
 
@@ -17,15 +17,17 @@ Blocks = dict[str, Any]
 
 
 class AdapterSpec(BaseModel):
-    """One IP-Adapter: its weights file in ``source`` (a hub repo or a folder) under
-    ``subfolder``, the CLIP image encoder beside it, the family it was trained for and the
-    reference kind it serves."""
+    """One adapter: an IP-Adapter (its weights file in ``source``, a hub repo or a folder,
+    under ``subfolder``, and the CLIP image encoder beside it) or FLUX.1 Redux (``source``
+    holds its image_encoder, feature_extractor and image_embedder folders); the family it was
+    trained for and the reference kind it serves."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     family: str
     source: str
-    weight_name: str
+    type: Literal["ip_adapter", "redux"] = "ip_adapter"
+    weight_name: str | None = None
     subfolder: str = ""
     # diffusers' image_encoder_folder: a folder name inside ``subfolder``, or a path inside
     # ``source`` when it holds a "/"; or image_encoder_source, a hub repo or folder of its own
@@ -39,9 +41,19 @@ class AdapterSpec(BaseModel):
     licence: str | None = None
     scale: Annotated[float, Field(gt=0, le=2)] = 1.0  # the adapter's scale at weight 1
 
+    @model_validator(mode="after")
+    def _weights_for_an_ip_adapter(self) -> AdapterSpec:
+        if self.type == "ip_adapter" and self.weight_name is None:
+            raise ValueError("an IP-Adapter needs weight_name, its weights file")
+        if self.type == "redux" and (self.weight_name is not None or self.blocks is not None):
+            raise ValueError("FLUX.1 Redux takes no weight_name or blocks: source is its folder")
+        return self
+
     @field_validator("weight_name")
     @classmethod
-    def _weights_file(cls, value: str) -> str:
+    def _weights_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.endswith((".safetensors", ".bin")):
             raise ValueError(f"{value!r} is not a .safetensors or .bin file")
         if PurePosixPath(value).name != value:

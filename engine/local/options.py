@@ -207,6 +207,8 @@ class LocalOptions(BaseModel):
                     f"adapter {name}: {family.label} takes no IP-Adapter here"
                     + ("; it follows reference images itself" if family.references else "")
                 )
+            if adapter.type == "redux" and not family.key.startswith("flux1"):
+                raise ValueError(f"adapter {name}: FLUX.1 Redux is for FLUX.1, not {family.label}")
             if adapter.blocks is not None and not family.unet:
                 raise ValueError(
                     f"adapter {name}: blocks are a UNet's (SD, SDXL); {family.label} takes one "

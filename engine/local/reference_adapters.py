@@ -21,8 +21,9 @@ from engine.errors import ProviderError
 from engine.local.adapter_options import AdapterSpec
 from engine.local.families import Family
 from engine.local.options import ModelSpec
+from engine.local.redux import Redux, redux_arguments
 from engine.local.references import adapters_of, encoder_of
-from engine.types import GenerationRequest, ReferenceKind
+from engine.types import GenerationRequest, Reference, ReferenceKind
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ReferenceAdapters:
         self._cache_dir = cache_dir
         self._device = device
         self._encoders: dict[tuple[str, str, torch.dtype], Any] = {}
+        self._reduxes: dict[tuple[str, torch.dtype], Redux] = {}
 
     @contextlib.contextmanager
     def applied(
@@ -56,11 +58,18 @@ class ReferenceAdapters:
             yield {"image": pictures}
             return
         by_kind = adapters_of(family, self._adapters)
+        pairs = list(zip(request.references, pictures, strict=True))
+        redux = [(ref, picture) for ref, picture in pairs if by_kind[ref.kind].type == "redux"]
+        arguments = self._redux_arguments(by_kind, redux, pipe, request, label) if redux else {}
         # one adapter instance per kind and weight, with all its images: a /blend's equal
         # weights are one instance attending to every image
         groups: dict[tuple[ReferenceKind, float], list[Image.Image]] = {}
-        for reference, picture in zip(request.references, pictures, strict=True):
-            groups.setdefault((reference.kind, reference.weight), []).append(picture)
+        for reference, picture in pairs:
+            if by_kind[reference.kind].type == "ip_adapter":
+                groups.setdefault((reference.kind, reference.weight), []).append(picture)
+        if not groups:
+            yield arguments
+            return
         specs = [(by_kind[kind], weight) for kind, weight in groups]
         first = specs[0][0]
         denoiser = pipe.unet if family.unet else pipe.transformer
@@ -93,9 +102,45 @@ class ReferenceAdapters:
                 f"The reference adapter for {label} could not be loaded: {err}"
             ) from err
         try:
-            yield {"ip_adapter_image": list(groups.values())}
+            yield {**arguments, "ip_adapter_image": list(groups.values())}
         finally:
             saved.restore(pipe, denoiser)
+
+    def _redux_arguments(
+        self,
+        by_kind: Mapping[ReferenceKind, AdapterSpec],
+        references: list[tuple[Reference, Image.Image]],
+        pipe: Any,
+        request: GenerationRequest,
+        label: str,
+    ) -> dict[str, Any]:
+        """The prompt as embeddings with the Redux references' tokens after it; a reference at
+        weight 0 is left out, so that it is exactly as if it were not there."""
+        tokens = []
+        try:
+            for kind in dict.fromkeys(ref.kind for ref, _ in references):
+                kept = [(r, p) for r, p in references if r.kind is kind and r.weight > 0]
+                if kept:
+                    redux = self._redux(by_kind[kind], pipe.dtype)
+                    spec = by_kind[kind]
+                    weights = [spec.scale * r.weight for r, _ in kept]
+                    tokens.append(redux.tokens([p for _, p in kept], weights))
+        except ProviderError:
+            raise
+        except Exception as err:
+            raise ProviderError(f"FLUX.1 Redux for {label} could not be loaded: {err}") from err
+        if not tokens:
+            return {}
+        return redux_arguments(pipe, torch.cat(tokens, dim=1), [request.prompt] * request.count)
+
+    def _redux(self, spec: AdapterSpec, dtype: torch.dtype) -> Redux:
+        key = (spec.source, dtype)
+        if key not in self._reduxes:
+            parts = ["feature_extractor/*", "image_encoder/*", "image_embedder/*"]
+            folder = self._local(spec.source, parts, "FLUX.1 Redux")
+            log.info("Loading FLUX.1 Redux from %s", folder)
+            self._reduxes[key] = Redux(folder, self._device, dtype)
+        return self._reduxes[key]
 
     def _encoder(self, spec: AdapterSpec, dtype: torch.dtype) -> Any:
         where, inside = encoder_of(spec)
@@ -113,7 +158,9 @@ class ReferenceAdapters:
     def _folder(self, spec: AdapterSpec) -> Path:
         """The adapter's source on disk, with only its weights file and image encoder fetched
         from a hub repo."""
-        weights = f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else spec.weight_name
+        weights = (
+            f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else f"{spec.weight_name}"
+        )
         where, inside = encoder_of(spec)
         patterns = [weights] + ([f"{inside}/*"] if inside and where == spec.source else [])
         return self._local(spec.source, patterns, "reference adapter")

@@ -16,13 +16,15 @@ from engine.local.families import Family
 from engine.types import MAX_BLEND, REFERENCE_WEIGHTS, GenerationRequest, Mode, ReferenceKind
 
 
-def adapters_of(family: Family, adapters: Mapping[str, AdapterSpec]) -> dict[str, AdapterSpec]:
-    """The IP-Adapters of ``family`` by kind: those made for it, or for the family whose
+def adapters_of(
+    family: Family, adapters: Mapping[str, AdapterSpec]
+) -> dict[ReferenceKind, AdapterSpec]:
+    """The adapters of ``family`` by kind: those made for it, or for the family whose
     dedicated inpainting checkpoint it is (the same UNet's attention)."""
     if family.references != "ip_adapter":
         return {}
     keys = {family.key, family.key.removesuffix("-inpaint")}
-    return {spec.kind: spec for spec in adapters.values() if spec.family in keys}
+    return {ReferenceKind(spec.kind): spec for spec in adapters.values() if spec.family in keys}
 
 
 def reference_kinds(
@@ -30,7 +32,7 @@ def reference_kinds(
 ) -> frozenset[ReferenceKind]:
     if family.references == "images":
         return frozenset(ReferenceKind)
-    return frozenset(ReferenceKind(kind) for kind in adapters_of(family, adapters))
+    return frozenset(adapters_of(family, adapters))
 
 
 def max_references(family: Family, adapters: Mapping[str, AdapterSpec]) -> int:
@@ -100,7 +102,11 @@ def check_references(
             f"{what} follows references only when drawing from a prompt or an image",
         )
     by_kind = adapters_of(family, adapters)
-    encoders = {encoder_of(by_kind[reference.kind]) for reference in references}
+    encoders = {
+        encoder_of(by_kind[reference.kind])
+        for reference in references
+        if by_kind[reference.kind].type == "ip_adapter"
+    }
     if len(encoders) > 1:
         raise InvalidRequest(
             "references",

@@ -32,7 +32,7 @@ from engine.local.reference_adapters import ReferenceAdapters
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.local.family_models import FamilyModels
 from tests.engine.local.test_references import png
-from tests.engine.local.tiny_adapter import build_flux_ip_adapter
+from tests.engine.local.tiny_adapter import build_flux_ip_adapter, build_redux
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
@@ -150,3 +150,49 @@ def test_an_adapter_runs_on_an_offloaded_model(
     place(placed, recipe, torch.device("cpu"), torch.float32)
     # offloading moves weights, not values; fp8 storage rounds them
     assert np.abs(run(placed) - run(plain)).max() < (0.1 if recipe.fp8_storage else 1e-5)
+
+
+@pytest.fixture(scope="module")
+def redux_engine(
+    family_models: FamilyModels, adapter: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalProvider]:
+    """FLUX.1 with Redux for style and the IP-Adapter for subject."""
+    redux = build_redux(family_models.folder("flux1"), tmp_path_factory.mktemp("redux"))
+    options = settings(family_models, adapter, kind="subject")
+    options["adapters"]["flux-redux"] = {"family": "flux1", "source": str(redux), "type": "redux"}
+    provider = build_provider("local", ProviderConfig("local", options))
+    assert isinstance(provider, LocalProvider)
+    yield provider
+    asyncio.run(provider.close())
+
+
+async def test_redux_follows_references_by_weight(redux_engine: LocalProvider):
+    plain = await draw(redux_engine, ask())
+    one = await draw(redux_engine, ask((STYLE, 1.0)))
+    half = await draw(redux_engine, ask((STYLE, 0.5)))
+    zero = await draw(redux_engine, ask((STYLE, 0.0)))
+    blend = await draw(redux_engine, ask(*[(STYLE, 1.0)] * 3).replace(prompt=""))
+    assert np.abs(one - plain).max() > 0 and np.abs(half - one).max() > 0
+    assert zero.tolist() == plain.tolist()  # left out
+    assert blend.shape == plain.shape
+    assert (await draw(redux_engine, ask())).tolist() == plain.tolist()
+
+
+async def test_redux_and_an_ip_adapter_in_one_job(redux_engine: LocalProvider):
+    redux = await draw(redux_engine, ask((STYLE, 1.0)))
+    both = await draw(redux_engine, ask((STYLE, 1.0), (SUBJECT, 1.0)))
+    assert np.abs(both - redux).max() > 0
+    assert redux_engine.model_info("flux1").references == {STYLE, SUBJECT}
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"family": "sdxl", "type": "redux"}, "FLUX.1 Redux is for FLUX.1, not SDXL"),
+        ({"family": "flux1", "type": "redux", "weight_name": "x.bin"}, "takes no weight_name"),
+        ({"family": "flux1"}, "an IP-Adapter needs weight_name"),
+    ],
+)
+def test_redux_settings_are_checked(entry: dict[str, Any], words: str):
+    with pytest.raises(ProviderConfigError, match=words):
+        parse_local_options({"adapters": {"r": {"source": "/x", **entry}}})

@@ -1,7 +1,8 @@
-"""A tiny random IP-Adapter for a tiny UNet, laid out as the published ones are: a CLIP image
+"""Tiny random reference adapters. An IP-Adapter for a tiny UNet (or FLUX.1), laid out as the published ones are: a CLIP image
 encoder saved with save_pretrained under ``models/image_encoder`` and the adapter's weights
 (``image_proj.*`` and ``ip_adapter.N.to_k_ip/to_v_ip``) in ``models/ip-adapter.safetensors``,
-so diffusers' own ``load_ip_adapter`` reads them. Nothing is downloaded."""
+so diffusers' own ``load_ip_adapter`` reads them; FLUX.1 Redux as its repo is. Nothing is
+downloaded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from typing import Any
 import torch
 from diffusers import UNet2DConditionModel
 from safetensors.torch import save_file
-from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+from transformers import (
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    SiglipImageProcessor,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
 
 IMAGE_EMBED = 16  # the encoder's projection, what the adapter's image projection takes
 TOKENS = 4  # image tokens the projection makes
@@ -101,3 +109,29 @@ def _width(unet: UNet2DConditionModel, name: str) -> int:
     if name.startswith("up_blocks"):
         return int(list(reversed(channels))[block])
     return int(channels[block])
+
+
+def build_redux(pipe_folder: Path, out: Path, seed: int = 5) -> Path:
+    """FLUX.1 Redux for the FLUX.1 transformer saved in ``pipe_folder``, laid out as
+    black-forest-labs/FLUX.1-Redux-dev is: a SigLIP vision encoder, its image processor and
+    Redux's embedder (SigLIP width -> the transformer's text-token width)."""
+    config = json.loads((pipe_folder / "transformer" / "config.json").read_text())
+    torch.manual_seed(seed)
+    vision = SiglipVisionConfig(
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+    )
+    SiglipVisionModel(vision).save_pretrained(out / "image_encoder")
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(
+        out / "feature_extractor"
+    )
+    embedder = ReduxImageEncoder(redux_dim=32, txt_in_features=config["joint_attention_dim"])
+    with torch.no_grad():
+        for parameter in embedder.parameters():
+            parameter.copy_(torch.randn(parameter.shape) * 0.5)
+    embedder.save_pretrained(out / "image_embedder")
+    return out
