@@ -1,8 +1,8 @@
-"""Tiny random reference adapters. An IP-Adapter for a tiny UNet (or FLUX.1), laid out as the published ones are: a CLIP image
-encoder saved with save_pretrained under ``models/image_encoder`` and the adapter's weights
-(``image_proj.*`` and ``ip_adapter.N.to_k_ip/to_v_ip``) in ``models/ip-adapter.safetensors``,
-so diffusers' own ``load_ip_adapter`` reads them; FLUX.1 Redux as its repo is. Nothing is
-downloaded."""
+"""Tiny random reference adapters. An IP-Adapter for a tiny UNet (or FLUX.1), laid out as
+the published ones are: a CLIP image encoder saved with save_pretrained under
+``models/image_encoder`` and the adapter's weights (``image_proj.*`` and
+``ip_adapter.N.to_k_ip/to_v_ip``) in ``models/ip-adapter.safetensors``, so diffusers' own
+``load_ip_adapter`` reads them; FLUX.1 Redux as its repo is. Nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 from diffusers import UNet2DConditionModel
-from safetensors.torch import save_file
 from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+from safetensors.torch import save_file
 from transformers import (
     CLIPVisionConfig,
     CLIPVisionModelWithProjection,
