@@ -70,8 +70,15 @@ class ReferenceAdapters:
         if not groups:
             yield arguments
             return
-        specs = [(by_kind[kind], weight) for kind, weight in groups]
-        first = specs[0][0]
+        with self._ip_adapters(family, pipe, [(by_kind[k], w) for k, w in groups], label):
+            yield {**arguments, "ip_adapter_image": list(groups.values())}
+
+    @contextlib.contextmanager
+    def _ip_adapters(
+        self, family: Family, pipe: Any, specs: list[tuple[AdapterSpec, float]], label: str
+    ) -> Iterator[None]:
+        """One instance of each adapter at its weight in ``pipe`` for the block, and the
+        pipeline exactly as it was after it, whatever happened."""
         denoiser = pipe.unet if family.unet else pipe.transformer
         saved = _Saved.of(pipe, denoiser)
         # the encoder is registered first, so diffusers loads none of its own
@@ -81,7 +88,7 @@ class ReferenceAdapters:
             else {"image_encoder_pretrained_model_name_or_path": None}
         )
         try:
-            pipe.register_modules(image_encoder=self._encoder(first, pipe.dtype))
+            pipe.register_modules(image_encoder=self._encoder(specs[0][0], pipe.dtype))
             pipe.load_ip_adapter(
                 [str(self._folder(spec)) for spec, _ in specs],
                 subfolder=[spec.subfolder for spec, _ in specs],
@@ -102,7 +109,7 @@ class ReferenceAdapters:
                 f"The reference adapter for {label} could not be loaded: {err}"
             ) from err
         try:
-            yield {**arguments, "ip_adapter_image": list(groups.values())}
+            yield
         finally:
             saved.restore(pipe, denoiser)
 

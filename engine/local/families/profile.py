@@ -36,8 +36,8 @@ Arguments = Callable[[int], Mapping[str, Any]]
 # Kontext, Qwen-Image-Edit); "list": ``image=[first, *extra]`` (Qwen-Image-Edit-Plus, FLUX.2).
 EditImages = Literal["single", "list"]
 # How it follows reference images: "ip_adapter": through the adapters the owner configures for
-# it (IP-Adapters, ip_adapter_image=; on FLUX.1 also Redux, prompt_embeds=); "images": as further input images of its own pipeline, beside the
-# prompt (FLUX.2 [klein]), at no weight but 1.
+# it (IP-Adapters, ip_adapter_image=; on FLUX.1 also Redux, prompt_embeds=); "images": as
+# further input images of its own pipeline, beside the prompt (FLUX.2 [klein]), at weight 1.
 ReferencePath = Literal["ip_adapter", "images"]
 # Stands for "the family's inpaint class" as the default of ``Family.outpaint``.
 SAME_AS_INPAINT = "<inpaint>"
