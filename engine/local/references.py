@@ -6,13 +6,14 @@ from __future__ import annotations
 import inspect
 import io
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
-import diffusers
 from PIL import Image
 
 from engine.errors import InvalidRequest
 from engine.local.adapter_options import AdapterSpec
 from engine.local.families import Family
+from engine.local.options import ModelSpec
 from engine.types import MAX_BLEND, REFERENCE_WEIGHTS, GenerationRequest, Mode, ReferenceKind
 
 
@@ -165,6 +166,8 @@ def _check_image_references(request: GenerationRequest, what: str, family: Famil
 
 def _takes_ip_adapter(pipeline: str) -> bool:
     """Whether a diffusers pipeline class's call takes ``ip_adapter_image``."""
+    import diffusers  # noqa: PLC0415 - `models list` reads this module; diffusers takes 2 s
+
     cls = getattr(diffusers, pipeline, None)
     return cls is not None and "ip_adapter_image" in inspect.signature(cls.__call__).parameters
 
@@ -178,3 +181,20 @@ def encoder_of(spec: AdapterSpec) -> tuple[str, str]:
     if "/" in encoder:
         return spec.source, encoder
     return spec.source, f"{spec.subfolder}/{encoder}" if spec.subfolder else encoder
+
+
+def adapter_problem(spec: AdapterSpec) -> str | None:
+    """What is missing from an adapter in a folder (a hub repo's files are fetched when first
+    used); None where its files are there."""
+    if ModelSpec(source=spec.source).kind == "repo":
+        return None
+    root = Path(spec.source).expanduser()
+    if spec.type == "redux":
+        needed = [root / part for part in ("feature_extractor", "image_encoder", "image_embedder")]
+    else:
+        needed = [root / spec.subfolder / str(spec.weight_name)]
+        where, inside = encoder_of(spec)
+        if ModelSpec(source=where).kind != "repo":
+            needed.append(Path(where).expanduser() / inside / "config.json")
+    missing = [str(path) for path in needed if not path.exists()]
+    return f"{', '.join(missing)} not found" if missing else None

@@ -5,6 +5,7 @@ the refusals of references a model can't follow."""
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,3 +326,16 @@ async def test_a_lora_and_a_reference_together_leave_no_trace(engine: LocalProvi
     both = await draw(engine, ask("tiny", (STYLE, 1.0), loras=lora))
     assert np.abs(both - with_lora).max() > 10
     assert (await draw(engine, ask("tiny"))).tolist() == plain.tolist()
+
+
+async def test_an_adapter_with_missing_files_is_warned_about_at_start(
+    tiny: TinyModels, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    options = local_options(tiny, adapters={"sd-style": adapter("sd", tmp_path)})
+    provider = build_provider("local", ProviderConfig("local", options))
+    with caplog.at_level(logging.WARNING):
+        await provider.start()
+    await provider.close()
+    weights = tmp_path / "models" / "ip-adapter.safetensors"
+    encoder = tmp_path / "models" / "image_encoder" / "config.json"
+    assert f"Reference adapter sd-style is unusable: {weights}, {encoder} not found" in caplog.text
