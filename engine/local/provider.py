@@ -175,11 +175,14 @@ class LocalProvider(PipelineRunner, Provider):
         return [
             name
             for name, family in self._known_families()
-            if kind in reference_kinds(family, self.options.adapters) and not self._compiled(name)
+            if kind in reference_kinds(family, self.options.adapters)
+            and not self._compiled(name, family)
         ]
 
-    def _compiled(self, name: str) -> bool:
-        return self.options.compile or self.options.models[name].compile
+    def _compiled(self, name: str, family: Family) -> bool:
+        """Compiled, with references through adapters, which change its attention."""
+        compiled = self.options.compile or self.options.models[name].compile
+        return compiled and family.references == "ip_adapter"
 
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
@@ -198,7 +201,7 @@ class LocalProvider(PipelineRunner, Provider):
             loras=self.options.lora_dir is not None,
             upscaler=self.options.upscaler is not None,
         )
-        if self._compiled(name):
+        if self._compiled(name, family):
             return info
         return replace(
             info,
@@ -257,7 +260,7 @@ class LocalProvider(PipelineRunner, Provider):
             family,
             self.options.adapters,
             self.able_references,
-            self._compiled(name),
+            self._compiled(name, family),
         )
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
