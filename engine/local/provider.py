@@ -338,6 +338,7 @@ class LocalProvider(PipelineRunner, Provider):
 
     async def close(self) -> None:
         await self._call(self.cache.clear)
+        await self._call(self.references.clear)
         self._executor.shutdown(wait=True)
 
     async def generate(

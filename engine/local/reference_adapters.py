@@ -44,6 +44,11 @@ class ReferenceAdapters:
         self._encoders: dict[tuple[str, str, torch.dtype], Any] = {}
         self._reduxes: dict[tuple[str, torch.dtype], Redux] = {}
 
+    def clear(self) -> None:
+        """Let the image encoders and Redux go (the engine is closing)."""
+        self._encoders.clear()
+        self._reduxes.clear()
+
     @contextlib.contextmanager
     def applied(
         self, family: Family, pipe: Any, request: GenerationRequest, label: str
