@@ -22,7 +22,7 @@ from engine.local.adapter_options import AdapterSpec
 from engine.local.families import Family
 from engine.local.options import ModelSpec
 from engine.local.redux import Redux, redux_arguments
-from engine.local.references import adapters_of, encoder_of
+from engine.local.references import adapter_downloads, adapters_of, encoder_of
 from engine.types import GenerationRequest, Reference, ReferenceKind
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,7 @@ class ReferenceAdapters:
     def _redux(self, spec: AdapterSpec, dtype: torch.dtype) -> Redux:
         key = (spec.source, dtype)
         if key not in self._reduxes:
-            parts = ["feature_extractor/*", "image_encoder/*", "image_embedder/*"]
-            folder = self._local(spec.source, parts, "FLUX.1 Redux")
+            folder = self._local_of(spec, spec.source, "FLUX.1 Redux")
             log.info("Loading FLUX.1 Redux from %s", folder)
             self._reduxes[key] = Redux(folder, self._device, dtype)
         return self._reduxes[key]
@@ -161,21 +160,18 @@ class ReferenceAdapters:
             if where == spec.source:
                 folder = self._folder(spec) / inside
             else:  # a folder or repo of its own
-                folder = self._local(where, ["*.json", "*.safetensors"], "image encoder")
+                folder = self._local_of(spec, where, "image encoder")
             log.info("Loading the image encoder %s", folder)
             encoder: Any = CLIPVisionModelWithProjection.from_pretrained(folder, dtype=dtype)
             self._encoders[key] = encoder.to(self._device).eval()
         return self._encoders[key]
 
     def _folder(self, spec: AdapterSpec) -> Path:
-        """The adapter's source on disk, with only its weights file and image encoder fetched
-        from a hub repo."""
-        weights = (
-            f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else f"{spec.weight_name}"
-        )
-        where, inside = encoder_of(spec)
-        patterns = [weights] + ([f"{inside}/*"] if inside and where == spec.source else [])
-        return self._local(spec.source, patterns, "reference adapter")
+        """The adapter's source on disk, with only its own files fetched from a hub repo."""
+        return self._local_of(spec, spec.source, "reference adapter")
+
+    def _local_of(self, spec: AdapterSpec, source: str, what: str) -> Path:
+        return self._local(source, dict(adapter_downloads(spec)).get(source, []), what)
 
     def _local(self, source: str, patterns: list[str], what: str) -> Path:
         """A folder as it is; a hub repo's cached snapshot of ``patterns``, downloaded first

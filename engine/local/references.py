@@ -186,7 +186,7 @@ def encoder_of(spec: AdapterSpec) -> tuple[str, str]:
 def adapter_problem(spec: AdapterSpec) -> str | None:
     """What is missing from an adapter in a folder (a hub repo's files are fetched when first
     used); None where its files are there."""
-    if ModelSpec(source=spec.source).kind == "repo":
+    if _is_repo(spec.source):
         return None
     root = Path(spec.source).expanduser()
     if spec.type == "redux":
@@ -194,7 +194,50 @@ def adapter_problem(spec: AdapterSpec) -> str | None:
     else:
         needed = [root / spec.subfolder / str(spec.weight_name)]
         where, inside = encoder_of(spec)
-        if ModelSpec(source=where).kind != "repo":
+        if not _is_repo(where):
             needed.append(Path(where).expanduser() / inside / "config.json")
     missing = [str(path) for path in needed if not path.exists()]
     return f"{', '.join(missing)} not found" if missing else None
+
+
+def adapter_downloads(spec: AdapterSpec) -> list[tuple[str, list[str]]]:
+    """The hub repos an adapter's files come from, each with the files (patterns) it needs:
+    never a whole repo such as h94/IP-Adapter, which holds a dozen adapters."""
+    if spec.type == "redux":
+        parts = ["feature_extractor/*", "image_encoder/*", "image_embedder/*"]
+        return [(spec.source, parts)] if _is_repo(spec.source) else []
+    weights = f"{spec.subfolder}/{spec.weight_name}" if spec.subfolder else f"{spec.weight_name}"
+    where, inside = encoder_of(spec)
+    downloads = []
+    if _is_repo(spec.source):
+        downloads.append(
+            (spec.source, [weights] + ([f"{inside}/*"] if where == spec.source else []))
+        )
+    if where != spec.source and _is_repo(where):
+        downloads.append((where, ["*.json", "*.safetensors"]))
+    return downloads
+
+
+def adapter_present(spec: AdapterSpec, cache_dir: str | None) -> bool:
+    """Whether an adapter's hub files are in the local cache (a folder's are checked by
+    ``adapter_problem``)."""
+    from huggingface_hub import snapshot_download  # noqa: PLC0415
+
+    for repo, patterns in adapter_downloads(spec):
+        try:
+            folder = Path(
+                snapshot_download(
+                    repo, allow_patterns=patterns, cache_dir=cache_dir, local_files_only=True
+                )
+            )
+        except Exception:
+            return False
+        for pattern in patterns:
+            where = folder / pattern.removesuffix("/*")
+            if "*" not in where.name and not where.exists():
+                return False
+    return True
+
+
+def _is_repo(source: str) -> bool:
+    return ModelSpec(source=source).kind == "repo"
