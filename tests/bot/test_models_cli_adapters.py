@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
+from bot import settings
+from bot.check import check_local_models
 from bot.cli import main
 from tests.fakes.hub import serve_hub
 
@@ -77,3 +79,12 @@ def test_a_folder_adapter_without_its_files_is_broken(
         line for line in capsys.readouterr().out.splitlines() if "sd-style (adapter)" in line
     )
     assert "broken" in line
+
+
+def test_check_reports_each_adapter(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    lines = {line.item: line for line in check_local_models(settings.load(config, environ={}))}
+    missing, broken = lines["adapter local/xl-style"], lines["adapter local/sd-style"]
+    assert not missing.ok and "not downloaded" in missing.text
+    assert not broken.ok and "ip.safetensors, " in broken.text
+    assert broken.text.endswith("image_encoder/config.json not found")
