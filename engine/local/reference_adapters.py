@@ -1,6 +1,7 @@
 """Reference images applied for one pipeline call on the GPU thread: the IP-Adapters loaded
-into the UNet before it and taken out after it (so a job without references runs on the model
-exactly as loaded), or the images handed to a family that follows them itself."""
+into the denoiser before it and taken out after it (so a job without references runs on the
+model exactly as loaded), FLUX.1 Redux's tokens after the prompt's, or the images handed to a
+family that follows them itself."""
 
 from __future__ import annotations
 
@@ -22,15 +23,16 @@ from engine.local.adapter_options import AdapterSpec
 from engine.local.families import Family
 from engine.local.options import ModelSpec
 from engine.local.redux import Redux, redux_arguments
-from engine.local.references import adapter_downloads, adapters_of, encoder_of
+from engine.local.references import adapter_downloads, adapters_of, encoder_of, holds
 from engine.types import GenerationRequest, Reference, ReferenceKind
 
 log = logging.getLogger(__name__)
 
 
 class ReferenceAdapters:
-    """The configured IP-Adapters; their image encoders are loaded once, when first used, and
-    kept (the weights file is read again for each job, a few hundred MB at most)."""
+    """The configured adapters; their image encoders (and Redux) are loaded once, when first
+    used, and kept (an IP-Adapter's weights file is read again for each job, a few hundred MB
+    at most)."""
 
     def __init__(
         self,
@@ -179,7 +181,7 @@ class ReferenceAdapters:
         if ModelSpec(source=source).kind != "repo":
             return Path(source).expanduser()
         with contextlib.suppress(Exception):
-            return Path(
+            folder = Path(
                 snapshot_download(
                     source,
                     allow_patterns=patterns,
@@ -187,6 +189,8 @@ class ReferenceAdapters:
                     local_files_only=True,
                 )
             )
+            if holds(folder, patterns):
+                return folder
         log.warning("Downloading the %s %s (%s)", what, source, ", ".join(patterns))
         try:
             return Path(

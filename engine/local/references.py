@@ -232,10 +232,17 @@ def adapter_present(spec: AdapterSpec, cache_dir: str | None) -> bool:
             )
         except Exception:
             return False
-        for pattern in patterns:
-            where = folder / pattern.removesuffix("/*")
-            if "*" not in where.name and not where.exists():
-                return False
+        if not holds(folder, patterns):
+            return False
+    return True
+
+
+def holds(folder: Path, patterns: list[str]) -> bool:
+    """Whether a snapshot holds each file and folder (``name/*``) of ``patterns``."""
+    for pattern in patterns:
+        where = folder / pattern.removesuffix("/*")
+        if "*" not in where.name and not where.exists():
+            return False
     return True
 
 
