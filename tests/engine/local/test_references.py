@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from huggingface_hub import constants
 from PIL import Image
 
 from engine import (
@@ -36,6 +37,7 @@ from tests.engine.local.conftest import TinyModels, local_options
 from tests.engine.local.tiny_adapter import build_ip_adapter
 from tests.engine.local.tiny_inpaint import left_half, picture
 from tests.engine.local.tiny_inpaint import png as to_png
+from tests.fakes.hub import serve_hub
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
@@ -339,3 +341,30 @@ async def test_an_adapter_with_missing_files_is_warned_about_at_start(
     weights = tmp_path / "models" / "ip-adapter.safetensors"
     encoder = tmp_path / "models" / "image_encoder" / "config.json"
     assert f"Reference adapter sd-style is unusable: {weights}, {encoder} not found" in caplog.text
+
+
+async def test_an_adapter_from_a_hub_repo_fetches_only_its_files(
+    tiny: TinyModels, adapters: Adapters, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    files = {
+        str(path.relative_to(adapters.sd)): path.read_bytes()
+        for path in adapters.sd.rglob("*")
+        if path.is_file()
+    }
+    files["other/ip-adapter_plus.safetensors"] = b"never fetched"
+    entry = {**adapter("sd", Path("x")), "source": "someone/ip-adapter"}
+    options = local_options(tiny, adapters={"a": entry}, cache_dir=str(tmp_path / "hub"))
+    from_hub = build_provider("local", ProviderConfig("local", options))
+    from_folder = make(tiny, adapters)
+    assert isinstance(from_hub, LocalProvider) and isinstance(from_folder, LocalProvider)
+    request = ask("tiny", (STYLE, 1.0))
+    with serve_hub({"someone/ip-adapter": files}) as (endpoint, hub):
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+        template = f"{endpoint}/{{repo_id}}/resolve/{{revision}}/{{filename}}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        drawn = await draw(from_hub, request)
+    assert drawn.tolist() == (await draw(from_folder, request)).tolist()
+    assert not [path for path in hub.requests if "other/" in path]
+    await from_hub.close()
+    await from_folder.close()
