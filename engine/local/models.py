@@ -15,6 +15,7 @@ from engine.local.families import Family, UnknownFamily, by_key, recognise
 from engine.local.families.known import KNOWN
 from engine.local.hub import ModelLoadError, cache_folder, cached, remote_files
 from engine.local.options import LocalOptions, ModelSpec
+from engine.local.references import adapter_problem
 from engine.types import ControlKind, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,10 @@ def report_at_start(options: LocalOptions, default: str) -> None:
         state = check_model(name, spec, options.cache_dir, online=True)
         if not state.usable:
             log.warning("Model %s is unusable: %s", state.name, state.problem)
+    for name, adapter in options.adapters.items():
+        problem = adapter_problem(adapter)
+        if problem is not None:
+            log.warning("Reference adapter %s is unusable: %s", name, problem)
 
 
 def family_of(name: str, spec: ModelSpec, cache_dir: str | None, online: bool = True) -> Family:

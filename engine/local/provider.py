@@ -45,6 +45,8 @@ from engine.local.pipelines import (
     load_model,
     load_upscaler,
 )
+from engine.local.reference_adapters import ReferenceAdapters
+from engine.local.references import check_references, max_references, reference_kinds
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
@@ -59,6 +61,7 @@ from engine.types import (
     GenerationResult,
     Mode,
     ModelInfo,
+    ReferenceKind,
 )
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,9 @@ class LocalProvider(PipelineRunner, Provider):
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
+        self.references = ReferenceAdapters(
+            self.options.adapters, self.options.cache_dir, self.device
+        )
         self.openvino = OpenVinoRuntime(
             self.options,
             folder_for(self.options, config.data_dir),
@@ -178,6 +184,20 @@ class LocalProvider(PipelineRunner, Provider):
         """The configured models whose family runs ``mode``, as far as is known offline."""
         return [name for name, family in self._known_families() if mode in family.modes]
 
+    def able_references(self, kind: ReferenceKind) -> list[str]:
+        """The configured models that follow ``kind`` of reference, as far as is known offline."""
+        return [
+            name
+            for name, family in self._known_families()
+            if kind in reference_kinds(family, self.options.adapters)
+            and not self._compiled(name, family)
+        ]
+
+    def _compiled(self, name: str, family: Family) -> bool:
+        """Compiled, with references through adapters, which change its attention."""
+        compiled = self.options.compile or self.options.models[name].compile
+        return compiled and family.references == "ip_adapter"
+
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
         and /models ask it on the event loop), so a repo not downloaded yet, of no family the
@@ -195,7 +215,14 @@ class LocalProvider(PipelineRunner, Provider):
             loras=self.options.lora_dir is not None,
             upscaler=self.options.upscaler is not None,
         )
-        return replace(info, controls=self._controls(family))
+        info = replace(info, controls=self._controls(family))
+        if self._compiled(name, family):
+            return info
+        return replace(
+            info,
+            references=reference_kinds(family, self.options.adapters),
+            max_references=max_references(family, self.options.adapters),
+        )
 
     def _controls(self, family: Family) -> frozenset[ControlKind]:
         """The maps a model of ``family`` follows here: a ControlNet for it, and a way to make
@@ -259,6 +286,14 @@ class LocalProvider(PipelineRunner, Provider):
             partial(self.controlnets.fixed, family),
         )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        check_references(
+            request,
+            name,
+            family,
+            self.options.adapters,
+            self.able_references,
+            self._compiled(name, family),
+        )
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
             if not kind.fits(family.lora_shape):
@@ -319,7 +354,7 @@ class LocalProvider(PipelineRunner, Provider):
         return resolved
 
     def batch_key(self, request: GenerationRequest) -> str:
-        if request.mode is not Mode.TXT2IMG or request.control is not None:
+        if request.mode is not Mode.TXT2IMG or request.control is not None or request.references:
             return ""
         if request.model and self.options.models[request.model].cache != "none":
             # the cache skips blocks by how the whole batch changes: a job's image would
@@ -335,6 +370,7 @@ class LocalProvider(PipelineRunner, Provider):
 
     async def close(self) -> None:
         await self._call(self.cache.clear)
+        await self._call(self.references.clear)
         self._executor.shutdown(wait=True)
 
     async def generate(

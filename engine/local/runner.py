@@ -28,6 +28,7 @@ from engine.local.openvino.runtime import OpenVinoRuntime
 from engine.local.options import LocalOptions
 from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
+from engine.local.reference_adapters import ReferenceAdapters, with_references
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback
@@ -57,6 +58,7 @@ class PipelineRunner:
     cache: PipelineCache
     openvino: OpenVinoRuntime
     loras: LoraLibrary
+    references: ReferenceAdapters
     _safety: SafetyClassifier | None
     _upscaler: Any
     maps: MapMaker
@@ -124,9 +126,14 @@ class PipelineRunner:
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
+        label = f"{model.name} ({model.family.label})"
         try:
-            with self._loras(model, pipe, first), model.speed.calling():
-                images = pipe(**arguments).images
+            with (
+                self.references.applied(model.family, pipe, first, label) as referenced,
+                self._loras(model, pipe, first),
+                model.speed.calling(),
+            ):
+                images = pipe(**with_references(arguments, referenced)).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
                 images = _decode(tiny, pipe, latents)

@@ -35,6 +35,10 @@ Arguments = Callable[[int], Mapping[str, Any]]
 # How its edit pipeline takes the input images: "single": ``image=`` the first image (FLUX.1
 # Kontext, Qwen-Image-Edit); "list": ``image=[first, *extra]`` (Qwen-Image-Edit-Plus, FLUX.2).
 EditImages = Literal["single", "list"]
+# How it follows reference images: "ip_adapter": through the adapters the owner configures for
+# it (IP-Adapters, ip_adapter_image=; on FLUX.1 also Redux, prompt_embeds=); "images": as
+# further input images of its own pipeline, beside the prompt (FLUX.2 [klein]), at weight 1.
+ReferencePath = Literal["ip_adapter", "images"]
 # Stands for "the family's inpaint class" as the default of ``Family.outpaint``.
 SAME_AS_INPAINT = "<inpaint>"
 
@@ -94,6 +98,7 @@ class Family:
     # The smallest side and the widest aspect ratio its edit takes of an input image (FLUX.2
     # refuses others inside its pipeline, after the job is charged); None takes any.
     edit_input_limits: tuple[int, float] | None = None
+    references: ReferencePath | None = None
     width: int = 1024
     height: int = 1024
     steps: int = 28
