@@ -23,6 +23,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.results",
     "cogs.imagine",
     "cogs.edit",
+    "cogs.references",
     "cogs.member",
     "cogs.admin",
 )

@@ -105,6 +105,30 @@ def check_local_models(loaded: LoadedSettings) -> list[Line]:
             else:
                 about = f" ({state.summary})" if state.summary else ""
                 lines.append(Line(item, True, f"present at {state.where}{about}"))
+        lines += _adapter_lines(provider, options)
+    return lines
+
+
+def _adapter_lines(provider: str, options: Any) -> list[Line]:
+    from engine.local.references import adapter_present, adapter_problem  # noqa: PLC0415
+
+    lines = []
+    for name, adapter in options.adapters.items():
+        item = f"adapter {provider}/{name}"
+        problem = adapter_problem(adapter)
+        if problem is not None:
+            lines.append(Line(item, False, problem, "fix its source, subfolder or weight_name"))
+        elif not adapter_present(adapter, options.cache_dir):
+            lines.append(
+                Line(
+                    item,
+                    False,
+                    f"{adapter.source} is not downloaded",
+                    "run `python -m bot models pull` on a connected machine",
+                )
+            )
+        else:
+            lines.append(Line(item, True, f"{adapter.kind} references on {adapter.family}"))
     return lines
 
 

@@ -1,6 +1,7 @@
-"""Members' input images: refused from their header first (size, format, frames, pixels),
-then decoded in full and re-encoded off the event loop, so only re-encoded pixels are stored
-or sent; a mask becomes single-channel black and white at its image's size."""
+"""Members' input images (init image, mask, an edit's further images, references, control
+image): refused from their header first (size, format, frames, pixels), then decoded in full
+and re-encoded off the event loop, so only re-encoded pixels are stored or sent; a mask becomes
+single-channel black and white at its image's size."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from engine.types import (
 INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 MASK_FIELD, IMAGES_FIELD = "mask", "images"
+REFERENCES_FIELD, CONTROL_FIELD = "references", "control_image"
 
 
 def check_header(data: bytes, limits: LimitSettings, field: str = "image") -> None:
@@ -94,6 +96,8 @@ def check_inputs(request: GenerationRequest, limits: LimitSettings) -> None:
         ("image", request.init_image),
         ("mask", request.mask_image),
         *(("images", extra) for extra in request.extra_images),
+        *((REFERENCES_FIELD, reference) for reference in request.reference_images),
+        (CONTROL_FIELD, request.control_image),
     ):
         if data is not None:
             check_header(data, limits, field)
@@ -109,6 +113,13 @@ def reencode_inputs(request: GenerationRequest, max_pixels: int) -> Reencoded:
     """Decode every input image in full and re-encode it as PNG (blocking: run it in a
     thread). Each was header-checked already (``check_header``). The mask must be exactly the
     image's size and repaint some of it, not all."""
+    references = tuple(_reencode(data, REFERENCES_FIELD)[0] for data in request.reference_images)
+    control = (
+        None
+        if request.control_image is None
+        else _reencode(request.control_image, CONTROL_FIELD)[0]
+    )
+    request = request.replace(reference_images=references, control_image=control)
     if request.init_image is None:
         return Reencoded(request, 1.0)
     init, size = _reencode(request.init_image, "image")

@@ -60,6 +60,8 @@ class InputImages:
     init: bytes | None = None
     mask: bytes | None = None
     extras: tuple[bytes, ...] = ()
+    references: tuple[bytes, ...] = ()
+    control: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,12 @@ class Job:
             model=row["model"],
             batch_key=row["batch_key"],
             request=GenerationRequest.from_dict(
-                json.loads(row["request"]), images.init, images.mask, images.extras
+                json.loads(row["request"]),
+                images.init,
+                images.mask,
+                images.extras,
+                images.references,
+                images.control,
             ),
             target=json.loads(row["target"]),
             status=JobStatus(row["status"]),

@@ -71,7 +71,24 @@ def _list(engines: list[tuple[str, Any]]) -> int:
                 print(f"    {state.problem}")
             elif not state.present:
                 print("    not downloaded yet: `python -m bot models pull` fetches it")
+        _list_adapters(options)
     return 0
+
+
+def _list_adapters(options: Any) -> None:
+    from engine.local.references import adapter_present, adapter_problem  # noqa: PLC0415
+
+    for name, adapter in options.adapters.items():
+        problem = adapter_problem(adapter)
+        present = problem is None and adapter_present(adapter, options.cache_dir)
+        status = "broken" if problem else "present" if present else "missing"
+        print(f"  {name + ' (adapter)':<24} {status:<8} {'':>9}  {adapter.source}")
+        about = f"{adapter.kind} references on {adapter.family}"
+        print(f"    {about}" + (f" · {adapter.licence}" if adapter.licence else ""))
+        if problem is not None:
+            print(f"    {problem}")
+        elif not present:
+            print("    not downloaded yet: `python -m bot models pull` fetches its files")
 
 
 def _pull(engines: list[tuple[str, Any]], names: list[str]) -> int:
@@ -88,7 +105,9 @@ def _pull(engines: list[tuple[str, Any]], names: list[str]) -> int:
     entries = [
         (options, name, spec) for _, options in engines for name, spec in configured(options)
     ]
-    known = {name for _, name, _ in entries}
+    known = {name for _, name, _ in entries} | {
+        name for _, options in engines for name in options.adapters
+    }
     unknown = [name for name in names if name not in known]
     if unknown:
         print(f"No configured model named {', '.join(unknown)}; `models list` shows them.")
@@ -116,7 +135,42 @@ def _pull(engines: list[tuple[str, Any]], names: list[str]) -> int:
         except ModelLoadError as err:
             print(f"{name}: {err}", file=sys.stderr)
             failed = True
+    for _, options in engines:
+        failed |= _pull_adapters(options, names)
     return 1 if failed else 0
+
+
+def _pull_adapters(options: Any, names: list[str]) -> bool:
+    """Each reference adapter's own files (never its whole repo); True where one failed."""
+    from huggingface_hub import snapshot_download  # noqa: PLC0415
+
+    from engine.local.hub import cache_folder  # noqa: PLC0415
+    from engine.local.references import adapter_downloads, adapter_problem  # noqa: PLC0415
+
+    failed = False
+    for name, adapter in options.adapters.items():
+        if names and name not in names:
+            continue
+        problem = adapter_problem(adapter)
+        if problem is not None:
+            print(f"{name}: {problem}")
+            failed = True
+            continue
+        downloads = adapter_downloads(adapter)
+        if not downloads:
+            print(f"{name}: local, at {adapter.source}")
+        for repo, patterns in downloads:
+            print(
+                f"{name}: fetching {', '.join(patterns)} of {repo} into "
+                f"{cache_folder(options.cache_dir)}",
+                flush=True,
+            )
+            try:
+                snapshot_download(repo, allow_patterns=patterns, cache_dir=options.cache_dir)
+            except Exception as err:
+                print(f"{name}: {repo}: {err}", file=sys.stderr)
+                failed = True
+    return failed
 
 
 def _convert(engines: list[tuple[str, Any]], names: list[str], data_dir: Any) -> int:

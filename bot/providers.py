@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from bot import scheduler
@@ -12,7 +12,7 @@ from bot.errors import SettingsError
 from bot.settings import ProviderSettings, Secrets, Settings
 from engine import EngineError, InvalidRequest, Mode, Provider, ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
-from engine.types import CANVAS_WORDS
+from engine.types import CANVAS_WORDS, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,12 @@ class Providers:
     def find(self, name: str) -> ProviderEntry | None:
         return self._entries.get(name)
 
-    def able(self, mode: Mode) -> list[tuple[str, str]]:
+    def able(
+        self, mode: Mode, need: Callable[[ModelInfo], bool] | None = None
+    ) -> list[tuple[str, str]]:
         """Every (provider, model) that runs ``mode``: the provider does the mode at all and the
-        model takes it. A local model's info may read its files: ask on a refusal, or cache."""
+        model takes it (and has what ``need`` asks of its info: references, a control map). A
+        local model's info may read its files: ask on a refusal, or cache."""
         found = []
         for entry in self:
             provider = entry.provider
@@ -93,18 +96,27 @@ class Providers:
                 continue
             for model in provider.capabilities.models or (provider.default_model,):
                 try:
-                    takes = provider.model_info(model).takes(mode)
+                    info = provider.model_info(model)
                 except (OSError, EngineError):
                     continue  # a model it cannot read now is not offered
-                if takes:
+                if info.takes(mode) and (need is None or need(info)):
                     found.append((entry.name, model))
         return found
 
-    def unable(self, model: str, mode: Mode, *, more: str = "") -> InvalidRequest:
-        """The refusal of ``mode`` on ``model``, naming the models that can (and ``more``, a
-        further way out, where there is one)."""
-        words = CANVAS_WORDS.get(mode, f"do {mode.value}")
-        able = self.able(mode)
+    def unable(
+        self,
+        model: str,
+        mode: Mode,
+        *,
+        more: str = "",
+        words: str | None = None,
+        need: Callable[[ModelInfo], bool] | None = None,
+    ) -> InvalidRequest:
+        """The refusal of ``mode`` on ``model`` (or of what ``words`` say it can't, which
+        ``need`` asks of a model), naming the models that can (and ``more``, a further way out,
+        where there is one)."""
+        words = words or CANVAS_WORDS.get(mode, f"do {mode.value}")
+        able = self.able(mode, need)
         several = len({provider for provider, _ in able}) > 1 or len(self) > 1
         names = [f"{m} ({p})" if several else m for p, m in able]
         shown = names[:ABLE_SHOWN]

@@ -53,9 +53,16 @@ def images_expired(job: Job, images: Sequence[StoredImage]) -> bool:
 
 
 def input_expired(job: Job) -> bool:
-    """A job loaded with ``JobStore.get`` whose input image retention deleted."""
+    """A job loaded with ``JobStore.get`` whose input images (its init image, references or
+    control image) retention deleted."""
     request = job.request
-    return job.status.terminal and request.mode is not Mode.TXT2IMG and not request.init_image
+    if not job.status.terminal:
+        return False
+    return (
+        (request.mode is not Mode.TXT2IMG and not request.init_image)
+        or len(request.reference_images) != len(request.references)
+        or (request.control is not None and request.control_image is None)
+    )
 
 
 class Retention:

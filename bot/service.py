@@ -13,6 +13,7 @@ from PIL import Image
 
 from bot.describing import CAPTIONER, DESCRIBE_TIMEOUT, describe_request
 from bot.errors import BlockedPrompt, Refusal
+from bot.guidance import check_guidance, check_model, guided, is_blend
 from bot.input_images import check_header, check_inputs, reencode_inputs
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
@@ -78,7 +79,7 @@ class JobService:
         limits = self.settings.limits
         request = lift_prompt_loras(request)
         prompt = request.prompt.strip()
-        if not prompt:
+        if not prompt and not is_blend(request):
             raise InvalidRequest("prompt", None, "write some text describing the image")
         most = limits.max_prompt_length
         for name, text in (("prompt", prompt), ("negative", request.negative_prompt)):
@@ -95,9 +96,11 @@ class JobService:
         if request.seed is not None:
             _check_range("seed", request.seed, 0, MAX_SEED)
         check_loras(request.loras)
+        check_guidance(request)
         check_inputs(request, limits)
         model = request.model or entry.provider.default_model
         request = self._check_mode(entry, request, model)
+        check_model(self.providers, entry, request, model)
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
             raise _nsfw_model(model)
         _refuse_nsfw_loras(entry.provider, request)
@@ -158,8 +161,9 @@ class JobService:
         """Check the member and the server's rules, validate, price, and queue with the cost
         reserved; a refusal charges nothing."""
         target = dict(target or {})
-        if request.init_image is not None:
-            # Never NSFW from an image: a member's upload can show a real person.
+        if request.init_image is not None or guided(request):
+            # Never NSFW from an image (an init image, a reference, a control image): a
+            # member's upload can show a real person.
             request = request.replace(nsfw_allowed=False)
             target["nsfw"] = False
         request = await self.admit(request, requester)
@@ -253,6 +257,12 @@ class JobService:
                 raise InvalidRequest(
                     "image", None, "starting from an image is off here; leave it out"
                 )
+            if guided(request) and not policy.img2img:
+                raise InvalidRequest(
+                    "references" if request.references else "control_image",
+                    None,
+                    "members' images (references, control) are off here; leave them out",
+                )
         if self.moderation is not None:
             try:
                 await self.moderation.screen(
@@ -279,7 +289,11 @@ class JobService:
         rules its request would meet as a new job there, bans, the server's and channel's
         rules, blocked terms, switched-off providers and models, NSFW models only where NSFW
         is allowed. Raises as ``submit`` would; charges nothing."""
-        from_image = job.request.mode in IMAGE_MODES or job.request.mode is Mode.UPSCALE
+        from_image = (
+            job.request.mode in IMAGE_MODES
+            or job.request.mode is Mode.UPSCALE
+            or guided(job.request)
+        )
         request = await self.admit(
             job.request.replace(nsfw_allowed=nsfw_place and not from_image), requester
         )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
+from bot.control_maps import map_path, map_preview
 from bot.deliveries import Deliveries, ResultSink
 from bot.describing import caption_of, describe
 from bot.errors import InvalidTransition
@@ -340,6 +341,9 @@ class Worker:
                 stored.append(
                     StoredImage(index, generated.seed, str(path), width, height, generated.flagged)
                 )
+            preview = map_preview(result.info)
+            if preview is not None and stored:
+                write_atomically(map_path(folder, job.job_id), preview)
         except Exception:
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -19,43 +17,20 @@ from bot.providers import ProviderEntry
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, missing_permissions, runtime_of
+from cogs.options import ASPECTS, aspect_size, parse_loras
 from cogs.results.enqueue import enqueue, enqueue_describe
-from engine import EngineError, GenerationRequest, InvalidRequest, LoraRef, Mode
-from engine.types import MAX_SEED
+from cogs.steering import (
+    CONTROL_CHOICES,
+    Upload,
+    gather_control,
+    gather_references,
+    history_choices,
+)
+from engine import EngineError, GenerationRequest, InvalidRequest, Mode
+from engine.types import MAX_SEED, ReferenceKind
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
-
-ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
-LORA_PATTERN = re.compile(r"^\s*([^:,]+?)\s*(?::\s*(-?\d+(?:\.\d+)?))?\s*$")
-
-
-def parse_loras(text: str | None) -> tuple[LoraRef, ...]:
-    if not text or not text.strip():
-        return ()
-    loras = []
-    for part in text.split(","):
-        match = LORA_PATTERN.match(part)
-        if match is None or not match[1].strip():
-            raise InvalidRequest(
-                "loras", part.strip(), "write name:weight pairs separated by commas"
-            )
-        weight = float(match[2]) if match[2] is not None else 1.0
-        if not math.isfinite(weight):
-            raise InvalidRequest("loras", part.strip(), "use a weight from -2 to 2")
-        loras.append(LoraRef(match[1].strip(), weight))
-    return tuple(loras)
-
-
-def aspect_size(aspect: str, area: int, multiple: int = 64) -> tuple[int, int]:
-    """A width and height with this aspect ratio and about this many pixels."""
-    across, down = (int(part) for part in aspect.split(":"))
-    width = math.sqrt(area * across / down)
-    height = width * down / across
-    return (
-        max(multiple, round(width / multiple) * multiple),
-        max(multiple, round(height / multiple) * multiple),
-    )
 
 
 class Imagine(commands.Cog):
@@ -115,8 +90,21 @@ class Imagine(commands.Cog):
         loras="LoRAs as name:weight, separated by commas",
         image="Start from this image (img2img)",
         strength="With an image: how much to change it (0.05-1)",
+        sref="A style reference: an image whose look (palette, medium, texture) to follow",
+        sref_weight="How strongly to follow the style reference (0-2, default 1)",
+        oref="A subject reference: a character or object to keep",
+        oref_weight="How strongly to keep the subject (0-2, default 1)",
+        ref_job="Your results as references: JOB:IMAGE[:style|subject][:WEIGHT], comma-separated",
+        control="An image whose structure to follow: a pose, depth or edges",
+        control_type="What to follow in the control image",
+        control_strength="How strictly to follow it (0-2, default 1)",
+        control_start="When to start following it, as a fraction of the steps (0-1, default 0)",
+        control_end="When to stop following it (0-1, default 1)",
     )
-    @app_commands.choices(aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS])
+    @app_commands.choices(
+        aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS],
+        control_type=CONTROL_CHOICES,
+    )
     # The ranges here are the widest; __init__ narrows them to the settings (see _bounds).
     async def imagine(
         self,
@@ -135,6 +123,16 @@ class Imagine(commands.Cog):
         loras: str | None = None,
         image: discord.Attachment | None = None,
         strength: Range[float, 0.05, 1.0] | None = None,
+        sref: discord.Attachment | None = None,
+        sref_weight: Range[float, 0.0, 2.0] | None = None,
+        oref: discord.Attachment | None = None,
+        oref_weight: Range[float, 0.0, 2.0] | None = None,
+        ref_job: Range[str, 1, 200] | None = None,
+        control: discord.Attachment | None = None,
+        control_type: str | None = None,
+        control_strength: Range[float, 0.0, 2.0] | None = None,
+        control_start: Range[float, 0.0, 1.0] | None = None,
+        control_end: Range[float, 0.0, 1.0] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # first: 3 s to answer
         runtime = runtime_of(interaction)
@@ -152,6 +150,21 @@ class Imagine(commands.Cog):
                     "it only applies with an image; attach one or leave it out",
                 )
             init_image = await self._read(image) if image is not None else None
+            uploads: list[Upload] = [
+                (sref, ReferenceKind.STYLE, sref_weight, "sref"),
+                (oref, ReferenceKind.SUBJECT, oref_weight, "oref"),
+            ]
+            references, reference_images = await gather_references(
+                interaction, self.attachments, uploads, ref_job
+            )
+            steer, control_image = await gather_control(
+                self.attachments,
+                control,
+                control_type,
+                control_strength,
+                control_start,
+                control_end,
+            )
             if negative is None:  # the defaults apply where the model takes a negative prompt
                 negative = runtime.providers.default_negative(
                     provider,
@@ -171,6 +184,10 @@ class Imagine(commands.Cog):
                 strength=(strength or 0.6) if init_image is not None else None,
                 loras=parse_loras(loras),
                 init_image=init_image,
+                references=references,
+                reference_images=reference_images,
+                control=steer,
+                control_image=control_image,
             )
             request = self._sized(request, provider, aspect, width, height, defaults)
         except (Refusal, EngineError) as err:
@@ -248,6 +265,12 @@ class Imagine(commands.Cog):
             Choice(name=clip(f"{prefix}{name}:1", 100), value=f"{prefix}{name}:1"[:100])
             for name in picks
         ][:CHOICES_MAX]
+
+    @imagine.autocomplete("ref_job")
+    async def reference_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        return await history_choices(interaction, current)
 
     def _chosen(self, interaction: discord.Interaction[Any]) -> tuple[ProviderEntry, str] | None:
         """The provider and model picked so far in the command, else the defaults."""

@@ -17,17 +17,23 @@ from engine.errors import (
 from engine.provider import CancelToken, Progress, ProgressCallback, Provider
 from engine.types import (
     Capabilities,
+    Control,
+    ControlKind,
     GeneratedImage,
     GenerationRequest,
     GenerationResult,
     LoraRef,
     Mode,
+    Reference,
+    ReferenceKind,
 )
 
 __all__ = [
     "CancelToken",
     "Capabilities",
     "ContentRefused",
+    "Control",
+    "ControlKind",
     "EngineError",
     "GeneratedImage",
     "GenerationCancelled",
@@ -47,4 +53,6 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
+    "Reference",
+    "ReferenceKind",
 ]

@@ -57,6 +57,51 @@ class LoraRef:
     weight: float = 1.0
 
 
+class ReferenceKind(enum.StrEnum):
+    """How a reference image steers a generation (Midjourney's --sref and --oref)."""
+
+    STYLE = "style"  # its look: palette, medium, texture
+    SUBJECT = "subject"  # a character or object to keep
+
+
+class ControlKind(enum.StrEnum):
+    """What a control image is turned into before the model follows it."""
+
+    POSE = "pose"  # a pose skeleton from a pose estimator
+    DEPTH = "depth"  # a depth map from a depth model
+    CANNY = "canny"  # edges
+    LINEART = "lineart"  # line drawing
+    AS_IS = "as_is"  # the member's image is already the map
+
+
+MAX_REFERENCES = 3
+"""Reference images one /imagine takes (``/blend`` takes up to ``MAX_BLEND``)."""
+MAX_BLEND = 5
+REFERENCE_WEIGHTS = (0.0, 2.0)
+"""The range of a reference's weight, as Midjourney's --sw (100 = 1.0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """One reference of a request: its kind and weight; its image is
+    ``GenerationRequest.reference_images`` at the same index."""
+
+    kind: ReferenceKind = ReferenceKind.STYLE
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The structure a request follows: ``kind`` of map made from
+    ``GenerationRequest.control_image``, followed at ``strength`` (0–2) from ``start`` to
+    ``end`` of the denoising (fractions, 0 <= start < end <= 1)."""
+
+    kind: ControlKind
+    strength: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One job's worth of work. ``seed`` is resolved before queueing; image k uses seed + k."""
@@ -78,6 +123,10 @@ class GenerationRequest:
     init_image: bytes | None = field(default=None, repr=False, compare=False)
     mask_image: bytes | None = field(default=None, repr=False, compare=False)
     extra_images: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    references: tuple[Reference, ...] = ()
+    reference_images: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    control: Control | None = None
+    control_image: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -103,6 +152,17 @@ class GenerationRequest:
         }
         data["mode"] = self.mode.value
         data["loras"] = [[lora.name, lora.weight] for lora in self.loras]
+        data["references"] = [[ref.kind.value, ref.weight] for ref in self.references]
+        data["control"] = (
+            None
+            if self.control is None
+            else {
+                "kind": self.control.kind.value,
+                "strength": self.control.strength,
+                "start": self.control.start,
+                "end": self.control.end,
+            }
+        )
         return data
 
     @classmethod
@@ -112,16 +172,35 @@ class GenerationRequest:
         init_image: bytes | None = None,
         mask_image: bytes | None = None,
         extra_images: tuple[bytes, ...] = (),
+        reference_images: tuple[bytes, ...] = (),
+        control_image: bytes | None = None,
     ) -> GenerationRequest:
         known = {f.name for f in dataclasses.fields(cls)} - INPUT_FIELDS
         values = {key: value for key, value in data.items() if key in known}
         values["mode"] = Mode(values.get("mode", Mode.TXT2IMG))
         values["loras"] = tuple(LoraRef(name, float(weight)) for name, weight in data["loras"])
+        values["references"] = tuple(
+            Reference(ReferenceKind(kind), float(weight))
+            for kind, weight in data.get("references") or ()
+        )
+        control = data.get("control")
+        values["control"] = (
+            None
+            if control is None
+            else Control(
+                ControlKind(control["kind"]),
+                float(control["strength"]),
+                float(control["start"]),
+                float(control["end"]),
+            )
+        )
         return cls(
             **values,
             init_image=init_image,
             mask_image=mask_image,
             extra_images=tuple(extra_images),
+            reference_images=tuple(reference_images),
+            control_image=control_image,
         )
 
 
@@ -132,7 +211,9 @@ CANVAS_WORDS = {
 }
 """What each edit-and-canvas mode does, in the words a refusal uses."""
 
-INPUT_FIELDS = frozenset({"init_image", "mask_image", "extra_images"})
+INPUT_FIELDS = frozenset(
+    {"init_image", "mask_image", "extra_images", "reference_images", "control_image"}
+)
 """The request's image fields: bytes, stored and sent apart from its JSON form."""
 
 
@@ -153,6 +234,9 @@ class ModelInfo:
     inpaint: bool = False  # repaints a masked region (Mode.INPAINT)
     outpaint: bool = False  # paints past the edges (Mode.OUTPAINT)
     max_input_images: int = 1  # images one edit takes (init_image plus extra_images)
+    references: frozenset[ReferenceKind] = frozenset()  # the reference kinds it follows
+    max_references: int = 0
+    controls: frozenset[ControlKind] = frozenset()  # the control maps it follows
 
     def takes(self, mode: Mode) -> bool:
         """Whether this model runs ``mode`` (txt2img and describe: always; the provider's
@@ -178,6 +262,8 @@ class ModelInfo:
                 ("edits", self.edit),
                 ("inpainting", self.inpaint),
                 ("outpainting", self.outpaint),
+                (_listed("references", ReferenceKind, self.references), bool(self.references)),
+                (_listed("control", ControlKind, self.controls), bool(self.controls)),
             )
             if ok
         ]
@@ -186,6 +272,11 @@ class ModelInfo:
         if self.licence:
             parts.append(self.licence)
         return "; ".join(parts)
+
+
+def _listed(what: str, kinds: type[enum.StrEnum], have: frozenset[Any]) -> str:
+    """ "control (pose, depth)": the kinds a model follows, in their enum's order."""
+    return f"{what} ({', '.join(kind.value for kind in kinds if kind in have)})"
 
 
 @dataclass(frozen=True, slots=True)

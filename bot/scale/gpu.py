@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from saq import Worker
 from saq.job import Job as SaqJob
 
+from bot.control_maps import map_preview
 from bot.errors import SettingsError
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.providers import Providers
@@ -144,7 +145,9 @@ class TaskRunner:
         base = {"job_id": item["job_id"], "attempt": item["attempt"]}
         if isinstance(outcome, GenerationResult):
             images = self._images(key, item["job_id"], request, outcome)
-            return {**base, "model": outcome.model, "images": images}
+            done = {**base, "model": outcome.model, "images": images}
+            preview = map_preview(outcome.info)  # already small: it travels inline
+            return done if preview is None else {**done, "control_map": b64(preview)}
         return {**base, "error": describe_error(outcome)}
 
     def _images(

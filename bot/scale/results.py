@@ -21,6 +21,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.control_maps import CONTROL_MAP, map_path, map_preview
 from bot.images import encode_png, parameters_text, write_atomically
 from bot.jobs import Job, StoredImage
 from engine import EngineError
@@ -31,6 +32,7 @@ BAD_RESULT = "The GPU worker returned a result that could not be used; your quot
 TASK_KEY = re.compile(r"[0-9]{1,19}\.[0-9]{1,9}")  # transport.Task.key: {job id}.{attempt}
 BYTES_PER_PIXEL = 4  # a PNG's pixels stored raw as RGBA bound any sane encoding of them
 MAX_IMAGES = 64
+MAX_MAP_BYTES = 2**20  # a control map preview is a 256-pixel PNG: far below this
 
 
 class BadResult(EngineError):
@@ -101,9 +103,27 @@ class ResultReader:
                 width, height = decoded.size
                 flagged = image.get("flagged") is True
                 stored.append(StoredImage(index, seed, str(path), width, height, flagged))
+            self._store_map(job, folder, entry.get("control_map"))
         except OSError as err:
             raise BadResult(f"storing its images failed: {err}") from err
         return stored
+
+    def _store_map(self, job: Job, folder: Path, text: object) -> None:
+        """The control map the job followed, as ``bot.worker`` keeps it: decoded again with the
+        pixel bound and re-encoded small; one that can't be read is dropped, never the job."""
+        if text is None:
+            return
+        if not isinstance(text, str) or len(text) > MAX_MAP_BYTES * 4 // 3 + 4:
+            log.warning("Job %d: dropped a control map that is not a small base64 text", job.job_id)
+            return
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            log.warning("Job %d: dropped a control map that is not valid base64", job.job_id)
+            return
+        preview = map_preview({CONTROL_MAP: data})
+        if preview is not None:
+            write_atomically(map_path(folder, job.job_id), preview)
 
     def discard(self, key: str, job_id: int) -> None:
         """Remove a job's blobs, and its task's folder once empty (links are removed, never

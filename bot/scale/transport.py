@@ -334,16 +334,21 @@ def input_payload(request: GenerationRequest) -> dict[str, Any]:
         "init_image": b64(request.init_image) if request.init_image is not None else None,
         "mask_image": b64(request.mask_image) if request.mask_image is not None else None,
         "extra_images": [b64(image) for image in request.extra_images],
+        "reference_images": [b64(image) for image in request.reference_images],
+        "control_image": b64(request.control_image) if request.control_image is not None else None,
     }
 
 
 def request_of(item: Mapping[str, Any]) -> GenerationRequest:
-    """A task's request back with its input images. Older tasks carry no mask or extras."""
+    """A task's request back with its input images. Older tasks carry no mask, extras,
+    references or control image."""
     return GenerationRequest.from_dict(
         item["request"],
         unb64(item.get("init_image")),
         unb64(item.get("mask_image")),
         tuple(base64.b64decode(text) for text in item.get("extra_images") or ()),
+        tuple(base64.b64decode(text) for text in item.get("reference_images") or ()),
+        unb64(item.get("control_image")),
     )
 
 

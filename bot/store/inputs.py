@@ -1,5 +1,6 @@
-"""A job's input images, stored apart from its JSON request: ``init_image`` in ``job_inputs``,
-the mask and an edit's further images in ``job_input_extras``."""
+"""A job's input images, stored apart from its JSON request: ``init_image`` in ``job_inputs``;
+the mask, an edit's further images, the reference images and the control image in
+``job_input_extras``, told apart by ``kind``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from engine import GenerationRequest
 
 MASK = "mask"
 IMAGE = "image"
+REFERENCE = "reference"
+CONTROL = "control"
 
 Fetch = Callable[[str, Sequence[object]], Awaitable[Iterable[Row]]]
 
@@ -32,6 +35,9 @@ def insert_inputs(job_id: int, request: GenerationRequest) -> Iterator[Statement
     if request.mask_image is not None:
         extras.append((MASK, 0, request.mask_image))
     extras += [(IMAGE, idx, image) for idx, image in enumerate(request.extra_images)]
+    extras += [(REFERENCE, idx, image) for idx, image in enumerate(request.reference_images)]
+    if request.control_image is not None:
+        extras.append((CONTROL, 0, request.control_image))
     for kind, idx, image in extras:
         yield Statement(
             "INSERT INTO job_input_extras (job_id, kind, idx, image) VALUES (?, ?, ?, ?)",
@@ -43,16 +49,23 @@ async def read_inputs(fetch: Fetch, job_id: int) -> InputImages:
     """The job's stored input images (none once retention removed them)."""
     init: bytes | None = None
     mask: bytes | None = None
+    control: bytes | None = None
     extras: list[bytes] = []
-    for row in await fetch(SELECT, (job_id, job_id)):
+    references: list[bytes] = []
+    for row in await fetch(SELECT, (job_id, job_id)):  # each kind in idx order
         image = bytes(row["image"])
-        if row["kind"] == "init":
+        kind = row["kind"]
+        if kind == "init":
             init = image
-        elif row["kind"] == MASK:
+        elif kind == MASK:
             mask = image
+        elif kind == CONTROL:
+            control = image
+        elif kind == REFERENCE:
+            references.append(image)
         else:
-            extras.append(image)  # in idx order
-    return InputImages(init, mask, tuple(extras))
+            extras.append(image)
+    return InputImages(init, mask, tuple(extras), tuple(references), control)
 
 
 def fetch_in(conn: SqlConnection) -> Fetch:

@@ -13,10 +13,13 @@ from discord.ext import commands
 
 from bot.jobs import Job
 from bot.moderation import Report
+from bot.moderation.evidence import report_exhibits
 from cogs.admin.audit import audit, post_log
 from cogs.admin.base import COLOUR, AdminBase
 from cogs.admin.checks import NotModerator, is_moderator, is_owner
 from cogs.common import answer, bot_of, runtime_of, shown
+from cogs.results.parts import DEFAULT_UPLOAD_LIMIT
+from engine import GenerationRequest
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -30,8 +33,8 @@ class Reports(AdminBase):
     @commands.Cog.listener()
     async def on_job_reported(self, report_id: int, job: Job) -> None:
         """Post a new report to the report channel of the server where the reported message
-        was seen (a /show re-post may be in another server than the job), with the image and
-        buttons."""
+        was seen (a /show re-post may be in another server than the job), with the image, the
+        member's own images the job was given, and buttons."""
         report = await self.runtime.moderation.report(report_id)
         if report is None:
             return
@@ -49,9 +52,17 @@ class Reports(AdminBase):
             embed.add_field(name="Seen in", value=f"<#{report.seen_channel_id}>{again}")
         images = await self.runtime.store.images(job.job_id)
         files = []
+        room = DEFAULT_UPLOAD_LIMIT
         if images:
             data = await asyncio.to_thread(Path(images[0].path).read_bytes)
             files.append(discord.File(io.BytesIO(data), f"report-{report_id}.png", spoiler=True))
+            room -= len(data)
+        # The member's own images too (references, control, the image it started from): they
+        # can show a real person, which is often what the report is about.
+        more, lines = await exhibit_files(report_id, job.request, room)
+        files += more
+        if lines:
+            embed.add_field(name="Member's images", value="\n".join(lines), inline=False)
         view = discord.ui.View(timeout=None)
         for action, label, style in (
             ("delete", "Delete result", discord.ButtonStyle.danger),
@@ -68,6 +79,23 @@ class Reports(AdminBase):
             log.warning("Report %d could not be posted to %s: %s", report_id, channel_id, err)
             return
         await self.runtime.moderation.set_report_message(report_id, int(channel_id), message.id)
+
+
+async def exhibit_files(
+    report_id: int, request: GenerationRequest, room: int
+) -> tuple[list[discord.File], list[str]]:
+    """The member's images a reported job's ``request`` was given, as spoiler files within
+    ``room`` bytes, and a numbered line for each (one left out says so)."""
+    files, lines = [], []
+    for number, exhibit in enumerate(await asyncio.to_thread(report_exhibits, request), start=1):
+        if len(exhibit.data) > room:
+            lines.append(f"{number}. {exhibit.label} (not attached: too large)")
+            continue
+        room -= len(exhibit.data)
+        lines.append(f"{number}. {exhibit.label}")
+        name = f"report-{report_id}-{exhibit.slug}.png"
+        files.append(discord.File(io.BytesIO(exhibit.data), name, spoiler=True))
+    return files, lines
 
 
 async def delete_result(bot: ImageBot, job: Job, reference: str | None) -> bool:

@@ -33,7 +33,9 @@ async def enqueue(
     """Queue a request for the member behind an acknowledged interaction and show its status.
     Refusals are answered privately and charge nothing."""
     bot = bot_of(interaction)
-    target = await _target(interaction, request.mode is Mode.TXT2IMG, private, extra)
+    # A member's images (uploads, references, control) can show a real person: SFW always.
+    drawn = not (request.reference_images or request.control_image or request.references)
+    target = await _target(interaction, request.mode is Mode.TXT2IMG and drawn, private, extra)
     request = request.replace(nsfw_allowed=bool(target["nsfw"]))
     service, requester = bot.runtime.service, requester_of(interaction)
     return await _queued(

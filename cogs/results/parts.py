@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.control_maps import map_path
 from bot.jobs import Job, StoredImage
 from bot.packing import TooLarge, Upload, fit_image, grid, pack
 from cogs import render
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
+MAX_FILES = 10  # files one message takes
 
 
 async def result_parts(
@@ -36,7 +38,26 @@ async def result_parts(
     except OSError:
         messages = []
         embed.description = f"{embed.description}\n\nThe image files of this job are gone."
+    if messages and images:
+        await asyncio.to_thread(_add_map, job, images[0], messages[0], embed, limit)
     return messages, embed, view
+
+
+def _add_map(
+    job: Job, image: StoredImage, uploads: list[Upload], embed: discord.Embed, limit: int
+) -> None:
+    """The control map the job followed, as the embed's thumbnail, where it was kept and fits
+    the first message."""
+    path = map_path(Path(image.path).parent, job.job_id)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    if len(uploads) >= MAX_FILES or sum(len(u.data) for u in uploads) + len(data) > limit:
+        return
+    uploads.append(Upload(path.name, data))
+    embed.set_thumbnail(url=f"attachment://{path.name}")
+    embed.set_footer(text="Thumbnail: the control map the model followed")
 
 
 def shows_flagged(target: dict[str, Any]) -> bool:

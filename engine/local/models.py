@@ -15,7 +15,8 @@ from engine.local.families import Family, UnknownFamily, by_key, recognise
 from engine.local.families.known import KNOWN
 from engine.local.hub import ModelLoadError, cache_folder, cached, remote_files
 from engine.local.options import LocalOptions, ModelSpec
-from engine.types import ModelInfo
+from engine.local.references import adapter_problem
+from engine.types import ControlKind, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,26 @@ def configured(options: LocalOptions) -> list[tuple[str, ModelSpec]]:
         source = getattr(options, what)
         if source is not None:
             entries.append((f"({what.replace('_', ' ')})", ModelSpec(source=source)))
+    for name, net in options.controlnets.items():
+        spec = ModelSpec(source=net.source, variant=net.variant, licence=net.licence)
+        entries.append((f"(controlnet {name})", spec))
+    for what, source in map_models(options):
+        entries.append((f"({what})", ModelSpec(source=source)))
     return entries
+
+
+def map_models(options: LocalOptions) -> list[tuple[str, str]]:
+    """The models that make control maps, where a configured ControlNet follows their maps."""
+    follows: set[ControlKind] = set()
+    for net in options.controlnets.values():
+        follows |= net.follows()
+    detector = options.pose_detector if options.pose_model else None
+    wanted = (
+        (ControlKind.DEPTH, "depth model", options.depth_model),
+        (ControlKind.POSE, "pose model", options.pose_model),
+        (ControlKind.POSE, "pose detector", detector),
+    )
+    return [(what, source) for kind, what, source in wanted if kind in follows and source]
 
 
 def check_models(options: LocalOptions, online: bool = True) -> list[ModelState]:
@@ -177,16 +197,24 @@ def _size(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
 
 
+LOADED_AT_START = frozenset({"(upscaler)", "(captioner)", "(safety checker)"})
+
+
 def report_at_start(options: LocalOptions, default: str) -> None:
     """Warns about each unusable model; the default and the helpers are loaded at start anyway,
-    and stop it with the reason (the segmenter, loaded when first used, is warned about)."""
+    and stop it with the reason (those loaded when first used, the segmenter, ControlNets and
+    map models, are warned about)."""
     for name, spec in configured(options):
-        started = name.startswith("(") and name != "(segmenter)"
+        started = name in LOADED_AT_START
         if name in (default, f"{default} (tiny decoder)") or started:
             continue
         state = check_model(name, spec, options.cache_dir, online=True)
         if not state.usable:
             log.warning("Model %s is unusable: %s", state.name, state.problem)
+    for name, adapter in options.adapters.items():
+        problem = adapter_problem(adapter)
+        if problem is not None:
+            log.warning("Reference adapter %s is unusable: %s", name, problem)
 
 
 def family_of(name: str, spec: ModelSpec, cache_dir: str | None, online: bool = True) -> Family:

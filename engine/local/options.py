@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.local.adapter_options import AdapterSpec
+from engine.local.control.options import DEFAULT_DEPTH, DEFAULT_POSE, ControlNetSpec
+from engine.local.families import by_key
 from engine.local.families import keys as family_keys
 from engine.local.openvino.options import OpenVinoOptions, Runtime
 from engine.loras import lora_names
@@ -177,8 +180,23 @@ class LocalOptions(BaseModel):
     openvino: OpenVinoOptions = Field(default_factory=OpenVinoOptions)
     # Vary (Region) by name: a CLIPSeg model (CIDAS/clipseg-rd64-refined), loaded when first used.
     segmenter: str | None = None
+    # Control (docs/control.md): ControlNets by name, and the models that make depth and pose
+    # maps from a member's image (None: that kind of map is not made); loaded when first used.
+    controlnets: dict[str, ControlNetSpec] = Field(default_factory=dict)
+    depth_model: str | None = DEFAULT_DEPTH
+    pose_model: str | None = DEFAULT_POSE
+    # Finds the people whose poses are drawn (a COCO detector such as PekingU/rtdetr_r50vd);
+    # None: the whole picture is one person
+    pose_detector: str | None = None
+    # Reference adapters per family (docs/references.md), loaded for the jobs that use them.
+    adapters: dict[str, AdapterSpec] = Field(default_factory=dict)
 
     _nsfw_lora_names = field_validator("nsfw_loras")(lora_names)
+
+    @field_validator("depth_model", "pose_model", "pose_detector")
+    @classmethod
+    def _empty_is_off(cls, source: str | None) -> str | None:
+        return source or None  # TOML has no null: "" turns a map model off
 
     @model_validator(mode="after")
     def _default_model_exists(self) -> LocalOptions:
@@ -186,6 +204,36 @@ class LocalOptions(BaseModel):
             raise ValueError("at least one model is needed")
         if self.default_model is not None and self.default_model not in self.models:
             raise ValueError(f"default_model {self.default_model!r} is not in models")
+        return self
+
+    @model_validator(mode="after")
+    def _adapters_fit_their_families(self) -> LocalOptions:
+        served: dict[tuple[str, str], str] = {}
+        for name, adapter in self.adapters.items():
+            if adapter.family not in family_keys():
+                raise ValueError(
+                    f"adapter {name}: family {adapter.family!r} is not one of "
+                    + ", ".join(family_keys())
+                )
+            family = by_key(adapter.family)
+            if family.references != "ip_adapter":
+                raise ValueError(
+                    f"adapter {name}: {family.label} takes no IP-Adapter here"
+                    + ("; it follows reference images itself" if family.references else "")
+                )
+            if adapter.type == "redux" and not family.key.startswith("flux1"):
+                raise ValueError(f"adapter {name}: FLUX.1 Redux is for FLUX.1, not {family.label}")
+            if adapter.blocks is not None and not family.unet:
+                raise ValueError(
+                    f"adapter {name}: blocks are a UNet's (SD, SDXL); {family.label} takes one "
+                    "scale"
+                )
+            other = served.setdefault((adapter.family, adapter.kind), name)
+            if other != name:
+                raise ValueError(
+                    f"adapters {other} and {name} both serve {adapter.kind} references on "
+                    f"{family.label}; keep one"
+                )
         return self
 
     @property

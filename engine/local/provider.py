@@ -24,6 +24,9 @@ from PIL import Image
 from engine.errors import EngineError, InvalidRequest
 from engine.local.canvas_modes import canvas_strength, check_mode, provider_modes
 from engine.local.captioner import Captioner
+from engine.local.control.maker import MapMaker
+from engine.local.control.nets import ControlNets
+from engine.local.control.run import check_control
 from engine.local.device import pick_device, pick_dtype, set_cpu_threads
 from engine.local.families import Family
 from engine.local.hub import fetch
@@ -33,7 +36,7 @@ from engine.local.loras import LoraLibrary
 from engine.local.memory.cache import PipelineCache
 from engine.local.memory.planner import MemoryPlanner
 from engine.local.memory.recipe import Recipe
-from engine.local.models import family_of, info_of, report_at_start
+from engine.local.models import family_of, info_of, map_models, report_at_start
 from engine.local.openvino.runtime import OpenVinoRuntime, folder_for
 from engine.local.options import LocalOptions, ModelSpec, parse_local_options
 from engine.local.pipelines import (
@@ -42,6 +45,8 @@ from engine.local.pipelines import (
     load_model,
     load_upscaler,
 )
+from engine.local.reference_adapters import ReferenceAdapters
+from engine.local.references import check_references, max_references, reference_kinds
 from engine.local.runner import UPSCALER_STEPS, Outcome, PipelineRunner
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import FLOW_SAMPLERS, MIN_STEPS, SAMPLERS
@@ -51,10 +56,12 @@ from engine.registry import ProviderConfig
 from engine.types import (
     CANVAS_WORDS,
     Capabilities,
+    ControlKind,
     GenerationRequest,
     GenerationResult,
     Mode,
     ModelInfo,
+    ReferenceKind,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,9 @@ class LocalProvider(PipelineRunner, Provider):
         lora_dir = self.options.lora_dir
         self.loras = LoraLibrary(Path(lora_dir).expanduser() if lora_dir else None)
         self._families: dict[str, Family] = {}
+        self.references = ReferenceAdapters(
+            self.options.adapters, self.options.cache_dir, self.device
+        )
         self.openvino = OpenVinoRuntime(
             self.options,
             folder_for(self.options, config.data_dir),
@@ -79,6 +89,9 @@ class LocalProvider(PipelineRunner, Provider):
             self._load,
         )
         self.memory = MemoryPlanner(self.device, self.options)
+        self.controlnets = ControlNets(
+            self.options.controlnets, self.device, self.options.cache_dir
+        )
         self.cache = PipelineCache(
             dict(self.options.models),
             lambda name, spec, recipe: self.openvino.attach(self._load(name, recipe=recipe)),
@@ -88,12 +101,19 @@ class LocalProvider(PipelineRunner, Provider):
             max_models=self.options.max_loaded_models,
             max_gpu_bytes=self.memory.gpu_budget,
             max_ram_bytes=self.memory.ram_budget,
+            beside=self.controlnets.held,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-gpu")
         self._safety: SafetyClassifier | None = None
         self._upscaler: Any = None
         self._captioner: Captioner | None = None
         self._segmenter: Segmenter | None = None
+        self.maps = MapMaker(
+            self.options.depth_model,
+            self.options.pose_model,
+            self._load_helper,
+            self.options.pose_detector,
+        )
         specs = self.options.models.values()
         self._capabilities = Capabilities(
             modes=provider_modes(family for _, family in self._known_families()),
@@ -164,6 +184,20 @@ class LocalProvider(PipelineRunner, Provider):
         """The configured models whose family runs ``mode``, as far as is known offline."""
         return [name for name, family in self._known_families() if mode in family.modes]
 
+    def able_references(self, kind: ReferenceKind) -> list[str]:
+        """The configured models that follow ``kind`` of reference, as far as is known offline."""
+        return [
+            name
+            for name, family in self._known_families()
+            if kind in reference_kinds(family, self.options.adapters)
+            and not self._compiled(name, family)
+        ]
+
+    def _compiled(self, name: str, family: Family) -> bool:
+        """Compiled, with references through adapters, which change its attention."""
+        compiled = self.options.compile or self.options.models[name].compile
+        return compiled and family.references == "ip_adapter"
+
     def model_info(self, name: str) -> ModelInfo:
         """What the model is and takes, from its family; never waits on the hub (autocomplete
         and /models ask it on the event loop), so a repo not downloaded yet, of no family the
@@ -175,12 +209,29 @@ class LocalProvider(PipelineRunner, Provider):
             family = self.family(name, online=False)
         except ModelLoadError:
             return super().model_info(name)
-        return info_of(
+        info = info_of(
             family,
             spec,
             loras=self.options.lora_dir is not None,
             upscaler=self.options.upscaler is not None,
         )
+        info = replace(info, controls=self._controls(family))
+        if self._compiled(name, family):
+            return info
+        return replace(
+            info,
+            references=reference_kinds(family, self.options.adapters),
+            max_references=max_references(family, self.options.adapters),
+        )
+
+    def _controls(self, family: Family) -> frozenset[ControlKind]:
+        """The maps a model of ``family`` follows here: a ControlNet for it, and a way to make
+        the map."""
+        return self.controlnets.kinds(family) & self.maps.kinds()
+
+    def able_to_follow(self, kind: ControlKind) -> list[str]:
+        """The configured models that follow ``kind`` maps, as far as is known offline."""
+        return [name for name, family in self._known_families() if kind in self._controls(family)]
 
     def lora_names(self, model: str | None = None) -> list[str]:
         """The installed LoRAs, or those that may fit ``model``: made for its family, or for a
@@ -226,7 +277,23 @@ class LocalProvider(PipelineRunner, Provider):
                 )
         check_mode(request, name, family, self.able)
         check_inputs(request)
+        check_control(
+            request,
+            name,
+            family,
+            self._controls(family),
+            self.able_to_follow,
+            partial(self.controlnets.fixed, family),
+        )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        check_references(
+            request,
+            name,
+            family,
+            self.options.adapters,
+            self.able_references,
+            self._compiled(name, family),
+        )
         for lora, path in zip(request.loras, paths, strict=True):
             kind = lora_kind(path)
             if not kind.fits(family.lora_shape):
@@ -287,7 +354,7 @@ class LocalProvider(PipelineRunner, Provider):
         return resolved
 
     def batch_key(self, request: GenerationRequest) -> str:
-        if request.mode is not Mode.TXT2IMG:
+        if request.mode is not Mode.TXT2IMG or request.control is not None or request.references:
             return ""
         if request.model and self.options.models[request.model].cache != "none":
             # the cache skips blocks by how the whole batch changes: a job's image would
@@ -303,6 +370,7 @@ class LocalProvider(PipelineRunner, Provider):
 
     async def close(self) -> None:
         await self._call(self.cache.clear)
+        await self._call(self.references.clear)
         self._executor.shutdown(wait=True)
 
     async def generate(
@@ -376,6 +444,9 @@ class LocalProvider(PipelineRunner, Provider):
         self.openvino.convert_missing(partial(self._load, dtype=torch.float32))
         if self.options.segmenter is not None:  # downloaded now, loaded when first used
             self._helper_folder("segmenter", self.options.segmenter)
+        self.controlnets.download()  # as are the ControlNets and the models making maps
+        for what, source in map_models(self.options):
+            self._helper_folder(what, source)
         self.cache.get(self.default_model)
         if self.options.compile or self.model_spec(self.default_model).compile:
             # the first call compiles: pay for it now, not in a job

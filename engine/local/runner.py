@@ -7,7 +7,8 @@ import inspect
 import io
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ import torch
 from PIL import Image
 
 from engine.errors import EngineError, GenerationCancelled, ProviderError
+from engine.local.control.maker import MapMaker
+from engine.local.control.maps import encode
+from engine.local.control.nets import ControlNets
+from engine.local.control.run import ControlRun, ready_control
 from engine.local.inputs import image_arguments, keep_unmasked, read_inputs
 from engine.local.lora_slot import load_lora
 from engine.local.loras import LoraLibrary
@@ -23,6 +28,7 @@ from engine.local.openvino.runtime import OpenVinoRuntime
 from engine.local.options import LocalOptions
 from engine.local.pipelines import LoadedModel
 from engine.local.preview import latent_preview
+from engine.local.reference_adapters import ReferenceAdapters, with_references
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
 from engine.provider import CancelToken, Progress, ProgressCallback
@@ -52,8 +58,12 @@ class PipelineRunner:
     cache: PipelineCache
     openvino: OpenVinoRuntime
     loras: LoraLibrary
+    references: ReferenceAdapters
     _safety: SafetyClassifier | None
     _upscaler: Any
+    maps: MapMaker
+    controlnets: ControlNets
+    _dtype: Callable[[str], torch.dtype]
 
     def _run(
         self,
@@ -89,19 +99,41 @@ class PipelineRunner:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
+        control: ControlRun | None = None
+        if first.control is not None:
+            try:
+                control = ready_control(
+                    self.maps,
+                    self.controlnets,
+                    pipe,
+                    model.family,
+                    first,
+                    self._dtype(model.name),
+                    partial(self.cache.make_room, keep=model.name),
+                )
+            except EngineError as err:
+                return [err for _ in requests]
+            pipe = control.pipe
         arguments = self._arguments(model, requests, progress, cancel, abort)
         arguments.update(image_arguments(model.family, pipe, first, inputs))
         if isinstance(arguments.get("image"), Image.Image) and first.mode is not Mode.EDIT:
             # one copy an image: the pipelines encode it with each image's own generator, so
             # image k of a batch is the one its seed gives alone
             arguments["image"] = [arguments["image"]] * len(arguments["prompt"])
+        if control is not None:
+            arguments.update(control.arguments)
         arguments.update(_taken(pipe, model.family.size_arguments(width, height)))
         tiny = self._final_decoder(model)
         if tiny is not None:
             arguments["output_type"] = "latent"
+        label = f"{model.name} ({model.family.label})"
         try:
-            with self._loras(model, pipe, first), model.speed.calling():
-                images = pipe(**arguments).images
+            with (
+                self.references.applied(model.family, pipe, first, label) as referenced,
+                self._loras(model, pipe, first),
+                model.speed.calling(),
+            ):
+                images = pipe(**with_references(arguments, referenced)).images
             if tiny is not None:
                 latents = model.family.unpack(pipe, images, width, height)
                 images = _decode(tiny, pipe, latents)
@@ -128,7 +160,8 @@ class PipelineRunner:
                 GeneratedImage(image, seed, flag)
                 for image, seed, flag in zip(own, request.seeds, flagged, strict=True)
             )
-            outcomes.append(GenerationResult(generated, model.name, seconds))
+            info = {} if control is None else {"control_map": encode(control.control_map)}
+            outcomes.append(GenerationResult(generated, model.name, seconds, info))
         return outcomes
 
     def _run_upscaler(

@@ -1,6 +1,7 @@
 """The AUTOMATIC1111 / Forge web UI API (``--api``): txt2img, img2img, inpaint and outpaint
 (img2img with a mask), upscale through extras, interrogate, live progress with previews,
-interrupt, and discovery of models, samplers and LoRAs. Optional HTTP basic auth
+interrupt, and discovery of models, samplers and LoRAs; control maps and references through the
+ControlNet extension where the server has it. Optional HTTP basic auth
 (``--api-auth user:password``). It has no instruction edit."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import logging
 import re
@@ -23,6 +25,13 @@ from engine.loras import EXTRA_NETWORK
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.redact import scrub
 from engine.registry import ProviderConfig
+from engine.remote.a1111_controlnet import (
+    ControlNetCatalog,
+    ControlNetOptions,
+    detect,
+    split_images,
+    units_for,
+)
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient, png_base64
 from engine.remote.inputs import canvas_size, fresh_png, paint_mask, png_bytes
@@ -34,6 +43,7 @@ from engine.types import (
     GenerationRequest,
     GenerationResult,
     Mode,
+    ModelInfo,
 )
 
 log = logging.getLogger(__name__)
@@ -55,7 +65,7 @@ def plain_title(title: str) -> str:
     return _HASH.sub("", title)
 
 
-class A1111Options(RemoteOptions):
+class A1111Options(RemoteOptions, ControlNetOptions):
     base_url: str = "http://127.0.0.1:7860"
     username: str | None = None
     upscaler: str = "R-ESRGAN 4x+"
@@ -93,6 +103,7 @@ class A1111Provider(RemoteProvider):
         self._models = self._learn(options.models)
         self._samplers = options.samplers
         self._loras = options.loras
+        self.controlnet: ControlNetCatalog | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -128,6 +139,31 @@ class A1111Provider(RemoteProvider):
         except ProviderError as err:
             self.unavailable = err.user_message
             log.warning("Provider %s is unavailable: %s", self.name, err.user_message)
+            return
+        if self.options.controlnet:
+            self.controlnet = await detect(self.client, self.options.controlnet_settings)
+            if self.controlnet is not None:
+                for model in self._models:
+                    log.info(
+                        "Provider %s, %s: %s",
+                        self.name,
+                        model,
+                        self.controlnet.describe(self.title_of(model)),
+                    )
+
+    def model_info(self, model: str) -> ModelInfo:
+        info = super().model_info(model)
+        catalog = self.controlnet
+        if catalog is None:
+            return info
+        title = self.title_of(model)
+        references = catalog.references(title)
+        return dataclasses.replace(
+            info,
+            controls=catalog.controls(title),
+            references=references,
+            max_references=catalog.max_references if references else 0,
+        )
 
     def _learn(self, titles: Iterable[str]) -> tuple[str, ...]:
         """The names members see, remembering each one's full title."""
@@ -178,12 +214,21 @@ class A1111Provider(RemoteProvider):
             if lora.name not in self._loras:
                 allowed = ", ".join(self._loras) or "none: no LoRA is installed"
                 raise InvalidRequest("lora", lora.name, f"one of {allowed}")
+        if resolved.control is not None or resolved.references:
+            if resolved.mode is Mode.UPSCALE:
+                raise InvalidRequest("mode", "upscale", "an upscale takes no control or reference")
+            self._units(resolved, images=False)  # refused here, before anything is queued
         return resolved
+
+    def _units(self, request: GenerationRequest, images: bool = True) -> list[dict[str, Any]]:
+        titled = request.replace(model=self.title_of(request.model or self.default_model))
+        return units_for(self.controlnet, titled, self.name, images)
 
     async def generate(
         self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
     ) -> GenerationResult:
         started = time.perf_counter()
+        info: dict[str, Any] = {}
         if request.mode is Mode.UPSCALE:
             images = await self._upscale(request)
         else:
@@ -191,6 +236,8 @@ class A1111Provider(RemoteProvider):
             body = self._body(request)
             if request.mode in MASK_MODES:
                 body |= await asyncio.to_thread(self._mask_fields, request)
+            if units := await asyncio.to_thread(self._units, request):
+                body["alwayson_scripts"] = {"controlnet": {"args": units}}
             call = asyncio.ensure_future(
                 self.client.request("POST", path, json_body=body, idempotent=False)
             )
@@ -205,10 +252,16 @@ class A1111Provider(RemoteProvider):
             data = answer.json()
             if not isinstance(data, dict) or not isinstance(data.get("images"), list):
                 raise ProviderError(f"The {self.name} provider sent an answer the bot cannot read.")
-            # With "return grid" on, a grid image comes first: the last ``count`` are the images.
-            images = [
-                self.client.decode_base64_image(text) for text in data["images"][-request.count :]
-            ]
+            texts = [text for text in data["images"] if isinstance(text, str)]
+            maps = 1 if request.control is not None else 0
+            kept, extras = split_images(texts, data.get("info"), request.count, maps)
+            images = [self.client.decode_base64_image(text) for text in kept]
+            if maps and extras:
+                try:  # decoded and encoded afresh: only its pixels reach members
+                    mapped = self.client.decode_base64_image(extras[0]).convert("RGB")
+                    info["control_map"] = png_bytes(mapped)
+                except ProviderError as err:  # the images stand without their map
+                    log.warning("Provider %s sent a map it can't read: %s", self.name, err)
         seeds = request.seeds if request.seed is not None else [None] * len(images)
         generated = tuple(
             GeneratedImage(image, seed) for image, seed in zip(images, seeds, strict=False)
@@ -221,6 +274,7 @@ class A1111Provider(RemoteProvider):
             generated,
             self.title_of(request.model or self.default_model),
             time.perf_counter() - started,
+            info,
         )
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:

@@ -9,6 +9,9 @@ import pytest
 
 from bot.errors import StorageError, StorageUnavailable
 from bot.storage import Database, database, latest_version, migrations
+from bot.store import SqlJobStore
+from tests.bot.test_input_storage import assert_guided, assert_inputs, edit_job, guided_job
+from tests.bot.test_input_storage import limits as quota
 
 
 async def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path):
@@ -173,5 +176,29 @@ async def test_other_database_errors_are_not_disguised(tmp_path: Path):
     try:
         with pytest.raises(sqlite3.OperationalError, match="no such table"):
             await db.write(lambda conn: conn.execute("SELECT * FROM nowhere"))
+    finally:
+        await db.close()
+
+
+async def test_input_images_stored_before_references_survive_their_migration(tmp_path: Path):
+    """Migration 0009 rebuilds job_input_extras to take reference and control images: a
+    mask and an edit's further images stored before it are kept, and other kinds stay out."""
+    path = tmp_path / "bot.sqlite3"
+    old = await Database.open(path, target_version=8)
+    job = await SqlJobStore(old).submit(edit_job(), quota())
+    await old.close()
+
+    db = await Database.open(path)
+    try:
+        store = SqlJobStore(db)
+        assert_inputs(await store.get(job.job_id))
+        guided = await store.submit(guided_job(), quota())
+        assert_guided(await store.get(guided.job_id))
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO job_input_extras (job_id, kind, idx, image) VALUES (?, ?, 0, ?)",
+                    (job.job_id, "other", b"x"),
+                )
     finally:
         await db.close()

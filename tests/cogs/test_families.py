@@ -116,7 +116,8 @@ async def test_models_shows_each_models_family_what_it_takes_and_its_licence(wor
         "outpainting; Apache-2.0"
     )
     assert lines["`flux2-klein`"] == (
-        "`flux2-klein`: FLUX.2 [klein]; takes samplers, edits, inpainting, outpainting"
+        "`flux2-klein`: FLUX.2 [klein]; takes samplers, edits, inpainting, outpainting, "
+        "references (style, subject)"
     )
     assert lines["`chroma`"] == (
         "`chroma`: Chroma; takes negative prompt, guidance, samplers, img2img; Apache-2.0"

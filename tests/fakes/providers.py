@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.control_maps import CONTROL_MAP
 from engine import (
     CancelToken,
     Capabilities,
@@ -29,7 +30,7 @@ from engine import (
     RateLimited,
 )
 from engine.registry import ProviderConfig
-from engine.types import ModelInfo
+from engine.types import MAX_BLEND, ControlKind, ModelInfo, ReferenceKind
 
 FAILURES = {
     "unavailable": lambda: ProviderUnavailable("The fake provider is down."),
@@ -57,7 +58,10 @@ class FakeProvider(Provider):
     ``outpaint`` (the models that take each mode, or true for all), ``model_modes`` (model ->
     the modes of those three it takes, overriding them), ``max_input_images`` (what its edit
     models take), ``segment`` (find regions by name: the top half for a phrase with "sky" in
-    it, nothing otherwise)."""
+    it, nothing otherwise), ``references`` and ``controls`` (the models that follow reference
+    images and control maps, or true for all; every kind unless ``reference_kinds`` or
+    ``control_kinds`` name some), ``max_references`` (what they take, 5 unless given),
+    ``control_map`` (bytes every result that followed a control image hands over as its map)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -93,6 +97,16 @@ class FakeProvider(Provider):
             for model, listed in options.get("model_modes", {}).items()
         }
         self.max_input_images = int(options.get("max_input_images", 1))
+        self.referencing = _models(options.get("references", ()))
+        self.reference_kinds = frozenset(
+            ReferenceKind(kind) for kind in options.get("reference_kinds", list(ReferenceKind))
+        )
+        self.max_references = int(options.get("max_references", MAX_BLEND))
+        self.control_map: bytes | None = options.get("control_map")
+        self.controlling = _models(options.get("controls", ()))
+        self.control_kinds = frozenset(
+            ControlKind(kind) for kind in options.get("control_kinds", list(ControlKind))
+        )
         self._capabilities = Capabilities(
             modes=frozenset(modes),
             models=("fake-v1", "fake-v2", *sorted(self.nsfw_models)),
@@ -148,7 +162,10 @@ class FakeProvider(Provider):
             GeneratedImage(Image.new("RGB", request.size, colour_of(s)), s, self.flag)
             for s in request.seeds
         )
-        return GenerationResult(images=images, model=request.model or "fake-v1")
+        info: dict[str, Any] = {}
+        if self.control_map is not None and request.control is not None:
+            info[CONTROL_MAP] = self.control_map
+        return GenerationResult(images=images, model=request.model or "fake-v1", info=info)
 
     def _steps_in_thread(self, progress: ProgressCallback, cancel: CancelToken) -> None:
         for step in range(1, self.steps + 1):
@@ -168,8 +185,7 @@ class FakeProvider(Provider):
                 return False
             if model in self.model_modes:
                 return mode in self.model_modes[model]
-            listed = self.canvas[mode]
-            return listed is ALL_MODELS or model in listed
+            return _listed(self.canvas[mode], model)
 
         edit = takes(Mode.EDIT)
         return dataclasses.replace(
@@ -178,6 +194,9 @@ class FakeProvider(Provider):
             inpaint=takes(Mode.INPAINT),
             outpaint=takes(Mode.OUTPAINT),
             max_input_images=self.max_input_images if edit else 1,
+            references=self.reference_kinds if _listed(self.referencing, model) else frozenset(),
+            max_references=self.max_references if _listed(self.referencing, model) else 0,
+            controls=self.control_kinds if _listed(self.controlling, model) else frozenset(),
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
@@ -226,6 +245,10 @@ def _models(given: bool | list[str] | tuple[str, ...]) -> frozenset[str]:
     if given is True:
         return ALL_MODELS
     return frozenset(given or ())
+
+
+def _listed(models: frozenset[str], model: str) -> bool:
+    return models is ALL_MODELS or model in models
 
 
 def fake_provider(config: ProviderConfig) -> FakeProvider:

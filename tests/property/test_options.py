@@ -21,7 +21,7 @@ from bot.errors import Refusal
 from bot.jobs import Requester
 from bot.runtime import Runtime, open_runtime
 from bot.settings import LoadedSettings, Secrets
-from cogs.imagine import ASPECTS, aspect_size, parse_loras
+from cogs.options import ASPECTS, aspect_size, parse_loras
 from engine import GenerationRequest, InvalidRequest, LoraRef
 from tests.conftest import make_settings
 

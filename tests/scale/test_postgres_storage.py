@@ -38,7 +38,7 @@ from bot.storage.postgres import MIGRATIONS, PostgresDatabase, numbered
 from bot.store import SqlJobStore
 from engine import GenerationRequest, Mode
 from tests.bot.helpers import submit
-from tests.bot.test_input_storage import edit_job
+from tests.bot.test_input_storage import edit_job, guided_job
 from tests.conftest import make_settings
 from tests.scale.servers import PostgresServer, running_postgres
 
@@ -365,6 +365,7 @@ async def populate(folder: Path) -> tuple[Path, int]:
         Image.new("RGB", (64, 64), "teal").save(image, format="PNG")
         await submit(rt, 1, mode=Mode.IMG2IMG, init_image=image.getvalue(), strength=0.5)
         await rt.store.submit(edit_job(1), limits())  # a mask and an edit's further images
+        await rt.store.submit(guided_job(1), limits())  # reference and control images
         jobs = [await submit(rt, user, f"prompt {user}", guild=10) for user in (1, 2, 3, 4)]
         capacity = Capacity({"fake": 9}, {}, 9, {})
         for queued in (jobs[0], jobs[3]):

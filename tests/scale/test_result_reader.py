@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bot.control_maps import MAP_SIDE, map_path
 from bot.jobs import Job, JobStatus
-from bot.scale.results import BadResult, ResultReader, blob_name
+from bot.scale.results import MAX_MAP_BYTES, BadResult, ResultReader, blob_name
+from bot.scale.transport import b64
 from engine import GenerationRequest
 
 pytestmark = pytest.mark.scale
@@ -82,3 +84,23 @@ def test_a_good_blob_is_stored_and_removed(tmp_path: Path) -> None:
     assert (stored.width, stored.height, stored.seed) == (64, 64, 3)
     read.discard("7.1", 7)
     assert not list((tmp_path / "blobs").iterdir())
+
+
+def test_a_control_map_is_kept_small_beside_the_images(tmp_path: Path) -> None:
+    entry = {"images": [{"png": b64(png((64, 64)))}], "control_map": b64(png((512, 256)))}
+    [image] = reader(tmp_path, 64 * 64).store(job(), "7.1", entry)
+    kept = map_path(Path(image.path).parent, 7)
+    with Image.open(kept) as preview:
+        assert preview.size == (MAP_SIDE, MAP_SIDE // 2)
+
+
+@pytest.mark.parametrize(
+    "bad", [b64(b"not a png"), "%%% not base64", 12, "A" * (2 * MAX_MAP_BYTES)]
+)
+def test_a_control_map_that_cant_be_read_is_dropped_never_the_job(
+    tmp_path: Path, bad: object
+) -> None:
+    entry = {"images": [{"png": b64(png((64, 64)))}], "control_map": bad}
+    [image] = reader(tmp_path, 64 * 64).store(job(), "7.1", entry)
+    assert Path(image.path).is_file()
+    assert not map_path(Path(image.path).parent, 7).exists()

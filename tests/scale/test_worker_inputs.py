@@ -1,22 +1,36 @@
 """A GPU worker gets a task's input images (the init image, the mask, an edit's further
-images) exactly as stored, in this process on a real Redis."""
+images, reference and control images) exactly as stored, in this process on a real Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 from redis.asyncio import Redis
 from saq.job import Status
 
-from bot.jobs import Job, JobStatus
+from bot.control_maps import MAP_SIDE, map_path
+from bot.jobs import Job, JobStatus, NewJob
 from bot.providers import Providers
 from bot.scale import gpu
+from bot.scale.results import ResultReader
 from bot.scale.transport import TASK_FUNCTION, Task
 from bot.settings import Secrets, Settings
-from tests.bot.test_input_storage import EXTRAS, INIT, MASK, edit_job
+from engine import GenerationRequest
+from tests.bot.test_input_storage import (
+    CONTROL,
+    EXTRAS,
+    INIT,
+    MASK,
+    REFERENCES,
+    edit_job,
+    guided_job,
+)
 from tests.fakes.providers import FakeProvider
 from tests.scale.harness import scaled_raw, until
 from tests.scale.servers import RedisServer
@@ -33,8 +47,8 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-def running(new_request_job_id: int = 5) -> Job:
-    new = edit_job()
+def running(new_request_job_id: int = 5, new: NewJob | None = None) -> Job:
+    new = new or edit_job()
     return Job(
         job_id=new_request_job_id,
         user_id=7,
@@ -61,13 +75,48 @@ def running(new_request_job_id: int = 5) -> Job:
 
 
 async def test_the_worker_gets_the_mask_and_extra_images(tmp_path: Path, redis: Redis) -> None:
-    raw = scaled_raw(tmp_path, providers={"fake": {"steps": 1, "inpaint": ["fake-v1"]}})
+    [request], _ = await run_on_worker(tmp_path, redis, running())
+    assert request.init_image == INIT and request.mask_image == MASK
+    assert request.extra_images == EXTRAS
+
+
+async def test_the_worker_gets_the_reference_and_control_images(
+    tmp_path: Path, redis: Redis
+) -> None:
+    [request], _ = await run_on_worker(tmp_path, redis, running(new=guided_job()))
+    assert request == guided_job().request
+    assert request.reference_images == REFERENCES and request.control_image == CONTROL
+
+
+async def test_the_control_map_comes_back_and_is_kept_beside_the_images(
+    tmp_path: Path, redis: Redis
+) -> None:
+    drawn = Image.new("RGB", (640, 320), "white")
+    buffer = io.BytesIO()
+    drawn.save(buffer, "PNG")
+    job = running(new=guided_job())
+    _, result = await run_on_worker(tmp_path, redis, job, control_map=buffer.getvalue())
+    [entry] = result["jobs"]
+    assert len(entry["control_map"]) < len(buffer.getvalue())  # sent as the small preview
+    reader = ResultReader(tmp_path / "results", None, 64 * 64)
+    [image] = reader.store(job, f"{job.job_id}.{job.attempt}", entry)
+    with Image.open(map_path(Path(image.path).parent, job.job_id)) as preview:
+        assert preview.size == (MAP_SIDE, MAP_SIDE // 2)
+
+
+async def run_on_worker(
+    tmp_path: Path, redis: Redis, job: Job, **fake: Any
+) -> tuple[list[GenerationRequest], dict[str, Any]]:
+    """The requests the fake provider got from a real worker running ``job``'s task, and the
+    task's result."""
+    options = {"steps": 1, "inpaint": ["fake-v1"], **fake}
+    raw = scaled_raw(tmp_path, providers={"fake": options})
     settings = Settings.model_validate(raw)
     providers = Providers.build(settings, Secrets())
     await providers.start()
     runner = gpu.TaskRunner(providers, settings.scale)
     worker = gpu._saq_worker(redis, settings.scale, "fake", runner)
-    task = Task("fake", (running(),), 30.0)
+    task = Task("fake", (job,), 30.0)
     serving = asyncio.create_task(worker.start())
     try:
 
@@ -86,11 +135,9 @@ async def test_the_worker_gets_the_mask_and_extra_images(tmp_path: Path, redis: 
         await until(finished, 60, "the task to finish")
         done = await worker.queue.job(task.key)
         assert done is not None and done.status is Status.COMPLETE, done and done.error
-        fake = providers.get("fake").provider
-        assert isinstance(fake, FakeProvider)
-        [request] = fake.calls
-        assert request.init_image == INIT and request.mask_image == MASK
-        assert request.extra_images == EXTRAS
+        provider = providers.get("fake").provider
+        assert isinstance(provider, FakeProvider) and isinstance(done.result, dict)
+        return list(provider.calls), done.result
     finally:
         await worker.stop()
         serving.cancel()

@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bot.guidance import GUIDED_MODES
 from bot.jobs import Job, StoredImage
 from cogs.common import bot_of, runtime_of
 from cogs.results.buttons.base import defer, handles, owned_job, private, source_of
@@ -17,18 +18,29 @@ from engine import GenerationRequest, Mode
 NAMES = {"s": "vary (subtle)", "t": "vary (strong)"}
 
 
+def unguided(request: GenerationRequest) -> GenerationRequest:
+    """The request without references and control where its mode takes none (a repaint, an
+    outpaint, an edit: the image itself guides those); as it is for txt2img and img2img."""
+    if request.mode in GUIDED_MODES:
+        return request
+    return request.replace(references=(), reference_images=(), control=None, control_image=None)
+
+
 def from_image(job: Job, image: StoredImage, source: bytes, mode: Mode) -> GenerationRequest:
-    """The job's request (prompts, model, steps, LoRAs) restarted from one of its images: a
-    new seed, the image's size, no mask or further images of the job's own."""
-    return job.request.replace(
-        mode=mode,
-        init_image=source,
-        mask_image=None,
-        extra_images=(),
-        strength=None,
-        seed=None,
-        width=image.width,
-        height=image.height,
+    """The job's request (prompts, model, steps, LoRAs, references and control where the mode
+    takes them) restarted from one of its images: a new seed, the image's size, no mask or
+    further images of the job's own."""
+    return unguided(
+        job.request.replace(
+            mode=mode,
+            init_image=source,
+            mask_image=None,
+            extra_images=(),
+            strength=None,
+            seed=None,
+            width=image.width,
+            height=image.height,
+        )
     )
 
 

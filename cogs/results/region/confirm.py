@@ -11,6 +11,7 @@ import discord
 from bot.canvas import regions
 from cogs.results.buttons.base import private
 from cogs.results.buttons.base import source_of as stored_image
+from cogs.results.buttons.vary import unguided
 from cogs.results.enqueue import enqueue
 from cogs.results.region.common import Source, checked_job, pending_masks
 from cogs.results.region.previews import preset_mask
@@ -49,7 +50,7 @@ async def repaint(
     )
     await enqueue(
         interaction,
-        request,
+        unguided(request),
         provider=source.job.provider,
         private=await private(interaction),
         extra={"tool": "vary (region)"},

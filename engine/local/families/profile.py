@@ -35,6 +35,10 @@ Arguments = Callable[[int], Mapping[str, Any]]
 # How its edit pipeline takes the input images: "single": ``image=`` the first image (FLUX.1
 # Kontext, Qwen-Image-Edit); "list": ``image=[first, *extra]`` (Qwen-Image-Edit-Plus, FLUX.2).
 EditImages = Literal["single", "list"]
+# How it follows reference images: "ip_adapter": through the adapters the owner configures for
+# it (IP-Adapters, ip_adapter_image=; on FLUX.1 also Redux, prompt_embeds=); "images": as
+# further input images of its own pipeline, beside the prompt (FLUX.2 [klein]), at weight 1.
+ReferencePath = Literal["ip_adapter", "images"]
 # Stands for "the family's inpaint class" as the default of ``Family.outpaint``.
 SAME_AS_INPAINT = "<inpaint>"
 
@@ -53,6 +57,25 @@ def _no_arguments(steps: int) -> Mapping[str, Any]:
 
 def _no_size_arguments(width: int, height: int) -> Mapping[str, Any]:
     return {}
+
+
+@dataclass(frozen=True)
+class ControlClasses:
+    """How a family follows a control map: the diffusers class of its ControlNets and the
+    pipelines that run one over the family's modules (txt2img, img2img); ``union_*`` for a
+    ControlNet that takes several kinds of map, told apart by a control mode; ``transformer_*``
+    for a control transformer."""
+
+    model: str
+    text2img: str
+    image2img: str | None = None
+    union_model: str | None = None
+    union_text2img: str | None = None
+    union_image2img: str | None = None
+    # A whole control transformer used in place of the model's own (FLUX.1 Canny and Depth
+    # [dev]: the control latents go in beside the noise); its strength is fixed.
+    transformer_text2img: str | None = None
+    transformer_image2img: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,7 @@ class Family:
     # The smallest side and the widest aspect ratio its edit takes of an input image (FLUX.2
     # refuses others inside its pipeline, after the job is charged); None takes any.
     edit_input_limits: tuple[int, float] | None = None
+    references: ReferencePath | None = None
     width: int = 1024
     height: int = 1024
     steps: int = 28
@@ -102,6 +126,7 @@ class Family:
     unet: bool = False  # a UNet family (SD 1.x/2.x, SDXL) rather than a transformer
     half: Literal["float16", "bfloat16"] = "bfloat16"  # its precision on a GPU under "auto"
     text_encoders: str = ""  # named in /models and in the memory plan's log
+    control: ControlClasses | None = None  # None: it follows no control map
 
     def __post_init__(self) -> None:
         if self.outpaint == SAME_AS_INPAINT:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.local.families import latents
-from engine.local.families.profile import SAME_AS_INPAINT, Family
+from engine.local.families.profile import SAME_AS_INPAINT, ControlClasses, Family
 from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
 
 
@@ -51,6 +51,18 @@ def _sprint_arguments(steps: int) -> Mapping[str, Any]:
     return {**_at_the_asked_size(steps), **middle}
 
 
+# FLUX.1's ControlNets (InstantX, Shakker-Labs, XLabs in diffusers form) are one class, plain or
+# union (a union one takes ``control_mode``), run by the same pipelines.
+FLUX_CONTROL = ControlClasses(
+    model="FluxControlNetModel",
+    text2img="FluxControlNetPipeline",
+    image2img="FluxControlNetImg2ImgPipeline",
+    union_model="FluxControlNetModel",
+    union_text2img="FluxControlNetPipeline",
+    union_image2img="FluxControlNetImg2ImgPipeline",
+    transformer_text2img="FluxControlPipeline",
+    transformer_image2img="FluxControlImg2ImgPipeline",
+)
 SD = Family(
     key="sd",
     label="Stable Diffusion 1.x/2.x",
@@ -65,6 +77,7 @@ SD = Family(
     # under the mask helps the repaint fit its surroundings.
     inpaint="StableDiffusionInpaintPipeline",
     inpaint_strength=0.85,
+    references="ip_adapter",
     transformer="UNet2DConditionModel",
     lora_shape="sd",
     width=512,
@@ -81,6 +94,11 @@ SD = Family(
     half="float16",
     text_encoders="CLIP",
     matches=_plain_unet,
+    control=ControlClasses(
+        model="ControlNetModel",
+        text2img="StableDiffusionControlNetPipeline",
+        image2img="StableDiffusionControlNetImg2ImgPipeline",
+    ),
 )
 SDXL = Family(
     key="sdxl",
@@ -94,6 +112,7 @@ SDXL = Family(
     image2img="StableDiffusionXLImg2ImgPipeline",
     inpaint="StableDiffusionXLInpaintPipeline",
     inpaint_strength=0.85,
+    references="ip_adapter",
     transformer="UNet2DConditionModel",
     lora_shape="sdxl",
     steps=25,
@@ -108,6 +127,14 @@ SDXL = Family(
     half="float16",
     text_encoders="CLIP-L, OpenCLIP-G",
     matches=_plain_unet,
+    control=ControlClasses(
+        model="ControlNetModel",
+        text2img="StableDiffusionXLControlNetPipeline",
+        image2img="StableDiffusionXLControlNetImg2ImgPipeline",
+        union_model="ControlNetUnionModel",
+        union_text2img="StableDiffusionXLControlNetUnionPipeline",
+        union_image2img="StableDiffusionXLControlNetUnionImg2ImgPipeline",
+    ),
 )
 # Dedicated inpainting checkpoints (stable-diffusion-inpainting, SD 2 inpainting, SDXL
 # inpainting 0.1): the same family with a 9-channel UNet, which only diffusers' inpaint
@@ -124,6 +151,7 @@ SD_INPAINT = replace(
     outpaint=SAME_AS_INPAINT,
     inpaint_strength=1.0,
     matches=_inpainting_unet,
+    control=None,
 )
 SDXL_INPAINT = replace(
     SDXL,
@@ -136,6 +164,7 @@ SDXL_INPAINT = replace(
     outpaint=SAME_AS_INPAINT,
     inpaint_strength=1.0,
     matches=_inpainting_unet,
+    control=None,
 )
 SD3 = Family(
     key="sd3",
@@ -154,6 +183,10 @@ SD3 = Family(
     rgb_factors=latents.SD3,
     rgb_bias=latents.SD3_BIAS,
     text_encoders="CLIP-L, OpenCLIP-G, T5-XXL",
+    # SD 3.5's ControlNets (canny, depth, blur): from a prompt only, diffusers has no img2img
+    control=ControlClasses(
+        model="SD3ControlNetModel", text2img="StableDiffusion3ControlNetPipeline"
+    ),
 )
 FLUX1_SCHNELL = Family(
     key="flux1-schnell",
@@ -163,6 +196,7 @@ FLUX1_SCHNELL = Family(
     image2img="FluxImg2ImgPipeline",
     inpaint="FluxInpaintPipeline",
     inpaint_strength=0.85,
+    references="ip_adapter",  # an IP-Adapter for FLUX.1 (XLabs' layout)
     transformer="FluxTransformer2DModel",
     lora_shape="flux1",
     steps=4,
@@ -176,6 +210,7 @@ FLUX1_SCHNELL = Family(
     unpack=latents.flux_packed,
     matches=lambda index, denoiser: not _guidance_embedded(index, denoiser),
     text_encoders="CLIP-L, T5-XXL",
+    control=FLUX_CONTROL,
 )
 FLUX1 = Family(
     key="flux1",
@@ -185,6 +220,7 @@ FLUX1 = Family(
     image2img="FluxImg2ImgPipeline",
     inpaint="FluxInpaintPipeline",
     inpaint_strength=0.85,
+    references="ip_adapter",  # an IP-Adapter for FLUX.1 (XLabs' layout)
     transformer="FluxTransformer2DModel",
     lora_shape="flux1",
     steps=28,
@@ -197,6 +233,7 @@ FLUX1 = Family(
     rgb_bias=latents.FLUX_BIAS,
     unpack=latents.flux_packed,
     text_encoders="CLIP-L, T5-XXL",
+    control=FLUX_CONTROL,
 )
 # FLUX.1 Kontext [dev]: FLUX.1 [dev]'s transformer trained to edit the image it is given; it
 # also draws from the prompt alone, and FLUX.1's img2img runs over its modules.
@@ -314,6 +351,7 @@ FLUX2_KLEIN = Family(
     edit_images="list",
     max_input_images=4,
     edit_input_limits=(64, 8.0),  # Flux2ImageProcessor.check_image_input's
+    references="images",  # its edit's input images, beside the prompt
     inpaint="Flux2KleinInpaintPipeline",
     inpaint_strength=0.85,
     transformer="Flux2Transformer2DModel",
@@ -340,6 +378,7 @@ FLUX2_KLEIN_BASE = Family(
     edit_images="list",
     max_input_images=4,
     edit_input_limits=(64, 8.0),  # Flux2ImageProcessor.check_image_input's
+    references="images",  # its edit's input images, beside the prompt
     inpaint="Flux2KleinInpaintPipeline",
     inpaint_strength=0.85,
     transformer="Flux2Transformer2DModel",

@@ -39,8 +39,10 @@ class PipelineCache:
         max_models: int,
         max_gpu_bytes: int = 0,
         max_ram_bytes: int = 0,
+        beside: Callable[[], tuple[int, int]] | None = None,
     ):
         self._specs = specs
+        self._beside = beside  # what models beside the pipelines hold (ControlNets)
         self._loader = loader
         self._planner = planner
         self._max_models = max_models
@@ -54,9 +56,24 @@ class PipelineCache:
 
     @property
     def held(self) -> tuple[int, int]:
-        """(GPU bytes, RAM bytes) the loaded models hold."""
+        """(GPU bytes, RAM bytes) the loaded models, and the models beside them, hold."""
         models = self._loaded.values()
-        return sum(m.gpu_bytes for m in models), sum(m.ram_bytes for m in models)
+        gpu, ram = self._beside() if self._beside is not None else (0, 0)
+        return gpu + sum(m.gpu_bytes for m in models), ram + sum(m.ram_bytes for m in models)
+
+    def make_room(self, gpu: int, ram: int, keep: str) -> None:
+        """Unload the least recently used models other than ``keep`` until ``gpu`` and ``ram``
+        more bytes fit the budgets (a model beside the pipelines is about to be placed)."""
+
+        def fits() -> bool:
+            held_gpu, held_ram = self.held
+            recipes = [m.recipe for m in self._loaded.values()]
+            most_working = max((recipe.working for recipe in recipes), default=0)
+            if self._max_gpu and held_gpu + gpu + most_working > self._max_gpu:
+                return False
+            return not (self._max_ram and held_ram + ram > self._max_ram)
+
+        self._evict(fits, keep=keep)
 
     def get(self, name: str) -> LoadedModel:
         model = self._loaded.get(name)

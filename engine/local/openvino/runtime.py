@@ -282,6 +282,12 @@ class OpenVinoRuntime:
                 model.name,
             )
             return self._torch(model)
+        if request.control is not None:
+            log.info("A job with a control map on %s runs on PyTorch, not OpenVINO", model.name)
+            return self._torch(model)
+        if request.references:
+            log.info("A job on %s with references runs on PyTorch, not OpenVINO", model.name)
+            return self._torch(model)
         if request.loras:
             names = ", ".join(lora.name for lora in request.loras)
             log.info("A job on %s with LoRAs (%s) runs on PyTorch, not OpenVINO", model.name, names)

@@ -3,6 +3,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -70,6 +73,9 @@ class Forge:
         self.crash: str | None = None
         self.interrupted = asyncio.Event()
         self.masks: list[Image.Image] = []
+        self.return_grid = False  # A1111's "return grid": a grid before a batch's images
+        # an extension's part of an answer: images after the generated ones, or a refusal
+        self.extension: Callable[[Any], list[str] | web.Response] | None = None
         for path, data in (
             (
                 "/sdapi/v1/sd-models",
@@ -117,8 +123,24 @@ class Forge:
             png_b64((body["seed"] + k, 0, 0), (body["width"], body["height"]))
             for k in range(body["batch_size"])
         ]
-        info = {"all_seeds": [body["seed"] + k for k in range(body["batch_size"])]}
-        return json_answer({"images": images, "parameters": body, "info": str(info)})
+        return self._answer(body, images)
+
+    def _answer(self, body, images: list[str]) -> web.Response:
+        """The images as A1111 sends them: the grid first where it makes one, the
+        extensions' images last; ``info`` a JSON text saying where the first image is."""
+        grid = self.return_grid and len(images) > 1
+        if grid:
+            images = [png_b64((7, 7, 7), (body["width"] * 2, body["height"] * 2)), *images]
+        if self.extension is not None:
+            extra = self.extension(body)
+            if isinstance(extra, web.Response):
+                return extra
+            images = [*images, *extra]
+        info = {
+            "all_seeds": [body["seed"] + k for k in range(body["batch_size"])],
+            "index_of_first_image": 1 if grid else 0,
+        }
+        return json_answer({"images": images, "parameters": body, "info": json.dumps(info)})
 
     async def img2img(self, request: web.Request, body) -> web.Response:
         """img2img as the web UI documents it: ``init_images`` (base64), and for inpainting a
@@ -149,7 +171,7 @@ class Forge:
             out = image.convert("RGB").resize(size)
             out.paste((body["seed"] + k, 0, 0), mask=paint)
             images.append(base64.b64encode(png_of(out)).decode("ascii"))
-        return json_answer({"images": images, "parameters": body, "info": "{}"})
+        return self._answer(body, images)
 
     async def progress(self, request: web.Request, body) -> web.Response:
         return json_answer(
