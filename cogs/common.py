@@ -77,6 +77,21 @@ def requester_of(
     )
 
 
+def check_can_post(interaction: discord.Interaction[Any], private: bool) -> None:
+    """Refuse up front where a public result could not be posted; private ones always can."""
+    problem = None if private else missing_permissions(interaction)
+    if problem:
+        raise Refusal(problem)
+
+
+async def private_delivery(interaction: discord.Interaction[Any]) -> bool:
+    """The member's private-delivery preference; where a public result could not be posted
+    here, refused."""
+    preferences = await runtime_of(interaction).members.preferences(interaction.user.id)
+    check_can_post(interaction, preferences.private_delivery)
+    return preferences.private_delivery
+
+
 def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     """Moderators manage messages in the channel (Discord computes this for the member)."""
     permissions = interaction.permissions

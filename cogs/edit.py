@@ -19,7 +19,7 @@ from PIL import Image
 from bot.errors import Refusal
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
-from cogs.common import answer, explain, missing_permissions, runtime_of
+from cogs.common import answer, explain, private_delivery, runtime_of
 from cogs.results.buttons.tools import named, takes
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
@@ -71,7 +71,7 @@ class Edit(commands.Cog):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # first: 3 s to answer
         try:
-            private = await self._private(interaction)
+            private = await private_delivery(interaction)
             images = [source for source in (image, image2, image3) if source is not None]
             request, provider = await self._request(
                 interaction, images, instruction, model, strength
@@ -95,7 +95,7 @@ class Edit(commands.Cog):
         try:
             if source is None:
                 raise Refusal("That message has no image to edit.")
-            private = await self._private(interaction)
+            private = await private_delivery(interaction)
             self._pick(None)  # refuse before the modal where no model edits
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
@@ -106,15 +106,6 @@ class Edit(commands.Cog):
             await enqueue(submitted, request, provider=provider, private=private)
 
         await interaction.response.send_modal(InstructionModal(submit))
-
-    async def _private(self, interaction: discord.Interaction[Any]) -> bool:
-        """The member's private delivery; where a public result could not be posted, refused."""
-        runtime = runtime_of(interaction)
-        private = (await runtime.members.preferences(interaction.user.id)).private_delivery
-        problem = None if private else missing_permissions(interaction)
-        if problem:
-            raise Refusal(problem)
-        return private
 
     async def _request(
         self,

@@ -16,7 +16,7 @@ from bot.policy import ContentPolicy
 from bot.providers import ProviderEntry
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
-from cogs.common import answer, clip, explain, missing_permissions, runtime_of
+from cogs.common import answer, check_can_post, clip, explain, runtime_of
 from cogs.options import ASPECTS, aspect_size, parse_loras
 from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
@@ -139,7 +139,7 @@ class Imagine(commands.Cog):
         preferences = await runtime.members.preferences(interaction.user.id)
         private = preferences.private_delivery
         try:
-            _check_can_post(interaction, private)
+            check_can_post(interaction, private)
             policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
             defaults = _defaults(preferences, policy)
             provider, model_name = self.catalogue.resolve(model or defaults.model)
@@ -302,7 +302,7 @@ class Imagine(commands.Cog):
         try:
             if image is None:
                 raise Refusal("That message has no image to upscale.")
-            _check_can_post(interaction, private)
+            check_can_post(interaction, private)
             provider = next(
                 (
                     e.name
@@ -369,13 +369,6 @@ def _defaults(preferences: Preferences, policy: ContentPolicy) -> Preferences:
         negative_prompt=preferences.negative_prompt or policy.negative_prompt,
         private_delivery=preferences.private_delivery,
     )
-
-
-def _check_can_post(interaction: discord.Interaction[Any], private: bool) -> None:
-    """Refuse up front where a public result could not be posted; private ones always can."""
-    problem = None if private else missing_permissions(interaction)
-    if problem:
-        raise Refusal(problem)
 
 
 def _first_image(message: discord.Message) -> discord.Attachment | None:

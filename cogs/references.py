@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.errors import Refusal
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
-from cogs.common import answer, clip, explain, missing_permissions, runtime_of
+from cogs.common import answer, clip, explain, private_delivery, runtime_of
 from cogs.edit import Source, first_image
 from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
@@ -80,7 +80,7 @@ class References(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)  # first: 3 s to answer
         sources = [i for i in (image1, image2, image3, image4, image5) if i is not None]
         try:
-            private = await self._private(interaction)
+            private = await private_delivery(interaction)
             references = tuple(Reference(ReferenceKind.STYLE, 1.0) for _ in sources)
             able = able_references(self.catalogue, ReferenceKind.STYLE, len(sources))
             provider, name = self._model(interaction, model, able, f"blend {len(sources)} images")
@@ -124,7 +124,7 @@ class References(commands.Cog):
         try:
             if source is None:
                 raise Refusal("That message has no image to use as a reference.")
-            private = await self._private(interaction)
+            private = await private_delivery(interaction)
             if not able_references(self.catalogue, None, 1):
                 raise Refusal("No model on this bot can follow reference images.")
         except (Refusal, EngineError) as err:
@@ -153,7 +153,7 @@ class References(commands.Cog):
         try:
             if source is None:
                 raise Refusal("That message has no image to take a pose from.")
-            private = await self._private(interaction)
+            private = await private_delivery(interaction)
             if not able_controls(self.catalogue, ControlKind.POSE):
                 raise Refusal("No model on this bot can follow a pose.")
         except (Refusal, EngineError) as err:
@@ -207,15 +207,6 @@ class References(commands.Cog):
         return GenerationRequest(
             prompt.strip(), model=model, mode=Mode.TXT2IMG, negative_prompt=negative
         )
-
-    async def _private(self, interaction: discord.Interaction[Any]) -> bool:
-        """The member's private delivery; where a public result could not be posted, refused."""
-        runtime = runtime_of(interaction)
-        private = (await runtime.members.preferences(interaction.user.id)).private_delivery
-        problem = None if private else missing_permissions(interaction)
-        if problem:
-            raise Refusal(problem)
-        return private
 
 
 def _weight(text: str) -> float:
