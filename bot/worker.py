@@ -27,6 +27,7 @@ from bot.store import JobStore
 from bot.watchdog import OVERDUE_GRACE, settle_overdue
 from engine import CancelToken, GenerationResult, Mode, Progress, Provider
 from engine.deadline import run_within
+from engine.types import RunId
 
 log = logging.getLogger(__name__)
 
@@ -284,9 +285,10 @@ class Worker:
         try:
             if batch[0].request.mode is Mode.DESCRIBE:  # alone: its batch key is empty
                 return [await describe(provider, batch[0].request)]
+            requests = [job.request.replace(run=RunId(job.job_id, job.attempt)) for job in batch]
             if len(batch) == 1:
-                return [await provider.generate(batch[0].request, relays[0], tokens[0])]
-            results = await provider.generate_batch([job.request for job in batch], relays, tokens)
+                return [await provider.generate(requests[0], relays[0], tokens[0])]
+            results = await provider.generate_batch(requests, relays, tokens)
         except Exception as err:
             return [err] * len(batch)
         return list(results)

@@ -103,6 +103,16 @@ class Control:
 
 
 @dataclass(frozen=True, slots=True)
+class RunId:
+    """Which job and which attempt of it a request runs as, set by the worker that runs it
+    (never stored with the request). A backend with a queue of its own keys its work by it,
+    so that a later attempt can find what an earlier one left there."""
+
+    job_id: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One job's worth of work. ``seed`` is resolved before queueing; image k uses seed + k."""
 
@@ -127,6 +137,8 @@ class GenerationRequest:
     reference_images: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
     control: Control | None = None
     control_image: bytes | None = field(default=None, repr=False, compare=False)
+    tile: bool = False
+    run: RunId | None = field(default=None, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -148,7 +160,7 @@ class GenerationRequest:
         data = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in INPUT_FIELDS
+            if f.name not in INPUT_FIELDS and f.name != "run"
         }
         data["mode"] = self.mode.value
         data["loras"] = [[lora.name, lora.weight] for lora in self.loras]
@@ -175,7 +187,7 @@ class GenerationRequest:
         reference_images: tuple[bytes, ...] = (),
         control_image: bytes | None = None,
     ) -> GenerationRequest:
-        known = {f.name for f in dataclasses.fields(cls)} - INPUT_FIELDS
+        known = {f.name for f in dataclasses.fields(cls)} - INPUT_FIELDS - {"run"}
         values = {key: value for key, value in data.items() if key in known}
         values["mode"] = Mode(values.get("mode", Mode.TXT2IMG))
         values["loras"] = tuple(LoraRef(name, float(weight)) for name, weight in data["loras"])

@@ -1,0 +1,84 @@
+"""Every message a member reads, in their language.
+
+Messages are gettext catalogues (``locales/<lang>/LC_MESSAGES/messages.po``) read through
+Babel: the English text is the key, so a message missing from a language falls back to
+English, and plural rules come from each catalogue's own ``Plural-Forms`` header. Placeholders
+are ``str.format`` fields (``{position}``), filled after translation.
+
+A locale is chosen from the interaction (the member's client), then the server's locale,
+then English: ``locale_of(interaction)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES_DIR = Path(__file__).with_name("locales")
+DOMAIN = "messages"
+ENGLISH = "en"
+
+
+def shipped() -> list[str]:
+    """The languages with a catalogue, English (the source language) first."""
+    found = sorted(
+        path.parent.parent.name for path in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")
+    )
+    return [ENGLISH, *(code for code in found if code != ENGLISH)]
+
+
+def language_of(locale: object) -> str:
+    """The shipped language for a Discord locale ("de", "es-ES", "pt-BR", a
+    ``discord.Locale``, None), or English."""
+    code = str(getattr(locale, "value", locale) or "").replace("_", "-")
+    if not code:
+        return ENGLISH
+    languages = shipped()
+    if code in languages:
+        return code
+    base = code.split("-", 1)[0]
+    return base if base in languages else ENGLISH
+
+
+def locale_of(interaction: Any) -> str:
+    """The language to answer an interaction in: the member's client, else the server's."""
+    for locale in (
+        getattr(interaction, "locale", None),
+        getattr(interaction, "guild_locale", None),
+    ):
+        language = language_of(locale)
+        if language != ENGLISH or str(getattr(locale, "value", locale) or "").startswith("en"):
+            return language
+    return ENGLISH
+
+
+@functools.cache
+def catalogue(language: str) -> NullTranslations:
+    """The compiled messages of one language (English: the keys themselves)."""
+    path = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if language == ENGLISH or not path.is_file():
+        return NullTranslations()
+    with path.open("rb") as source:
+        parsed = read_po(source, locale=language, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, parsed)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def t(locale: object, message: str, /, **values: Any) -> str:
+    """``message`` in ``locale``'s language with its placeholders filled."""
+    text = catalogue(language_of(locale)).gettext(message)
+    return text.format(**values) if values else text
+
+
+def tn(locale: object, singular: str, plural: str, count: int, /, **values: Any) -> str:
+    """The form of a message for ``count`` (``count`` is also a placeholder)."""
+    text = catalogue(language_of(locale)).ngettext(singular, plural, count)
+    return text.format(count=count, **values)
