@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.deliveries import ResultSink
 from bot.errors import Refusal
+from bot.i18n.commands import CommandTranslator
 from bot.retention import Retention
 from bot.runtime import JobRunner, Runtime
 from engine import EngineError
@@ -165,6 +166,7 @@ class ImageBot(commands.Bot):
         return tree.first_time(interaction)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(CommandTranslator())
         for extension in self._extensions:
             await self.load_extension(extension)
         settings = self.runtime.settings.discord

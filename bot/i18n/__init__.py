@@ -27,9 +27,7 @@ ENGLISH = "en"
 
 def shipped() -> list[str]:
     """The languages with a catalogue, English (the source language) first."""
-    found = sorted(
-        path.parent.parent.name for path in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")
-    )
+    found = sorted({path.parent.parent.name for path in LOCALES_DIR.glob("*/LC_MESSAGES/*.po")})
     return [ENGLISH, *(code for code in found if code != ENGLISH)]
 
 
@@ -59,17 +57,17 @@ def locale_of(interaction: Any) -> str:
 
 
 @functools.cache
-def catalogue(language: str) -> NullTranslations:
-    """The compiled messages of one language (English: the keys themselves)."""
-    path = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+def catalogue(language: str, domain: str = DOMAIN) -> NullTranslations:
+    """The compiled texts of one language in one domain (English: the keys themselves)."""
+    path = LOCALES_DIR / language / "LC_MESSAGES" / f"{domain}.po"
     if language == ENGLISH or not path.is_file():
         return NullTranslations()
     with path.open("rb") as source:
-        parsed = read_po(source, locale=language, domain=DOMAIN)
+        parsed = read_po(source, locale=language, domain=domain)
     compiled = io.BytesIO()
     write_mo(compiled, parsed)
     compiled.seek(0)
-    return Translations(compiled, domain=DOMAIN)
+    return Translations(compiled, domain=domain)
 
 
 def t(locale: object, message: str, /, **values: Any) -> str:

@@ -14,6 +14,7 @@ from aiohttp import web
 from .payloads import COMPONENTS_V2, reply
 
 NAME = re.compile(r"[-_'\w]{1,32}")
+LOCALES = frozenset(locale.value for locale in discord.Locale)
 SELECTS = {3, 5, 6, 7, 8}
 TEXT_INPUT = 4
 LABEL = 18
@@ -289,8 +290,61 @@ def check_commands(commands: Any) -> None:
         if kind == 1:
             _check_named(str(i), command)
             _check_options(str(i), command.get("options") or [], depth=0)
-        elif not 1 <= len(name) <= 32:
-            raise invalid(f"{i}.name", "Must be 1 to 32 characters.")
+        else:
+            if not 1 <= len(name) <= 32:
+                raise invalid(f"{i}.name", "Must be 1 to 32 characters.")
+            _check_localizations(str(i), command, _menu_name)
+    for kind in {command.get("type", 1) for command in commands}:
+        _unique_in_each_locale("_", [c for c in commands if c.get("type", 1) == kind])
+
+
+def _menu_name(at: str, name: Any) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= 32:
+        raise invalid(at, "Must be 1 to 32 characters.")
+
+
+def _command_name(at: str, name: Any) -> None:
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name != name.lower():
+        raise invalid(at, f"Must be 1 to 32 lowercase letters, digits, - or _ ({name!r}).")
+
+
+def _check_localizations(
+    at: str, item: dict[str, Any], check_name: Any, *, description_length: int = 100
+) -> None:
+    """``name_localizations`` and ``description_localizations``: Discord's locales only, each
+    value held to the rule of the default it stands in for."""
+    for key in ("name_localizations", "description_localizations"):
+        values = item.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise invalid(f"{at}.{key}", "Must be an object.")
+        unknown = sorted(set(values) - LOCALES)
+        if unknown:
+            raise invalid(f"{at}.{key}", f"Invalid locale(s) {unknown}.")
+    for locale, name in (item.get("name_localizations") or {}).items():
+        check_name(f"{at}.name_localizations.{locale}", name)
+    for locale, text in (item.get("description_localizations") or {}).items():
+        if not isinstance(text, str) or not 1 <= len(text) <= description_length:
+            raise invalid(
+                f"{at}.description_localizations.{locale}",
+                f"Must be 1 to {description_length} characters.",
+            )
+
+
+def _unique_in_each_locale(at: str, siblings: list[dict[str, Any]]) -> None:
+    """Names shown in one locale (its localization, else the default) are unique there."""
+    locales = {locale for item in siblings for locale in item.get("name_localizations") or {}}
+    for locale in sorted(locales):
+        shown: set[str] = set()
+        for item in siblings:
+            name = (item.get("name_localizations") or {}).get(locale) or item.get("name")
+            if name in shown:
+                raise invalid(
+                    f"{at}.name_localizations.{locale}",
+                    f"Names must be unique in each locale ({name!r} twice).",
+                )
+            shown.add(name)
 
 
 def _check_named(at: str, item: dict[str, Any]) -> None:
@@ -301,6 +355,7 @@ def _check_named(at: str, item: dict[str, Any]) -> None:
         )
     if not 1 <= len(item.get("description") or "") <= 100:
         raise invalid(f"{at}.description", "Must be 1 to 100 characters.")
+    _check_localizations(at, item, _command_name)
 
 
 def _check_options(at: str, options: list[dict[str, Any]], *, depth: int) -> None:
@@ -332,3 +387,11 @@ def _check_options(at: str, options: list[dict[str, Any]], *, depth: int) -> Non
             )
         if choices and option.get("autocomplete"):
             raise invalid(where, "Autocomplete and choices are mutually exclusive.")
+        for k, choice in enumerate(choices):
+            _check_localizations(f"{where}.choices.{k}", choice, _choice_name)
+    _unique_in_each_locale(at, options)
+
+
+def _choice_name(at: str, name: Any) -> None:
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise invalid(at, "Must be 1 to 100 characters.")
