@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 import pytest
 
 from bot.runtime import Runtime, open_runtime
 from bot.settings import LoadedSettings, Secrets, Settings
+
+if TYPE_CHECKING:
+    from tests.engine.local.family_models import FamilyModels
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -51,3 +54,23 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     loaded = LoadedSettings(make_settings(tmp_path), Secrets(), None)
     async with open_runtime(loaded) as rt:
         yield rt
+
+
+@pytest.fixture(scope="session")
+def family_models(tmp_path_factory: pytest.TempPathFactory) -> FamilyModels:
+    """Each family's tiny pipeline, built the first time a test asks for it and shared by
+    every test of the session (the engine's and the cogs' alike)."""
+    from tests.engine.local.family_models import FamilyModels
+
+    return FamilyModels(tmp_path_factory.mktemp("family-models"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Models this small run fastest on one thread (see engine/local/families/conftest.py)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -118,6 +118,23 @@ async def open_world(
         await fake.stop()
 
 
+@asynccontextmanager
+async def open_local_world(
+    tmp_path: Path, local: dict[str, Any], **sections: Any
+) -> AsyncIterator[World]:
+    """The bot with the local engine (``local``: its options) as the default provider; the
+    fake provider only draws, so no other provider upscales or varies."""
+    defaults = {"provider": "local", **sections.pop("defaults", {})}
+    async with open_world(
+        tmp_path,
+        fake={"upscale": False, "img2img": False},
+        providers={"local": {"kind": "local", **local}},
+        defaults=defaults,
+        **sections,
+    ) as opened:
+        yield opened
+
+
 @pytest.fixture
 async def world(tmp_path: Path, redirect: None) -> AsyncIterator[World]:
     async with open_world(tmp_path) as opened:

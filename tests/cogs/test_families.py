@@ -5,39 +5,25 @@ none (nor do the result's buttons)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from bot.jobs import JobStatus
 from bot.members import Preferences
 from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
-from tests.cogs.conftest import ALICE, GENERAL, World, open_world
+from tests.cogs.conftest import ALICE, GENERAL, World, open_local_world
 from tests.cogs.test_imagine import labels, result_of
 from tests.cogs.test_member import reply_of
 from tests.engine.local.family_models import FamilyModels
 from tests.fakes.discord.rules import walk
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("one_torch_thread")]
 
 KEYS = ["flux1-schnell", "z-image", "flux2-klein", "chroma", "sd", "sana-sprint"]
 LICENCES = {"flux1-schnell": "Apache-2.0", "chroma": "Apache-2.0"}
 SERVER_NEGATIVE = "blurry, low quality"
-
-
-@pytest.fixture(scope="module")
-def family_models(tmp_path_factory: pytest.TempPathFactory) -> FamilyModels:
-    return FamilyModels(tmp_path_factory.mktemp("family-models"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -47,12 +33,9 @@ async def world(
     """The bot with a local engine of six families, the default provider, under a default
     negative prompt; the fake provider only draws."""
     licences = {key: {"licence": licence} for key, licence in LICENCES.items()}
-    local = {"kind": "local", **family_models.options(KEYS, models=licences)}
-    async with open_world(
-        tmp_path,
-        fake={"upscale": False, "img2img": False},  # so no other provider upscales or varies
-        providers={"local": local},
-        defaults={"provider": "local", "negative_prompt": SERVER_NEGATIVE},
+    local = family_models.options(KEYS, models=licences)
+    async with open_local_world(
+        tmp_path, local, defaults={"negative_prompt": SERVER_NEGATIVE}
     ) as opened:
         yield opened
 

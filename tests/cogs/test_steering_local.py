@@ -5,35 +5,21 @@ real loader, to a result showing the map it followed."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 from engine.types import Control, ControlKind
-from tests.cogs.conftest import ALICE, GENERAL, World, open_world
+from tests.cogs.conftest import ALICE, GENERAL, World, open_local_world
 from tests.cogs.test_imagine import result_of
 from tests.cogs.test_tools import picture
 from tests.engine.local.control.tiny_maps import build_pose
 from tests.engine.local.control.tiny_nets import build_controlnet
 from tests.engine.local.family_models import FamilyModels
 
-pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def family_models(tmp_path_factory: pytest.TempPathFactory) -> FamilyModels:
-    return FamilyModels(tmp_path_factory.mktemp("steering-models"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture
@@ -42,22 +28,12 @@ async def world(
 ) -> AsyncIterator[World]:
     nets = tmp_path / "nets"
     net = build_controlnet(family_models.folder("sd"), nets / "sd-net")
-    local = {
-        "kind": "local",
-        **family_models.options(
-            ["sd"],
-            controlnets={
-                "sd-net": {"source": str(net), "family": "sd", "kinds": ["canny", "pose"]}
-            },
-            pose_model=str(build_pose(nets / "pose")),
-        ),
-    }
-    async with open_world(
-        tmp_path,
-        fake={"upscale": False, "img2img": False},
-        providers={"local": local},
-        defaults={"provider": "local"},
-    ) as opened:
+    local = family_models.options(
+        ["sd"],
+        controlnets={"sd-net": {"source": str(net), "family": "sd", "kinds": ["canny", "pose"]}},
+        pose_model=str(build_pose(nets / "pose")),
+    )
+    async with open_local_world(tmp_path, local) as opened:
         yield opened
 
 

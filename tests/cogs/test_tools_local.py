@@ -4,46 +4,26 @@ the queue to a delivered result."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from bot.jobs import Job, JobStatus
 from engine import Mode
-from tests.cogs.conftest import ALICE, GENERAL, World, open_world
+from tests.cogs.conftest import ALICE, GENERAL, World, open_local_world
 from tests.cogs.test_imagine import buttons, result_of
 from tests.cogs.test_tools import png
 from tests.engine.local.family_models import FamilyModels
 
-pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def family_models(tmp_path_factory: pytest.TempPathFactory) -> FamilyModels:
-    return FamilyModels(tmp_path_factory.mktemp("tool-models"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture
 async def world(
     tmp_path: Path, redirect: None, family_models: FamilyModels
 ) -> AsyncIterator[World]:
-    local = {"kind": "local", **family_models.options(["sd", "flux1-kontext"])}
-    async with open_world(
-        tmp_path,
-        fake={"upscale": False, "img2img": False},
-        providers={"local": local},
-        defaults={"provider": "local"},
-    ) as opened:
+    async with open_local_world(tmp_path, family_models.options(["sd", "flux1-kontext"])) as opened:
         yield opened
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from engine.local import LocalProvider
 from engine.registry import ProviderConfig, build_provider
-from tests.engine.local.family_models import FamilyModels
 from tests.engine.local.tiny import build_lora, build_sd, build_sdxl, write_single_file
 
 
@@ -83,18 +81,3 @@ async def local(make_local: Callable[..., LocalProvider]) -> AsyncIterator[Local
     await provider.start()
     yield provider
     await provider.close()
-
-
-@pytest.fixture(scope="session")
-def family_models(tmp_path_factory: pytest.TempPathFactory) -> FamilyModels:
-    """Each family's tiny pipeline, built the first time a test asks for it."""
-    return FamilyModels(tmp_path_factory.mktemp("family-models"))
-
-
-@pytest.fixture(scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Models this small run fastest on one thread (see families/conftest.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
