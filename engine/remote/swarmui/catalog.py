@@ -36,13 +36,13 @@ class Range:
 
 # The server's own defaults (SwarmUI's T2IParamTypes), used until its list is read.
 DEFAULT_RANGES: Mapping[str, Range] = {
-    "steps": Range(0, 500, 1),
-    "cfgscale": Range(0, 100, 0.5),
-    "width": Range(64, 16384, 32),
-    "height": Range(64, 16384, 32),
-    "images": Range(1, 10000, 1),
-    "initimagecreativity": Range(0, 1, 0.05),
-    "loraweights": Range(-10, 10, 0.1),
+    "steps": Range(0.0, 500.0, 1.0),
+    "cfgscale": Range(0.0, 100.0, 0.5),
+    "width": Range(64.0, 16384.0, 32.0),
+    "height": Range(64.0, 16384.0, 32.0),
+    "images": Range(1.0, 10000.0, 1.0),
+    "initimagecreativity": Range(0.0, 1.0, 0.05),
+    "loraweights": Range(-10.0, 10.0, 0.1),
 }
 
 

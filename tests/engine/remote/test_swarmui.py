@@ -24,7 +24,7 @@ from engine import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from engine.errors import ProviderAuthError, ProviderConfigError
+from engine.errors import ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.swarmui import SwarmUIProvider
 from engine.remote.swarmui.catalog import read_catalog
