@@ -47,6 +47,14 @@ class NoWebsocket(Exception):
     """The server (or a proxy before it) refused the WebSocket route with a 404."""
 
 
+class _Redirected(Exception):
+    """The WebSocket handshake was answered with a redirect, which is never followed."""
+
+
+async def _refuse_redirect(*_: Any) -> None:
+    raise _Redirected
+
+
 @dataclass(slots=True)
 class Lease:
     """A session held by one call; ``renewed`` once it has been acquired again."""
@@ -152,9 +160,14 @@ class SwarmApi:
         that has not reached the server yet."""
         if self._http is None:
             connect = self.client.policy.connect_timeout
+            trace = aiohttp.TraceConfig()
+            # a redirect could take the member's prompt and images to another host
+            trace.on_request_redirect.append(_refuse_redirect)
             self._http = aiohttp.ClientSession(
                 trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect),
+                trace_configs=[trace],
             )
         policy = self.client.policy
         url = f"{self._ws_base}/API/{route}"
@@ -170,6 +183,13 @@ class SwarmApi:
                         ws_receive=policy.read_timeout, ws_close=policy.connect_timeout
                     ),
                 )
+            except _Redirected:
+                raise ProviderRejected(
+                    self.client.say(
+                        "answered the WebSocket with a redirect, which the bot does not follow "
+                        "(set base_url to the address SwarmUI itself answers on)"
+                    )
+                ) from None
             except aiohttp.WSServerHandshakeError as err:
                 status = err.status
                 if status == 404:

@@ -318,9 +318,13 @@ class SwarmUIProvider(RemoteProvider):
             stream = Stream(count, progress, self.client)
             watcher = asyncio.create_task(self._watch(cancel, lease, ws))
             try:
+                cancel.raise_if_cancelled()
                 await ws.send_json({**body, "session_id": lease.session_id})
                 with self.client.submitted():
                     await self._read(ws, stream)
+            except asyncio.CancelledError:  # the job's time ran out: stop the server's work too
+                await self._interrupt_quietly(lease)
+                raise
             except (aiohttp.ClientError, ConnectionError) as err:
                 if cancel.cancelled:
                     raise GenerationCancelled from err
@@ -379,6 +383,9 @@ class SwarmUIProvider(RemoteProvider):
         watcher = asyncio.create_task(self._watch(cancel, lease, None))
         try:
             data = await self.api.post("GenerateText2Image", body, lease, idempotent=False)
+        except asyncio.CancelledError:
+            await self._interrupt_quietly(lease)
+            raise
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -390,6 +397,10 @@ class SwarmUIProvider(RemoteProvider):
             raise ProviderError(self.client.say("sent an answer the bot cannot read"))
         kept = [(index, ref) for index, ref in enumerate(images) if isinstance(ref, str)]
         return kept[: body["images"]], set()
+
+    async def _interrupt_quietly(self, lease: Lease) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.api.interrupt(lease), self.options.connect_timeout)
 
     async def _watch(
         self, cancel: CancelToken, lease: Lease, ws: aiohttp.ClientWebSocketResponse | None

@@ -411,3 +411,30 @@ async def test_an_unreachable_server_is_unavailable_with_the_reason():
     await p.start()
     await p.close()
     assert p.unavailable is not None and "cannot connect" in p.unavailable
+
+
+@pytest.mark.parametrize("path", [WS, "/API/GetNewSession"])
+async def test_a_redirect_is_never_followed_to_another_host(api: FakeApi, path: str):
+    other = FakeApi()
+    await other.start()
+    SwarmUI(api)
+    api.fail(Fault(path, times=10, status=307, headers={"Location": f"{other.base}{path}"}))
+    p = await provider(api, max_retries=0)
+    with pytest.raises(ProviderError, match="redirect|307"):
+        await run(p, width=64, height=64)
+    await p.close()
+    await other.stop()
+    assert not other.requests
+
+
+async def test_a_job_that_runs_out_of_time_interrupts_the_server(api: FakeApi):
+    swarm = SwarmUI(api, seconds=5.0)
+    p = await provider(api)
+    request = p.prepare(GenerationRequest("x", seed=1, width=64, height=64))
+    task = asyncio.create_task(p.generate(request, lambda _: None, CancelToken()))
+    await asyncio.wait_for(swarm.running.wait(), 30)
+    task.cancel()  # what the worker's time limit does
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await p.close()
+    assert len(swarm.interrupts) == 1
