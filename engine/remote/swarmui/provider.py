@@ -174,7 +174,13 @@ class SwarmUIProvider(RemoteProvider):
             if missing := [item for item in listed if item not in known]:
                 log.warning("Provider %s has no %s %s", self.name, what, ", ".join(missing))
         scheduler = self.options.scheduler
-        if scheduler and catalog.schedulers and scheduler not in catalog.schedulers:
+        if self.options.models and not self._models():
+            # else the server's default model would run, which the owner did not list
+            self.unavailable = self.client.say(
+                "has none of the models its settings list "
+                f"({', '.join(self.options.models)}); it has {', '.join(catalog.models) or 'none'}"
+            )
+        elif scheduler and catalog.schedulers and scheduler not in catalog.schedulers:
             self.unavailable = self.client.say(
                 f"has no scheduler {scheduler!r} (it has {', '.join(catalog.schedulers)}); "
                 "the owner's scheduler setting needs one of those"

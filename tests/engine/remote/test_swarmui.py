@@ -420,7 +420,7 @@ async def test_a_redirect_is_never_followed_to_another_host(api: FakeApi, path: 
     SwarmUI(api)
     api.fail(Fault(path, times=10, status=307, headers={"Location": f"{other.base}{path}"}))
     p = await provider(api, max_retries=0)
-    with pytest.raises(ProviderError, match="redirect|307"):
+    with pytest.raises(ProviderError, match=r"redirect|307"):
         await run(p, width=64, height=64)
     await p.close()
     await other.stop()
@@ -438,3 +438,15 @@ async def test_a_job_that_runs_out_of_time_interrupts_the_server(api: FakeApi):
         await task
     await p.close()
     assert len(swarm.interrupts) == 1
+
+
+async def test_settings_naming_nothing_the_server_has_make_it_unavailable(api: FakeApi):
+    SwarmUI(api)
+    p = await provider(api, models=["Gone/model"])
+    await p.close()
+    assert p.unavailable is not None and "none of the models its settings list" in p.unavailable
+    p = await provider(api, scheduler="nope")
+    await p.close()
+    assert p.unavailable is not None and "no scheduler 'nope' (it has normal, karras)" in (
+        p.unavailable
+    )
