@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import re
 import time
@@ -23,7 +22,6 @@ from engine.errors import (
     InvalidRequest,
     ProviderConfigError,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
 )
 from engine.loras import EXTRA_NETWORK
@@ -34,7 +32,7 @@ from engine.remote.http import RemoteClient
 from engine.remote.inputs import canvas_size, fresh_png, paint_mask, png_bytes
 from engine.remote.swarmui.api import EXPIRED, Lease, NoWebsocket, SwarmApi, swarm_error
 from engine.remote.swarmui.catalog import Catalog, plain_model_name, read_catalog
-from engine.remote.swarmui.stream import Stream
+from engine.remote.swarmui.stream import Stream, receive
 from engine.types import (
     IMAGE_MODES,
     MASK_MODES,
@@ -327,7 +325,7 @@ class SwarmUIProvider(RemoteProvider):
                 cancel.raise_if_cancelled()
                 await ws.send_json({**body, "session_id": lease.session_id})
                 with self.client.submitted():
-                    await self._read(ws, stream)
+                    await receive(ws, stream, self.options.read_timeout)
             except asyncio.CancelledError:  # the job's time ran out: stop the server's work too
                 await self._interrupt_quietly(lease)
                 raise
@@ -355,32 +353,6 @@ class SwarmUIProvider(RemoteProvider):
                         self.client.say("dropped the connection before it finished")
                     )
             return stream.kept(), stream.discarded
-
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, stream: Stream) -> None:
-        while not stream.finished:
-            try:
-                message = await ws.receive()
-            except TimeoutError as err:
-                raise ProviderTimeout(
-                    self.client.say(f"sent nothing for {self.options.read_timeout:g} s")
-                ) from err
-            if message.type is aiohttp.WSMsgType.TEXT:
-                try:
-                    stream.take(json.loads(message.data))
-                except ValueError:
-                    continue
-            elif message.type is aiohttp.WSMsgType.ERROR:
-                if isinstance(message.data, aiohttp.WebSocketError) and (
-                    message.data.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
-                ):
-                    raise ProviderError(self.client.say("sent a message larger than allowed"))
-                return
-            elif message.type in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSING,
-                aiohttp.WSMsgType.CLOSED,
-            ):
-                return
 
     async def _over_http(
         self, lease: Lease, body: dict[str, Any], progress: ProgressCallback, cancel: CancelToken

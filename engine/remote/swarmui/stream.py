@@ -7,13 +7,15 @@ into our progress and results: ``status`` and ``backend_status`` say where the r
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from PIL import Image
 
-from engine.errors import ProviderError
+from engine.errors import ProviderError, ProviderTimeout
 from engine.provider import Progress, ProgressCallback
 from engine.remote.http import RemoteClient
 
@@ -136,3 +138,31 @@ def _index(value: Any) -> int | None:
     if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 10:
         return int(value)
     return None
+
+
+async def receive(ws: aiohttp.ClientWebSocketResponse, stream: Stream, idle: float) -> None:
+    """Read messages into ``stream`` until it is finished or the socket closes; ``idle``
+    seconds without a message (Swarm sends keep-alives while it works) is a timeout."""
+    say = stream.client.say
+    while not stream.finished:
+        try:
+            message = await ws.receive()
+        except TimeoutError as err:
+            raise ProviderTimeout(say(f"sent nothing for {idle:g} s")) from err
+        if message.type is aiohttp.WSMsgType.TEXT:
+            try:
+                stream.take(json.loads(message.data))
+            except ValueError:
+                continue
+        elif message.type is aiohttp.WSMsgType.ERROR:
+            if isinstance(message.data, aiohttp.WebSocketError) and (
+                message.data.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+            ):
+                raise ProviderError(say("sent a message larger than allowed"))
+            return
+        elif message.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+        ):
+            return
