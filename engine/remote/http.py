@@ -98,6 +98,7 @@ class RemoteClient:
         auth: httpx.Auth | tuple[str, str] | None = None,
         policy: HttpPolicy = HttpPolicy(),
         secrets: Sequence[str] = (),
+        follow_redirects: bool = True,
     ) -> None:
         self.provider = provider
         self.policy = policy
@@ -108,7 +109,7 @@ class RemoteClient:
             headers=dict(headers or {}),
             auth=auth,
             timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
-            follow_redirects=True,
+            follow_redirects=follow_redirects,
         )
 
     async def close(self) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import start_bot
+from tests.engine.remote.fake_swarmui import TOKEN as SWARM_TOKEN
+from tests.engine.remote.fake_swarmui import SwarmUI
 from tests.engine.remote.test_a1111 import PASSWORD, Forge
 from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
@@ -41,6 +43,7 @@ CASES = {
         APIFRAME_KEY,
         "--seed 4 --width 64 --height 64",
     ),
+    "swarmui": (SwarmUI, "", SWARM_TOKEN, "--seed 4 --width 64 --height 64 --steps 8"),
 }
 
 
