@@ -29,9 +29,10 @@ from engine.registry import ProviderConfig
 from engine.remote.base import RemoteProvider, parse
 from engine.remote.download import ImageDownloads
 from engine.remote.horde import request as horde_request
+from engine.remote.horde.client import HordeClient
 from engine.remote.horde.models import ServedModels
 from engine.remote.horde.options import ANONYMOUS_KEY, HordeOptions
-from engine.remote.http import Answer, RemoteClient
+from engine.remote.http import Answer
 from engine.types import (
     MAX_SEED,
     Capabilities,
@@ -70,7 +71,7 @@ class HordeProvider(RemoteProvider):
     def __init__(self, config: ProviderConfig) -> None:
         options = parse(HordeOptions, config.options)
         self.anonymous = not config.api_key
-        client = RemoteClient(
+        client = HordeClient(
             config.name,
             options.base_url,
             headers={
@@ -276,8 +277,12 @@ class HordeProvider(RemoteProvider):
         )
 
     async def _sleep(self, seconds: float, cancel: CancelToken) -> None:
+        """Wait between polls; a cancel (a thread-safe flag, not awaitable) cuts it short."""
         end = time.monotonic() + seconds
-        while not cancel.cancelled and (left := end - time.monotonic()) > 0:
+        while True:
+            left = end - time.monotonic()
+            if cancel.cancelled or left <= 0:
+                return
             await asyncio.sleep(min(left, CANCEL_CHECK))
 
     async def _withdraw(self, run: _Run) -> None:

@@ -1,0 +1,371 @@
+"""The AI Horde provider against the fake Horde: the documented flow, its faults, the key
+kept to the Horde's own host, cancel and withdrawal, progress from its queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from engine import (
+    CancelToken,
+    ContentRefused,
+    GenerationCancelled,
+    GenerationRequest,
+    InvalidRequest,
+    LoraRef,
+    Mode,
+    OutcomeUnknown,
+    Progress,
+    ProviderAuthError,
+    ProviderError,
+    ProviderRejected,
+)
+from engine.registry import ProviderConfig, build_provider
+from engine.remote.download import RefusedUrl
+from engine.remote.horde import HordeProvider
+from tests.engine.remote.fake_horde import ANONYMOUS, KEY, FakeHorde, bomb
+from tests.fakes.http_api import FakeApi, png
+
+STORAGE = "127.0.0.2"  # the fake R2 host: another loopback address than the API's
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[FakeApi]:
+    fake = FakeApi(STORAGE)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def horde(api: FakeApi, storage: FakeApi) -> FakeHorde:
+    return FakeHorde(api, storage)
+
+
+def options_for(horde: FakeHorde, **options: Any) -> dict[str, Any]:
+    return {
+        "base_url": horde.base_url,
+        "image_hosts": [STORAGE],
+        "image_hosts_http": [STORAGE],
+        "image_hosts_private": [STORAGE],
+        "min_poll_seconds": 0.01,
+        "max_poll_seconds": 0.05,
+        "contact": "https://example.org/owner",
+        **options,
+    }
+
+
+async def started(horde: FakeHorde, key: str | None = KEY, **options: Any) -> HordeProvider:
+    built = build_provider("horde", ProviderConfig("horde", options_for(horde, **options), key))
+    assert isinstance(built, HordeProvider)
+    await built.start()
+    return built
+
+
+async def run(
+    p: HordeProvider, request: GenerationRequest, cancel: CancelToken | None = None
+) -> tuple[Any, list[Progress]]:
+    reports: list[Progress] = []
+    try:
+        result = await p.generate(p.prepare(request), reports.append, cancel or CancelToken())
+    finally:
+        await p.close()
+    return result, reports
+
+
+async def test_a_request_follows_the_api_and_shows_the_hordes_queue(horde: FakeHorde):
+    horde.script.waiting_polls = 2
+    p = await started(horde)
+    request = GenerationRequest(
+        "a lighthouse",
+        model="Deliberate",
+        negative_prompt="fog",
+        seed=7,
+        count=2,
+        width=512,
+        height=768,
+        steps=20,
+        guidance=6.0,
+        sampler="k_euler",
+    )
+    result, reports = await run(p, request)
+    submitted = horde.submitted[0]
+    assert submitted.body == {
+        "prompt": "a lighthouse ### fog",
+        "params": {
+            "sampler_name": "k_euler",
+            "cfg_scale": 6.0,
+            "height": 768,
+            "width": 512,
+            "steps": 20,
+            "n": 2,
+            "karras": True,
+            "seed": "7",
+            "seed_variation": 1,
+        },
+        "nsfw": False,
+        "censor_nsfw": True,
+        "trusted_workers": False,
+        "slow_workers": True,
+        "extra_slow_workers": False,
+        "models": ["Deliberate"],
+        "r2": True,
+        "shared": False,
+        "replacement_filter": True,
+        "allow_downgrade": False,
+    }
+    assert [image.seed for image in result.images] == [7, 8]
+    assert result.images[0].image.size == (64, 64) and result.model == "Deliberate"
+    assert [r.message for r in reports] == [
+        "waiting in the AI Horde's queue at position 2",
+        "waiting in the AI Horde's queue at position 1",
+        "on the AI Horde: 0 of 2 done, 2 being made",
+    ]
+    assert reports[0].eta == 40.0 and reports[0].total == 0
+    assert horde.api.calls(f"/api/v2/generate/status/{submitted.id}")[0].method == "GET"
+    assert submitted.statuses == 1 and not horde.deleted  # status once: it allows 10 a minute
+    assert p.kudos_spent == submitted.kudos > 0
+    assert f"{submitted.kudos:.0f} kudos spent since start over 1 request" in str(p.owner_status())
+
+
+async def test_the_key_and_client_agent_go_to_the_horde_and_never_to_storage(horde: FakeHorde):
+    p = await started(horde)
+    await run(p, GenerationRequest("a cat", seed=1, count=2))
+    for call in horde.api.requests:
+        assert call.headers["apikey"] == KEY
+        assert call.headers["Client-Agent"].startswith("imagebot:")
+        assert call.headers["Client-Agent"].endswith(":https://example.org/owner")
+    downloads = horde.storage.requests
+    assert len(downloads) == 2
+    for call in downloads:
+        assert "apikey" not in {name.lower() for name in call.headers}
+        assert not any(KEY in value for value in call.headers.values())
+
+
+async def test_nsfw_and_censoring_follow_the_channels_policy(horde: FakeHorde):
+    p = await started(horde)
+    await run(p, GenerationRequest("a figure study", nsfw_allowed=True))
+    assert horde.submitted[0].body["nsfw"] is True
+    assert horde.submitted[0].body["censor_nsfw"] is False
+
+
+async def test_without_a_key_the_anonymous_key_is_used_and_said(horde: FakeHorde, caplog):
+    with caplog.at_level(logging.WARNING):
+        p = await started(horde, key=None)
+    assert "anonymous key" in caplog.text
+    await run(p, GenerationRequest("a cat"))
+    assert horde.submitted[0].key == ANONYMOUS
+    assert "anonymous key: lowest priority" in str(p.owner_status())
+
+
+async def test_models_are_the_image_models_with_workers_busiest_first(horde: FakeHorde):
+    p = await started(horde)
+    assert p.capabilities.models == ("AlbedoBase XL (SDXL)", "Deliberate")
+    assert p.default_model == "AlbedoBase XL (SDXL)"
+    assert horde.api.calls("/api/v2/status/models")[0].query == {"type": "image"}
+    await p.close()
+    p = await started(horde, models=["Deliberate"])
+    assert p.capabilities.models == ("Deliberate",)
+    with pytest.raises(InvalidRequest):
+        p.prepare(GenerationRequest("x", model="AlbedoBase XL (SDXL)"))
+    await p.close()
+
+
+async def test_a_horde_that_cannot_list_models_is_marked_unavailable(horde: FakeHorde):
+    horde.api.routes.pop(("GET", "/api/v2/status/models"))
+    p = await started(horde, max_retries=0)
+    assert p.unavailable is not None and "404" in p.unavailable
+    await p.close()
+
+
+async def test_a_refused_key_is_named_and_never_shown(horde: FakeHorde):
+    p = await started(horde, key="wrong-horde-key-777")
+    with pytest.raises(ProviderAuthError) as caught:
+        await run(p, GenerationRequest("a cat"))
+    assert "No user matching sent API Key" in caught.value.user_message
+    assert "wrong-horde-key-777" not in caught.value.user_message
+
+
+async def test_kudos_upfront_is_a_refusal_saying_what_to_change(horde: FakeHorde):
+    p = await started(horde, key=None, max_size=2048)
+    with pytest.raises(ProviderRejected) as caught:
+        await run(p, GenerationRequest("a cat", width=1536, height=1536))
+    assert "1024×1024 and 50 steps" in caught.value.user_message
+    assert not isinstance(caught.value, ProviderAuthError)
+
+
+async def test_a_faulted_request_fails_and_is_withdrawn(horde: FakeHorde):
+    horde.script.faulted = True
+    p = await started(horde)
+    with pytest.raises(ProviderError, match="faulted") as caught:
+        await run(p, GenerationRequest("a cat"))
+    assert not caught.value.retryable
+    assert horde.deleted == [horde.submitted[0].id]
+
+
+async def test_an_impossible_request_names_what_to_change(horde: FakeHorde):
+    horde.script.impossible = True
+    p = await started(horde, trusted_workers=True)
+    with pytest.raises(ProviderRejected) as caught:
+        await run(p, GenerationRequest("a cat"))
+    assert "no worker that can serve this request" in caught.value.user_message
+    assert "trusted_workers = false" in caught.value.user_message
+    assert horde.deleted == [horde.submitted[0].id]
+
+
+async def test_a_429_on_a_check_waits_as_long_as_it_asks(horde: FakeHorde, waits: list[float]):
+    horde.script.limited_checks = 1
+    horde.script.retry_after = "3"
+    p = await started(horde)
+    result, _ = await run(p, GenerationRequest("a cat"))
+    assert len(result.images) == 1
+    assert waits == [3.0] and len(horde.submitted) == 1
+
+
+async def test_a_dropped_check_is_asked_again_not_resubmitted(horde: FakeHorde):
+    horde.script.dropped_checks = 2
+    p = await started(horde, max_retries=0)
+    result, _ = await run(p, GenerationRequest("a cat"))
+    assert len(result.images) == 1 and len(horde.submitted) == 1
+
+
+async def cancel_when(horde: FakeHorde, words: str) -> None:
+    p = await started(horde)
+    token = CancelToken()
+
+    def report(progress: Progress) -> None:
+        if words in progress.message:
+            token.cancel()
+
+    with pytest.raises(GenerationCancelled):
+        await p.generate(p.prepare(GenerationRequest("a cat")), report, token)
+    await p.close()
+    assert horde.deleted == [horde.submitted[0].id]
+
+
+async def test_cancel_while_queued_withdraws_the_request(horde: FakeHorde):
+    horde.script.waiting_polls = 10**6
+    await cancel_when(horde, "queue at position")
+
+
+async def test_cancel_while_running_withdraws_the_request(horde: FakeHorde):
+    horde.script.waiting_polls, horde.script.processing_polls = 0, 10**6
+    await cancel_when(horde, "being made")
+
+
+async def test_a_run_stopped_from_outside_still_withdraws_its_request(horde: FakeHorde):
+    horde.script.waiting_polls = 10**6
+    p = await started(horde)
+    task = asyncio.ensure_future(
+        p.generate(p.prepare(GenerationRequest("a cat")), lambda _: None, CancelToken())
+    )
+    while not horde.submitted or not horde.submitted[0].checks:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await p.close()
+    assert horde.deleted == [horde.submitted[0].id]
+
+
+async def test_a_request_past_max_wait_is_withdrawn_and_not_sent_again(horde: FakeHorde):
+    horde.script.waiting_polls = 10**6
+    p = await started(horde, max_wait_seconds=0.1)
+    with pytest.raises(OutcomeUnknown, match=r"did not finish within 0\.1 s") as caught:
+        await run(p, GenerationRequest("a cat"))
+    assert not caught.value.retryable
+    assert horde.deleted == [horde.submitted[0].id] and len(horde.submitted) == 1
+
+
+async def test_censored_images_are_not_delivered(horde: FakeHorde):
+    horde.script.censored = 1
+    p = await started(horde)
+    result, _ = await run(p, GenerationRequest("a cat", seed=5, count=2))
+    assert [image.seed for image in result.images] == [6]
+    horde.script.censored = 2
+    p = await started(horde)
+    with pytest.raises(ContentRefused, match="censored"):
+        await run(p, GenerationRequest("a cat", count=2))
+
+
+async def test_an_image_bomb_is_refused(horde: FakeHorde):
+    horde.script.image = bomb()
+    p = await started(horde)
+    with pytest.raises(ProviderError, match="too large to open"):
+        await run(p, GenerationRequest("a cat"))
+
+
+async def test_an_image_larger_than_allowed_is_cut_off(horde: FakeHorde):
+    noise = Image.effect_noise((256, 256), 80).convert("RGB")
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG")
+    horde.script.image = buffer.getvalue()
+    p = await started(horde, max_download_mb=0.01)
+    with pytest.raises(ProviderError, match="more data than allowed|bytes, more than"):
+        await run(p, GenerationRequest("a cat"))
+
+
+async def test_a_link_to_another_host_is_never_fetched(horde: FakeHorde):
+    elsewhere = FakeApi("127.0.0.3")
+    await elsewhere.start()
+    try:
+        horde.script.image_base = elsewhere.base
+        p = await started(horde)
+        with pytest.raises(RefusedUrl):
+            await run(p, GenerationRequest("a cat"))
+        assert elsewhere.requests == []
+    finally:
+        await elsewhere.stop()
+
+
+async def test_img2img_sends_a_fresh_webp_and_its_strength(horde: FakeHorde):
+    p = await started(horde)
+    request = GenerationRequest(
+        "a cat", mode=Mode.IMG2IMG, init_image=png(size=(640, 512)), strength=0.4
+    )
+    await run(p, request)
+    body = horde.submitted[0].body
+    assert body["source_processing"] == "img2img"
+    assert body["params"]["denoising_strength"] == 0.4
+    assert (body["params"]["width"], body["params"]["height"]) == (640, 512)
+    with Image.open(io.BytesIO(base64.b64decode(body["source_image"]))) as sent:
+        assert sent.format == "WEBP" and sent.size == (640, 512)
+
+
+async def test_listed_loras_are_sent_with_their_strength(horde: FakeHorde):
+    p = await started(horde, loras=["GlowingRunesAI"])
+    await run(p, GenerationRequest("runes", loras=(LoraRef("GlowingRunesAI", 0.8),)))
+    assert horde.submitted[0].body["params"]["loras"] == [{"name": "GlowingRunesAI", "model": 0.8}]
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"prompt": "a cat ### no dogs"}, "prompt"),
+        ({"negative_prompt": "dogs ### cats"}, "negative"),
+        ({"loras": (LoraRef("Unlisted"),)}, "loras"),
+        ({"width": 1000}, "width"),
+        ({"width": 2048}, "width"),
+        ({"steps": 60}, "steps"),
+        ({"count": 5}, "count"),
+        ({"sampler": "Euler a"}, "sampler"),
+        ({"guidance": 101.0}, "guidance"),
+    ],
+)
+async def test_what_the_horde_cannot_take_is_refused_before_sending(
+    horde: FakeHorde, options: dict[str, Any], field: str
+):
+    p = await started(horde)
+    request = GenerationRequest(**{"prompt": "a cat", **options})
+    with pytest.raises(InvalidRequest) as caught:
+        p.prepare(request)
+    await p.close()
+    assert caught.value.field == field
+    assert horde.submitted == []
