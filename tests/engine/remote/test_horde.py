@@ -263,11 +263,11 @@ async def test_cancel_while_running_withdraws_the_request(horde: FakeHorde):
 async def test_a_run_stopped_from_outside_still_withdraws_its_request(horde: FakeHorde):
     horde.script.waiting_polls = 10**6
     p = await started(horde)
+    queued = asyncio.Event()
     task = asyncio.ensure_future(
-        p.generate(p.prepare(GenerationRequest("a cat")), lambda _: None, CancelToken())
+        p.generate(p.prepare(GenerationRequest("a cat")), lambda _: queued.set(), CancelToken())
     )
-    while not horde.submitted or not horde.submitted[0].checks:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(queued.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -308,7 +308,7 @@ async def test_an_image_larger_than_allowed_is_cut_off(horde: FakeHorde):
     noise.save(buffer, "PNG")
     horde.script.image = buffer.getvalue()
     p = await started(horde, max_download_mb=0.01)
-    with pytest.raises(ProviderError, match="more data than allowed|bytes, more than"):
+    with pytest.raises(ProviderError, match=r"more data than allowed|bytes, more than"):
         await run(p, GenerationRequest("a cat"))
 
 
