@@ -56,6 +56,17 @@ class Status(commands.Cog):
         if await is_owner(interaction):
             vitals = _vitals() + (f"\nNo new jobs: {short}." if short else "")
             embed.add_field(name="Process (owner only)", value=vitals, inline=False)
+            accounts = [
+                f"{entry.name}: {line}"
+                for entry in list(runtime.providers)[:20]
+                if (line := entry.provider.owner_status())
+            ]
+            if accounts:
+                embed.add_field(
+                    name="Provider accounts (owner only)",
+                    value=clip("\n".join(accounts), 1024),
+                    inline=False,
+                )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

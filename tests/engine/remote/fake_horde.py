@@ -93,14 +93,15 @@ class FakeHorde:
     submitted: list[Submitted] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=lambda: list(MODELS))
+    prefix: str = PREFIX  # where the API lives on its host (aihorde.net/api)
 
     def __post_init__(self) -> None:
-        self.api.route("POST", f"{PREFIX}/v2/generate/async", self.submit)
-        self.api.route("GET", f"{PREFIX}/v2/status/models", self.status_models)
+        self.api.route("POST", f"{self.prefix}/v2/generate/async", self.submit)
+        self.api.route("GET", f"{self.prefix}/v2/status/models", self.status_models)
 
     @property
     def base_url(self) -> str:
-        return self.api.base + PREFIX
+        return self.api.base + self.prefix
 
     async def submit(self, request: web.Request, body: Any) -> web.Response:
         key = request.headers.get("apikey", "")
@@ -139,7 +140,7 @@ class FakeHorde:
         request_id = f"0000-{len(self.submitted) + 1:04d}-horde"
         kudos = round(n * steps * width * height / (512 * 512) / 10, 2)
         self.submitted.append(Submitted(request_id, body, key, n, kudos))
-        base = f"{PREFIX}/v2/generate"
+        base = f"{self.prefix}/v2/generate"
         self.api.route("GET", f"{base}/check/{request_id}", self.check)
         self.api.route("GET", f"{base}/status/{request_id}", self.status)
         self.api.route("DELETE", f"{base}/status/{request_id}", self.delete)

@@ -23,6 +23,7 @@ KINDS: dict[str, tuple[dict[str, Any], frozenset[Mode]]] = {
     "sdapi": ({"models": ["dreamshaper"]}, frozenset()),  # img2img only
     "visioncraft": ({"models": ["sdxl-base"]}, frozenset()),  # txt2img only
     "apiframe": ({"trainings": {"alex": "task-1"}}, frozenset()),  # txt2img only
+    "horde": ({"models": ["Deliberate"]}, frozenset()),  # txt2img and img2img
 }
 
 

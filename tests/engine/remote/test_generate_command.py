@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import start_bot
+from tests.engine.remote.fake_horde import KEY as HORDE_KEY
+from tests.engine.remote.fake_horde import FakeHorde
 from tests.engine.remote.test_a1111 import PASSWORD, Forge
 from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
@@ -39,6 +41,14 @@ CASES = {
         "poll_seconds = 0.01\nimage_hosts_private = ['127.0.0.1']\n"
         "image_hosts_http = ['127.0.0.1']\n[providers.remote.trainings]\nalex = 't-9'\n",
         APIFRAME_KEY,
+        "--seed 4 --width 64 --height 64",
+    ),
+    "horde": (
+        lambda api: FakeHorde(api, api, prefix=""),  # its images on the API's own host here
+        "min_poll_seconds = 0.01\nmax_poll_seconds = 0.05\nmodels = ['Deliberate']\n"
+        "image_hosts = ['127.0.0.1']\nimage_hosts_http = ['127.0.0.1']\n"
+        "image_hosts_private = ['127.0.0.1']\n",
+        HORDE_KEY,
         "--seed 4 --width 64 --height 64",
     ),
 }
