@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.scale.relay import progress_from
 from engine import (
     CancelToken,
     ContentRefused,
@@ -369,3 +370,9 @@ async def test_what_the_horde_cannot_take_is_refused_before_sending(
     await p.close()
     assert caught.value.field == field
     assert horde.submitted == []
+
+
+def test_the_hordes_wait_survives_the_trip_from_a_gpu_worker():
+    assert progress_from({"step": 0, "total": 0, "message": "m", "eta": 12.5}).eta == 12.5
+    assert progress_from({"step": 1, "total": 4}).eta is None
+    assert progress_from({"step": 1, "total": 4, "eta": "soon"}).eta is None
