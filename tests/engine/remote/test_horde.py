@@ -7,7 +7,9 @@ import asyncio
 import base64
 import io
 import logging
+import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from engine import (
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.download import RefusedUrl
 from engine.remote.horde import HordeProvider
+from engine.remote.horde.options import R2_HOST
 from tests.engine.remote.fake_horde import ANONYMOUS, KEY, FakeHorde, bomb
 from tests.fakes.http_api import FakeApi, png
 
@@ -376,3 +379,13 @@ def test_the_hordes_wait_survives_the_trip_from_a_gpu_worker():
     assert progress_from({"step": 0, "total": 0, "message": "m", "eta": 12.5}).eta == 12.5
     assert progress_from({"step": 1, "total": 4}).eta is None
     assert progress_from({"step": 1, "total": 4, "eta": "soon"}).eta is None
+
+
+def test_the_commented_example_in_the_config_builds_with_no_key():
+    text = (Path(__file__).parents[3] / "config.example.toml").read_text()
+    block = text[text.index("# [providers.horde]") :].splitlines()
+    uncommented = "\n".join(line.removeprefix("# ") for line in block if line.startswith("# "))
+    options = tomllib.loads(uncommented)["providers"]["horde"]
+    p = build_provider(options.pop("kind"), ProviderConfig("horde", options))
+    assert isinstance(p, HordeProvider) and p.anonymous
+    assert p.options.image_host_rules.permits(R2_HOST)
