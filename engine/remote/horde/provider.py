@@ -1,5 +1,5 @@
-"""The AI Horde (aihorde.net, its v2 REST API): a crowd of volunteers' GPUs, free to use.
-Submit with ``POST /v2/generate/async``, poll ``GET /v2/generate/check/{id}`` (queue
+"""The AI Horde (aihorde.net, its v2 REST API): a crowd of volunteers' GPUs, free to use:
+txt2img, img2img, and inpaint and outpaint on its inpainting models. Submit with ``POST /v2/generate/async``, poll ``GET /v2/generate/check/{id}`` (queue
 position, wait, done, faulted, is_possible) at the pace its wait asks for, then fetch
 ``GET /v2/generate/status/{id}``, whose images are links to its R2 storage. A request that
 ends any other way (cancel, timeout, failure) is withdrawn with ``DELETE
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -29,23 +30,27 @@ from engine.registry import ProviderConfig
 from engine.remote.base import RemoteProvider, parse
 from engine.remote.download import ImageDownloads
 from engine.remote.horde import request as horde_request
+from engine.remote.horde.answers import censored, number, progress_words, seed_of
 from engine.remote.horde.client import HordeClient
 from engine.remote.horde.models import ServedModels
 from engine.remote.horde.options import ANONYMOUS_KEY, HordeOptions
 from engine.remote.http import Answer
 from engine.types import (
-    MAX_SEED,
+    CANVAS_WORDS,
+    IMAGE_MODES,
+    MASK_MODES,
     Capabilities,
     GeneratedImage,
     GenerationRequest,
     GenerationResult,
     Mode,
+    ModelInfo,
 )
 
 log = logging.getLogger(__name__)
 
 SUBMIT = "/v2/generate/async"
-MODES = frozenset({Mode.TXT2IMG, Mode.IMG2IMG})
+MODES = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.OUTPAINT})
 WITHDRAW_SECONDS = 15.0  # a DELETE that takes longer is left to the Horde's own expiry
 CANCEL_CHECK = 0.25  # seconds: how often a wait between polls looks at the cancel token
 _REQUEST_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
@@ -163,11 +168,24 @@ class HordeProvider(RemoteProvider):
             f"request{'s' if self.requests_made != 1 else ''}; {key}"
         )
 
+    def model_info(self, model: str) -> ModelInfo:
+        paints = horde_request.paints(model)
+        return dataclasses.replace(super().model_info(model), inpaint=paints, outpaint=paints)
+
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
-        if request.mode is Mode.IMG2IMG:
+        if request.mode in IMAGE_MODES:
             request = horde_request.fitted_size(request, self.options.max_size)
         resolved = super().prepare(request)
         horde_request.check(resolved)
+        model = resolved.model or self.default_model
+        if resolved.mode in MASK_MODES and not horde_request.paints(model):
+            painters = [name for name in self.capabilities.models if horde_request.paints(name)]
+            raise InvalidRequest(
+                "mode",
+                resolved.mode.value,
+                f"{model} can't {CANVAS_WORDS[resolved.mode]}; pick an inpainting model"
+                + (f" ({', '.join(painters[:5])})" if painters else ""),
+            )
         for lora in resolved.loras:
             if lora.name not in self.options.loras:
                 raise InvalidRequest("lora", lora.name, "one of " + ", ".join(self.options.loras))
@@ -246,8 +264,8 @@ class HordeProvider(RemoteProvider):
                 raise ProviderRejected(self.client.say(self._impossible(request)))
             if check.get("done"):
                 return
-            wait_time = _number(check.get("wait_time"))
-            progress(Progress(0, 0, _words(check, request.count), eta=wait_time))
+            wait_time = number(check.get("wait_time"))
+            progress(Progress(0, 0, progress_words(check, request.count), eta=wait_time))
             if time.monotonic() >= deadline:
                 raise ProviderTimeout(
                     self.client.say(
@@ -305,12 +323,12 @@ class HordeProvider(RemoteProvider):
         generations = status.get("generations") if isinstance(status, dict) else None
         if not isinstance(generations, list):
             raise ProviderError(self.client.say("sent a result the bot cannot read"))
-        images, censored = [], 0
+        images, withheld = [], 0
         for index, generation in enumerate(generations[: request.count]):
             if not isinstance(generation, dict) or not isinstance(generation.get("img"), str):
                 raise ProviderError(self.client.say("sent a result the bot cannot read"))
-            if _censored(generation):
-                censored += 1
+            if censored(generation):
+                withheld += 1
                 continue
             link = generation["img"]
             if link.startswith(("https://", "http://")):
@@ -318,11 +336,11 @@ class HordeProvider(RemoteProvider):
                 image = await self.downloads.image(link)
             else:  # ``r2: false``: the image itself, a base64 WebP
                 image = self.client.decode_base64_image(link)
-            images.append(GeneratedImage(image, _seed(generation, request, index)))
-        if censored:
-            log.info("%s: %d of %d images came back censored", self.name, censored, request.count)
+            images.append(GeneratedImage(image, seed_of(generation, request, index)))
+        if withheld:
+            log.info("%s: %d of %d images came back censored", self.name, withheld, request.count)
         if not images:
-            if censored:
+            if withheld:
                 raise ContentRefused(
                     self.client.say(
                         "sent only censored images: the workers' safety filter blanked every "
@@ -331,40 +349,6 @@ class HordeProvider(RemoteProvider):
                 )
             raise ProviderError(self.client.say("finished without images"))
         return images
-
-
-def _censored(generation: dict[str, Any]) -> bool:
-    if generation.get("censored") or generation.get("state") == "censored":
-        return True
-    metadata = generation.get("gen_metadata")
-    return isinstance(metadata, list) and any(
-        isinstance(item, dict) and item.get("type") == "censorship" for item in metadata
-    )
-
-
-def _seed(generation: dict[str, Any], request: GenerationRequest, index: int) -> int | None:
-    text = str(generation.get("seed", ""))
-    if text.isdigit() and int(text) <= MAX_SEED:
-        return int(text)
-    return request.seeds[index] if request.seed is not None else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e7:
-        return float(value)
-    return None
-
-
-def _words(check: dict[str, Any], count: int) -> str:
-    """The Horde's state as a member reads it beside the progress bar."""
-    finished = _number(check.get("finished")) or 0
-    processing = _number(check.get("processing")) or 0
-    position = _number(check.get("queue_position"))
-    if processing or finished:
-        return f"on the AI Horde: {finished:.0f} of {count} done, {processing:.0f} being made"
-    if position is not None:
-        return f"waiting in the AI Horde's queue at position {position:.0f}"
-    return "waiting in the AI Horde's queue"
 
 
 def create(config: ProviderConfig) -> HordeProvider:

@@ -7,15 +7,24 @@ import base64
 import io
 from typing import Any
 
+from PIL import Image
+
 from engine.errors import InvalidRequest
 from engine.remote.horde.options import HordeOptions
-from engine.remote.inputs import decoded, image_size
-from engine.types import GenerationRequest, Mode
+from engine.remote.inputs import decoded, image_size, paint_mask
+from engine.types import IMAGE_MODES, MASK_MODES, GenerationRequest, Mode
 
 # The Horde splits its prompt at this mark: what follows is the negative prompt.
 NEGATIVE_MARK = "###"
 MULTIPLE = 64  # width and height: multiples of 64 (ModelPayloadStyleStable)
 LORA_WEIGHTS = (-5.0, 5.0)
+IMG2IMG_STRENGTH = 0.75
+PAINT_STRENGTH = 1.0  # a masked region is painted anew unless the member says otherwise
+SOURCE_PROCESSING = {
+    Mode.IMG2IMG: "img2img",
+    Mode.INPAINT: "inpainting",
+    Mode.OUTPAINT: "outpainting",
+}
 GUIDANCE = (0.0, 100.0)
 
 
@@ -33,9 +42,16 @@ def check(request: GenerationRequest) -> None:
             raise InvalidRequest("lora", lora.weight, "a weight from -5 to 5")
 
 
+def paints(model: str) -> bool:
+    """Whether a Horde model repaints a masked region: its inpainting models say so in their
+    names ("stable_diffusion_inpainting", "Deliberate Inpainting"); its workers take
+    inpainting requests only for those."""
+    return "inpainting" in model.lower()
+
+
 def fitted_size(request: GenerationRequest, max_size: int) -> GenerationRequest:
-    """An img2img without a size takes its image's shape, in multiples of 64 within
-    ``max_size`` on each side."""
+    """An image mode without a size takes its image's shape, in multiples of 64 within
+    ``max_size`` on each side (the Horde resizes the image, and its mask, to it)."""
     if request.init_image is None or (request.width and request.height):
         return request
     width, height = image_size(request.init_image)
@@ -87,16 +103,26 @@ def body(request: GenerationRequest, model: str, options: HordeOptions) -> dict[
         "replacement_filter": options.replacement_filter,
         "allow_downgrade": options.allow_downgrade,
     }
-    if request.mode is Mode.IMG2IMG:
+    if request.mode in IMAGE_MODES:
         assert request.init_image is not None
-        params["denoising_strength"] = request.strength if request.strength is not None else 0.75
+        painting = request.mode in MASK_MODES
+        default = PAINT_STRENGTH if painting else IMG2IMG_STRENGTH
+        params["denoising_strength"] = request.strength if request.strength is not None else default
         data["source_image"] = webp_base64(request.init_image)
-        data["source_processing"] = "img2img"
+        data["source_processing"] = SOURCE_PROCESSING[request.mode]
+        if painting:
+            assert request.mask_image is not None
+            # white where the model paints, as ours: the worker inverts it into the alpha
+            data["source_mask"] = _webp(paint_mask(request.mask_image), lossless=True)
     return data
 
 
 def webp_base64(data: bytes) -> str:
     """A member's image as the Horde takes it: a new WebP of its pixels only, in base64."""
+    return _webp(decoded(data, "image").convert("RGB"))
+
+
+def _webp(image: Image.Image, lossless: bool = False) -> str:
     buffer = io.BytesIO()
-    decoded(data, "image").convert("RGB").save(buffer, "WEBP", quality=95)
+    image.save(buffer, "WEBP", quality=95, lossless=lossless)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

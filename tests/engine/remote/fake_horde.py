@@ -28,6 +28,7 @@ PREFIX = "/api"
 MODELS = [
     {"name": "Deliberate", "count": 12, "performance": 1.2, "queued": 0, "eta": 3, "type": "image"},
     {"name": "AlbedoBase XL (SDXL)", "count": 30, "queued": 0, "eta": 1, "type": "image"},
+    {"name": "Deliberate Inpainting", "count": 3, "queued": 0, "eta": 5, "type": "image"},
     {"name": "Nobody Serves This", "count": 0, "queued": 0, "eta": 0, "type": "image"},
     {"name": "koboldcpp/Llama-3", "count": 5, "type": "text"},
 ]

@@ -171,7 +171,7 @@ async def test_without_a_key_the_anonymous_key_is_used_and_said(horde: FakeHorde
 
 async def test_models_are_the_image_models_with_workers_busiest_first(horde: FakeHorde):
     p = await started(horde)
-    assert p.capabilities.models == ("AlbedoBase XL (SDXL)", "Deliberate")
+    assert p.capabilities.models == ("AlbedoBase XL (SDXL)", "Deliberate", "Deliberate Inpainting")
     assert p.default_model == "AlbedoBase XL (SDXL)"
     assert horde.api.calls("/api/v2/status/models")[0].query == {"type": "image"}
     await p.close()
@@ -341,6 +341,42 @@ async def test_img2img_sends_a_fresh_webp_and_its_strength(horde: FakeHorde):
     assert (body["params"]["width"], body["params"]["height"]) == (640, 512)
     with Image.open(io.BytesIO(base64.b64decode(body["source_image"]))) as sent:
         assert sent.format == "WEBP" and sent.size == (640, 512)
+
+
+async def test_an_inpaint_sends_a_mask_white_where_the_model_paints(horde: FakeHorde):
+    mask = Image.new("L", (128, 64), 0)
+    mask.paste(255, (0, 0, 64, 64))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    p = await started(horde)
+    request = GenerationRequest(
+        "a window",
+        model="Deliberate Inpainting",
+        mode=Mode.INPAINT,
+        init_image=png(size=(128, 64)),
+        mask_image=buffer.getvalue(),
+    )
+    await run(p, request)
+    body = horde.submitted[0].body
+    assert body["source_processing"] == "inpainting"
+    assert body["params"]["denoising_strength"] == 1.0
+    with Image.open(io.BytesIO(base64.b64decode(body["source_mask"]))) as sent:
+        assert sent.format == "WEBP" and sent.size == (128, 64)
+        grey = sent.convert("L")
+        assert grey.getpixel((10, 10)) == 255 and grey.getpixel((100, 10)) == 0
+
+
+async def test_only_inpainting_models_repaint_and_the_refusal_names_them(horde: FakeHorde):
+    p = await started(horde)
+    assert p.model_info("Deliberate Inpainting").inpaint
+    assert not p.model_info("Deliberate").outpaint
+    request = GenerationRequest(
+        "x", model="Deliberate", mode=Mode.OUTPAINT, init_image=png(), mask_image=png()
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        p.prepare(request)
+    await p.close()
+    assert caught.value.field == "mode" and "Deliberate Inpainting" in caught.value.allowed
 
 
 async def test_listed_loras_are_sent_with_their_strength(horde: FakeHorde):
