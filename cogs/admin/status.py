@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import freespace
+from bot.i18n import locale_of, t
 from bot.policy import ALL
 from cogs import render
 from cogs.admin.base import COLOUR
@@ -63,7 +64,7 @@ class Status(commands.Cog):
             ]
             if accounts:
                 embed.add_field(
-                    name="Provider accounts (owner only)",
+                    name=t(locale_of(interaction), "Provider accounts (owner only)"),
                     value=clip("\n".join(accounts), 1024),
                     inline=False,
                 )

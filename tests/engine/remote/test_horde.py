@@ -35,7 +35,7 @@ from engine.remote.download import RefusedUrl
 from engine.remote.horde import HordeProvider
 from engine.remote.horde.options import R2_HOST
 from tests.engine.remote.fake_horde import ANONYMOUS, KEY, FakeHorde, bomb
-from tests.fakes.http_api import FakeApi, png
+from tests.fakes.http_api import FakeApi, Fault, png
 
 STORAGE = "127.0.0.2"  # the fake R2 host: another loopback address than the API's
 
@@ -231,6 +231,23 @@ async def test_a_429_on_a_check_waits_as_long_as_it_asks(horde: FakeHorde, waits
     result, _ = await run(p, GenerationRequest("a cat"))
     assert len(result.images) == 1
     assert waits == [3.0] and len(horde.submitted) == 1
+
+
+async def test_a_429_on_the_submit_is_sent_again_after_its_retry_after(
+    horde: FakeHorde, waits: list[float]
+):
+    horde.api.fail(
+        Fault(
+            "/api/v2/generate/async",
+            status=429,
+            headers={"Retry-After": "2", "Content-Type": "application/json"},
+            body=b'{"message": "Parallel requests exceeded user limit", "rc": "TooManyPrompts"}',
+        )
+    )
+    p = await started(horde)
+    result, _ = await run(p, GenerationRequest("a cat"))
+    assert len(result.images) == 1
+    assert waits == [2.0] and len(horde.submitted) == 1  # the 429 made nothing
 
 
 async def test_a_dropped_check_is_asked_again_not_resubmitted(horde: FakeHorde):
