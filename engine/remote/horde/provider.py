@@ -1,5 +1,7 @@
 """The AI Horde (aihorde.net, its v2 REST API): a crowd of volunteers' GPUs, free to use:
-txt2img, img2img, and inpaint and outpaint on its inpainting models. Submit with ``POST /v2/generate/async``, poll ``GET /v2/generate/check/{id}`` (queue
+txt2img, img2img, and inpaint and outpaint on its inpainting models.
+
+Submit with ``POST /v2/generate/async``, poll ``GET /v2/generate/check/{id}`` (queue
 position, wait, done, faulted, is_possible) at the pace its wait asks for, then fetch
 ``GET /v2/generate/status/{id}``, whose images are links to its R2 storage. A request that
 ends any other way (cancel, timeout, failure) is withdrawn with ``DELETE
