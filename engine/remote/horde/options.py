@@ -83,6 +83,8 @@ class HordeOptions(ImageUrlOptions):
     def _bounds(self) -> HordeOptions:
         if self.min_poll_seconds > self.max_poll_seconds:
             raise ValueError("min_poll_seconds must not be more than max_poll_seconds")
+        if self.default_model and self.models and self.default_model not in self.models:
+            raise ValueError("default_model must be one of models")
         return self
 
     @property

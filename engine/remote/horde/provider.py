@@ -97,9 +97,12 @@ class HordeProvider(RemoteProvider):
     @property
     def capabilities(self) -> Capabilities:
         options = self.options
+        models = options.models or self.served.names
+        if options.default_model and options.default_model not in models:
+            models = (options.default_model, *models)  # the owner's pick, served now or not
         return Capabilities(
             modes=MODES,
-            models=options.models or self.served.names,
+            models=models,
             samplers=options.samplers,
             loras=bool(options.loras),
             min_size=64,

@@ -27,6 +27,7 @@ from engine import (
     OutcomeUnknown,
     Progress,
     ProviderAuthError,
+    ProviderConfigError,
     ProviderError,
     ProviderRejected,
 )
@@ -180,6 +181,15 @@ async def test_models_are_the_image_models_with_workers_busiest_first(horde: Fak
     with pytest.raises(InvalidRequest):
         p.prepare(GenerationRequest("x", model="AlbedoBase XL (SDXL)"))
     await p.close()
+
+
+async def test_the_owners_default_model_is_offered_first(horde: FakeHorde):
+    p = await started(horde, default_model="Deliberate")
+    assert p.default_model == "Deliberate"
+    assert p.prepare(GenerationRequest("x")).model == "Deliberate"
+    await p.close()
+    with pytest.raises(ProviderConfigError, match="default_model"):
+        await started(horde, models=["Deliberate"], default_model="Elsewhere")
 
 
 async def test_a_horde_that_cannot_list_models_is_marked_unavailable(horde: FakeHorde):
