@@ -25,6 +25,7 @@ from tests.fakes.http_api import FakeApi, json_answer
 KEY = "horde-key-5150-abcdef0123"
 ANONYMOUS = "0000000000"
 PREFIX = "/api"
+STORAGE = "127.0.0.2"  # where the fake R2 storage listens: another host than the API's
 MODELS = [
     {"name": "Deliberate", "count": 12, "performance": 1.2, "queued": 0, "eta": 3, "type": "image"},
     {"name": "AlbedoBase XL (SDXL)", "count": 30, "queued": 0, "eta": 1, "type": "image"},

@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from cogs import render
 from tests.cogs.conftest import ALICE, GENERAL, GUILD, World, open_world
 from tests.cogs.test_imagine import result_of
-from tests.engine.remote.fake_horde import ANONYMOUS, FakeHorde
-from tests.engine.remote.test_horde import STORAGE
-from tests.fakes.http_api import FakeApi
+from tests.engine.remote.fake_horde import ANONYMOUS, STORAGE, FakeHorde
 
 OWNER = 300
 COUNTDOWN = re.compile(r"expected ready <t:(\d+):R>")
 
 
-@pytest.fixture
-async def storage() -> AsyncIterator[FakeApi]:
-    fake = FakeApi(STORAGE)
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 async def test_imagine_on_the_horde_shows_its_queue_and_the_owner_its_kudos(
-    tmp_path: Path, redirect: None, api: FakeApi, storage: FakeApi
+    tmp_path: Path, redirect: None, horde: FakeHorde
 ):
-    horde = FakeHorde(api, storage)
     horde.script.waiting_polls = 10**6  # queued until the test has seen the queue shown
     remote = {
         "kind": "horde",
