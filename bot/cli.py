@@ -120,7 +120,8 @@ class FileSink:
     async def progress(self, job: Job, progress: Progress) -> None:
         total = f"/{progress.total}" if progress.total else ""
         message = f" {progress.message}" if progress.message else ""
-        print(f"job {job.job_id}: step {progress.step}{total}{message}", file=sys.stderr)
+        eta = f" (about {progress.eta:.0f} s left)" if progress.eta else ""
+        print(f"job {job.job_id}: step {progress.step}{total}{message}{eta}", file=sys.stderr)
 
     async def deliver(self, job: Job, images: Sequence[StoredImage]) -> str | None:
         self.status = job.status

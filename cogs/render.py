@@ -85,7 +85,8 @@ def progress_line(job: Job, progress: Progress, now: float | None = None) -> str
     steps = f" · step {_step(job, progress)}" if progress.total else ""
     note = f" · {shown(progress.message, 200)}" if progress.message else ""
     head = f"Job #{job.job_id} ({what(job)}, {job.model}) is running"
-    return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}{_eta(job, fraction, now)}"
+    eta = _eta(job, fraction, now) if progress.eta is None else _told(progress.eta, now)
+    return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}{eta}"
 
 
 def _step(job: Job, progress: Progress) -> str:
@@ -97,6 +98,11 @@ def _step(job: Job, progress: Progress) -> str:
         return f"{min(progress.step, progress.total)}/{progress.total}"
     done = math.floor(min(1.0, progress.step / progress.total) * asked + 1e-9)
     return f"{done}/{asked}"
+
+
+def _told(seconds: float, now: float | None) -> str:
+    """The wait a backend's own queue expects (the AI Horde's), shown as our own estimate is."""
+    return f" · expected ready {countdown(seconds, now)}" if seconds > 0 else ""
 
 
 def _eta(job: Job, fraction: float | None, now: float | None) -> str:

@@ -22,12 +22,15 @@ from engine.types import (
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """How far a run is. ``total`` is 0 when the backend cannot say (a remote queue)."""
+    """How far a run is. ``total`` is 0 when the backend cannot say (a remote queue);
+    ``eta`` is the seconds left as the backend itself estimates them (a remote queue's wait),
+    shown in place of the bot's own estimate from the fraction done."""
 
     step: int
     total: int
     message: str = ""
     preview: Image.Image | None = None
+    eta: float | None = None
 
     @property
     def fraction(self) -> float | None:
@@ -111,6 +114,11 @@ class Provider(abc.ABC):
             except EngineError as err:
                 results.append(err)
         return results
+
+    def owner_status(self) -> str | None:
+        """A line for the owner's /status about the provider's account (what it spent, which
+        key it uses); None when there is nothing to say."""
+        return None
 
     def loaded_models(self) -> list[str]:
         """Models held in memory now, for a status display; empty for remote providers."""

@@ -35,6 +35,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "visioncraft": "engine.remote.visioncraft:create",
     "apiframe": "engine.remote.apiframe:create",
     "swarmui": "engine.remote.swarmui:create",
+    "horde": "engine.remote.horde:create",
 }
 
 

@@ -71,6 +71,8 @@ class _Reporter:
         entry: dict[str, Any] = {"step": progress.step, "total": progress.total}
         if progress.message:
             entry["message"] = progress.message
+        if progress.eta is not None:
+            entry["eta"] = progress.eta
         if progress.preview is not None:
             entry["preview"] = b64(_preview(progress.preview))
         self._latest[str(job_id)] = entry

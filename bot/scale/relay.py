@@ -136,4 +136,9 @@ def progress_from(entry: dict[str, Any]) -> Progress:
         total=int(entry.get("total", 0)),
         message=str(entry.get("message", "")),
         preview=preview,
+        eta=_seconds(entry.get("eta")),
     )
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

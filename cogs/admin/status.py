@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import freespace
+from bot.i18n import locale_of, t
 from bot.policy import ALL
 from cogs import render
 from cogs.admin.base import COLOUR
@@ -56,6 +57,17 @@ class Status(commands.Cog):
         if await is_owner(interaction):
             vitals = _vitals() + (f"\nNo new jobs: {short}." if short else "")
             embed.add_field(name="Process (owner only)", value=vitals, inline=False)
+            accounts = [
+                f"{entry.name}: {line}"
+                for entry in list(runtime.providers)[:20]
+                if (line := entry.provider.owner_status())
+            ]
+            if accounts:
+                embed.add_field(
+                    name=t(locale_of(interaction), "Provider accounts (owner only)"),
+                    value=clip("\n".join(accounts), 1024),
+                    inline=False,
+                )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -11,6 +11,7 @@ def test_every_documented_kind_is_built_in():
         "a1111",
         "apiframe",
         "demo",
+        "horde",
         "local",
         "openai",
         "sdapi",

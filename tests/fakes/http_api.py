@@ -65,7 +65,8 @@ class Fault:
 
 
 class FakeApi:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.app = web.Application(client_max_size=64 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self.routes: dict[tuple[str, str], Handler] = {}
@@ -86,10 +87,10 @@ class FakeApi:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base = f"http://127.0.0.1:{port}"
+        self.base = f"http://{self.host}:{port}"
 
     async def stop(self) -> None:
         if self._runner is not None:

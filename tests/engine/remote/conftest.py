@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from engine.remote import http
+from tests.engine.remote.fake_horde import STORAGE, FakeHorde
 from tests.fakes.http_api import FakeApi
 
 
@@ -28,3 +29,17 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
 
     monkeypatch.setattr(http, "_sleep", record)
     yield recorded
+
+
+@pytest.fixture
+async def storage() -> AsyncIterator[FakeApi]:
+    """The fake AI Horde's R2 storage: another loopback address than the API's."""
+    fake = FakeApi(STORAGE)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def horde(api: FakeApi, storage: FakeApi) -> FakeHorde:
+    return FakeHorde(api, storage)

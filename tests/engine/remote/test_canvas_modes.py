@@ -24,6 +24,7 @@ KINDS: dict[str, tuple[dict[str, Any], frozenset[Mode]]] = {
     "visioncraft": ({"models": ["sdxl-base"]}, frozenset()),  # txt2img only
     "apiframe": ({"trainings": {"alex": "task-1"}}, frozenset()),  # txt2img only
     "swarmui": ({"models": ["sdxl"]}, frozenset({Mode.INPAINT, Mode.OUTPAINT})),
+    "horde": ({"models": ["Deliberate"]}, frozenset()),  # txt2img and img2img
 }
 
 

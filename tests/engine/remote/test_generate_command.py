@@ -10,6 +10,8 @@ import pytest
 from tests.cli import start_bot
 from tests.engine.remote.fake_swarmui import TOKEN as SWARM_TOKEN
 from tests.engine.remote.fake_swarmui import SwarmUI
+from tests.engine.remote.fake_horde import KEY as HORDE_KEY
+from tests.engine.remote.fake_horde import FakeHorde
 from tests.engine.remote.test_a1111 import PASSWORD, Forge
 from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
@@ -44,6 +46,14 @@ CASES = {
         "--seed 4 --width 64 --height 64",
     ),
     "swarmui": (SwarmUI, "", SWARM_TOKEN, "--seed 4 --width 64 --height 64 --steps 8"),
+    "horde": (
+        lambda api: FakeHorde(api, api, prefix=""),  # its images on the API's own host here
+        "min_poll_seconds = 0.01\nmax_poll_seconds = 0.05\nmodels = ['Deliberate']\n"
+        "image_hosts = ['127.0.0.1']\nimage_hosts_http = ['127.0.0.1']\n"
+        "image_hosts_private = ['127.0.0.1']\n",
+        HORDE_KEY,
+        "--seed 4 --width 64 --height 64",
+    ),
 }
 
 
