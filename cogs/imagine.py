@@ -18,6 +18,7 @@ from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, check_can_post, clip, explain, runtime_of
 from cogs.options import ASPECTS, aspect_size, parse_loras
+from cogs.prompt.translation import for_model
 from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
     CONTROL_CHOICES,
@@ -143,6 +144,7 @@ class Imagine(commands.Cog):
             policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
             defaults = _defaults(preferences, policy)
             provider, model_name = self.catalogue.resolve(model or defaults.model)
+            prompt, noted = await for_model(interaction, prompt, provider, model_name)
             if image is None and strength is not None:
                 raise InvalidRequest(
                     "strength",
@@ -193,7 +195,7 @@ class Imagine(commands.Cog):
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return
-        await enqueue(interaction, request, provider=provider, private=private)
+        await enqueue(interaction, request, provider=provider, private=private, extra=noted)
 
     def _sized(
         self,
