@@ -209,3 +209,29 @@ async def test_imagine_translates_for_an_english_only_model(
         )
         await result_of(world, english)
         assert len(chat.calls(PATH)) == (2 if fails else 1)  # English is never sent
+
+
+async def test_enhance_under_a_result_offers_the_jobs_prompt_enhanced(
+    tmp_path: Path, redirect: None
+):
+    async with helped_world(tmp_path) as (world, chat):
+        asked = await world.fake.invoke("imagine", {"prompt": "a fox"}, user=ALICE, channel=GENERAL)
+        result = await result_of(world, asked)
+        assert "img:h:1:0" in [
+            c.get("custom_id") for row in result.components for c in row["components"]
+        ]
+        clicked = await world.fake.click(result.id, "img:h:1:0", user=ALICE)
+        reply = await reply_of(clicked, "Enhanced prompt")
+        assert chat.asked[0]["messages"][1]["content"] == "a fox"
+        again = await world.fake.click(reply.id, button(reply, "Imagine this"), user=ALICE)
+        await result_of(world, again)
+        assert [json.loads(job["request"])["prompt"] for job in await world.jobs()] == [
+            "a fox",
+            FOX,
+        ]
+
+
+async def test_no_enhance_under_a_result_while_the_helper_is_off(world: World):
+    asked = await world.fake.invoke("imagine", {"prompt": "a fox"}, user=ALICE, channel=GENERAL)
+    result = await result_of(world, asked)
+    assert "Enhance" not in labels(result)
