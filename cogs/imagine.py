@@ -144,7 +144,6 @@ class Imagine(commands.Cog):
             policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
             defaults = _defaults(preferences, policy)
             provider, model_name = self.catalogue.resolve(model or defaults.model)
-            prompt, noted = await for_model(interaction, prompt, provider, model_name)
             if image is None and strength is not None:
                 raise InvalidRequest(
                     "strength",
@@ -167,6 +166,7 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
+            prompt, noted = await for_model(interaction, prompt, provider, model_name)
             if negative is None:  # the defaults apply where the model takes a negative prompt
                 negative = runtime.providers.default_negative(
                     provider,
