@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from bot.prompt_helper.client import DECLINED, EMPTY, ChatClient, Message
-from bot.prompt_helper.errors import HelperRefused
+from bot.prompt_helper.errors import HelperRefused, HelperTimeout
 from bot.prompt_helper.limits import MemberRate
 from bot.prompt_helper.sanitise import sanitised
 from bot.prompt_helper.tasks import Task, instructions, needs_translation
@@ -70,8 +70,12 @@ class PromptHelper:
         if user_id is not None:
             self.rate.take(user_id)
         messages = [Message("system", instructions(task, most)), Message("user", text)]
-        async with self._slots:
-            answer = await self.client.complete(messages)
+        seconds = self.settings.timeout_seconds
+        try:  # waiting for a free slot counts against the same time limit
+            async with asyncio.timeout(seconds), self._slots:
+                answer = await self.client.complete(messages)
+        except TimeoutError:
+            raise HelperTimeout(seconds=f"{seconds:g}") from None
         cleaned = sanitised(answer, most)
         if not cleaned:
             raise HelperRefused(why=EMPTY)

@@ -3,6 +3,7 @@ its key goes, and every way an answer can be no answer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -236,3 +237,18 @@ async def test_english_only_models_are_named_alone_or_with_their_provider():
     await helper.close()
     assert helper.english_only("local", "sd-turbo") and helper.english_only("remote", "flux")
     assert not helper.english_only("local", "flux")
+
+
+async def test_waiting_for_a_free_slot_counts_against_the_time_limit(chat: FakeChat):
+    chat.fail(Fault(PATH, times=1, delay=3.0))
+    helper = helper_for(chat, max_concurrent=1, timeout_seconds=0.5)
+    try:
+        results = await asyncio.gather(
+            helper.run(Task.ENHANCE, "a", user_id=1),
+            helper.run(Task.ENHANCE, "b", user_id=2),
+            return_exceptions=True,
+        )
+    finally:
+        await helper.close()
+    assert all(isinstance(result, HelperTimeout) for result in results)
+    assert len(chat.asked) == 1  # the second never reached the server
