@@ -85,7 +85,7 @@ class ChatClient:
             raise HelperTimeout(seconds=f"{self.timeout:g}") from None
         except ProviderError as err:
             log.warning("The prompt helper failed: %s", err.user_message)
-            raise HelperUnavailable() from None
+            raise HelperUnavailable(err.user_message) from None
         return _text_of(answer.json())
 
 

@@ -32,10 +32,17 @@ class HelperTimeout(HelperError):
 
 
 class HelperUnavailable(HelperError):
+    """``detail``: the server's own words, scrubbed of the key, for the owner (the log,
+    ``python -m bot check``), never for the member."""
+
     template = (
         "The prompt helper isn't reachable right now; try again later, or use your prompt as "
         "it is. (The bot's owner can see why in the log.)"
     )
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__()
+        self.detail = detail
 
 
 class HelperRefused(HelperError):
