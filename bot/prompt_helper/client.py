@@ -103,9 +103,13 @@ def _text_of(data: Any) -> str:
     if choice.get("finish_reason") == "content_filter":
         raise HelperRefused(why=FILTERED)
     refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal.strip():
+    content = message.get("content")
+    parts = content if isinstance(content, list) else []
+    if (isinstance(refusal, str) and refusal.strip()) or any(
+        isinstance(part, dict) and part.get("type") == "refusal" for part in parts
+    ):
         raise HelperRefused(why=DECLINED)
-    text = _content(message.get("content"))
+    text = _content(content)
     if not text.strip():
         raise HelperRefused(why=EMPTY)
     return text

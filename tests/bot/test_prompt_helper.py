@@ -123,6 +123,10 @@ async def test_a_slow_server_times_out_within_the_setting(chat: FakeChat):
             {"message": {"role": "assistant", "content": None, "refusal": "I can't help."}},
             DECLINED,
         ),
+        (
+            {"message": {"content": [{"type": "refusal", "refusal": "No."}]}},
+            DECLINED,
+        ),
         (said(""), EMPTY),
         (said("   \n "), EMPTY),
         (said("```\n```"), EMPTY),
