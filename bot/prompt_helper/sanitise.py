@@ -10,7 +10,7 @@ _THINKING = re.compile(r"<think>.*?(</think>|$)", re.IGNORECASE | re.DOTALL)
 _FENCE = re.compile(r"```[a-z]*", re.IGNORECASE)
 _PREAMBLE = re.compile(
     r"^\s*(?:"
-    r"(?:sure|certainly|okay|ok|of course|absolutely|alright)\b[^\n:]{0,80}[:!.]"
+    r"(?:sure(?: thing)?|certainly|okay|ok|of course|absolutely|alright)\s*[,!.:]"
     r"|here(?:'s| is| are)\b[^\n:]{0,80}:"
     r"|(?:an? |the )?(?:enhanced|improved|detailed|expanded|translated|english|shortened|"
     r"shorter|new|final)?\s*(?:prompt|translation|version|result|output)\s*(?:\([^)\n]{0,40}\))?"

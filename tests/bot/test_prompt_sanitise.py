@@ -20,6 +20,8 @@ FOX = "A red fox in the snow at dawn"
         f"“{FOX}”",
         f"«{FOX}»",
         f"Sure! Here is an enhanced prompt:\n\n{FOX}",
+        f"Sure, here's a more detailed version: {FOX}",
+        f"Certainly. {FOX}",
         f'Here\'s the prompt: "{FOX}"',
         f"Enhanced prompt: {FOX}",
         f"**Prompt:** {FOX}",
@@ -32,6 +34,10 @@ FOX = "A red fox in the snow at dawn"
 )
 def test_preambles_quotes_markdown_and_reasoning_go(answer: str):
     assert sanitised(answer, 500) == FOX
+
+
+def test_a_prompt_that_merely_opens_with_ok_stays():
+    assert sanitised("OK Corral at sunset.", 500) == "OK Corral at sunset."
 
 
 def test_lines_become_one():
