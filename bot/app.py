@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS: tuple[str, ...] = (
     "cogs.results",
     "cogs.imagine",
+    "cogs.prompt",
     "cogs.edit",
     "cogs.references",
     "cogs.member",

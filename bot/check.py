@@ -67,6 +67,7 @@ async def check(config: Any = None, secrets: Any = None) -> list[Line]:
     lines = [Line("settings", True, f"loaded from {where}")]
     lines += check_local_models(loaded)
     lines += await check_providers(loaded)
+    lines += await check_prompt_helper(loaded)
     lines += check_device(loaded)
     lines += check_disk(loaded)
     lines += await check_discord(loaded)
@@ -154,6 +155,13 @@ async def check_providers(loaded: LoadedSettings) -> list[Line]:
         fix = f"check providers.{name}.base_url and the key in ${env} (or the secrets file)"
         lines.append(await _start(provider, item, fix))
     return lines
+
+
+async def check_prompt_helper(loaded: LoadedSettings) -> list[Line]:
+    from bot.prompt_helper.health import ITEM, probe  # noqa: PLC0415
+
+    found = await probe(loaded)
+    return [] if found is None else [Line(ITEM, *found)]
 
 
 async def _start(provider: Provider, item: str, fix: str) -> Line:

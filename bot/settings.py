@@ -11,7 +11,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import SettingsError
 
@@ -180,6 +188,39 @@ class ScaleSettings(Section):
     worker_providers: tuple[str, ...] = ()
 
 
+class PromptHelperSettings(Section):
+    """A chat model behind any OpenAI-compatible endpoint that enhances, translates and
+    shortens prompts (docs/prompt-helper.md). Off by default. Its key, when the server wants
+    one, comes from ``api_key_env`` or the secrets file's ``[prompt_helper] api_key``."""
+
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:8080/v1"  # POST {base_url}/chat/completions
+    model: str = ""
+    api_key_env: str = "PROMPT_HELPER_API_KEY"
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 20.0
+    per_member_per_minute: Annotated[int, Field(ge=1, le=60)] = 5
+    max_concurrent: Annotated[int, Field(ge=1, le=64)] = 4
+    max_tokens: Annotated[int, Field(ge=16, le=8192)] = 400
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.7
+    # What /prompt shorten aims for when the member names no length: about CLIP's 77 tokens.
+    shorten_to: Annotated[int, Field(ge=40, le=6000)] = 350
+    # Models that only understand English: /imagine translates a prompt for them first.
+    english_only_models: tuple[str, ...] = ()
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an absolute http(s):// URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _a_model_when_on(self) -> PromptHelperSettings:
+        if self.enabled and not self.model.strip():
+            raise ValueError("name the chat model the server runs (prompt_helper.model)")
+        return self
+
+
 class Settings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discord: DiscordSettings = DiscordSettings()
@@ -189,6 +230,7 @@ class Settings(Section):
     limits: LimitSettings = LimitSettings()
     defaults: DefaultSettings = DefaultSettings()
     scale: ScaleSettings = ScaleSettings()
+    prompt_helper: PromptHelperSettings = PromptHelperSettings()
     providers: dict[str, ProviderSettings] = Field(
         default_factory=lambda: {"local": ProviderSettings(kind="local")}
     )
@@ -212,6 +254,7 @@ class Secrets:
     provider_keys: Mapping[str, SecretStr] = field(default_factory=dict)
     redis_url: SecretStr | None = None
     postgres_dsn: SecretStr | None = None
+    prompt_helper_key: SecretStr | None = None
 
     def __repr__(self) -> str:
         return f"Secrets(discord_token={'set' if self.discord_token else 'unset'}, ...)"
@@ -297,6 +340,13 @@ def _refuse_secrets_in(raw: Mapping[str, Any], path: Path | None) -> None:
                 f"config file: set {default_api_key_env(name)} in the environment (or name "
                 f"another variable with api_key_env) or use a secrets file ({SECRETS_ENV})."
             )
+    helper = raw.get("prompt_helper")
+    if isinstance(helper, dict) and "api_key" in helper:
+        raise SettingsError(
+            f"prompt_helper.api_key is set in {where}, but secrets are never read from the "
+            "config file: set PROMPT_HELPER_API_KEY in the environment (or name another variable "
+            f"with prompt_helper.api_key_env) or use a secrets file ({SECRETS_ENV})."
+        )
 
 
 def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
@@ -359,9 +409,13 @@ def _load_secrets(settings: Settings, path: Path | None, env: Mapping[str, str])
             keys[name] = SecretStr(str(key))
     redis = env.get(REDIS_ENV) or stored.get("redis_url")
     postgres = env.get(POSTGRES_ENV) or stored.get("postgres_dsn")
+    helper = env.get(settings.prompt_helper.api_key_env) or stored.get("prompt_helper", {}).get(
+        "api_key"
+    )
     return Secrets(
         SecretStr(str(token).strip()) if token else None,
         keys,
         redis_url=SecretStr(str(redis)) if redis else None,
         postgres_dsn=SecretStr(str(postgres)) if postgres else None,
+        prompt_helper_key=SecretStr(str(helper)) if helper else None,
     )

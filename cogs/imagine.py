@@ -18,6 +18,7 @@ from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, check_can_post, clip, explain, runtime_of
 from cogs.options import ASPECTS, aspect_size, parse_loras
+from cogs.prompt.translation import for_model
 from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
     CONTROL_CHOICES,
@@ -165,6 +166,7 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
+            prompt, noted = await for_model(interaction, prompt, provider, model_name)
             if negative is None:  # the defaults apply where the model takes a negative prompt
                 negative = runtime.providers.default_negative(
                     provider,
@@ -193,7 +195,7 @@ class Imagine(commands.Cog):
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return
-        await enqueue(interaction, request, provider=provider, private=private)
+        await enqueue(interaction, request, provider=provider, private=private, extra=noted)
 
     def _sized(
         self,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
+from bot.prompt_helper.tasks import TRANSLATED_FROM, UNTRANSLATED
 from bot.service import EDIT_FALLBACK
 from cogs.common import clip, shown
 from engine import Mode, Progress
@@ -151,6 +152,19 @@ def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> 
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)
+    if isinstance(job.target.get(TRANSLATED_FROM), str):
+        embed.add_field(
+            name="Translated from",
+            value=shown(job.target[TRANSLATED_FROM], 1000),
+            inline=False,
+        )
+    elif job.target.get(UNTRANSLATED):
+        embed.add_field(
+            name="Not translated",
+            value="The prompt helper couldn't translate this prompt in time, so the model got "
+            "your words as written.",
+            inline=False,
+        )
     if job.target.get(EDIT_FALLBACK):
         embed.add_field(
             name="Edited as a variation",

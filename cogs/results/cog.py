@@ -11,6 +11,7 @@ from discord.ext import commands, tasks
 # Importing a family of buttons registers its actions with JobButton.
 from cogs.results.buttons import (  # noqa: F401
     edit,
+    enhance,
     manage,
     outpaint,
     reroll,

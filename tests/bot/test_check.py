@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.check import Line, check, render, report
 from bot.cli import main
 from tests.conftest import FAKE_KIND
+from tests.fakes.chat_api import PATH, FakeChat
 from tests.fakes.discord import APPLICATION_ID, TOKEN, FakeDiscord
 from tests.fakes.http_api import FakeApi, json_answer
 
@@ -227,3 +228,34 @@ async def test_a_local_model_no_family_describes_is_red_naming_what_runs(
     line = by_item(lines)["model local/audio"]
     assert not line.ok
     assert "AudioLDMPipeline" in line.text and "FLUX.1 [schnell]" in line.text
+
+
+async def test_the_prompt_helper_is_checked_with_one_small_answer_when_on(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat = FakeChat("OK")
+
+    async def keyed(request: web.Request, body: object) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer right-key":
+            return json_answer({"error": {"message": "Incorrect API key"}}, 401)
+        return json_answer({"choices": [{"message": {"content": "OK"}}]})
+
+    chat.route("POST", PATH, keyed)
+    await chat.start()
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("PROMPT_HELPER_API_KEY", "wrong-key")
+    extra = f"[prompt_helper]\nenabled = true\nbase_url = '{chat.url}'\nmodel = 'small'\n"
+    try:
+        off = await check(write_config(tmp_path, fake_discord.api_base))
+        refused = await check(write_config(tmp_path, fake_discord.api_base, extra))
+        monkeypatch.setenv("PROMPT_HELPER_API_KEY", "right-key")
+        accepted = await check(write_config(tmp_path, fake_discord.api_base, extra))
+    finally:
+        await chat.stop()
+
+    assert "prompt helper" not in by_item(off)
+    line = by_item(refused)["prompt helper"]
+    assert not line.ok and "Incorrect API key" in line.text and "wrong-key" not in line.text
+    assert line.fix is not None and "$PROMPT_HELPER_API_KEY" in line.fix
+    assert by_item(accepted)["prompt helper"].ok
+    assert chat.asked[-1]["max_tokens"] == 8

@@ -45,8 +45,8 @@ def handles(*actions: str) -> Callable[[Handler], Handler]:
 # factor, a pan direction, a region); everything else is read from the store, so the buttons
 # keep working after a restart. Actions: c cancel, u upscale, v variation, r re-roll, m remix,
 # d delete, p report; s/t Vary (Subtle/Strong), g Vary (Region), z Zoom Out, n Pan,
-# q Make Square, e Edit, x the tools of one image.
-ACTIONS = "cuvrmdpstgznqex"
+# q Make Square, e Edit, x the tools of one image, h Enhance (the prompt helper).
+ACTIONS = "cuvrmdpstgznqexh"
 
 
 class JobButton(

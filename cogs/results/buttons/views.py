@@ -56,5 +56,7 @@ def result_view(bot: ImageBot, job: Job, images: Sequence[StoredImage]) -> disco
         view.add_item(JobButton("m", job.job_id, emoji="✏️", row=3, label="Remix"))
     view.add_item(JobButton("d", job.job_id, emoji="🗑️", row=3, label="Delete"))
     view.add_item(JobButton("p", job.job_id, emoji="🚩", row=3, label="Report"))
+    if bot.runtime.settings.prompt_helper.enabled and job.request.mode is Mode.TXT2IMG:
+        view.add_item(JobButton("h", job.job_id, emoji="✨", row=3, label="Enhance"))
     view.stop()
     return view
