@@ -34,6 +34,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "a1111": "engine.remote.a1111:create",
     "visioncraft": "engine.remote.visioncraft:create",
     "apiframe": "engine.remote.apiframe:create",
+    "comfyui": "engine.remote.comfyui:create",
 }
 
 
