@@ -1,0 +1,501 @@
+"""The ComfyUI provider against the fake server: workflows, progress, cancel, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from engine import (
+    CancelToken,
+    GenerationCancelled,
+    GenerationRequest,
+    InvalidRequest,
+    LoraRef,
+    Mode,
+    Progress,
+    ProviderError,
+    ProviderRejected,
+)
+from engine.errors import ProviderConfigError
+from engine.registry import ProviderConfig, build_provider
+from engine.remote.comfyui import ComfyUIProvider
+from engine.types import RunId
+from tests.engine.remote.fake_comfyui import FakeComfyUI
+from tests.fakes.http_api import png
+
+KEY = "comfy-proxy-key-4711"
+EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "comfyui" / "txt2img-sd15.json"
+BINDING = {
+    "prompt": "6.text",
+    "negative": "7.text",
+    "seed": "3.seed",
+    "steps": "3.steps",
+    "cfg": "3.cfg",
+    "sampler": "3.sampler_name",
+    "width": "5.width",
+    "height": "5.height",
+}
+
+
+def txt2img() -> dict[str, Any]:
+    return json.loads(EXAMPLE.read_text())
+
+
+def with_lora() -> dict[str, Any]:
+    graph = txt2img()
+    graph["10"] = {
+        "class_type": "LoraLoader",
+        "inputs": {
+            "model": ["4", 0],
+            "clip": ["4", 1],
+            "lora_name": "ink.safetensors",
+            "strength_model": 1.0,
+            "strength_clip": 1.0,
+        },
+    }
+    graph["3"]["inputs"]["model"] = ["10", 0]
+    return graph
+
+
+def inpaint() -> dict[str, Any]:
+    graph = txt2img()
+    del graph["5"]
+    graph["10"] = {"class_type": "LoadImage", "inputs": {"image": "example.png"}}
+    graph["11"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
+    graph["12"] = {
+        "class_type": "SetLatentNoiseMask",
+        "inputs": {"samples": ["11", 0], "mask": ["10", 1]},
+    }
+    graph["3"]["inputs"]["latent_image"] = ["12", 0]
+    return graph
+
+
+@pytest.fixture
+async def comfy() -> AsyncIterator[FakeComfyUI]:
+    fake = FakeComfyUI(auth=f"Bearer {KEY}")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def workflow(tmp_path: Path, name: str, graph: dict[str, Any], **binding: Any) -> dict[str, Any]:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(graph))
+    return {"path": str(path), "binding": BINDING | binding}
+
+
+async def provider(
+    comfy: FakeComfyUI,
+    tmp_path: Path,
+    workflows: dict[str, Any] | None = None,
+    key: str | None = KEY,
+    **options: Any,
+) -> ComfyUIProvider:
+    if workflows is None:
+        workflows = {"sd15": workflow(tmp_path, "sd15", txt2img())}
+    built = build_provider(
+        "comfyui",
+        ProviderConfig(
+            "comfy",
+            {"base_url": comfy.base, "workflows": workflows, "poll_seconds": 0.2, **options},
+            key,
+            data_dir=tmp_path / "data",
+        ),
+    )
+    assert isinstance(built, ComfyUIProvider)
+    await built.start()
+    return built
+
+
+def request(p: ComfyUIProvider, **changes: Any) -> GenerationRequest:
+    base = GenerationRequest("a lighthouse", seed=40, width=64, height=64)
+    return p.prepare(base.replace(**changes))
+
+
+async def test_a_workflow_runs_with_its_bound_inputs_filled(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.steps_seconds = 0.6
+    p = await provider(comfy, tmp_path)
+    reports: list[Progress] = []
+    job = request(
+        p, negative_prompt="fog", steps=6, guidance=5.5, sampler="dpmpp_2m", run=RunId(12, 1)
+    )
+    result = await p.generate(job, reports.append, CancelToken())
+    await p.close()
+    body = comfy.prompts[0]
+    graph = body["prompt"]
+    assert graph["6"]["inputs"]["text"] == "a lighthouse"
+    assert graph["7"]["inputs"]["text"] == "fog"
+    assert {k: graph["3"]["inputs"][k] for k in ("seed", "steps", "cfg", "sampler_name")} == {
+        "seed": 40,
+        "steps": 6,
+        "cfg": 5.5,
+        "sampler_name": "dpmpp_2m",
+    }
+    assert (graph["5"]["inputs"]["width"], graph["5"]["inputs"]["height"]) == (64, 64)
+    assert body["prompt_id"] == p._prompt_id(RunId(12, 1), 0)
+    assert uuid.UUID(body["prompt_id"]).version == 5
+    assert result.model == "sd15"
+    assert [i.seed for i in result.images] == [40]
+    assert result.images[0].image.getpixel((0, 0)) == (40, 0, 0)
+    steps = [r for r in reports if r.total]
+    assert [r.step for r in steps if r.preview is None] == [1, 2, 3, 4, 5, 6]
+    assert any(r.preview is not None for r in reports)
+
+
+async def test_each_image_is_its_own_prompt_with_seed_plus_k(comfy: FakeComfyUI, tmp_path: Path):
+    p = await provider(comfy, tmp_path)
+    result = await p.generate(request(p, count=3, seed=7), lambda _: None, CancelToken())
+    await p.close()
+    assert [body["prompt"]["3"]["inputs"]["seed"] for body in comfy.prompts] == [7, 8, 9]
+    assert [i.seed for i in result.images] == [7, 8, 9]
+    assert [i.image.getpixel((0, 0)) for i in result.images] == [(7, 0, 0), (8, 0, 0), (9, 0, 0)]
+
+
+async def test_a_bound_batch_size_makes_one_prompt_and_keeps_only_the_first_seed(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    workflows = {"sd15": workflow(tmp_path, "sd15", txt2img(), count="5.batch_size")}
+    p = await provider(comfy, tmp_path, workflows)
+    result = await p.generate(request(p, count=2, seed=7), lambda _: None, CancelToken())
+    await p.close()
+    assert len(comfy.prompts) == 1
+    assert comfy.prompts[0]["prompt"]["5"]["inputs"]["batch_size"] == 2
+    # ComfyUI draws one noise for a batch: image 1 is not what seed 8 alone makes
+    assert [i.seed for i in result.images] == [7, None]
+
+
+async def test_the_key_goes_to_http_and_the_websocket_and_never_into_errors(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    p = await provider(comfy, tmp_path)
+    await p.generate(request(p), lambda _: None, CancelToken())
+    assert comfy.calls("GET", "/ws")[0]["Authorization"] == f"Bearer {KEY}"
+    assert comfy.calls("POST", "/prompt")[0]["Authorization"] == f"Bearer {KEY}"
+    comfy.fail_with = f"CUDA out of memory; the proxy said {KEY}"
+    with pytest.raises(ProviderError) as caught:
+        await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+    assert KEY not in caught.value.user_message
+    assert "failed at node 3 (KSampler): CUDA out of memory" in caught.value.user_message
+
+
+async def test_basic_auth_for_a_proxy(tmp_path: Path):
+    password = "proxy-pass-99"
+    token = base64.b64encode(f"owner:{password}".encode()).decode()
+    fake = FakeComfyUI(auth=f"Basic {token}")
+    await fake.start()
+    try:
+        p = await provider(fake, tmp_path, key=password, username="owner")
+        assert p.unavailable is None
+        await p.generate(request(p), lambda _: None, CancelToken())
+        await p.close()
+        wrong = await provider(fake, tmp_path, key="wrong", username="owner")
+        assert wrong.unavailable is not None and "401" in wrong.unavailable
+        await wrong.close()
+    finally:
+        await fake.stop()
+
+
+async def test_a_ui_format_workflow_is_refused_with_how_to_export(tmp_path: Path):
+    path = tmp_path / "ui.json"
+    path.write_text(json.dumps({"last_node_id": 9, "nodes": [], "links": [], "version": 0.4}))
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider(
+            "comfyui",
+            ProviderConfig("comfy", {"workflows": {"ui": {"path": str(path), "binding": BINDING}}}),
+        )
+    assert caught.value.key == "workflows.ui.path"
+    assert "Export (API)" in caught.value.allowed and "Save (API Format)" in caught.value.allowed
+
+
+def test_a_binding_to_a_node_the_workflow_lacks_is_named(tmp_path: Path):
+    graph = workflow(tmp_path, "sd15", txt2img(), prompt="99.text")
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": graph}}))
+    assert caught.value.key == "workflows.sd15.binding.prompt"
+    assert "no node '99'" in caught.value.allowed
+
+
+async def test_workflows_that_do_not_fit_the_server_are_left_out_by_name(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    missing_model = txt2img()
+    missing_model["4"]["inputs"]["ckpt_name"] = "sdxl.safetensors"
+    custom = txt2img()
+    custom["9"]["class_type"] = "SaveImageWebsocket"
+    workflows = {
+        "good": workflow(tmp_path, "good", txt2img()),
+        "no-model": workflow(tmp_path, "no-model", missing_model),
+        "no-input": workflow(tmp_path, "no-input", txt2img(), seed="3.noise_seed"),
+        "custom": workflow(tmp_path, "custom", custom),
+    }
+    p = await provider(comfy, tmp_path, workflows)
+    await p.close()
+    assert p.unavailable is None
+    assert p.capabilities.models == ("good",)
+    assert "'sdxl.safetensors', which the server does not have" in p.problems["no-model"][0]
+    assert "KSampler has no input 'noise_seed'" in p.problems["no-input"][0]
+    assert "SaveImageWebsocket" in p.problems["custom"][0]
+    assert p.model_info("good").samplers == ("euler", "euler_ancestral", "dpmpp_2m")
+
+
+async def test_no_usable_workflow_makes_the_provider_unavailable(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    broken = txt2img()
+    broken["4"]["inputs"]["ckpt_name"] = "gone.safetensors"
+    p = await provider(comfy, tmp_path, {"only": workflow(tmp_path, "only", broken)})
+    await p.close()
+    assert p.unavailable is not None and "only: node 4" in p.unavailable
+
+
+async def test_loras_come_from_the_server_and_one_is_bound(comfy: FakeComfyUI, tmp_path: Path):
+    workflows = {
+        "sd15": workflow(
+            tmp_path,
+            "sd15",
+            with_lora(),
+            lora_name="10.lora_name",
+            lora_weight=["10.strength_model", "10.strength_clip"],
+        )
+    }
+    p = await provider(comfy, tmp_path, workflows)
+    assert p.lora_names("sd15") == ["ink.safetensors", "watercolour.safetensors"]
+    assert p.model_info("sd15").loras
+    with pytest.raises(InvalidRequest, match="one of ink"):
+        request(p, loras=(LoraRef("nope"),))
+    await p.generate(
+        request(p, loras=(LoraRef("watercolour.safetensors", 0.6),)), lambda _: None, CancelToken()
+    )
+    await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+    first, second = (body["prompt"]["10"]["inputs"] for body in comfy.prompts)
+    assert first["lora_name"] == "watercolour.safetensors"
+    assert first["strength_model"] == first["strength_clip"] == 0.6
+    assert second["strength_model"] == second["strength_clip"] == 0.0  # no LoRA asked for
+
+
+async def test_what_a_workflow_does_not_bind_is_refused_up_front(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    workflows = {"plain": workflow(tmp_path, "plain", txt2img())}
+    workflows["plain"]["binding"] = {"prompt": "6.text", "seed": "3.seed"}
+    p = await provider(comfy, tmp_path, workflows)
+    await p.close()
+    info = p.model_info("plain")
+    assert not (info.negative_prompt or info.guidance or info.img2img or info.inpaint)
+    for changes, field in (
+        ({"steps": 10}, "steps"),
+        ({"negative_prompt": "fog"}, "negative"),
+        ({"mode": Mode.IMG2IMG, "init_image": png()}, "image"),
+    ):
+        with pytest.raises(InvalidRequest) as caught:
+            request(p, **changes)
+        assert caught.value.field == field
+
+
+async def test_an_inpaint_uploads_the_image_and_its_mask(comfy: FakeComfyUI, tmp_path: Path):
+    workflows = {"fill": workflow(tmp_path, "fill", inpaint(), image="10.image", mask="10.image")}
+    for size in ("width", "height"):  # the image's own size: it has no empty latent
+        del workflows["fill"]["binding"][size]
+    p = await provider(comfy, tmp_path, workflows)
+    info = p.model_info("fill")
+    assert info.inpaint and not info.img2img
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))  # paint the left half
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    job = request(
+        p,
+        mode=Mode.INPAINT,
+        init_image=png((0, 0, 250), (64, 64)),
+        mask_image=buffer.getvalue(),
+        width=None,
+        height=None,
+    )
+    result = await p.generate(job, lambda _: None, CancelToken())
+    await p.close()
+    assert len(comfy.calls("POST", "/upload/image")) == 1
+    assert len(comfy.calls("POST", "/upload/mask")) == 1
+    loaded = comfy.prompts[0]["prompt"]["10"]["inputs"]["image"]
+    assert loaded in comfy.inputs  # the combined image the mask upload answered
+    image = result.images[0].image
+    assert image.getpixel((5, 5)) == (40, 0, 0)  # painted
+    assert image.getpixel((60, 5)) == (0, 0, 250)  # kept
+
+
+async def test_node_errors_on_submit_name_the_node_and_input(comfy: FakeComfyUI, tmp_path: Path):
+    p = await provider(comfy, tmp_path)
+    # past prepare, which would refuse it: what the server answers
+    job = request(p).replace(sampler="not_a_sampler")
+    with pytest.raises(ProviderRejected) as caught:
+        await p.generate(job, lambda _: None, CancelToken())
+    await p.close()
+    assert "node 3 (KSampler) input sampler_name: Value not in list" in caught.value.user_message
+
+
+async def test_a_429_on_submit_is_retried_after_its_retry_after(
+    comfy: FakeComfyUI, tmp_path: Path, waits: list[float]
+):
+    comfy.rate_limited = 1
+    p = await provider(comfy, tmp_path)
+    result = await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+    assert waits == [1.0] and len(result.images) == 1
+
+
+async def test_a_websocket_that_drops_mid_run_does_not_lose_the_job(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    comfy.disconnect_at_step = 2
+    p = await provider(comfy, tmp_path)
+    result = await p.generate(request(p, steps=8), lambda _: None, CancelToken())
+    await p.close()
+    assert result.images[0].image.getpixel((0, 0)) == (40, 0, 0)
+    assert len(comfy.calls("GET", "/ws")) >= 2  # opened again
+
+
+async def test_without_a_websocket_it_follows_by_polling(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.drop_ws = True
+    p = await provider(comfy, tmp_path)
+    result = await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+    assert len(result.images) == 1 and comfy.calls(
+        "GET", "/history/" + comfy.prompts[0]["prompt_id"]
+    )
+
+
+async def test_cancel_while_queued_deletes_only_our_prompt(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.paused = True
+    p = await provider(comfy, tmp_path)
+    token = CancelToken()
+    task = asyncio.create_task(p.generate(request(p), lambda _: None, token))
+    while not comfy.pending:  # noqa: ASYNC110 (submitted)
+        await asyncio.sleep(0.01)
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        await asyncio.wait_for(task, 30)  # a guard against a hang, not a measure
+    await p.close()
+    assert comfy.pending == [] and comfy.interrupts == []
+
+
+async def test_cancel_while_running_interrupts_our_prompt(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.hold.clear()
+    p = await provider(comfy, tmp_path)
+    token = CancelToken()
+    task = asyncio.create_task(p.generate(request(p), lambda _: None, token))
+    while comfy.running is None:  # noqa: ASYNC110 (it runs)
+        await asyncio.sleep(0.01)
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        await asyncio.wait_for(task, 30)  # a guard against a hang, not a measure
+    await p.close()
+    assert comfy.interrupts == [{"prompt_id": comfy.prompts[0]["prompt_id"]}]
+
+
+async def test_cancel_never_interrupts_another_clients_prompt(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.hold.clear()
+    comfy.pending.append([0, "someone-else", txt2img(), {"client_id": "x"}, []])
+    comfy.wake()
+    while comfy.running is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    p = await provider(comfy, tmp_path)
+    token = CancelToken()
+    task = asyncio.create_task(p.generate(request(p), lambda _: None, token))
+    while not comfy.pending:  # noqa: ASYNC110 (ours waits behind it)
+        await asyncio.sleep(0.01)
+    token.cancel()
+    with pytest.raises(GenerationCancelled):
+        await asyncio.wait_for(task, 30)  # a guard against a hang, not a measure
+    await p.close()
+    assert comfy.interrupts == [] and comfy.running[1] == "someone-else"
+    comfy.hold.set()
+
+
+async def test_a_later_attempt_takes_the_images_an_earlier_one_finished(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    p = await provider(comfy, tmp_path)
+    await p.generate(request(p, run=RunId(5, 1)), lambda _: None, CancelToken())
+    await p.close()
+    again = await provider(comfy, tmp_path)  # a restarted bot: same data folder
+    result = await again.generate(request(again, run=RunId(5, 2)), lambda _: None, CancelToken())
+    await again.close()
+    assert len(comfy.prompts) == 1  # nothing submitted again
+    assert result.images[0].image.getpixel((0, 0)) == (40, 0, 0)
+
+
+async def test_a_later_attempt_follows_an_earlier_prompt_still_queued(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    comfy.paused = True
+    p = await provider(comfy, tmp_path)
+    first = asyncio.create_task(
+        p.generate(request(p, run=RunId(6, 1)), lambda _: None, CancelToken())
+    )
+    while not comfy.pending:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    first.cancel()  # the bot went away without cancelling on the server
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await p.close()
+    again = await provider(comfy, tmp_path)
+    comfy.paused = False
+    comfy.wake()
+    result = await again.generate(request(again, run=RunId(6, 2)), lambda _: None, CancelToken())
+    await again.close()
+    assert len(comfy.prompts) == 1
+    assert result.images[0].seed == 40
+
+
+async def test_a_failed_earlier_attempt_is_submitted_again(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.fail_with = "boom"
+    p = await provider(comfy, tmp_path)
+    with pytest.raises(ProviderError):
+        await p.generate(request(p, run=RunId(8, 1)), lambda _: None, CancelToken())
+    comfy.fail_with = None
+    result = await p.generate(request(p, run=RunId(8, 2)), lambda _: None, CancelToken())
+    await p.close()
+    assert len(comfy.prompts) == 2 and len(result.images) == 1
+
+
+@pytest.mark.parametrize("side", [5000, 20000])
+async def test_an_oversized_or_bomb_output_is_refused(
+    comfy: FakeComfyUI, tmp_path: Path, side: int
+):
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, "PNG")
+    comfy.view_body = buffer.getvalue()
+    p = await provider(comfy, tmp_path)
+    with pytest.raises(ProviderError, match="too large"):
+        await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+
+
+async def test_a_body_over_the_limit_is_refused(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.view_body = b"\x89PNG" + b"0" * (2 * 2**20)
+    p = await provider(comfy, tmp_path, max_download_mb=1)
+    with pytest.raises(ProviderError, match="more data than allowed|bytes, more than"):
+        await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+
+
+async def test_the_instance_id_is_kept_in_the_data_folder(comfy: FakeComfyUI, tmp_path: Path):
+    p = await provider(comfy, tmp_path)
+    q = await provider(comfy, tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    other = await provider(comfy, tmp_path / "elsewhere")
+    for each in (p, q, other):
+        await each.close()
+    assert p._prompt_id(RunId(1, 1), 0) == q._prompt_id(RunId(1, 1), 0)
+    assert p._prompt_id(RunId(1, 1), 0) != other._prompt_id(RunId(1, 1), 0)
+    assert p._prompt_id(RunId(1, 1), 0) != p._prompt_id(RunId(1, 2), 0)
