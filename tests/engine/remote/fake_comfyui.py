@@ -219,7 +219,8 @@ class FakeComfyUI:
                     "errors": [
                         {
                             "type": "invalid_prompt",
-                            "message": f"Cannot execute because node {spec.get('class_type')} does not exist.",
+                            "message": f"Cannot execute because node {spec.get('class_type')} "
+                            "does not exist.",
                             "details": f"Node ID '#{node}'",
                             "extra_info": {},
                         }

@@ -484,7 +484,7 @@ async def test_an_oversized_or_bomb_output_is_refused(
 async def test_a_body_over_the_limit_is_refused(comfy: FakeComfyUI, tmp_path: Path):
     comfy.view_body = b"\x89PNG" + b"0" * (2 * 2**20)
     p = await provider(comfy, tmp_path, max_download_mb=1)
-    with pytest.raises(ProviderError, match="more data than allowed|bytes, more than"):
+    with pytest.raises(ProviderError, match=r"more data than allowed|bytes, more than"):
         await p.generate(request(p), lambda _: None, CancelToken())
     await p.close()
 
