@@ -49,6 +49,7 @@ class Record:
     completed: bool
     error: str | None
     outputs: dict[str, list[FileRef]]
+    interrupted: bool = False
 
 
 class ComfyApi:
@@ -153,13 +154,17 @@ class ComfyApi:
             if isinstance(output, dict) and isinstance(output.get("images"), list):
                 refs = [FileRef.read(item) for item in output["images"]]
                 outputs[str(node)] = [ref for ref in refs if ref is not None]
-        error = None
-        for event, body in status.get("messages") or ():
+        error, interrupted = None, False
+        for message in status.get("messages") or ():
+            if not isinstance(message, list) or len(message) != 2:
+                continue
+            event, body = message
             if event == "execution_error" and isinstance(body, dict):
                 error = execution_error(body)
+            interrupted = interrupted or event == "execution_interrupted"
         succeeded = status.get("status_str") == "success" if status else bool(outputs)
         completed = bool(status.get("completed", succeeded))
-        return Record(succeeded, completed, error, outputs)
+        return Record(succeeded, completed, error, outputs, interrupted)
 
     async def delete(self, prompt_ids: list[str]) -> None:
         await self.client.request("POST", "/queue", json_body={"delete": prompt_ids})

@@ -119,6 +119,9 @@ class ComfyUIProvider(RemoteProvider):
         else:
             self.unavailable = None
 
+    def left_out(self) -> dict[str, list[str]]:
+        return dict(self.problems)
+
     def model_info(self, model: str) -> ModelInfo:
         workflow = self.workflows.get(model)
         if workflow is None:

@@ -114,11 +114,13 @@ class Watch:
             ended = self.ended.get(prompt_id)
             if ended is not None and ended not in ("success", "interrupted"):
                 raise ProviderError(self.api.client.say(ended))
-            if ended == "interrupted":
-                raise ProviderError(self.api.client.say("was interrupted on the server"))
+            if ended == "interrupted":  # on the server, by its owner: as a cancel
+                raise GenerationCancelled
             if now >= check_at or ended == "success":
                 record = await self.api.history(prompt_id)
                 if record is not None:
+                    if record.interrupted:
+                        raise GenerationCancelled
                     if record.error is not None or not record.succeeded:
                         raise ProviderError(
                             self.api.client.say(record.error or "did not finish the workflow")
