@@ -232,8 +232,8 @@ async def test_a_local_model_no_family_describes_is_red_naming_what_runs(
 async def test_a_comfyui_workflow_that_does_not_fit_the_server_is_a_red_line_by_name(
     tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.engine.remote.comfyui_setup import BINDING, txt2img
     from tests.engine.remote.fake_comfyui import FakeComfyUI
-    from tests.engine.remote.test_comfyui import BINDING, txt2img
 
     good, broken = tmp_path / "good.json", tmp_path / "broken.json"
     good.write_text(json.dumps(txt2img()))

@@ -10,21 +10,20 @@ import contextlib
 import logging
 import math
 import time
-import uuid
-from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
 from engine.deadline import time_left
 from engine.errors import InvalidRequest, ProviderError
+from engine.loras import is_lora_name
 from engine.provider import CancelToken, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteProvider, parse
+from engine.remote.comfyui import ids
 from engine.remote.comfyui.api import ComfyApi, FileRef, Record
 from engine.remote.comfyui.options import ComfyOptions
 from engine.remote.comfyui.watch import Watch, ws_url
-from engine.remote.comfyui.workflow import Workflow, check, load
+from engine.remote.comfyui.workflow import Workflow, check, load, values_for
 from engine.remote.http import RemoteClient
 from engine.remote.inputs import canvas_size, fresh_png, paint_mask, png_bytes
 from engine.types import (
@@ -39,10 +38,6 @@ from engine.types import (
 )
 
 log = logging.getLogger(__name__)
-
-# uuid5 namespace of this bot's ComfyUI prompt and client ids
-NAMESPACE = uuid.UUID("6f1d3c1e-5a0b-4c1e-9a53-2f0c0c6e7b21")
-INSTANCE_FILE = "comfyui-instance"
 
 
 class ComfyUIProvider(RemoteProvider):
@@ -78,7 +73,7 @@ class ComfyUIProvider(RemoteProvider):
         usable = [self.workflows[name] for name in self._usable]
         modes = {Mode.TXT2IMG}
         for workflow in usable:
-            modes |= set(_modes(workflow))
+            modes |= set(workflow.modes)
         return Capabilities(
             modes=frozenset(modes),
             models=self._usable,
@@ -106,6 +101,10 @@ class ComfyUIProvider(RemoteProvider):
         self.problems = {}
         for name, workflow in self.workflows.items():
             problems = check(workflow, info)
+            if self.options.samplers:  # the owner's narrower list
+                workflow.samplers = tuple(
+                    s for s in workflow.samplers if s in self.options.samplers
+                )
             if problems:
                 self.problems[name] = problems
                 log.warning(
@@ -126,7 +125,7 @@ class ComfyUIProvider(RemoteProvider):
         workflow = self.workflows.get(model)
         if workflow is None:
             return super().model_info(model)
-        modes = _modes(workflow)
+        modes = workflow.modes
         return ModelInfo(
             family=workflow.settings.description,
             negative_prompt=workflow.bound("negative"),
@@ -151,22 +150,25 @@ class ComfyUIProvider(RemoteProvider):
         return [self.workflows[name] for name in self._usable]
 
     def _allowed_loras(self, workflow: Workflow) -> tuple[str, ...]:
+        """The server's LoRAs for this workflow that members may name: the owner's list where
+        set; never one in a subfolder (a LoRA is named, never located)."""
         if not workflow.bound("lora_name"):
             return ()
-        if self.options.loras:
-            return tuple(lora for lora in workflow.loras if lora in self.options.loras)
-        return workflow.loras
+        wanted = self.options.loras
+        return tuple(
+            lora for lora in workflow.loras if is_lora_name(lora) and (not wanted or lora in wanted)
+        )
 
     def prepare(self, request: GenerationRequest) -> GenerationRequest:
         if request.mode in MASK_MODES:
             request = canvas_size(request, self.capabilities.size_multiple)
         resolved = super().prepare(request)
         workflow = self.workflows[resolved.model or self.default_model]
-        if resolved.mode not in _modes(workflow):
+        if resolved.mode not in workflow.modes:
             raise InvalidRequest(
                 "mode",
                 resolved.mode.value,
-                f"the {workflow.name} workflow does {', '.join(m.value for m in _modes(workflow))}"
+                f"the {workflow.name} workflow does {', '.join(m.value for m in workflow.modes)}"
                 "; pick another model",
             )
         for field, value, bound in (
@@ -207,7 +209,7 @@ class ComfyUIProvider(RemoteProvider):
         run = request.run
         left = time_left()
         deadline = time.monotonic() + min(self.options.deadline_seconds, left or math.inf)
-        client_id = self._client_id(run)
+        client_id = ids.client_id(self.instance, self.name, run)
         url = ws_url(self.options.base_url, client_id)
         async with Watch(
             self.api,
@@ -218,8 +220,8 @@ class ComfyUIProvider(RemoteProvider):
             max_preview_bytes=self.options.max_preview_kb * 1024,
         ) as watch:
             found = await self._recover(run, prompts, watch)
-            ids = [self._prompt_id(run, k) for k in range(prompts)]
-            watch.ours.update(ids)
+            prompt_ids = [self._prompt_id(run, k) for k in range(prompts)]
+            watch.ours.update(prompt_ids)
             uploads: dict[str, str] | None = None
             plan: list[str] = []
             for k in range(prompts):
@@ -228,13 +230,15 @@ class ComfyUIProvider(RemoteProvider):
                     continue
                 if uploads is None:
                     uploads = await self._upload(request, workflow)
-                graph = workflow.filled(self._values(request, workflow, k, batch) | uploads)
-                taken = await self.api.submit(graph, client_id, ids[k])
+                graph = workflow.filled(values_for(request, workflow, k, batch) | uploads)
+                taken = await self.api.submit(graph, client_id, prompt_ids[k])
                 watch.ours.add(taken)
                 plan.append(taken)
             # With our own ids a later attempt finds these prompts; an older server's own ids
             # would be lost, so what follows is then not worth resending.
-            recoverable = run is not None and plan == [found.get(k, ids[k]) for k in range(prompts)]
+            recoverable = run is not None and plan == [
+                found.get(k, prompt_ids[k]) for k in range(prompts)
+            ]
             guard = contextlib.nullcontext() if recoverable else self.client.submitted()
             images: list[Image.Image] = []
             with guard:
@@ -256,29 +260,6 @@ class ComfyUIProvider(RemoteProvider):
             workflow.name,
             time.perf_counter() - started,
         )
-
-    def _values(
-        self, request: GenerationRequest, workflow: Workflow, k: int, batch: bool
-    ) -> dict[str, Any]:
-        width, height = request.size
-        values: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative": request.negative_prompt,
-            "width": width,
-            "height": height,
-            "steps": request.steps,
-            "cfg": request.guidance,
-            "sampler": request.sampler,
-            "denoise": request.strength,
-            "count": request.count if batch else 1,
-            "seed": None if request.seed is None else (request.seed if batch else request.seeds[k]),
-        }
-        if request.loras:
-            values["lora_name"] = request.loras[0].name
-            values["lora_weight"] = request.loras[0].weight
-        elif workflow.bound("lora_weight"):
-            values["lora_weight"] = 0.0  # the workflow's own LoRA, switched off
-        return {name: value for name, value in values.items() if value is not None}
 
     async def _upload(self, request: GenerationRequest, workflow: Workflow) -> dict[str, str]:
         """The member's image (decoded and encoded afresh) and mask, as LoadImage names: the
@@ -335,54 +316,15 @@ class ComfyUIProvider(RemoteProvider):
         return found
 
     def _prompt_id(self, run: RunId | None, k: int) -> str:
-        if run is None:
-            return str(uuid.uuid4())
-        return str(
-            uuid.uuid5(NAMESPACE, f"{self.instance}:{self.name}:{run.job_id}:{run.attempt}:{k}")
-        )
-
-    def _client_id(self, run: RunId | None) -> str:
-        """The same for every attempt of a job: a later attempt's websocket gets the events of
-        an earlier attempt's prompt it follows."""
-        if run is None:
-            return str(uuid.uuid4())
-        return str(uuid.uuid5(NAMESPACE, f"{self.instance}:{self.name}:{run.job_id}:client"))
+        return ids.prompt_id(self.instance, self.name, run, k)
 
     @property
     def instance(self) -> str:
         """Who we are to the server: the instance_id setting, else an id kept in the bot's
         data folder, else (no folder) one for this process only."""
         if self._instance is None:
-            self._instance = _instance_in(self._data_dir)
+            self._instance = ids.instance_in(self._data_dir)
         return self._instance
-
-
-def _instance_in(data_dir: Path | None) -> str:
-    if data_dir is None:
-        log.warning("No data folder: ComfyUI jobs cannot be recovered after a restart")
-        return uuid.uuid4().hex
-    path = data_dir / INSTANCE_FILE
-    with contextlib.suppress(OSError):
-        text = path.read_text(encoding="ascii").strip()
-        if text:
-            return text
-    instance = uuid.uuid4().hex
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(instance, encoding="ascii")
-        temporary.replace(path)
-    except OSError as err:
-        log.warning("Could not keep the ComfyUI instance id in %s: %s", path, err)
-    return instance
-
-
-def _modes(workflow: Workflow) -> tuple[Mode, ...]:
-    if workflow.bound("mask"):
-        return (Mode.INPAINT, Mode.OUTPAINT)
-    if workflow.bound("image"):
-        return (Mode.IMG2IMG,)
-    return (Mode.TXT2IMG,)
 
 
 def _alpha_mask(data: bytes) -> bytes:

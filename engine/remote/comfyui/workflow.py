@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.errors import ProviderConfigError
 from engine.remote.comfyui.options import WorkflowSettings
+from engine.types import GenerationRequest, Mode
 
 UI_FORMAT = (
     "it is in ComfyUI's UI format (it has 'nodes' and 'links'); enable the developer mode "
@@ -43,6 +44,15 @@ class Workflow:
 
     def bound(self, name: str) -> bool:
         return name in self.binding
+
+    @property
+    def modes(self) -> tuple[Mode, ...]:
+        """What it does: with a mask inpaint and outpaint, with an image img2img, else txt2img."""
+        if self.bound("mask"):
+            return (Mode.INPAINT, Mode.OUTPAINT)
+        if self.bound("image"):
+            return (Mode.IMG2IMG,)
+        return (Mode.TXT2IMG,)
 
     def class_of(self, node: str) -> str:
         return str(self.graph[node]["class_type"])
@@ -89,6 +99,32 @@ def load(name: str, settings: WorkflowSettings) -> Workflow:
             f"workflows.{name}.output", settings.output, "the id of a node in the workflow"
         )
     return Workflow(name, graph, binding, settings)
+
+
+def values_for(
+    request: GenerationRequest, workflow: Workflow, k: int, batch: bool
+) -> dict[str, Any]:
+    """The values of a request's bound fields for image (or batch) ``k``; a field the
+    request leaves out keeps the workflow's own value."""
+    width, height = request.size
+    values: dict[str, Any] = {
+        "prompt": request.prompt,
+        "negative": request.negative_prompt,
+        "width": width,
+        "height": height,
+        "steps": request.steps,
+        "cfg": request.guidance,
+        "sampler": request.sampler,
+        "denoise": request.strength,
+        "count": request.count if batch else 1,
+        "seed": None if request.seed is None else (request.seed if batch else request.seeds[k]),
+    }
+    if request.loras:
+        values["lora_name"] = request.loras[0].name
+        values["lora_weight"] = request.loras[0].weight
+    elif workflow.bound("lora_weight"):
+        values["lora_weight"] = 0.0  # the workflow's own LoRA, switched off
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def api_graph(data: Any, key: str, where: str) -> dict[str, dict[str, Any]]:

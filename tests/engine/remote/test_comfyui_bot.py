@@ -14,8 +14,8 @@ from engine.types import RunId
 from tests.cli import start_bot
 from tests.cogs.conftest import ALICE, GENERAL, open_world
 from tests.cogs.test_imagine import result_of
+from tests.engine.remote.comfyui_setup import BINDING, KEY, txt2img
 from tests.engine.remote.fake_comfyui import FakeComfyUI
-from tests.engine.remote.test_comfyui import BINDING, KEY, txt2img
 
 
 def toml_workflow(tmp_path: Path, table: str) -> str:
