@@ -17,11 +17,15 @@ NAMESPACE = uuid.UUID("6f1d3c1e-5a0b-4c1e-9a53-2f0c0c6e7b21")
 INSTANCE_FILE = "comfyui-instance"
 
 
-def prompt_id(instance: str, provider: str, run: RunId | None, k: int) -> str:
-    """Random where no job runs it (the CLI): nothing will look for it again."""
+def prompt_id(
+    instance: str, provider: str, run: RunId | None, k: int, *, again: bool = False
+) -> str:
+    """Random where no job runs it (the CLI): nothing will look for it again. ``again``: the
+    other id of a run whose own one the server already holds as failed."""
     if run is None:
         return str(uuid.uuid4())
-    return str(uuid.uuid5(NAMESPACE, f"{instance}:{provider}:{run.job_id}:{run.attempt}:{k}"))
+    name = f"{instance}:{provider}:{run.job_id}:{run.attempt}:{k}" + (":again" if again else "")
+    return str(uuid.uuid5(NAMESPACE, name))
 
 
 def client_id(instance: str, provider: str, run: RunId | None) -> str:

@@ -219,8 +219,7 @@ class ComfyUIProvider(RemoteProvider):
             poll_seconds=self.options.poll_seconds,
             max_preview_bytes=self.options.max_preview_kb * 1024,
         ) as watch:
-            found = await self._recover(run, prompts, watch)
-            prompt_ids = [self._prompt_id(run, k) for k in range(prompts)]
+            found, prompt_ids = await self._recover(run, prompts, watch)
             watch.ours.update(prompt_ids)
             uploads: dict[str, str] | None = None
             plan: list[str] = []
@@ -237,7 +236,7 @@ class ComfyUIProvider(RemoteProvider):
             # With our own ids a later attempt finds these prompts; an older server's own ids
             # would be lost, so what follows is then not worth resending.
             recoverable = run is not None and plan == [
-                found.get(k, prompt_ids[k]) for k in range(prompts)
+                found.get(k, self._prompt_id(run, k)) for k in range(prompts)
             ]
             guard = contextlib.nullcontext() if recoverable else self.client.submitted()
             images: list[Image.Image] = []
@@ -291,29 +290,37 @@ class ComfyUIProvider(RemoteProvider):
             )
         return refs[:expected]
 
-    async def _recover(self, run: RunId | None, prompts: int, watch: Watch) -> dict[int, str]:
-        """An earlier attempt's prompt for each image k that finished or is still queued: it
-        is followed (or its images fetched) instead of being submitted again."""
+    async def _recover(
+        self, run: RunId | None, prompts: int, watch: Watch
+    ) -> tuple[dict[int, str], list[str]]:
+        """For each image k, a prompt of this job that finished or is still queued, from this
+        attempt (a job put back at shutdown runs as the same attempt again) or an earlier one
+        (after a crash): it is followed, or its images fetched, instead of being submitted
+        again. Also the ids to submit under: this attempt's, or, where the server already
+        holds that one as failed, another (an id is never used twice)."""
+        fresh = [self._prompt_id(run, k) for k in range(prompts)]
         found: dict[int, str] = {}
-        if run is None or run.attempt <= 1:
-            return found
+        if run is None:
+            return found, fresh
         running, pending = await self.api.queue()
         for k in range(prompts):
-            for attempt in range(run.attempt - 1, 0, -1):
+            for attempt in range(run.attempt, 0, -1):
                 pid = self._prompt_id(RunId(run.job_id, attempt), k)
                 record = await self.api.history(pid)
                 if (record is not None and record.succeeded) or pid in running or pid in pending:
                     found[k] = pid
                     watch.ours.add(pid)
                     log.info(
-                        "%s: job %d image %d recovered from attempt %d",
+                        "%s: job %d image %d follows its prompt of attempt %d",
                         self.name,
                         run.job_id,
                         k,
                         attempt,
                     )
                     break
-        return found
+                if record is not None and attempt == run.attempt:
+                    fresh[k] = ids.prompt_id(self.instance, self.name, run, k, again=True)
+        return found, fresh
 
     def _prompt_id(self, run: RunId | None, k: int) -> str:
         return ids.prompt_id(self.instance, self.name, run, k)

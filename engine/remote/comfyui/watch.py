@@ -70,6 +70,7 @@ class Watch:
         self._step = (0, 0)
         self._label = ""
         self.reconnects = 0
+        self.resync = False
 
     async def __aenter__(self) -> Watch:
         self._session = aiohttp.ClientSession(
@@ -116,6 +117,8 @@ class Watch:
                 raise ProviderError(self.api.client.say(ended))
             if ended == "interrupted":  # on the server, by its owner: as a cancel
                 raise GenerationCancelled
+            if self.resync:
+                self.resync, check_at = False, now
             if now >= check_at or ended == "success":
                 record = await self.api.history(prompt_id)
                 if record is not None:
@@ -165,6 +168,8 @@ class Watch:
                 log.info("%s: the websocket closed; opening it again", self.api.name)
             if time.monotonic() >= self._reconnect_at:
                 await self._connect()
+                # what happened while it was closed is read from the history and queue
+                self.resync = self._ws is not None
             if self._ws is None:
                 await asyncio.sleep(seconds)
                 return

@@ -135,7 +135,8 @@ async def test_a_websocket_that_drops_mid_run_does_not_lose_the_job(
     comfy: FakeComfyUI, tmp_path: Path
 ):
     comfy.disconnect_at_step = 2
-    p = await provider(comfy, tmp_path)
+    comfy.steps_seconds = 0.8
+    p = await provider(comfy, tmp_path, poll_seconds=30)  # only the websocket says it ended
     result = await p.generate(request(p, steps=8), lambda _: None, CancelToken())
     await p.close()
     assert result.images[0].image.getpixel((0, 0)) == (40, 0, 0)
@@ -212,8 +213,9 @@ async def test_a_later_attempt_takes_the_images_an_earlier_one_finished(
     assert result.images[0].image.getpixel((0, 0)) == (40, 0, 0)
 
 
-async def test_a_later_attempt_follows_an_earlier_prompt_still_queued(
-    comfy: FakeComfyUI, tmp_path: Path
+@pytest.mark.parametrize("attempt", [1, 2])  # put back at shutdown; after a crash
+async def test_a_rerun_follows_its_prompt_still_queued(
+    comfy: FakeComfyUI, tmp_path: Path, attempt: int
 ):
     comfy.paused = True
     p = await provider(comfy, tmp_path)
@@ -229,7 +231,9 @@ async def test_a_later_attempt_follows_an_earlier_prompt_still_queued(
     again = await provider(comfy, tmp_path)
     comfy.paused = False
     comfy.wake()
-    result = await again.generate(request(again, run=RunId(6, 2)), lambda _: None, CancelToken())
+    result = await again.generate(
+        request(again, run=RunId(6, attempt)), lambda _: None, CancelToken()
+    )
     await again.close()
     assert len(comfy.prompts) == 1
     assert result.images[0].seed == 40
@@ -244,6 +248,20 @@ async def test_a_failed_earlier_attempt_is_submitted_again(comfy: FakeComfyUI, t
     result = await p.generate(request(p, run=RunId(8, 2)), lambda _: None, CancelToken())
     await p.close()
     assert len(comfy.prompts) == 2 and len(result.images) == 1
+
+
+async def test_a_rerun_of_a_failed_attempt_never_reuses_its_prompt_id(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    comfy.fail_with = "boom"
+    p = await provider(comfy, tmp_path)
+    with pytest.raises(ProviderError):
+        await p.generate(request(p, run=RunId(9, 1)), lambda _: None, CancelToken())
+    comfy.fail_with = None
+    result = await p.generate(request(p, run=RunId(9, 1)), lambda _: None, CancelToken())
+    await p.close()
+    first, second = (body["prompt_id"] for body in comfy.prompts)
+    assert first != second and len(result.images) == 1
 
 
 @pytest.mark.parametrize("side", [5000, 20000])
@@ -277,3 +295,48 @@ async def test_the_instance_id_is_kept_in_the_data_folder(comfy: FakeComfyUI, tm
     assert p._prompt_id(RunId(1, 1), 0) == q._prompt_id(RunId(1, 1), 0)
     assert p._prompt_id(RunId(1, 1), 0) != other._prompt_id(RunId(1, 1), 0)
     assert p._prompt_id(RunId(1, 1), 0) != p._prompt_id(RunId(1, 2), 0)
+
+
+async def test_the_key_never_reaches_the_log(comfy: FakeComfyUI, tmp_path: Path, caplog):
+    caplog.set_level("DEBUG")
+    comfy.fail_with = f"bad header {KEY}"
+    p = await provider(comfy, tmp_path, workflows=None)
+    with pytest.raises(ProviderError):
+        await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+    assert KEY not in caplog.text
+
+
+async def test_an_older_server_that_picks_its_own_id_is_followed(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    comfy.picks_own_ids = True
+    p = await provider(comfy, tmp_path)
+    result = await p.generate(request(p, run=RunId(3, 1)), lambda _: None, CancelToken())
+    await p.close()
+    assert comfy.prompts[0]["prompt_id"] not in comfy.history  # it ran under its own id
+    assert result.images[0].seed == 40
+
+
+async def test_an_interrupt_from_comfyuis_own_interface_cancels_the_job(
+    comfy: FakeComfyUI, tmp_path: Path
+):
+    comfy.hold.clear()
+    p = await provider(comfy, tmp_path)
+    task = asyncio.create_task(p.generate(request(p), lambda _: None, CancelToken()))
+    while comfy.running is None:  # noqa: ASYNC110 (it runs)
+        await asyncio.sleep(0.01)
+    comfy.interrupted = comfy.running[1]  # the owner pressed Cancel in ComfyUI
+    comfy.hold.set()
+    with pytest.raises(GenerationCancelled):
+        await asyncio.wait_for(task, 30)  # a guard against a hang, not a measure
+    await p.close()
+
+
+async def test_without_a_job_the_prompt_id_is_random(comfy: FakeComfyUI, tmp_path: Path):
+    p = await provider(comfy, tmp_path)
+    await p.generate(request(p), lambda _: None, CancelToken())
+    await p.generate(request(p), lambda _: None, CancelToken())
+    await p.close()
+    first, second = (uuid.UUID(body["prompt_id"]) for body in comfy.prompts)
+    assert first.version == second.version == 4 and first != second
