@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bot.jobs import JobStatus
 from bot.settings import Secrets
 from engine.types import RunId
 from tests.cli import start_bot
@@ -16,6 +17,7 @@ from tests.cogs.conftest import ALICE, GENERAL, open_world
 from tests.cogs.test_imagine import result_of
 from tests.engine.remote.comfyui_setup import BINDING, KEY, txt2img
 from tests.engine.remote.fake_comfyui import FakeComfyUI
+from tests.engine.remote.test_queue import finished
 
 
 def toml_workflow(tmp_path: Path, table: str) -> str:
@@ -87,3 +89,44 @@ async def test_imagine_runs_a_workflow_keyed_by_its_job_and_attempt(tmp_path: Pa
     assert message.files
     assert comfy.prompts[0]["prompt_id"] == expected
     assert comfy.prompts[0]["prompt"]["3"]["inputs"]["seed"] == 11
+
+
+async def test_a_job_running_on_comfyui_at_a_restart_is_followed_not_run_again(
+    tmp_path: Path, redirect: None
+):
+    comfy = FakeComfyUI(auth=f"Bearer {KEY}")
+    await comfy.start()
+    comfy.hold.clear()  # the workflow runs until the test lets it go
+    path = tmp_path / "sd15.json"
+    path.write_text(json.dumps(txt2img()))
+    remote = {
+        "kind": "comfyui",
+        "base_url": comfy.base,
+        "poll_seconds": 0.2,
+        "workflows": {"sd15": {"path": str(path), "binding": BINDING}},
+    }
+    secrets = Secrets(provider_keys={"comfy": SecretStr(KEY)})
+    try:
+        async with open_world(
+            tmp_path,
+            secrets=secrets,
+            providers={"comfy": remote},
+            queue={"shutdown_grace_seconds": 0.1},
+        ) as world:
+            await world.fake.invoke(
+                "imagine",
+                {"prompt": "a lighthouse", "model": "comfy:sd15", "seed": 5},
+                user=ALICE,
+                channel=GENERAL,
+            )
+            await world.fake.wait_for(lambda: comfy.running is not None, 15)
+            await world.bot.close()  # the job goes back to the queue; ComfyUI keeps running it
+            async with world.restart() as (_, runtime):
+                comfy.hold.set()
+                done = await finished(runtime, 1)
+                images = await runtime.store.images(1)
+    finally:
+        await comfy.stop()
+    assert done.status is JobStatus.SUCCEEDED, done
+    assert len(comfy.prompts) == 1  # followed after the restart, not submitted again
+    assert [image.seed for image in images] == [5]
