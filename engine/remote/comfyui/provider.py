@@ -39,6 +39,8 @@ from engine.types import (
 
 log = logging.getLogger(__name__)
 
+DEADLINE_MARGIN = 2.0  # seconds before the job's limit that a run gives up
+
 
 class ComfyUIProvider(RemoteProvider):
     options: ComfyOptions
@@ -207,8 +209,10 @@ class ComfyUIProvider(RemoteProvider):
         batch = workflow.bound("count")
         prompts = 1 if batch else request.count
         run = request.run
+        # ends just before the job's own limit, so that the prompts are stopped on the server
         left = time_left()
-        deadline = time.monotonic() + min(self.options.deadline_seconds, left or math.inf)
+        limit = math.inf if left is None else max(0.0, left - DEADLINE_MARGIN)
+        deadline = time.monotonic() + min(self.options.deadline_seconds, limit)
         client_id = ids.client_id(self.instance, self.name, run)
         url = ws_url(self.options.base_url, client_id)
         async with Watch(

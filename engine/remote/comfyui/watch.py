@@ -107,10 +107,11 @@ class Watch:
         check_at, missing = 0.0, 0
         while True:
             if cancel.cancelled:
-                await self.cancel()
+                await self.stop()
                 raise GenerationCancelled
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline:  # given up: the GPU is not left busy with it
+                await self.stop()
                 raise ProviderTimeout(self.api.client.say("did not finish the workflow in time"))
             ended = self.ended.get(prompt_id)
             if ended is not None and ended not in ("success", "interrupted"):
@@ -149,8 +150,15 @@ class Watch:
             self._report(0, 0, f"waiting in ComfyUI's queue ({ahead} ahead)")
         return prompt_id not in running and prompt_id not in pending
 
-    async def cancel(self) -> None:
-        """Delete our pending prompts; interrupt the running one only when it is ours."""
+    async def stop(self) -> None:
+        """Delete our pending prompts; interrupt the running one only when it is ours. Best
+        effort: a server that does not answer now is not asked again."""
+        try:
+            await self._stop()
+        except ProviderError as err:
+            log.warning("%s: could not stop its prompts: %s", self.api.name, err.user_message)
+
+    async def _stop(self) -> None:
         running, pending = await self.api.queue()
         waiting = [pid for pid in pending if pid in self.ours and pid not in self.ended]
         if waiting:

@@ -18,6 +18,7 @@ from engine import (
     Progress,
     ProviderError,
     ProviderRejected,
+    ProviderTimeout,
 )
 from engine.types import RunId
 from tests.engine.remote.comfyui_setup import KEY, comfy, provider, request, txt2img, workflow
@@ -340,3 +341,13 @@ async def test_without_a_job_the_prompt_id_is_random(comfy: FakeComfyUI, tmp_pat
     await p.close()
     first, second = (uuid.UUID(body["prompt_id"]) for body in comfy.prompts)
     assert first.version == second.version == 4 and first != second
+
+
+async def test_a_run_past_its_deadline_is_stopped_on_the_server(comfy: FakeComfyUI, tmp_path: Path):
+    comfy.hold.clear()
+    p = await provider(comfy, tmp_path, deadline_seconds=0.5)
+    with pytest.raises(ProviderTimeout):  # worth a retry: that attempt submits afresh
+        await p.generate(request(p, run=RunId(4, 1)), lambda _: None, CancelToken())
+    await p.close()
+    assert comfy.interrupts == [{"prompt_id": comfy.prompts[0]["prompt_id"]}]
+    comfy.hold.set()
