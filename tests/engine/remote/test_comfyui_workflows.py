@@ -154,3 +154,22 @@ async def test_an_inpaint_uploads_the_image_and_its_mask(comfy: FakeComfyUI, tmp
     image = result.images[0].image
     assert image.getpixel((5, 5)) == (40, 0, 0)  # painted
     assert image.getpixel((60, 5)) == (0, 0, 250)  # kept
+
+
+async def test_a_workflow_flagged_nsfw_is_kept_to_nsfw_channels(comfy: FakeComfyUI, tmp_path: Path):
+    workflows = {
+        "safe": workflow(tmp_path, "safe", txt2img()),
+        "after-dark": workflow(tmp_path, "after-dark", txt2img()) | {"nsfw": True},
+    }
+    p = await provider(comfy, tmp_path, workflows)
+    await p.close()
+    assert p.capabilities.models == ("safe", "after-dark")
+    assert not p.model_is_nsfw("safe") and p.model_is_nsfw("after-dark")
+
+
+def test_an_unknown_binding_field_names_the_fields_there_are(tmp_path: Path):
+    graph = workflow(tmp_path, "sd15", txt2img(), scheduler="3.scheduler")
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": graph}}))
+    assert caught.value.key == "workflows.sd15.binding"
+    assert "'scheduler' is not a field a binding maps" in caught.value.allowed
