@@ -7,7 +7,16 @@ from engine.registry import ProviderConfig, build_provider, known_kinds
 
 
 def test_every_documented_kind_is_built_in():
-    assert known_kinds() == ["a1111", "apiframe", "demo", "local", "openai", "sdapi", "visioncraft"]
+    assert known_kinds() == [
+        "a1111",
+        "apiframe",
+        "comfyui",
+        "demo",
+        "local",
+        "openai",
+        "sdapi",
+        "visioncraft",
+    ]
 
 
 def test_a_missing_local_engine_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch):
