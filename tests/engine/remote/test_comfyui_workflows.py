@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from engine.errors import ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
 from tests.engine.remote.comfyui_setup import (
     BINDING,
+    KEY,
     comfy,
     inpaint,
     provider,
@@ -173,3 +175,20 @@ def test_an_unknown_binding_field_names_the_fields_there_are(tmp_path: Path):
         build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": graph}}))
     assert caught.value.key == "workflows.sd15.binding"
     assert "'scheduler' is not a field a binding maps" in caught.value.allowed
+
+
+async def test_the_documented_example_workflow_and_binding_fit_the_server(
+    comfy: FakeComfyUI, monkeypatch: pytest.MonkeyPatch
+):
+    root = Path(__file__).parents[3]
+    monkeypatch.chdir(root)  # its path is relative to where the bot runs
+    example = tomllib.loads((root / "docs/examples/comfyui/txt2img-sd15.toml").read_text())
+    workflows = example["providers"]["comfy"]["workflows"]
+    built = build_provider(
+        "comfyui",
+        ProviderConfig("comfy", {"base_url": comfy.base, "workflows": workflows}, KEY),
+    )
+    await built.start()
+    await built.close()
+    assert built.unavailable is None and built.left_out() == {}
+    assert built.capabilities.models == ("sd15",)
