@@ -153,7 +153,7 @@ async def check_providers(loaded: LoadedSettings) -> list[Line]:
             continue
         env = provider_settings.api_key_env or default_api_key_env(name)
         fix = f"check providers.{name}.base_url and the key in ${env} (or the secrets file)"
-        lines.append(await _start(provider, item, fix))
+        lines += await _start(provider, item, fix)
     return lines
 
 
@@ -164,18 +164,23 @@ async def check_prompt_helper(loaded: LoadedSettings) -> list[Line]:
     return [] if found is None else [Line(ITEM, *found)]
 
 
-async def _start(provider: Provider, item: str, fix: str) -> Line:
+async def _start(provider: Provider, item: str, fix: str) -> list[Line]:
+    """The provider's line, then one red line per model its start-up check left out."""
     try:
         await asyncio.wait_for(provider.start(), PROVIDER_SECONDS)
     except TimeoutError:
-        return Line(item, False, f"no answer in {PROVIDER_SECONDS:g} s", fix)
+        return [Line(item, False, f"no answer in {PROVIDER_SECONDS:g} s", fix)]
     except EngineError as err:
-        return Line(item, False, err.user_message, fix)
+        return [Line(item, False, err.user_message, fix)]
     finally:
         await provider.close()
+    left_out = [
+        Line(f"{item}/{model}", False, "; ".join(problems), "fix it, or remove it from the config")
+        for model, problems in provider.left_out().items()
+    ]
     if provider.unavailable is not None:
-        return Line(item, False, provider.unavailable, fix)
-    return Line(item, True, "reachable, answers its health check")
+        return [Line(item, False, provider.unavailable, fix), *left_out]
+    return [Line(item, True, "reachable, answers its health check"), *left_out]
 
 
 def check_device(loaded: LoadedSettings) -> list[Line]:

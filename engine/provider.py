@@ -120,6 +120,11 @@ class Provider(abc.ABC):
         key it uses); None when there is nothing to say."""
         return None
 
+    def left_out(self) -> dict[str, list[str]]:
+        """Models ``start`` found unusable and left out, each with what stops it (for
+        ``python -m bot check``); empty when every model it was given runs."""
+        return {}
+
     def loaded_models(self) -> list[str]:
         """Models held in memory now, for a status display; empty for remote providers."""
         return []

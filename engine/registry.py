@@ -36,6 +36,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "apiframe": "engine.remote.apiframe:create",
     "swarmui": "engine.remote.swarmui:create",
     "horde": "engine.remote.horde:create",
+    "comfyui": "engine.remote.comfyui:create",
 }
 
 

@@ -43,6 +43,7 @@ from engine import (
     RateLimited,
 )
 from engine.deadline import run_within
+from engine.types import RunId
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,11 @@ class TaskRunner:
     ) -> dict[str, Any]:
         saq_job: SaqJob = ctx["job"]
         entry = self._providers.get(provider)
-        requests = [request_of(item) for item in jobs]
+        # which attempt each runs as: a backend with its own queue recovers an earlier one's work
+        requests = [
+            request_of(item).replace(run=RunId(int(item["job_id"]), int(item["attempt"])))
+            for item in jobs
+        ]
         job_ids = [int(item["job_id"]) for item in jobs]
         tokens = [CancelToken() for _ in jobs]
         queue = saq_job.get_queue()

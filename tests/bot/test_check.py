@@ -259,3 +259,36 @@ async def test_the_prompt_helper_is_checked_with_one_small_answer_when_on(
     assert line.fix is not None and "$PROMPT_HELPER_API_KEY" in line.fix
     assert by_item(accepted)["prompt helper"].ok
     assert chat.asked[-1]["max_tokens"] == 8
+
+
+async def test_a_comfyui_workflow_that_does_not_fit_the_server_is_a_red_line_by_name(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.engine.remote.comfyui_setup import BINDING, txt2img
+    from tests.engine.remote.fake_comfyui import FakeComfyUI
+
+    good, broken = tmp_path / "good.json", tmp_path / "broken.json"
+    good.write_text(json.dumps(txt2img()))
+    graph = txt2img()
+    graph["4"]["inputs"]["ckpt_name"] = "missing.safetensors"
+    broken.write_text(json.dumps(graph))
+    binding = "".join(f"{field} = '{target}'\n" for field, target in BINDING.items())
+    comfy = FakeComfyUI()
+    await comfy.start()
+    extra = f"[providers.comfy]\nkind = 'comfyui'\nbase_url = '{comfy.base}'\n"
+    for name, path in (("good", good), ("broken", broken)):
+        extra += f"[providers.comfy.workflows.{name}]\npath = '{path}'\n"
+        extra += f"[providers.comfy.workflows.{name}.binding]\n{binding}"
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    try:
+        lines = await check(write_config(tmp_path, fake_discord.api_base, extra))
+    finally:
+        await comfy.stop()
+    items = by_item(lines)
+    assert items["provider comfy"].ok
+    assert not items["provider comfy/broken"].ok
+    assert (
+        "'missing.safetensors', which the server does not have"
+        in items["provider comfy/broken"].text
+    )
+    assert "provider comfy/good" not in items

@@ -10,6 +10,7 @@ def test_every_documented_kind_is_built_in():
     assert known_kinds() == [
         "a1111",
         "apiframe",
+        "comfyui",
         "demo",
         "horde",
         "local",

@@ -22,6 +22,7 @@ from bot.scale.results import ResultReader
 from bot.scale.transport import TASK_FUNCTION, Task
 from bot.settings import Secrets, Settings
 from engine import GenerationRequest
+from engine.types import RunId
 from tests.bot.test_input_storage import (
     CONTROL,
     EXTRAS,
@@ -143,3 +144,11 @@ async def run_on_worker(
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
         await providers.close()
+
+
+async def test_the_worker_tells_the_provider_which_job_and_attempt_it_runs(
+    tmp_path: Path, redis: Redis
+) -> None:
+    job = running(new_request_job_id=9)
+    [request], _ = await run_on_worker(tmp_path, redis, job)
+    assert request.run == RunId(9, job.attempt)

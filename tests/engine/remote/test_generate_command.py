@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli import start_bot
-from tests.engine.remote.fake_swarmui import TOKEN as SWARM_TOKEN
-from tests.engine.remote.fake_swarmui import SwarmUI
 from tests.engine.remote.fake_horde import KEY as HORDE_KEY
 from tests.engine.remote.fake_horde import FakeHorde
+from tests.engine.remote.fake_swarmui import TOKEN as SWARM_TOKEN
+from tests.engine.remote.fake_swarmui import SwarmUI
 from tests.engine.remote.test_a1111 import PASSWORD, Forge
 from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
