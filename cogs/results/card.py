@@ -110,11 +110,12 @@ def _gallery(
 ) -> discord.ui.MediaGallery[discord.ui.LayoutView]:
     gallery: discord.ui.MediaGallery[discord.ui.LayoutView] = discord.ui.MediaGallery()
     for file in files:
+        # Named JOB-INDEX.EXT for one image (bot.packing), JOB.EXT for a grid of all of them.
         stem = file.filename.removeprefix("SPOILER_").rpartition(".")[0]
-        index = stem.rpartition("-")[2]
+        job_id, _, index = stem.partition("-")
         description = (
             t(LOCALE, "Image {number} of job #{job}", number=int(index) + 1, job=job.job_id)
-            if index.isdigit()
+            if job_id == str(job.job_id) and index.isdigit()
             else t(LOCALE, "The images of job #{job}", job=job.job_id)
         )
         gallery.add_item(

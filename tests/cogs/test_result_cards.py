@@ -88,6 +88,11 @@ async def test_a_result_is_a_card_with_its_images_prompt_parameters_and_buttons(
     assert "**Guidance** 6.5" in parameters and "**Seeds** " in parameters
     assert [stored.filename for stored in card.gallery] == ["1-0.png", "1-1.png"]
     assert card.hidden_files == []  # every file it carries shows
+    [gallery] = [c for c in walk(card.components) if c.get("type") == 12]
+    assert [item["description"] for item in gallery["items"]] == [
+        "Image 1 of job #1",
+        "Image 2 of job #1",
+    ]
     container = card.components[1]
     assert container["type"] == 17 and container["accent_color"] == 0x5865F2
     assert labels(card)[:4] == ["U1", "U2", "V1", "V2"]
@@ -260,4 +265,14 @@ async def test_a_card_s_tool_panel_and_edit_menu_find_its_pictures(tmp_path: Pat
         edited = await card_of(world, await world.fake.submit_modal(menu, {"instruction": "snow"}))
         job = await world.runtime.store.get(2)
         assert job is not None and job.request.mode.value == "edit" and edited.layout
+        assert not world.fake.violations
+
+
+async def test_a_grid_is_one_picture_in_the_gallery(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, discord={**CARDS, "result_layout": "grid"}) as world:
+        card = await card_of(world, await imagine(world, count=4))
+        [item] = next(c for c in walk(card.components) if c.get("type") == 12)["items"]
+        assert item["description"] == "The images of job #1"
+        assert [s.filename for s in card.gallery] == ["1.png"] and card.hidden_files == []
+        assert card.gallery[0].size_px == (1024, 1024)
         assert not world.fake.violations
