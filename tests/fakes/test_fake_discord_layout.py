@@ -117,6 +117,25 @@ class Bot(commands.Bot):
                 ),
             )
 
+        @tree.command(description="Turns a card back into text")
+        async def revert(interaction: discord.Interaction[Any]) -> None:
+            file = discord.File(io.BytesIO(png()), "0.png")
+            await interaction.response.send_message(view=card(["0.png"]), file=file)
+            await self.attempt(
+                "revert", interaction.edit_original_response(content="plain", view=None)
+            )
+
+        @tree.command(description="Defers with the layout flag")
+        async def eager(interaction: discord.Interaction[Any]) -> None:
+            route = discord.http.Route(
+                "POST",
+                "/interactions/{interaction_id}/{interaction_token}/callback",
+                interaction_id=interaction.id,
+                interaction_token=interaction.token,
+            )
+            body = {"type": 5, "data": {"flags": COMPONENTS_V2}}
+            await self.attempt("eager", self.http.request(route, json=body))
+
     async def attempt(self, name: str, call: Any) -> None:
         try:
             await call
@@ -193,6 +212,23 @@ async def test_a_message_becomes_a_card_only_when_the_edit_clears_its_content(
     message = cleared.original
     assert message is not None and message.layout and message.content == ""
     assert [stored.filename for stored in message.gallery] == ["0.png"]
+
+
+async def test_a_card_cannot_turn_back_into_text(world: tuple[FakeDiscord, Bot]):
+    fake, bot = world
+    interaction = await fake.invoke("revert", user=ALICE, channel=GENERAL)
+    await fake.wait_for(lambda: "revert" in bot.seen)
+    assert bot.seen["revert"][:2] == (400, 50035)
+    message = interaction.original
+    assert message is not None and message.layout and message.content == ""
+
+
+async def test_a_deferral_cannot_carry_the_layout_flag(world: tuple[FakeDiscord, Bot]):
+    fake, bot = world
+    await fake.invoke("eager", user=ALICE, channel=GENERAL)
+    await fake.wait_for(lambda: "eager" in bot.seen)
+    status, code, text = bot.seen["eager"]
+    assert (status, code) == (400, 50035) and "followup" in text
 
 
 # The rules themselves, on payloads no discord.py view would build.
