@@ -286,6 +286,13 @@ class LocalProvider(PipelineRunner, Provider):
             partial(self.controlnets.fixed, family),
         )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        if request.tile and not family.unet:
+            raise InvalidRequest(
+                "tile",
+                None,
+                f"{name} ({family.label}) can't draw seamless tiles; SD 1.x, SD 2.x and SDXL "
+                "models can",
+            )
         check_references(
             request,
             name,
@@ -356,13 +363,23 @@ class LocalProvider(PipelineRunner, Provider):
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG or request.control is not None or request.references:
             return ""
+        if request.chaos:  # its images run one by one, each at its own guidance
+            return ""
         if request.model and self.options.models[request.model].cache != "none":
             # the cache skips blocks by how the whole batch changes: a job's image would
             # depend on the jobs beside it
             return ""
         loras = [[lora.name, lora.weight] for lora in request.loras]
         return json.dumps(
-            [request.model, request.size, request.steps, request.guidance, request.sampler, loras]
+            [
+                request.model,
+                request.size,
+                request.steps,
+                request.guidance,
+                request.sampler,
+                loras,
+                request.tile,
+            ]
         )
 
     async def start(self) -> None:
