@@ -115,6 +115,7 @@ class A1111Provider(RemoteProvider):
             max_images=self.options.max_images,
             nsfw=self.options.nsfw,
             describe=True,
+            tile=True,  # its "tiling" option (Forge may ignore it on a transformer model)
         )
 
     @property
@@ -295,6 +296,8 @@ class A1111Provider(RemoteProvider):
         }
         if request.sampler:
             body["sampler_name"] = request.sampler
+        if request.tile:
+            body["tiling"] = True
         if request.model and request.model != "default":
             body["override_settings"] = {"sd_model_checkpoint": self.title_of(request.model)}
             body["override_settings_restore_afterwards"] = True

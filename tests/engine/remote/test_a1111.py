@@ -553,3 +553,15 @@ async def test_the_fake_web_ui_refuses_a_mask_of_another_size(api: FakeApi):
 async def test_an_unknown_masked_content_setting_stops_start_up(api: FakeApi):
     with pytest.raises(ProviderConfigError, match="inpainting_fill"):
         await provider(api, inpainting_fill=5)
+
+
+async def test_a_tile_asks_the_web_ui_for_its_tiling(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    assert p.model_info(p.default_model).tile
+    plain = p.prepare(GenerationRequest("moss", seed=1, width=64, height=64))
+    await p.generate(plain, lambda _: None, CancelToken())
+    await p.generate(plain.replace(tile=True), lambda _: None, CancelToken())
+    await p.close()
+    first, second = (call.body for call in api.calls("/sdapi/v1/txt2img"))
+    assert "tiling" not in first and second["tiling"] is True
