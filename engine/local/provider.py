@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import torch
 from PIL import Image
 
+from engine.chaos import run_spread
 from engine.errors import EngineError, InvalidRequest
 from engine.local.canvas_modes import canvas_strength, check_mode, provider_modes
 from engine.local.captioner import Captioner
@@ -404,7 +405,11 @@ class LocalProvider(PipelineRunner, Provider):
         progress: Sequence[ProgressCallback],
         cancel: Sequence[CancelToken],
     ) -> list[Outcome]:
-        """One pipeline call for compatible requests, each with its own prompts and seeds."""
+        """One pipeline call for compatible requests, each with its own prompts and seeds; a
+        request with chaos (always alone: see ``batch_key``) one call per image."""
+        if len(requests) == 1 and requests[0].chaos and requests[0].guidance is not None:
+            one = self.generate
+            return [await run_spread(one, requests[0], progress[0], cancel[0])]
         abort = threading.Event()
         try:
             outcomes: list[Outcome] = await self._call(

@@ -23,6 +23,7 @@ from engine import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from engine.chaos import guidance_of
 from engine.errors import ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.a1111 import A1111Provider
@@ -565,3 +566,16 @@ async def test_a_tile_asks_the_web_ui_for_its_tiling(api: FakeApi):
     await p.close()
     first, second = (call.body for call in api.calls("/sdapi/v1/txt2img"))
     assert "tiling" not in first and second["tiling"] is True
+
+
+async def test_chaos_draws_each_image_at_its_own_cfg_scale(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    asked = p.prepare(GenerationRequest("moss", seed=5, count=2, width=64, height=64, chaos=50))
+    result = await p.generate(asked, lambda _: None, CancelToken())
+    await p.close()
+    bodies = [call.body for call in api.calls("/sdapi/v1/txt2img")]
+    assert [(b["seed"], b["batch_size"]) for b in bodies] == [(5, 1), (6, 1)]
+    assert [b["cfg_scale"] for b in bodies] == result.info["guidance"]
+    assert [b["cfg_scale"] for b in bodies] == [guidance_of(7.0, 50, 5), guidance_of(7.0, 50, 6)]
+    assert [image.seed for image in result.images] == [5, 6]
