@@ -192,6 +192,7 @@ def _chunks(section: str) -> list[tuple[str, str]]:
 
 
 def _unknown(name: str) -> PromptError:
+    name = _shown(name)
     close = difflib.get_close_matches(name.lower(), NAMES, n=3, cutoff=0.6)
     if close:
         return PromptError(
@@ -325,6 +326,6 @@ def _results(option: str, value: str) -> tuple[tuple[int, int], ...]:
 
 
 def _shown(value: str) -> str:
-    """A value as typed, short and unable to break the message's markdown."""
-    value = value.replace("`", "'")
+    """A value as typed, short, unable to break the message's markdown or mention anyone."""
+    value = value.replace("`", "'").replace("@", "@\u200b")
     return value if len(value) <= 40 else value[:39] + "…"
