@@ -169,3 +169,16 @@ async def test_sref_names_the_members_results_as_style_references(tmp_path: Path
         assert job.request.prompt == "a fox"
         asked = await imagine(world, "a fox --sref https://example.com/x.png")
         assert "attach it with the sref option" in await said(asked, "sref")
+
+
+async def test_a_refusal_at_queue_time_queues_none_of_them(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, quota={"daily_units": 1}) as world:
+        asked = await imagine(world, "a {red, blue} bird")
+        await said(asked, "Queue them?")
+        assert asked.original is not None
+        clicked = await world.fake.click(
+            asked.original.id, button(asked.original, "Queue 2 jobs"), user=ALICE
+        )
+        await clicked.wait(lambda i: "quota" in (i.original.content if i.original else ""), 15)
+        assert clicked.original is not None and not clicked.original.components
+        assert await world.jobs() == [] and await world.used(ALICE) == 0
