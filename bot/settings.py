@@ -224,6 +224,12 @@ class PromptHelperSettings(Section):
         return self
 
 
+class PromptSettings(Section):
+    # A folder of wildcard lists: ``__animal__`` in a prompt is a line of ``animal.txt`` there.
+    # None: wildcards are off (a prompt naming one is refused).
+    wildcards_dir: Path | None = None
+
+
 class Settings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discord: DiscordSettings = DiscordSettings()
@@ -232,6 +238,7 @@ class Settings(Section):
     quota: QuotaSettings = QuotaSettings()
     limits: LimitSettings = LimitSettings()
     defaults: DefaultSettings = DefaultSettings()
+    prompts: PromptSettings = PromptSettings()
     scale: ScaleSettings = ScaleSettings()
     prompt_helper: PromptHelperSettings = PromptHelperSettings()
     providers: dict[str, ProviderSettings] = Field(
