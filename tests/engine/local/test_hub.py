@@ -10,7 +10,7 @@ import pytest
 import torch
 from huggingface_hub import constants
 
-from engine.local.families.table import SD
+from engine.local.families.unet import SD
 from engine.local.hub import fetch, wanted_files
 from engine.local.options import ModelSpec
 from engine.local.pipelines import ModelLoadError, load_model

@@ -26,7 +26,7 @@ from engine import (
 )
 from engine.local import LocalProvider
 from engine.local.families import by_key, recognise
-from engine.local.families.table import SANA
+from engine.local.families.dit import SANA
 from engine.local.options import ModelSpec
 from engine.local.pipelines import load_model
 from engine.registry import ProviderConfig, build_provider

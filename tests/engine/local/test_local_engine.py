@@ -27,7 +27,7 @@ from engine import (
     ProviderError,
 )
 from engine.local import LocalProvider
-from engine.local.families.table import SD
+from engine.local.families.unet import SD
 from engine.local.pipelines import ModelLoadError
 from engine.local.samplers import MIN_STEPS, SAMPLERS
 from engine.registry import ProviderConfig, build_provider

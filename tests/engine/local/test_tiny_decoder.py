@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.local.families.table import SD
+from engine.local.families.unet import SD
 from engine.local.pipelines import ModelLoadError, load_tiny_decoder
 
 
