@@ -6,7 +6,6 @@ and on an interval, checked before anything is queued and offered to autocomplet
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import re
@@ -29,8 +28,9 @@ from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient
-from engine.remote.inputs import canvas_size, fresh_png, paint_mask, png_bytes
+from engine.remote.inputs import canvas_size
 from engine.remote.swarmui.api import EXPIRED, Lease, NoWebsocket, SwarmApi, swarm_error
+from engine.remote.swarmui.body import request_body
 from engine.remote.swarmui.catalog import Catalog, plain_model_name, read_catalog
 from engine.remote.swarmui.stream import Stream, receive
 from engine.types import (
@@ -46,8 +46,6 @@ from engine.types import (
 log = logging.getLogger(__name__)
 
 MODES = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.OUTPAINT})
-# Swarm's default creativity for an init image; a mask repaints more, a canvas's padding all.
-DEFAULT_CREATIVITY = {Mode.IMG2IMG: 0.6, Mode.INPAINT: 0.75, Mode.OUTPAINT: 1.0}
 CANCEL_TICK = 0.1
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{1,4096}$")
 
@@ -245,7 +243,13 @@ class SwarmUIProvider(RemoteProvider):
     ) -> GenerationResult:
         cancel.raise_if_cancelled()
         started = time.perf_counter()
-        body = await asyncio.to_thread(self._body, request)
+        body = await asyncio.to_thread(
+            request_body,
+            request,
+            self._loras(),
+            scheduler=self.options.scheduler,
+            keep_outputs=self.options.keep_outputs,
+        )
         async with self.api.lease() as lease:
             if self.options.websocket:
                 try:
@@ -271,43 +275,6 @@ class SwarmUIProvider(RemoteProvider):
             time.perf_counter() - started,
             {"discarded": sorted(discarded)} if discarded else {},
         )
-
-    def _body(self, request: GenerationRequest) -> dict[str, Any]:
-        width, height = request.size
-        body: dict[str, Any] = {
-            "images": request.count,
-            "prompt": request.prompt,
-            "negativeprompt": request.negative_prompt,
-            "width": width,
-            "height": height,
-            "seed": request.seed if request.seed is not None else -1,
-            "donotsave": not self.options.keep_outputs,
-        }
-        if request.model and request.model != "default":
-            body["model"] = request.model
-        if request.steps is not None:
-            body["steps"] = request.steps
-        if request.guidance is not None:
-            body["cfgscale"] = request.guidance
-        if request.sampler:
-            body["sampler"] = request.sampler
-        if self.options.scheduler:
-            body["scheduler"] = self.options.scheduler
-        if request.loras:
-            loras = self._loras()
-            body["loras"] = [loras[lora.name] for lora in request.loras]
-            body["loraweights"] = [f"{lora.weight:g}" for lora in request.loras]
-        if request.mode in IMAGE_MODES:
-            assert request.init_image is not None
-            body["initimage"] = _data_url(fresh_png(request.init_image))
-            strength = request.strength
-            body["initimagecreativity"] = (
-                strength if strength is not None else DEFAULT_CREATIVITY[request.mode]
-            )
-        if request.mode in MASK_MODES:
-            assert request.mask_image is not None
-            body["maskimage"] = _data_url(png_bytes(paint_mask(request.mask_image)))
-        return body
 
     async def _over_websocket(
         self,
@@ -396,10 +363,6 @@ def _narrowed(found: Iterable[str], listed: tuple[str, ...]) -> tuple[str, ...]:
     if not listed:
         return tuple(found)
     return tuple(item for item in found if item in listed or plain_model_name(item) in listed)
-
-
-def _data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def create(config: ProviderConfig) -> SwarmUIProvider:
