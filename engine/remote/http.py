@@ -104,13 +104,25 @@ class RemoteClient:
         self.policy = policy
         self._secrets = [secret for secret in secrets if secret]
         register_secret(*self._secrets)
+        self._origin = origin_of(httpx.URL(base_url))
+        # every header the owner's settings add may carry a credential (an ``apikey``, a
+        # cookie): httpx itself drops only Authorization when a redirect leaves the host
+        self._own_headers = (*(headers or {}), "authorization", "cookie", "proxy-authorization")
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
             auth=auth,
             timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
             follow_redirects=follow_redirects,
+            event_hooks={"request": [self._own_host_only]},
         )
+
+    async def _own_host_only(self, request: httpx.Request) -> None:
+        """Credentials go to the provider's own host only: a request anywhere else (a
+        redirect's next hop, an absolute URL an answer named) leaves them behind."""
+        if origin_of(request.url) != self._origin:
+            for name in self._own_headers:
+                request.headers.pop(name, None)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -271,6 +283,12 @@ class RemoteClient:
         except (binascii.Error, ValueError):
             raise ProviderError(self.say("sent an image that is not valid base64")) from None
         return decode_image(data, self.say)
+
+
+def origin_of(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host (lower case, IDNA) and port, the default port spelt out."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, port
 
 
 async def read_bounded(response: httpx.Response, limit: int, say: Callable[[str], str]) -> Answer:

@@ -179,3 +179,37 @@ def test_a_decompression_bomb_is_called_too_large_not_a_non_image(side: int):
     assert "too large to open" in caught.value.user_message
     assert "not an image" not in caught.value.user_message
     assert ". (" not in caught.value.user_message
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"apikey": KEY},  # the AI Horde's header
+        {"Cookie": f"swarm_user_token={KEY}"},
+        {"Authorization": f"Bearer {KEY}"},
+    ],
+)
+async def test_a_redirect_to_another_host_carries_no_credential(
+    api: FakeApi, headers: dict[str, str]
+):
+    elsewhere = FakeApi()  # same address, another port: another origin
+    await elsewhere.start()
+    try:
+        ok(elsewhere)
+
+        async def away(request: web.Request, body: object) -> web.Response:
+            return web.Response(status=302, headers={"Location": f"{elsewhere.base}/thing"})
+
+        api.route("GET", "/thing", away)
+        remote = RemoteClient("test", api.base, headers=headers, secrets=[KEY])
+        try:
+            await remote.request("GET", "/thing")
+            await remote.request("GET", f"{elsewhere.base}/thing")  # an absolute URL
+        finally:
+            await remote.close()
+        assert api.calls("/thing")[0].headers.get(next(iter(headers))) is not None
+        assert len(elsewhere.calls("/thing")) == 2
+        for call in elsewhere.calls("/thing"):
+            assert not any(KEY in value for value in call.headers.values())
+    finally:
+        await elsewhere.stop()
