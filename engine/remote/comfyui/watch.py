@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import struct
@@ -21,15 +20,13 @@ from yarl import URL
 from engine.errors import GenerationCancelled, ProviderError, ProviderTimeout
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.remote.comfyui.api import ComfyApi, FileRef, Record, execution_error
-from engine.remote.http import decode_image
+from engine.remote.previews import Previews
 
 log = logging.getLogger(__name__)
 
 PREVIEW_IMAGE = 1  # binary event types of ComfyUI's server (protocol.BinaryEventTypes)
 PREVIEW_IMAGE_WITH_METADATA = 4
 IMAGE_FORMATS = {1: "JPEG", 2: "PNG"}
-MAX_PREVIEW_SIDE = 1024
-PREVIEW_SHOWN = 512
 TICK = 0.2  # how often a wait looks at the cancel token
 LOST_CHECKS = 3  # checks that find the prompt nowhere before it is called lost
 
@@ -71,6 +68,7 @@ class Watch:
         self._label = ""
         self.reconnects = 0
         self.resync = False
+        self._previews = Previews(api.client.say, tuple(IMAGE_FORMATS.values()))
 
     async def __aenter__(self) -> Watch:
         self._session = aiohttp.ClientSession(
@@ -253,7 +251,7 @@ class Watch:
             data = frame[end:]
         else:
             return
-        image = preview_image(data, self.api.client.say)
+        image = self._previews.image(data)
         if image is not None:
             self._report(*self._step, preview=image)
 
@@ -262,17 +260,3 @@ class Watch:
     ) -> None:
         text = " — ".join(part for part in (self._label, message) if part)
         self._progress(Progress(step, total, text, preview))
-
-
-def preview_image(data: bytes, say: Any) -> Image.Image | None:
-    """A preview decoded with the bomb guard, at most ``PREVIEW_SHOWN`` pixels a side;
-    None (and no error: a preview is a nicety) when it can't be read or is too large."""
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if max(probe.size) > MAX_PREVIEW_SIDE or probe.format not in IMAGE_FORMATS.values():
-                return None
-        image = decode_image(data, say)
-    except (ProviderError, OSError, SyntaxError, ValueError):
-        return None
-    image.thumbnail((PREVIEW_SHOWN, PREVIEW_SHOWN))
-    return image

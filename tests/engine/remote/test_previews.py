@@ -1,0 +1,81 @@
+"""Hostile previews: probed before they are decoded, and a flood of them is skipped."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+
+import pytest
+from PIL import Image
+
+from engine.provider import Progress
+from engine.remote import previews
+from engine.remote.comfyui.api import ComfyApi
+from engine.remote.comfyui.watch import Watch
+from engine.remote.http import RemoteClient
+from engine.remote.swarmui.stream import Stream
+
+
+def encoded(size: tuple[int, int], kind: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(buffer, kind)
+    return buffer.getvalue()
+
+
+def swarm_progress(data: bytes) -> dict[str, object]:
+    url = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    return {"gen_progress": {"batch_index": "0", "overall_percent": 0.5, "preview": url}}
+
+
+def comfy_frame(data: bytes) -> bytes:
+    return struct.pack(">II", 1, 2) + data
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every frame arrives at the same instant: a flood."""
+    monkeypatch.setattr(previews, "_now", lambda: 1000.0)
+
+
+def test_a_swarm_preview_wider_than_allowed_is_not_decoded():
+    client = RemoteClient("swarm", "http://127.0.0.1:1")
+    reports: list[Progress] = []
+    stream = Stream(1, reports.append, client)
+    # a few kilobytes of PNG that decode to 67 million pixels' worth of work
+    stream.take(swarm_progress(encoded((8192, 8))))
+    stream.take(swarm_progress(encoded((16, 16))))
+    assert [r.preview is None for r in reports] == [True, False]
+
+
+def test_a_flood_of_swarm_previews_is_decoded_a_burst_at_most(frozen: None):
+    client = RemoteClient("swarm", "http://127.0.0.1:1")
+    reports: list[Progress] = []
+    stream = Stream(1, reports.append, client)
+    for _ in range(100):
+        stream.take(swarm_progress(encoded((16, 16))))
+    assert len(reports) == 100  # the progress still goes through
+    assert sum(r.preview is not None for r in reports) == previews.BURST
+
+
+def test_a_flood_of_comfyui_preview_frames_is_decoded_a_burst_at_most(frozen: None):
+    reports: list[Progress] = []
+    api = ComfyApi(RemoteClient("comfy", "http://127.0.0.1:1"))
+    watch = Watch(
+        api, "ws://127.0.0.1:1/ws", {}, reports.append, poll_seconds=1.0, max_preview_bytes=2**20
+    )
+    watch._current = "ours"
+    frame = comfy_frame(encoded((16, 16), "JPEG"))
+    for _ in range(100):
+        watch._preview(frame)
+    assert len(reports) == previews.BURST
+
+
+def test_previews_come_again_as_time_passes(monkeypatch: pytest.MonkeyPatch):
+    now = [0.0]
+    monkeypatch.setattr(previews, "_now", lambda: now[0])
+    gate = previews.Previews(lambda text: text)
+    data = encoded((16, 16))
+    assert sum(gate.image(data) is not None for _ in range(previews.BURST + 5)) == previews.BURST
+    now[0] += 1.0
+    assert sum(gate.image(data) is not None for _ in range(10)) == int(previews.PER_SECOND)
