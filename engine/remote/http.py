@@ -82,7 +82,7 @@ class Answer:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past the parser's depth: unreadable
             return None
 
 

@@ -184,7 +184,7 @@ class Watch:
         except TimeoutError:
             return
         if message.type is aiohttp.WSMsgType.TEXT:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):
                 self._event(json.loads(message.data))
         elif message.type is aiohttp.WSMsgType.BINARY:
             self._preview(message.data)
@@ -244,7 +244,7 @@ class Watch:
             end = 8 + second
             try:
                 meta = json.loads(frame[8:end])
-            except ValueError:
+            except (ValueError, RecursionError):
                 return
             if isinstance(meta, dict) and meta.get("prompt_id") not in (None, self._current):
                 return

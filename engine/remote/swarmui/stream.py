@@ -156,7 +156,7 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, stream: Stream, idle: flo
         if message.type is aiohttp.WSMsgType.TEXT:
             try:
                 stream.take(json.loads(message.data))
-            except ValueError:
+            except (ValueError, RecursionError):  # unreadable, or nested past any depth
                 continue
         elif message.type is aiohttp.WSMsgType.ERROR:
             if isinstance(message.data, aiohttp.WebSocketError) and (

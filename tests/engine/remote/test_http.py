@@ -213,3 +213,16 @@ async def test_a_redirect_to_another_host_carries_no_credential(
             assert not any(KEY in value for value in call.headers.values())
     finally:
         await elsewhere.stop()
+
+
+async def test_json_nested_past_the_parsers_depth_is_unreadable_not_a_crash(api: FakeApi):
+    async def deep(request: web.Request, body: object) -> web.Response:
+        return web.Response(body=b"[" * 200_000, content_type="application/json")
+
+    api.route("GET", "/thing", deep)
+    remote = client(api)
+    try:
+        answer = await remote.request("GET", "/thing")
+    finally:
+        await remote.close()
+    assert answer.json() is None

@@ -1,4 +1,5 @@
-"""Hostile previews: probed before they are decoded, and a flood of them is skipped."""
+"""Hostile websocket frames: previews probed before they are decoded, a flood of them skipped,
+JSON nested past the parser's depth skipped."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import io
 import struct
 
+import aiohttp
 import pytest
 from PIL import Image
 
@@ -14,7 +16,7 @@ from engine.remote import previews
 from engine.remote.comfyui.api import ComfyApi
 from engine.remote.comfyui.watch import Watch
 from engine.remote.http import RemoteClient
-from engine.remote.swarmui.stream import Stream
+from engine.remote.swarmui.stream import Stream, receive
 
 
 def encoded(size: tuple[int, int], kind: str = "PNG") -> bytes:
@@ -79,3 +81,47 @@ def test_previews_come_again_as_time_passes(monkeypatch: pytest.MonkeyPatch):
     assert sum(gate.image(data) is not None for _ in range(previews.BURST + 5)) == previews.BURST
     now[0] += 1.0
     assert sum(gate.image(data) is not None for _ in range(10)) == int(previews.PER_SECOND)
+
+
+class Socket:
+    """A websocket that hands over the frames it was given, then closes."""
+
+    closed = False
+
+    def __init__(self, *frames: aiohttp.WSMessage) -> None:
+        self.frames = list(frames)
+
+    async def receive(self, *_: object) -> aiohttp.WSMessage:
+        if self.frames:
+            return self.frames.pop(0)
+        return aiohttp.WSMessage(aiohttp.WSMsgType.CLOSED, None, None)
+
+    async def close(self) -> None:
+        self.frames = []
+
+
+def text(data: str) -> aiohttp.WSMessage:
+    return aiohttp.WSMessage(aiohttp.WSMsgType.TEXT, data, None)
+
+
+async def test_a_swarm_message_nested_past_any_depth_is_skipped():
+    client = RemoteClient("swarm", "http://127.0.0.1:1")
+    stream = Stream(1, lambda _: None, client)
+    ws = Socket(text("[" * 200_000), text('{"socket_intention": "close"}'))
+    await receive(ws, stream, 5.0)  # type: ignore[arg-type]
+    assert stream.finished
+
+
+async def test_a_comfyui_event_nested_past_any_depth_is_skipped():
+    api = ComfyApi(RemoteClient("comfy", "http://127.0.0.1:1"))
+    watch = Watch(
+        api, "ws://127.0.0.1:1/ws", {}, lambda _: None, poll_seconds=1.0, max_preview_bytes=2**20
+    )
+    watch.ours.add("ours")
+    watch._ws = Socket(  # type: ignore[assignment]
+        text("[" * 200_000),
+        text('{"type": "execution_success", "data": {"prompt_id": "ours"}}'),
+    )
+    await watch._receive(1.0)
+    await watch._receive(1.0)
+    assert watch.ended == {"ours": "success"}
