@@ -24,7 +24,6 @@ from engine.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from engine.loras import EXTRA_NETWORK
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
@@ -49,6 +48,9 @@ MODES = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.OUTPAINT})
 # Swarm's default creativity for an init image; a mask repaints more, a canvas's padding all.
 DEFAULT_CREATIVITY = {Mode.IMG2IMG: 0.6, Mode.INPAINT: 0.75, Mode.OUTPAINT: 1.0}
 CANCEL_TICK = 0.1
+# Swarm reads <prefix:data> and <prefix[pre-data]:data> (T2IParamInput.ProcessPromptLike): a
+# wider net than EXTRA_NETWORK, which misses <wildcard[2]:name> and <random[1-3]:...>
+SWARM_TAG = re.compile(r"<\w+(?:\[[^\]<>]*\])?:")
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{1,4096}$")
 
 
@@ -215,7 +217,7 @@ class SwarmUIProvider(RemoteProvider):
             ("negative_prompt", resolved.negative_prompt),
         ):
             # Swarm's prompt syntax would load what the tag names, past every check here
-            if tag := EXTRA_NETWORK.search(text):
+            if tag := SWARM_TAG.search(text):
                 raise InvalidRequest(
                     field, tag[0], "no <type:...> tags; LoRAs as <lora:name:weight>"
                 )

@@ -105,6 +105,10 @@ async def test_owner_lists_narrow_what_members_see(api: FakeApi):
         ({"loras": (LoraRef("alex", 12.0),)}, "lora weight", "from -10 to 10"),
         ({"prompt": "a cat <wildcard:animals>"}, "prompt", "no <type:...> tags"),
         ({"negative_prompt": "<embed:bad>"}, "negative", "no <type:...> tags"),
+        # Swarm's tags with a pre-data block: <random[2]:...>, <wildcard[1-3]:...>
+        ({"prompt": "a <wildcard[1-3]:secret-list> cat"}, "prompt", "no <type:...> tags"),
+        ({"prompt": "<setvar[x]:<preset:admin>>"}, "prompt", "no <type:...> tags"),
+        ({"negative_prompt": "<random[2,]:a,b>"}, "negative", "no <type:...> tags"),
         ({"model": "OtherModel"}, "model", "pick one of"),
         (
             {"mode": Mode.IMG2IMG, "init_image": png(), "strength": 1.5},
