@@ -84,7 +84,8 @@ class ComfyApi:
         if answer.status == 400:
             raise self._refusal(data)
         if data.get("node_errors"):
-            log.warning("%s: some outputs will not run: %s", self.name, self._node_errors(data))
+            errors = self.client.scrub("; ".join(self._node_errors(data)))
+            log.warning("%s: some outputs will not run: %s", self.name, errors)
         taken = data.get("prompt_id")
         if not isinstance(taken, str) or not taken:
             raise ProviderError(self.client.say("accepted the workflow without a prompt_id"))

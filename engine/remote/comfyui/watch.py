@@ -94,7 +94,8 @@ class Watch:
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             self._ws = None
             self._reconnect_at = time.monotonic() + self._poll
-            log.info("%s: no websocket (%s); following by polling", self.api.name, err)
+            said = self.api.client.scrub(str(err))  # a handshake error names the URL
+            log.info("%s: no websocket (%s); following by polling", self.api.name, said)
 
     async def until_done(
         self, prompt_id: str, cancel: CancelToken, deadline: float, label: str = ""

@@ -229,7 +229,8 @@ class SwarmApi:
         if reference.startswith("data:"):
             return await asyncio.to_thread(self.client.decode_base64_image, reference)
         if not _VIEW_PATH.match(reference) or ".." in reference.split("/"):
-            log.warning("%s: refused an image reference: %.120r", self.client.provider, reference)
+            said = self.client.scrub(repr(reference[:120]))
+            log.warning("%s: refused an image reference: %s", self.client.provider, said)
             raise ProviderError(self.client.say("sent an image link the bot may not fetch"))
         path = "/" + urllib.parse.quote(reference, safe="/-_.~!$&'()*+,;=:@")
         answer = await self.client.request("GET", path)
