@@ -213,8 +213,17 @@ class RemoteClient:
                 data=dict(form.fields),
                 files=[(name, (filename, data, kind)) for name, filename, data, kind in form.files],
             )
-        response = await self._client.send(request, stream=True)
-        return await read_bounded(response, self.policy.max_body_bytes, self.say)
+        # httpx's timeouts are per read: a server sending a byte now and then (slowloris)
+        # would hold a call for ever. In a run the job's deadline bounds it; outside one
+        # (start, health checks, refreshes) an attempt gets connect + read timeout in all.
+        policy = self.policy
+        whole = policy.connect_timeout + policy.read_timeout if time_left() is None else None
+        try:
+            async with asyncio.timeout(whole):
+                response = await self._client.send(request, stream=True)
+                return await read_bounded(response, policy.max_body_bytes, self.say)
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no whole answer in {whole:g} s", request=request) from None
 
     async def pause(self, attempt: int, retry_after: float | None, status: int = 429) -> None:
         """Back off before another attempt. A Retry-After is honoured in full when it fits in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import struct
 import time
@@ -15,6 +16,7 @@ from engine import (
     ProviderAuthError,
     ProviderError,
     ProviderRejected,
+    ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
@@ -226,3 +228,20 @@ async def test_json_nested_past_the_parsers_depth_is_unreadable_not_a_crash(api:
     finally:
         await remote.close()
     assert answer.json() is None
+
+
+async def test_a_server_trickling_its_answer_outside_a_run_times_out_in_all(api: FakeApi):
+    async def trickle(request: web.Request, body: object) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        while True:  # a byte well within every read timeout, for ever (slowloris)
+            await response.write(b" ")
+            await asyncio.sleep(0.02)
+
+    api.route("GET", "/thing", trickle)
+    remote = client(api, read_timeout=0.4, connect_timeout=0.2, max_retries=0)
+    try:
+        with pytest.raises(ProviderTimeout):
+            await asyncio.wait_for(remote.request("GET", "/thing"), 30)  # a guard, not a measure
+    finally:
+        await remote.close()
