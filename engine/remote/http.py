@@ -215,9 +215,11 @@ class RemoteClient:
             )
         # httpx's timeouts are per read: a server sending a byte now and then (slowloris)
         # would hold a call for ever. In a run the job's deadline bounds it; outside one
-        # (start, health checks, refreshes) an attempt gets connect + read timeout in all.
-        policy = self.policy
-        whole = policy.connect_timeout + policy.read_timeout if time_left() is None else None
+        # (start, health checks, refreshes) or past it (a cancel's clean-up, which may be
+        # shielded from the job's own timeout) an attempt gets connect + read timeout in all.
+        policy, left = self.policy, time_left()
+        in_run = left is not None and left > 0
+        whole = None if in_run else policy.connect_timeout + policy.read_timeout
         try:
             async with asyncio.timeout(whole):
                 response = await self._client.send(request, stream=True)
