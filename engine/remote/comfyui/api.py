@@ -150,13 +150,15 @@ class ComfyApi:
             return None
         entry = data[prompt_id]
         status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+        found = entry.get("outputs") if isinstance(entry.get("outputs"), dict) else {}
         outputs: dict[str, list[FileRef]] = {}
-        for node, output in (entry.get("outputs") or {}).items():
+        for node, output in found.items():
             if isinstance(output, dict) and isinstance(output.get("images"), list):
                 refs = [FileRef.read(item) for item in output["images"]]
                 outputs[str(node)] = [ref for ref in refs if ref is not None]
         error, interrupted = None, False
-        for message in status.get("messages") or ():
+        messages = status.get("messages")
+        for message in messages if isinstance(messages, list) else ():
             if not isinstance(message, list) or len(message) != 2:
                 continue
             event, body = message

@@ -28,6 +28,9 @@ PREVIEW_IMAGE = 1  # binary event types of ComfyUI's server (protocol.BinaryEven
 PREVIEW_IMAGE_WITH_METADATA = 4
 IMAGE_FORMATS = {1: "JPEG", 2: "PNG"}
 TICK = 0.2  # how often a wait looks at the cancel token
+# what one prompt's "executed" events may name: a flood of them is not kept
+MAX_OUTPUT_NODES = 64
+MAX_OUTPUT_IMAGES = 64
 LOST_CHECKS = 3  # checks that find the prompt nowhere before it is called lost
 
 
@@ -222,10 +225,12 @@ class Watch:
                 self._report(value, total)
         elif kind == "executed" and pid is not None:
             output = data.get("output")
-            if isinstance(output, dict) and isinstance(output.get("images"), list):
-                refs = [FileRef.read(item) for item in output["images"]]
-                found = [ref for ref in refs if ref is not None]
-                self.outputs.setdefault(pid, {})[str(data.get("node"))] = found
+            seen = self.outputs.setdefault(pid, {})
+            node = str(data.get("node"))[:64]
+            full = len(seen) >= MAX_OUTPUT_NODES and node not in seen
+            if isinstance(output, dict) and isinstance(output.get("images"), list) and not full:
+                refs = [FileRef.read(item) for item in output["images"][:MAX_OUTPUT_IMAGES]]
+                seen[node] = [ref for ref in refs if ref is not None]
         elif kind == "execution_success" and pid is not None:
             self.ended[pid] = "success"
         elif kind == "execution_error" and pid is not None:

@@ -59,9 +59,9 @@ class Stream:
         if "image" in data:
             self._image(data)
         if isinstance(data.get("discard_indices"), list):
-            self.discarded.update(
-                index for index in data["discard_indices"] if isinstance(index, int)
-            )
+            indices = (_index(index) for index in data["discard_indices"])
+            # only the batch's own: a flood of other numbers would grow the set for ever
+            self.discarded.update(i for i in indices if i is not None and 0 <= i < self.count)
         if data.get("socket_intention") == "close":
             self.finished = True
 

@@ -1,5 +1,5 @@
-"""Hostile websocket frames: previews probed before they are decoded, a flood of them skipped,
-JSON nested past the parser's depth skipped."""
+"""Hostile websocket frames and answers: previews probed before they are decoded and a flood of
+them skipped, JSON nested past the parser's depth skipped, floods of events not kept."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import struct
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from engine.provider import Progress
 from engine.remote import previews
+from engine.remote.comfyui import watch as watch_module
 from engine.remote.comfyui.api import ComfyApi
 from engine.remote.comfyui.watch import Watch
 from engine.remote.http import RemoteClient
 from engine.remote.swarmui.stream import Stream, receive
+from tests.fakes.http_api import FakeApi, json_answer
 
 
 def encoded(size: tuple[int, int], kind: str = "PNG") -> bytes:
@@ -125,3 +128,41 @@ async def test_a_comfyui_event_nested_past_any_depth_is_skipped():
     await watch._receive(1.0)
     await watch._receive(1.0)
     assert watch.ended == {"ours": "success"}
+
+
+def test_swarm_discards_outside_the_batch_are_not_kept():
+    client = RemoteClient("swarm", "http://127.0.0.1:1")
+    stream = Stream(2, lambda _: None, client)
+    stream.take({"discard_indices": [1, *range(5, 100_000)]})
+    assert stream.discarded == {1}
+
+
+def test_a_flood_of_comfyui_executed_events_is_not_kept_past_a_cap():
+    api = ComfyApi(RemoteClient("comfy", "http://127.0.0.1:1"))
+    watch = Watch(
+        api, "ws://127.0.0.1:1/ws", {}, lambda _: None, poll_seconds=1.0, max_preview_bytes=2**20
+    )
+    watch.ours.add("ours")
+    image = {"filename": "a.png", "subfolder": "", "type": "output"}
+    for node in range(1000):
+        output = {"images": [image] * 1000}
+        watch._event(
+            {"type": "executed", "data": {"prompt_id": "ours", "node": node, "output": output}}
+        )
+    assert len(watch.outputs["ours"]) == watch_module.MAX_OUTPUT_NODES
+    assert all(
+        len(refs) <= watch_module.MAX_OUTPUT_IMAGES for refs in watch.outputs["ours"].values()
+    )
+
+
+async def test_a_comfyui_history_of_the_wrong_shapes_reads_as_failed_not_a_crash(api: FakeApi):
+    async def odd(request: web.Request, body: object) -> web.Response:
+        return json_answer({"p1": {"outputs": ["not", "a", "dict"], "status": {"messages": 5}}})
+
+    api.route("GET", "/history/p1", odd)
+    client = RemoteClient("comfy", api.base)
+    try:
+        record = await ComfyApi(client).history("p1")
+    finally:
+        await client.close()
+    assert record is not None and record.outputs == {} and not record.succeeded
