@@ -271,3 +271,14 @@ def test_the_commented_example_in_the_config_builds_with_no_key():
     p = build_provider(options.pop("kind"), ProviderConfig("horde", options))
     assert isinstance(p, HordeProvider) and p.anonymous
     assert p.options.image_host_rules.permits(R2_HOST)
+
+
+async def test_model_names_with_invisible_or_bidirectional_marks_are_left_out(horde: FakeHorde):
+    spoofs = ["Deliberate\u202e", "Delib\u200berate", "Deliberate\u2028@everyone"]
+    horde.models = [
+        *horde.models,
+        *({"name": name, "count": 99, "type": "image"} for name in spoofs),
+    ]
+    p = await started(horde)
+    await p.close()
+    assert p.capabilities.models == ("AlbedoBase XL (SDXL)", "Deliberate", "Deliberate Inpainting")
