@@ -90,10 +90,14 @@ class Watch:
 
     async def _connect(self) -> None:
         assert self._session is not None
+        policy = self.api.client.policy
         try:
-            self._ws = await self._session.ws_connect(
-                self._url, heartbeat=30, max_msg_size=self._max_preview + 64, autoping=True
-            )
+            # a server that takes the connection and never answers the upgrade would hold
+            # the run here, past its deadline: the handshake has a time of its own
+            async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
+                self._ws = await self._session.ws_connect(
+                    self._url, heartbeat=30, max_msg_size=self._max_preview + 64, autoping=True
+                )
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             self._ws = None
             self._reconnect_at = time.monotonic() + self._poll

@@ -175,14 +175,16 @@ class SwarmApi:
         while True:
             attempt += 1
             try:
-                return await self._http.ws_connect(
-                    url,
-                    headers=self._headers,
-                    max_msg_size=self._max_message,
-                    timeout=aiohttp.ClientWSTimeout(
-                        ws_receive=policy.read_timeout, ws_close=policy.connect_timeout
-                    ),
-                )
+                # the upgrade's answer is awaited no longer than any other answer
+                async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
+                    return await self._http.ws_connect(
+                        url,
+                        headers=self._headers,
+                        max_msg_size=self._max_message,
+                        timeout=aiohttp.ClientWSTimeout(
+                            ws_receive=policy.read_timeout, ws_close=policy.connect_timeout
+                        ),
+                    )
             except _Redirected:
                 raise ProviderRejected(
                     self.client.say(

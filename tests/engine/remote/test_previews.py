@@ -3,21 +3,25 @@ them skipped, JSON nested past the parser's depth skipped, floods of events not 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import struct
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 from PIL import Image
 
+from engine.errors import ProviderUnavailable
 from engine.provider import Progress
 from engine.remote import previews
 from engine.remote.comfyui import watch as watch_module
 from engine.remote.comfyui.api import ComfyApi
-from engine.remote.comfyui.watch import Watch
-from engine.remote.http import RemoteClient
+from engine.remote.comfyui.watch import Watch, ws_url
+from engine.remote.http import HttpPolicy, RemoteClient
+from engine.remote.swarmui.api import SwarmApi
 from engine.remote.swarmui.stream import Stream, receive
 from tests.fakes.http_api import FakeApi, json_answer
 
@@ -166,3 +170,49 @@ async def test_a_comfyui_history_of_the_wrong_shapes_reads_as_failed_not_a_crash
     finally:
         await client.close()
     assert record is not None and record.outputs == {} and not record.succeeded
+
+
+@pytest.fixture
+async def silent() -> AsyncIterator[str]:
+    """A server that takes connections and never says a word: no websocket upgrade comes."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    for writer in held:
+        writer.close()
+    server.close()
+
+
+def quick() -> HttpPolicy:
+    return HttpPolicy(connect_timeout=0.2, read_timeout=0.3, max_retries=0)
+
+
+async def test_a_comfyui_websocket_that_never_upgrades_falls_back_to_polling(silent: str):
+    api = ComfyApi(RemoteClient("comfy", silent, policy=quick()))
+    watch = Watch(
+        api, ws_url(silent, "c1"), {}, lambda _: None, poll_seconds=1.0, max_preview_bytes=2**20
+    )
+
+    async def enter() -> None:
+        async with watch:
+            assert watch._ws is None
+
+    await asyncio.wait_for(enter(), 30)  # a guard against a hang, not a measure
+    await api.client.close()
+
+
+async def test_a_swarm_websocket_that_never_upgrades_is_unavailable(silent: str):
+    client = RemoteClient("swarm", silent, policy=quick())
+    swarm = SwarmApi(client, silent, {}, 2**20)
+    try:
+        with pytest.raises(ProviderUnavailable):
+            # a guard against a hang, not a measure
+            await asyncio.wait_for(swarm.connect("GenerateText2ImageWS"), 30)
+    finally:
+        await swarm.close()
+        await client.close()
