@@ -104,7 +104,11 @@ class RemoteClient:
         self.policy = policy
         self._secrets = [secret for secret in secrets if secret]
         register_secret(*self._secrets)
-        self._origin = origin_of(httpx.URL(base_url))
+        url = httpx.URL(base_url)
+        if url.password:  # a password in base_url (httpx sends it as basic auth) is a key too
+            pair = f"{url.username}:{url.password}".encode()
+            register_secret(url.password, base64.b64encode(pair).decode("ascii"))
+        self._origin = origin_of(url)
         # every header the owner's settings add may carry a credential (an ``apikey``, a
         # cookie): httpx itself drops only Authorization when a redirect leaves the host
         self._own_headers = (*(headers or {}), "authorization", "cookie", "proxy-authorization")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import struct
@@ -252,3 +253,11 @@ async def test_a_server_trickling_its_answer_outside_a_run_times_out_in_all(
             await asyncio.wait_for(remote.request("GET", "/thing"), 30)
     finally:
         await remote.close()
+
+
+def test_a_password_in_the_base_url_is_scrubbed_like_a_key():
+    password = "hunter2-in-the-url-9731"
+    remote = RemoteClient("test", f"http://owner:{password}@127.0.0.1:1")
+    token = base64.b64encode(f"owner:{password}".encode()).decode()
+    said = remote.say(f"failed at ws://owner:{password}@127.0.0.1:1/ws (Basic {token})")
+    assert password not in said and token not in said
