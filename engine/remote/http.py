@@ -124,7 +124,10 @@ class RemoteClient:
     async def _own_host_only(self, request: httpx.Request) -> None:
         """Credentials go to the provider's own host only: a request anywhere else (a
         redirect's next hop, an absolute URL an answer named) leaves them behind."""
-        if origin_of(request.url) != self._origin:
+        origin = origin_of(request.url)
+        # http to https on the same host's default ports is the same server (as httpx has it)
+        upgrade = self._origin == ("http", origin[1], 80) and origin[::2] == ("https", 443)
+        if origin != self._origin and not upgrade:
             for name in self._own_headers:
                 request.headers.pop(name, None)
 

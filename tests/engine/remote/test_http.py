@@ -10,6 +10,7 @@ import struct
 import time
 import zlib
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -261,3 +262,15 @@ def test_a_password_in_the_base_url_is_scrubbed_like_a_key():
     token = base64.b64encode(f"owner:{password}".encode()).decode()
     said = remote.say(f"failed at ws://owner:{password}@127.0.0.1:1/ws (Basic {token})")
     assert password not in said and token not in said
+
+
+async def test_credentials_stay_on_an_upgrade_to_https_on_the_same_host_only():
+    sent: list[httpx.Headers] = []
+    remote = RemoteClient("test", "http://api.example", headers={"apikey": KEY})
+    hook = remote._own_host_only
+    for url in ("https://api.example/x", "https://api.example:8443/x", "https://evil.example/x"):
+        request = httpx.Request("GET", url, headers={"apikey": KEY})
+        await hook(request)
+        sent.append(request.headers)
+    await remote.close()
+    assert [headers.get("apikey") for headers in sent] == [KEY, None, None]
