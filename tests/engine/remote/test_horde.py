@@ -25,6 +25,7 @@ from engine import (
 )
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.horde import HordeProvider
+from engine.remote.horde.answers import seed_of
 from engine.remote.horde.options import R2_HOST
 from tests.engine.remote.fake_horde import ANONYMOUS, KEY, STORAGE, FakeHorde
 from tests.fakes.http_api import png
@@ -282,3 +283,9 @@ async def test_model_names_with_invisible_or_bidirectional_marks_are_left_out(ho
     p = await started(horde)
     await p.close()
     assert p.capabilities.models == ("AlbedoBase XL (SDXL)", "Deliberate", "Deliberate Inpainting")
+
+
+@pytest.mark.parametrize("seed", ["²", "9" * 5000, "-1", "12a"])
+def test_a_seed_the_bot_cannot_read_falls_back_to_the_requests(seed: str):
+    request = GenerationRequest("x", seed=7, count=2)
+    assert seed_of({"seed": seed}, request, 1) == 8
