@@ -139,7 +139,12 @@ def _index(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 10:
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.lstrip("-").isdigit()
+        and len(value) < 10
+    ):
         return int(value)
     return None
 

@@ -138,7 +138,9 @@ def test_swarm_discards_outside_the_batch_are_not_kept():
     client = RemoteClient("swarm", "http://127.0.0.1:1")
     stream = Stream(2, lambda _: None, client)
     stream.take({"discard_indices": [1, *range(5, 100_000)]})
-    assert stream.discarded == {1}
+    stream.take({"discard_indices": ["²", "0"], "image": "View/a.png", "batch_index": "¹"})
+    assert stream.discarded == {0, 1}  # "²" is a digit to str.isdigit, not to int()
+    assert not stream.images
 
 
 def test_a_flood_of_comfyui_executed_events_is_not_kept_past_a_cap():
