@@ -221,12 +221,12 @@ class RemoteClient:
                 files=[(name, (filename, data, kind)) for name, filename, data, kind in form.files],
             )
         # httpx's timeouts are per read: a server sending a byte now and then (slowloris)
-        # would hold a call for ever. In a run the job's deadline bounds it; outside one
-        # (start, health checks, refreshes) or past it (a cancel's clean-up, which may be
-        # shielded from the job's own timeout) an attempt gets connect + read timeout in all.
+        # would hold a call for ever. An attempt gets connect + read timeout in all, beyond
+        # what its run has left: the job's own timeout comes first, and a call outside a run
+        # (start, a health check, a refresh) or shielded from the job's timeout (the Horde's
+        # withdraw after a cancel) can't outlive it by more.
         policy, left = self.policy, time_left()
-        in_run = left is not None and left > 0
-        whole = None if in_run else policy.connect_timeout + policy.read_timeout
+        whole = max(left or 0.0, 0.0) + policy.connect_timeout + policy.read_timeout
         try:
             async with asyncio.timeout(whole):
                 response = await self._client.send(request, stream=True)
