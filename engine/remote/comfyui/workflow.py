@@ -86,6 +86,8 @@ def load(name: str, settings: WorkflowSettings) -> Workflow:
         data = json.loads(raw)
     except ValueError as err:
         raise ProviderConfigError(key, str(settings.path), f"a JSON file ({err})") from None
+    except RecursionError:
+        raise ProviderConfigError(key, str(settings.path), "a JSON file nested less deep") from None
     graph = api_graph(data, key, str(settings.path))
     binding = {
         field_name: tuple(Target(*target.split(".", 1)) for target in targets)

@@ -211,6 +211,15 @@ def test_a_workflow_path_that_is_no_regular_file_is_refused_unread(tmp_path: Pat
     assert "regular file" in caught.value.allowed
 
 
+def test_a_workflow_nested_past_the_parsers_depth_is_refused(tmp_path: Path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000)
+    settings = {"path": str(path), "binding": BINDING}
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": settings}}))
+    assert "nested less deep" in caught.value.allowed
+
+
 def test_a_workflow_larger_than_allowed_is_refused(tmp_path: Path):
     path = tmp_path / "big.json"
     path.write_bytes(b" " * (4 * 2**20 + 1))
