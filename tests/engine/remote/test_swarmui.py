@@ -473,7 +473,7 @@ async def test_a_server_that_keeps_the_socket_alive_for_ever_meets_the_deadline(
     p = await provider(api, deadline_seconds=0.5)
     request = p.prepare(GenerationRequest("x", seed=1, width=64, height=64))
     try:
-        with pytest.raises(ProviderTimeout, match="did not finish within 0.5 s"):
+        with pytest.raises(ProviderTimeout, match=r"did not finish within 0\.5 s"):
             # a guard against a hang, not a measure
             await asyncio.wait_for(p.generate(request, lambda _: None, CancelToken()), 30)
     finally:
