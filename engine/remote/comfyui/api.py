@@ -3,6 +3,7 @@ uploads and the output files, each answer checked before it is trusted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -200,7 +201,8 @@ class ComfyApi:
         """An output through the bounded reader, decoded with the bomb guard."""
         query = urlencode({"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type})
         answer = await self.client.request("GET", f"/view?{query}")
-        return self.client.decode_image(answer.body, answer.content_type)
+        # up to 4096×4096 pixels each: decoded off the event loop
+        return await asyncio.to_thread(self.client.decode_image, answer.body, answer.content_type)
 
 
 def execution_error(data: dict[str, Any]) -> str:
