@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.prompt_helper.errors import HelperRefused, HelperTimeout, HelperUnavailable
 from engine.errors import ProviderError, ProviderTimeout
+from engine.redact import scrub
 from engine.remote.http import HttpPolicy, RemoteClient
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _text_of(data: Any) -> str:
     content as a list of parts."""
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        log.warning("The prompt helper's server sent no choices: %.200r", data)
+        log.warning("The prompt helper's server sent no choices: %s", scrub(repr(data)[:200]))
         raise HelperRefused(why=UNREADABLE)
     choice = choices[0]
     message = choice.get("message")

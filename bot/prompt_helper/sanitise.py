@@ -22,6 +22,14 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)]|#{1,6})\s+", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*{1,3}|_{2,3}|~~|`+)")
 _DISCORD_MENTION = re.compile(r"<(?:@[!&]?|#|/[^:>]{1,64}:)\d+>|<a?:\w{1,32}:\d+>")
 _EVERYONE = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
+# a prompt needs no link: a masked one keeps its words, a bare one (an invite, a scheme-less
+# discord.gg/...) goes whole
+_MASKED_LINK = re.compile(r"\[([^\]\n]{0,200})\]\(\s*<?[^)\s]*>?(?:\s+\"[^\"]*\")?\s*\)")
+_LINK = re.compile(
+    r"<?(?:[a-z][a-z0-9+.-]{1,20}://|www\.)\S+|"
+    r"\b(?:discord(?:app)?\.(?:gg|com/invite|io|me|li)|dsc\.gg|invite\.gg)\s*/\s*\S+",
+    re.IGNORECASE,
+)
 _QUOTES = (('"', '"'), ("'", "'"), ("“", "”"), ("„", "“"), ("«", "»"), ("‘", "’"), ("「", "」"))
 
 
@@ -34,6 +42,8 @@ def sanitised(text: str, limit: int) -> str:
         " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") and char != "\n" else char
         for char in text
     )
+    text = _MASKED_LINK.sub(r"\1", text)
+    text = _LINK.sub(" ", text)
     text = _BULLET.sub("", text)
     text = _EMPHASIS.sub("", text)
     text = _DISCORD_MENTION.sub("", text)

@@ -82,7 +82,7 @@ class Answer:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past the parser's depth: unreadable
             return None
 
 
@@ -104,13 +104,32 @@ class RemoteClient:
         self.policy = policy
         self._secrets = [secret for secret in secrets if secret]
         register_secret(*self._secrets)
+        url = httpx.URL(base_url)
+        if url.password:  # a password in base_url (httpx sends it as basic auth) is a key too
+            pair = f"{url.username}:{url.password}".encode()
+            register_secret(url.password, base64.b64encode(pair).decode("ascii"))
+        self._origin = origin_of(url)
+        # every header the owner's settings add may carry a credential (an ``apikey``, a
+        # cookie): httpx itself drops only Authorization when a redirect leaves the host
+        self._own_headers = (*(headers or {}), "authorization", "cookie", "proxy-authorization")
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
             auth=auth,
             timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
             follow_redirects=follow_redirects,
+            event_hooks={"request": [self._own_host_only]},
         )
+
+    async def _own_host_only(self, request: httpx.Request) -> None:
+        """Credentials go to the provider's own host only: a request anywhere else (a
+        redirect's next hop, an absolute URL an answer named) leaves them behind."""
+        origin = origin_of(request.url)
+        # http to https on the same host's default ports is the same server (as httpx has it)
+        upgrade = self._origin == ("http", origin[1], 80) and origin[::2] == ("https", 443)
+        if origin != self._origin and not upgrade:
+            for name in self._own_headers:
+                request.headers.pop(name, None)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -201,8 +220,19 @@ class RemoteClient:
                 data=dict(form.fields),
                 files=[(name, (filename, data, kind)) for name, filename, data, kind in form.files],
             )
-        response = await self._client.send(request, stream=True)
-        return await read_bounded(response, self.policy.max_body_bytes, self.say)
+        # httpx's timeouts are per read: a server sending a byte now and then (slowloris)
+        # would hold a call for ever. An attempt gets connect + read timeout in all, beyond
+        # what its run has left: the job's own timeout comes first, and a call outside a run
+        # (start, a health check, a refresh) or shielded from the job's timeout (the Horde's
+        # withdraw after a cancel) can't outlive it by more.
+        policy, left = self.policy, time_left()
+        whole = max(left or 0.0, 0.0) + policy.connect_timeout + policy.read_timeout
+        try:
+            async with asyncio.timeout(whole):
+                response = await self._client.send(request, stream=True)
+                return await read_bounded(response, policy.max_body_bytes, self.say)
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no whole answer in {whole:g} s", request=request) from None
 
     async def pause(self, attempt: int, retry_after: float | None, status: int = 429) -> None:
         """Back off before another attempt. A Retry-After is honoured in full when it fits in
@@ -271,6 +301,12 @@ class RemoteClient:
         except (binascii.Error, ValueError):
             raise ProviderError(self.say("sent an image that is not valid base64")) from None
         return decode_image(data, self.say)
+
+
+def origin_of(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host (lower case, IDNA) and port, the default port spelt out."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, port
 
 
 async def read_bounded(response: httpx.Response, limit: int, say: Callable[[str], str]) -> Answer:

@@ -256,3 +256,24 @@ async def test_waiting_for_a_free_slot_counts_against_the_time_limit(chat: FakeC
         await helper.close()
     assert all(isinstance(result, HelperTimeout) for result in results)
     assert len(chat.asked) == 1  # the second never reached the server
+
+
+async def test_an_answer_echoing_the_key_is_logged_without_it(
+    chat: FakeChat, caplog: pytest.LogCaptureFixture
+):
+    # a careless proxy that answers with the request's headers instead of choices
+    chat.reply = lambda _messages: {}
+
+    async def echo(request: web.Request, body: Any) -> web.StreamResponse:
+        return json_answer({"headers": {"authorization": request.headers["Authorization"]}})
+
+    chat.route("POST", PATH, echo)
+    caplog.set_level(logging.DEBUG)
+    helper = helper_for(chat)
+    try:
+        with pytest.raises(HelperRefused):
+            await helper.run(Task.ENHANCE, "a fox", user_id=1)
+    finally:
+        await helper.close()
+    assert "no choices" in caplog.text
+    assert KEY not in caplog.text

@@ -102,3 +102,22 @@ def test_other_languages_look_like_they_need_translating(prompt: str):
 )
 def test_english_and_keywords_need_no_translation(prompt: str):
     assert not needs_translation(prompt)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A fox [in the snow](https://evil.example/x) at dawn",
+        "A fox in the snow https://discord.gg/abc at dawn",
+        "A fox in the snow discord.gg/abc at dawn",
+        "A fox in the snow discord.com/invite/abc at dawn",
+        "A fox in the snow <https://evil.example/?q=1> at dawn",
+        "A fox in the snow www.evil.example at dawn",
+        "A fox [in the snow](<javascript:alert(1)>) at dawn",
+    ],
+)
+def test_links_and_invites_never_survive(answer: str):
+    text = sanitised(answer, 500)
+    assert "://" not in text and ".gg" not in text and "invite" not in text
+    assert "evil" not in text and "(" not in text
+    assert text.startswith("A fox") and text.endswith("at dawn")

@@ -3,6 +3,7 @@ uploads and the output files, each answer checked before it is trusted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -84,7 +85,8 @@ class ComfyApi:
         if answer.status == 400:
             raise self._refusal(data)
         if data.get("node_errors"):
-            log.warning("%s: some outputs will not run: %s", self.name, self._node_errors(data))
+            errors = self.client.scrub("; ".join(self._node_errors(data)))
+            log.warning("%s: some outputs will not run: %s", self.name, errors)
         taken = data.get("prompt_id")
         if not isinstance(taken, str) or not taken:
             raise ProviderError(self.client.say("accepted the workflow without a prompt_id"))
@@ -149,13 +151,15 @@ class ComfyApi:
             return None
         entry = data[prompt_id]
         status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+        found = entry.get("outputs") if isinstance(entry.get("outputs"), dict) else {}
         outputs: dict[str, list[FileRef]] = {}
-        for node, output in (entry.get("outputs") or {}).items():
+        for node, output in found.items():
             if isinstance(output, dict) and isinstance(output.get("images"), list):
                 refs = [FileRef.read(item) for item in output["images"]]
                 outputs[str(node)] = [ref for ref in refs if ref is not None]
         error, interrupted = None, False
-        for message in status.get("messages") or ():
+        messages = status.get("messages")
+        for message in messages if isinstance(messages, list) else ():
             if not isinstance(message, list) or len(message) != 2:
                 continue
             event, body = message
@@ -197,7 +201,8 @@ class ComfyApi:
         """An output through the bounded reader, decoded with the bomb guard."""
         query = urlencode({"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type})
         answer = await self.client.request("GET", f"/view?{query}")
-        return self.client.decode_image(answer.body, answer.content_type)
+        # up to 4096×4096 pixels each: decoded off the event loop
+        return await asyncio.to_thread(self.client.decode_image, answer.body, answer.content_type)
 
 
 def execution_error(data: dict[str, Any]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import struct
@@ -21,16 +20,17 @@ from yarl import URL
 from engine.errors import GenerationCancelled, ProviderError, ProviderTimeout
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.remote.comfyui.api import ComfyApi, FileRef, Record, execution_error
-from engine.remote.http import decode_image
+from engine.remote.previews import Previews
 
 log = logging.getLogger(__name__)
 
 PREVIEW_IMAGE = 1  # binary event types of ComfyUI's server (protocol.BinaryEventTypes)
 PREVIEW_IMAGE_WITH_METADATA = 4
 IMAGE_FORMATS = {1: "JPEG", 2: "PNG"}
-MAX_PREVIEW_SIDE = 1024
-PREVIEW_SHOWN = 512
 TICK = 0.2  # how often a wait looks at the cancel token
+# what one prompt's "executed" events may name: a flood of them is not kept
+MAX_OUTPUT_NODES = 64
+MAX_OUTPUT_IMAGES = 64
 LOST_CHECKS = 3  # checks that find the prompt nowhere before it is called lost
 
 
@@ -71,6 +71,7 @@ class Watch:
         self._label = ""
         self.reconnects = 0
         self.resync = False
+        self._previews = Previews(api.client.say, tuple(IMAGE_FORMATS.values()))
 
     async def __aenter__(self) -> Watch:
         self._session = aiohttp.ClientSession(
@@ -89,14 +90,19 @@ class Watch:
 
     async def _connect(self) -> None:
         assert self._session is not None
+        policy = self.api.client.policy
         try:
-            self._ws = await self._session.ws_connect(
-                self._url, heartbeat=30, max_msg_size=self._max_preview + 64, autoping=True
-            )
+            # a server that takes the connection and never answers the upgrade would hold
+            # the run here, past its deadline: the handshake has a time of its own
+            async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
+                self._ws = await self._session.ws_connect(
+                    self._url, heartbeat=30, max_msg_size=self._max_preview + 64, autoping=True
+                )
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
             self._ws = None
             self._reconnect_at = time.monotonic() + self._poll
-            log.info("%s: no websocket (%s); following by polling", self.api.name, err)
+            said = self.api.client.scrub(str(err))  # a handshake error names the URL
+            log.info("%s: no websocket (%s); following by polling", self.api.name, said)
 
     async def until_done(
         self, prompt_id: str, cancel: CancelToken, deadline: float, label: str = ""
@@ -186,7 +192,7 @@ class Watch:
         except TimeoutError:
             return
         if message.type is aiohttp.WSMsgType.TEXT:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):
                 self._event(json.loads(message.data))
         elif message.type is aiohttp.WSMsgType.BINARY:
             self._preview(message.data)
@@ -223,10 +229,12 @@ class Watch:
                 self._report(value, total)
         elif kind == "executed" and pid is not None:
             output = data.get("output")
-            if isinstance(output, dict) and isinstance(output.get("images"), list):
-                refs = [FileRef.read(item) for item in output["images"]]
-                found = [ref for ref in refs if ref is not None]
-                self.outputs.setdefault(pid, {})[str(data.get("node"))] = found
+            seen = self.outputs.setdefault(pid, {})
+            node = str(data.get("node"))[:64]
+            full = len(seen) >= MAX_OUTPUT_NODES and node not in seen
+            if isinstance(output, dict) and isinstance(output.get("images"), list) and not full:
+                refs = [FileRef.read(item) for item in output["images"][:MAX_OUTPUT_IMAGES]]
+                seen[node] = [ref for ref in refs if ref is not None]
         elif kind == "execution_success" and pid is not None:
             self.ended[pid] = "success"
         elif kind == "execution_error" and pid is not None:
@@ -246,14 +254,14 @@ class Watch:
             end = 8 + second
             try:
                 meta = json.loads(frame[8:end])
-            except ValueError:
+            except (ValueError, RecursionError):
                 return
             if isinstance(meta, dict) and meta.get("prompt_id") not in (None, self._current):
                 return
             data = frame[end:]
         else:
             return
-        image = preview_image(data, self.api.client.say)
+        image = self._previews.image(data)
         if image is not None:
             self._report(*self._step, preview=image)
 
@@ -262,17 +270,3 @@ class Watch:
     ) -> None:
         text = " — ".join(part for part in (self._label, message) if part)
         self._progress(Progress(step, total, text, preview))
-
-
-def preview_image(data: bytes, say: Any) -> Image.Image | None:
-    """A preview decoded with the bomb guard, at most ``PREVIEW_SHOWN`` pixels a side;
-    None (and no error: a preview is a nicety) when it can't be read or is too large."""
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if max(probe.size) > MAX_PREVIEW_SIDE or probe.format not in IMAGE_FORMATS.values():
-                return None
-        image = decode_image(data, say)
-    except (ProviderError, OSError, SyntaxError, ValueError):
-        return None
-    image.thumbnail((PREVIEW_SHOWN, PREVIEW_SHOWN))
-    return image

@@ -70,7 +70,12 @@ def load(name: str, settings: WorkflowSettings) -> Workflow:
     """Read and check a workflow file; a problem names ``workflows.NAME.path``."""
     key = f"workflows.{name}.path"
     try:
-        raw = settings.path.read_bytes()
+        # a FIFO or a device (/dev/zero) would hang the start or fill the memory: a file only,
+        # and no more of it than a workflow may hold
+        if not settings.path.is_file():
+            raise ProviderConfigError(key, str(settings.path), "a regular file")
+        with settings.path.open("rb") as file:
+            raw = file.read(MAX_WORKFLOW_BYTES + 1)
     except OSError as err:
         raise ProviderConfigError(
             key, str(settings.path), f"a readable file ({err.strerror})"
@@ -81,6 +86,8 @@ def load(name: str, settings: WorkflowSettings) -> Workflow:
         data = json.loads(raw)
     except ValueError as err:
         raise ProviderConfigError(key, str(settings.path), f"a JSON file ({err})") from None
+    except RecursionError:
+        raise ProviderConfigError(key, str(settings.path), "a JSON file nested less deep") from None
     graph = api_graph(data, key, str(settings.path))
     binding = {
         field_name: tuple(Target(*target.split(".", 1)) for target in targets)

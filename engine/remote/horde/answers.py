@@ -19,7 +19,8 @@ def censored(generation: dict[str, Any]) -> bool:
 
 def seed_of(generation: dict[str, Any], request: GenerationRequest, index: int) -> int | None:
     text = str(generation.get("seed", ""))
-    if text.isdigit() and int(text) <= MAX_SEED:
+    # ASCII digits only ("²".isdigit() holds, int() refuses it), short enough for int()
+    if text.isascii() and text.isdigit() and len(text) <= 20 and int(text) <= MAX_SEED:
         return int(text)
     return request.seeds[index] if request.seed is not None else None
 

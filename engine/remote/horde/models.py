@@ -51,6 +51,8 @@ def _served(entries: list[Any]) -> dict[str, int]:
         name, count = entry.get("name"), entry.get("count")
         if not isinstance(name, str) or name != name.strip() or not _NAME.fullmatch(name):
             continue
+        if not name.isprintable():  # no invisible or bidirectional marks, no line separators
+            continue
         if isinstance(count, int) and not isinstance(count, bool) and count > 0:
             served[name] = count
     return served

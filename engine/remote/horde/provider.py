@@ -339,8 +339,8 @@ class HordeProvider(RemoteProvider):
             if link.startswith(("https://", "http://")):
                 assert self.downloads is not None
                 image = await self.downloads.image(link)
-            else:  # ``r2: false``: the image itself, a base64 WebP
-                image = self.client.decode_base64_image(link)
+            else:  # ``r2: false``: the image itself, a base64 WebP (decoded off the loop)
+                image = await asyncio.to_thread(self.client.decode_base64_image, link)
             images.append(GeneratedImage(image, seed_of(generation, request, index)))
         if withheld:
             log.info("%s: %d of %d images came back censored", self.name, withheld, request.count)

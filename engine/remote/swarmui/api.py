@@ -175,14 +175,16 @@ class SwarmApi:
         while True:
             attempt += 1
             try:
-                return await self._http.ws_connect(
-                    url,
-                    headers=self._headers,
-                    max_msg_size=self._max_message,
-                    timeout=aiohttp.ClientWSTimeout(
-                        ws_receive=policy.read_timeout, ws_close=policy.connect_timeout
-                    ),
-                )
+                # the upgrade's answer is awaited no longer than any other answer
+                async with asyncio.timeout(policy.connect_timeout + policy.read_timeout):
+                    return await self._http.ws_connect(
+                        url,
+                        headers=self._headers,
+                        max_msg_size=self._max_message,
+                        timeout=aiohttp.ClientWSTimeout(
+                            ws_receive=policy.read_timeout, ws_close=policy.connect_timeout
+                        ),
+                    )
             except _Redirected:
                 raise ProviderRejected(
                     self.client.say(
@@ -229,7 +231,8 @@ class SwarmApi:
         if reference.startswith("data:"):
             return await asyncio.to_thread(self.client.decode_base64_image, reference)
         if not _VIEW_PATH.match(reference) or ".." in reference.split("/"):
-            log.warning("%s: refused an image reference: %.120r", self.client.provider, reference)
+            said = self.client.scrub(repr(reference[:120]))
+            log.warning("%s: refused an image reference: %s", self.client.provider, said)
             raise ProviderError(self.client.say("sent an image link the bot may not fetch"))
         path = "/" + urllib.parse.quote(reference, safe="/-_.~!$&'()*+,;=:@")
         answer = await self.client.request("GET", path)

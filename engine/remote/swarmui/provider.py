@@ -16,14 +16,15 @@ from typing import Annotated, Any, Literal
 import aiohttp
 from pydantic import Field
 
+from engine.deadline import time_left
 from engine.errors import (
     GenerationCancelled,
     InvalidRequest,
     ProviderConfigError,
     ProviderError,
+    ProviderTimeout,
     ProviderUnavailable,
 )
-from engine.loras import EXTRA_NETWORK
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 
 MODES = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.OUTPAINT})
 CANCEL_TICK = 0.1
+DEADLINE_MARGIN = 2.0  # seconds before the job's limit that a run gives up (and interrupts)
+# Swarm reads <prefix:data> and <prefix[pre-data]:data> (T2IParamInput.ProcessPromptLike): a
+# wider net than EXTRA_NETWORK, which misses <wildcard[2]:name> and <random[1-3]:...>
+SWARM_TAG = re.compile(r"<\w+(?:\[[^\]<>]*\])?:")
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{1,4096}$")
 
 
@@ -62,6 +67,7 @@ class SwarmOptions(RemoteOptions):
     max_steps: Annotated[int, Field(ge=1, le=500)] = 150
     keep_outputs: bool = False  # False sends donotsave: images come back inline, unsaved
     websocket: bool = True  # False uses POST /API/GenerateText2Image (no progress)
+    deadline_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = 1800.0
 
 
 class SwarmUIProvider(RemoteProvider):
@@ -213,7 +219,7 @@ class SwarmUIProvider(RemoteProvider):
             ("negative_prompt", resolved.negative_prompt),
         ):
             # Swarm's prompt syntax would load what the tag names, past every check here
-            if tag := EXTRA_NETWORK.search(text):
+            if tag := SWARM_TAG.search(text):
                 raise InvalidRequest(
                     field, tag[0], "no <type:...> tags; LoRAs as <lora:name:weight>"
                 )
@@ -250,17 +256,18 @@ class SwarmUIProvider(RemoteProvider):
             scheduler=self.options.scheduler,
             keep_outputs=self.options.keep_outputs,
         )
+        # one deadline over it all: a server may send keep-alives for ever
+        left = time_left()
+        limit = self.options.deadline_seconds
+        limit = limit if left is None else max(0.0, min(limit, left - DEADLINE_MARGIN))
         async with self.api.lease() as lease:
-            if self.options.websocket:
-                try:
-                    kept, discarded = await self._over_websocket(
-                        lease, body, request.count, progress, cancel
-                    )
-                except NoWebsocket:
-                    log.warning("%s: the WebSocket route is refused; using HTTP", self.name)
-                    kept, discarded = await self._over_http(lease, body, progress, cancel)
-            else:
-                kept, discarded = await self._over_http(lease, body, progress, cancel)
+            try:
+                async with asyncio.timeout(limit):
+                    kept, discarded = await self._generated(lease, body, request, progress, cancel)
+            except TimeoutError:  # its work was interrupted on the way out
+                raise ProviderTimeout(
+                    self.client.say(f"did not finish within {limit:g} s")
+                ) from None
             with self.client.submitted():
                 images = [await self.api.image(reference) for _, reference in kept]
         if not images or (len(images) < request.count and not discarded):
@@ -275,6 +282,21 @@ class SwarmUIProvider(RemoteProvider):
             time.perf_counter() - started,
             {"discarded": sorted(discarded)} if discarded else {},
         )
+
+    async def _generated(
+        self,
+        lease: Lease,
+        body: dict[str, Any],
+        request: GenerationRequest,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> tuple[list[tuple[int, str]], set[int]]:
+        if self.options.websocket:
+            try:
+                return await self._over_websocket(lease, body, request.count, progress, cancel)
+            except NoWebsocket:
+                log.warning("%s: the WebSocket route is refused; using HTTP", self.name)
+        return await self._over_http(lease, body, progress, cancel)
 
     async def _over_websocket(
         self,

@@ -6,7 +6,8 @@ into our progress and results: ``status`` and ``backend_status`` say where the r
 
 from __future__ import annotations
 
-import contextlib
+import base64
+import binascii
 import json
 import logging
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ from PIL import Image
 from engine.errors import ProviderError, ProviderTimeout
 from engine.provider import Progress, ProgressCallback
 from engine.remote.http import RemoteClient
+from engine.remote.previews import Previews
 
 log = logging.getLogger(__name__)
 
 MAX_PREVIEW_BYTES = 2 * 2**20  # a preview larger than this is skipped, not decoded
-PREVIEW_SIDE = 512
 MAX_MESSAGE_TEXT = 200
 
 
@@ -40,6 +41,7 @@ class Stream:
     finished: bool = False
     started: bool = False  # the server took the request: something beyond its session check
     _percent: dict[int, float] = field(default_factory=dict)
+    _previews: Previews | None = None
 
     def take(self, data: Any) -> None:
         """Read one message; malformed parts are ignored, as a browser client would."""
@@ -57,9 +59,9 @@ class Stream:
         if "image" in data:
             self._image(data)
         if isinstance(data.get("discard_indices"), list):
-            self.discarded.update(
-                index for index in data["discard_indices"] if isinstance(index, int)
-            )
+            indices = (_index(index) for index in data["discard_indices"])
+            # only the batch's own: a flood of other numbers would grow the set for ever
+            self.discarded.update(i for i in indices if i is not None and 0 <= i < self.count)
         if data.get("socket_intention") == "close":
             self.finished = True
 
@@ -122,11 +124,13 @@ class Stream:
         encoded = text.split(",", 1)[1]
         if len(encoded) > MAX_PREVIEW_BYTES * 4 // 3 + 4:
             return None
-        with contextlib.suppress(ProviderError):
-            image = self.client.decode_base64_image(encoded)
-            image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            return image
-        return None
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if self._previews is None:
+            self._previews = Previews(self.client.say)
+        return self._previews.image(data)
 
 
 def _index(value: Any) -> int | None:
@@ -135,7 +139,12 @@ def _index(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 10:
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.lstrip("-").isdigit()
+        and len(value) < 10
+    ):
         return int(value)
     return None
 
@@ -152,7 +161,7 @@ async def receive(ws: aiohttp.ClientWebSocketResponse, stream: Stream, idle: flo
         if message.type is aiohttp.WSMsgType.TEXT:
             try:
                 stream.take(json.loads(message.data))
-            except ValueError:
+            except (ValueError, RecursionError):  # unreadable, or nested past any depth
                 continue
         elif message.type is aiohttp.WSMsgType.ERROR:
             if isinstance(message.data, aiohttp.WebSocketError) and (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -192,3 +193,37 @@ async def test_the_documented_example_workflow_and_binding_fit_the_server(
     await built.close()
     assert built.unavailable is None and built.left_out() == {}
     assert built.capabilities.models == ("sd15",)
+
+
+@pytest.mark.parametrize("special", ["fifo", "device", "folder"])
+def test_a_workflow_path_that_is_no_regular_file_is_refused_unread(tmp_path: Path, special: str):
+    path = tmp_path / "workflow.json"
+    if special == "fifo":
+        os.mkfifo(path)  # opening it would wait for a writer for ever
+    elif special == "device":
+        path = Path("/dev/zero")  # reading it would never end
+    else:
+        path.mkdir()
+    settings = {"path": str(path), "binding": BINDING}
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": settings}}))
+    assert caught.value.key == "workflows.sd15.path"
+    assert "regular file" in caught.value.allowed
+
+
+def test_a_workflow_nested_past_the_parsers_depth_is_refused(tmp_path: Path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000)
+    settings = {"path": str(path), "binding": BINDING}
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": settings}}))
+    assert "nested less deep" in caught.value.allowed
+
+
+def test_a_workflow_larger_than_allowed_is_refused(tmp_path: Path):
+    path = tmp_path / "big.json"
+    path.write_bytes(b" " * (4 * 2**20 + 1))
+    settings = {"path": str(path), "binding": BINDING}
+    with pytest.raises(ProviderConfigError) as caught:
+        build_provider("comfyui", ProviderConfig("comfy", {"workflows": {"sd15": settings}}))
+    assert "4 MiB at most" in caught.value.allowed

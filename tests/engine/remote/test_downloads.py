@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import socket
+import threading
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from PIL import Image, PngImagePlugin
 from engine import CancelToken, GenerationRequest, OutcomeUnknown, ProviderError
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.apiframe import ApiframeProvider
+from engine.remote.http import RemoteClient
 from engine.remote.openai_compatible import OpenAICompatibleProvider
 from tests.engine.remote.test_apiframe import KEY as APIFRAME_KEY
 from tests.engine.remote.test_apiframe import Apiframe
@@ -287,3 +289,19 @@ async def test_a_failed_download_of_a_paid_image_is_not_submitted_again(
         await run(openai(api, **LOOPBACK_IMAGES))
     assert not caught.value.retryable and len(api.calls("/v1/images/generations")) == 1
     assert len(images.calls("/gone.png")) == 2  # the download itself is retried (max_retries=1)
+
+
+async def test_a_downloaded_image_is_decoded_off_the_event_loop(
+    api: FakeApi, images: FakeApi, monkeypatch: pytest.MonkeyPatch
+):
+    threads: list[threading.Thread] = []
+    decode = RemoteClient.decode_image
+
+    def recording(self: RemoteClient, data: bytes, content_type: str = "") -> Image.Image:
+        threads.append(threading.current_thread())
+        return decode(self, data, content_type)
+
+    monkeypatch.setattr(RemoteClient, "decode_image", recording)
+    returning(api, f"{images.base}/cdn/0.png")
+    await run(openai(api, **LOOPBACK_IMAGES))
+    assert threads and all(thread is not threading.main_thread() for thread in threads)

@@ -25,6 +25,7 @@ from engine import (
 )
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.horde import HordeProvider
+from engine.remote.horde.answers import seed_of
 from engine.remote.horde.options import R2_HOST
 from tests.engine.remote.fake_horde import ANONYMOUS, KEY, STORAGE, FakeHorde
 from tests.fakes.http_api import png
@@ -272,3 +273,20 @@ def test_the_commented_example_in_the_config_builds_with_no_key():
     p = build_provider(options.pop("kind"), ProviderConfig("horde", options))
     assert isinstance(p, HordeProvider) and p.anonymous
     assert p.options.image_host_rules.permits(R2_HOST)
+
+
+async def test_model_names_with_invisible_or_bidirectional_marks_are_left_out(horde: FakeHorde):
+    spoofs = ["Deliberate\u202e", "Delib\u200berate", "Deliberate\u2028@everyone"]
+    horde.models = [
+        *horde.models,
+        *({"name": name, "count": 99, "type": "image"} for name in spoofs),
+    ]
+    p = await started(horde)
+    await p.close()
+    assert p.capabilities.models == ("AlbedoBase XL (SDXL)", "Deliberate", "Deliberate Inpainting")
+
+
+@pytest.mark.parametrize("seed", ["²", "9" * 5000, "-1", "12a"])
+def test_a_seed_the_bot_cannot_read_falls_back_to_the_requests(seed: str):
+    request = GenerationRequest("x", seed=7, count=2)
+    assert seed_of({"seed": seed}, request, 1) == 8

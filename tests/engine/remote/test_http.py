@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import email.utils
 import struct
 import time
 import zlib
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -15,6 +19,7 @@ from engine import (
     ProviderAuthError,
     ProviderError,
     ProviderRejected,
+    ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
@@ -179,3 +184,92 @@ def test_a_decompression_bomb_is_called_too_large_not_a_non_image(side: int):
     assert "too large to open" in caught.value.user_message
     assert "not an image" not in caught.value.user_message
     assert ". (" not in caught.value.user_message
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"apikey": KEY},  # the AI Horde's header
+        {"Cookie": f"swarm_user_token={KEY}"},
+        {"Authorization": f"Bearer {KEY}"},
+    ],
+)
+async def test_a_redirect_to_another_host_carries_no_credential(
+    api: FakeApi, headers: dict[str, str]
+):
+    elsewhere = FakeApi()  # same address, another port: another origin
+    await elsewhere.start()
+    try:
+        ok(elsewhere)
+
+        async def away(request: web.Request, body: object) -> web.Response:
+            return web.Response(status=302, headers={"Location": f"{elsewhere.base}/thing"})
+
+        api.route("GET", "/thing", away)
+        remote = RemoteClient("test", api.base, headers=headers, secrets=[KEY])
+        try:
+            await remote.request("GET", "/thing")
+            await remote.request("GET", f"{elsewhere.base}/thing")  # an absolute URL
+        finally:
+            await remote.close()
+        assert api.calls("/thing")[0].headers.get(next(iter(headers))) is not None
+        assert len(elsewhere.calls("/thing")) == 2
+        for call in elsewhere.calls("/thing"):
+            assert not any(KEY in value for value in call.headers.values())
+    finally:
+        await elsewhere.stop()
+
+
+async def test_json_nested_past_the_parsers_depth_is_unreadable_not_a_crash(api: FakeApi):
+    async def deep(request: web.Request, body: object) -> web.Response:
+        return web.Response(body=b"[" * 200_000, content_type="application/json")
+
+    api.route("GET", "/thing", deep)
+    remote = client(api)
+    try:
+        answer = await remote.request("GET", "/thing")
+    finally:
+        await remote.close()
+    assert answer.json() is None
+
+
+@pytest.mark.parametrize("run_left", [None, -1.0, 0.5])
+async def test_a_server_trickling_its_answer_times_out_in_all(api: FakeApi, run_left: float | None):
+    async def trickle(request: web.Request, body: object) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        while True:  # a byte well within every read timeout, for ever (slowloris)
+            await response.write(b" ")
+            await asyncio.sleep(0.02)
+
+    api.route("GET", "/thing", trickle)
+    remote = client(api, read_timeout=0.4, connect_timeout=0.2, max_retries=0)
+    try:
+        # outside a run; past one (a clean-up after the job's time ran out); within one, but
+        # shielded from the job's own timeout (the Horde's withdraw after a cancel)
+        run = contextlib.nullcontext() if run_left is None else run_within(run_left)
+        with run, pytest.raises(ProviderTimeout):
+            # a guard against a hang, not a measure
+            await asyncio.wait_for(remote.request("GET", "/thing"), 30)
+    finally:
+        await remote.close()
+
+
+def test_a_password_in_the_base_url_is_scrubbed_like_a_key():
+    password = "hunter2-in-the-url-9731"
+    remote = RemoteClient("test", f"http://owner:{password}@127.0.0.1:1")
+    token = base64.b64encode(f"owner:{password}".encode()).decode()
+    said = remote.say(f"failed at ws://owner:{password}@127.0.0.1:1/ws (Basic {token})")
+    assert password not in said and token not in said
+
+
+async def test_credentials_stay_on_an_upgrade_to_https_on_the_same_host_only():
+    sent: list[httpx.Headers] = []
+    remote = RemoteClient("test", "http://api.example", headers={"apikey": KEY})
+    hook = remote._own_host_only
+    for url in ("https://api.example/x", "https://api.example:8443/x", "https://evil.example/x"):
+        request = httpx.Request("GET", url, headers={"apikey": KEY})
+        await hook(request)
+        sent.append(request.headers)
+    await remote.close()
+    assert [headers.get("apikey") for headers in sent] == [KEY, None, None]

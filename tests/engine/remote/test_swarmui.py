@@ -22,6 +22,7 @@ from engine import (
     Progress,
     ProviderError,
     ProviderRejected,
+    ProviderTimeout,
     ProviderUnavailable,
 )
 from engine.errors import ProviderConfigError
@@ -105,6 +106,10 @@ async def test_owner_lists_narrow_what_members_see(api: FakeApi):
         ({"loras": (LoraRef("alex", 12.0),)}, "lora weight", "from -10 to 10"),
         ({"prompt": "a cat <wildcard:animals>"}, "prompt", "no <type:...> tags"),
         ({"negative_prompt": "<embed:bad>"}, "negative", "no <type:...> tags"),
+        # Swarm's tags with a pre-data block: <random[2]:...>, <wildcard[1-3]:...>
+        ({"prompt": "a <wildcard[1-3]:secret-list> cat"}, "prompt", "no <type:...> tags"),
+        ({"prompt": "<setvar[x]:<preset:admin>>"}, "prompt", "no <type:...> tags"),
+        ({"negative_prompt": "<random[2,]:a,b>"}, "negative", "no <type:...> tags"),
         ({"model": "OtherModel"}, "model", "pick one of"),
         (
             {"mode": Mode.IMG2IMG, "init_image": png(), "strength": 1.5},
@@ -450,3 +455,27 @@ async def test_settings_naming_nothing_the_server_has_make_it_unavailable(api: F
     assert p.unavailable is not None and "no scheduler 'nope' (it has normal, karras)" in (
         p.unavailable
     )
+
+
+async def test_a_server_that_keeps_the_socket_alive_for_ever_meets_the_deadline(api: FakeApi):
+    swarm = SwarmUI(api)
+
+    async def forever(request: web.Request, body: Any) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive_json()
+        while not ws.closed:  # queued, and queued, and queued...
+            await ws.send_json({"status": {"waiting_gens": 1, "live_gens": 0}})
+            await asyncio.sleep(0.02)
+        return ws
+
+    api.route("GET", WS, forever)
+    p = await provider(api, deadline_seconds=0.5)
+    request = p.prepare(GenerationRequest("x", seed=1, width=64, height=64))
+    try:
+        with pytest.raises(ProviderTimeout, match=r"did not finish within 0\.5 s"):
+            # a guard against a hang, not a measure
+            await asyncio.wait_for(p.generate(request, lambda _: None, CancelToken()), 30)
+    finally:
+        await p.close()
+    assert swarm.interrupts  # its work is stopped on the server too
