@@ -35,7 +35,13 @@ from engine.remote.a1111_controlnet import (
 )
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient, png_base64
-from engine.remote.inputs import canvas_size, fresh_png, paint_mask, png_bytes
+from engine.remote.inputs import (
+    canvas_size,
+    fresh_png,
+    paint_mask,
+    png_bytes,
+    refuse_prompt_tags,
+)
 from engine.types import (
     IMAGE_MODES,
     MASK_MODES,
@@ -203,15 +209,7 @@ class A1111Provider(RemoteProvider):
         if request.mode in MASK_MODES:
             request = canvas_size(request, self.capabilities.size_multiple)
         resolved = super().prepare(request)
-        for field, text in (
-            ("prompt", resolved.prompt),
-            ("negative_prompt", resolved.negative_prompt),
-        ):
-            # The web UI would act on any <type:args> left in the text, past every check here.
-            if tag := EXTRA_NETWORK.search(text):
-                raise InvalidRequest(
-                    field, tag[0], "no <type:...> tags; LoRAs as <lora:name:weight>"
-                )
+        refuse_prompt_tags(resolved, EXTRA_NETWORK)
         for lora in resolved.loras:
             if lora.name not in self._loras:
                 allowed = ", ".join(self._loras) or "none: no LoRA is installed"

@@ -26,8 +26,8 @@ from engine.remote.http import (
     Answer,
     RemoteClient,
     read_bounded,
-    retry_after_of,
 )
+from engine.remote.wording import retry_after_of
 
 log = logging.getLogger(__name__)
 

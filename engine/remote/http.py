@@ -8,18 +8,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import email.utils
 import io
 import json
 import logging
-import math
 import random
-import re
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 import httpx
@@ -36,6 +31,7 @@ from engine.errors import (
     RateLimited,
 )
 from engine.redact import register_secret, scrub
+from engine.remote.wording import message_suffix, provider_messages, retry_after_of
 
 log = logging.getLogger(__name__)
 
@@ -258,12 +254,12 @@ class RemoteClient:
 
     def error_for(self, answer: Answer, retry_after: float | None = None) -> ProviderError:
         """The typed error for a refused answer, with the provider's own message."""
-        detail = self.say(f"answered {answer.status}" + _message_in(answer))
+        detail = self.say(f"answered {answer.status}" + message_suffix(answer))
         if answer.status in (401, 403):
             return ProviderAuthError(
                 self.say(
                     f"refused the bot's API key or password (answered {answer.status}"
-                    f"{_message_in(answer)}); the bot's owner has to fix it"
+                    f"{message_suffix(answer)}); the bot's owner has to fix it"
                 ),
                 status=answer.status,
             )
@@ -271,7 +267,7 @@ class RemoteClient:
             return RateLimited(detail, retry_after=retry_after)
         if answer.status >= 500 or answer.status == 408:
             return ProviderUnavailable(detail, status=answer.status)
-        return ProviderRejected(detail, messages=_messages(answer), status=answer.status)
+        return ProviderRejected(detail, messages=provider_messages(answer), status=answer.status)
 
     def say(self, text: str) -> str:
         # the text may end in the provider's own full stop: one is enough
@@ -355,67 +351,3 @@ def png_base64(image: Image.Image) -> str:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def retry_after_of(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date); None when it
-    is absent or unreadable, so that the normal backoff applies."""
-    value = str(headers.get("retry-after", "")).strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            log.info("Ignoring an unreadable Retry-After header: %.40r", value)
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        log.info("Ignoring an unreadable Retry-After header: %.40r", value)
-        return None
-    return max(0.0, seconds)
-
-
-def _messages(answer: Answer) -> tuple[str, ...]:
-    """The provider's own words in an error body: ``msg``, ``message``, ``detail``, ``error``
-    and ``errors`` as text, as ``{message}`` or as FastAPI's list of ``{loc, msg}``. An empty
-    text, an exception's bare class name (A1111's ``error``) and a text already said in other
-    words (A1111's ``errors`` repeats ``detail`` as "404: detail") are left out."""
-    data = answer.json()
-    if not isinstance(data, dict):
-        return ()
-    found: list[str] = []
-    for key in ("msg", "message", "detail", "errors", "error"):
-        for raw in _texts(data.get(key)):
-            text = " ".join(raw.split())
-            if not text or any(text in seen or seen in text for seen in found):
-                continue
-            if key == "error" and found and _CLASS_NAME.fullmatch(text):
-                continue
-            found.append(text)
-    return tuple(found)
-
-
-_CLASS_NAME = re.compile(r"[A-Za-z_][\w.]*(Error|Exception)")
-
-
-def _texts(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict) and isinstance(value.get("message"), str):
-        return [value["message"]]
-    if isinstance(value, dict) and isinstance(value.get("msg"), str):
-        loc = [str(part) for part in value.get("loc") or () if part != "body"]
-        return [(".".join(loc) + ": " if loc else "") + value["msg"]]
-    if isinstance(value, list):
-        return [text for item in value[:20] for text in _texts(item)]
-    return []
-
-
-def _message_in(answer: Answer) -> str:
-    messages = _messages(answer)
-    return ": " + "; ".join(text.rstrip(".") for text in messages)[:500] if messages else ""

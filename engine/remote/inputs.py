@@ -5,6 +5,7 @@ the bot (no member's metadata, no second frame, nothing a decoder was not asked 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 from PIL import Image
@@ -15,6 +16,15 @@ from engine.types import MASK_MODES, GenerationRequest, Mode
 
 PAINT_THRESHOLD = 128
 """A mask pixel at least this bright is painted; darker ones are kept."""
+
+
+def refuse_prompt_tags(request: GenerationRequest, tag: re.Pattern[str]) -> None:
+    """Refuse a prompt or negative prompt holding a tag of the backend's own prompt syntax
+    (``<lora:...>``, ``<wildcard:...>``): the backend would load what the tag names, past
+    every check here."""
+    for field, text in (("prompt", request.prompt), ("negative_prompt", request.negative_prompt)):
+        if found := tag.search(text):
+            raise InvalidRequest(field, found[0], "no <type:...> tags; LoRAs as <lora:name:weight>")
 
 
 def image_size(data: bytes, field: str = "image") -> tuple[int, int]:

@@ -26,7 +26,8 @@ from engine.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from engine.remote.http import RETRY_STATUSES, RemoteClient, retry_after_of
+from engine.remote.http import RETRY_STATUSES, RemoteClient
+from engine.remote.wording import retry_after_of
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.registry import ProviderConfig
 from engine.remote.base import RemoteOptions, RemoteProvider, parse
 from engine.remote.http import RemoteClient
-from engine.remote.inputs import canvas_size
+from engine.remote.inputs import canvas_size, refuse_prompt_tags
 from engine.remote.swarmui.api import EXPIRED, Lease, NoWebsocket, SwarmApi, swarm_error
 from engine.remote.swarmui.body import request_body
 from engine.remote.swarmui.catalog import Catalog, plain_model_name, read_catalog
@@ -214,15 +214,7 @@ class SwarmUIProvider(RemoteProvider):
         if request.mode in MASK_MODES:
             request = canvas_size(request, self.capabilities.size_multiple)
         resolved = super().prepare(request)
-        for field, text in (
-            ("prompt", resolved.prompt),
-            ("negative_prompt", resolved.negative_prompt),
-        ):
-            # Swarm's prompt syntax would load what the tag names, past every check here
-            if tag := SWARM_TAG.search(text):
-                raise InvalidRequest(
-                    field, tag[0], "no <type:...> tags; LoRAs as <lora:name:weight>"
-                )
+        refuse_prompt_tags(resolved, SWARM_TAG)
         catalog = self.catalog or Catalog()
         checks: list[tuple[str, float | None, str]] = [
             ("guidance", resolved.guidance, "cfgscale"),
