@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.deliveries import ResultSink
 from bot.errors import Refusal
+from bot.i18n import discord_time, locale_of, t
 from bot.retention import Retention
 from bot.runtime import JobRunner, Runtime
 from engine import EngineError
@@ -101,15 +102,21 @@ class Tree(discord.app_commands.CommandTree["ImageBot"]):
         if isinstance(error, Replayed):
             return
         original = getattr(error, "original", error)
-        if isinstance(original, Refusal | EngineError):
+        locale = locale_of(interaction)
+        if isinstance(original, Refusal):
+            await _tell(interaction, original.worded(discord_time, locale))
+            return
+        if isinstance(original, EngineError):
             await _tell(interaction, original.user_message)
             return
         if isinstance(error, discord.app_commands.CheckFailure):
-            await _tell(interaction, str(error) or "You can't use this command here.")
+            await _tell(interaction, str(error) or t(locale, "You can't use this command here."))
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         log.error("Command %s failed", command, exc_info=error)
-        await _tell(interaction, "Something went wrong on our side; nothing was charged.")
+        await _tell(
+            interaction, t(locale, "Something went wrong on our side; nothing was charged.")
+        )
 
 
 async def _tell(interaction: discord.Interaction[Any], text: str) -> None:

@@ -17,6 +17,7 @@ from discord.ext import commands
 from PIL import Image
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import answer, explain, private_delivery, runtime_of
@@ -77,7 +78,7 @@ class Edit(commands.Cog):
                 interaction, images, instruction, model, strength
             )
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue(interaction, request, provider=provider, private=private)
 
@@ -98,7 +99,7 @@ class Edit(commands.Cog):
             private = await private_delivery(interaction)
             self._pick(None)  # refuse before the modal where no model edits
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
 
         async def submit(submitted: discord.Interaction[Any], instruction: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from cogs.common import answer, bot_of, explain
 from cogs.results.buttons.base import defer
 from engine import EngineError
@@ -68,7 +69,7 @@ class ReferenceModal(discord.ui.Modal, title="Use as reference"):
         try:
             await self.submit(interaction, self.prompt.value.strip(), kind, self.weight.value)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
 
 
 class PoseModal(discord.ui.Modal, title="Use as pose"):
@@ -85,4 +86,4 @@ class PoseModal(discord.ui.Modal, title="Use as pose"):
         try:
             await self.submit(interaction, self.prompt.value.strip())
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))

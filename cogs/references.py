@@ -14,6 +14,7 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, private_delivery, runtime_of
@@ -99,7 +100,7 @@ class References(commands.Cog):
                 reference_images=images,
             )
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue(interaction, request, provider=provider, private=private)
 
@@ -128,7 +129,7 @@ class References(commands.Cog):
             if not able_references(self.catalogue, None, 1):
                 raise Refusal("No model on this bot can follow reference images.")
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
 
         async def submit(
@@ -157,7 +158,7 @@ class References(commands.Cog):
             if not able_controls(self.catalogue, ControlKind.POSE):
                 raise Refusal("No model on this bot can follow a pose.")
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
 
         async def submit(submitted: discord.Interaction[Any], prompt: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,44 @@ def tn(locale: object, singular: str, plural: str, count: int, /, **values: Any)
     """The form of a message for ``count`` (``count`` is also a placeholder)."""
     text = catalogue(language_of(locale)).ngettext(singular, plural, count)
     return text.format(count=count, **values)
+
+
+def discord_time(timestamp: float) -> str:
+    """A moment as Discord shows it to each reader, in their language and zone: "in 3 hours
+    (6 December 2026 18:00)"."""
+    return f"<t:{int(timestamp)}:R> (<t:{int(timestamp)}:f>)"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message chosen before the reader's language is known (an error raised deep in the
+    bot): rendered with ``in_(locale)``; ``str()`` is its English form, for logs."""
+
+    message: str
+    plural: str | None = None
+    count: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def in_(self, locale: object) -> str:
+        if self.plural is None or self.count is None:
+            return t(locale, self.message, **self.values)
+        return tn(locale, self.message, self.plural, self.count, **self.values)
+
+    def __str__(self) -> str:
+        return self.in_(ENGLISH)
+
+
+def lazy_t(message: str, /, **values: Any) -> Text:
+    """``t`` for a message whose reader is not known yet."""
+    return Text(message, values=values)
+
+
+def lazy_tn(singular: str, plural: str, count: int, /, **values: Any) -> Text:
+    """``tn`` for a message whose reader is not known yet."""
+    return Text(singular, plural, count, values)
+
+
+def worded(locale: object, text: str | Text) -> str:
+    """``text`` for the reader: a ``Text`` in their language; a plain string (already worded,
+    or a provider's own words) as it is."""
+    return text.in_(locale) if isinstance(text, Text) else text

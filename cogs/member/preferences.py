@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
+from bot.i18n import locale_of, t
 from cogs.common import answer, clip, explain, runtime_of
 from cogs.imagine import Imagine
 from engine import EngineError, InvalidRequest
@@ -44,10 +45,11 @@ class Preferences(commands.Cog):
         reset: bool = False,
     ) -> None:
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         user = interaction.user.id
         if reset:
             await runtime.members.clear_preferences(user)
-            await answer(interaction, "Your defaults are cleared.")
+            await answer(interaction, t(locale, "Your defaults are cleared."))
             return
         current = await runtime.members.preferences(user)
         changes: dict[str, Any] = {}
@@ -61,7 +63,7 @@ class Preferences(commands.Cog):
                         raise InvalidRequest(field, value, "a multiple of 8")
                     changes[field] = value
         except EngineError as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale))
             return
         if negative is not None:
             changes["negative_prompt"] = negative or None
@@ -71,16 +73,21 @@ class Preferences(commands.Cog):
             current = dataclasses.replace(current, **changes)
             await runtime.members.save_preferences(user, current)
         size = (
-            f"{current.width or 'auto'}×{current.height or 'auto'}"
+            f"{current.width or t(locale, 'auto')}×{current.height or t(locale, 'auto')}"
             if current.width or current.height
-            else "the model's default"
+            else t(locale, "the model's default")
         )
-        text = (
-            f"{'Saved. ' if changes else ''}Your defaults: model "
-            f"`{current.model or 'the server default'}`, size {size}, negative prompt "
-            f"`{clip(current.negative_prompt or 'none', 200)}`, private delivery "
-            f"{'on' if current.private_delivery else 'off'}."
+        text = t(
+            locale,
+            "Your defaults: model `{model}`, size {size}, negative prompt `{negative}`, "
+            "private delivery {private}.",
+            model=current.model or t(locale, "the server default"),
+            size=size,
+            negative=clip(current.negative_prompt or t(locale, "none"), 200),
+            private=t(locale, "on") if current.private_delivery else t(locale, "off"),
         )
+        if changes:
+            text = t(locale, "Saved.") + " " + text
         await answer(interaction, text)
 
     @settings_command.autocomplete("model")

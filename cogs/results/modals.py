@@ -12,6 +12,7 @@ from bot.canvas.errors import CanvasError
 from bot.canvas.outpaint import MAX_ZOOM, MIN_ZOOM
 from bot.canvas.outpaint import zoom_factor as canvas_zoom
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from bot.jobs import Job
 from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
@@ -90,7 +91,7 @@ class InstructionModal(discord.ui.Modal, title="Edit image"):
         try:
             await self.submit(interaction, self.instruction.value.strip())
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
 
 
 class ZoomModal(discord.ui.Modal, title="Custom Zoom"):

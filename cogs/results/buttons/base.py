@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from bot.jobs import Job, StoredImage
 from bot.retention import ResultExpired, images_expired, input_expired
 from cogs.common import answer, bot_of, explain, runtime_of
@@ -103,7 +104,7 @@ class JobButton(
         try:
             await handler(interaction, self.action, self.job_id, self.index, self.option)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
 
 
 async def owned_job(interaction: discord.Interaction[Any], job_id: int, *, generation: bool) -> Job:

@@ -12,6 +12,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from cogs.common import answer, bot_of, explain
 from engine import EngineError
 
@@ -57,7 +58,7 @@ async def on_form(interaction: discord.Interaction[Any]) -> None:
     try:
         await handler(interaction, int(match[2]), int(match[3]), dict(fields(data)))
     except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
+        await answer(interaction, explain(err, locale_of(interaction)))
 
 
 def fields(data: Any) -> Iterator[tuple[str, str]]:

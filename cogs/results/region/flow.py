@@ -16,6 +16,7 @@ import discord
 
 from bot.canvas import regions
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from cogs.common import answer, bot_of, explain
 from cogs.results.buttons.base import JobButton, defer, handles
 from cogs.results.region.common import checked_job, pending_masks, source_of
@@ -133,4 +134,4 @@ class RegionSelect(
             await defer(interaction)
             await preview_preset(interaction, self.job_id, self.index, values[0])
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))

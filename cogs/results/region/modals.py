@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from cogs.common import answer, bot_of, explain
 from cogs.results.buttons.base import defer
 from cogs.results.region.confirm import repaint
@@ -33,7 +34,7 @@ async def _answered(interaction: discord.Interaction[Any], step: Awaitable[None]
     try:
         await step
     except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
+        await answer(interaction, explain(err, locale_of(interaction)))
 
 
 class UploadMaskModal(discord.ui.Modal, title="Vary (Region): upload a mask"):
