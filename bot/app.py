@@ -12,7 +12,7 @@ import yarl
 from discord.ext import commands
 
 from bot.deliveries import ResultSink
-from bot.errors import Refusal
+from bot.errors import Refusal, in_words
 from bot.i18n import discord_time, locale_of, t
 from bot.retention import Retention
 from bot.runtime import JobRunner, Runtime
@@ -103,11 +103,8 @@ class Tree(discord.app_commands.CommandTree["ImageBot"]):
             return
         original = getattr(error, "original", error)
         locale = locale_of(interaction)
-        if isinstance(original, Refusal):
-            await _tell(interaction, original.worded(discord_time, locale))
-            return
-        if isinstance(original, EngineError):
-            await _tell(interaction, original.user_message)
+        if isinstance(original, Refusal | EngineError):
+            await _tell(interaction, in_words(original, discord_time, locale))
             return
         if isinstance(error, discord.app_commands.CheckFailure):
             await _tell(interaction, str(error) or t(locale, "You can't use this command here."))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.i18n import ENGLISH, Text, lazy_t, lazy_tn, t, tn, worded
+from engine.errors import EngineError, InvalidRequest
 
 
 class BotError(Exception):
@@ -118,7 +119,7 @@ class CooldownActive(Refusal):
         return t(
             locale,
             "Please wait: one job every {seconds} s; you can ask again {when}.",
-            seconds=f"{self.cooldown:g}",
+            seconds=format(self.cooldown, "g"),
             when=when(self.retry_at),
         )
 
@@ -245,3 +246,40 @@ class StorageUnavailable(Refusal):
                 "queued or charged."
             )
         )
+
+
+class InvalidOption(InvalidRequest):
+    """An ``InvalidRequest`` raised by the bot, its advice a ``Text`` (``lazy_t``) so the
+    member reads it in their language."""
+
+    def __init__(self, field: str, value: object, advice: Text) -> None:
+        super().__init__(field, value, str(advice))
+        self.advice = advice
+
+
+def in_words(
+    error: Refusal | EngineError, when: Callable[[float], str], locale: object = ENGLISH
+) -> str:
+    """An expected error in a member's words and language. An engine error's own words are
+    English (a provider's, or the engine's); an invalid option is framed in the member's
+    language, with its advice translated where the catalogue has it."""
+    if isinstance(error, Refusal):
+        return error.worded(when, locale)
+    if isinstance(error, InvalidRequest):
+        advice = error.advice if isinstance(error, InvalidOption) else error.allowed
+        allowed = worded(locale, advice).rstrip(".")
+        if error.value is None:
+            return t(locale, "`{field}`: {allowed}.", field=error.field, allowed=allowed)
+        return t(
+            locale,
+            "`{field}` can't be {value}: {allowed}.",
+            field=error.field,
+            value=_shown(error.value),
+            allowed=allowed,
+        )
+    return error.user_message
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

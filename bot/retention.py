@@ -45,7 +45,7 @@ class ResultExpired(Refusal):
                 "Job #{job} has expired: this bot keeps results for {days} days, so its images "
                 "are gone.",
                 job=job_id,
-                days=f"{keep_days:g}",
+                days=format(keep_days, "g"),
             )
             if keep_days > 0
             else lazy_t("Job #{job} has expired: its images are no longer stored.", job=job_id)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot.errors import Refusal
+from bot.errors import Refusal, in_words
 from bot.i18n import ENGLISH, discord_time, locale_of, t
 from bot.jobs import Requester
 from engine import EngineError
@@ -144,10 +144,8 @@ def token_alive(target: dict[str, Any], now: float | None = None) -> bool:
 
 def explain(error: Exception, locale: object = ENGLISH) -> str:
     """An expected error in a member's words and language (``locale_of(interaction)``)."""
-    if isinstance(error, Refusal):
-        return error.worded(discord_time, locale)
-    if isinstance(error, EngineError):
-        return error.user_message
+    if isinstance(error, Refusal | EngineError):
+        return in_words(error, discord_time, locale)
     raise error
 
 

@@ -236,7 +236,7 @@ def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> 
                 "{model} has no edit mode, so this is a variation of your image (img2img at "
                 "strength {strength}) steered by the instruction.",
                 model=clip(job.model, 200),
-                strength=f"{request.strength or 0:g}",
+                strength=format(request.strength or 0, "g"),
             ),
             inline=False,
         )

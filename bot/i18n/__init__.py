@@ -121,6 +121,7 @@ def lazy_tn(singular: str, plural: str, count: int, /, **values: Any) -> Text:
 
 
 def worded(locale: object, text: str | Text) -> str:
-    """``text`` for the reader: a ``Text`` in their language; a plain string (already worded,
-    or a provider's own words) as it is."""
-    return text.in_(locale) if isinstance(text, Text) else text
+    """``text`` for the reader: a ``Text`` in their language; a plain string translated where
+    it is a message of the catalogue (a literal ``Refusal("...")``), else as it is (already
+    worded, or a provider's own words)."""
+    return text.in_(locale) if isinstance(text, Text) else t(locale, text)

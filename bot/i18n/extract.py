@@ -26,6 +26,9 @@ KEYWORDS: dict[str, tuple[int, ...]] = {
     "tn": (2, 3),
     "lazy_t": (1,),
     "lazy_tn": (1, 2),
+    # literal messages: a Refusal's, and the advice of an invalid option (bot.errors.in_words)
+    "Refusal": (1,),
+    "InvalidRequest": (3,),
 }
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
 

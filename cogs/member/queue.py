@@ -185,7 +185,9 @@ class Queue(commands.Cog):
                 left=everywhere.remaining,
             )
         if limits.cooldown:
-            text += " " + t(locale, "One job every {seconds} s.", seconds=f"{limits.cooldown:g}")
+            text += " " + t(
+                locale, "One job every {seconds} s.", seconds=format(limits.cooldown, "g")
+            )
         await answer(interaction, text)
 
 
