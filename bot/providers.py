@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from bot import scheduler
 from bot.breaker import Breaker, BreakerState, Change
-from bot.errors import SettingsError
+from bot.errors import InvalidOption, SettingsError
+from bot.i18n import lazy_t
 from bot.settings import ProviderSettings, Secrets, Settings
 from engine import EngineError, InvalidRequest, Mode, Provider, ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
@@ -78,7 +79,9 @@ class Providers:
         try:
             return self._entries[name]
         except KeyError:
-            raise InvalidRequest("provider", name, "one of " + ", ".join(self._entries)) from None
+            raise InvalidOption(
+                "provider", name, lazy_t("one of {names}", names=", ".join(self._entries))
+            ) from None
 
     def find(self, name: str) -> ProviderEntry | None:
         return self._entries.get(name)

@@ -16,8 +16,8 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 from PIL import Image
 
-from bot.errors import Refusal
-from bot.i18n import locale_of
+from bot.errors import InvalidOption, Refusal
+from bot.i18n import lazy_tn, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import answer, explain, private_delivery, runtime_of
@@ -122,11 +122,17 @@ class Edit(commands.Cog):
         info = self.catalogue.model_info(provider, model_name)
         if len(sources) > info.max_input_images:
             most = info.max_input_images
-            raise InvalidRequest(
+            raise InvalidOption(
                 "image2",
                 None,
-                f"{model_name} takes {most} image{'s' if most != 1 else ''} per edit; leave the "
-                f"others out or pick a model that takes more",
+                lazy_tn(
+                    "{model} takes {count} image per edit; leave the others out or pick a model "
+                    "that takes more",
+                    "{model} takes {count} images per edit; leave the others out or pick a model "
+                    "that takes more",
+                    most,
+                    model=model_name,
+                ),
             )
         images = [await self.attachments.read(source) for source in sources]
         runtime = runtime_of(interaction)

@@ -13,8 +13,8 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
-from bot.errors import Refusal
-from bot.i18n import locale_of
+from bot.errors import InvalidOption, Refusal
+from bot.i18n import lazy_t, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, private_delivery, runtime_of
@@ -88,7 +88,9 @@ class References(commands.Cog):
             images = tuple([await self.attachments.read(source) for source in sources])
             aspect = aspect_ratio or "1:1"
             if aspect not in ASPECTS:
-                raise InvalidRequest("aspect_ratio", aspect, "pick one of " + ", ".join(ASPECTS))
+                raise InvalidOption(
+                    "aspect_ratio", aspect, lazy_t("pick one of {names}", names=", ".join(ASPECTS))
+                )
             entry = runtime_of(interaction).providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=name)).size
             multiple = self.catalogue.model_info(provider, name).size_multiple

@@ -13,6 +13,8 @@ from typing import Any
 import discord
 from discord.app_commands import Choice
 
+from bot.errors import InvalidOption
+from bot.i18n import lazy_t
 from bot.jobs import JobStatus
 from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
@@ -165,8 +167,8 @@ async def gather_control(
     try:
         chosen = ControlKind(kind)
     except ValueError:
-        raise InvalidRequest(
-            "control_type", kind, "pick one of " + ", ".join(ControlKind)
+        raise InvalidOption(
+            "control_type", kind, lazy_t("pick one of {names}", names=", ".join(ControlKind))
         ) from None
     control = Control(
         chosen,
