@@ -24,7 +24,7 @@ from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.buttons.tools import named
 from cogs.results.enqueue import enqueue
 from cogs.steering import able_controls, able_references
-from engine import EngineError, GenerationRequest, InvalidRequest, Mode
+from engine import EngineError, GenerationRequest, Mode
 from engine.types import REFERENCE_WEIGHTS, Control, ControlKind, Reference, ReferenceKind
 
 if TYPE_CHECKING:
@@ -220,7 +220,13 @@ def _weight(text: str) -> float:
     except ValueError:
         weight = math.nan
     if not (math.isfinite(weight) and low <= weight <= high):
-        raise InvalidRequest("weight", clip(text, 20), f"use a weight from {low:g} to {high:g}")
+        raise InvalidOption(
+            "weight",
+            clip(text, 20),
+            lazy_t(
+                "use a weight from {low} to {high}", low=format(low, "g"), high=format(high, "g")
+            ),
+        )
     return weight
 
 

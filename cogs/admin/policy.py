@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.app_commands import Range
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.policy import ContentPolicy
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
@@ -95,7 +96,9 @@ class PolicyCommands(AdminBase):
         channel: discord.abc.GuildChannel | None = None,
     ) -> None:
         if self.runtime.providers.find(name) is None:
-            raise Refusal(f"There is no provider {name!r}; /models lists them.")
+            raise Refusal(
+                lazy_t("There is no provider {name}; /models lists them.", name=repr(name))
+            )
         await self._toggle(interaction, "disabled_providers", name, enabled, channel)
 
     @policy.command(name="model", description="Switch a model on or off here")

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.jobs import Job
 from bot.policy import ALL
 from cogs.admin.audit import audit
@@ -77,5 +78,5 @@ class QueueCommands(AdminBase):
         if job is None or (
             job.guild_id != interaction.guild_id and not await is_owner(interaction)
         ):
-            raise Refusal(f"There is no job {job_id} in this server.")
+            raise Refusal(lazy_t("There is no job {job} in this server.", job=job_id))
         return job

@@ -72,8 +72,9 @@ class Preferences(commands.Cog):
         if changes:
             current = dataclasses.replace(current, **changes)
             await runtime.members.save_preferences(user, current)
+        auto = t(locale, "auto")
         size = (
-            f"{current.width or t(locale, 'auto')}×{current.height or t(locale, 'auto')}"
+            f"{current.width or auto}×{current.height or auto}"
             if current.width or current.height
             else t(locale, "the model's default")
         )

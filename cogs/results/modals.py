@@ -12,7 +12,7 @@ from bot.canvas.errors import CanvasError
 from bot.canvas.outpaint import MAX_ZOOM, MIN_ZOOM
 from bot.canvas.outpaint import zoom_factor as canvas_zoom
 from bot.errors import Refusal
-from bot.i18n import locale_of
+from bot.i18n import lazy_t, locale_of
 from bot.jobs import Job
 from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
@@ -114,6 +114,11 @@ def zoom_factor(text: str) -> float:
         return canvas_zoom(text.strip().replace(",", "."))
     except CanvasError:
         raise Refusal(
-            f"Zoom Out takes a factor from {MIN_ZOOM:g} to {MAX_ZOOM:g} "
-            f"(you wrote {shown(text, 20) or 'nothing'}); 1.5 shows half as much again."
+            lazy_t(
+                "Zoom Out takes a factor from {low} to {high} (you wrote {text}); 1.5 shows half "
+                "as much again.",
+                low=format(MIN_ZOOM, "g"),
+                high=format(MAX_ZOOM, "g"),
+                text=shown(text, 20) or "—",
+            )
         ) from None

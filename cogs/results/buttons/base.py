@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
-from bot.i18n import locale_of
+from bot.i18n import lazy_t, locale_of
 from bot.jobs import Job, StoredImage
 from bot.retention import ResultExpired, images_expired, input_expired
 from cogs.common import answer, bot_of, explain, runtime_of
@@ -113,7 +113,7 @@ async def owned_job(interaction: discord.Interaction[Any], job_id: int, *, gener
     runtime = runtime_of(interaction)
     job = await runtime.store.get(job_id)
     if job is None:
-        raise Refusal(f"Job #{job_id} no longer exists.")
+        raise Refusal(lazy_t("Job #{job} no longer exists.", job=job_id))
     if job.user_id == interaction.user.id:
         return job
     if generation and await _everyone_may_use(interaction):
@@ -140,11 +140,13 @@ async def source_of(
     }
     kept(interaction, job, list(images.values()))
     if index not in images:
-        raise Refusal(f"Image {index + 1} of job #{job.job_id} no longer exists.")
+        raise Refusal(
+            lazy_t("Image {image} of job #{job} no longer exists.", image=index + 1, job=job.job_id)
+        )
     try:
         data = await asyncio.to_thread(Path(images[index].path).read_bytes)
     except OSError:
-        raise Refusal(f"The image files of job #{job.job_id} are gone.") from None
+        raise Refusal(lazy_t("The image files of job #{job} are gone.", job=job.job_id)) from None
     return images[index], data
 
 

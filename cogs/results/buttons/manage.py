@@ -7,6 +7,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.jobs import JobStatus
 from cogs.common import answer, bot_of, is_moderator, runtime_of
 from cogs.results.buttons.base import defer, handles
@@ -50,7 +51,7 @@ async def on_report(
     await defer(interaction)
     job = await runtime.store.get(job_id)
     if job is None:
-        raise Refusal(f"Job #{job_id} no longer exists.")
+        raise Refusal(lazy_t("Job #{job} no longer exists.", job=job_id))
     message = interaction.message
     report_id, new = await runtime.members.file_report(
         job_id,

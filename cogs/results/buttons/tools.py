@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.jobs import Job, StoredImage
 from cogs.common import answer, bot_of, runtime_of
 from cogs.results.buttons.base import HANDLERS, JobButton, handles, kept, owned_job
@@ -145,10 +146,14 @@ async def on_tools(
     images = {image.index: image for image in await runtime_of(interaction).store.images(job_id)}
     kept(interaction, job, list(images.values()))
     if index not in images:
-        raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
+        raise Refusal(
+            lazy_t("Image {image} of job #{job} no longer exists.", image=index + 1, job=job_id)
+        )
     tools = image_tools(job_tools(bot_of(interaction), job), images[index])
     if not tools:
-        raise Refusal(f"{job.model} has no tools for an image; try another model.")
+        raise Refusal(
+            lazy_t("{model} has no tools for an image; try another model.", model=job.model)
+        )
     text = f"Tools for image {index + 1} of job #{job_id}:"
     picture = _shown_file(interaction.message, f"{job_id}-{index}")
     embed = None if picture is None else discord.Embed().set_thumbnail(url=picture.url)

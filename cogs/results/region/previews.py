@@ -15,6 +15,7 @@ from bot.canvas import masks, regions
 from bot.canvas.errors import CanvasError
 from bot.canvas.preview import preview
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from cogs.attachments import AttachmentReader
 from cogs.common import bot_of, runtime_of
 from cogs.results.buttons.base import JobButton
@@ -30,7 +31,7 @@ def preset_mask(key: str, size: tuple[int, int]) -> bytes:
     try:
         return masks.encode(regions.region(key, size, grow=REGION_GROW))
     except CanvasError as err:
-        raise Refusal(f"That region can't be used: {err}.") from None
+        raise Refusal(lazy_t("That region can't be used: {reason}.", reason=str(err))) from None
 
 
 async def preview_preset(
@@ -146,7 +147,7 @@ def _uploaded(data: bytes, size: tuple[int, int]) -> bytes:
     try:
         return masks.encode(masks.read(data, size, max_pixels=4 * size[0] * size[1]))
     except CanvasError as err:
-        raise Refusal(f"That mask can't be used: {err}.") from None
+        raise Refusal(lazy_t("That mask can't be used: {reason}.", reason=str(err))) from None
 
 
 def _segmented(data: bytes, size: tuple[int, int], phrase: str) -> bytes:
@@ -159,14 +160,21 @@ def _segmented(data: bytes, size: tuple[int, int], phrase: str) -> bytes:
     shown = f"“{phrase[:100]}”"
     if share == 0:
         raise Refusal(
-            f"I couldn't find {shown} in that image; try other words, upload a mask or pick "
-            "a region."
+            lazy_t(
+                "I couldn't find {phrase} in that image; try other words, upload a mask or pick "
+                "a region.",
+                phrase=shown,
+            )
         )
     if share == 1:
         raise Refusal(
-            f"{shown} covers the whole image; name a smaller part, upload a mask or pick a region."
+            lazy_t(
+                "{phrase} covers the whole image; name a smaller part, upload a mask or pick a "
+                "region.",
+                phrase=shown,
+            )
         )
     try:
         return masks.encode(masks.normalise(binary, size))
     except CanvasError as err:
-        raise Refusal(f"That region can't be used: {err}.") from None
+        raise Refusal(lazy_t("That region can't be used: {reason}.", reason=str(err))) from None
