@@ -104,6 +104,8 @@ def test_messages_are_written_as_templates_not_f_strings():
     found = []
     for source in extract.SOURCES:
         for path in sorted((extract.ROOT / source).rglob("*.py")):
+            if path.is_relative_to(i18n.LOCALES_DIR.parent):
+                continue  # the functions themselves
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
                 if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
