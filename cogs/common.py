@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import discord
 
@@ -167,6 +167,31 @@ async def answer(
         await interaction.response.send_message(content, ephemeral=True, **extra)
     else:
         await interaction.edit_original_response(content=content, **extra)
+
+
+M = TypeVar("M", bound=discord.ui.Modal)
+
+
+def in_language(modal: M, locale: object) -> M:
+    """``modal`` with its title, labels, descriptions and placeholders (``N_`` messages) in
+    the member's language, before it is sent."""
+    modal.title = t(locale, modal.title)
+    for item in modal.walk_children():
+        if isinstance(item, discord.ui.TextInput):
+            if item.label:
+                item.label = t(locale, item.label)
+            if item.placeholder:
+                item.placeholder = t(locale, item.placeholder)
+        elif isinstance(item, discord.ui.Label):
+            item.text = t(locale, item.text)
+            if item.description:
+                item.description = t(locale, item.description)
+        elif isinstance(item, discord.ui.Select):
+            if item.placeholder:
+                item.placeholder = t(locale, item.placeholder)
+            for option in item.options:
+                option.label = t(locale, option.label)
+    return modal
 
 
 def clip(text: str, limit: int) -> str:

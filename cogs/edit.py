@@ -20,7 +20,7 @@ from bot.errors import InvalidOption, Refusal
 from bot.i18n import lazy_tn, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
-from cogs.common import answer, explain, private_delivery, runtime_of
+from cogs.common import answer, explain, in_language, private_delivery, runtime_of
 from cogs.results.buttons.tools import named, takes
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
@@ -106,7 +106,9 @@ class Edit(commands.Cog):
             request, provider = await self._request(submitted, [source], instruction)
             await enqueue(submitted, request, provider=provider, private=private)
 
-        await interaction.response.send_modal(InstructionModal(submit))
+        await interaction.response.send_modal(
+            in_language(InstructionModal(submit), locale_of(interaction))
+        )
 
     async def _request(
         self,

@@ -17,7 +17,7 @@ from bot.errors import InvalidOption, Refusal
 from bot.i18n import lazy_t, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
-from cogs.common import answer, clip, explain, private_delivery, runtime_of
+from cogs.common import answer, clip, explain, in_language, private_delivery, runtime_of
 from cogs.edit import Source, first_image
 from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
@@ -146,7 +146,8 @@ class References(commands.Cog):
             )
             await enqueue(submitted, request, provider=provider, private=private)
 
-        await interaction.response.send_modal(ReferenceModal(submit))
+        modal: discord.ui.Modal = ReferenceModal(submit)
+        await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
 
     async def pose_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message
@@ -173,7 +174,8 @@ class References(commands.Cog):
             )
             await enqueue(submitted, request, provider=provider, private=private)
 
-        await interaction.response.send_modal(PoseModal(submit))
+        modal = PoseModal(submit)
+        await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
 
     def _model(
         self,

@@ -73,6 +73,12 @@ def catalogue(language: str) -> NullTranslations:
     return Translations(compiled, domain=DOMAIN)
 
 
+def N_(message: str, /) -> str:
+    """Marks a literal (a modal's title, a field's label) as a message for extraction; it is
+    translated where it is shown (``cogs.common.in_language``)."""
+    return message
+
+
 def t(locale: object, message: str, /, **values: Any) -> str:
     """``message`` in ``locale``'s language with its placeholders filled."""
     text = catalogue(language_of(locale)).gettext(message)

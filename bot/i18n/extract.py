@@ -26,6 +26,7 @@ KEYWORDS: dict[str, tuple[int, ...]] = {
     "tn": (2, 3),
     "lazy_t": (1,),
     "lazy_tn": (1, 2),
+    "N_": (1,),
     # literal messages: a Refusal's, and the advice of an invalid option (bot.errors.in_words)
     "Refusal": (1,),
     "InvalidRequest": (3,),

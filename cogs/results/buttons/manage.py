@@ -6,10 +6,10 @@ from typing import Any
 
 import discord
 
-from bot.errors import Refusal
-from bot.i18n import lazy_t
+from bot.errors import JobFinished, Refusal
+from bot.i18n import lazy_t, locale_of, t
 from bot.jobs import JobStatus
-from cogs.common import answer, bot_of, is_moderator, runtime_of
+from cogs.common import answer, bot_of, explain, is_moderator, runtime_of
 from cogs.results.buttons.base import defer, handles
 
 
@@ -22,12 +22,13 @@ async def on_cancel(
     if job is None or job.user_id != interaction.user.id:
         raise Refusal("Only the member who asked for this job can cancel it.")
     status = await runtime.service.cancel(job_id, interaction.user.id)
+    locale = locale_of(interaction)
     if status is JobStatus.CANCELLED:
-        text = f"Job #{job_id} was cancelled; your quota was refunded."
+        text = t(locale, "Job #{job} was cancelled; your quota was refunded.", job=job_id)
     elif status is JobStatus.RUNNING:
-        text = f"Job #{job_id} is stopping…"
+        text = t(locale, "Job #{job} is stopping…", job=job_id)
     else:
-        text = f"Job #{job_id} has already {status.value}."
+        text = explain(JobFinished(job_id, status.value), locale)
     await interaction.response.edit_message(content=text, view=None)
 
 

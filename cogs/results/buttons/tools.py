@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
-from bot.i18n import lazy_t
+from bot.i18n import lazy_t, locale_of, t
 from bot.jobs import Job, StoredImage
 from cogs.common import answer, bot_of, runtime_of
 from cogs.results.buttons.base import HANDLERS, JobButton, handles, kept, owned_job
@@ -154,7 +154,12 @@ async def on_tools(
         raise Refusal(
             lazy_t("{model} has no tools for an image; try another model.", model=job.model)
         )
-    text = f"Tools for image {index + 1} of job #{job_id}:"
+    text = t(
+        locale_of(interaction),
+        "Tools for image {image} of job #{job}:",
+        image=index + 1,
+        job=job_id,
+    )
     picture = _shown_file(interaction.message, f"{job_id}-{index}")
     embed = None if picture is None else discord.Embed().set_thumbnail(url=picture.url)
     await answer(interaction, text, view=panel_view(job, index, tools), embed=embed)
