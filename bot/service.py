@@ -153,7 +153,9 @@ class JobService:
         if mode is Mode.EDIT and limits.edit_falls_back_to_img2img and variation:
             if request.extra_images:
                 raise self.providers.unable(
-                    model, mode, more=f" ({model} takes one image, as a variation)"
+                    model,
+                    mode,
+                    more=lazy_t(" ({model} takes one image, as a variation)", model=model),
                 )
             strength = request.strength or limits.edit_fallback_strength
             return request.replace(mode=Mode.IMG2IMG, strength=strength)

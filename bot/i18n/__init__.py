@@ -108,9 +108,13 @@ class Text:
     values: dict[str, Any] = field(default_factory=dict)
 
     def in_(self, locale: object) -> str:
+        values = {
+            name: value.in_(locale) if isinstance(value, Text) else value
+            for name, value in self.values.items()
+        }  # a value may be a message of its own
         if self.plural is None or self.count is None:
-            return t(locale, self.message, **self.values)
-        return tn(locale, self.message, self.plural, self.count, **self.values)
+            return t(locale, self.message, **values)
+        return tn(locale, self.message, self.plural, self.count, **values)
 
     def __str__(self) -> str:
         return self.in_(ENGLISH)
