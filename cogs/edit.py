@@ -17,7 +17,7 @@ from discord.ext import commands
 from PIL import Image
 
 from bot.errors import InvalidOption, Refusal
-from bot.i18n import lazy_tn, locale_of
+from bot.i18n import lazy_t, lazy_tn, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
 from cogs.common import answer, explain, in_language, private_delivery, runtime_of
@@ -177,7 +177,11 @@ class Edit(commands.Cog):
             ):
                 return entry.name, name
             raise Refusal(
-                f"{name} can't edit an image by instruction. {named([f'{p}:{m}' for p, m in able])}"
+                lazy_t(
+                    "{model} can't edit an image by instruction. {models}",
+                    model=name,
+                    models=named([f"{p}:{m}" for p, m in able]),
+                )
             )
         if able:
             return next(((p, m) for p, m in able if p == providers.default), able[0])

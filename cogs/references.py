@@ -14,7 +14,7 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 
 from bot.errors import InvalidOption, Refusal
-from bot.i18n import lazy_t, locale_of
+from bot.i18n import Text, lazy_t, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, clip, explain, in_language, private_delivery, runtime_of
@@ -84,7 +84,8 @@ class References(commands.Cog):
             private = await private_delivery(interaction)
             references = tuple(Reference(ReferenceKind.STYLE, 1.0) for _ in sources)
             able = able_references(self.catalogue, ReferenceKind.STYLE, len(sources))
-            provider, name = self._model(interaction, model, able, f"blend {len(sources)} images")
+            does = lazy_t("blend {count} images", count=len(sources))
+            provider, name = self._model(interaction, model, able, does)
             images = tuple([await self.attachments.read(source) for source in sources])
             aspect = aspect_ratio or "1:1"
             if aspect not in ASPECTS:
@@ -139,7 +140,12 @@ class References(commands.Cog):
         ) -> None:
             reference = Reference(kind, _weight(weight))
             able = able_references(self.catalogue, kind, 1)
-            provider, name = self._model(submitted, None, able, f"follow {kind.value} references")
+            does = (
+                lazy_t("follow subject references")
+                if kind is ReferenceKind.SUBJECT
+                else lazy_t("follow style references")
+            )
+            provider, name = self._model(submitted, None, able, does)
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 references=(reference,), reference_images=(image,)
@@ -167,7 +173,7 @@ class References(commands.Cog):
         async def submit(submitted: discord.Interaction[Any], prompt: str) -> None:
             control = Control(ControlKind.POSE)
             able = able_controls(self.catalogue, ControlKind.POSE)
-            provider, name = self._model(submitted, None, able, "follow a pose")
+            provider, name = self._model(submitted, None, able, lazy_t("follow a pose"))
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 control=control, control_image=image
@@ -182,19 +188,28 @@ class References(commands.Cog):
         interaction: discord.Interaction[Any],
         model: str | None,
         able: Sequence[tuple[str, str]],
-        does: str,
+        does: Text,
     ) -> tuple[str, str]:
         """The model asked for, when it is able; else the default model when it is; else the
         first able one, the default provider's first. ``does`` says what they can do."""
         providers = runtime_of(interaction).providers
         if not able:
-            raise Refusal(f"No model on this bot can {does}; ask its owner to add one.")
+            raise Refusal(
+                lazy_t("No model on this bot can {does}; ask its owner to add one.", does=does)
+            )
         if model:
             provider, name = self.catalogue.resolve(model)
             entry = providers.get(provider)
             chosen = (entry.name, name or entry.provider.default_model)
             if chosen not in able:
-                raise Refusal(f"{chosen[1]} can't {does}. " + named([f"{p}:{m}" for p, m in able]))
+                raise Refusal(
+                    lazy_t(
+                        "{model} can't {does}. {models}",
+                        model=chosen[1],
+                        does=does,
+                        models=named([f"{p}:{m}" for p, m in able]),
+                    )
+                )
             return chosen
         entry = providers.get(None)
         default = (entry.name, entry.provider.default_model)
