@@ -15,7 +15,7 @@ from bot.canvas import masks, regions
 from bot.canvas.errors import CanvasError
 from bot.canvas.preview import preview
 from bot.errors import Refusal
-from bot.i18n import lazy_t
+from bot.i18n import Text, lazy_t, locale_of, t
 from cogs.attachments import AttachmentReader
 from cogs.common import bot_of, runtime_of
 from cogs.results.buttons.base import JobButton
@@ -41,7 +41,7 @@ async def preview_preset(
     if key not in regions.REGIONS:
         raise Refusal("There is no such region; pick one from the list.")
     mask = await asyncio.to_thread(preset_mask, key, source.size)
-    await show(interaction, source, mask, key, f"the {regions.REGIONS[key].lower()}")
+    await show(interaction, source, mask, key, f"“{regions.REGIONS[key]}”")
 
 
 async def preview_upload(
@@ -82,8 +82,10 @@ async def preview_named(
     await _keep_and_show(interaction, source, mask, prompt, f"“{phrase[:100]}”")
 
 
-def no_segmenter() -> str:
-    return "No provider here can find a region by name; upload a mask or pick a region instead."
+def no_segmenter() -> Text:
+    return lazy_t(
+        "No provider here can find a region by name; upload a mask or pick a region instead."
+    )
 
 
 async def _keep_and_show(
@@ -112,24 +114,38 @@ async def show(
     buttons carry ``ref`` (a preset's key or a kept mask's token)."""
     picture = await asyncio.to_thread(_picture, source.data, mask)
     job_id, index = source.job.job_id, source.image.index
+    locale = locale_of(interaction)
+    repaint = t(locale, "Repaint")
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("g", job_id, index, label="Repaint", emoji="🖌️", option=f"y.{ref}"))
-    view.add_item(JobButton("g", job_id, index, label="New prompt…", option=f"w.{ref}"))
+    view.add_item(JobButton("g", job_id, index, label=repaint, emoji="🖌️", option=f"y.{ref}"))
+    view.add_item(JobButton("g", job_id, index, label=t(locale, "New prompt…"), option=f"w.{ref}"))
     view.add_item(
         JobButton(
             "g",
             job_id,
             index,
-            label="Cancel",
+            label=t(locale, "Cancel"),
             style=discord.ButtonStyle.danger,
             option=f"x.{ref}",
         )
     )
     view.stop()
-    using = f"the new prompt “{prompt[:200]}”" if prompt else "the original prompt"
+    values = {"what": what, "image": index + 1, "job": job_id, "button": repaint}
     content = (
-        f"Repaint {what} (in red) of image {index + 1} of job #{job_id}, with {using}. "
-        "Nothing is charged until you press **Repaint**."
+        t(
+            locale,
+            "Repaint {what} (in red) of image {image} of job #{job}, with the new prompt "
+            "“{prompt}”. Nothing is charged until you press **{button}**.",
+            prompt=prompt[:200],
+            **values,
+        )
+        if prompt
+        else t(
+            locale,
+            "Repaint {what} (in red) of image {image} of job #{job}, with the original prompt. "
+            "Nothing is charged until you press **{button}**.",
+            **values,
+        )
     )
     await interaction.edit_original_response(
         content=content,
