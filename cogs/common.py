@@ -178,7 +178,7 @@ def in_language(modal: M, locale: object) -> M:
     modal.title = t(locale, modal.title)
     for item in modal.walk_children():
         if isinstance(item, discord.ui.TextInput):
-            if item.label:
+            if item.label:  # deprecated by discord.py 2.7 for a Label around it; still shown
                 item.label = t(locale, item.label)
             if item.placeholder:
                 item.placeholder = t(locale, item.placeholder)

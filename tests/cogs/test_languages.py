@@ -6,6 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import discord
+import pytest
+
+from cogs.common import in_language
+from cogs.reference_modals import PoseModal, ReferenceModal
+from cogs.results.modals import InstructionModal, ZoomModal
+from cogs.results.region.modals import NameRegionModal, RepaintPromptModal, UploadMaskModal
 from tests.cogs.conftest import ALICE, GENERAL, GUILD, World
 from tests.fakes.discord import FakeInteraction
 
@@ -125,3 +132,43 @@ async def test_help_is_in_the_members_language(world: World):
     [embed] = (await interaction.response())["data"]["embeds"]
     assert embed["title"] == "Bild-Bot"
     assert "**/imagine** `prompt` erzeugt Bilder." in embed["description"]
+
+
+def modals() -> list[discord.ui.Modal]:
+    async def never(*_: object) -> None:
+        raise AssertionError("not submitted here")
+
+    return [
+        ReferenceModal(never),
+        PoseModal(never),
+        InstructionModal(never),
+        ZoomModal("form:z:1:0"),
+        UploadMaskModal(1, 0),
+        NameRegionModal(1, 0),
+        RepaintPromptModal(1, 0, "left", "a fox"),
+    ]
+
+
+@pytest.mark.parametrize("locale", ["de", "es-ES", "en-US"])
+async def test_modals_in_each_language_fit_discords_limits(locale: str):
+    """A title or label over 45 characters (a placeholder over 100) is refused by Discord."""
+    for modal in modals():
+        shown = in_language(modal, locale)
+        assert 0 < len(shown.title) <= 45, shown.title
+        for item in shown.walk_children():
+            if isinstance(item, discord.ui.TextInput):
+                assert 0 < len(item.label) <= 45, item.label
+                assert len(item.placeholder or "") <= 100, item.placeholder
+            if isinstance(item, discord.ui.Label):
+                assert 0 < len(item.text) <= 45, item.text
+                assert len(item.description or "") <= 100, item.description
+            if isinstance(item, discord.ui.Select):
+                assert all(len(option.label) <= 100 for option in item.options)
+        modal.stop()
+
+
+async def test_a_modal_is_shown_in_german():
+    modal = in_language(InstructionModal(), "de")
+    assert modal.title == "Bild bearbeiten"
+    assert modal.instruction.label == "Was soll sich ändern?"
+    modal.stop()
