@@ -181,5 +181,18 @@ def _unable(
     return providers.unable(model, mode, words=words, need=need)
 
 
+def check_tile(
+    providers: Providers, entry: ProviderEntry, request: GenerationRequest, model: str
+) -> None:
+    """Refuse seamless tiling where the model can't draw it, naming the models that can."""
+    if request.tile and not entry.provider.model_info(model).tile:
+        raise providers.unable(
+            model,
+            request.mode,
+            words=lazy_t("draw seamless tiles (--tile)"),
+            need=lambda i: i.tile,
+        )
+
+
 def _value_range(low: float, high: float) -> Text:
     return lazy_t("use a value from {low} to {high}", low=format(low, "g"), high=format(high, "g"))

@@ -12,6 +12,7 @@ import discord
 
 from bot.i18n import ENGLISH, t, tn
 from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
+from bot.prompting.plan import parameters_of
 from bot.service import EDIT_FALLBACK
 from cogs.common import clip, shown
 from engine import Mode, Progress
@@ -225,6 +226,9 @@ def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> 
             job=int(source[0]),
         )
         embed.add_field(name=t(locale, "Made with"), value=clip(made, 1000), inline=False)
+    parameters = parameters_of(request)
+    if parameters:  # as inline parameters, to copy into another prompt
+        embed.add_field(name=t(locale, "Parameters"), value=clip(parameters, 1000), inline=False)
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)
