@@ -40,6 +40,9 @@ class DiscordSettings(Section):
     sync_guild_id: int | None = None
     owner_ids: tuple[int, ...] = ()
     result_layout: Literal["files", "grid"] = "files"
+    # Results as cards (Discord's layout components: the images in a gallery, the prompt and
+    # parameters as text, the buttons below) when on; as an embed beside the files when off.
+    result_cards: bool = True
     progress_seconds: Annotated[float, Field(ge=1, le=60)] = 3.0
     attachment_origins: tuple[str, ...] = (
         "https://cdn.discordapp.com/",

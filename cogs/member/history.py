@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -100,17 +99,14 @@ class History(commands.Cog):
             "flagged": policy.flagged,
         }
         limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
-        messages, embed, view = await result_parts(
+        parts = await result_parts(
             self.bot, found, images, show_flagged=shows_flagged(here), limit=limit
         )
-        for index, uploads in enumerate(messages or [[]]):
-            files = [
-                discord.File(io.BytesIO(u.data), u.filename, spoiler=u.spoiler) for u in uploads
-            ]
-            if index == 0:
-                await interaction.followup.send(embed=embed, view=view, files=files, wait=True)
+        for index, send in enumerate(parts.sends(None)):
+            if index == 0:  # it fills the deferred answer, private or not as that was
+                await interaction.followup.send(wait=True, **send)
             else:
-                await interaction.followup.send(files=files, ephemeral=private, wait=True)
+                await interaction.followup.send(ephemeral=private, wait=True, **send)
 
 
 def status_word(status: JobStatus, locale: object) -> str:

@@ -14,12 +14,11 @@ import discord
 from PIL import Image, ImageFilter
 
 from bot.jobs import Job, JobStatus, StoredImage
-from bot.packing import Upload
 from bot.policy import ALL
 from cogs import render
 from cogs.common import MAX_CONTENT, requester_only, shown, token_alive
 from cogs.results.buttons.views import cancel_view
-from cogs.results.parts import DEFAULT_UPLOAD_LIMIT, result_parts, shows_flagged
+from cogs.results.parts import DEFAULT_UPLOAD_LIMIT, ResultParts, result_parts, shows_flagged
 from engine import Mode, Progress
 
 if TYPE_CHECKING:
@@ -198,34 +197,34 @@ class DiscordSink:
                 return None
             if job.status is JobStatus.CANCELLED and "token_expires" in target:
                 return None  # the member cancelled it; nothing more to say
-            return await self._post_elsewhere(job, render.ended_line(job), [], None, None)
+            return await self._post_elsewhere(job, render.ended_line(job), None)
         limit = int(target.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
-        messages, embed, view = await result_parts(
+        parts = await result_parts(
             self.bot, job, images, show_flagged=shows_flagged(target), limit=limit
         )
         prompt = shown(job.request.prompt, 300)
         mention = f"<@{job.user_id}> your images for job #{job.job_id} are ready: **{prompt}**"
         if alive and not (target.get("can_send") and not target.get("private")):
-            return await self._follow_up(job, messages, embed, view)
+            return await self._follow_up(job, parts)
         if alive:
             # Posted by the bot itself with the job's nonce, which Discord enforces: a delivery
             # repeated after a crash cannot post twice (an interaction follow-up takes no nonce).
             channel = self.bot.get_partial_messageable(int(target["channel_id"]))
             try:
-                return await self._post(channel, job, mention, messages, embed, view)
+                return await self._post(channel, job, parts.sends(mention))
             except (discord.Forbidden, discord.NotFound) as err:
                 log.info(
                     "Job %d: posting in the channel failed (%s); following up", job.job_id, err
                 )
-                return await self._follow_up(job, messages, embed, view)
-        return await self._post_elsewhere(job, mention, messages, embed, view)
+                return await self._follow_up(job, parts)
+        return await self._post_elsewhere(job, mention, parts)
 
     async def _deliver_caption(self, job: Job, message_id: int | None, alive: bool) -> str | None:
         """A description, privately as it was asked: in place of the status message, else as a
         private follow-up; once the token has expired, where other results go."""
         text = render.caption(job)
         if not alive:
-            return await self._post_elsewhere(job, f"<@{job.user_id}> {text}", [], None, None)
+            return await self._post_elsewhere(job, f"<@{job.user_id}> {text}", None)
         webhook = self._webhook(job.target)
         if message_id is not None:
             try:
@@ -248,38 +247,24 @@ class DiscordSink:
         except discord.HTTPException as err:
             log.info("Job %d: the status message could not be edited (%s)", job.job_id, err)
 
-    async def _follow_up(
-        self,
-        job: Job,
-        messages: list[list[Upload]],
-        embed: discord.Embed,
-        view: discord.ui.View | None,
-    ) -> str:
+    async def _follow_up(self, job: Job, parts: ResultParts) -> str:
+        """As follow-ups of the interaction (a card may go there too: the layout flag is
+        allowed on follow-ups, only not on the deferral itself)."""
         webhook = self._webhook(job.target)
         ephemeral = bool(job.target.get("private"))
         posted: list[str] = []
-        for index, uploads in enumerate(messages or [[]]):
-            extra: dict[str, Any] = {"embed": embed, "view": view} if index == 0 else {}
-            if view is None or index:
-                extra.pop("view", None)
+        for send in parts.sends(None if ephemeral else f"<@{job.user_id}>"):
             sent = await webhook.send(
-                content=f"<@{job.user_id}>" if index == 0 and not ephemeral else "",
-                files=_files(uploads),
                 ephemeral=ephemeral,
                 wait=True,
                 allowed_mentions=requester_only(job.user_id),
-                **extra,
+                **send,
             )
             posted.append(f"{sent.channel.id}/{sent.id}")
         return ",".join(posted)
 
     async def _post_elsewhere(
-        self,
-        job: Job,
-        content: str,
-        messages: list[list[Upload]],
-        embed: discord.Embed | None,
-        view: discord.ui.View | None,
+        self, job: Job, content: str, parts: ResultParts | None
     ) -> str | None:
         """After the token expired: the channel (with a mention) when the bot can post there and
         the member did not ask for privacy, else a DM. A missing permission falls back to the
@@ -290,7 +275,7 @@ class DiscordSink:
         if channel_id is not None and target.get("can_post", True) and not target.get("private"):
             channel = self.bot.get_partial_messageable(int(channel_id))
             try:
-                return await self._post(channel, job, content, messages, embed, view)
+                return await self._post(channel, job, _sends(content, parts))
             except discord.Forbidden as err:
                 log.info("Job %d: cannot post in channel %s (%s)", job.job_id, channel_id, err)
                 note = (
@@ -302,33 +287,20 @@ class DiscordSink:
                 note = "\n(The channel you asked in is gone, so here it is in private.)"
         try:
             dm = await self.bot.create_dm(discord.Object(job.user_id))
-            return await self._post(dm, job, content + note, messages, embed, view)
+            return await self._post(dm, job, _sends(content + note, parts))
         except discord.Forbidden:
             log.warning("Job %d: the member does not accept DMs; nothing delivered", job.job_id)
             return None
 
     async def _post(
-        self,
-        channel: discord.abc.Messageable,
-        job: Job,
-        content: str,
-        messages: list[list[Upload]],
-        embed: discord.Embed | None,
-        view: discord.ui.View | None,
+        self, channel: discord.abc.Messageable, job: Job, sends: list[dict[str, Any]]
     ) -> str:
         posted: list[str] = []
-        for index, uploads in enumerate(messages or [[]]):
-            extra: dict[str, Any] = {}
-            if index == 0 and embed is not None:
-                extra["embed"] = embed
-            if index == 0 and view is not None:
-                extra["view"] = view
+        for index, send in enumerate(sends):
             sent = await channel.send(
-                content=content[:MAX_CONTENT] if index == 0 else "",
-                files=_files(uploads),
                 nonce=f"job-{job.job_id}" + (f"-{index}" if index else ""),
                 allowed_mentions=requester_only(job.user_id),
-                **extra,
+                **send,
             )
             posted.append(f"{sent.channel.id}/{sent.id}")
         return ",".join(posted)
@@ -363,8 +335,9 @@ def bot_sink(bot: ImageBot) -> DiscordSink:
     return sink
 
 
-def _files(uploads: Sequence[Upload]) -> list[discord.File]:
-    return [discord.File(io.BytesIO(u.data), u.filename, spoiler=u.spoiler) for u in uploads]
+def _sends(content: str, parts: ResultParts | None) -> list[dict[str, Any]]:
+    """A result's messages led by ``content``, or ``content`` alone (how a job ended)."""
+    return [{"content": content[:MAX_CONTENT]}] if parts is None else parts.sends(content)
 
 
 def _preview_jpeg(preview: Image.Image, sharp: bool) -> bytes:

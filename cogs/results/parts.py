@@ -1,9 +1,14 @@
-"""A finished job as the parts of its messages (files, embed, buttons), for delivery and /show."""
+"""A finished job as the parts of its messages (files, embed, buttons), for delivery and /show,
+and those parts as the keyword arguments of each message: a card (layout components) or an
+embed beside the files."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,18 +18,60 @@ from bot.control_maps import map_path
 from bot.jobs import Job, StoredImage
 from bot.packing import TooLarge, Upload, fit_image, grid, pack
 from cogs import render
+from cogs.common import MAX_CONTENT
+from cogs.results import card
 from cogs.results.buttons.views import result_view
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
 
+log = logging.getLogger(__name__)
+
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
 MAX_FILES = 10  # files one message takes
 
 
+@dataclass
+class ResultParts:
+    """A finished job's messages: the files of each (split to fit), the embed and buttons of
+    the first, and whether they go as a card."""
+
+    job: Job
+    messages: list[list[Upload]]
+    embed: discord.Embed
+    view: discord.ui.View | None
+    cards: bool
+
+    def sends(self, mention: str | None) -> list[dict[str, Any]]:
+        """The keyword arguments of each message (``content``/``embed``/``view``/``files``),
+        ``mention`` leading the first. A card that would break Discord's limits (it cannot
+        with today's buttons) goes as the embed form instead."""
+        batches = self.messages or [[]]
+        if self.cards:
+            first_files = _files(batches[0])
+            first = card.card(self.job, self.embed, self.view, first_files, mention=mention)
+            if card.fits(first):
+                sends: list[dict[str, Any]] = [{"view": first, "files": first_files}]
+                for part, uploads in enumerate(batches[1:], start=2):
+                    files = _files(uploads)
+                    more = card.more_images(self.job, self.embed, files, part, len(batches))
+                    sends.append({"view": more, "files": files})
+                return sends
+            log.warning(
+                "Job %d: its card breaks Discord's limits; sent as an embed", self.job.job_id
+            )
+        sends = [{"content": (mention or "")[:MAX_CONTENT], "embed": self.embed}]
+        if self.view is not None:
+            sends[0]["view"] = self.view
+        sends += [{"content": ""} for _ in batches[1:]]
+        for send, uploads in zip(sends, batches, strict=True):
+            send["files"] = _files(uploads)
+        return sends
+
+
 async def result_parts(
     bot: ImageBot, job: Job, images: Sequence[StoredImage], *, show_flagged: bool, limit: int
-) -> tuple[list[list[Upload]], discord.Embed, discord.ui.View]:
+) -> ResultParts:
     """A finished job as messages: files that fit ``limit``, the embed, the buttons. Images the
     safety check flagged are withheld unless ``show_flagged`` (as spoilers)."""
     shown = [image for image in images if show_flagged or not image.flagged]
@@ -40,7 +87,7 @@ async def result_parts(
         embed.description = f"{embed.description}\n\nThe image files of this job are gone."
     if messages and images:
         await asyncio.to_thread(_add_map, job, images[0], messages[0], embed, limit)
-    return messages, embed, view
+    return ResultParts(job, messages, embed, view, bot.runtime.settings.discord.result_cards)
 
 
 def _add_map(
@@ -77,3 +124,7 @@ def _uploads(
         name, data = fit_image(grid([png for _, png, _ in items]), limit, stem=f"{job.job_id}")
         return [[Upload(name, data, spoiler=any(flagged for _, _, flagged in items))]]
     return pack(items, limit=limit)
+
+
+def _files(uploads: Sequence[Upload]) -> list[discord.File]:
+    return [discord.File(io.BytesIO(u.data), u.filename, spoiler=u.spoiler) for u in uploads]

@@ -98,19 +98,18 @@ async def test_python_m_bot_demo_answers_imagine_with_a_result_that_says_demo(tm
         )
 
         def posted(job: int) -> FakeMessage | None:
-            author = f"Job #{job}"
+            """The result's card (results are cards by default)."""
+            head = f"**Job #{job}**"
             for message in fake._messages.values():
-                if message.files and any(
-                    e.get("author", {}).get("name") == author for e in message.embeds
-                ):
+                if message.gallery and any(text.startswith(head) for text in message.texts):
                     return message
             return None
 
         await fake.wait_for(lambda: posted(1) is not None, 60)
         result = posted(1)
         assert result is not None
-        fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
-        assert fields["Model"] == DEMO_MODEL and fields["Provider"] == "demo"
+        parameters = result.texts[-1]
+        assert f"**Model** {DEMO_MODEL}" in parameters and "**Provider** demo" in parameters
         (data,) = result.files.values()
         with Image.open(io.BytesIO(data)) as image:
             assert image.convert("RGB").getpixel((1, 1)) == BANNER
@@ -122,7 +121,7 @@ async def test_python_m_bot_demo_answers_imagine_with_a_result_that_says_demo(tm
         await fake.click(result.id, "img:u:1:0", user=ALICE)  # the whole flow: U1 works too
         await fake.wait_for(lambda: posted(2) is not None, 60)
         larger = posted(2)
-        assert larger is not None and larger.embeds[0]["fields"][0]["value"] == DEMO_MODEL
+        assert larger is not None and f"**Model** {DEMO_MODEL}" in larger.texts[-1]
         (data,) = larger.files.values()
         with Image.open(io.BytesIO(data)) as image:
             assert image.size == (1024, 1024)

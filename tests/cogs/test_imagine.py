@@ -20,6 +20,7 @@ from tests.cogs.conftest import (
     open_world,
 )
 from tests.fakes.discord import FakeInteraction, FakeMessage
+from tests.fakes.discord.rules import walk
 
 JOB = re.compile(r"Job #(\d+)")
 
@@ -39,8 +40,9 @@ async def result_of(world: World, interaction: FakeInteraction) -> FakeMessage:
 
     def posted() -> FakeMessage | None:
         for message in world.fake._messages.values():
-            if not message.deleted and any(
-                embed.get("author", {}).get("name") == author for embed in message.embeds
+            if not message.deleted and (
+                any(embed.get("author", {}).get("name") == author for embed in message.embeds)
+                or any(text.startswith(f"**{author}**") for text in message.texts)  # a card
             ):
                 return message
         return None
@@ -52,19 +54,18 @@ async def result_of(world: World, interaction: FakeInteraction) -> FakeMessage:
 
 
 def buttons(message: FakeMessage) -> list[str]:
+    """Every custom id, in a card's container too."""
     return [
-        component["custom_id"]
-        for row in message.components
-        for component in row.get("components", [])
-        if "custom_id" in component
+        component["custom_id"] for component in walk(message.components) if "custom_id" in component
     ]
 
 
 def labels(message: FakeMessage) -> list[str]:
     return [
         component.get("label", "")
-        for row in message.components
-        for component in row.get("components", [])
+        for row in walk(message.components)
+        if row.get("type") == 1
+        for component in row["components"]
     ]
 
 

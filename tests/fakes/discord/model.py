@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from .payloads import APPLICATION_ID, CHANNEL_TYPES, EPHEMERAL, LOADING, now_iso
+from . import layout
+from .payloads import APPLICATION_ID, CHANNEL_TYPES, COMPONENTS_V2, EPHEMERAL, LOADING, now_iso
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -116,15 +117,16 @@ class FakeMessage:
 
     @property
     def pinged(self) -> set[str]:
-        """Whom posting this notified, by Discord's rules: each mention in the content
-        (``user:ID``, ``role:ID``, ``everyone``) that ``allowed_mentions`` lets through, or
-        every one of them when the bot sent no ``allowed_mentions``. Edits notify nobody."""
+        """Whom posting this notified, by Discord's rules: each mention in the content (or a
+        layout's text displays) (``user:ID``, ``role:ID``, ``everyone``) that
+        ``allowed_mentions`` lets through, or every one of them when the bot sent no
+        ``allowed_mentions``. Edits notify nobody."""
         allowed = self.allowed_mentions
         parse = {"users", "roles", "everyone"} if allowed is None else set(allowed.get("parse", []))
         users = {str(user) for user in (allowed or {}).get("users", [])}
         roles = {str(role) for role in (allowed or {}).get("roles", [])}
         found: set[str] = set()
-        for match in MENTION.finditer(self.content):
+        for match in MENTION.finditer("\n".join([self.content, *self.texts])):
             user, role, everyone = match.groups()
             if user is not None and ("users" in parse or user in users):
                 found.add(f"user:{user}")
@@ -137,6 +139,29 @@ class FakeMessage:
     @property
     def files(self) -> dict[str, bytes]:
         return {stored.filename: stored.data for stored in self.attachments}
+
+    @property
+    def layout(self) -> bool:
+        """Sent with layout components (the ``IS_COMPONENTS_V2`` flag)."""
+        return bool(self.flags & COMPONENTS_V2)
+
+    @property
+    def texts(self) -> list[str]:
+        """A layout's text displays, in reading order (none for a message with content)."""
+        return layout.texts(self.components) if self.layout else []
+
+    @property
+    def gallery(self) -> list[StoredFile]:
+        """The files a layout's media galleries show, in order."""
+        by_id = {str(stored.id): stored for stored in self.attachments}
+        items = layout.gallery(self.components) if self.layout else []
+        return [by_id[str(item["media"].get("attachment_id"))] for item in items]
+
+    @property
+    def hidden_files(self) -> list[str]:
+        """Files a layout carries but shows nowhere: Discord does not display them."""
+        shown = layout.shown_ids(self.components)
+        return [s.filename for s in self.attachments if self.layout and str(s.id) not in shown]
 
     @property
     def ephemeral(self) -> bool:

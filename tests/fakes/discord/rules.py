@@ -141,11 +141,8 @@ def _check_item(at: str, item: dict[str, Any], seen: set[str]) -> None:
 
 def check_components(components: Sequence[dict[str, Any]], *, v2: bool) -> None:
     seen: set[str] = set()
-    if v2:
-        every = list(walk(components))
-        if len(every) > 40:
-            raise invalid("components", f"Must be 40 or fewer components (got {len(every)}).")
-        for i, item in enumerate(every):
+    if v2:  # the layout itself is checked by ``layout.check_layout``
+        for i, item in enumerate(walk(components)):
             _check_item(f"components.{i}", item, seen)
         return
     if len(components) > 5:
@@ -178,8 +175,10 @@ def check_message(
     check_embeds(embeds)
     v2 = bool(flags & COMPONENTS_V2)
     check_components(body.get("components") or [], v2=v2)
-    if v2 and (body.get("content") or embeds):
-        raise invalid("content", "A components v2 message cannot have content or embeds.")
+    if v2 and (body.get("content") or embeds or body.get("sticker_ids") or body.get("poll")):
+        raise invalid(
+            "content", "A components v2 message cannot have content, embeds, stickers or a poll."
+        )
     if len(uploads) + kept > 10:
         raise invalid("attachments", f"Must be 10 or fewer in length (got {len(uploads) + kept}).")
     total = sum(len(upload.data) for upload in uploads)

@@ -21,12 +21,14 @@ import discord
 from aiohttp import BodyPartReader, WSMsgType, web
 
 from . import commands as schema
+from . import layout
 from .gateway import Session, Shards
 from .model import Channel, FakeInteraction, FakeMessage, Guild, Member, Recorded, StoredFile
 from .payloads import (
     APPLICATION_ID,
     BOT_ID,
     BOT_USER,
+    COMPONENTS_V2,
     DM_PERMISSIONS,
     EPHEMERAL,
     INVITE_PERMISSIONS,
@@ -121,6 +123,23 @@ def _snowflake(text: str, refusal: Refused) -> int:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true")
+
+
+def _named(
+    body: dict[str, Any], uploads: Sequence[Upload]
+) -> list[tuple[Upload, str, dict[str, Any]]]:
+    """Each upload with the name it gets (its ``attachments`` entry's, else its part's) and
+    that entry."""
+    entries = {
+        str(entry.get("id")): entry
+        for entry in body.get("attachments") or []
+        if isinstance(entry, dict)
+    }
+    named = []
+    for upload in uploads:
+        entry = entries.get(str(upload.index), {}) if upload.index is not None else {}
+        named.append((upload, str(entry.get("filename") or upload.filename), entry))
+    return named
 
 
 class FakeDiscord:
@@ -1138,17 +1157,10 @@ class FakeDiscord:
         return stored
 
     def _uploaded(self, body: dict[str, Any], uploads: list[Upload]) -> list[StoredFile]:
-        entries = {
-            str(entry.get("id")): entry
-            for entry in body.get("attachments") or []
-            if isinstance(entry, dict)
-        }
-        stored = []
-        for upload in uploads:
-            entry = entries.get(str(upload.index), {}) if upload.index is not None else {}
-            name = entry.get("filename") or upload.filename
-            stored.append(self._store_file(upload.data, name, description=entry.get("description")))
-        return stored
+        return [
+            self._store_file(upload.data, name, description=entry.get("description"))
+            for upload, name, entry in _named(body, uploads)
+        ]
 
     def _live(self, message_id: int) -> FakeMessage:
         message = self._messages.get(message_id)
@@ -1194,6 +1206,8 @@ class FakeDiscord:
             allowed_mentions=body.get("allowed_mentions"),
         )
         message.attachments = self._uploaded(body, uploads)
+        if flags & COMPONENTS_V2:
+            message.components = layout.resolve(message.components, message.attachments)
         self._messages[message.id] = message
         return message
 
@@ -1204,9 +1218,11 @@ class FakeDiscord:
         permissions: discord.Permissions,
         where: str,
     ) -> None:
-        check_message(
-            body, uploads, upload_limit=self.upload_limit, flags=int(body.get("flags") or 0)
-        )
+        flags = int(body.get("flags") or 0)
+        check_message(body, uploads, upload_limit=self.upload_limit, flags=flags)
+        if flags & COMPONENTS_V2:
+            names = [name for _, name, _ in _named(body, uploads)]
+            layout.check_layout(body.get("components") or [], names)
         check_not_empty(
             body.get("content"),
             body.get("embeds"),
@@ -1230,6 +1246,8 @@ class FakeDiscord:
         if body.get("flags") is not None:
             # Ephemerality is fixed when a message is made.
             flags = (message.flags & EPHEMERAL) | (int(body["flags"]) & SENDABLE_FLAGS & ~EPHEMERAL)
+        if message.flags & COMPONENTS_V2 and not flags & COMPONENTS_V2:
+            raise invalid("flags", "The IS_COMPONENTS_V2 flag cannot be removed from a message.")
         check_message(body, uploads, upload_limit=self.upload_limit, flags=flags, kept=len(kept))
         check_content_permissions(permissions, body, uploads, where)
         content = str(body.get("content") or "") if "content" in body else message.content
@@ -1237,12 +1255,23 @@ class FakeDiscord:
         components = (
             list(body.get("components") or []) if "components" in body else message.components
         )
+        if flags & COMPONENTS_V2:
+            if content or embeds:  # an edit into a layout clears what the message had
+                raise invalid(
+                    "content", "A components v2 message cannot have content or embeds: clear them."
+                )
+            names = [stored.filename for stored in kept]
+            names += [name for _, name, _ in _named(body, uploads)]
+            if "components" in body:
+                layout.check_layout(components, names)
         check_not_empty(content, embeds, components, kept, uploads)
         if message.loading:  # the edit that fills a deferred answer posts it: it notifies
             message.allowed_mentions = body.get("allowed_mentions")
         message.content, message.embeds, message.components = content, embeds, components
         message.flags = flags
         message.attachments = kept + self._uploaded(body, uploads)
+        if flags & COMPONENTS_V2 and "components" in body:
+            message.components = layout.resolve(components, message.attachments)
         message.edited_timestamp = now_iso()
         message.edits.append(body)
         message.edit_times.append(time.monotonic())
@@ -1467,6 +1496,8 @@ class FakeDiscord:
             )
             interaction.original_id = message.id
         elif kind == 5:
+            if int(data.get("flags") or 0) & COMPONENTS_V2:
+                raise invalid("data.flags", "IS_COMPONENTS_V2 goes on the followup, not the ack.")
             message = self._create(
                 interaction.channel_id,
                 {"flags": int(data.get("flags") or 0) & EPHEMERAL},
