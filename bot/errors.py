@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.i18n import ENGLISH, Text, lazy_t, lazy_tn, t, tn, worded
+from bot.prompting.errors import PromptError
 from engine.errors import EngineError, InvalidRequest
 
 
@@ -265,6 +267,8 @@ def in_words(
     language, with its advice translated where the catalogue has it."""
     if isinstance(error, Refusal):
         return error.worded(when, locale)
+    if isinstance(error, PromptError):
+        return error.worded(functools.partial(t, locale))
     if isinstance(error, InvalidRequest):
         advice = error.advice if isinstance(error, InvalidOption) else error.allowed
         allowed = worded(locale, advice).rstrip(".")

@@ -219,14 +219,14 @@ class Imagine(commands.Cog):
             await answer(interaction, err.worded(partial(t, locale_of(interaction))))
             return
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         notes = ignored_notes(locale_of(interaction), ignored)
         if len(jobs) > 1:
             try:
                 await ask_to_queue(interaction, jobs, private=private, notes=notes)
             except (Refusal, EngineError) as err:
-                await answer(interaction, explain(err))
+                await answer(interaction, explain(err, locale_of(interaction)))
             return
         provider, request = jobs[0]
         if await enqueue(interaction, request, provider=provider, private=private) and notes:
@@ -325,7 +325,7 @@ class Imagine(commands.Cog):
             data = await self._read(image)
             request = GenerationRequest("upscale", mode=Mode.UPSCALE, init_image=data)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue(interaction, request, provider=provider, private=private)
 
@@ -354,7 +354,7 @@ class Imagine(commands.Cog):
                 raise Refusal("That message has no image to describe.")
             data = await self._read(image)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue_describe(interaction, data, private=private)
 

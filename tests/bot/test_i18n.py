@@ -99,8 +99,9 @@ def test_catalogues_use_two_plural_forms(language: str):
 
 
 def test_messages_are_written_as_templates_not_f_strings():
-    """An f-string message can't be looked up: its text changes with every value. (A name is
-    allowed: a message marked with ``N_`` where it was written, looked up where shown.)"""
+    """An f-string message can't be looked up: its text changes with every value; and a call
+    inside an f-string is invisible to the extraction. (A name is allowed: a message marked
+    with ``N_`` where it was written, looked up where shown.)"""
     positions = {"t": (1,), "tn": (1, 2), "lazy_t": (0,), "lazy_tn": (0, 1), "N_": (0,)}
     found = []
     for source in extract.SOURCES:
@@ -109,6 +110,8 @@ def test_messages_are_written_as_templates_not_f_strings():
                 continue  # the functions themselves
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in ast.walk(tree):
+                if isinstance(node, ast.JoinedStr) and _calls(node, positions):
+                    found.append(f"{path.relative_to(extract.ROOT)}:{node.lineno} (in an f-string)")
                 if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
                     continue
                 for index in positions.get(node.func.id, ()):
@@ -116,6 +119,13 @@ def test_messages_are_written_as_templates_not_f_strings():
                     if isinstance(argument, ast.JoinedStr | ast.BinOp | ast.Call | None):
                         found.append(f"{path.relative_to(extract.ROOT)}:{node.lineno}")
     assert not found
+
+
+def _calls(node: ast.AST, names: dict[str, tuple[int, ...]]) -> bool:
+    return any(
+        isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in names
+        for inner in ast.walk(node)
+    )
 
 
 def test_plural_forms_follow_the_count():
