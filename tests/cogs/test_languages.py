@@ -76,6 +76,7 @@ async def test_a_german_member_is_answered_and_served_in_german(world: World):
     assert interaction.original is not None
     assert "Auftrag #1" in interaction.original.content
     posted = words(world)
+    assert f"<@{ALICE}> deine Bilder für Auftrag #1 sind fertig: **a fox**" in posted
     assert "Modell" in posted and "Dauer" in posted
     assert "Model\n" not in posted
     assert not world.fake.violations
@@ -87,6 +88,7 @@ async def test_a_spanish_member_is_served_in_spanish(world: World):
     job = await world.runtime.store.get(1)
     assert job is not None and job.locale == "es"
     posted = words(world)
+    assert f"<@{ALICE}> tus imágenes del trabajo #1 están listas: **a fox**" in posted
     assert "Trabajo #1" in posted and "Modelo" in posted and "Tamaño" in posted
     assert not world.fake.violations
 
@@ -104,6 +106,14 @@ async def test_a_refusal_is_in_spanish(world: World):
         "cancel", {"job": 99}, user=ALICE, channel=GENERAL, locale="es-ES"
     )
     assert await said(interaction) == "No tienes ningún trabajo 99."
+
+
+async def test_a_malformed_parameter_is_refused_in_spanish(world: World):
+    interaction = await imagine(world, "es-419", prompt="a fox --seed many")
+    await interaction.wait(lambda i: bool(i.original and i.original.content))
+    assert interaction.original is not None
+    assert interaction.original.content.startswith("`--seed`: usa un número entero de")
+    assert not await world.jobs()
 
 
 async def test_a_member_in_an_unshipped_language_reads_the_servers(world: World):
