@@ -11,9 +11,11 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from bot.members import Preferences
 from bot.policy import ContentPolicy
 from bot.providers import ProviderEntry
+from bot.styles import apply as apply_style
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, check_can_post, clip, explain, runtime_of
@@ -26,6 +28,7 @@ from cogs.steering import (
     gather_references,
     history_choices,
 )
+from cogs.styles import choices, refusal
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 from engine.types import MAX_SEED, ReferenceKind
 
@@ -100,6 +103,7 @@ class Imagine(commands.Cog):
         control_strength="How strictly to follow it (0-2, default 1)",
         control_start="When to start following it, as a fraction of the steps (0-1, default 0)",
         control_end="When to stop following it (0-1, default 1)",
+        style="A saved style (yours or this server's); else your default style applies",
     )
     @app_commands.choices(
         aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS],
@@ -133,6 +137,7 @@ class Imagine(commands.Cog):
         control_strength: Range[float, 0.0, 2.0] | None = None,
         control_start: Range[float, 0.0, 1.0] | None = None,
         control_end: Range[float, 0.0, 1.0] | None = None,
+        style: Range[str, 1, 32] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # first: 3 s to answer
         runtime = runtime_of(interaction)
@@ -165,11 +170,23 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
+            typed_negative = negative is not None
             if negative is None:  # the defaults apply where the model takes a negative prompt
                 negative = runtime.providers.default_negative(
                     provider,
                     model_name,
                     defaults.negative_prompt or runtime.settings.defaults.negative_prompt,
+                )
+            chosen = await runtime.styles.chosen(
+                interaction.guild_id, interaction.user.id, style, preferences.style
+            )
+            if chosen is not None:
+                prompt, styled = apply_style(chosen, prompt, negative)
+                # a style's negative is like a default: only where the model takes one
+                negative = (
+                    styled
+                    if typed_negative
+                    else runtime.providers.default_negative(provider, model_name, styled)
                 )
             request = GenerationRequest(
                 prompt,
@@ -191,9 +208,10 @@ class Imagine(commands.Cog):
             )
             request = self._sized(request, provider, aspect, width, height, defaults)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, refusal(locale_of(interaction), err))
             return
-        await enqueue(interaction, request, provider=provider, private=private)
+        extra = {"style": chosen.name} if chosen is not None else None
+        await enqueue(interaction, request, provider=provider, private=private, extra=extra)
 
     def _sized(
         self,
@@ -225,6 +243,15 @@ class Imagine(commands.Cog):
 
     async def _read(self, attachment: discord.Attachment) -> bytes:
         return await self.attachments.read(attachment)
+
+    @imagine.autocomplete("style")
+    async def style_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        usable = await runtime_of(interaction).styles.usable(
+            interaction.guild_id, interaction.user.id
+        )
+        return choices(locale_of(interaction), usable, current)
 
     @imagine.autocomplete("model")
     async def model_choices(

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import Refusal
+from bot.i18n import locale_of, t, tn
 from bot.jobs import JobStatus
 from cogs.common import runtime_of
 
@@ -24,14 +25,18 @@ class ForgetMe(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="forget-me", description="Delete your prompts, images, history and settings"
+        name="forget-me",
+        description="Delete your prompts, images, history, settings and saved styles",
     )
     async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
         view = ForgetConfirmation(interaction.user.id)
         await interaction.response.send_message(
-            "This deletes all your prompts, images, job history and settings here, for good. "
-            "Jobs still waiting are cancelled and refunded. Your quota use for today stays. "
-            "Are you sure?",
+            t(
+                locale_of(interaction),
+                "This deletes all your prompts, images, job history, settings and saved styles "
+                "here, for good. Jobs still waiting are cancelled and refunded. Your quota use "
+                "for today stays. Are you sure?",
+            ),
             view=view,
             ephemeral=True,
         )
@@ -60,8 +65,12 @@ class ForgetConfirmation(discord.ui.View):
         except Refusal as err:
             text = err.user_message
         else:
-            plural = "s" if deleted != 1 else ""
-            text = f"Done: {deleted} job{plural}, their images and your settings are deleted."
+            text = tn(
+                locale_of(interaction),
+                "Done: {count} job, its images, your settings and your styles are deleted.",
+                "Done: {count} jobs, their images, your settings and your styles are deleted.",
+                deleted,
+            )
         self.stop()
         await interaction.edit_original_response(content=text, view=None)
 
