@@ -6,10 +6,11 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.errors import Refusal
+from bot.prompting.params import InlineParams, format_params, parse
 
 MAX_NAME = 32
 # Letters and digits of any script, '-' and '_', starting with a letter or digit (never '-',
@@ -17,6 +18,9 @@ MAX_NAME = 32
 NAME = re.compile(rf"[^\W_][\w-]{{0,{MAX_NAME - 1}}}")
 PLACEHOLDER = "{prompt}"
 MAX_PARAMS = 300  # characters of inline parameters a style keeps
+# Parameters a style cannot carry: another style, more jobs (each charged), the member's own
+# results as references (a server style's would be a moderator's).
+NOT_IN_STYLES = ("style", "repeat", "sref", "sw")
 
 
 class Scope(StrEnum):
@@ -80,6 +84,19 @@ class UnknownStyle(StyleRefusal):
         super().__init__(f"There is no style {name!r} here.{hint}")
 
 
+class StyleParamsRefused(StyleRefusal):
+    """``parameter``: the one a style cannot carry ("--repeat"), or "" when the parameters
+    option held text that is no parameter."""
+
+    def __init__(self, parameter: str) -> None:
+        self.parameter = parameter
+        super().__init__(
+            f"A style can't carry {parameter}; leave it out."
+            if parameter
+            else "The parameters option takes only parameters, such as --ar 16:9 --steps 30."
+        )
+
+
 def normalise_name(name: str) -> str:
     """The stored form of a style name: NFKC, lower case, trimmed; raises InvalidStyleName."""
     normal = unicodedata.normalize("NFKC", name).strip().lower()
@@ -115,3 +132,30 @@ def check_text(style: Style, max_length: int) -> None:
     ):
         if len(text) > most:
             raise StyleTextTooLong(field, len(text), most)
+
+
+def split_params(prompt: str, parameters: str | None) -> tuple[str, str]:
+    """A style's text without parameters, and its parameters (those ending ``prompt`` and the
+    ``parameters`` option together), checked by the inline-parameter parser and written as it
+    reads them back. Raises PromptError naming a bad parameter, or StyleParamsRefused."""
+    text, _ = parse(prompt)
+    section = prompt[len(text) :].strip()
+    extra = (parameters or "").strip()
+    if extra and parse(extra)[0].strip():
+        raise StyleParamsRefused("")
+    before, params = parse(" ".join(part for part in (section, extra) if part))
+    assert not before.strip()  # the joined text starts with a parameter
+    for field in NOT_IN_STYLES:
+        if field in params.given:
+            raise StyleParamsRefused(f"--{field}")
+    return text.strip(), format_params(params)
+
+
+def under(style: Style, params: InlineParams) -> InlineParams:
+    """The member's inline ``params`` over the style's: each parameter the member gave wins;
+    ``--no`` lists add up (the member's first), as the negative prompts do."""
+    own = parse(style.params)[1] if style.params else InlineParams()
+    merged = replace(own, **{field: getattr(params, field) for field in params.given})
+    if own.no and params.no:
+        merged = replace(merged, no=tuple(dict.fromkeys((*params.no, *own.no))))
+    return merged

@@ -3,6 +3,7 @@ before it is kept, choices to autocomplete, the listing, and refusals in the mem
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import discord
@@ -10,15 +11,18 @@ from discord.app_commands import Choice
 
 from bot.errors import BlockedPrompt
 from bot.i18n import t
+from bot.prompting.errors import PromptError
 from bot.styles import (
     MAX_NAME,
     InvalidStyleName,
     Style,
     StyleLimitReached,
+    StyleParamsRefused,
     StyleTextTooLong,
     UnknownStyle,
     check_text,
     normalise_name,
+    split_params,
 )
 from cogs.catalogue import CHOICES_MAX
 from cogs.common import clip, explain, runtime_of, shown
@@ -30,13 +34,19 @@ CHOICE_TEXT = 100  # Discord's limit on an autocomplete choice's name
 
 
 async def checked(
-    interaction: discord.Interaction[Any], name: str, prompt: str, negative: str | None
+    interaction: discord.Interaction[Any],
+    name: str,
+    prompt: str,
+    negative: str | None,
+    parameters: str | None,
 ) -> Style:
-    """A style from a member's or a moderator's options: its name and lengths checked, and
-    its texts against the blocked terms of this server (and the bot's own) as saved; the
-    built-in SFW list applies when it is used, where the channel decides."""
+    """A style from a member's or a moderator's options: its name, lengths and parameters
+    (the option's, and any ending the prompt) checked, and its texts against the blocked terms
+    of this server (and the bot's own) as saved; the built-in SFW list applies when it is
+    used, where the channel decides."""
     runtime = runtime_of(interaction)
-    style = Style(normalise_name(name), prompt.strip(), (negative or "").strip())
+    text, params = split_params(prompt, parameters)
+    style = Style(normalise_name(name), text, (negative or "").strip(), params)
     check_text(style, runtime.settings.limits.max_prompt_length)
     await runtime.moderation.screen(
         style.prompt, style.negative, guild_id=interaction.guild_id, sfw=False
@@ -88,6 +98,16 @@ def refusal(locale: str, error: Exception) -> str:
             "You have {limit} saved styles, the most allowed; delete one first.",
             limit=error.limit,
         )
+    if isinstance(error, StyleParamsRefused):
+        if error.parameter:
+            return t(
+                locale, "A style can't carry {parameter}; leave it out.", parameter=error.parameter
+            )
+        return t(
+            locale, "The parameters option takes only parameters, such as --ar 16:9 --steps 30."
+        )
+    if isinstance(error, PromptError):
+        return error.worded(partial(t, locale))
     if isinstance(error, UnknownStyle):
         name = quoted(error.name)
         if error.close:

@@ -10,12 +10,13 @@ from discord.app_commands import Choice, Range
 
 from bot.errors import Refusal
 from bot.i18n import locale_of, t
-from bot.styles import MAX_NAME, Scope
+from bot.styles import MAX_NAME, MAX_PARAMS, Scope
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.admin.checks import guild_of
 from cogs.common import answer
 from cogs.styles import checked, choices, quoted, saving_refusal, section, server_title
+from engine import EngineError
 
 
 class StyleCommands(AdminBase):
@@ -28,6 +29,7 @@ class StyleCommands(AdminBase):
         name="Its name: letters, digits, - and _ (saving an existing name replaces it)",
         prompt="Text added after the prompt, or a template where {prompt} stands for it",
         negative="Added to the negative prompt",
+        parameters="Parameters it sets, such as --ar 16:9 --steps 30 (those typed in a prompt win)",
     )
     async def style_save(
         self,
@@ -35,15 +37,16 @@ class StyleCommands(AdminBase):
         name: Range[str, 1, MAX_NAME],
         prompt: Range[str, 1, 1500],
         negative: Range[str, 0, 1500] | None = None,
+        parameters: Range[str, 1, MAX_PARAMS] | None = None,
     ) -> None:
         locale = locale_of(interaction)
         guild = guild_of(interaction)
         try:
-            style = await checked(interaction, name, prompt, negative)
+            style = await checked(interaction, name, prompt, negative, parameters)
             replaced = await self.runtime.styles.save(
                 Scope.GUILD, guild, style, actor_id=interaction.user.id
             )
-        except Refusal as err:
+        except (Refusal, EngineError) as err:
             await answer(interaction, saving_refusal(locale, err))
             return
         await audit(

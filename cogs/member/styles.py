@@ -11,9 +11,10 @@ from discord.ext import commands
 
 from bot.errors import Refusal
 from bot.i18n import locale_of, t
-from bot.styles import MAX_NAME, Scope
+from bot.styles import MAX_NAME, MAX_PARAMS, Scope
 from cogs.common import answer, runtime_of
 from cogs.styles import checked, choices, quoted, saving_refusal, section, server_title
+from engine import EngineError
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -32,6 +33,7 @@ class Styles(
         name="Its name: letters, digits, - and _ (saving an existing name replaces it)",
         prompt="Text added after your prompt, or a template where {prompt} stands for it",
         negative="Added to the negative prompt",
+        parameters="Parameters it sets, such as --ar 16:9 --steps 30 (those typed in a prompt win)",
     )
     async def save(
         self,
@@ -39,15 +41,16 @@ class Styles(
         name: Range[str, 1, MAX_NAME],
         prompt: Range[str, 1, 1500],
         negative: Range[str, 0, 1500] | None = None,
+        parameters: Range[str, 1, MAX_PARAMS] | None = None,
     ) -> None:
         locale = locale_of(interaction)
         runtime = runtime_of(interaction)
         try:
-            style = await checked(interaction, name, prompt, negative)
+            style = await checked(interaction, name, prompt, negative, parameters)
             replaced = await runtime.styles.save(
                 Scope.MEMBER, interaction.user.id, style, actor_id=interaction.user.id
             )
-        except Refusal as err:
+        except (Refusal, EngineError) as err:
             await answer(interaction, saving_refusal(locale, err))
             return
         text = (

@@ -6,14 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.prompting.errors import PromptError
+from bot.prompting.params import parse
 from bot.styles import (
     InvalidStyleName,
     Style,
+    StyleParamsRefused,
     StyleTextTooLong,
     apply,
     check_text,
     merge,
     normalise_name,
+    split_params,
+    under,
 )
 
 
@@ -63,3 +68,43 @@ def test_texts_longer_than_the_limits_are_refused():
     assert refused.value.field == "prompt" and refused.value.most == 10
     with pytest.raises(StyleTextTooLong):
         check_text(Style("x", params="--seed 1 " * 40), 1500)
+
+
+def test_parameters_are_checked_and_kept_as_the_parser_reads_them_back():
+    assert split_params("cinematic, {prompt}", "--AR 16:9  --cfg 7") == (
+        "cinematic, {prompt}",
+        "--ar 16:9 --cfg 7.0",
+    )
+    # parameters ending the prompt join the option's
+    assert split_params("ink wash --no people", "--steps 30") == (
+        "ink wash",
+        "--no people --steps 30",
+    )
+    assert split_params("ink wash", None) == ("ink wash", "")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "parameters", "refusal"),
+    [
+        ("x", "--arr 16:9", PromptError),
+        ("x", "--steps many", PromptError),
+        ("x --ar 1:1", "--ar 2:3", PromptError),  # given twice
+        ("x", "ar 16:9", StyleParamsRefused),
+        ("x", "--style other", StyleParamsRefused),
+        ("x --repeat 3", None, StyleParamsRefused),
+        ("x", "--sref 12:1", StyleParamsRefused),
+    ],
+)
+def test_parameters_a_style_cannot_carry_are_refused(
+    prompt: str, parameters: str | None, refusal: type[Exception]
+):
+    with pytest.raises(refusal):
+        split_params(prompt, parameters)
+
+
+def test_the_members_parameters_win_over_the_styles_and_no_lists_add_up():
+    style = Style("wide", params="--ar 16:9 --steps 30 --no blur")
+    merged = under(style, parse("x --steps 12 --no people, blur --seed 4")[1])
+    assert merged.ar == (16, 9) and merged.steps == 12 and merged.seed == 4
+    assert merged.no == ("people", "blur")
+    assert under(Style("plain"), parse("x --tile")[1]) == parse("x --tile")[1]

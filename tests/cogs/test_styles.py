@@ -219,3 +219,23 @@ async def test_blocked_terms_apply_when_saved_and_when_used(world: World):
     text = await refused(world, await imagine(world, style="grim"))
     assert "blocked term (blood)" in text
     assert await world.jobs() == []
+
+
+async def test_a_styles_parameters_are_checked_when_saved(world: World):
+    text = await reply(
+        world, "style save", {"name": "wide", "prompt": "x", "parameters": "--arr 16:9"}
+    )
+    assert "--arr" in text and "--ar" in text
+    text = await reply(
+        world, "style save", {"name": "wide", "prompt": "x", "parameters": "--repeat 4"}
+    )
+    assert "A style can't carry --repeat" in text
+    assert await world.runtime.styles.styles(Scope.MEMBER, ALICE) == []
+    await reply(
+        world,
+        "style save",
+        {"name": "wide", "prompt": "film still --no text", "parameters": "--AR 21:9"},
+    )
+    [style] = await world.runtime.styles.styles(Scope.MEMBER, ALICE)
+    assert (style.prompt, style.params) == ("film still", "--ar 21:9 --no text")
+    assert "`--ar 21:9 --no text`" in await reply(world, "style list")
