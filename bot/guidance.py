@@ -155,3 +155,13 @@ def _unable(
 ) -> InvalidRequest:
     words = what if what.startswith("take ") else f"follow {what}"
     return providers.unable(model, mode, words=words, need=need)
+
+
+def check_tile(
+    providers: Providers, entry: ProviderEntry, request: GenerationRequest, model: str
+) -> None:
+    """Refuse seamless tiling where the model can't draw it, naming the models that can."""
+    if request.tile and not entry.provider.model_info(model).tile:
+        raise providers.unable(
+            model, request.mode, words="draw seamless tiles (--tile)", need=lambda i: i.tile
+        )

@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.describing import CAPTIONER, DESCRIBE_TIMEOUT, describe_request
 from bot.errors import BlockedPrompt, Refusal
-from bot.guidance import check_guidance, check_model, guided, is_blend
+from bot.guidance import check_guidance, check_model, check_tile, guided, is_blend
 from bot.input_images import check_header, check_inputs, reencode_inputs
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
@@ -95,12 +95,14 @@ class JobService:
             raise InvalidRequest("guidance", request.guidance, "use a value from 0 to 30")
         if request.seed is not None:
             _check_range("seed", request.seed, 0, MAX_SEED)
+        _check_range("chaos", request.chaos, 0, 100)
         check_loras(request.loras)
         check_guidance(request)
         check_inputs(request, limits)
         model = request.model or entry.provider.default_model
         request = self._check_mode(entry, request, model)
         check_model(self.providers, entry, request, model)
+        check_tile(self.providers, entry, request, model)
         if not request.nsfw_allowed and entry.provider.model_is_nsfw(model):
             raise _nsfw_model(model)
         _refuse_nsfw_loras(entry.provider, request)
@@ -160,6 +162,39 @@ class JobService:
     ) -> Job:
         """Check the member and the server's rules, validate, price, and queue with the cost
         reserved; a refusal charges nothing."""
+        new = await self.new_job(
+            request, requester, provider=provider, origin=origin, target=target
+        )
+        return await self._queue(new, await self.limits_for(requester))
+
+    async def submit_all(
+        self,
+        requests: list[tuple[GenerationRequest, str | None, dict[str, Any]]],
+        requester: Requester,
+        *,
+        origin: str = "discord",
+    ) -> list[Job]:
+        """Several jobs of one command, each (request, provider, target) checked and priced
+        as ``submit`` does, then queued together: all of them or, on a refusal, none."""
+        news = [
+            await self.new_job(request, requester, provider=provider, origin=origin, target=target)
+            for request, provider, target in requests
+        ]
+        jobs = await self.store.submit_all(news, await self.limits_for(requester))
+        self.events.job_submitted()
+        return jobs
+
+    async def new_job(
+        self,
+        request: GenerationRequest,
+        requester: Requester,
+        *,
+        provider: str | None = None,
+        origin: str = "discord",
+        target: dict[str, Any] | None = None,
+    ) -> NewJob:
+        """The job ``submit`` would queue, checked and priced; nothing is queued or charged
+        (the queue, cooldown and quota are checked when it is)."""
         target = dict(target or {})
         if request.init_image is not None or guided(request):
             # Never NSFW from an image (an init image, a reference, a control image): a
@@ -176,9 +211,8 @@ class JobService:
         if request.mode is Mode.EDIT and resolved.mode is Mode.IMG2IMG:
             target[EDIT_FALLBACK] = True
         await self._check_enabled(entry.name, resolved.model, requester)
-        limits = await self.limits_for(requester)
-        _check_tier_limits(resolved, limits)
-        new = NewJob(
+        _check_tier_limits(resolved, await self.limits_for(requester))
+        return NewJob(
             requester=requester,
             origin=origin,
             provider=entry.name,
@@ -192,7 +226,6 @@ class JobService:
             timeout_seconds=self.settings.queue.job_timeout_seconds,
             target=target,
         )
-        return await self._queue(new, limits)
 
     async def submit_describe(
         self,

@@ -183,6 +183,12 @@ class ScaleSettings(Section):
     worker_providers: tuple[str, ...] = ()
 
 
+class PromptSettings(Section):
+    # A folder of wildcard lists: ``__animal__`` in a prompt is a line of ``animal.txt`` there.
+    # None: wildcards are off (a prompt naming one is refused).
+    wildcards_dir: Path | None = None
+
+
 class Settings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     discord: DiscordSettings = DiscordSettings()
@@ -191,6 +197,7 @@ class Settings(Section):
     quota: QuotaSettings = QuotaSettings()
     limits: LimitSettings = LimitSettings()
     defaults: DefaultSettings = DefaultSettings()
+    prompts: PromptSettings = PromptSettings()
     scale: ScaleSettings = ScaleSettings()
     providers: dict[str, ProviderSettings] = Field(
         default_factory=lambda: {"local": ProviderSettings(kind="local")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -11,15 +12,27 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 
 from bot.errors import Refusal
-from bot.i18n import locale_of
+from bot.i18n import locale_of, t
 from bot.members import Preferences
 from bot.policy import ContentPolicy
+from bot.prompting.errors import PromptError
+from bot.prompting.plan import (
+    Ignored,
+    drafts,
+    ignored_notes,
+    inline_history,
+    job_seeds,
+    overridden,
+)
+from bot.prompting.wildcards import Wildcards
 from bot.providers import ProviderEntry
-from bot.styles import apply as apply_style
+from bot.styling import Styling, styled_negative
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
-from cogs.common import answer, check_can_post, clip, explain, runtime_of
-from cogs.options import ASPECTS, aspect_size, parse_loras
+from cogs.common import answer, check_can_post, clip, explain, requester_of, runtime_of
+from cogs.confirm_jobs import ask_to_queue
+from cogs.imagine_requests import RequestMaker
+from cogs.options import ASPECTS, parse_loras
 from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
     CONTROL_CHOICES,
@@ -30,7 +43,7 @@ from cogs.steering import (
 )
 from cogs.styles import choices, refusal
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
-from engine.types import MAX_SEED, ReferenceKind
+from engine.types import MAX_SEED, Reference, ReferenceKind
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -43,6 +56,9 @@ class Imagine(commands.Cog):
         settings = bot.runtime.settings
         self.attachments = AttachmentReader(
             settings.discord.attachment_origins, settings.limits.max_input_image_bytes
+        )
+        self.requests = RequestMaker(
+            bot.runtime, self.catalogue, Wildcards(settings.prompts.wildcards_dir)
         )
         _bound(self.imagine, self._bounds())
         self.menus = [
@@ -79,7 +95,7 @@ class Imagine(commands.Cog):
 
     @app_commands.command(description="Make images from a prompt")
     @app_commands.describe(
-        prompt="What to draw",
+        prompt="What to draw; may end with parameters such as --ar 16:9 --no text --seed 7",
         negative="What to keep out of the image",
         model="Which model (and provider) draws it",
         aspect="Shape of the image; width and height override it",
@@ -143,11 +159,15 @@ class Imagine(commands.Cog):
         runtime = runtime_of(interaction)
         preferences = await runtime.members.preferences(interaction.user.id)
         private = preferences.private_delivery
+        options: dict[str, Any] = {"model": model, "aspect": aspect, "width": width}
+        options |= {"height": height, "steps": steps, "guidance": guidance}
+        options |= {"sampler": sampler, "seed": seed, "negative": negative}
         try:
             check_can_post(interaction, private)
             policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
             defaults = _defaults(preferences, policy)
-            provider, model_name = self.catalogue.resolve(model or defaults.model)
+            limits = await runtime.service.limits_for(requester_of(interaction))
+            planned = drafts(prompt, limits.max_queued)
             if image is None and strength is not None:
                 raise InvalidRequest(
                     "strength",
@@ -159,9 +179,6 @@ class Imagine(commands.Cog):
                 (sref, ReferenceKind.STYLE, sref_weight, "sref"),
                 (oref, ReferenceKind.SUBJECT, oref_weight, "oref"),
             ]
-            references, reference_images = await gather_references(
-                interaction, self.attachments, uploads, ref_job
-            )
             steer, control_image = await gather_control(
                 self.attachments,
                 control,
@@ -170,76 +187,63 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
-            typed_negative = negative is not None
-            if negative is None:  # the defaults apply where the model takes a negative prompt
-                negative = runtime.providers.default_negative(
-                    provider,
-                    model_name,
-                    defaults.negative_prompt or runtime.settings.defaults.negative_prompt,
-                )
-            chosen = await runtime.styles.chosen(
-                interaction.guild_id, interaction.user.id, style, preferences.style
+            styling = Styling(
+                runtime.styles,
+                interaction.guild_id,
+                interaction.user.id,
+                option=style,
+                default=preferences.style,
             )
-            if chosen is not None:
-                prompt, styled = apply_style(chosen, prompt, negative)
-                # a style's negative is like a default: only where the model takes one
-                negative = (
-                    styled
-                    if typed_negative
-                    else runtime.providers.default_negative(provider, model_name, styled)
-                )
-            request = GenerationRequest(
+            common = GenerationRequest(
                 prompt,
-                model=model_name,
                 mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
-                negative_prompt=negative,
-                steps=steps,
-                guidance=guidance,
-                sampler=sampler,
-                seed=seed,
                 count=count,
                 strength=(strength or 0.6) if init_image is not None else None,
                 loras=parse_loras(loras),
                 init_image=init_image,
-                references=references,
-                reference_images=reference_images,
                 control=steer,
                 control_image=control_image,
             )
-            request = self._sized(request, provider, aspect, width, height, defaults)
+            jobs: list[tuple[str | None, GenerationRequest]] = []
+            ignored: list[Ignored] = []
+            references: dict[object, tuple[tuple[Reference, ...], tuple[bytes, ...]]] = {}
+            for draft in planned:
+                styled, chosen, ignored_style = await styling.draft(draft)
+                # notes name the member's own parameters the options override, not a style's
+                ignored += ignored_style + overridden(draft.params, options)[1]
+                params = overridden(styled.params, options)[0]
+                key = (params.sref, params.sw)
+                if key not in references:
+                    history = inline_history(ref_job, params)
+                    references[key] = await gather_references(
+                        interaction, self.attachments, uploads, history
+                    )
+                provider, request = self.requests.request(common, styled, params, options, defaults)
+                request = styled_negative(
+                    runtime.providers, provider, chosen, request, typed=negative is not None
+                )
+                refs, images = references[key]
+                request = request.replace(references=refs, reference_images=images)
+                for first_seed in job_seeds(request.seed, draft.jobs, count):
+                    jobs.append(
+                        (provider, await self.requests.with_seed(request, first_seed, provider))
+                    )
+        except PromptError as err:
+            await answer(interaction, err.worded(partial(t, locale_of(interaction))))
+            return
         except (Refusal, EngineError) as err:
             await answer(interaction, refusal(locale_of(interaction), err))
             return
-        extra = {"style": chosen.name} if chosen is not None else None
-        await enqueue(interaction, request, provider=provider, private=private, extra=extra)
-
-    def _sized(
-        self,
-        request: GenerationRequest,
-        provider: str | None,
-        aspect: str | None,
-        width: int | None,
-        height: int | None,
-        preferences: Preferences,
-    ) -> GenerationRequest:
-        """Explicit sizes win; an aspect ratio keeps the model's usual pixel count; then the
-        member's defaults; else the provider decides."""
-        if width is None and height is None and aspect is None:
-            width, height = preferences.width, preferences.height
-        if aspect is not None and (width is None or height is None):
-            if aspect not in ASPECTS:
-                raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
-            entry = self.bot.runtime.providers.get(provider)
-            usual = entry.provider.prepare(GenerationRequest("size", model=request.model)).size
-            step = self.catalogue.model_info(provider, request.model).size_multiple
-            across, down = (int(part) for part in aspect.split(":"))
-            if width is not None:
-                height = max(64, round(width * down / across / step) * step)
-            elif height is not None:
-                width = max(64, round(height * across / down / step) * step)
-            else:
-                width, height = aspect_size(aspect, usual[0] * usual[1])
-        return request.replace(width=width, height=height)
+        notes = ignored_notes(locale_of(interaction), ignored)
+        if len(jobs) > 1:
+            try:
+                await ask_to_queue(interaction, jobs, private=private, notes=notes)
+            except (Refusal, EngineError) as err:
+                await answer(interaction, explain(err))
+            return
+        provider, request = jobs[0]
+        if await enqueue(interaction, request, provider=provider, private=private) and notes:
+            await interaction.followup.send(notes, ephemeral=True)
 
     async def _read(self, attachment: discord.Attachment) -> bytes:
         return await self.attachments.read(attachment)

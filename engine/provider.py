@@ -128,6 +128,7 @@ class Provider(abc.ABC):
             upscale=Mode.UPSCALE in capabilities.modes,
             loras=capabilities.loras,
             size_multiple=capabilities.size_multiple,
+            tile=capabilities.tile,
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:

@@ -137,7 +137,8 @@ class GenerationRequest:
     reference_images: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
     control: Control | None = None
     control_image: bytes | None = field(default=None, repr=False, compare=False)
-    tile: bool = False
+    tile: bool = False  # seamless: its edges wrap around (``ModelInfo.tile`` says who can)
+    chaos: int = 0  # 0-100: how far the images of a batch spread (``engine.chaos``)
     run: RunId | None = field(default=None, compare=False)
 
     @property
@@ -249,6 +250,7 @@ class ModelInfo:
     references: frozenset[ReferenceKind] = frozenset()  # the reference kinds it follows
     max_references: int = 0
     controls: frozenset[ControlKind] = frozenset()  # the control maps it follows
+    tile: bool = False  # draws seamless tiles (``GenerationRequest.tile``)
 
     def takes(self, mode: Mode) -> bool:
         """Whether this model runs ``mode`` (txt2img and describe: always; the provider's
@@ -274,6 +276,7 @@ class ModelInfo:
                 ("edits", self.edit),
                 ("inpainting", self.inpaint),
                 ("outpainting", self.outpaint),
+                ("seamless tiles", self.tile),
                 (_listed("references", ReferenceKind, self.references), bool(self.references)),
                 (_listed("control", ControlKind, self.controls), bool(self.controls)),
             )
@@ -311,6 +314,7 @@ class Capabilities:
     nsfw: bool = False
     describe: bool = False
     segment: bool = False  # finds a region named in words (``Provider.segment``)
+    tile: bool = False  # draws seamless tiles, with every model
 
     def __post_init__(self) -> None:
         # Describing is a mode exactly when the provider has a captioner, whatever the list

@@ -3,7 +3,9 @@ in one transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 
 from bot import scheduler
 from bot.errors import CooldownActive, QueueLimitReached, QuotaExceeded
@@ -78,6 +80,18 @@ def _submit(dialect: Dialect, new: NewJob, limits: QuotaLimits, now: float) -> S
         (now, finish, user),
     )
     return job_id
+
+
+def _submit_all(
+    dialect: Dialect, news: Sequence[NewJob], limits: QuotaLimits, now: float
+) -> Steps[list[int]]:
+    """Each job admitted and inserted in turn, in one transaction: the later ones see the
+    earlier ones in the queue and the quota, and the cooldown applies to the command, once."""
+    job_ids = []
+    for index, new in enumerate(news):
+        admitted = limits if index == 0 else dataclasses.replace(limits, cooldown=0.0)
+        job_ids.append((yield from _submit(dialect, new, admitted, now)))
+    return job_ids
 
 
 def _admit(

@@ -11,7 +11,7 @@ from bot.errors import InvalidTransition, JobNotFound
 from bot.jobs import Job, JobStatus, NewJob, StoredImage, sources_of
 from bot.quota import QuotaLimits, settle_in
 from bot.storage import Row, SqlConnection
-from bot.store.admission import _submit
+from bot.store.admission import _submit, _submit_all
 from bot.store.base import StoreBase, _marks, _maybe, _one
 from bot.store.inputs import fetch_in, read_inputs
 from bot.store.protocol import Recovery
@@ -26,29 +26,14 @@ class JobLifecycle(StoreBase):
         On SQLite it runs in one hand-off to the database thread, so enqueueing stays cheap."""
         now = self._clock()
         job_id = await self._db.run(lambda dialect: _submit(dialect, new, limits, now))
-        return Job(
-            job_id=job_id,
-            user_id=new.requester.user_id,
-            guild_id=new.requester.guild_id,
-            channel_id=new.requester.channel_id,
-            origin=new.origin,
-            provider=new.provider,
-            model=new.model,
-            batch_key=new.batch_key,
-            request=new.request,
-            target=dict(new.target),
-            status=JobStatus.QUEUED,
-            attempt=0,
-            max_attempts=new.max_attempts,
-            timeout_seconds=new.timeout_seconds,
-            cost=new.cost,
-            cancel_requested=False,
-            error=None,
-            created_at=now,
-            started_at=None,
-            finished_at=None,
-            delivered=False,
-        )
+        return _queued(new, job_id, now)
+
+    async def submit_all(self, news: Sequence[NewJob], limits: QuotaLimits) -> list[Job]:
+        """Several jobs of one command in one transaction: each within the queue limit and the
+        quota, the cooldown checked once (before the first); all queued, or none."""
+        now = self._clock()
+        job_ids = await self._db.run(lambda dialect: _submit_all(dialect, news, limits, now))
+        return [_queued(new, job_id, now) for new, job_id in zip(news, job_ids, strict=True)]
 
     async def running_counts(self) -> tuple[dict[str, int], dict[int, int]]:
         """Running jobs per provider and per user, across every origin (they share the GPU)."""
@@ -284,3 +269,30 @@ async def _move(
     if cursor.rowcount == 0:
         row = await _maybe(conn, "SELECT status FROM jobs WHERE job_id = ?", (job_id,))
         raise InvalidTransition(job_id, target.value, row["status"] if row else None)
+
+
+def _queued(new: NewJob, job_id: int, now: float) -> Job:
+    """The job just inserted, as the store would read it back."""
+    return Job(
+        job_id=job_id,
+        user_id=new.requester.user_id,
+        guild_id=new.requester.guild_id,
+        channel_id=new.requester.channel_id,
+        origin=new.origin,
+        provider=new.provider,
+        model=new.model,
+        batch_key=new.batch_key,
+        request=new.request,
+        target=dict(new.target),
+        status=JobStatus.QUEUED,
+        attempt=0,
+        max_attempts=new.max_attempts,
+        timeout_seconds=new.timeout_seconds,
+        cost=new.cost,
+        cancel_requested=False,
+        error=None,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        delivered=False,
+    )

@@ -59,22 +59,23 @@ class DiscordSink:
     def _tracker(self, job_id: int) -> _Tracker:
         return self._trackers.setdefault(job_id, _Tracker())
 
-    async def show_status(self, interaction: discord.Interaction[Any], job: Job) -> None:
+    async def show_status(
+        self, interaction: discord.Interaction[Any], job: Job, *, followup: bool = False
+    ) -> None:
         """Turn the acknowledged interaction into the job's status message: its place in the
-        queue and a Cancel button, or how it ended if the worker was quicker."""
+        queue and a Cancel button, or how it ended if the worker was quicker. ``followup``: a
+        further job of the same command, whose status is a private follow-up message."""
         tracker = self._tracker(job.job_id)
         async with tracker.lock:
             try:
                 if tracker.done:
                     current = await self.bot.runtime.store.get(job.job_id)
-                    await interaction.edit_original_response(
-                        content=render.ended_line(current or job), view=None
-                    )
+                    await _say(interaction, render.ended_line(current or job), None, followup)
                     return
                 position = await self.bot.runtime.service.position(job.job_id)
                 tracker.last_text = render.status_line(job, position, await self._paused(job))
-                message = await interaction.edit_original_response(
-                    content=tracker.last_text, view=cancel_view(job.job_id)
+                message = await _say(
+                    interaction, tracker.last_text, cancel_view(job.job_id), followup
                 )
                 tracker.message_id = message.id
                 await self.bot.runtime.store.update_target(job.job_id, {"message_id": message.id})
@@ -376,3 +377,15 @@ def _preview_jpeg(preview: Image.Image, sharp: bool) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=70)
     return buffer.getvalue()
+
+
+async def _say(
+    interaction: discord.Interaction[Any],
+    text: str,
+    view: discord.ui.View | None,
+    followup: bool,
+) -> discord.Message:
+    if not followup:
+        return await interaction.edit_original_response(content=text, view=view)
+    extra: dict[str, Any] = {} if view is None else {"view": view}
+    return await interaction.followup.send(text, ephemeral=True, wait=True, **extra)

@@ -43,6 +43,31 @@ async def enqueue(
     )
 
 
+async def enqueue_all(
+    interaction: discord.Interaction[Any],
+    jobs: list[tuple[str | None, GenerationRequest]],
+    *,
+    private: bool = False,
+) -> list[Job]:
+    """Queue several jobs of one command together (all or none) and show each one's status:
+    the first in the interaction's reply, the others in private follow-ups."""
+    bot = bot_of(interaction)
+    batch = []
+    for provider, request in jobs:
+        drawn = not (request.reference_images or request.control_image or request.references)
+        target = await _target(interaction, request.mode is Mode.TXT2IMG and drawn, private, None)
+        batch.append((request.replace(nsfw_allowed=bool(target["nsfw"])), provider, target))
+    try:
+        queued = await bot.runtime.service.submit_all(batch, requester_of(interaction))
+    except (Refusal, EngineError) as err:
+        await answer(interaction, explain(err))
+        return []
+    sink = bot_sink(bot)
+    for index, job in enumerate(queued):
+        await sink.show_status(interaction, job, followup=index > 0)
+    return queued
+
+
 async def enqueue_describe(
     interaction: discord.Interaction[Any], image: bytes, *, private: bool = False
 ) -> Job | None:

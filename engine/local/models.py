@@ -97,6 +97,7 @@ def info_of(family: Family, spec: ModelSpec, *, loras: bool, upscaler: bool) -> 
         inpaint=family.inpaint is not None,
         outpaint=family.outpaint is not None,
         max_input_images=family.max_input_images,
+        tile=family.unet,  # circular padding on its convolutions (engine.local.tiling)
     )
 
 

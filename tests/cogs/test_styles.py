@@ -122,7 +122,6 @@ async def test_the_style_option_applies_to_the_queued_job(world: World):
     job = await queued(world, await imagine(world, "a fox", style="Poster", negative="text"))
     assert job.request.prompt == "vintage poster of a fox, grainy"
     assert job.request.negative_prompt == "text, blurry"
-    assert job.target["style"] == "poster"
 
 
 async def test_an_unknown_style_is_refused_with_close_names(world: World):
