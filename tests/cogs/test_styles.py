@@ -3,6 +3,7 @@ a style applied to the job /imagine queues."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,65 @@ async def test_a_styles_parameters_are_checked_when_saved(world: World):
     [style] = await world.runtime.styles.styles(Scope.MEMBER, ALICE)
     assert (style.prompt, style.params) == ("film still", "--ar 21:9 --no text")
     assert "`--ar 21:9 --no text`" in await reply(world, "style list")
+
+
+async def said(interaction: FakeInteraction, words: str) -> str:
+    await interaction.wait(lambda i: any(words in (m.content or "") for m in i.messages), 15)
+    return "\n".join(m.content or "" for m in interaction.messages)
+
+
+async def test_a_styles_parameters_apply_under_the_members_and_the_options(world: World):
+    await reply(
+        world,
+        "style save",
+        {
+            "name": "wide",
+            "prompt": "film still",
+            "negative": "grain",
+            "parameters": "--ar 16:9 --steps 30 --seed 5 --no blur",
+        },
+    )
+    asked = await imagine(world, "a castle --steps 12 --no people", style="wide", seed=11)
+    job = await queued(world, asked)
+    request = job.request
+    assert request.prompt == "a castle, film still"
+    assert request.steps == 12  # the member's inline parameter wins over the style's
+    assert request.seed == 11  # the option wins over both
+    assert request.size == (704, 384)  # the style's --ar 16:9
+    assert request.negative_prompt == "people, blur, grain"
+    # only the member's own parameters are named as overridden
+    assert not any("ignored" in (m.content or "") for m in asked.messages)
+
+
+async def test_inline_style_applies_and_the_style_option_wins_over_it(world: World):
+    await reply(world, "style save", {"name": "moody", "prompt": "dark"})
+    await reply(world, "style save", {"name": "bright", "prompt": "sunny"})
+    job = await queued(world, await imagine(world, "a fox --style Moody"))
+    assert job.request.prompt == "a fox, dark"
+    asked = await imagine(world, "a fox --style moody", style="bright")
+    assert (await queued(world, asked)).request.prompt == "a fox, sunny"
+    assert "--style moody ignored: the style option was given" in await said(asked, "ignored")
+    text = await refused(world, await imagine(world, "a fox --style nope"))
+    assert "There is no style `nope` here" in text
+
+
+async def test_each_permutation_gets_the_style(world: World):
+    await reply(world, "style save", {"name": "poster", "prompt": "poster of {prompt}"})
+    asked = await imagine(world, "a {red, blue} bird --style poster")
+    text = await said(asked, "Queue them?")
+    assert "poster of a red bird" in text and "poster of a blue bird" in text
+    assert asked.original is not None
+    queue = next(
+        c["custom_id"]
+        for row in asked.original.components
+        for c in row["components"]
+        if c.get("label", "").startswith("Queue 2 jobs")
+    )
+    await world.fake.click(asked.original.id, queue, user=ALICE)
+    for _ in range(200):
+        if len(await world.jobs()) == 2:
+            break
+        await asyncio.sleep(0.05)
+    jobs = [await world.runtime.store.get(row["job_id"]) for row in await world.jobs()]
+    prompts = [job.request.prompt for job in jobs if job is not None]
+    assert prompts == ["poster of a red bird", "poster of a blue bird"]
