@@ -17,6 +17,7 @@ MAX_NAME = 32
 # which would read as the next inline parameter).
 NAME = re.compile(rf"[^\W_][\w-]{{0,{MAX_NAME - 1}}}")
 PLACEHOLDER = "{prompt}"
+NO_STYLE = "-"  # asked for by name: no style, not even the member's default (never a name)
 MAX_PARAMS = 300  # characters of inline parameters a style keeps
 # Parameters a style cannot carry: another style, more jobs (each charged), the member's own
 # results as references (a server style's would be a moderator's).

@@ -9,13 +9,14 @@ from bot.prompting.params import InlineParams, format_params
 from bot.prompting.plan import Draft, Ignored
 from bot.providers import Providers
 from bot.style_store import StyleStore
-from bot.styles import Style, merge, under
+from bot.styles import NO_STYLE, Style, merge, under
 from engine import GenerationRequest
 
 
 class Styling:
     """The style option wins over a permutation's ``--style`` (which is then noted as
-    ignored), and either over the member's ``default``; each name is looked up once. A style
+    ignored), and either over the member's ``default`` (``-`` for none); each name is looked
+    up once. A style
     named that does not exist is refused (UnknownStyle); a default that does not exist here
     is left out."""
 
@@ -44,6 +45,8 @@ class Styling:
         if self._option is not None and inline is not None:
             ignored.append(Ignored(format_params(InlineParams(style=inline)), "style"))
         name = self._option or inline
+        if name == NO_STYLE:
+            return Draft(draft.prompt, dataclasses.replace(draft.params, style=None)), None, ignored
         if name not in self._found:
             self._found[name] = await self._styles.chosen(
                 self._guild_id, self._user_id, name, self._default

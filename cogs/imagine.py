@@ -26,6 +26,7 @@ from bot.prompting.plan import (
 )
 from bot.prompting.wildcards import Wildcards
 from bot.providers import ProviderEntry
+from bot.styles import NO_STYLE
 from bot.styling import Styling, styled_negative
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
@@ -119,7 +120,7 @@ class Imagine(commands.Cog):
         control_strength="How strictly to follow it (0-2, default 1)",
         control_start="When to start following it, as a fraction of the steps (0-1, default 0)",
         control_end="When to stop following it (0-1, default 1)",
-        style="A saved style (yours or this server's); else your default style applies",
+        style="A saved style (yours or this server's); else your default; - for none",
     )
     @app_commands.choices(
         aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS],
@@ -252,10 +253,15 @@ class Imagine(commands.Cog):
     async def style_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        usable = await runtime_of(interaction).styles.usable(
-            interaction.guild_id, interaction.user.id
-        )
-        return choices(locale_of(interaction), usable, current)
+        runtime = runtime_of(interaction)
+        usable = await runtime.styles.usable(interaction.guild_id, interaction.user.id)
+        locale = locale_of(interaction)
+        found = choices(locale, usable, current)
+        if (await runtime.members.preferences(interaction.user.id)).style:
+            found.insert(
+                0, Choice(name=t(locale, "No style, not even your default"), value=NO_STYLE)
+            )
+        return found[:CHOICES_MAX]
 
     @imagine.autocomplete("model")
     async def model_choices(

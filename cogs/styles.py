@@ -14,6 +14,7 @@ from bot.i18n import t
 from bot.prompting.errors import PromptError
 from bot.styles import (
     MAX_NAME,
+    NO_STYLE,
     InvalidStyleName,
     Style,
     StyleLimitReached,
@@ -28,7 +29,7 @@ from cogs.catalogue import CHOICES_MAX
 from cogs.common import clip, explain, runtime_of, shown
 
 COLOUR = discord.Colour.teal()
-NO_DEFAULT = "-"  # /settings style: clear the default (never a style name: those start alnum)
+NO_DEFAULT = NO_STYLE  # /settings style: clear the default
 LISTING_BUDGET = 2800  # characters of one embed's description, two embeds within Discord's 6000
 CHOICE_TEXT = 100  # Discord's limit on an autocomplete choice's name
 

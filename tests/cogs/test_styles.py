@@ -147,6 +147,15 @@ async def test_the_default_style_applies_unless_another_is_named(world: World):
     named = await queued(world, await imagine(world, style="bright"))
     assert named.request.prompt == "a castle, sunny"
     assert (await queued(world, await imagine(world, user=BOB))).request.prompt == "a castle"
+    # "-": no style this time, not even the default
+    offered = await world.fake.autocomplete(
+        "imagine", {"prompt": "x", "style": ""}, focused="style", user=ALICE, channel=GENERAL
+    )
+    assert [c["value"] for c in offered] == ["-", "bright", "moody"]
+    plain = await queued(world, await imagine(world, style="-"))
+    assert plain.request.prompt == "a castle"
+    plain = await queued(world, await imagine(world, "a castle --style -"))
+    assert plain.request.prompt == "a castle"
 
     await reply(world, "settings", {"style": "-"})
     assert (await world.runtime.members.preferences(ALICE)).style is None
