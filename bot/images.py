@@ -28,6 +28,7 @@ def parameters_text(request: GenerationRequest, seed: int | None, model: str) ->
         "Size": "x".join(map(str, request.size)),
         "Model": model,
         "Denoising strength": request.strength,
+        "Tiling": True if request.tile else None,
     }
     lines.append(", ".join(f"{key}: {value}" for key, value in fields.items() if value is not None))
     if request.loras:

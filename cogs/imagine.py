@@ -31,9 +31,9 @@ from bot.styling import Styling, styled_negative
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, check_can_post, clip, explain, requester_of, runtime_of
-from cogs.confirm_jobs import ask_to_queue
 from cogs.imagine_requests import RequestMaker
 from cogs.options import ASPECTS, parse_loras
+from cogs.results.confirm import ask_to_queue
 from cogs.results.enqueue import enqueue, enqueue_describe
 from cogs.steering import (
     CONTROL_CHOICES,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
+from bot.prompting.plan import parameters_of
 from bot.service import EDIT_FALLBACK
 from cogs.common import clip, shown
 from engine import Mode, Progress
@@ -142,6 +143,9 @@ def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> 
     if tool and isinstance(source, list) and len(source) == 2:
         made = f"{str(tool).capitalize()} of image {int(source[1]) + 1} of job #{int(source[0])}"
         embed.add_field(name="Made with", value=clip(made, 1000), inline=False)
+    parameters = parameters_of(request)
+    if parameters:  # as inline parameters, to copy into another prompt
+        embed.add_field(name="Parameters", value=clip(parameters, 1000), inline=False)
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)

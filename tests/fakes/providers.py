@@ -61,7 +61,8 @@ class FakeProvider(Provider):
     it, nothing otherwise), ``references`` and ``controls`` (the models that follow reference
     images and control maps, or true for all; every kind unless ``reference_kinds`` or
     ``control_kinds`` name some), ``max_references`` (what they take, 5 unless given),
-    ``control_map`` (bytes every result that followed a control image hands over as its map)."""
+    ``control_map`` (bytes every result that followed a control image hands over as its map),
+    ``tile`` (the models that draw seamless tiles, or true for all)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config.name)
@@ -102,6 +103,7 @@ class FakeProvider(Provider):
             ReferenceKind(kind) for kind in options.get("reference_kinds", list(ReferenceKind))
         )
         self.max_references = int(options.get("max_references", MAX_BLEND))
+        self.tiling = _models(options.get("tile", ()))
         self.control_map: bytes | None = options.get("control_map")
         self.controlling = _models(options.get("controls", ()))
         self.control_kinds = frozenset(
@@ -197,6 +199,7 @@ class FakeProvider(Provider):
             references=self.reference_kinds if _listed(self.referencing, model) else frozenset(),
             max_references=self.max_references if _listed(self.referencing, model) else 0,
             controls=self.control_kinds if _listed(self.controlling, model) else frozenset(),
+            tile=_listed(self.tiling, model),
         )
 
     def lora_names(self, model: str | None = None) -> list[str]:
