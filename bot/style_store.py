@@ -18,6 +18,17 @@ from bot.styles import (
 )
 
 COLUMNS = "scope, name, prompt, negative, params"
+# Each owner's row, made where missing and locked while its styles are counted.
+PARENTS = {
+    Scope.MEMBER: (
+        "INSERT INTO users (user_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        "SELECT 1 FROM users WHERE user_id = ?",
+    ),
+    Scope.GUILD: (
+        "INSERT INTO guild_settings (guild_id, updated_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        "SELECT 1 FROM guild_settings WHERE guild_id = ?",
+    ),
+}
 
 
 class StyleStore:
@@ -43,14 +54,14 @@ class StyleStore:
         name = normalise_name(style.name)
         limit = self._limits[scope]
         owner = "scope = ? AND owner_id = ?"
+        now = self._clock()
         async with self._db.transaction() as conn:
-            # Two saves at once for one owner take turns here, and the second counts what the
-            # first added (PostgreSQL reads anew per statement); SQLite's writes take turns anyway.
-            await _rows(
-                conn,
-                f"SELECT name FROM styles WHERE {owner}{self._db.dialect.for_update}",
-                (scope.value, owner_id),
-            )
+            # Saves for one owner take turns on the owner's row (the member's, or the server's
+            # settings, made here if need be), so the count below sees what an earlier one
+            # added: PostgreSQL reads anew per statement; SQLite's writes take turns anyway.
+            insert, lock = PARENTS[scope]
+            await conn.execute(insert, (owner_id, now))
+            await _rows(conn, lock + self._db.dialect.for_update, (owner_id,))
             names = {
                 row[0]
                 for row in await _rows(
@@ -73,7 +84,7 @@ class StyleStore:
                     style.negative,
                     style.params,
                     actor_id,
-                    self._clock(),
+                    now,
                 ),
             )
         return name in names

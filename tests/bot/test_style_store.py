@@ -98,16 +98,17 @@ async def test_caps_count_new_names_only(runtime: Runtime):
     assert refused.value.server
 
 
-async def test_saves_at_once_never_pass_the_cap(runtime: Runtime):
-    styles = StyleStore(runtime.db, per_member=3, per_guild=3)
-    await styles.save(Scope.MEMBER, ALICE, Style("first", "x"), actor_id=ALICE)
+@pytest.mark.parametrize(("scope", "owner"), [(Scope.MEMBER, ALICE), (Scope.GUILD, GUILD)])
+async def test_saves_at_once_never_pass_the_cap(runtime: Runtime, scope: Scope, owner: int):
+    """From no styles at all too: the saves take turns on the owner's own row."""
+    styles = StyleStore(runtime.db, per_member=2, per_guild=2)
     outcomes = await asyncio.gather(
-        *(styles.save(Scope.MEMBER, ALICE, Style(f"s{n}", "x"), actor_id=ALICE) for n in range(6)),
+        *(styles.save(scope, owner, Style(f"s{n}", "x"), actor_id=ALICE) for n in range(6)),
         return_exceptions=True,
     )
     refused = [o for o in outcomes if isinstance(o, StyleLimitReached)]
-    assert len(refused) == 4
-    assert len(await styles.styles(Scope.MEMBER, ALICE)) == 3
+    assert len(refused) == 4, outcomes
+    assert len(await styles.styles(scope, owner)) == 2
 
 
 async def test_no_saving_when_the_cap_is_zero(runtime: Runtime):
