@@ -69,7 +69,9 @@ class Styles(
         runtime = runtime_of(interaction)
         own = await runtime.styles.styles(Scope.MEMBER, interaction.user.id)
         guild = interaction.guild_id
-        server = await runtime.styles.styles(Scope.GUILD, guild) if guild is not None else None
+        # a server's styles exist only where the server added the bot (/admin is there only)
+        here = guild is not None and interaction.is_guild_integration()
+        server = await runtime.styles.styles(Scope.GUILD, guild) if here and guild else None
         default = (await runtime.members.preferences(interaction.user.id)).style
         limits = runtime.settings.limits
         locale = locale_of(interaction)

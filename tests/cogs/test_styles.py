@@ -206,6 +206,8 @@ async def test_styles_in_dms_and_user_installs_are_the_members_own(world: World)
         installed_by_user=True,
     )
     assert "Saved" in elsewhere
+    listed = await reply(world, "style list", channel=ELSEWHERE_CHANNEL, installed_by_user=True)
+    assert "`away`" in listed and "server's styles" not in listed
     names = [s.name for s in await world.runtime.styles.usable(None, ALICE)]
     assert names == ["away", "mine"]
     text = await refused(
