@@ -122,6 +122,13 @@ def refusal(locale: str, error: Exception) -> str:
     return explain(error)
 
 
+def kept(locale: str, style: Style) -> str:
+    """What a saved style sets besides its text, for the answer to a save."""
+    if not style.params:
+        return ""
+    return " " + t(locale, "Its parameters: {params}.", params=quoted(style.params))
+
+
 def quoted(name: str) -> str:
     """A style name as typed, as inline code that it cannot break out of."""
     text = clip(name.replace("`", "'").strip(), 40) or " "

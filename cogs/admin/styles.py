@@ -15,7 +15,7 @@ from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.admin.checks import guild_of
 from cogs.common import answer
-from cogs.styles import checked, choices, quoted, saving_refusal, section, server_title
+from cogs.styles import checked, choices, kept, quoted, saving_refusal, section, server_title
 from engine import EngineError
 
 
@@ -55,12 +55,12 @@ class StyleCommands(AdminBase):
             reason=style.name,
             details={"prompt": style.prompt, "negative": style.negative, "params": style.params},
         )
-        await answer(
-            interaction,
+        text = (
             t(locale, "Replaced the server style {name}.", name=quoted(style.name))
             if replaced
-            else t(locale, "Saved the server style {name}.", name=quoted(style.name)),
+            else t(locale, "Saved the server style {name}.", name=quoted(style.name))
         )
+        await answer(interaction, text + kept(locale, style))
 
     @style.command(name="list", description="This server's styles")
     async def style_list(self, interaction: discord.Interaction[Any]) -> None:

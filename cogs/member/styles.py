@@ -13,7 +13,7 @@ from bot.errors import Refusal
 from bot.i18n import locale_of, t
 from bot.styles import MAX_NAME, MAX_PARAMS, Scope
 from cogs.common import answer, runtime_of
-from cogs.styles import checked, choices, quoted, saving_refusal, section, server_title
+from cogs.styles import checked, choices, kept, quoted, saving_refusal, section, server_title
 from engine import EngineError
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class Styles(
             locale,
             "Use it with /imagine's style option, or make it your default with /settings.",
         )
-        await answer(interaction, f"{text} {hint}")
+        await answer(interaction, f"{text}{kept(locale, style)} {hint}")
 
     @app_commands.command(name="list", description="Your styles and this server's")
     async def list_styles(self, interaction: discord.Interaction[Any]) -> None:

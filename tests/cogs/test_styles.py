@@ -242,11 +242,12 @@ async def test_a_styles_parameters_are_checked_when_saved(world: World):
     )
     assert "A style can't carry --repeat" in text
     assert await world.runtime.styles.styles(Scope.MEMBER, ALICE) == []
-    await reply(
+    text = await reply(
         world,
         "style save",
         {"name": "wide", "prompt": "film still --no text", "parameters": "--AR 21:9"},
     )
+    assert "Its parameters: `--ar 21:9 --no text`" in text
     [style] = await world.runtime.styles.styles(Scope.MEMBER, ALICE)
     assert (style.prompt, style.params) == ("film still", "--ar 21:9 --no text")
     assert "`--ar 21:9 --no text`" in await reply(world, "style list")
