@@ -313,3 +313,11 @@ async def test_each_permutation_gets_the_style(world: World):
     jobs = [await world.runtime.store.get(row["job_id"]) for row in await world.jobs()]
     prompts = [job.request.prompt for job in jobs if job is not None]
     assert prompts == ["poster of a red bird", "poster of a blue bird"]
+
+
+async def test_the_sfw_word_list_applies_where_a_style_is_used(world: World):
+    """Saving checks the blocked terms only; the built-in SFW list is the channel's to apply."""
+    assert "Saved" in await reply(world, "style save", {"name": "racy", "prompt": "nude"})
+    text = await refused(world, await imagine(world, style="racy"))
+    assert "blocked term (nude)" in text
+    assert await world.jobs() == []
