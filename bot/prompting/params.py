@@ -1,11 +1,12 @@
 """Midjourney-style parameters at the end of a prompt: ``a castle --ar 16:9 --no people``.
 
 The parameters start at the first ``--name`` that begins a word outside a closed pair of
-double quotes (or an
-em dash, which phone keyboards type for "--", followed by a parameter's name); everything
-after it must be parameters. A prompt that is just text, a ``--`` inside a quoted phrase and a
-``--`` not followed by a letter stay text. An unknown, repeated or malformed parameter is
-refused naming it (and the closest known names), never kept in the prompt.
+double quotes (or an em dash, which phone keyboards type for "--", followed by a parameter's
+name); everything after it must be parameters, except the words after a one-word value, which
+are prompt text (``a castle --style moody {day, night}`` draws "a castle day" and "a castle
+night"). A prompt that is just text, a ``--`` inside a quoted phrase and a ``--`` not followed
+by a letter stay text. An unknown, repeated or malformed parameter is refused naming it (and
+the closest known names), never kept in the prompt.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ ALIASES = {
 }
 """Every name a member may type, and the field it sets."""
 NAMES = tuple(ALIASES)
+ONE_WORD = frozenset({"ar", "seed", "steps", "guidance", "repeat", "tile", "chaos", "style", "sw"})
+"""Parameters whose value is one word (none for --tile); the words after it are prompt text.
+The others (--no, --sampler, --model, --sref) take everything up to the next parameter."""
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 INTEGER = re.compile(r"[0-9]{1,20}")
 DECIMAL = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,12})?")
@@ -105,10 +109,16 @@ def parse(text: str) -> tuple[str, InlineParams]:
         )
     values: dict[str, object] = {}
     typed: dict[str, str] = {}
-    for name, value in _chunks(section):
+    words: list[str] = []  # after a one-word value: prompt text (a castle --style moody day)
+    for name, typed_value in _chunks(section):
         key = ALIASES.get(name.lower())
         if key is None:
             raise _unknown(name)
+        value = typed_value
+        if key in ONE_WORD:
+            split = typed_value.split(maxsplit=1) if key != "tile" else ["", typed_value]
+            value, rest = split[0] if split else "", split[1] if len(split) > 1 else ""
+            words += rest.split()
         if key in values:
             raise PromptError(
                 f"--{name}",
@@ -119,7 +129,7 @@ def parse(text: str) -> tuple[str, InlineParams]:
         values[key] = _value(key, name, value)
     if "sw" in values and "sref" not in values:
         raise PromptError("--sw", N_("it only applies with --sref; add one or leave it out"))
-    return prompt, InlineParams(**values)  # type: ignore[arg-type]
+    return " ".join([prompt, *words]) if words else prompt, InlineParams(**values)  # type: ignore[arg-type]
 
 
 def format_params(params: InlineParams) -> str:
@@ -192,6 +202,7 @@ def _chunks(section: str) -> list[tuple[str, str]]:
 
 
 def _unknown(name: str) -> PromptError:
+    name = _shown(name)
     close = difflib.get_close_matches(name.lower(), NAMES, n=3, cutoff=0.6)
     if close:
         return PromptError(
@@ -209,8 +220,6 @@ def _unknown(name: str) -> PromptError:
 def _value(key: str, name: str, value: str) -> object:
     option = f"--{name}"
     if key == "tile":
-        if value:
-            raise PromptError(option, N_("it takes no value; write just --tile"))
         return True
     if not value:
         raise PromptError(option, N_("it needs a value, as in {example}"), example=EXAMPLES[key])
@@ -325,6 +334,6 @@ def _results(option: str, value: str) -> tuple[tuple[int, int], ...]:
 
 
 def _shown(value: str) -> str:
-    """A value as typed, short and unable to break the message's markdown."""
-    value = value.replace("`", "'")
+    """A value as typed, short, unable to break the message's markdown or mention anyone."""
+    value = value.replace("`", "'").replace("@", "@\u200b")
     return value if len(value) <= 40 else value[:39] + "…"

@@ -79,6 +79,16 @@ def overridden(
     return kept, ignored
 
 
+def combined(base: InlineParams, over: InlineParams) -> InlineParams:
+    """``over``'s parameters where it gives them, else ``base``'s (a saved style's); their
+    ``--no`` lists joined."""
+    values: dict[str, Any] = {key: getattr(base, key) for key in base.given}
+    values |= {key: getattr(over, key) for key in over.given}
+    if base.no and over.no:
+        values["no"] = tuple(dict.fromkeys((*base.no, *over.no)))
+    return InlineParams(**values)
+
+
 def merged_negative(negative: str, no: tuple[str, ...]) -> str:
     """The negative prompt with ``--no``'s items added."""
     return ", ".join(part for part in (negative.strip(), *no) if part)

@@ -65,7 +65,8 @@ class QueueConfirmation(discord.ui.View):
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[QueueConfirmation]
     ) -> None:
         self.stop()
-        await interaction.response.defer()
+        text = t(locale_of(interaction), "Queueing…")
+        await interaction.response.edit_message(content=text, view=None)
         await enqueue_all(interaction, self.jobs, private=self.private)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)

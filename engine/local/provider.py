@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import torch
 from PIL import Image
 
+from engine.chaos import run_spread
 from engine.errors import EngineError, InvalidRequest
 from engine.local.canvas_modes import canvas_strength, check_mode, provider_modes
 from engine.local.captioner import Captioner
@@ -286,6 +287,13 @@ class LocalProvider(PipelineRunner, Provider):
             partial(self.controlnets.fixed, family),
         )
         family.check(request, name, explicit_guidance=request.guidance is not None)
+        if request.tile and not family.unet:
+            raise InvalidRequest(
+                "tile",
+                None,
+                f"{name} ({family.label}) can't draw seamless tiles; SD 1.x, SD 2.x and SDXL "
+                "models can",
+            )
         check_references(
             request,
             name,
@@ -356,13 +364,23 @@ class LocalProvider(PipelineRunner, Provider):
     def batch_key(self, request: GenerationRequest) -> str:
         if request.mode is not Mode.TXT2IMG or request.control is not None or request.references:
             return ""
+        if request.chaos:  # its images run one by one, each at its own guidance
+            return ""
         if request.model and self.options.models[request.model].cache != "none":
             # the cache skips blocks by how the whole batch changes: a job's image would
             # depend on the jobs beside it
             return ""
         loras = [[lora.name, lora.weight] for lora in request.loras]
         return json.dumps(
-            [request.model, request.size, request.steps, request.guidance, request.sampler, loras]
+            [
+                request.model,
+                request.size,
+                request.steps,
+                request.guidance,
+                request.sampler,
+                loras,
+                request.tile,
+            ]
         )
 
     async def start(self) -> None:
@@ -387,7 +405,11 @@ class LocalProvider(PipelineRunner, Provider):
         progress: Sequence[ProgressCallback],
         cancel: Sequence[CancelToken],
     ) -> list[Outcome]:
-        """One pipeline call for compatible requests, each with its own prompts and seeds."""
+        """One pipeline call for compatible requests, each with its own prompts and seeds; a
+        request with chaos (always alone: see ``batch_key``) one call per image."""
+        if len(requests) == 1 and requests[0].chaos and requests[0].guidance is not None:
+            one = self.generate
+            return [await run_spread(one, requests[0], progress[0], cancel[0])]
         abort = threading.Event()
         try:
             outcomes: list[Outcome] = await self._call(

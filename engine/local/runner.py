@@ -31,6 +31,7 @@ from engine.local.preview import latent_preview
 from engine.local.reference_adapters import ReferenceAdapters, with_references
 from engine.local.safety import SafetyClassifier
 from engine.local.samplers import make_scheduler
+from engine.local.tiling import tiled, tiling_modules
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.types import (
     CANVAS_WORDS,
@@ -128,15 +129,16 @@ class PipelineRunner:
             arguments["output_type"] = "latent"
         label = f"{model.name} ({model.family.label})"
         try:
-            with (
-                self.references.applied(model.family, pipe, first, label) as referenced,
-                self._loras(model, pipe, first),
-                model.speed.calling(),
-            ):
-                images = pipe(**with_references(arguments, referenced)).images
-            if tiny is not None:
-                latents = model.family.unpack(pipe, images, width, height)
-                images = _decode(tiny, pipe, latents)
+            with tiled(first.tile, *tiling_modules(pipe, tiny)):
+                with (
+                    self.references.applied(model.family, pipe, first, label) as referenced,
+                    self._loras(model, pipe, first),
+                    model.speed.calling(),
+                ):
+                    images = pipe(**with_references(arguments, referenced)).images
+                if tiny is not None:
+                    latents = model.family.unpack(pipe, images, width, height)
+                    images = _decode(tiny, pipe, latents)
         except _Stop:
             return [GenerationCancelled() for _ in requests]
         except torch.cuda.OutOfMemoryError:

@@ -20,7 +20,8 @@ from typing import Annotated, Any, Literal
 from PIL import Image
 from pydantic import Field
 
-from engine.errors import InvalidRequest, ProviderError, ProviderRejected
+from engine.chaos import run_spread
+from engine.errors import EngineError, InvalidRequest, ProviderError, ProviderRejected
 from engine.loras import EXTRA_NETWORK
 from engine.provider import CancelToken, Progress, ProgressCallback
 from engine.redact import scrub
@@ -115,6 +116,7 @@ class A1111Provider(RemoteProvider):
             max_images=self.options.max_images,
             nsfw=self.options.nsfw,
             describe=True,
+            tile=True,  # its "tiling" option (Forge may ignore it on a transformer model)
         )
 
     @property
@@ -227,6 +229,13 @@ class A1111Provider(RemoteProvider):
     async def generate(
         self, request: GenerationRequest, progress: ProgressCallback, cancel: CancelToken
     ) -> GenerationResult:
+        if request.chaos and request.mode is not Mode.UPSCALE:
+            # one call per image, each at its own cfg_scale (engine.chaos)
+            guided = request.replace(guidance=_cfg_scale(request))
+            spread = await run_spread(self.generate, guided, progress, cancel)
+            if isinstance(spread, EngineError):
+                raise spread
+            return spread
         started = time.perf_counter()
         info: dict[str, Any] = {}
         if request.mode is Mode.UPSCALE:
@@ -285,7 +294,7 @@ class A1111Provider(RemoteProvider):
             "negative_prompt": request.negative_prompt,
             "seed": request.seed if request.seed is not None else -1,
             "steps": request.steps or 20,
-            "cfg_scale": request.guidance if request.guidance is not None else 7.0,
+            "cfg_scale": _cfg_scale(request),
             "width": width,
             "height": height,
             "batch_size": request.count,
@@ -295,6 +304,8 @@ class A1111Provider(RemoteProvider):
         }
         if request.sampler:
             body["sampler_name"] = request.sampler
+        if request.tile:
+            body["tiling"] = True
         if request.model and request.model != "default":
             body["override_settings"] = {"sd_model_checkpoint": self.title_of(request.model)}
             body["override_settings_restore_afterwards"] = True
@@ -382,3 +393,7 @@ def _base64(data: bytes) -> str:
 
 def create(config: ProviderConfig) -> A1111Provider:
     return A1111Provider(config)
+
+
+def _cfg_scale(request: GenerationRequest) -> float:
+    return request.guidance if request.guidance is not None else 7.0

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from engine.types import Reference, ReferenceKind
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
 from tests.cogs.test_imagine import labels, result_of
 from tests.fakes.discord import FakeInteraction, FakeMessage
@@ -156,3 +157,28 @@ async def test_a_phone_dash_works_as_two_hyphens(world: World, text: str):
     job = await world.runtime.store.get(1)
     assert job is not None and job.request.prompt == "a fox"
     assert job.request.size == (640, 448)  # as the aspect option's 3:2 makes it
+
+
+async def test_sref_names_the_members_results_as_style_references(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, fake={"references": ["fake-v1"]}) as world:
+        await result_of(world, await imagine(world, "a fox", count=2))
+        await result_of(world, await imagine(world, "a fox --sref 1:2 --sw 50"))
+        job = await world.runtime.store.get(2)
+        assert job is not None
+        assert job.request.references == (Reference(ReferenceKind.STYLE, 0.5),)
+        assert job.request.prompt == "a fox"
+        asked = await imagine(world, "a fox --sref https://example.com/x.png")
+        assert "attach it with the sref option" in await said(asked, "sref")
+
+
+async def test_a_refusal_at_queue_time_queues_none_of_them(tmp_path: Path, redirect: None):
+    async with open_world(tmp_path, quota={"daily_units": 1}) as world:
+        asked = await imagine(world, "a {red, blue} bird")
+        await said(asked, "Queue them?")
+        assert asked.original is not None
+        clicked = await world.fake.click(
+            asked.original.id, button(asked.original, "Queue 2 jobs"), user=ALICE
+        )
+        await clicked.wait(lambda i: "quota" in (i.original.content if i.original else ""), 15)
+        assert clicked.original is not None and not clicked.original.components
+        assert await world.jobs() == [] and await world.used(ALICE) == 0

@@ -25,6 +25,7 @@ NAMES = (
     .map(str.strip)
     .filter(bool)
 )
+WORD_NAMES = NAMES.map(lambda name: name.replace(" ", "-"))
 RATIOS = st.tuples(st.integers(1, 100), st.integers(1, 100)).filter(lambda r: max(r) / min(r) <= 4)
 
 
@@ -42,7 +43,7 @@ def params(draw: st.DrawFn) -> InlineParams:
         repeat=draw(st.none() | st.integers(1, 40)),
         tile=draw(st.booleans()),
         chaos=draw(st.none() | st.integers(0, 100)),
-        style=draw(st.none() | NAMES),
+        style=draw(st.none() | WORD_NAMES),
         sref=tuple(sref),
         sw=draw(st.none() | st.integers(0, 200)) if sref else None,
     )
@@ -103,3 +104,10 @@ def test_an_unknown_parameter_is_named_with_close_matches(name: str) -> None:
         assert err.field == f"--{name}"
     else:
         raise AssertionError("an unknown parameter was kept")
+
+
+@given(PROMPTS.filter(lambda text: text.strip() and "{" not in text), WORD_NAMES)
+def test_words_after_a_one_word_value_are_prompt_text(prompt: str, style: str) -> None:
+    clean, parsed = parse(f"{prompt} --style {style} at night --seed 3 --tile moss")
+    assert parsed == InlineParams(style=style, seed=3, tile=True)
+    assert clean == f"{prompt.rstrip()} at night moss"

@@ -288,6 +288,9 @@ class OpenVinoRuntime:
         if request.references:
             log.info("A job on %s with references runs on PyTorch, not OpenVINO", model.name)
             return self._torch(model)
+        if request.tile:  # its convolutions are compiled with their padding
+            log.info("A seamless-tile job on %s runs on PyTorch, not OpenVINO", model.name)
+            return self._torch(model)
         if request.loras:
             names = ", ".join(lora.name for lora in request.loras)
             log.info("A job on %s with LoRAs (%s) runs on PyTorch, not OpenVINO", model.name, names)

@@ -23,6 +23,7 @@ from engine import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from engine.chaos import guidance_of
 from engine.errors import ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
 from engine.remote.a1111 import A1111Provider
@@ -553,3 +554,28 @@ async def test_the_fake_web_ui_refuses_a_mask_of_another_size(api: FakeApi):
 async def test_an_unknown_masked_content_setting_stops_start_up(api: FakeApi):
     with pytest.raises(ProviderConfigError, match="inpainting_fill"):
         await provider(api, inpainting_fill=5)
+
+
+async def test_a_tile_asks_the_web_ui_for_its_tiling(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    assert p.model_info(p.default_model).tile
+    plain = p.prepare(GenerationRequest("moss", seed=1, width=64, height=64))
+    await p.generate(plain, lambda _: None, CancelToken())
+    await p.generate(plain.replace(tile=True), lambda _: None, CancelToken())
+    await p.close()
+    first, second = (call.body for call in api.calls("/sdapi/v1/txt2img"))
+    assert "tiling" not in first and second["tiling"] is True
+
+
+async def test_chaos_draws_each_image_at_its_own_cfg_scale(api: FakeApi):
+    Forge(api)
+    p = await provider(api)
+    asked = p.prepare(GenerationRequest("moss", seed=5, count=2, width=64, height=64, chaos=50))
+    result = await p.generate(asked, lambda _: None, CancelToken())
+    await p.close()
+    bodies = [call.body for call in api.calls("/sdapi/v1/txt2img")]
+    assert [(b["seed"], b["batch_size"]) for b in bodies] == [(5, 1), (6, 1)]
+    assert [b["cfg_scale"] for b in bodies] == result.info["guidance"]
+    assert [b["cfg_scale"] for b in bodies] == [guidance_of(7.0, 50, 5), guidance_of(7.0, 50, 6)]
+    assert [image.seed for image in result.images] == [5, 6]

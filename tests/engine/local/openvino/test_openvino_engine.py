@@ -199,3 +199,16 @@ async def test_a_failed_conversion_runs_the_model_on_pytorch_and_the_log_says_so
     ) in caplog.text
     assert not list((tmp_path / "fresh").rglob("*.xml"))
     assert np.array_equal(np.asarray(image), np.asarray(reference))
+
+
+async def test_a_tile_job_runs_on_pytorch_and_the_log_says_so(
+    engines: Engines, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = GenerationRequest("moss on stone", seed=3, tile=True)
+
+    with caplog.at_level(logging.INFO):
+        image = await generate(engines.openvino, request)
+    reference = await generate(engines.torch, request)
+
+    assert "A seamless-tile job on tiny runs on PyTorch, not OpenVINO" in caplog.text
+    assert np.array_equal(np.asarray(image), np.asarray(reference))
