@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.errors import Refusal
+from bot.prompting.errors import N_, PromptError
 from bot.prompting.params import InlineParams, format_params, parse
 
 MAX_NAME = 32
@@ -136,16 +137,22 @@ def check_text(style: Style, max_length: int) -> None:
 
 
 def split_params(prompt: str, parameters: str | None) -> tuple[str, str]:
-    """A style's text without parameters, and its parameters (those ending ``prompt`` and the
+    """A style's text without parameters, and its parameters (those in ``prompt`` and the
     ``parameters`` option together), checked by the inline-parameter parser and written as it
     reads them back. Raises PromptError naming a bad parameter, or StyleParamsRefused."""
-    text, _ = parse(prompt)
-    section = prompt[len(text) :].strip()
-    extra = (parameters or "").strip()
-    if extra and parse(extra)[0].strip():
-        raise StyleParamsRefused("")
-    before, params = parse(" ".join(part for part in (section, extra) if part))
-    assert not before.strip()  # the joined text starts with a parameter
+    text, params = parse(prompt)
+    if parameters and parameters.strip():
+        words, extra = parse(parameters.strip())
+        if words.strip():
+            raise StyleParamsRefused("")
+        for field in extra.given:
+            if field in params.given:
+                raise PromptError(
+                    f"--{field}",
+                    N_("it is given twice (as --{first} and {name}); keep one"),
+                    first=field,
+                )
+        params = replace(params, **{field: getattr(extra, field) for field in extra.given})
     for field in NOT_IN_STYLES:
         if field in params.given:
             raise StyleParamsRefused(f"--{field}")

@@ -81,6 +81,8 @@ def test_parameters_are_checked_and_kept_as_the_parser_reads_them_back():
         "--no people --steps 30",
     )
     assert split_params("ink wash", None) == ("ink wash", "")
+    # words after a one-word value are text, as in a prompt
+    assert split_params("ink wash --steps 30 soft", None) == ("ink wash soft", "--steps 30")
 
 
 @pytest.mark.parametrize(

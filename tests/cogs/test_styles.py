@@ -321,3 +321,31 @@ async def test_the_sfw_word_list_applies_where_a_style_is_used(world: World):
     text = await refused(world, await imagine(world, style="racy"))
     assert "blocked term (nude)" in text
     assert await world.jobs() == []
+
+
+async def test_the_issues_example_makes_two_jobs_with_sizes_negatives_and_style(world: World):
+    await reply(
+        world, "style save", {"name": "moody", "prompt": "dark, moody light", "negative": "sunny"}
+    )
+    asked = await imagine(world, "a castle --ar 16:9 --no people --style moody {day, night}")
+    await said(asked, "Queue them?")
+    assert asked.original is not None
+    queue = next(
+        c["custom_id"]
+        for row in asked.original.components
+        for c in row["components"]
+        if c.get("label", "").startswith("Queue 2 jobs")
+    )
+    await world.fake.click(asked.original.id, queue, user=ALICE)
+    for _ in range(200):
+        if len(await world.jobs()) == 2:
+            break
+        await asyncio.sleep(0.05)
+    jobs = [await world.runtime.store.get(row["job_id"]) for row in await world.jobs()]
+    requests = [job.request for job in jobs if job is not None]
+    assert [r.prompt for r in requests] == [
+        "a castle day, dark, moody light",
+        "a castle night, dark, moody light",
+    ]
+    assert [r.size for r in requests] == [(704, 384), (704, 384)]
+    assert [r.negative_prompt for r in requests] == ["people, sunny", "people, sunny"]
