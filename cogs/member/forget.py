@@ -25,7 +25,8 @@ class ForgetMe(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="forget-me", description="Delete your prompts, images, history and settings"
+        name="forget-me",
+        description="Delete your prompts, images, history, settings and saved styles",
     )
     async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
         locale = locale_of(interaction)
@@ -33,9 +34,9 @@ class ForgetMe(commands.Cog):
         await interaction.response.send_message(
             t(
                 locale,
-                "This deletes all your prompts, images, job history and settings here, for "
-                "good. Jobs still waiting are cancelled and refunded. Your quota use for today "
-                "stays. Are you sure?",
+                "This deletes all your prompts, images, job history, settings and saved styles "
+                "here, for good. Jobs still waiting are cancelled and refunded. Your quota use "
+                "for today stays. Are you sure?",
             ),
             view=view,
             ephemeral=True,
@@ -70,8 +71,8 @@ class ForgetConfirmation(discord.ui.View):
         else:
             text = tn(
                 self.locale,
-                "Done: {count} job, its images and your settings are deleted.",
-                "Done: {count} jobs, their images and your settings are deleted.",
+                "Done: {count} job, its images, your settings and your styles are deleted.",
+                "Done: {count} jobs, their images, your settings and your styles are deleted.",
                 deleted,
             )
         self.stop()
