@@ -14,6 +14,7 @@ from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.modals import InstructionModal, ZoomModal
 from cogs.results.region.modals import NameRegionModal, RepaintPromptModal, UploadMaskModal
 from tests.cogs.conftest import ALICE, GENERAL, GUILD, World
+from tests.cogs.test_results import held
 from tests.fakes.discord import FakeInteraction
 
 
@@ -79,6 +80,21 @@ async def test_a_german_member_is_answered_and_served_in_german(world: World):
     assert f"<@{ALICE}> deine Bilder für Auftrag #1 sind fertig: **a fox**" in posted
     assert "Modell" in posted and "Dauer" in posted
     assert "Model\n" not in posted
+    assert not world.fake.violations
+
+
+async def test_the_status_message_is_in_the_members_language(world: World):
+    release = held(world)
+    await imagine(world, "de", prompt="first")
+    await asyncio.wait_for(world.provider.started.wait(), 10)
+    second = await imagine(world, "de", prompt="second")
+    await second.wait(lambda i: bool(i.original and "Warteschlange" in i.original.content))
+    assert second.original is not None
+    assert second.original.content.startswith("Auftrag #2 (1 Bild, fake-v1)")
+    assert "als Nächstes dran" in second.original.content
+    assert "Abbrechen" in _component_words(second.original.components)
+    release.set()
+    await delivered(world, 2)
     assert not world.fake.violations
 
 
