@@ -28,6 +28,19 @@ def help_text(locale: object) -> str:
             ),
             t(
                 locale,
+                "A prompt may end with parameters: `a castle --ar 16:9 --no people --seed 7 "
+                "--chaos 20 --repeat 2 --style NAME`; `{choices}` makes one job per choice (you "
+                "confirm first when there are several).",
+                choices="a {day, night} sky",
+            ),
+            t(
+                locale,
+                "**/style** `save`, `list` and `delete` keep your own styles (text and "
+                "parameters added to a prompt); use one with `--style NAME` or the `style` "
+                "option, or make it your default in **/settings**.",
+            ),
+            t(
+                locale,
                 "Under a result: **U1-U4** upscale an image, **V1-V4** make variations of it, "
                 "**Re-roll** runs the same prompt with a new seed, **Remix** lets you edit the "
                 "prompt first, **Delete** removes the message, **Report** tells the moderators. "

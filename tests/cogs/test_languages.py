@@ -10,6 +10,7 @@ import discord
 import pytest
 
 from cogs.common import in_language
+from cogs.member.help import help_text
 from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.modals import InstructionModal, ZoomModal
 from cogs.results.region.modals import NameRegionModal, RepaintPromptModal, UploadMaskModal
@@ -198,3 +199,8 @@ async def test_a_modal_is_shown_in_german():
     assert modal.title == "Bild bearbeiten"
     assert modal.instruction.label == "Was soll sich ändern?"
     modal.stop()
+
+
+@pytest.mark.parametrize("locale", ["en-US", "de", "es-ES"])
+def test_help_fits_an_embed_in_every_language(locale: str):
+    assert len(help_text(locale)) <= 4096
