@@ -107,7 +107,11 @@ class Tree(discord.app_commands.CommandTree["ImageBot"]):
             await _tell(interaction, in_words(original, discord_time, locale))
             return
         if isinstance(error, discord.app_commands.CheckFailure):
-            await _tell(interaction, str(error) or t(locale, "You can't use this command here."))
+            said = str(error)  # an N_ literal (cogs.admin.checks), or discord.py's own words
+            await _tell(
+                interaction,
+                t(locale, said) if said else t(locale, "You can't use this command here."),
+            )
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         log.error("Command %s failed", command, exc_info=error)

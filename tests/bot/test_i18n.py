@@ -116,7 +116,10 @@ def test_messages_are_written_as_templates_not_f_strings():
                     continue
                 for index in positions.get(node.func.id, ()):
                     argument = node.args[index] if index < len(node.args) else None
-                    if isinstance(argument, ast.JoinedStr | ast.BinOp | ast.Call | None):
+                    if isinstance(
+                        argument,
+                        ast.JoinedStr | ast.BinOp | ast.BoolOp | ast.IfExp | ast.Call | None,
+                    ):
                         found.append(f"{path.relative_to(extract.ROOT)}:{node.lineno}")
     assert not found
 

@@ -62,9 +62,10 @@ async def on_report(
     )
     if new:
         bot_of(interaction).dispatch("job_reported", report_id, job)
+    locale = locale_of(interaction)
     text = (
-        f"Thank you: job #{job_id} was reported to the moderators."
+        t(locale, "Thank you: job #{job} was reported to the moderators.", job=job_id)
         if new
-        else f"You have already reported job #{job_id}; the moderators have it."
+        else t(locale, "You have already reported job #{job}; the moderators have it.", job=job_id)
     )
     await answer(interaction, text)
