@@ -91,8 +91,10 @@ def test_catalogues_hold_no_obsolete_messages(template: Catalog, language: str):
     assert not stale
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_catalogues_use_two_plural_forms(language: str):
+@pytest.mark.parametrize("language", ["de", "es"])
+def test_german_and_spanish_use_two_plural_forms(language: str):
+    """One and everything else (CLDR's "many" for Spanish millions is left to the "other"
+    form, as gettext catalogues for Spanish do); other languages bring their own header."""
     translated = catalogue(language)
     assert translated.num_plurals == 2
     assert translated.plural_expr == "(n != 1)"
