@@ -1,8 +1,9 @@
 """``python -m bot.i18n.extract``: collect every message from the source into
 ``locales/messages.pot`` and bring each language's catalogue up to date with it (new
 messages added untranslated, removed ones dropped). ``--check`` changes nothing and exits 1
-when a catalogue is out of date. Babel does the reading and merging; the keywords are the
-functions of ``bot.i18n``."""
+when a catalogue is out of date; ``--compendium DIR`` fills untranslated messages from
+``DIR/<lang>.po`` (translations made elsewhere, as gettext's msgmerge takes them). Babel does
+the reading and merging; the keywords are the functions of ``bot.i18n``."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def _written(catalog: Catalog, **options: object) -> bytes:
     return buffer.getvalue()
 
 
-def update(check: bool = False) -> list[Path]:
+def update(check: bool = False, compendium: Path | None = None) -> list[Path]:
     """Write the template and merge it into every catalogue; the files that changed (with
     ``check``, that would change)."""
     fresh = template()
@@ -88,12 +89,33 @@ def update(check: bool = False) -> list[Path]:
             catalog = read_po(source, locale=language, domain=DOMAIN)
         before = _written(catalog, ignore_obsolete=True)
         catalog.update(fresh, no_fuzzy_matching=True, update_header_comment=False)
+        if compendium is not None:
+            _fill(catalog, compendium / f"{language}.po", language)
         after = _written(catalog, ignore_obsolete=True)
         if _strip_date(before) != _strip_date(after):
             changed.append(path)
             if not check:
                 path.write_bytes(after)
     return changed
+
+
+def _fill(catalog: Catalog, path: Path, language: str) -> None:
+    """Untranslated messages of ``catalog`` take their translation from the PO file at
+    ``path``, where it has one with the same number of forms."""
+    if not path.is_file():
+        return
+    with path.open("rb") as source:
+        known = read_po(source, locale=language, domain=DOMAIN)
+    for message in catalog:
+        found = known.get(message.id) if message.id else None
+        if found is None or found.fuzzy or found.pluralizable != message.pluralizable:
+            continue
+        if not any(_forms(message.string)) and all(_forms(found.string)):
+            message.string = found.string
+
+
+def _forms(string: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    return (string or "",) if not isinstance(string, tuple | list) else tuple(string)
 
 
 def _strip_date(text: bytes) -> bytes:
@@ -105,8 +127,11 @@ def _strip_date(text: bytes) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.i18n.extract", description=__doc__)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
+    parser.add_argument(
+        "--compendium", type=Path, help="a folder of <lang>.po files to fill untranslated ones"
+    )
     args = parser.parse_args(argv)
-    changed = update(check=args.check)
+    changed = update(check=args.check, compendium=args.compendium)
     for path in changed:
         print(f"{'stale' if args.check else 'updated'}: {path.relative_to(ROOT)}")
     return 1 if args.check and changed else 0

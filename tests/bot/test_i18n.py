@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import discord
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po, write_po
 
 from bot import i18n
 from bot.i18n import extract, language_of, lazy_t, lazy_tn, locale_of, shipped, t, tn
@@ -195,3 +195,26 @@ def test_the_extraction_covers_the_bots_messages(template: Catalog):
     assert "Job #{job} is done." in ids
     assert "{count} image" in ids
     assert Path(extract.TEMPLATE).is_file()
+
+
+def test_a_compendium_fills_only_untranslated_messages(tmp_path: Path):
+    known = Catalog(locale="de", domain=i18n.DOMAIN)
+    known.add("Enhance", "Verbessern")
+    known.add("Keep", "Behalten")
+    known.add("Guess", "Raten", flags=["fuzzy"])
+    known.add(("{count} try", "{count} tries"), ("{count} Versuch", "{count} Versuche"))
+    with (tmp_path / "de.po").open("wb") as target:
+        write_po(target, known)
+    catalog = Catalog(locale="de", domain=i18n.DOMAIN)
+    catalog.add("Enhance", "")
+    catalog.add("Keep", "Bleibt")
+    catalog.add("Guess", "")
+    catalog.add(("{count} try", "{count} tries"), ("", ""))
+    extract._fill(catalog, tmp_path / "de.po", "de")
+    assert catalog.get("Enhance").string == "Verbessern"
+    assert catalog.get("Keep").string == "Bleibt"  # a translation is never replaced
+    assert catalog.get("Guess").string == ""  # nor filled from a fuzzy one
+    assert catalog.get(("{count} try", "{count} tries")).string == (
+        "{count} Versuch",
+        "{count} Versuche",
+    )
