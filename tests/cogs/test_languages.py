@@ -204,3 +204,13 @@ async def test_a_modal_is_shown_in_german():
 @pytest.mark.parametrize("locale", ["en-US", "de", "es-ES"])
 def test_help_fits_an_embed_in_every_language(locale: str):
     assert len(help_text(locale)) <= 4096
+
+
+async def test_a_member_refused_a_moderator_command_reads_why_in_german(world: World):
+    interaction = await world.fake.invoke(
+        "admin queue list", user=ALICE, channel=GENERAL, locale="de"
+    )
+    assert await said(interaction) == (
+        "Das dürfen nur Moderatorinnen und Moderatoren (Server verwalten oder die "
+        "Moderationsrolle des Servers)."
+    )
