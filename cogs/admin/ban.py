@@ -74,10 +74,15 @@ class BanCommands(AdminBase):
 
     @ban.command(name="list", description="Members who may not use the bot here")
     async def ban_list(self, interaction: discord.Interaction[Any]) -> None:
+        locale = locale_of(interaction)
         bans = await self.runtime.moderation.bans(guild_of(interaction))
         lines = [
             f"<@{b.user_id}>: {clip(b.reason, 100)}"
-            + (f" (until <t:{int(b.expires_at)}:f>)" if b.expires_at else "")
+            + (
+                " " + t(locale, "(until {when})", when=f"<t:{int(b.expires_at)}:f>")
+                if b.expires_at
+                else ""
+            )
             for b in bans
         ]
-        await answer(interaction, "\n".join(lines[:40]) or "Nobody is banned here.")
+        await answer(interaction, "\n".join(lines[:40]) or t(locale, "Nobody is banned here."))

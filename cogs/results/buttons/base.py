@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
-from bot.i18n import lazy_t, locale_of
+from bot.i18n import lazy_t, locale_of, t
 from bot.jobs import Job, StoredImage
 from bot.retention import ResultExpired, images_expired, input_expired
 from cogs.common import answer, bot_of, explain, runtime_of
@@ -99,7 +99,10 @@ class JobButton(
             return
         handler = HANDLERS.get(self.action)
         if handler is None:  # a letter whose family is not loaded
-            await answer(interaction, "This button does nothing in this version of the bot.")
+            await answer(
+                interaction,
+                t(locale_of(interaction), "This button does nothing in this version of the bot."),
+            )
             return
         try:
             await handler(interaction, self.action, self.job_id, self.index, self.option)
