@@ -63,7 +63,7 @@ async def _choose(interaction: discord.Interaction[Any], job_id: int, index: int
     view.add_item(JobButton("g", job_id, index, label=upload, emoji="📤", option="up", row=0))
     if can_name:
         view.add_item(JobButton("g", job_id, index, label=name, emoji="🔤", option="name", row=0))
-    view.add_item(RegionSelect(job_id, index, t(locale, "Pick a region to repaint")))
+    view.add_item(RegionSelect(job_id, index, locale))
     view.stop()
     ways = [
         t(
@@ -115,15 +115,13 @@ class RegionSelect(
 ):
     """The preset regions of one image."""
 
-    def __init__(
-        self, job_id: int, index: int, placeholder: str = "Pick a region to repaint"
-    ) -> None:
+    def __init__(self, job_id: int, index: int, locale: object = None) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"region:{job_id}:{index}",
-                placeholder=placeholder,
+                placeholder=t(locale, "Pick a region to repaint"),
                 options=[
-                    discord.SelectOption(label=label, value=key)
+                    discord.SelectOption(label=t(locale, label), value=key)
                     for key, label in regions.REGIONS.items()
                 ],
                 row=1,

@@ -41,7 +41,8 @@ async def preview_preset(
     if key not in regions.REGIONS:
         raise Refusal("There is no such region; pick one from the list.")
     mask = await asyncio.to_thread(preset_mask, key, source.size)
-    await show(interaction, source, mask, key, f"“{regions.REGIONS[key]}”")
+    label = t(locale_of(interaction), regions.REGIONS[key])
+    await show(interaction, source, mask, key, f"“{label}”")
 
 
 async def preview_upload(
