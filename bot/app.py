@@ -12,7 +12,8 @@ import yarl
 from discord.ext import commands
 
 from bot.deliveries import ResultSink
-from bot.errors import Refusal
+from bot.errors import Refusal, in_words
+from bot.i18n import discord_time, locale_of, t
 from bot.i18n.commands import CommandTranslator
 from bot.retention import Retention
 from bot.runtime import JobRunner, Runtime
@@ -103,15 +104,22 @@ class Tree(discord.app_commands.CommandTree["ImageBot"]):
         if isinstance(error, Replayed):
             return
         original = getattr(error, "original", error)
+        locale = locale_of(interaction)
         if isinstance(original, Refusal | EngineError):
-            await _tell(interaction, original.user_message)
+            await _tell(interaction, in_words(original, discord_time, locale))
             return
         if isinstance(error, discord.app_commands.CheckFailure):
-            await _tell(interaction, str(error) or "You can't use this command here.")
+            said = str(error)  # an N_ literal (cogs.admin.checks), or discord.py's own words
+            await _tell(
+                interaction,
+                t(locale, said) if said else t(locale, "You can't use this command here."),
+            )
             return
         command = interaction.command.qualified_name if interaction.command else "?"
         log.error("Command %s failed", command, exc_info=error)
-        await _tell(interaction, "Something went wrong on our side; nothing was charged.")
+        await _tell(
+            interaction, t(locale, "Something went wrong on our side; nothing was charged.")
+        )
 
 
 async def _tell(interaction: discord.Interaction[Any], text: str) -> None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+from bot.i18n import ENGLISH, Text, lazy_t, lazy_tn, t, tn, worded
+from bot.prompting.errors import PromptError
+from engine.errors import EngineError, InvalidRequest
 
 
 class BotError(Exception):
@@ -29,16 +35,19 @@ class InvalidTransition(BotError):
 
 
 class Refusal(BotError):
-    """An expected 'no' for a member: shown as is, nothing queued, nothing charged."""
+    """An expected 'no' for a member: shown as is, nothing queued, nothing charged. ``message``
+    is a ``Text`` (``lazy_t``), written in the reader's language when shown; a plain string is
+    shown as it is. ``user_message`` is the English form."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
+    def __init__(self, message: str | Text) -> None:
+        self.message = message
+        super().__init__(str(message))
+        self.user_message = str(message)
 
-    def worded(self, when: Callable[[float], str]) -> str:
-        """The message with its times written by ``when`` (Discord shows a timestamp in the
-        reader's own zone); the same as ``user_message`` for a refusal without times."""
-        return self.user_message
+    def worded(self, when: Callable[[float], str], locale: object = ENGLISH) -> str:
+        """The message in ``locale``'s language with its times written by ``when`` (Discord
+        shows a timestamp in the reader's own zone)."""
+        return worded(locale, self.message)
 
 
 def _when(timestamp: float) -> str:
@@ -68,18 +77,38 @@ class QuotaExceeded(Refusal):
         self.everywhere = everywhere
         super().__init__(self.worded(_at))
 
-    def worded(self, when: Callable[[float], str]) -> str:
-        scope = " across all servers" if self.everywhere else ""
-        cost, left = self.cost, self.remaining
+    def worded(self, when: Callable[[float], str], locale: object = ENGLISH) -> str:
+        values: dict[str, Any] = {
+            "left": self.remaining,
+            "allowance": self.allowance,
+            "when": when(self.resets_at),
+        }
+        if self.everywhere:
+            need = tn(
+                locale,
+                "This needs {count} quota unit but you have {left} of {allowance} left across "
+                "all servers; your quota resets {when}.",
+                "This needs {count} quota units but you have {left} of {allowance} left across "
+                "all servers; your quota resets {when}.",
+                self.cost,
+                **values,
+            )
+        else:
+            need = tn(
+                locale,
+                "This needs {count} quota unit but you have {left} of {allowance} left; your "
+                "quota resets {when}.",
+                "This needs {count} quota units but you have {left} of {allowance} left; your "
+                "quota resets {when}.",
+                self.cost,
+                **values,
+            )
         instead = (
-            " Ask for fewer images (`count`) now, or wait."
-            if 0 < left < cost
-            else " Try again then."
+            t(locale, "Ask for fewer images (`count`) now, or wait.")
+            if 0 < self.remaining < self.cost
+            else t(locale, "Try again then.")
         )
-        return (
-            f"This needs {cost} quota unit{'s' if cost != 1 else ''} but you have {left} of "
-            f"{self.allowance} left{scope}; your quota resets {when(self.resets_at)}.{instead}"
-        )
+        return f"{need} {instead}"
 
 
 class CooldownActive(Refusal):
@@ -88,10 +117,12 @@ class CooldownActive(Refusal):
         self.cooldown = cooldown
         super().__init__(self.worded(_at))
 
-    def worded(self, when: Callable[[float], str]) -> str:
-        return (
-            f"Please wait: one job every {self.cooldown:g} s; you can ask again "
-            f"{when(self.retry_at)}."
+    def worded(self, when: Callable[[float], str], locale: object = ENGLISH) -> str:
+        return t(
+            locale,
+            "Please wait: one job every {seconds} s; you can ask again {when}.",
+            seconds=format(self.cooldown, "g"),
+            when=when(self.retry_at),
         )
 
 
@@ -99,48 +130,73 @@ class QueueLimitReached(Refusal):
     def __init__(self, *, limit: int) -> None:
         self.limit = limit
         super().__init__(
-            f"You already have {limit} job{'s' if limit != 1 else ''} waiting, the most allowed; "
-            "wait for one to finish or cancel one."
+            lazy_tn(
+                "You already have {count} job waiting, the most allowed; wait for it to finish "
+                "or cancel it.",
+                "You already have {count} jobs waiting, the most allowed; wait for one to "
+                "finish or cancel one.",
+                limit,
+            )
         )
 
 
 class JobNotFound(Refusal):
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
-        super().__init__(f"There is no job {job_id} of yours.")
+        super().__init__(lazy_t("There is no job {job} of yours.", job=job_id))
 
 
 class JobFinished(Refusal):
     def __init__(self, job_id: int, status: str) -> None:
         self.job_id = job_id
         self.status = status
-        super().__init__(f"Job {job_id} has already {status}.")
+        super().__init__(
+            {
+                "succeeded": lazy_t("Job {job} has already succeeded.", job=job_id),
+                "failed": lazy_t("Job {job} has already failed.", job=job_id),
+                "cancelled": lazy_t("Job {job} has already been cancelled.", job=job_id),
+            }.get(status, f"Job {job_id} has already {status}.")
+        )
 
 
 class JobsStillActive(Refusal):
     def __init__(self, count: int) -> None:
         self.count = count
         super().__init__(
-            f"You have {count} job{'s' if count != 1 else ''} still queued or running; cancel "
-            "them with /cancel or wait, then try again."
+            lazy_tn(
+                "You have {count} job still queued or running; cancel it with /cancel or "
+                "wait, then try again.",
+                "You have {count} jobs still queued or running; cancel them with /cancel or "
+                "wait, then try again.",
+                count,
+            )
         )
 
 
 class JobGone(Refusal):
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
-        super().__init__(f"Job {job_id} is no longer stored, so there is nothing to report.")
+        super().__init__(
+            lazy_t("Job {job} is no longer stored, so there is nothing to report.", job=job_id)
+        )
 
 
 class Banned(Refusal):
     def __init__(self, *, reason: str = "", expires_at: float | None = None) -> None:
         self.reason = reason
         self.expires_at = expires_at
-        reason = reason.strip().rstrip(".")
-        message = "You can't use the image bot here" + (f": {reason}." if reason else ".")
-        if expires_at is not None:
-            message += f" (until {_when(expires_at)})"
-        super().__init__(message)
+        super().__init__(self.worded(_when))
+
+    def worded(self, when: Callable[[float], str], locale: object = ENGLISH) -> str:
+        reason = self.reason.strip().rstrip(".")
+        message = (
+            t(locale, "You can't use the image bot here: {reason}.", reason=reason)
+            if reason
+            else t(locale, "You can't use the image bot here.")
+        )
+        if self.expires_at is not None:
+            message += " " + t(locale, "(until {when})", when=when(self.expires_at))
+        return message
 
 
 class BlockedPrompt(Refusal):
@@ -152,10 +208,17 @@ class BlockedPrompt(Refusal):
         self.field = field
         self.timed_out = timed_out
         super().__init__(
-            f"Your {field} could not be checked against this server's blocked terms in time, "
-            "so it was refused; nothing was queued or charged. Try rewording it."
+            lazy_t(
+                "Your {field} could not be checked against this server's blocked terms in "
+                "time, so it was refused; nothing was queued or charged. Try rewording it.",
+                field=field,
+            )
             if timed_out
-            else f"Your {field} contains a blocked term ({term}); nothing was queued or charged."
+            else lazy_t(
+                "Your {field} contains a blocked term ({term}); nothing was queued or charged.",
+                field=field,
+                term=term,
+            )
         )
 
 
@@ -165,7 +228,7 @@ class InvalidTerm(Refusal):
     def __init__(self, pattern: str, why: str) -> None:
         self.pattern = pattern
         self.why = why
-        super().__init__(f"Cannot block that term: {why}.")
+        super().__init__(lazy_t("Cannot block that term: {why}.", why=why))
 
 
 class StorageUnavailable(Refusal):
@@ -175,9 +238,52 @@ class StorageUnavailable(Refusal):
     def __init__(self, full: bool) -> None:
         self.full = full
         super().__init__(
-            "The bot's storage is full, so nothing could be saved; the owner needs to free "
-            "some space. Nothing was queued or charged."
+            lazy_t(
+                "The bot's storage is full, so nothing could be saved; the owner needs to free "
+                "some space. Nothing was queued or charged."
+            )
             if full
-            else "The bot's database is busy; please try again in a moment. Nothing was "
-            "queued or charged."
+            else lazy_t(
+                "The bot's database is busy; please try again in a moment. Nothing was "
+                "queued or charged."
+            )
         )
+
+
+class InvalidOption(InvalidRequest):
+    """An ``InvalidRequest`` raised by the bot, its advice a ``Text`` (``lazy_t``) so the
+    member reads it in their language."""
+
+    def __init__(self, field: str, value: object, advice: Text) -> None:
+        super().__init__(field, value, str(advice))
+        self.advice = advice
+
+
+def in_words(
+    error: Refusal | EngineError, when: Callable[[float], str], locale: object = ENGLISH
+) -> str:
+    """An expected error in a member's words and language. An engine error's own words are
+    English (a provider's, or the engine's); an invalid option is framed in the member's
+    language, with its advice translated where the catalogue has it."""
+    if isinstance(error, Refusal):
+        return error.worded(when, locale)
+    if isinstance(error, PromptError):
+        return error.worded(functools.partial(t, locale))
+    if isinstance(error, InvalidRequest):
+        advice = error.advice if isinstance(error, InvalidOption) else error.allowed
+        allowed = worded(locale, advice).rstrip(".")
+        if error.value is None:
+            return t(locale, "`{field}`: {allowed}.", field=error.field, allowed=allowed)
+        return t(
+            locale,
+            "`{field}` can't be {value}: {allowed}.",
+            field=error.field,
+            value=_shown(error.value),
+            allowed=allowed,
+        )
+    return error.user_message
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -9,12 +9,13 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.i18n import N_
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-NOTICE = "The bot's disk is nearly full: new jobs wait until its owner frees some space."
+NOTICE = N_("The bot's disk is nearly full: new jobs wait until its owner frees some space.")
 
 
 def watched_paths(settings: Settings) -> tuple[Path, ...]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from bot.errors import InvalidOption
+from bot.i18n import Text, lazy_t
 from bot.input_images import CONTROL_FIELD, REFERENCES_FIELD
 from bot.providers import ProviderEntry, Providers
 from engine import GenerationRequest, InvalidRequest, Mode
@@ -57,11 +59,15 @@ def check_guidance(request: GenerationRequest) -> None:
     themselves are checked with the request's other inputs (``bot.input_images``)."""
     references, images = request.references, request.reference_images
     if len(images) != len(references):
-        raise InvalidRequest(
+        raise InvalidOption(
             REFERENCES_FIELD,
             None,
-            f"{len(references)} references came with {len(images)} images; "
-            "give one image for each reference",
+            lazy_t(
+                "{references} references came with {images} images; give one image for each "
+                "reference",
+                references=len(references),
+                images=len(images),
+            ),
         )
     control, control_image = request.control, request.control_image
     if control is not None and control_image is None:
@@ -76,38 +82,56 @@ def check_guidance(request: GenerationRequest) -> None:
         return
     if request.mode not in GUIDED_MODES:
         field = REFERENCES_FIELD if references else CONTROL_FIELD
-        raise InvalidRequest(
+        raise InvalidOption(
             field,
             None,
-            f"{request.mode.value} takes no references or control image; leave them out",
+            lazy_t(
+                "{mode} takes no references or control image; leave them out",
+                mode=request.mode.value,
+            ),
         )
     if len(references) > MAX_BLEND:
-        raise InvalidRequest(
+        raise InvalidOption(
             REFERENCES_FIELD,
             len(references),
-            f"give {MAX_REFERENCES} at most (/blend mixes up to {MAX_BLEND} images)",
+            lazy_t(
+                "give {most} at most (/blend mixes up to {blend} images)",
+                most=MAX_REFERENCES,
+                blend=MAX_BLEND,
+            ),
         )
     low, high = REFERENCE_WEIGHTS
     for reference in references:
         if not (math.isfinite(reference.weight) and low <= reference.weight <= high):
-            raise InvalidRequest(
-                "reference_weight", reference.weight, f"use a value from {low:g} to {high:g}"
+            raise InvalidOption(
+                "reference_weight",
+                reference.weight,
+                lazy_t(
+                    "use a value from {low} to {high}", low=format(low, "g"), high=format(high, "g")
+                ),
             )
     if control is not None:
         low, high = CONTROL_STRENGTHS
         if not (math.isfinite(control.strength) and low <= control.strength <= high):
-            raise InvalidRequest(
-                "control_strength", control.strength, f"use a value from {low:g} to {high:g}"
+            raise InvalidOption(
+                "control_strength",
+                control.strength,
+                lazy_t(
+                    "use a value from {low} to {high}", low=format(low, "g"), high=format(high, "g")
+                ),
             )
         for name, value in (("control_start", control.start), ("control_end", control.end)):
             if not (math.isfinite(value) and 0 <= value <= 1):
                 raise InvalidRequest(name, value, "use a fraction of the steps, from 0 to 1")
         if control.start >= control.end:
-            raise InvalidRequest(
+            raise InvalidOption(
                 "control_end",
                 control.end,
-                f"it must come after control_start ({control.start:g}); the control is followed "
-                "from start to end",
+                lazy_t(
+                    "it must come after control_start ({start}); the control is followed from "
+                    "start to end",
+                    start=format(control.start, "g"),
+                ),
             )
 
 
@@ -163,5 +187,12 @@ def check_tile(
     """Refuse seamless tiling where the model can't draw it, naming the models that can."""
     if request.tile and not entry.provider.model_info(model).tile:
         raise providers.unable(
-            model, request.mode, words="draw seamless tiles (--tile)", need=lambda i: i.tile
+            model,
+            request.mode,
+            words=lazy_t("draw seamless tiles (--tile)"),
+            need=lambda i: i.tile,
         )
+
+
+def _value_range(low: float, high: float) -> Text:
+    return lazy_t("use a value from {low} to {high}", low=format(low, "g"), high=format(high, "g"))

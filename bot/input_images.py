@@ -13,10 +13,12 @@ from PIL import Image, ImageOps
 
 from bot.canvas import masks
 from bot.canvas.errors import MaskError
+from bot.errors import InvalidOption
+from bot.i18n import lazy_t
+from bot.providers import MODE_WORDS
 from bot.settings import LimitSettings
 from engine import GenerationRequest, InvalidRequest, Mode
 from engine.types import (
-    CANVAS_WORDS,
     IMAGE_MODES,
     MASK_MODES,
     MAX_INPUT_IMAGES,
@@ -68,14 +70,18 @@ def check_inputs(request: GenerationRequest, limits: LimitSettings) -> None:
     needs_image = mode in IMAGE_MODES or mode is Mode.UPSCALE
     if request.init_image is None:
         if needs_image:
-            raise InvalidRequest("image", None, f"{mode.value} needs an input image; attach one")
+            raise InvalidOption(
+                "image", None, lazy_t("{mode} needs an input image; attach one", mode=mode.value)
+            )
     elif not needs_image:
         raise InvalidRequest(
             "image", None, "only img2img, edits, repaints and upscale take one; leave it out"
         )
     if mode in MASK_MODES and request.mask_image is None:
-        raise InvalidRequest(
-            "mask", None, f"to {CANVAS_WORDS[mode]} give a mask: white repaints, black keeps"
+        raise InvalidOption(
+            "mask",
+            None,
+            lazy_t("to {what} give a mask: white repaints, black keeps", what=MODE_WORDS[mode]),
         )
     if mode not in MASK_MODES and request.mask_image is not None:
         raise InvalidRequest("mask", None, "only inpaint and outpaint take one; leave it out")
@@ -83,10 +89,10 @@ def check_inputs(request: GenerationRequest, limits: LimitSettings) -> None:
         if mode is not Mode.EDIT:
             raise InvalidRequest("images", None, "only an edit takes several; give one")
         if 1 + len(request.extra_images) > MAX_INPUT_IMAGES:
-            raise InvalidRequest(
+            raise InvalidOption(
                 "images",
                 1 + len(request.extra_images),
-                f"an edit takes {MAX_INPUT_IMAGES} images at most; give fewer",
+                lazy_t("an edit takes {most} images at most; give fewer", most=MAX_INPUT_IMAGES),
             )
     strength = request.strength
     missing = mode is Mode.IMG2IMG and strength is None

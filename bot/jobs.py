@@ -51,6 +51,7 @@ class Requester:
     guild_id: int | None = None
     channel_id: int | None = None
     role_ids: frozenset[int] = frozenset()
+    locale: str | None = None  # the language to answer in (bot.i18n), None: English
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class Job:
     finished_at: float | None
     delivered: bool
     result_text: str | None = None  # what a describe job found; None for images
+    locale: str | None = None  # the requester's language for its messages; None: English
 
     @classmethod
     def from_row(cls, row: Row, inputs: InputImages | None = None) -> Job:
@@ -122,6 +124,7 @@ class Job:
             finished_at=row["finished_at"],
             delivered=bool(row["delivered"]),
             result_text=row["result_text"],
+            locale=row["locale"],
         )
 
 

@@ -15,6 +15,7 @@ from bot.jobs import Job
 from bot.moderation import forget_member_texts
 from bot.storage import SqlDatabase
 from bot.storage.files import remove_folders
+from bot.style_store import forget_member_styles
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Preferences:
     height: int | None = None
     negative_prompt: str | None = None
     private_delivery: bool = False
+    style: str | None = None  # the default style's name (bot.style_store.StyleStore.chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class MemberStore:
 
     async def preferences(self, user_id: int) -> Preferences:
         row = await self._db.fetchone(
-            "SELECT model, width, height, negative_prompt, private_delivery "
+            "SELECT model, width, height, negative_prompt, private_delivery, style "
             "FROM user_preferences WHERE user_id = ?",
             (user_id,),
         )
@@ -63,6 +65,7 @@ class MemberStore:
             height=row["height"],
             negative_prompt=row["negative_prompt"],
             private_delivery=bool(row["private_delivery"]),
+            style=row["style"],
         )
 
     async def save_preferences(self, user_id: int, preferences: Preferences) -> None:
@@ -74,11 +77,12 @@ class MemberStore:
             )
             await conn.execute(
                 "INSERT INTO user_preferences (user_id, model, width, height, negative_prompt, "
-                "private_delivery, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "private_delivery, style, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (user_id) DO UPDATE SET model = excluded.model, "
                 "width = excluded.width, height = excluded.height, "
                 "negative_prompt = excluded.negative_prompt, "
-                "private_delivery = excluded.private_delivery, updated_at = excluded.updated_at",
+                "private_delivery = excluded.private_delivery, style = excluded.style, "
+                "updated_at = excluded.updated_at",
                 (
                     user_id,
                     preferences.model,
@@ -86,6 +90,7 @@ class MemberStore:
                     preferences.height,
                     preferences.negative_prompt,
                     preferences.private_delivery,
+                    preferences.style,
                     now,
                 ),
             )
@@ -116,9 +121,10 @@ class MemberStore:
 
     async def forget(self, user_id: int) -> int:
         """Delete the member's finished jobs with their inputs, results and deliveries, their
-        result files and their preferences, and their prompts quoted in the audit log (whose
-        entries stay: what happened is kept); returns how many jobs went. The quota ledger
-        stays, so forgetting never resets a quota; reports keep their row with the job unlinked."""
+        result files, their preferences, their own saved styles, and their prompts quoted in
+        the audit log (whose entries stay: what happened is kept); returns how many jobs went.
+        The quota ledger stays, so forgetting never resets a quota; reports keep their row with
+        the job unlinked."""
         async with self._db.transaction() as conn:
             async with conn.execute(
                 f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN {ACTIVE}", (user_id,)
@@ -132,6 +138,7 @@ class MemberStore:
             ) as cursor:
                 job_ids = [int(row[0]) for row in await cursor.fetchall()]
             await conn.execute("DELETE FROM user_preferences WHERE user_id = ?", (user_id,))
+            await forget_member_styles(conn, user_id)
             entries = await forget_member_texts(conn, user_id)
         await asyncio.to_thread(
             remove_folders,

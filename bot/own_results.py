@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t, lazy_tn
 from bot.jobs import JobStatus
 from bot.retention import ResultExpired, images_expired
 from bot.store import JobStore
@@ -32,8 +33,11 @@ class ResultImage:
         match = RESULT_NAME.match(text)
         if match is None or int(match["image"]) < 1:
             raise Refusal(
-                f"“{text.strip()[:40]}” doesn't name a result image; write the job number and "
-                "the image's place, such as 123:2 for the second image of job #123."
+                lazy_t(
+                    "“{text}” doesn't name a result image; write the job number and the "
+                    "image's place, such as 123:2 for the second image of job #123.",
+                    text=text.strip()[:40],
+                )
             )
         return cls(int(match["job"]), int(match["image"]) - 1)
 
@@ -50,14 +54,30 @@ async def own_result_image(
     job = await store.get(named.job_id)
     if job is None or job.user_id != user_id:
         raise Refusal(
-            f"Job #{named.job_id} isn't one of your results; name one of your own (the number "
-            "after # on a result), or attach the image instead."
+            lazy_t(
+                "Job #{job} isn't one of your results; name one of your own (the number after "
+                "# on a result), or attach the image instead.",
+                job=named.job_id,
+            )
         )
     if job.request.mode is Mode.DESCRIBE:
-        raise Refusal(f"Job #{named.job_id} is a description; it has no images.")
+        raise Refusal(lazy_t("Job #{job} is a description; it has no images.", job=named.job_id))
     if job.status is not JobStatus.SUCCEEDED:
-        state = job.status.value if job.status.terminal else "hasn't finished yet"
-        raise Refusal(f"Job #{named.job_id} {state}; it has no images to use.")
+        raise Refusal(
+            {
+                JobStatus.FAILED: lazy_t(
+                    "Job #{job} failed; it has no images to use.", job=named.job_id
+                ),
+                JobStatus.CANCELLED: lazy_t(
+                    "Job #{job} was cancelled; it has no images to use.", job=named.job_id
+                ),
+            }.get(
+                job.status,
+                lazy_t(
+                    "Job #{job} hasn't finished yet; it has no images to use.", job=named.job_id
+                ),
+            )
+        )
     images = {image.index: image for image in await store.images(job.job_id)}
     if images_expired(job, list(images.values())):
         raise ResultExpired(job.job_id, keep_days)
@@ -65,12 +85,21 @@ async def own_result_image(
     if image is None:
         count = len(images)
         raise Refusal(
-            f"Job #{named.job_id} has no image {named.index + 1}; it has "
-            f"{count} image{'s' if count != 1 else ''}."
+            lazy_tn(
+                "Job #{job} has no image {image}; it has {count} image.",
+                "Job #{job} has no image {image}; it has {count} images.",
+                count,
+                job=named.job_id,
+                image=named.index + 1,
+            )
         )
     if image.flagged:
         raise Refusal(
-            f"Image {named} was held back by the safety checker; it can't be used. Pick another."
+            lazy_t(
+                "Image {image} was held back by the safety checker; it can't be used. Pick "
+                "another.",
+                image=str(named),
+            )
         )
     try:
         return await asyncio.to_thread(Path(image.path).read_bytes)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from PIL import ExifTags, Image
 
 from bot.errors import BotError
+from bot.i18n import lazy_t
 from bot.images import PARAMETERS_KEY
 
 WEBP_QUALITIES = (90, 80, 70)
@@ -41,10 +42,13 @@ class TooLarge(BotError):
         self.stem = stem
         self.limit = limit
         self.smallest = smallest
-        self.user_message = (
-            f"An image is too large to upload here, even re-encoded and scaled down: the smallest "
-            f"version is {_size(smallest)} and the limit is {_size(limit)}."
+        self.message = lazy_t(
+            "An image is too large to upload here, even re-encoded and scaled down: the "
+            "smallest version is {smallest} and the limit is {limit}.",
+            smallest=_size(smallest),
+            limit=_size(limit),
         )
+        self.user_message = str(self.message)
         super().__init__(f"{stem}: {smallest} bytes at best, limit {limit}")
 
 

@@ -8,15 +8,22 @@ from dataclasses import dataclass
 
 from bot import scheduler
 from bot.breaker import Breaker, BreakerState, Change
-from bot.errors import SettingsError
+from bot.errors import InvalidOption, SettingsError
+from bot.i18n import Text, lazy_t
 from bot.settings import ProviderSettings, Secrets, Settings
 from engine import EngineError, InvalidRequest, Mode, Provider, ProviderConfigError
 from engine.registry import ProviderConfig, build_provider
-from engine.types import CANVAS_WORDS, ModelInfo
+from engine.types import ModelInfo
 
 log = logging.getLogger(__name__)
 
 ABLE_SHOWN = 5  # models a refusal names, the rest counted
+# What a mode does, in the words a refusal uses (engine.types.CANVAS_WORDS, translatable).
+MODE_WORDS = {
+    Mode.EDIT: lazy_t("edit an image by instruction"),
+    Mode.INPAINT: lazy_t("repaint a region"),
+    Mode.OUTPAINT: lazy_t("paint past an image's edges"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,9 @@ class Providers:
         try:
             return self._entries[name]
         except KeyError:
-            raise InvalidRequest("provider", name, "one of " + ", ".join(self._entries)) from None
+            raise InvalidOption(
+                "provider", name, lazy_t("one of {names}", names=", ".join(self._entries))
+            ) from None
 
     def find(self, name: str) -> ProviderEntry | None:
         return self._entries.get(name)
@@ -108,27 +117,36 @@ class Providers:
         model: str,
         mode: Mode,
         *,
-        more: str = "",
-        words: str | None = None,
+        more: Text | None = None,
+        words: str | Text | None = None,
         need: Callable[[ModelInfo], bool] | None = None,
     ) -> InvalidRequest:
         """The refusal of ``mode`` on ``model`` (or of what ``words`` say it can't, which
         ``need`` asks of a model), naming the models that can (and ``more``, a further way out,
         where there is one)."""
-        words = words or CANVAS_WORDS.get(mode, f"do {mode.value}")
+        what = words or MODE_WORDS.get(mode) or lazy_t("do {mode}", mode=mode.value)
         able = self.able(mode, need)
         several = len({provider for provider, _ in able}) > 1 or len(self) > 1
         names = [f"{m} ({p})" if several else m for p, m in able]
-        shown = names[:ABLE_SHOWN]
+        shown: list[str | Text] = list(names[:ABLE_SHOWN])
         if len(names) > len(shown):
-            shown.append(f"{len(names) - len(shown)} more (see /models)")
+            shown.append(lazy_t("{count} more (see /models)", count=len(names) - len(shown)))
+        after = more or ""
         if not names:
-            way = f"no model here can{more}"
+            way = lazy_t("it can't {what}; no model here can{more}", what=what, more=after)
         elif len(names) == 1:
-            way = f"{names[0]} can; pick it{more}"
+            way = lazy_t(
+                "it can't {what}; {name} can; pick it{more}", what=what, name=names[0], more=after
+            )
         else:
-            way = f"{', '.join(shown[:-1])} and {shown[-1]} can; pick one{more}"
-        return InvalidRequest("model", model, f"it can't {words}; {way}")
+            way = lazy_t(
+                "it can't {what}; {names} and {last} can; pick one{more}",
+                what=what,
+                names=", ".join(str(name) for name in shown[:-1]),
+                last=shown[-1],
+                more=after,
+            )
+        return InvalidOption("model", model, way)
 
     def default_negative(
         self, provider: str | None, model: str | None, negative: str | None

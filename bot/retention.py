@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.jobs import Job, JobStatus, StoredImage
 from bot.settings import StorageSettings
 from bot.storage import SqlDatabase
@@ -39,12 +40,16 @@ PRUNABLE = (
 class ResultExpired(Refusal):
     def __init__(self, job_id: int, keep_days: float) -> None:
         self.job_id = job_id
-        why = (
-            f"this bot keeps results for {keep_days:g} days, so its images are gone"
+        super().__init__(
+            lazy_t(
+                "Job #{job} has expired: this bot keeps results for {days} days, so its images "
+                "are gone.",
+                job=job_id,
+                days=format(keep_days, "g"),
+            )
             if keep_days > 0
-            else "its images are no longer stored"
+            else lazy_t("Job #{job} has expired: its images are no longer stored.", job=job_id)
         )
-        super().__init__(f"Job #{job_id} has expired: {why}.")
 
 
 def images_expired(job: Job, images: Sequence[StoredImage]) -> bool:

@@ -19,6 +19,7 @@ from bot.service import JobService, QueueEvents
 from bot.settings import LoadedSettings, Secrets, Settings
 from bot.storage import SqlDatabase, open_database
 from bot.store import SqliteJobStore
+from bot.style_store import StyleStore
 from bot.worker import Worker
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Runtime:
     policies: Policies
     moderation: Moderation
     loaded: LoadedSettings
+    styles: StyleStore
     transport: SaqTransport | None = None  # the scaled mode's queue to the GPU workers
 
     def runner(self, sink: ResultSink, *, origin: str, progress_interval: float) -> JobRunner:
@@ -130,6 +132,11 @@ async def open_runtime(loaded: LoadedSettings) -> AsyncIterator[Runtime]:
             policies=policies,
             moderation=moderation,
             loaded=loaded,
+            styles=StyleStore(
+                db,
+                per_member=settings.limits.max_styles_per_member,
+                per_guild=settings.limits.max_styles_per_server,
+            ),
             transport=transport,
         )
     finally:

@@ -12,8 +12,9 @@ from typing import Any
 from PIL import Image
 
 from bot.describing import CAPTIONER, DESCRIBE_TIMEOUT, describe_request
-from bot.errors import BlockedPrompt, Refusal
+from bot.errors import BlockedPrompt, InvalidOption, Refusal
 from bot.guidance import check_guidance, check_model, check_tile, guided, is_blend
+from bot.i18n import lazy_t
 from bot.input_images import check_header, check_inputs, reencode_inputs
 from bot.jobs import Job, JobStatus, NewJob, QueuePosition, Requester
 from bot.moderation import Moderation, Tier
@@ -28,7 +29,6 @@ from engine.provider import Provider
 from engine.types import CANVAS_WORDS, IMAGE_MODES, MAX_SEED
 
 EDIT_FALLBACK = "edit_fallback"  # in a job's target: an edit that ran as img2img
-NSFW_ONLY = "only for prompts (never images) in age-restricted server channels; pick another"
 
 
 class QueueEvents:
@@ -84,8 +84,14 @@ class JobService:
         most = limits.max_prompt_length
         for name, text in (("prompt", prompt), ("negative", request.negative_prompt)):
             if len(text) > most:
-                raise InvalidRequest(
-                    name, None, f"it has {len(text)} characters; shorten it to at most {most}"
+                raise InvalidOption(
+                    name,
+                    None,
+                    lazy_t(
+                        "it has {length} characters; shorten it to at most {most}",
+                        length=len(text),
+                        most=most,
+                    ),
                 )
         self._check_size(request)
         _check_range("count", request.count, 1, limits.max_count)
@@ -134,10 +140,14 @@ class JobService:
         if mode in provider.capabilities.modes and info.takes(mode):
             images = 1 + len(request.extra_images)
             if mode is Mode.EDIT and images > info.max_input_images:
-                raise InvalidRequest(
+                raise InvalidOption(
                     "images",
                     images,
-                    f"{model} takes {info.max_input_images} at most; give fewer",
+                    lazy_t(
+                        "{model} takes {most} at most; give fewer",
+                        model=model,
+                        most=info.max_input_images,
+                    ),
                 )
             return request
         limits = self.settings.limits
@@ -145,7 +155,9 @@ class JobService:
         if mode is Mode.EDIT and limits.edit_falls_back_to_img2img and variation:
             if request.extra_images:
                 raise self.providers.unable(
-                    model, mode, more=f" ({model} takes one image, as a variation)"
+                    model,
+                    mode,
+                    more=lazy_t(" ({model} takes one image, as a variation)", model=model),
                 )
             strength = request.strength or limits.edit_fallback_strength
             return request.replace(mode=Mode.IMG2IMG, strength=strength)
@@ -414,8 +426,14 @@ def _check_tier_limits(request: GenerationRequest, limits: QuotaLimits) -> None:
         ("count", request.count, limits.max_count),
     ):
         if most is not None and value is not None and value > most:
-            raise InvalidRequest(
-                name, value, f"your tier ({limits.tier}) allows {most} at most; use less"
+            raise InvalidOption(
+                name,
+                value,
+                lazy_t(
+                    "your tier ({tier}) allows {most} at most; use less",
+                    tier=limits.tier,
+                    most=most,
+                ),
             )
 
 
@@ -424,11 +442,25 @@ def _refuse_nsfw_loras(provider: Provider, request: GenerationRequest) -> None:
         return
     for lora in request.loras:
         if provider.lora_is_nsfw(lora.name):
-            raise InvalidRequest("loras", lora.name, f"it is an NSFW LoRA, {NSFW_ONLY}")
+            raise InvalidOption(
+                "loras",
+                lora.name,
+                lazy_t(
+                    "it is an NSFW LoRA, only for prompts (never images) in age-restricted "
+                    "server channels; pick another"
+                ),
+            )
 
 
 def _nsfw_model(model: str | None) -> InvalidRequest:
-    return InvalidRequest("model", model, f"it is an NSFW model, {NSFW_ONLY}")
+    return InvalidOption(
+        "model",
+        model,
+        lazy_t(
+            "it is an NSFW model, only for prompts (never images) in age-restricted server "
+            "channels; pick another"
+        ),
+    )
 
 
 def _decode_fully(data: bytes) -> None:
@@ -445,4 +477,6 @@ def _image(problem: str) -> InvalidRequest:
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
-        raise InvalidRequest(name, value, f"use a value from {low} to {high}")
+        raise InvalidOption(
+            name, value, lazy_t("use a value from {low} to {high}", low=low, high=high)
+        )

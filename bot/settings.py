@@ -130,6 +130,9 @@ class LimitSettings(Section):
     # (and its result says so) when on; refused, naming the models that edit, when off.
     edit_falls_back_to_img2img: bool = False
     edit_fallback_strength: Annotated[float, Field(gt=0, le=1)] = 0.6
+    # Saved styles (/style, /admin style): how many a member, and a server, may keep (0: none).
+    max_styles_per_member: Annotated[int, Field(ge=0, le=1000)] = 25
+    max_styles_per_server: Annotated[int, Field(ge=0, le=1000)] = 25
 
 
 class DefaultSettings(Section):

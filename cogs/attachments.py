@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.errors import Refusal
+from bot.errors import InvalidOption, Refusal
+from bot.i18n import lazy_t
 from engine import InvalidRequest
 from engine.types import file_size
 
@@ -37,10 +38,14 @@ class AttachmentReader:
     async def read(self, attachment: discord.Attachment | dict[str, Any]) -> bytes:
         url, size, content_type = _describe(attachment)
         if size > self._limit:
-            raise InvalidRequest(
+            raise InvalidOption(
                 "image",
                 None,
-                f"the file is {file_size(size)}; attach {file_size(self._limit)} at most",
+                lazy_t(
+                    "the file is {size}; attach {most} at most",
+                    size=file_size(size),
+                    most=file_size(self._limit),
+                ),
             )
         if content_type and not content_type.startswith("image/"):
             raise InvalidRequest(
@@ -59,11 +64,13 @@ class AttachmentReader:
                 async for chunk in response.content.iter_chunked(CHUNK):
                     data += chunk
                     if len(data) > self._limit:
-                        raise InvalidRequest(
+                        raise InvalidOption(
                             "image",
                             None,
-                            "it is a larger file than it said; attach "
-                            f"{file_size(self._limit)} at most",
+                            lazy_t(
+                                "it is a larger file than it said; attach {most} at most",
+                                most=file_size(self._limit),
+                            ),
                         )
                 return bytes(data)
         except (aiohttp.ClientError, TimeoutError):

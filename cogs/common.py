@@ -6,11 +6,12 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import discord
 
-from bot.errors import Refusal
+from bot.errors import Refusal, in_words
+from bot.i18n import ENGLISH, discord_time, locale_of, t
 from bot.jobs import Requester
 from engine import EngineError
 
@@ -74,12 +75,13 @@ def requester_of(
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         role_ids=frozenset(roles),
+        locale=locale_of(interaction),
     )
 
 
 def check_can_post(interaction: discord.Interaction[Any], private: bool) -> None:
     """Refuse up front where a public result could not be posted; private ones always can."""
-    problem = None if private else missing_permissions(interaction)
+    problem = None if private else missing_permissions(interaction, locale=locale_of(interaction))
     if problem:
         raise Refusal(problem)
 
@@ -100,24 +102,31 @@ def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     )
 
 
-def missing_permissions(interaction: discord.Interaction[Any], *, files: bool = True) -> str | None:
+def missing_permissions(
+    interaction: discord.Interaction[Any], *, files: bool = True, locale: object = ENGLISH
+) -> str | None:
     """What the bot lacks here to post a result, in words for the member; None when nothing."""
     if interaction.guild_id is None:
         return None
     granted = interaction.app_permissions
-    missing = []
-    if files and not granted.attach_files:
-        missing.append("Attach Files")
-    if not granted.embed_links:
-        missing.append("Embed Links")
-    if not missing:
-        return None
-    return (
-        f"I can't post images here: I'm missing the {' and '.join(missing)} permission"
-        f"{'s' if len(missing) > 1 else ''} in this channel. Ask a moderator to grant "
-        f"{'them' if len(missing) > 1 else 'it'}, or turn on private delivery with "
-        "`/settings private:True`."
-    )
+    lacks_files = files and not granted.attach_files
+    lacks_links = not granted.embed_links
+    if lacks_files and lacks_links:
+        return t(
+            locale,
+            "I can't post images here: I'm missing the Attach Files and Embed Links permissions "
+            "in this channel. Ask a moderator to grant them, or turn on private delivery with "
+            "`/settings private:True`.",
+        )
+    if lacks_files or lacks_links:
+        return t(
+            locale,
+            "I can't post images here: I'm missing the {permission} permission in this channel. "
+            "Ask a moderator to grant it, or turn on private delivery with "
+            "`/settings private:True`.",
+            permission="Attach Files" if lacks_files else "Embed Links",
+        )
+    return None
 
 
 def token_deadline(interaction: discord.Interaction[Any]) -> float:
@@ -133,18 +142,11 @@ def token_alive(target: dict[str, Any], now: float | None = None) -> bool:
     return (time.time() if now is None else now) < float(deadline)
 
 
-def explain(error: Exception) -> str:
-    """An expected error in a member's words."""
-    if isinstance(error, Refusal):
-        return error.worded(discord_time)
-    if isinstance(error, EngineError):
-        return error.user_message
+def explain(error: Exception, locale: object = ENGLISH) -> str:
+    """An expected error in a member's words and language (``locale_of(interaction)``)."""
+    if isinstance(error, Refusal | EngineError):
+        return in_words(error, discord_time, locale)
     raise error
-
-
-def discord_time(timestamp: float) -> str:
-    """A moment as Discord shows it to each reader: "in 3 hours (6 December 2026 18:00)"."""
-    return f"<t:{int(timestamp)}:R> (<t:{int(timestamp)}:f>)"
 
 
 async def answer(
@@ -165,6 +167,31 @@ async def answer(
         await interaction.response.send_message(content, ephemeral=True, **extra)
     else:
         await interaction.edit_original_response(content=content, **extra)
+
+
+M = TypeVar("M", bound=discord.ui.Modal)
+
+
+def in_language(modal: M, locale: object) -> M:
+    """``modal`` with its title, labels, descriptions and placeholders (``N_`` messages) in
+    the member's language, before it is sent."""
+    modal.title = t(locale, modal.title)
+    for item in modal.walk_children():
+        if isinstance(item, discord.ui.TextInput):
+            if item.label:  # deprecated by discord.py 2.7 for a Label around it; still shown
+                item.label = t(locale, item.label)
+            if item.placeholder:
+                item.placeholder = t(locale, item.placeholder)
+        elif isinstance(item, discord.ui.Label):
+            item.text = t(locale, item.text)
+            if item.description:
+                item.description = t(locale, item.description)
+        elif isinstance(item, discord.ui.Select):
+            if item.placeholder:
+                item.placeholder = t(locale, item.placeholder)
+            for option in item.options:
+                option.label = t(locale, option.label)
+    return modal
 
 
 def clip(text: str, limit: int) -> str:

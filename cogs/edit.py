@@ -16,10 +16,11 @@ from discord.app_commands import Choice, Range
 from discord.ext import commands
 from PIL import Image
 
-from bot.errors import Refusal
+from bot.errors import InvalidOption, Refusal
+from bot.i18n import lazy_t, lazy_tn, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import Catalogue
-from cogs.common import answer, explain, private_delivery, runtime_of
+from cogs.common import answer, explain, in_language, private_delivery, runtime_of
 from cogs.results.buttons.tools import named, takes
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
@@ -77,7 +78,7 @@ class Edit(commands.Cog):
                 interaction, images, instruction, model, strength
             )
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue(interaction, request, provider=provider, private=private)
 
@@ -98,14 +99,16 @@ class Edit(commands.Cog):
             private = await private_delivery(interaction)
             self._pick(None)  # refuse before the modal where no model edits
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
 
         async def submit(submitted: discord.Interaction[Any], instruction: str) -> None:
             request, provider = await self._request(submitted, [source], instruction)
             await enqueue(submitted, request, provider=provider, private=private)
 
-        await interaction.response.send_modal(InstructionModal(submit))
+        await interaction.response.send_modal(
+            in_language(InstructionModal(submit), locale_of(interaction))
+        )
 
     async def _request(
         self,
@@ -121,11 +124,17 @@ class Edit(commands.Cog):
         info = self.catalogue.model_info(provider, model_name)
         if len(sources) > info.max_input_images:
             most = info.max_input_images
-            raise InvalidRequest(
+            raise InvalidOption(
                 "image2",
                 None,
-                f"{model_name} takes {most} image{'s' if most != 1 else ''} per edit; leave the "
-                f"others out or pick a model that takes more",
+                lazy_tn(
+                    "{model} takes {count} image per edit; leave the others out or pick a model "
+                    "that takes more",
+                    "{model} takes {count} images per edit; leave the others out or pick a model "
+                    "that takes more",
+                    most,
+                    model=model_name,
+                ),
             )
         images = [await self.attachments.read(source) for source in sources]
         runtime = runtime_of(interaction)
@@ -168,7 +177,11 @@ class Edit(commands.Cog):
             ):
                 return entry.name, name
             raise Refusal(
-                f"{name} can't edit an image by instruction. {named([f'{p}:{m}' for p, m in able])}"
+                lazy_t(
+                    "{model} can't edit an image by instruction. {models}",
+                    model=name,
+                    models=named([f"{p}:{m}" for p, m in able]),
+                )
             )
         if able:
             return next(((p, m) for p, m in able if p == providers.default), able[0])

@@ -17,7 +17,6 @@ from bot.members import Preferences
 from bot.policy import ContentPolicy
 from bot.prompting.errors import PromptError
 from bot.prompting.plan import (
-    NO_STYLES,
     Ignored,
     drafts,
     ignored_notes,
@@ -27,6 +26,8 @@ from bot.prompting.plan import (
 )
 from bot.prompting.wildcards import Wildcards
 from bot.providers import ProviderEntry
+from bot.styles import NO_STYLE
+from bot.styling import Styling, styled_negative
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
 from cogs.common import answer, check_can_post, clip, explain, requester_of, runtime_of
@@ -42,6 +43,7 @@ from cogs.steering import (
     gather_references,
     history_choices,
 )
+from cogs.styles import choices, refusal
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 from engine.types import MAX_SEED, Reference, ReferenceKind
 
@@ -119,6 +121,7 @@ class Imagine(commands.Cog):
         control_strength="How strictly to follow it (0-2, default 1)",
         control_start="When to start following it, as a fraction of the steps (0-1, default 0)",
         control_end="When to stop following it (0-1, default 1)",
+        style="A saved style (yours or this server's); else your default; - for none",
     )
     @app_commands.choices(
         aspect=[Choice(name=aspect, value=aspect) for aspect in ASPECTS],
@@ -152,6 +155,7 @@ class Imagine(commands.Cog):
         control_strength: Range[float, 0.0, 2.0] | None = None,
         control_start: Range[float, 0.0, 1.0] | None = None,
         control_end: Range[float, 0.0, 1.0] | None = None,
+        style: Range[str, 1, 32] | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # first: 3 s to answer
         runtime = runtime_of(interaction)
@@ -185,6 +189,13 @@ class Imagine(commands.Cog):
                 control_start,
                 control_end,
             )
+            styling = Styling(
+                runtime.styles,
+                interaction.guild_id,
+                interaction.user.id,
+                option=style,
+                default=preferences.style,
+            )
             common = GenerationRequest(
                 prompt,
                 mode=Mode.IMG2IMG if init_image is not None else Mode.TXT2IMG,
@@ -200,17 +211,20 @@ class Imagine(commands.Cog):
             ignored: list[Ignored] = []
             references: dict[object, tuple[tuple[Reference, ...], tuple[bytes, ...]]] = {}
             for draft in planned:
-                params, overridden_here = overridden(draft.params, options)
-                ignored += overridden_here
-                if params.style is not None:
-                    raise PromptError("--style", NO_STYLES)
+                styled, chosen, ignored_style = await styling.draft(draft)
+                # notes name the member's own parameters the options override, not a style's
+                ignored += ignored_style + overridden(draft.params, options)[1]
+                params = overridden(styled.params, options)[0]
                 key = (params.sref, params.sw)
                 if key not in references:
                     history = inline_history(ref_job, params)
                     references[key] = await gather_references(
                         interaction, self.attachments, uploads, history
                     )
-                provider, request = self.requests.request(common, draft, params, options, defaults)
+                provider, request = self.requests.request(common, styled, params, options, defaults)
+                request = styled_negative(
+                    runtime.providers, provider, chosen, request, typed=negative is not None
+                )
                 text, noted = await for_model(interaction, request.prompt, provider, request.model)
                 refs, images = references[key]
                 request = request.replace(prompt=text, references=refs, reference_images=images)
@@ -223,14 +237,14 @@ class Imagine(commands.Cog):
             await answer(interaction, err.worded(partial(t, locale_of(interaction))))
             return
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, refusal(locale_of(interaction), err))
             return
         notes = ignored_notes(locale_of(interaction), ignored)
         if len(jobs) > 1:
             try:
                 await ask_to_queue(interaction, jobs, private=private, notes=notes, extras=extras)
             except (Refusal, EngineError) as err:
-                await answer(interaction, explain(err))
+                await answer(interaction, explain(err, locale_of(interaction)))
             return
         provider, request = jobs[0]
         queued = await enqueue(
@@ -241,6 +255,20 @@ class Imagine(commands.Cog):
 
     async def _read(self, attachment: discord.Attachment) -> bytes:
         return await self.attachments.read(attachment)
+
+    @imagine.autocomplete("style")
+    async def style_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[str]]:
+        runtime = runtime_of(interaction)
+        usable = await runtime.styles.usable(interaction.guild_id, interaction.user.id)
+        locale = locale_of(interaction)
+        found = choices(locale, usable, current)
+        if (await runtime.members.preferences(interaction.user.id)).style:
+            found.insert(
+                0, Choice(name=t(locale, "No style, not even your default"), value=NO_STYLE)
+            )
+        return found[:CHOICES_MAX]
 
     @imagine.autocomplete("model")
     async def model_choices(
@@ -332,7 +360,7 @@ class Imagine(commands.Cog):
             data = await self._read(image)
             request = GenerationRequest("upscale", mode=Mode.UPSCALE, init_image=data)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue(interaction, request, provider=provider, private=private)
 
@@ -361,7 +389,7 @@ class Imagine(commands.Cog):
                 raise Refusal("That message has no image to describe.")
             data = await self._read(image)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue_describe(interaction, data, private=private)
 

@@ -8,13 +8,15 @@ import asyncio
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import InvalidOption
+from bot.i18n import lazy_t
 from bot.members import Preferences
 from bot.prompting.params import InlineParams
 from bot.prompting.plan import Draft, merged_negative
 from bot.prompting.wildcards import Wildcards
 from cogs.catalogue import Catalogue
 from cogs.options import ASPECTS, aspect_size
-from engine import GenerationRequest, InvalidRequest
+from engine import GenerationRequest
 from engine.types import MAX_SEED
 
 if TYPE_CHECKING:
@@ -61,7 +63,9 @@ class RequestMaker:
         )
         aspect = options["aspect"]
         if aspect is not None and aspect not in ASPECTS:
-            raise InvalidRequest("aspect", aspect, "pick one of " + ", ".join(ASPECTS))
+            raise InvalidOption(
+                "aspect", aspect, lazy_t("pick one of {names}", names=", ".join(ASPECTS))
+            )
         sized = self.sized(
             request,
             provider,

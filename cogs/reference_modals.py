@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import N_, locale_of
 from cogs.common import answer, bot_of, explain
 from cogs.results.buttons.base import defer
 from engine import EngineError
@@ -20,15 +21,15 @@ PoseSubmit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 
 def _prompt() -> discord.ui.TextInput[Any]:
     return discord.ui.TextInput(
-        label="Prompt",
+        label=N_("Prompt"),
         custom_id="prompt",
-        placeholder="what to draw",
+        placeholder=N_("what to draw"),
         style=discord.TextStyle.paragraph,
         max_length=1500,
     )
 
 
-class ReferenceModal(discord.ui.Modal, title="Use as reference"):
+class ReferenceModal(discord.ui.Modal, title=N_("Use as reference")):
     def __init__(self, submit: ReferenceSubmit) -> None:
         super().__init__(timeout=600)
         self.submit = submit
@@ -38,20 +39,20 @@ class ReferenceModal(discord.ui.Modal, title="Use as reference"):
             custom_id="kind",
             options=[
                 discord.SelectOption(
-                    label="Style: its look, palette and medium",
+                    label=N_("Style: its look, palette and medium"),
                     value=ReferenceKind.STYLE.value,
                     default=True,
                 ),
                 discord.SelectOption(
-                    label="Subject: the character or object in it",
+                    label=N_("Subject: the character or object in it"),
                     value=ReferenceKind.SUBJECT.value,
                 ),
             ],
             required=False,
         )
-        self.add_item(discord.ui.Label(text="Follow its", component=self.kind))
+        self.add_item(discord.ui.Label(text=N_("Follow its"), component=self.kind))
         self.weight: discord.ui.TextInput[ReferenceModal] = discord.ui.TextInput(
-            label="Weight (0 to 2)",
+            label=N_("Weight (0 to 2)"),
             custom_id="weight",
             default="1",
             required=False,
@@ -68,10 +69,10 @@ class ReferenceModal(discord.ui.Modal, title="Use as reference"):
         try:
             await self.submit(interaction, self.prompt.value.strip(), kind, self.weight.value)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
 
 
-class PoseModal(discord.ui.Modal, title="Use as pose"):
+class PoseModal(discord.ui.Modal, title=N_("Use as pose")):
     def __init__(self, submit: PoseSubmit) -> None:
         super().__init__(timeout=600)
         self.submit = submit
@@ -85,4 +86,4 @@ class PoseModal(discord.ui.Modal, title="Use as pose"):
         try:
             await self.submit(interaction, self.prompt.value.strip())
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))

@@ -13,17 +13,18 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
-from bot.errors import Refusal
+from bot.errors import InvalidOption, Refusal
+from bot.i18n import Text, lazy_t, locale_of
 from cogs.attachments import AttachmentReader
 from cogs.catalogue import CHOICES_MAX, Catalogue
-from cogs.common import answer, clip, explain, private_delivery, runtime_of
+from cogs.common import answer, clip, explain, in_language, private_delivery, runtime_of
 from cogs.edit import Source, first_image
 from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.buttons.tools import named
 from cogs.results.enqueue import enqueue
 from cogs.steering import able_controls, able_references
-from engine import EngineError, GenerationRequest, InvalidRequest, Mode
+from engine import EngineError, GenerationRequest, Mode
 from engine.types import REFERENCE_WEIGHTS, Control, ControlKind, Reference, ReferenceKind
 
 if TYPE_CHECKING:
@@ -83,11 +84,14 @@ class References(commands.Cog):
             private = await private_delivery(interaction)
             references = tuple(Reference(ReferenceKind.STYLE, 1.0) for _ in sources)
             able = able_references(self.catalogue, ReferenceKind.STYLE, len(sources))
-            provider, name = self._model(interaction, model, able, f"blend {len(sources)} images")
+            does = lazy_t("blend {count} images", count=len(sources))
+            provider, name = self._model(interaction, model, able, does)
             images = tuple([await self.attachments.read(source) for source in sources])
             aspect = aspect_ratio or "1:1"
             if aspect not in ASPECTS:
-                raise InvalidRequest("aspect_ratio", aspect, "pick one of " + ", ".join(ASPECTS))
+                raise InvalidOption(
+                    "aspect_ratio", aspect, lazy_t("pick one of {names}", names=", ".join(ASPECTS))
+                )
             entry = runtime_of(interaction).providers.get(provider)
             usual = entry.provider.prepare(GenerationRequest("size", model=name)).size
             multiple = self.catalogue.model_info(provider, name).size_multiple
@@ -99,7 +103,7 @@ class References(commands.Cog):
                 reference_images=images,
             )
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
         await enqueue(interaction, request, provider=provider, private=private)
 
@@ -128,7 +132,7 @@ class References(commands.Cog):
             if not able_references(self.catalogue, None, 1):
                 raise Refusal("No model on this bot can follow reference images.")
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
 
         async def submit(
@@ -136,14 +140,20 @@ class References(commands.Cog):
         ) -> None:
             reference = Reference(kind, _weight(weight))
             able = able_references(self.catalogue, kind, 1)
-            provider, name = self._model(submitted, None, able, f"follow {kind.value} references")
+            does = (
+                lazy_t("follow subject references")
+                if kind is ReferenceKind.SUBJECT
+                else lazy_t("follow style references")
+            )
+            provider, name = self._model(submitted, None, able, does)
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 references=(reference,), reference_images=(image,)
             )
             await enqueue(submitted, request, provider=provider, private=private)
 
-        await interaction.response.send_modal(ReferenceModal(submit))
+        modal: discord.ui.Modal = ReferenceModal(submit)
+        await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
 
     async def pose_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message
@@ -157,39 +167,49 @@ class References(commands.Cog):
             if not able_controls(self.catalogue, ControlKind.POSE):
                 raise Refusal("No model on this bot can follow a pose.")
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
             return
 
         async def submit(submitted: discord.Interaction[Any], prompt: str) -> None:
             control = Control(ControlKind.POSE)
             able = able_controls(self.catalogue, ControlKind.POSE)
-            provider, name = self._model(submitted, None, able, "follow a pose")
+            provider, name = self._model(submitted, None, able, lazy_t("follow a pose"))
             image = await self.attachments.read(source)
             request = self._request(submitted, provider, name, prompt).replace(
                 control=control, control_image=image
             )
             await enqueue(submitted, request, provider=provider, private=private)
 
-        await interaction.response.send_modal(PoseModal(submit))
+        modal = PoseModal(submit)
+        await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
 
     def _model(
         self,
         interaction: discord.Interaction[Any],
         model: str | None,
         able: Sequence[tuple[str, str]],
-        does: str,
+        does: Text,
     ) -> tuple[str, str]:
         """The model asked for, when it is able; else the default model when it is; else the
         first able one, the default provider's first. ``does`` says what they can do."""
         providers = runtime_of(interaction).providers
         if not able:
-            raise Refusal(f"No model on this bot can {does}; ask its owner to add one.")
+            raise Refusal(
+                lazy_t("No model on this bot can {does}; ask its owner to add one.", does=does)
+            )
         if model:
             provider, name = self.catalogue.resolve(model)
             entry = providers.get(provider)
             chosen = (entry.name, name or entry.provider.default_model)
             if chosen not in able:
-                raise Refusal(f"{chosen[1]} can't {does}. " + named([f"{p}:{m}" for p, m in able]))
+                raise Refusal(
+                    lazy_t(
+                        "{model} can't {does}. {models}",
+                        model=chosen[1],
+                        does=does,
+                        models=named([f"{p}:{m}" for p, m in able]),
+                    )
+                )
             return chosen
         entry = providers.get(None)
         default = (entry.name, entry.provider.default_model)
@@ -217,7 +237,13 @@ def _weight(text: str) -> float:
     except ValueError:
         weight = math.nan
     if not (math.isfinite(weight) and low <= weight <= high):
-        raise InvalidRequest("weight", clip(text, 20), f"use a weight from {low:g} to {high:g}")
+        raise InvalidOption(
+            "weight",
+            clip(text, 20),
+            lazy_t(
+                "use a weight from {low} to {high}", low=format(low, "g"), high=format(high, "g")
+            ),
+        )
     return weight
 
 

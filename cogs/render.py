@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import discord
 
+from bot.i18n import ENGLISH, t, tn
 from bot.jobs import Job, JobStatus, QueuePosition, StoredImage
 from bot.prompt_helper.tasks import TRANSLATED_FROM, UNTRANSLATED
 from bot.prompting.plan import parameters_of
@@ -20,12 +21,11 @@ from engine import Mode, Progress
 BAR_CELLS = 12
 ETA_GRID = 15  # seconds: a <t:…:R> estimate moves in these steps, so refreshes rarely edit
 COLOUR = discord.Colour.blurple()
-MODE_NAMES = {Mode.EDIT: "edit", Mode.INPAINT: "repaint", Mode.OUTPAINT: "outpaint"}
 
 
-def duration(seconds: float | None) -> str:
+def duration(seconds: float | None, locale: object = ENGLISH) -> str:
     if seconds is None:
-        return "unknown"
+        return t(locale, "unknown")
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{math.ceil(seconds)} s"
@@ -33,20 +33,47 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
+def tool_name(tool: str, locale: object) -> str:
+    """A result button's tool as stored with its job ("vary (subtle)", "zoom out 2×", "pan
+    left") in the reader's words; a name this list lacks stays as it is."""
+    names = {
+        "edit": t(locale, "edit"),
+        "vary (subtle)": t(locale, "vary (subtle)"),
+        "vary (strong)": t(locale, "vary (strong)"),
+        "vary (region)": t(locale, "vary (region)"),
+        "make square": t(locale, "make square"),
+        "pan left": t(locale, "pan left"),
+        "pan right": t(locale, "pan right"),
+        "pan up": t(locale, "pan up"),
+        "pan down": t(locale, "pan down"),
+        "upscale": t(locale, "upscale"),
+    }
+    if tool in names:
+        return names[tool]
+    if tool.startswith("zoom out ") and tool.endswith("×"):
+        return t(locale, "zoom out {factor}×", factor=tool.removeprefix("zoom out ")[:-1])
+    return tool
+
+
 def what(job: Job) -> str:
+    locale = job.locale
     tool = job.target.get("tool")  # the result button that asked for it
     if tool:
-        return str(tool)
-    if job.request.mode is Mode.DESCRIBE:
-        return "description"
-    if job.request.mode is Mode.UPSCALE:
-        return "upscale"
-    if job.request.mode is Mode.IMG2IMG:
-        return "variation" if job.target.get("variation") else "img2img"
-    if job.request.mode in MODE_NAMES:
-        return MODE_NAMES[job.request.mode]
-    count = job.request.count
-    return f"{count} image{'s' if count != 1 else ''}"
+        return tool_name(str(tool), locale)
+    mode = job.request.mode
+    if mode is Mode.DESCRIBE:
+        return t(locale, "description")
+    if mode is Mode.UPSCALE:
+        return t(locale, "upscale")
+    if mode is Mode.IMG2IMG:
+        return t(locale, "variation") if job.target.get("variation") else "img2img"
+    if mode is Mode.EDIT:
+        return t(locale, "edit")
+    if mode is Mode.INPAINT:
+        return t(locale, "repaint")
+    if mode is Mode.OUTPAINT:
+        return t(locale, "outpaint")
+    return tn(locale, "{count} image", "{count} images", job.request.count)
 
 
 def countdown(seconds: float, now: float | None = None) -> str:
@@ -59,19 +86,41 @@ def countdown(seconds: float, now: float | None = None) -> str:
 def status_line(
     job: Job, position: QueuePosition | None, paused: bool = False, now: float | None = None
 ) -> str:
-    head = f"Job #{job.job_id} ({what(job)}, {job.model})"
+    locale = job.locale
+    head = {"job": job.job_id, "what": what(job), "model": job.model}
     if position is None or position.status is JobStatus.RUNNING:
-        return f"{head} is starting."
+        return t(locale, "Job #{job} ({what}, {model}) is starting.", **head)
     if position.status is JobStatus.QUEUED:
         if paused:
-            return (
-                f"{head} is queued. The queue is paused for maintenance: your job waits and "
-                "starts when it resumes (cancel it for a refund)."
+            return t(
+                locale,
+                "Job #{job} ({what}, {model}) is queued. The queue is paused for maintenance: "
+                "your job waits and starts when it resumes (cancel it for a refund).",
+                **head,
             )
-        ahead = "next in line" if position.position == 0 else f"{position.position} ahead of it"
-        eta = f", expected ready {countdown(position.eta, now)}" if position.eta is not None else ""
-        return f"{head} is queued: {ahead}{eta}."
-    return f"{head} has {position.status.value}."
+        if position.position == 0:
+            line = t(locale, "Job #{job} ({what}, {model}) is queued: next in line", **head)
+        else:
+            line = tn(
+                locale,
+                "Job #{job} ({what}, {model}) is queued: {count} ahead of it",
+                "Job #{job} ({what}, {model}) is queued: {count} ahead of it",
+                position.position,
+                **head,
+            )
+        if position.eta is not None:
+            line += t(locale, ", expected ready {when}", when=countdown(position.eta, now))
+        return line + "."
+    return ended_status(job, position.status)
+
+
+def ended_status(job: Job, status: JobStatus) -> str:
+    head = {"job": job.job_id, "what": what(job), "model": job.model}
+    if status is JobStatus.SUCCEEDED:
+        return t(job.locale, "Job #{job} ({what}, {model}) has succeeded.", **head)
+    if status is JobStatus.FAILED:
+        return t(job.locale, "Job #{job} ({what}, {model}) has failed.", **head)
+    return t(job.locale, "Job #{job} ({what}, {model}) has been cancelled.", **head)
 
 
 def progress_bar(fraction: float | None) -> str:
@@ -82,12 +131,19 @@ def progress_bar(fraction: float | None) -> str:
 
 
 def progress_line(job: Job, progress: Progress, now: float | None = None) -> str:
+    locale = job.locale
     fraction = progress.fraction
     percent = f" {fraction:.0%}" if fraction is not None else ""
-    steps = f" · step {_step(job, progress)}" if progress.total else ""
+    steps = " · " + t(locale, "step {step}", step=_step(job, progress)) if progress.total else ""
     note = f" · {shown(progress.message, 200)}" if progress.message else ""
-    head = f"Job #{job.job_id} ({what(job)}, {job.model}) is running"
-    eta = _eta(job, fraction, now) if progress.eta is None else _told(progress.eta, now)
+    head = t(
+        locale,
+        "Job #{job} ({what}, {model}) is running",
+        job=job.job_id,
+        what=what(job),
+        model=job.model,
+    )
+    eta = _eta(job, fraction, now) if progress.eta is None else _told(job, progress.eta, now)
     return f"{head}\n`{progress_bar(fraction)}`{percent}{steps}{note}{eta}"
 
 
@@ -102,9 +158,11 @@ def _step(job: Job, progress: Progress) -> str:
     return f"{done}/{asked}"
 
 
-def _told(seconds: float, now: float | None) -> str:
+def _told(job: Job, seconds: float, now: float | None) -> str:
     """The wait a backend's own queue expects (the AI Horde's), shown as our own estimate is."""
-    return f" · expected ready {countdown(seconds, now)}" if seconds > 0 else ""
+    if seconds <= 0:
+        return ""
+    return " · " + t(job.locale, "expected ready {when}", when=countdown(seconds, now))
 
 
 def _eta(job: Job, fraction: float | None, now: float | None) -> str:
@@ -114,73 +172,114 @@ def _eta(job: Job, fraction: float | None, now: float | None) -> str:
     elapsed = now - job.started_at
     if elapsed <= 0:
         return ""
-    return f" · done {countdown(elapsed * (1 - fraction) / fraction, now)}"
+    left = countdown(elapsed * (1 - fraction) / fraction, now)
+    return " · " + t(job.locale, "done {when}", when=left)
 
 
 def handover_line(job: Job, where: str) -> str:
-    """The last words of a status message whose token is about to be given up."""
-    state = {JobStatus.QUEUED: "is still queued", JobStatus.RUNNING: "is still running"}
+    """The last words of a status message whose token is about to be given up; ``where``
+    is already in the job's language."""
+    values = {"job": job.job_id, "what": what(job), "model": job.model, "where": where}
+    if job.status is JobStatus.QUEUED:
+        state = t(job.locale, "Job #{job} ({what}, {model}) is still queued.", **values)
+    elif job.status is JobStatus.RUNNING:
+        state = t(job.locale, "Job #{job} ({what}, {model}) is still running.", **values)
+    else:
+        state = t(job.locale, "Job #{job} ({what}, {model}) has ended.", **values)
     return (
-        f"Job #{job.job_id} ({what(job)}, {job.model}) {state.get(job.status, 'has ended')}. "
-        "Discord lets me update this message for 15 minutes only, so it stops here: your "
-        f"result will arrive {where}."
+        state
+        + " "
+        + t(
+            job.locale,
+            "Discord lets me update this message for 15 minutes only, so it stops here: your "
+            "result will arrive {where}.",
+            **values,
+        )
     )
 
 
 def result_embed(job: Job, images: Sequence[StoredImage], withheld: int = 0) -> discord.Embed:
-    request = job.request
+    request, locale = job.request, job.locale
     embed = discord.Embed(description=shown(request.prompt, 3500), colour=COLOUR)
-    embed.set_author(name=f"Job #{job.job_id}")
+    embed.set_author(name=t(locale, "Job #{job}", job=job.job_id))
     if request.negative_prompt:
         embed.add_field(
-            name="Negative prompt", value=shown(request.negative_prompt, 1000), inline=False
+            name=t(locale, "Negative prompt"),
+            value=shown(request.negative_prompt, 1000),
+            inline=False,
         )
     seeds = ", ".join(str(image.seed) for image in images if image.seed is not None)
     size = f"{images[0].width}×{images[0].height}" if images else "×".join(map(str, request.size))
     for name, value in (
-        ("Model", job.model),
-        ("Provider", job.provider),
-        ("Seeds" if len(images) > 1 else "Seed", seeds or "chosen by the provider"),
-        ("Size", size),
-        ("Steps", str(request.steps) if request.steps else "provider default"),
-        ("Time", duration(_run_time(job))),
+        (t(locale, "Model"), job.model),
+        (t(locale, "Provider"), job.provider),
+        (
+            t(locale, "Seeds") if len(images) > 1 else t(locale, "Seed"),
+            seeds or t(locale, "chosen by the provider"),
+        ),
+        (t(locale, "Size"), size),
+        (
+            t(locale, "Steps"),
+            str(request.steps) if request.steps else t(locale, "provider default"),
+        ),
+        (t(locale, "Time"), duration(_run_time(job), locale)),
     ):
         embed.add_field(name=name, value=clip(value, 1000), inline=True)
     tool, source = job.target.get("tool"), job.target.get("source")
     if tool and isinstance(source, list) and len(source) == 2:
-        made = f"{str(tool).capitalize()} of image {int(source[1]) + 1} of job #{int(source[0])}"
-        embed.add_field(name="Made with", value=clip(made, 1000), inline=False)
+        made = t(
+            locale,
+            "{tool} of image {image} of job #{job}",
+            tool=tool_name(str(tool), locale).capitalize(),
+            image=int(source[1]) + 1,
+            job=int(source[0]),
+        )
+        embed.add_field(name=t(locale, "Made with"), value=clip(made, 1000), inline=False)
     parameters = parameters_of(request)
     if parameters:  # as inline parameters, to copy into another prompt
-        embed.add_field(name="Parameters", value=clip(parameters, 1000), inline=False)
+        embed.add_field(name=t(locale, "Parameters"), value=clip(parameters, 1000), inline=False)
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras, 1000), inline=False)
     if isinstance(job.target.get(TRANSLATED_FROM), str):
         embed.add_field(
-            name="Translated from",
+            name=t(locale, "Translated from"),
             value=shown(job.target[TRANSLATED_FROM], 1000),
             inline=False,
         )
     elif job.target.get(UNTRANSLATED):
         embed.add_field(
-            name="Not translated",
-            value="The prompt helper couldn't translate this prompt in time, so the model got "
-            "your words as written.",
+            name=t(locale, "Not translated"),
+            value=t(
+                locale,
+                "The prompt helper couldn't translate this prompt in time, so the model got "
+                "your words as written.",
+            ),
             inline=False,
         )
     if job.target.get(EDIT_FALLBACK):
         embed.add_field(
-            name="Edited as a variation",
-            value=f"{clip(job.model, 200)} has no edit mode, so this is a variation of your "
-            f"image (img2img at strength {request.strength or 0:g}) steered by the instruction.",
+            name=t(locale, "Edited as a variation"),
+            value=t(
+                locale,
+                "{model} has no edit mode, so this is a variation of your image (img2img at "
+                "strength {strength}) steered by the instruction.",
+                model=clip(job.model, 200),
+                strength=format(request.strength or 0, "g"),
+            ),
             inline=False,
         )
     if withheld:
         embed.add_field(
-            name="Withheld",
-            value=f"{withheld} image{'s' if withheld != 1 else ''} marked NSFW by the safety "
-            "check; NSFW results are only shown in age-restricted server channels.",
+            name=t(locale, "Withheld"),
+            value=tn(
+                locale,
+                "{count} image marked NSFW by the safety check; NSFW results are only shown "
+                "in age-restricted server channels.",
+                "{count} images marked NSFW by the safety check; NSFW results are only shown "
+                "in age-restricted server channels.",
+                withheld,
+            ),
             inline=False,
         )
     if job.finished_at is not None:
@@ -198,17 +297,20 @@ def caption(job: Job) -> str:
     """A describe job's result. The caption is a provider's text: it stays inside its code
     block and mentions no one."""
     text = discord.utils.escape_mentions(job.result_text or "").replace("```", "'''")
-    return f"A prompt for this image (job #{job.job_id}):\n```\n{clip(text, 1800)}\n```"
+    head = t(job.locale, "A prompt for this image (job #{job}):", job=job.job_id)
+    return f"{head}\n```\n{clip(text, 1800)}\n```"
 
 
 def ended_line(job: Job) -> str:
     if job.status is JobStatus.CANCELLED:
-        return f"Job #{job.job_id} was cancelled; your quota was refunded."
+        return t(job.locale, "Job #{job} was cancelled; your quota was refunded.", job=job.job_id)
     if job.status is JobStatus.FAILED:
-        return (
-            f"Job #{job.job_id} failed: {shown(job.error or 'no reason given', 1500)} "
-            "Your quota was refunded."
+        return t(
+            job.locale,
+            "Job #{job} failed: {reason} Your quota was refunded.",
+            job=job.job_id,
+            reason=shown(job.error or t(job.locale, "no reason given"), 1500),
         )
     if job.request.mode is Mode.DESCRIBE and job.result_text is not None:
         return caption(job)
-    return f"Job #{job.job_id} is done."
+    return t(job.locale, "Job #{job} is done.", job=job.job_id)

@@ -13,6 +13,8 @@ from typing import Any
 import discord
 from discord.app_commands import Choice
 
+from bot.errors import InvalidOption
+from bot.i18n import lazy_t
 from bot.jobs import JobStatus
 from bot.own_results import ResultImage, own_result_image
 from cogs.attachments import AttachmentReader
@@ -71,7 +73,15 @@ def parse_history(text: str | None) -> tuple[HistoryReference, ...]:
         weight = float(match["weight"]) if match["weight"] is not None else 1.0
         low, high = REFERENCE_WEIGHTS
         if not (math.isfinite(weight) and low <= weight <= high):
-            raise InvalidRequest("ref_job", item, f"use a weight from {low:g} to {high:g}")
+            raise InvalidOption(
+                "ref_job",
+                item,
+                lazy_t(
+                    "use a weight from {low} to {high}",
+                    low=format(low, "g"),
+                    high=format(high, "g"),
+                ),
+            )
         kind = ReferenceKind((match["kind"] or "style").lower())
         found.append(HistoryReference(int(match["job"]), int(match["image"]) - 1, kind, weight))
     return tuple(found)
@@ -122,18 +132,24 @@ async def gather_references(
     for attachment, kind, weight, option in uploads:
         if attachment is None:
             if weight is not None:
-                raise InvalidRequest(
-                    f"{option}_weight", weight, f"it only applies with {option}; attach one"
+                raise InvalidOption(
+                    f"{option}_weight",
+                    weight,
+                    lazy_t("it only applies with {option}; attach one", option=option),
                 )
             continue
         references.append(Reference(kind, 1.0 if weight is None else weight))
         images.append(await reader.read(attachment))
     items = parse_history(history)
     if len(references) + len(items) > MAX_REFERENCES:
-        raise InvalidRequest(
+        raise InvalidOption(
             "references",
             len(references) + len(items),
-            f"give {MAX_REFERENCES} at most (/blend mixes up to {MAX_BLEND} images)",
+            lazy_t(
+                "give {most} at most (/blend mixes up to {blend} images)",
+                most=MAX_REFERENCES,
+                blend=MAX_BLEND,
+            ),
         )
     for item in items:
         references.append(Reference(item.kind, item.weight))
@@ -165,8 +181,8 @@ async def gather_control(
     try:
         chosen = ControlKind(kind)
     except ValueError:
-        raise InvalidRequest(
-            "control_type", kind, "pick one of " + ", ".join(ControlKind)
+        raise InvalidOption(
+            "control_type", kind, lazy_t("pick one of {names}", names=", ".join(ControlKind))
         ) from None
     control = Control(
         chosen,

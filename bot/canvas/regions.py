@@ -7,12 +7,11 @@ from PIL import Image, ImageDraw
 
 from bot.canvas.errors import CanvasError
 from bot.canvas.masks import BLACK, WHITE, check
+from bot.i18n import N_
 
 __all__ = ["GRID", "REGIONS", "box", "cell_key", "region"]
 
 GRID = 3
-_ROWS = ("Top", "Middle", "Bottom")
-_COLUMNS = ("left", "middle", "right")
 
 
 def cell_key(row: int, column: int) -> str:
@@ -22,19 +21,26 @@ def cell_key(row: int, column: int) -> str:
     return f"c{row}{column}"
 
 
-def _cell_label(row: int, column: int) -> str:
-    if (row, column) == (1, 1):
-        return "Middle cell"
-    return f"{_ROWS[row]} {_COLUMNS[column]} cell"
-
+# Labels are messages (N_): the region menu shows them in the member's language.
+_CELLS = {
+    (0, 0): N_("Top left cell"),
+    (0, 1): N_("Top middle cell"),
+    (0, 2): N_("Top right cell"),
+    (1, 0): N_("Middle left cell"),
+    (1, 1): N_("Middle cell"),
+    (1, 2): N_("Middle right cell"),
+    (2, 0): N_("Bottom left cell"),
+    (2, 1): N_("Bottom middle cell"),
+    (2, 2): N_("Bottom right cell"),
+}
 
 REGIONS: dict[str, str] = {
-    "left": "Left half",
-    "right": "Right half",
-    "top": "Top half",
-    "bottom": "Bottom half",
-    "centre": "Centre",
-    **{cell_key(r, c): _cell_label(r, c) for r in range(GRID) for c in range(GRID)},
+    "left": N_("Left half"),
+    "right": N_("Right half"),
+    "top": N_("Top half"),
+    "bottom": N_("Bottom half"),
+    "centre": N_("Centre"),
+    **{cell_key(r, c): _CELLS[r, c] for r in range(GRID) for c in range(GRID)},
 }
 """Each preset's key (stable: stored in custom ids) and its label on a button."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ def catalogue(language: str, domain: str = DOMAIN) -> NullTranslations:
     return Translations(compiled, domain=domain)
 
 
+def N_(message: str, /) -> str:
+    """Marks a literal (a modal's title, a field's label) as a message for extraction; it is
+    translated where it is shown (``cogs.common.in_language``)."""
+    return message
+
+
 def t(locale: object, message: str, /, **values: Any) -> str:
     """``message`` in ``locale``'s language with its placeholders filled."""
     text = catalogue(language_of(locale)).gettext(message)
@@ -80,3 +87,49 @@ def tn(locale: object, singular: str, plural: str, count: int, /, **values: Any)
     """The form of a message for ``count`` (``count`` is also a placeholder)."""
     text = catalogue(language_of(locale)).ngettext(singular, plural, count)
     return text.format(count=count, **values)
+
+
+def discord_time(timestamp: float) -> str:
+    """A moment as Discord shows it to each reader, in their language and zone: "in 3 hours
+    (6 December 2026 18:00)"."""
+    return f"<t:{int(timestamp)}:R> (<t:{int(timestamp)}:f>)"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message chosen before the reader's language is known (an error raised deep in the
+    bot): rendered with ``in_(locale)``; ``str()`` is its English form, for logs."""
+
+    message: str
+    plural: str | None = None
+    count: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def in_(self, locale: object) -> str:
+        values = {
+            name: value.in_(locale) if isinstance(value, Text) else value
+            for name, value in self.values.items()
+        }  # a value may be a message of its own
+        if self.plural is None or self.count is None:
+            return t(locale, self.message, **values)
+        return tn(locale, self.message, self.plural, self.count, **values)
+
+    def __str__(self) -> str:
+        return self.in_(ENGLISH)
+
+
+def lazy_t(message: str, /, **values: Any) -> Text:
+    """``t`` for a message whose reader is not known yet."""
+    return Text(message, values=values)
+
+
+def lazy_tn(singular: str, plural: str, count: int, /, **values: Any) -> Text:
+    """``tn`` for a message whose reader is not known yet."""
+    return Text(singular, plural, count, values)
+
+
+def worded(locale: object, text: str | Text) -> str:
+    """``text`` for the reader: a ``Text`` in their language; a plain string translated where
+    it is a message of the catalogue (a literal ``Refusal("...")``), else as it is (already
+    worded, or a provider's own words)."""
+    return text.in_(locale) if isinstance(text, Text) else t(locale, text)

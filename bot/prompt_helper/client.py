@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from bot.i18n import N_
 from bot.prompt_helper.errors import HelperRefused, HelperTimeout, HelperUnavailable
 from engine.errors import ProviderError, ProviderTimeout
 from engine.redact import scrub
@@ -21,10 +22,10 @@ MAX_BODY_BYTES = 256 * 1024
 CONNECT_SECONDS = 5.0
 
 # The reasons a model's answer is no answer (catalogue keys; a cog translates them).
-DECLINED = "the model declined"
-FILTERED = "its content filter stopped it"
-EMPTY = "its answer was empty"
-UNREADABLE = "its answer couldn't be read"
+DECLINED = N_("the model declined")
+FILTERED = N_("its content filter stopped it")
+EMPTY = N_("its answer was empty")
+UNREADABLE = N_("its answer couldn't be read")
 
 
 @dataclass(frozen=True, slots=True)

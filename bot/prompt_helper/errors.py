@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import Refusal
+from bot.i18n import N_
 
 
 class HelperError(Refusal):
     """Root of the helper's errors; ``template`` and ``values`` give the message."""
 
-    template = "The prompt helper couldn't help this time; nothing was changed or charged."
+    template = N_("The prompt helper couldn't help this time; nothing was changed or charged.")
 
     def __init__(self, **values: Any) -> None:
         self.values = values
@@ -19,13 +20,13 @@ class HelperError(Refusal):
 
 
 class HelperBusy(HelperError):
-    template = (
+    template = N_(
         "You've asked the prompt helper {count} times in the last minute; try again in {wait} s."
     )
 
 
 class HelperTimeout(HelperError):
-    template = (
+    template = N_(
         "The prompt helper didn't answer within {seconds} s; try again later, or use your "
         "prompt as it is."
     )
@@ -35,7 +36,7 @@ class HelperUnavailable(HelperError):
     """``detail``: the server's own words, scrubbed of the key, for the owner (the log,
     ``python -m bot check``), never for the member."""
 
-    template = (
+    template = N_(
         "The prompt helper isn't reachable right now; try again later, or use your prompt as "
         "it is. (The bot's owner can see why in the log.)"
     )
@@ -46,7 +47,7 @@ class HelperUnavailable(HelperError):
 
 
 class HelperRefused(HelperError):
-    template = (
+    template = N_(
         "The prompt helper gave no usable answer ({why}); try other words, or use your prompt "
         "as it is."
     )

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.i18n import N_
 from engine import InvalidRequest
 
-
-def N_(message: str) -> str:
-    """Marks a message for extraction into the catalogues; translated where it is shown."""
-    return message
+__all__ = ["N_", "PromptError"]
 
 
 class PromptError(InvalidRequest):

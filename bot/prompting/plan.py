@@ -143,6 +143,3 @@ def ignored_notes(locale: str, ignored: list[Ignored]) -> str:
         for i in ignored
     )
     return "\n".join(lines)
-
-
-NO_STYLES = N_("saved styles aren't available on this bot yet; leave --style out")

@@ -39,6 +39,7 @@ TABLES = (
     "tiers",
     "provider_states",
     "member_quotas",
+    "styles",
 )
 SEEDED = "scheduler_state"  # the PostgreSQL migration seeds it; the copy replaces it
 BATCH = 500  # rows read and written at a time: job inputs hold whole images

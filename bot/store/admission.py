@@ -71,6 +71,10 @@ def _submit(dialect: Dialect, new: NewJob, limits: QuotaLimits, now: float) -> S
     )
     assert inserted is not None
     job_id = int(inserted[0])
+    if new.requester.locale is not None:  # English (None) needs no column: older schemas too
+        yield Statement(
+            "UPDATE jobs SET locale = ? WHERE job_id = ?", (new.requester.locale, job_id)
+        )
     yield from insert_inputs(job_id, new.request)
     yield reserve(
         user_id=user, scope=limits.scope, period=period, units=new.cost, job_id=job_id, now=now

@@ -295,4 +295,5 @@ def _queued(new: NewJob, job_id: int, now: float) -> Job:
         started_at=None,
         finished_at=None,
         delivered=False,
+        locale=new.requester.locale,
     )

@@ -19,6 +19,7 @@ from cogs.admin.queue import QueueCommands
 from cogs.admin.quota import QuotaCommands
 from cogs.admin.reports import Reports
 from cogs.admin.stats import StatsCommands
+from cogs.admin.styles import StyleCommands
 from cogs.admin.terms import TermsCommands
 from cogs.admin.tier import TierCommands
 
@@ -30,6 +31,7 @@ from cogs.admin.tier import TierCommands
 @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 class Admin(
     StatsCommands,
+    StyleCommands,
     AuditLog,
     ConfigCommands,
     OwnerCommands,

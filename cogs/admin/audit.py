@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Range
 
+from bot.i18n import locale_of, t
 from cogs.admin.base import AdminBase
 from cogs.common import answer, bot_of, clip, runtime_of
 
@@ -83,5 +84,11 @@ class AuditLog(AdminBase):
             + (f": {clip(e.reason, 80)}" if e.reason else "")
             for e in entries.entries
         ]
-        head = f"Audit log, page {entries.page + 1} of {entries.pages} ({entries.total} entries)"
+        head = t(
+            locale_of(interaction),
+            "Audit log, page {page} of {pages} ({total} entries)",
+            page=entries.page + 1,
+            pages=entries.pages,
+            total=entries.total,
+        )
         await answer(interaction, "\n".join([head, *lines]))

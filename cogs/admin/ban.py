@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Range
 
+from bot.i18n import locale_of, t
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.admin.checks import guild_of
@@ -41,9 +42,15 @@ class BanCommands(AdminBase):
             expires_at=expires,
         )
         await audit(interaction, "ban", target_id=member.id, reason=reason, recorded=True)
-        until = f" until <t:{int(expires)}:f>" if expires else ""
-        where = "anywhere" if everywhere else "in this server"
-        await answer(interaction, f"{member.mention} can't use the bot {where}{until}.")
+        locale = locale_of(interaction)
+        text = (
+            t(locale, "{member} can't use the bot anywhere.", member=member.mention)
+            if everywhere
+            else t(locale, "{member} can't use the bot in this server.", member=member.mention)
+        )
+        if expires:
+            text += " " + t(locale, "(until {when})", when=f"<t:{int(expires)}:f>")
+        await answer(interaction, text)
 
     @ban.command(name="remove", description="Let a member use the bot again")
     async def ban_remove(
@@ -57,14 +64,25 @@ class BanCommands(AdminBase):
         )
         if lifted:
             await audit(interaction, "unban", target_id=member.id, recorded=True)
-        await answer(interaction, "Unbanned." if lifted else f"{member.mention} was not banned.")
+        locale = locale_of(interaction)
+        await answer(
+            interaction,
+            t(locale, "Unbanned.")
+            if lifted
+            else t(locale, "{member} was not banned.", member=member.mention),
+        )
 
     @ban.command(name="list", description="Members who may not use the bot here")
     async def ban_list(self, interaction: discord.Interaction[Any]) -> None:
+        locale = locale_of(interaction)
         bans = await self.runtime.moderation.bans(guild_of(interaction))
         lines = [
             f"<@{b.user_id}>: {clip(b.reason, 100)}"
-            + (f" (until <t:{int(b.expires_at)}:f>)" if b.expires_at else "")
+            + (
+                " " + t(locale, "(until {when})", when=f"<t:{int(b.expires_at)}:f>")
+                if b.expires_at
+                else ""
+            )
             for b in bans
         ]
-        await answer(interaction, "\n".join(lines[:40]) or "Nobody is banned here.")
+        await answer(interaction, "\n".join(lines[:40]) or t(locale, "Nobody is banned here."))

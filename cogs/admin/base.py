@@ -8,6 +8,7 @@ import discord
 from discord.ext import commands
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.policy import ALL
 from cogs.admin.checks import NotOwner, is_owner
 
@@ -38,5 +39,7 @@ class AdminBase(commands.Cog):
         if provider is None:
             return ALL
         if self.runtime.providers.find(provider) is None:
-            raise Refusal(f"There is no provider {provider!r}; /models lists them.")
+            raise Refusal(
+                lazy_t("There is no provider {name}; /models lists them.", name=repr(provider))
+            )
         return provider

@@ -9,29 +9,34 @@ import discord
 from discord import app_commands
 
 from bot.errors import Refusal
+from bot.i18n import N_
 from cogs.common import bot_of, runtime_of
 
 log = logging.getLogger(__name__)
 
 
+# A check failure's message is an N_ literal: the error handler shows it in the member's
+# language (bot.app).
 class NotModerator(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__(
-            "Only moderators (Manage Server, or the server's moderator role) can do that."
+            N_("Only moderators (Manage Server, or the server's moderator role) can do that.")
         )
 
 
 class NotInstalledHere(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__(
-            "Moderation works only in servers that added the bot; this server has not, so "
-            "nothing here can be changed through your own install of the app."
+            N_(
+                "Moderation works only in servers that added the bot; this server has not, so "
+                "nothing here can be changed through your own install of the app."
+            )
         )
 
 
 class NotOwner(app_commands.CheckFailure):
     def __init__(self) -> None:
-        super().__init__("Only the bot's owner can do that.")
+        super().__init__(N_("Only the bot's owner can do that."))
 
 
 async def is_owner(interaction: discord.Interaction[Any]) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.i18n import locale_of, t
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.admin.checks import guild_of
@@ -43,10 +44,14 @@ class ConfigCommands(AdminBase):
         reports = await settings.guild_setting(guild, "report_channel", 0)
         logs = await settings.guild_setting(guild, "log_channel", 0)
         everyone = await settings.guild_setting(guild, "buttons_everyone", False)
-        await answer(
-            interaction,
-            f"{'Saved. ' if changes else ''}Moderator role: {f'<@&{role}>' if role else 'none'}; "
-            f"reports go to {f'<#{reports}>' if reports else 'nowhere yet'}; "
-            f"log channel: {f'<#{logs}>' if logs else 'none'}; "
-            f"everyone may use result buttons: {'yes' if everyone else 'no'}.",
+        locale = locale_of(interaction)
+        text = t(
+            locale,
+            "Moderator role: {role}; reports go to {reports}; log channel: {logs}; everyone may "
+            "use result buttons: {everyone}.",
+            role=f"<@&{role}>" if role else t(locale, "none"),
+            reports=f"<#{reports}>" if reports else t(locale, "nowhere yet"),
+            logs=f"<#{logs}>" if logs else t(locale, "none"),
+            everyone=t(locale, "yes") if everyone else t(locale, "no"),
         )
+        await answer(interaction, t(locale, "Saved.") + " " + text if changes else text)

@@ -7,6 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.i18n import locale_of, t, tn
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.admin.checks import guild_of
@@ -28,7 +29,8 @@ class MemberCommands(AdminBase):
             f"#{job_id} <t:{int(at)}:R>: {shown(prompt, 150)}" for job_id, prompt, at in prompts
         ]
         await audit(interaction, "member.prompts", target_id=member.id)
-        await answer(interaction, "\n".join(lines) or f"{member.mention} has no prompts here.")
+        none = t(locale_of(interaction), "{member} has no prompts here.", member=member.mention)
+        await answer(interaction, "\n".join(lines) or none)
 
     @member.command(name="purge", description="Delete the results the bot posted for a member here")
     async def member_purge(
@@ -49,4 +51,13 @@ class MemberCommands(AdminBase):
             reason=reason,
             details={"deleted": deleted},
         )
-        await answer(interaction, f"Deleted {deleted} result message(s) of {member.mention}.")
+        await answer(
+            interaction,
+            tn(
+                locale_of(interaction),
+                "Deleted {count} result message of {member}.",
+                "Deleted {count} result messages of {member}.",
+                deleted,
+                member=member.mention,
+            ),
+        )

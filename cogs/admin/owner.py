@@ -7,6 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.i18n import locale_of, t
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.common import answer
@@ -33,4 +34,10 @@ class OwnerCommands(AdminBase):
             reason=reason,
             details={"provider": name},
         )
-        await answer(interaction, f"Provider {name} is {'on' if enabled else 'off'} everywhere.")
+        locale = locale_of(interaction)
+        await answer(
+            interaction,
+            t(locale, "Provider {name} is on everywhere.", name=name)
+            if enabled
+            else t(locale, "Provider {name} is off everywhere.", name=name),
+        )

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.app_commands import Range
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t, locale_of, t
 from bot.policy import ContentPolicy
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
@@ -31,7 +32,7 @@ class PolicyCommands(AdminBase):
     ) -> None:
         guild = guild_of(interaction)
         policy = await self.runtime.policies.content(guild, channel.id if channel else None)
-        await answer(interaction, _policy_text(policy, channel))
+        await answer(interaction, _policy_text(policy, channel, locale_of(interaction)))
 
     @policy.command(name="set", description="Change what this server, or one channel, allows")
     @app_commands.describe(
@@ -73,7 +74,7 @@ class PolicyCommands(AdminBase):
             policy = await self.runtime.policies.content(
                 guild_of(interaction), channel.id if channel else None
             )
-            await answer(interaction, _policy_text(policy, channel))
+            await answer(interaction, _policy_text(policy, channel, locale_of(interaction)))
             return
         policy = await self.runtime.policies.set_content(
             guild_of(interaction), changes, channel_id=channel.id if channel else None
@@ -84,7 +85,10 @@ class PolicyCommands(AdminBase):
             target_id=channel.id if channel else None,
             details=changes,
         )
-        await answer(interaction, "Saved.\n" + _policy_text(policy, channel))
+        locale = locale_of(interaction)
+        await answer(
+            interaction, t(locale, "Saved.") + "\n" + _policy_text(policy, channel, locale)
+        )
 
     @policy.command(name="provider", description="Switch a provider on or off here")
     async def policy_provider(
@@ -95,7 +99,9 @@ class PolicyCommands(AdminBase):
         channel: discord.abc.GuildChannel | None = None,
     ) -> None:
         if self.runtime.providers.find(name) is None:
-            raise Refusal(f"There is no provider {name!r}; /models lists them.")
+            raise Refusal(
+                lazy_t("There is no provider {name}; /models lists them.", name=repr(name))
+            )
         await self._toggle(interaction, "disabled_providers", name, enabled, channel)
 
     @policy.command(name="model", description="Switch a model on or off here")
@@ -129,17 +135,30 @@ class PolicyCommands(AdminBase):
             target_id=channel.id if channel else None,
             reason=name,
         )
-        await answer(interaction, "Saved.\n" + _policy_text(policy, channel))
+        locale = locale_of(interaction)
+        await answer(
+            interaction, t(locale, "Saved.") + "\n" + _policy_text(policy, channel, locale)
+        )
 
 
-def _policy_text(policy: ContentPolicy, channel: discord.abc.GuildChannel | None) -> str:
-    where = f"<#{channel.id}>" if channel else "this server"
-    return (
-        f"In {where}: NSFW in age-restricted channels {'allowed' if policy.nsfw else 'off'}; "
-        f"flagged results {'as spoilers' if policy.flagged == 'spoiler' else 'hidden'} there "
-        f"(always hidden elsewhere); img2img {'on' if policy.img2img else 'off'}; "
-        f"providers off: {', '.join(policy.disabled_providers) or 'none'}; models off: "
-        f"{', '.join(policy.disabled_models) or 'none'}; default model "
-        f"{policy.model or 'unset'}, size {policy.width or 'auto'}×{policy.height or 'auto'}, "
-        f"negative prompt {clip(policy.negative_prompt or 'unset', 100)}."
+def _policy_text(
+    policy: ContentPolicy, channel: discord.abc.GuildChannel | None, locale: object
+) -> str:
+    none, unset, auto = t(locale, "none"), t(locale, "unset"), t(locale, "auto")
+    return t(
+        locale,
+        "In {where}: NSFW in age-restricted channels {nsfw}; flagged results {flagged} there "
+        "(always hidden elsewhere); img2img {img2img}; providers off: {providers}; models "
+        "off: {models}; default model {model}, size {width}×{height}, negative prompt "
+        "{negative}.",
+        where=f"<#{channel.id}>" if channel else t(locale, "this server"),
+        nsfw=t(locale, "allowed") if policy.nsfw else t(locale, "off"),
+        flagged=t(locale, "as spoilers") if policy.flagged == "spoiler" else t(locale, "hidden"),
+        img2img=t(locale, "on") if policy.img2img else t(locale, "off"),
+        providers=", ".join(policy.disabled_providers) or none,
+        models=", ".join(policy.disabled_models) or none,
+        model=policy.model or unset,
+        width=policy.width or auto,
+        height=policy.height or auto,
+        negative=clip(policy.negative_prompt or unset, 100),
     )

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t, locale_of, t
 from bot.jobs import Job
 from bot.policy import ALL
 from cogs.admin.audit import audit
@@ -35,9 +36,10 @@ class QueueCommands(AdminBase):
             f" · {shown(job.request.prompt, 60)}"
             for job in jobs
         ]
+        locale = locale_of(interaction)
         if paused:
-            lines.insert(0, f"Paused: {', '.join(sorted(paused))}")
-        await answer(interaction, "\n".join(lines) or "The queue is empty.")
+            lines.insert(0, t(locale, "Paused: {names}", names=", ".join(sorted(paused))))
+        await answer(interaction, "\n".join(lines) or t(locale, "The queue is empty."))
 
     @queue.command(name="cancel", description="Cancel any job (refunded)")
     async def queue_cancel(
@@ -58,8 +60,17 @@ class QueueCommands(AdminBase):
             name, "paused", actor_id=interaction.user.id, reason=reason
         )
         await audit(interaction, "queue.pause", reason=reason, details={"provider": name})
-        what = "The whole queue" if name == ALL else f"Provider {name}"
-        await answer(interaction, f"{what} is paused: running jobs finish, new ones wait.")
+        locale = locale_of(interaction)
+        await answer(
+            interaction,
+            t(locale, "The whole queue is paused: running jobs finish, new ones wait.")
+            if name == ALL
+            else t(
+                locale,
+                "Provider {name} is paused: running jobs finish, new ones wait.",
+                name=name,
+            ),
+        )
 
     @queue.command(name="resume", description="Start taking jobs again")
     async def queue_resume(
@@ -70,12 +81,12 @@ class QueueCommands(AdminBase):
         await self.runtime.policies.set_provider_state(name, None, actor_id=interaction.user.id)
         self.runtime.events.job_submitted()
         await audit(interaction, "queue.resume", details={"provider": name})
-        await answer(interaction, "Resumed.")
+        await answer(interaction, t(locale_of(interaction), "Resumed."))
 
     async def _job_here(self, interaction: discord.Interaction[Any], job_id: int) -> Job:
         job = await self.runtime.store.get(job_id)
         if job is None or (
             job.guild_id != interaction.guild_id and not await is_owner(interaction)
         ):
-            raise Refusal(f"There is no job {job_id} in this server.")
+            raise Refusal(lazy_t("There is no job {job} in this server.", job=job_id))
         return job

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Range
 
+from bot.i18n import locale_of, t, tn
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
 from cogs.admin.checks import guild_of
@@ -27,8 +28,17 @@ class QuotaCommands(AdminBase):
         usage = await self.runtime.ledger.usage(member.id, limits)
         await answer(
             interaction,
-            f"{member.mention} has used {usage.used} of {usage.allowance} units today "
-            f"({usage.remaining} left, tier {limits.tier}); resets <t:{int(usage.resets_at)}:R>.",
+            t(
+                locale_of(interaction),
+                "{member} has used {used} of {allowance} units today ({left} left, tier "
+                "{tier}); resets {when}.",
+                member=member.mention,
+                used=usage.used,
+                allowance=usage.allowance,
+                left=usage.remaining,
+                tier=limits.tier,
+                when=f"<t:{int(usage.resets_at)}:R>",
+            ),
         )
 
     @quota.command(name="grant", description="Give a member extra units for today")
@@ -46,7 +56,16 @@ class QuotaCommands(AdminBase):
         await audit(
             interaction, "quota.grant", target_id=member.id, reason=reason, details={"units": units}
         )
-        await answer(interaction, f"Gave {member.mention} {units} unit(s) for today.")
+        await answer(
+            interaction,
+            tn(
+                locale_of(interaction),
+                "Gave {member} {count} unit for today.",
+                "Gave {member} {count} units for today.",
+                units,
+                member=member.mention,
+            ),
+        )
 
     @quota.command(name="reset", description="Bring a member's use today back to zero")
     async def quota_reset(
@@ -56,7 +75,14 @@ class QuotaCommands(AdminBase):
             member.id, _scope(interaction), actor_id=interaction.user.id, note=reason
         )
         await audit(interaction, "quota.reset", target_id=member.id, reason=reason)
-        await answer(interaction, f"{member.mention}'s use today is back to zero.")
+        await answer(
+            interaction,
+            t(
+                locale_of(interaction),
+                "{member}'s use today is back to zero.",
+                member=member.mention,
+            ),
+        )
 
     @quota.command(name="set", description="A member's own daily allowance (empty: the usual)")
     async def quota_set(
@@ -72,8 +98,19 @@ class QuotaCommands(AdminBase):
         await audit(
             interaction, "quota.set", target_id=member.id, details={"daily_units": daily_units}
         )
-        text = "the usual allowance" if daily_units is None else f"{daily_units} units a day"
-        await answer(interaction, f"{member.mention} now has {text}.")
+        locale = locale_of(interaction)
+        await answer(
+            interaction,
+            t(locale, "{member} now has the usual allowance.", member=member.mention)
+            if daily_units is None
+            else tn(
+                locale,
+                "{member} now has {count} unit a day.",
+                "{member} now has {count} units a day.",
+                daily_units,
+                member=member.mention,
+            ),
+        )
 
     @quota.command(name="default", description="This server's daily allowance (in DMs: the bot's)")
     async def quota_default(
@@ -85,9 +122,20 @@ class QuotaCommands(AdminBase):
             await self._owner_only(interaction)
         await self.runtime.policies.set_guild_units(interaction.guild_id, daily_units)
         await audit(interaction, "quota.default", details={"daily_units": daily_units})
-        where = "this server" if interaction.guild_id else "DMs and private channels"
-        value = "the configured default" if daily_units is None else f"{daily_units} units a day"
-        await answer(interaction, f"The allowance in {where} is now {value}.")
+        locale = locale_of(interaction)
+        value = (
+            t(locale, "the configured default")
+            if daily_units is None
+            else tn(locale, "{count} unit a day", "{count} units a day", daily_units)
+        )
+        await answer(
+            interaction,
+            t(locale, "The allowance in this server is now {value}.", value=value)
+            if interaction.guild_id
+            else t(
+                locale, "The allowance in DMs and private channels is now {value}.", value=value
+            ),
+        )
 
 
 def _scope(interaction: discord.Interaction[Any]) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import discord
 from discord.ext import commands
 
+from bot.i18n import locale_of, t
 from bot.jobs import Job
 from bot.moderation import Report
 from bot.moderation.evidence import report_exhibits
@@ -42,14 +43,21 @@ class Reports(AdminBase):
         channel_id = await policies.guild_setting(report.guild_id, "report_channel", 0)
         if not channel_id:
             return
-        embed = discord.Embed(title=f"Report #{report_id}: job #{job.job_id}", colour=COLOUR)
+        guild = self.bot.get_guild(report.guild_id) if report.guild_id is not None else None
+        locale = guild.preferred_locale if guild is not None else None  # no interaction here
+        embed = discord.Embed(
+            title=t(locale, "Report #{report}: job #{job}", report=report_id, job=job.job_id),
+            colour=COLOUR,
+        )
         embed.description = shown(job.request.prompt, 3000)
-        embed.add_field(name="Member", value=f"<@{job.user_id}>")
-        embed.add_field(name="Reported by", value=f"<@{report.reporter_id}>")
-        embed.add_field(name="Model", value=f"{job.provider}/{job.model}")
+        embed.add_field(name=t(locale, "Member"), value=f"<@{job.user_id}>")
+        embed.add_field(name=t(locale, "Reported by"), value=f"<@{report.reporter_id}>")
+        embed.add_field(name=t(locale, "Model"), value=f"{job.provider}/{job.model}")
         if report.seen_channel_id is not None:
-            again = "" if job.guild_id == report.guild_id else " (shown again; made elsewhere)"
-            embed.add_field(name="Seen in", value=f"<#{report.seen_channel_id}>{again}")
+            seen = f"<#{report.seen_channel_id}>"
+            if job.guild_id != report.guild_id:
+                seen += " " + t(locale, "(shown again; made elsewhere)")
+            embed.add_field(name=t(locale, "Seen in"), value=seen)
         images = await self.runtime.store.images(job.job_id)
         files = []
         room = DEFAULT_UPLOAD_LIMIT
@@ -59,15 +67,15 @@ class Reports(AdminBase):
             room -= len(data)
         # The member's own images too (references, control, the image it started from): they
         # can show a real person, which is often what the report is about.
-        more, lines = await exhibit_files(report_id, job.request, room)
+        more, lines = await exhibit_files(report_id, job.request, room, locale)
         files += more
         if lines:
-            embed.add_field(name="Member's images", value="\n".join(lines), inline=False)
+            embed.add_field(name=t(locale, "Member's images"), value="\n".join(lines), inline=False)
         view = discord.ui.View(timeout=None)
         for action, label, style in (
-            ("delete", "Delete result", discord.ButtonStyle.danger),
-            ("ban", "Ban member", discord.ButtonStyle.danger),
-            ("dismiss", "Dismiss", discord.ButtonStyle.secondary),
+            ("delete", t(locale, "Delete result"), discord.ButtonStyle.danger),
+            ("ban", t(locale, "Ban member"), discord.ButtonStyle.danger),
+            ("dismiss", t(locale, "Dismiss"), discord.ButtonStyle.secondary),
         ):
             view.add_item(ReportButton(action, report_id, label=label, style=style))
         view.stop()
@@ -82,14 +90,15 @@ class Reports(AdminBase):
 
 
 async def exhibit_files(
-    report_id: int, request: GenerationRequest, room: int
+    report_id: int, request: GenerationRequest, room: int, locale: object = None
 ) -> tuple[list[discord.File], list[str]]:
     """The member's images a reported job's ``request`` was given, as spoiler files within
     ``room`` bytes, and a numbered line for each (one left out says so)."""
     files, lines = [], []
     for number, exhibit in enumerate(await asyncio.to_thread(report_exhibits, request), start=1):
         if len(exhibit.data) > room:
-            lines.append(f"{number}. {exhibit.label} (not attached: too large)")
+            left_out = t(locale, "(not attached: too large)")
+            lines.append(f"{number}. {exhibit.label} {left_out}")
             continue
         room -= len(exhibit.data)
         lines.append(f"{number}. {exhibit.label}")
@@ -157,15 +166,18 @@ class ReportButton(
                 self.action,
                 interaction.user.id,
             )
-            await answer(interaction, NotModerator().args[0])
+            await answer(interaction, t(locale_of(interaction), NotModerator().args[0]))
             return
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         report = await runtime.moderation.report(self.report_id)
         if report is None or report.status != "open":
-            await answer(interaction, f"Report #{self.report_id} is already closed.")
+            await answer(
+                interaction, t(locale, "Report #{report} is already closed.", report=self.report_id)
+            )
             return
         if report.guild_id != interaction.guild_id and not await is_owner(interaction):
-            await answer(interaction, "That report belongs to another server.")
+            await answer(interaction, t(locale, "That report belongs to another server."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         job = await runtime.store.get(report.job_id) if report.job_id is not None else None
@@ -186,25 +198,37 @@ class ReportButton(
         )
         if interaction.message is not None:
             try:
+                values = {
+                    "report": self.report_id,
+                    "moderator": interaction.user.mention,
+                    "outcome": outcome,
+                }
                 await interaction.message.edit(
-                    content=f"Report #{self.report_id} {status} by {interaction.user.mention}: "
-                    f"{outcome}",
+                    content=t(
+                        locale, "Report #{report} dismissed by {moderator}: {outcome}", **values
+                    )
+                    if status == "dismissed"
+                    else t(locale, "Report #{report} resolved by {moderator}: {outcome}", **values),
                     view=None,
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
             except discord.HTTPException as err:
                 log.info("Could not update the report message: %s", err)
-        await answer(interaction, f"Report #{self.report_id}: {outcome}")
+        await answer(
+            interaction,
+            t(locale, "Report #{report}: {outcome}", report=self.report_id, outcome=outcome),
+        )
 
     async def _act(
         self, interaction: discord.Interaction[Any], report: Report, job: Job | None
     ) -> str:
         """What the moderators of the server where the report was filed may do: only there."""
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         if self.action == "dismiss":
-            return "dismissed, nothing changed."
+            return t(locale, "dismissed, nothing changed.")
         if job is None:
-            return "the job no longer exists."
+            return t(locale, "the job no longer exists.")
         if self.action == "delete":
             places = []
             if job.guild_id == report.guild_id:  # the result as delivered, in every part
@@ -221,7 +245,11 @@ class ReportButton(
                 target_id=job.job_id,
                 reason=f"report #{self.report_id}",
             )
-            return "the result was deleted." if deleted else "the result was already gone."
+            return (
+                t(locale, "the result was deleted.")
+                if deleted
+                else t(locale, "the result was already gone.")
+            )
         await runtime.moderation.ban(
             job.user_id,
             guild_id=report.guild_id,
@@ -236,4 +264,4 @@ class ReportButton(
             reason=f"report #{self.report_id}",
             recorded=True,
         )
-        return f"<@{job.user_id}> can no longer use the bot here."
+        return t(locale, "{member} can no longer use the bot here.", member=f"<@{job.user_id}>")

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.app_commands import Range
 
 from bot import charts
+from bot.i18n import locale_of, t, tn
 from bot.moderation import Stats
 from cogs import render
 from cogs.admin.base import COLOUR, AdminBase
@@ -31,23 +32,45 @@ class StatsCommands(AdminBase):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         stats = await self.runtime.moderation.stats(interaction.guild_id, days=days)
-        embed = discord.Embed(title=f"The last {days} day(s)", colour=COLOUR)
-        per_day = "\n".join(f"{day}: {n}" for day, n in stats.images_per_day[-14:]) or "none"
-        embed.add_field(name="Images per day", value=clip(per_day, 1024))
-        models = "\n".join(
-            f"{m.provider}/{m.model}: {m.images} images, {m.jobs} jobs" for m in stats.models[:10]
+        locale = locale_of(interaction)
+        none = t(locale, "none")
+        embed = discord.Embed(
+            title=tn(locale, "The last {count} day", "The last {count} days", days), colour=COLOUR
         )
-        embed.add_field(name="Providers and models", value=clip(models or "none", 1024))
+        per_day = "\n".join(f"{day}: {n}" for day, n in stats.images_per_day[-14:]) or none
+        embed.add_field(name=t(locale, "Images per day"), value=clip(per_day, 1024))
+        models = "\n".join(
+            t(
+                locale,
+                "{provider}/{model}: {images} images, {jobs} jobs",
+                provider=m.provider,
+                model=m.model,
+                images=m.images,
+                jobs=m.jobs,
+            )
+            for m in stats.models[:10]
+        )
+        embed.add_field(name=t(locale, "Providers and models"), value=clip(models or none, 1024))
         rate = f"{stats.failure_rate:.1%}" if stats.failure_rate is not None else "n/a"
         embed.add_field(
-            name="Jobs",
-            value=f"{stats.succeeded} done, {stats.failed} failed ({rate}), "
-            f"{stats.cancelled} cancelled\nmedian {render.duration(stats.median_seconds)}, "
-            f"p95 {render.duration(stats.p95_seconds)}",
+            name=t(locale, "Jobs"),
+            value=t(
+                locale,
+                "{done} done, {failed} failed ({rate}), {cancelled} cancelled\nmedian "
+                "{median}, p95 {p95}",
+                done=stats.succeeded,
+                failed=stats.failed,
+                rate=rate,
+                cancelled=stats.cancelled,
+                median=render.duration(stats.median_seconds, locale),
+                p95=render.duration(stats.p95_seconds, locale),
+            ),
             inline=False,
         )
-        top = ", ".join(f"<@{user}> ({n})" for user, n in stats.top_users) or "nobody yet"
-        embed.add_field(name="Top members", value=clip(top, 1024), inline=False)
+        top = ", ".join(f"<@{user}> ({n})" for user, n in stats.top_users) or t(
+            locale, "nobody yet"
+        )
+        embed.add_field(name=t(locale, "Top members"), value=clip(top, 1024), inline=False)
         try:
             chart = await asyncio.to_thread(_chart, stats, days)
         except Exception:  # the numbers still go out, in text

@@ -24,36 +24,40 @@ class Status(commands.Cog):
     @app_commands.command(name="status", description="Is the bot up: providers, queue, wait")
     async def status(self, interaction: discord.Interaction[Any]) -> None:
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         depth = await runtime.store.depth()
         states = await runtime.policies.provider_states()
-        embed = discord.Embed(title="Image bot status", colour=COLOUR)
+        embed = discord.Embed(title=t(locale, "Image bot status"), colour=COLOUR)
         if ALL in states:
-            embed.description = (
-                "The queue is paused for maintenance: new jobs wait until it resumes."
+            embed.description = t(
+                locale, "The queue is paused for maintenance: new jobs wait until it resumes."
             )
         if short := await freespace.current_shortage(runtime.settings):
-            embed.description = f"{embed.description or ''}\n{freespace.NOTICE}".strip()
+            notice = t(locale, freespace.NOTICE)
+            embed.description = f"{embed.description or ''}\n{notice}".strip()
         for entry in list(runtime.providers)[:20]:
             provider = entry.provider
             queued, running = depth.get(entry.name, (0, 0))
             state = states.get(entry.name)
-            health = (
-                state
-                if state
-                else (f"unavailable: {provider.unavailable}" if provider.unavailable else "ready")
+            health = state or (
+                t(locale, "unavailable: {reason}", reason=provider.unavailable)
+                if provider.unavailable
+                else t(locale, "ready")
             )
             mean = await runtime.store.mean_duration(entry.name, provider.default_model)
             wait = (queued + running) * mean / entry.settings.concurrency if mean else None
-            loaded = ", ".join(provider.loaded_models()) or "none"
-            embed.add_field(
-                name=entry.name,
-                value=clip(
-                    f"{health}\n{queued} waiting, {running} running\n"
-                    f"a new job starts in about {render.duration(wait or 0.0)}\n"
-                    f"loaded: {loaded}",
-                    1024,
+            loaded = ", ".join(provider.loaded_models()) or t(locale, "none")
+            lines = (
+                health,
+                t(locale, "{queued} waiting, {running} running", queued=queued, running=running),
+                t(
+                    locale,
+                    "a new job starts in about {wait}",
+                    wait=render.duration(wait or 0.0, locale),
                 ),
+                t(locale, "loaded: {models}", models=loaded),
             )
+            embed.add_field(name=entry.name, value=clip("\n".join(lines), 1024))
         if await is_owner(interaction):
             vitals = _vitals() + (f"\nNo new jobs: {short}." if short else "")
             embed.add_field(name="Process (owner only)", value=vitals, inline=False)

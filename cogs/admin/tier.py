@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import Range
 
+from bot.i18n import locale_of, t
 from bot.moderation import Tier
 from cogs.admin.audit import audit
 from cogs.admin.base import AdminBase
@@ -50,7 +51,17 @@ class TierCommands(AdminBase):
         )
         await self.runtime.moderation.set_tier(tier, actor_id=interaction.user.id)
         await audit(interaction, "tier.set", target_id=role.id, recorded=True)
-        await answer(interaction, f"Tier **{name}** for {role.mention}: {_tier_text(tier)}.")
+        locale = locale_of(interaction)
+        await answer(
+            interaction,
+            t(
+                locale,
+                "Tier **{name}** for {role}: {limits}.",
+                name=name,
+                role=role.mention,
+                limits=_tier_text(tier, locale),
+            ),
+        )
 
     @tier.command(name="remove", description="Remove a role's tier")
     async def tier_remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
@@ -59,23 +70,37 @@ class TierCommands(AdminBase):
         )
         if removed:
             await audit(interaction, "tier.remove", target_id=role.id, recorded=True)
-        await answer(interaction, "Removed." if removed else f"{role.mention} has no tier.")
+        locale = locale_of(interaction)
+        await answer(
+            interaction,
+            t(locale, "Removed.")
+            if removed
+            else t(locale, "{role} has no tier.", role=role.mention),
+        )
 
     @tier.command(name="list", description="This server's tiers")
     async def tier_list(self, interaction: discord.Interaction[Any]) -> None:
         tiers = await self.runtime.moderation.tiers(guild_of(interaction))
-        lines = [f"<@&{t.role_id}> **{t.name}**: {_tier_text(t)}" for t in tiers]
-        await answer(interaction, "\n".join(lines) or "No tiers: everyone has the server's limits.")
+        locale = locale_of(interaction)
+        lines = [
+            f"<@&{tier.role_id}> **{tier.name}**: {_tier_text(tier, locale)}" for tier in tiers
+        ]
+        none = t(locale, "No tiers: everyone has the server's limits.")
+        await answer(interaction, "\n".join(lines) or none)
 
 
-def _tier_text(tier: Tier) -> str:
+def _tier_text(tier: Tier, locale: object) -> str:
     parts = [
-        f"{tier.daily_units} units/day" if tier.daily_units is not None else None,
-        f"{tier.max_queued} queued" if tier.max_queued is not None else None,
+        t(locale, "{count} units/day", count=tier.daily_units)
+        if tier.daily_units is not None
+        else None,
+        t(locale, "{count} queued", count=tier.max_queued) if tier.max_queued is not None else None,
         f"≤{tier.max_width}×{tier.max_height}" if tier.max_width or tier.max_height else None,
-        f"≤{tier.max_steps} steps" if tier.max_steps is not None else None,
-        f"≤{tier.max_count} images" if tier.max_count is not None else None,
-        f"cooldown {tier.cooldown_seconds:g} s" if tier.cooldown_seconds is not None else None,
-        f"priority {tier.priority:g}",
+        t(locale, "≤{count} steps", count=tier.max_steps) if tier.max_steps is not None else None,
+        t(locale, "≤{count} images", count=tier.max_count) if tier.max_count is not None else None,
+        t(locale, "cooldown {seconds} s", seconds=format(tier.cooldown_seconds, "g"))
+        if tier.cooldown_seconds is not None
+        else None,
+        t(locale, "priority {priority}", priority=format(tier.priority, "g")),
     ]
     return ", ".join(part for part in parts if part)

@@ -10,8 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import Refusal
+from bot.i18n import locale_of, t, tn
 from bot.jobs import JobStatus
-from cogs.common import runtime_of
+from cogs.common import explain, runtime_of
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -24,23 +25,31 @@ class ForgetMe(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="forget-me", description="Delete your prompts, images, history and settings"
+        name="forget-me",
+        description="Delete your prompts, images, history, settings and saved styles",
     )
     async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
-        view = ForgetConfirmation(interaction.user.id)
+        locale = locale_of(interaction)
+        view = ForgetConfirmation(interaction.user.id, locale)
         await interaction.response.send_message(
-            "This deletes all your prompts, images, job history and settings here, for good. "
-            "Jobs still waiting are cancelled and refunded. Your quota use for today stays. "
-            "Are you sure?",
+            t(
+                locale,
+                "This deletes all your prompts, images, job history, settings and saved styles "
+                "here, for good. Jobs still waiting are cancelled and refunded. Your quota use "
+                "for today stays. Are you sure?",
+            ),
             view=view,
             ephemeral=True,
         )
 
 
 class ForgetConfirmation(discord.ui.View):
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, locale: object) -> None:
         super().__init__(timeout=120)
         self.user_id = user_id
+        self.locale = locale
+        self.confirm.label = t(locale, "Delete everything")
+        self.keep.label = t(locale, "Keep my data")
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         return interaction.user.id == self.user_id
@@ -58,10 +67,14 @@ class ForgetConfirmation(discord.ui.View):
         try:
             deleted = await runtime.members.forget(self.user_id)
         except Refusal as err:
-            text = err.user_message
+            text = explain(err, self.locale)
         else:
-            plural = "s" if deleted != 1 else ""
-            text = f"Done: {deleted} job{plural}, their images and your settings are deleted."
+            text = tn(
+                self.locale,
+                "Done: {count} job, its images, your settings and your styles are deleted.",
+                "Done: {count} jobs, their images, your settings and your styles are deleted.",
+                deleted,
+            )
         self.stop()
         await interaction.edit_original_response(content=text, view=None)
 
@@ -70,4 +83,6 @@ class ForgetConfirmation(discord.ui.View):
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[ForgetConfirmation]
     ) -> None:
         self.stop()
-        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
+        await interaction.response.edit_message(
+            content=t(self.locale, "Nothing was deleted."), view=None
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -9,7 +10,8 @@ from discord import app_commands
 from discord.app_commands import Range
 from discord.ext import commands
 
-from bot.errors import Refusal
+from bot.errors import JobNotFound, Refusal
+from bot.i18n import locale_of, t
 from bot.jobs import JobStatus
 from bot.retention import ResultExpired, images_expired
 from cogs import render
@@ -42,39 +44,53 @@ class History(commands.Cog):
     async def history(
         self, interaction: discord.Interaction[Any], page: Range[int, 1, 10_000] = 1
     ) -> None:
-        content, view = await history_page(interaction, interaction.user.id, page - 1)
+        content, view = await history_page(
+            interaction, interaction.user.id, page - 1, locale_of(interaction)
+        )
         await answer(interaction, content, view=view)
 
     @app_commands.command(description="Post one of your results again, with its buttons")
     @app_commands.describe(job="The job's number")
     async def show(self, interaction: discord.Interaction[Any], job: int) -> None:
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         found = await runtime.store.get(job)
         if found is None or found.user_id != interaction.user.id:
-            await answer(interaction, f"There is no job {job} of yours.")
+            await answer(interaction, explain(JobNotFound(job), locale))
             return
+        found = dataclasses.replace(found, locale=locale)  # shown to the reader, in theirs
         if found.status is not JobStatus.SUCCEEDED or found.request.mode is Mode.DESCRIBE:
             await answer(  # a description's ended line is its caption
                 interaction,
                 render.ended_line(found)
                 if found.status.terminal
-                else f"Job #{job} is not finished yet; /queue shows where it is.",
+                else t(
+                    locale, "Job #{job} is not finished yet; /queue shows where it is.", job=job
+                ),
             )
             return
         images = await runtime.store.images(job)
         if images_expired(found, images):
             keep = runtime.settings.storage.keep_results_days
-            await answer(interaction, ResultExpired(job, keep).user_message)
+            await answer(interaction, explain(ResultExpired(job, keep), locale))
             return
         private = (await runtime.members.preferences(interaction.user.id)).private_delivery
-        if not private and (problem := missing_permissions(interaction)):
+        if not private and (problem := missing_permissions(interaction, locale=locale)):
             await answer(interaction, problem)
             return
         place = place_of(interaction)
         try:
             await runtime.service.readmit(found, requester_of(interaction), nsfw_place=place.nsfw)
         except (Refusal, EngineError) as err:
-            await answer(interaction, f"Job #{job} can't be shown here: {explain(err)}")
+            await answer(
+                interaction,
+                t(
+                    locale,
+                    "Job #{job} can't be shown here: {reason}",
+                    job=job,
+                    reason=explain(err, locale),
+                ),
+            )
             return
         await interaction.response.defer(ephemeral=private, thinking=True)
         policy = await runtime.policies.content(interaction.guild_id, interaction.channel_id)
@@ -93,27 +109,45 @@ class History(commands.Cog):
                 await interaction.followup.send(ephemeral=private, wait=True, **send)
 
 
+def status_word(status: JobStatus, locale: object) -> str:
+    return {
+        JobStatus.QUEUED: t(locale, "queued"),
+        JobStatus.RUNNING: t(locale, "running"),
+        JobStatus.SUCCEEDED: t(locale, "succeeded"),
+        JobStatus.FAILED: t(locale, "failed"),
+        JobStatus.CANCELLED: t(locale, "cancelled"),
+    }[status]
+
+
 async def history_page(
-    interaction: discord.Interaction[Any], user_id: int, page: int
+    interaction: discord.Interaction[Any], user_id: int, page: int, locale: object
 ) -> tuple[str, discord.ui.View]:
     history = await runtime_of(interaction).members.history(
         user_id, page=page, per_page=HISTORY_PAGE
     )
     if not history.total:
-        return "You have no finished jobs.", discord.ui.View()
-    lines = [f"**Your jobs** (page {history.page + 1} of {history.pages}, {history.total} in all)"]
+        return t(locale, "You have no finished jobs."), discord.ui.View()
+    lines = [
+        t(
+            locale,
+            "**Your jobs** (page {page} of {pages}, {total} in all)",
+            page=history.page + 1,
+            pages=history.pages,
+            total=history.total,
+        )
+    ]
     for job in history.jobs:
         when = f"<t:{int(job.finished_at or job.created_at)}:R>"
         lines.append(
-            f"`#{job.job_id}` {job.status.value} {when} · {job.model} · "
+            f"`#{job.job_id}` {status_word(job.status, locale)} {when} · {job.model} · "
             f"{shown(job.request.prompt, 120)}"
         )
-    lines.append("Use `/show job:<number>` to post one again.")
+    lines.append(t(locale, "Use `/show job:<number>` to post one again."))
     view = discord.ui.View(timeout=None)
     if history.page > 0:
-        view.add_item(HistoryButton(user_id, history.page - 1, "◀ Newer"))
+        view.add_item(HistoryButton(user_id, history.page - 1, t(locale, "◀ Newer")))
     if history.page + 1 < history.pages:
-        view.add_item(HistoryButton(user_id, history.page + 1, "Older ▶"))
+        view.add_item(HistoryButton(user_id, history.page + 1, t(locale, "Older ▶")))
     view.stop()
     return "\n".join(lines), view
 
@@ -138,8 +172,9 @@ class HistoryButton(
         return cls(int(match["user"]), int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        locale = locale_of(interaction)
         if interaction.user.id != self.user_id:
-            await answer(interaction, "This is someone else's history.")
+            await answer(interaction, t(locale, "This is someone else's history."))
             return
-        content, view = await history_page(interaction, self.user_id, self.page)
+        content, view = await history_page(interaction, self.user_id, self.page, locale)
         await interaction.response.edit_message(content=content, view=view)

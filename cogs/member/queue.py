@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -9,10 +10,11 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.errors import JobNotFound, Refusal
+from bot.errors import JobFinished, JobNotFound, Refusal
+from bot.i18n import discord_time, locale_of, t
 from bot.jobs import JobStatus
 from cogs import render
-from cogs.common import answer, clip, place_of, requester_of, runtime_of, shown
+from cogs.common import answer, clip, explain, place_of, requester_of, runtime_of, shown
 from cogs.member.help import COLOUR
 
 if TYPE_CHECKING:
@@ -34,37 +36,49 @@ class Queue(commands.Cog):
         """Each provider's status and models: for each, its family, what it takes and its
         licence, one field per provider (more where its models overflow one)."""
         runtime = runtime_of(interaction)
-        embed = discord.Embed(title="Models", colour=COLOUR)
+        locale = locale_of(interaction)
+        embed = discord.Embed(title=t(locale, "Models"), colour=COLOUR)
         nsfw_here = place_of(interaction).nsfw
         for entry in runtime.providers:
             provider = entry.provider
             capabilities = provider.capabilities
-            status = f"unavailable: {provider.unavailable}" if provider.unavailable else "ready"
+            status = (
+                t(locale, "unavailable: {reason}", reason=provider.unavailable)
+                if provider.unavailable
+                else t(locale, "ready")
+            )
             names = capabilities.models or (provider.default_model,)
             modes = ", ".join(sorted(mode.value for mode in capabilities.modes))
-            lines = [f"Status: {status}", f"Does: {modes}"]
+            lines = [
+                t(locale, "Status: {status}", status=status),
+                t(locale, "Does: {modes}", modes=modes),
+            ]
             for name in names[:MODELS_SHOWN]:
                 marks = []
                 if name == provider.default_model:
-                    marks.append("default")
+                    marks.append(t(locale, "default"))
                 if provider.model_is_nsfw(name):
-                    marks.append("NSFW" if nsfw_here else "NSFW, not in this channel")
+                    marks.append("NSFW" if nsfw_here else t(locale, "NSFW, not in this channel"))
                 line = f"`{name}`" + (f" ({', '.join(marks)})" if marks else "")
                 lines.append(f"{line}: {provider.model_info(name).summary()}")
             if len(names) > MODELS_SHOWN:
                 more = len(names) - MODELS_SHOWN
-                lines.append(f"… and {more} more (type in /imagine's model option)")
-            _add_fields(embed, f"{entry.name} ({entry.settings.kind})", lines)
+                lines.append(
+                    t(locale, "… and {more} more (type in /imagine's model option)", more=more)
+                )
+            _add_fields(embed, f"{entry.name} ({entry.settings.kind})", lines, locale)
         if not embed.fields:
-            embed.description = "No provider is configured."
+            embed.description = t(locale, "No provider is configured.")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(description="Your jobs waiting or running, with position and wait")
     async def queue(self, interaction: discord.Interaction[Any]) -> None:
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
+        nothing = t(locale, "You have no jobs waiting or running.")
         jobs = await runtime.members.active(interaction.user.id)
         if not jobs:
-            await answer(interaction, "You have no jobs waiting or running.")
+            await answer(interaction, nothing)
             return
         lines = []
         for job in jobs:
@@ -72,10 +86,10 @@ class Queue(commands.Cog):
                 position = await runtime.service.position(job.job_id)
             except JobNotFound:
                 continue
-            lines.append(
-                f"{render.status_line(job, position)} Prompt: {shown(job.request.prompt, 80)}"
-            )
-        await answer(interaction, "\n".join(lines) or "You have no jobs waiting or running.")
+            line = render.status_line(dataclasses.replace(job, locale=locale), position)
+            prompt = t(locale, "Prompt: {prompt}", prompt=shown(job.request.prompt, 80))
+            lines.append(f"{line} {prompt}")
+        await answer(interaction, "\n".join(lines) or nothing)
 
     @app_commands.command(description="Cancel one of your jobs, or all of them")
     @app_commands.describe(job="The job to cancel", everything="Cancel all your jobs")
@@ -86,30 +100,37 @@ class Queue(commands.Cog):
         everything: bool = False,
     ) -> None:
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         user = interaction.user.id
         if everything:
             ids = [active.job_id for active in await runtime.members.active(user)]
         elif job is not None:
             ids = [job]
         else:
-            await answer(interaction, "Name a job (its number) or choose `everything:True`.")
+            await answer(
+                interaction, t(locale, "Name a job (its number) or choose `everything:True`.")
+            )
             return
         if not ids:
-            await answer(interaction, "You have no jobs waiting or running.")
+            await answer(interaction, t(locale, "You have no jobs waiting or running."))
             return
         lines = []
         for job_id in ids:
             try:
                 status = await runtime.service.cancel(job_id, user)
             except Refusal as err:
-                lines.append(err.user_message)
+                lines.append(explain(err, locale))
                 continue
             if status is JobStatus.CANCELLED:
-                lines.append(f"Job #{job_id} was cancelled; your quota was refunded.")
+                lines.append(
+                    t(locale, "Job #{job} was cancelled; your quota was refunded.", job=job_id)
+                )
             elif status is JobStatus.RUNNING:
-                lines.append(f"Job #{job_id} is stopping; your quota will be refunded.")
+                lines.append(
+                    t(locale, "Job #{job} is stopping; your quota will be refunded.", job=job_id)
+                )
             else:
-                lines.append(f"Job #{job_id} has already {status.value}.")
+                lines.append(explain(JobFinished(job_id, status.value), locale))
         await answer(interaction, "\n".join(lines))
 
     @cancel.autocomplete("job")
@@ -129,26 +150,48 @@ class Queue(commands.Cog):
     @app_commands.command(description="Your quota: used, left, when it resets, your tier")
     async def quota(self, interaction: discord.Interaction[Any]) -> None:
         runtime = runtime_of(interaction)
+        locale = locale_of(interaction)
         limits = await runtime.service.limits_for(requester_of(interaction))
         usage = await runtime.ledger.usage(interaction.user.id, limits)
-        where = "in this server" if interaction.guild_id else "in DMs and private channels"
-        reset = int(usage.resets_at)
+        values = {
+            "used": usage.used,
+            "allowance": usage.allowance,
+            "left": usage.remaining,
+            "when": discord_time(usage.resets_at),
+            "tier": limits.tier,
+        }
         text = (
-            f"You have used {usage.used} of {usage.allowance} units today {where}; "
-            f"{usage.remaining} left. It resets <t:{reset}:R> (<t:{reset}:f>). Tier: {limits.tier}."
+            t(
+                locale,
+                "You have used {used} of {allowance} units today in this server; {left} left. "
+                "It resets {when}. Tier: {tier}.",
+                **values,
+            )
+            if interaction.guild_id
+            else t(
+                locale,
+                "You have used {used} of {allowance} units today in DMs and private channels; "
+                "{left} left. It resets {when}. Tier: {tier}.",
+                **values,
+            )
         )
         everywhere = await runtime.ledger.usage_everywhere(interaction.user.id, limits)
         if everywhere is not None:
-            text += (
-                f" Across all servers and DMs: {everywhere.used} of {everywhere.allowance} used,"
-                f" {everywhere.remaining} left."
+            text += " " + t(
+                locale,
+                "Across all servers and DMs: {used} of {allowance} used, {left} left.",
+                used=everywhere.used,
+                allowance=everywhere.allowance,
+                left=everywhere.remaining,
             )
         if limits.cooldown:
-            text += f" One job every {limits.cooldown:g} s."
+            text += " " + t(
+                locale, "One job every {seconds} s.", seconds=format(limits.cooldown, "g")
+            )
         await answer(interaction, text)
 
 
-def _add_fields(embed: discord.Embed, name: str, lines: list[str]) -> None:
+def _add_fields(embed: discord.Embed, name: str, lines: list[str], locale: object) -> None:
     """Lines as fields of at most FIELD_TEXT characters, the first named ``name``, the others
     "... (more)"; what would push the embed past Discord's limits is left out."""
     chunks: list[str] = []
@@ -158,7 +201,7 @@ def _add_fields(embed: discord.Embed, name: str, lines: list[str]) -> None:
         else:
             chunks.append(line)
     for index, chunk in enumerate(chunks):
-        title = name if index == 0 else f"{name} (more)"
+        title = name if index == 0 else t(locale, "{name} (more)", name=name)
         if len(embed.fields) == 25 or len(embed) + len(title) + len(chunk) > EMBED_TEXT:
             return
         embed.add_field(name=title, value=chunk, inline=False)

@@ -24,10 +24,6 @@ MENTION_TEXT = 400
 SEPARATOR = " · "
 ATTACHMENT = "attachment://"
 
-# Results are posted by the worker, with no interaction to take a language from: English
-# until the job stores its member's locale (the messages part of issue 23).
-LOCALE = None
-
 
 def card(
     job: Job,
@@ -86,7 +82,9 @@ def more_images(
     container: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(
         accent_colour=embed.colour
     )
-    line = t(LOCALE, "Job #{job}, part {part} of {parts}", job=job.job_id, part=part, parts=parts)
+    line = t(
+        job.locale, "Job #{job}, part {part} of {parts}", job=job.job_id, part=part, parts=parts
+    )
     container.add_item(discord.ui.TextDisplay(f"-# {line}"))
     if files:
         container.add_item(_gallery(job, files))
@@ -114,9 +112,9 @@ def _gallery(
         stem = file.filename.removeprefix("SPOILER_").rpartition(".")[0]
         job_id, _, index = stem.partition("-")
         description = (
-            t(LOCALE, "Image {number} of job #{job}", number=int(index) + 1, job=job.job_id)
+            t(job.locale, "Image {number} of job #{job}", number=int(index) + 1, job=job.job_id)
             if job_id == str(job.job_id) and index.isdigit()
-            else t(LOCALE, "The images of job #{job}", job=job.job_id)
+            else t(job.locale, "The images of job #{job}", job=job.job_id)
         )
         gallery.add_item(
             media=ATTACHMENT + file.filename, description=description, spoiler=file.spoiler
@@ -128,19 +126,21 @@ def _parameters(job: Job, embed: discord.Embed) -> str:
     """The embed's fields as lines: the short ones (model, seeds, size, steps, time) on one,
     with the settings the embed leaves out (guidance, sampler, references, control), then
     each long one (negative prompt, LoRAs, notes) on its own."""
-    request = job.request
+    request, locale = job.request, job.locale
     short = [f"**{field.name}** {field.value}" for field in embed.fields if field.inline]
+    guidance, sampler = t(locale, "Guidance"), t(locale, "Sampler")
+    references, control_word = t(locale, "References"), t(locale, "Control")
     if request.guidance is not None:
-        short.append(f"**{t(LOCALE, 'Guidance')}** {request.guidance:g}")
+        short.append(f"**{guidance}** {request.guidance:g}")
     if request.sampler:
-        short.append(f"**{t(LOCALE, 'Sampler')}** {shown(request.sampler, 100)}")
+        short.append(f"**{sampler}** {shown(request.sampler, 100)}")
     if request.references:
         kinds = ", ".join(f"{ref.kind.value} {ref.weight:g}" for ref in request.references)
-        short.append(f"**{t(LOCALE, 'References')}** {kinds}")
+        short.append(f"**{references}** {kinds}")
     if request.control is not None:
         control = request.control
         short.append(
-            f"**{t(LOCALE, 'Control')}** {control.kind.value} {control.strength:g} "
+            f"**{control_word}** {control.kind.value} {control.strength:g} "
             f"({control.start:g}–{control.end:g})"
         )
     lines = [SEPARATOR.join(short)] if short else []

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from PIL import Image, ImageFilter
 
+from bot.i18n import t
 from bot.jobs import Job, JobStatus, StoredImage
 from bot.policy import ALL
 from cogs import render
@@ -74,7 +75,7 @@ class DiscordSink:
                 position = await self.bot.runtime.service.position(job.job_id)
                 tracker.last_text = render.status_line(job, position, await self._paused(job))
                 message = await _say(
-                    interaction, tracker.last_text, cancel_view(job.job_id), followup
+                    interaction, tracker.last_text, cancel_view(job.job_id, job.locale), followup
                 )
                 tracker.message_id = message.id
                 await self.bot.runtime.store.update_target(job.job_id, {"message_id": message.id})
@@ -114,7 +115,7 @@ class DiscordSink:
                 tracker.last_text = text
                 try:
                     await self._webhook(job.target).edit_message(
-                        tracker.message_id, content=text, view=cancel_view(job_id)
+                        tracker.message_id, content=text, view=cancel_view(job_id, job.locale)
                     )
                 except discord.HTTPException as err:
                     log.info("Job %d: could not update its place in line (%s)", job_id, err)
@@ -138,7 +139,9 @@ class DiscordSink:
             await self._webhook(job.target).edit_message(
                 message_id,
                 content=render.handover_line(job, _where_late(job)),
-                view=cancel_view(job.job_id),  # a click is a new interaction with its own token
+                view=cancel_view(
+                    job.job_id, job.locale
+                ),  # a click is a new interaction with its own token
             )
         except discord.HTTPException as err:
             log.info("Job %d: could not say where its result will go (%s)", job.job_id, err)
@@ -171,7 +174,7 @@ class DiscordSink:
                 int(message_id),
                 content=render.progress_line(job, progress),
                 attachments=attachments,
-                view=cancel_view(job.job_id),
+                view=cancel_view(job.job_id, job.locale),
             )
 
     async def deliver(self, job: Job, images: Sequence[StoredImage]) -> str | None:
@@ -203,7 +206,13 @@ class DiscordSink:
             self.bot, job, images, show_flagged=shows_flagged(target), limit=limit
         )
         prompt = shown(job.request.prompt, 300)
-        mention = f"<@{job.user_id}> your images for job #{job.job_id} are ready: **{prompt}**"
+        mention = t(
+            job.locale,
+            "{mention} your images for job #{job} are ready: **{prompt}**",
+            mention=f"<@{job.user_id}>",
+            job=job.job_id,
+            prompt=prompt,
+        )
         if alive and not (target.get("can_send") and not target.get("private")):
             return await self._follow_up(job, parts)
         if alive:
@@ -278,13 +287,17 @@ class DiscordSink:
                 return await self._post(channel, job, _sends(content, parts))
             except discord.Forbidden as err:
                 log.info("Job %d: cannot post in channel %s (%s)", job.job_id, channel_id, err)
-                note = (
-                    f"\n(I couldn't post in <#{channel_id}>: I'm missing a permission there, "
-                    "so here it is in private.)"
+                note = "\n" + t(
+                    job.locale,
+                    "(I couldn't post in {channel}: I'm missing a permission there, so here it "
+                    "is in private.)",
+                    channel=f"<#{channel_id}>",
                 )
             except discord.NotFound:
                 log.info("Job %d: channel %s is gone; sending by DM", job.job_id, channel_id)
-                note = "\n(The channel you asked in is gone, so here it is in private.)"
+                note = "\n" + t(
+                    job.locale, "(The channel you asked in is gone, so here it is in private.)"
+                )
         try:
             dm = await self.bot.create_dm(discord.Object(job.user_id))
             return await self._post(dm, job, _sends(content + note, parts))
@@ -325,8 +338,8 @@ def _where_late(job: Job) -> str:
     target = job.target
     channel_id = target.get("channel_id") or job.channel_id
     if channel_id is not None and target.get("can_post", True) and not target.get("private"):
-        return f"in <#{channel_id}> with a mention"
-    return "in your DMs"
+        return t(job.locale, "in {channel} with a mention", channel=f"<#{channel_id}>")
+    return t(job.locale, "in your DMs")
 
 
 def bot_sink(bot: ImageBot) -> DiscordSink:

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import locale_of
 from bot.jobs import Job
 from cogs.common import (
     answer,
@@ -84,7 +85,7 @@ async def _queued(interaction: discord.Interaction[Any], submitting: Awaitable[J
     try:
         job = await submitting
     except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
+        await answer(interaction, explain(err, locale_of(interaction)))
         return None
     await bot_sink(bot_of(interaction)).show_status(interaction, job)
     return job

@@ -12,6 +12,7 @@ from bot.canvas.errors import CanvasError
 from bot.canvas.outpaint import MAX_ZOOM, MIN_ZOOM
 from bot.canvas.outpaint import zoom_factor as canvas_zoom
 from bot.errors import Refusal
+from bot.i18n import N_, lazy_t, locale_of
 from bot.jobs import Job
 from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
@@ -19,7 +20,7 @@ from cogs.results.enqueue import enqueue
 from engine import EngineError
 
 
-class RemixModal(discord.ui.Modal, title="Remix"):
+class RemixModal(discord.ui.Modal, title=N_("Remix")):
     """The prompt, and the negative prompt where the job's model takes one."""
 
     def __init__(self, job: Job, negative_prompt: bool = True) -> None:
@@ -27,14 +28,14 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         self.job = job
         limit = 4000
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt",
+            label=N_("Prompt"),
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=job.request.prompt[:limit],
             max_length=limit,
         )
         self.negative: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Negative prompt",
+            label=N_("Negative prompt"),
             custom_id="negative",
             style=discord.TextStyle.paragraph,
             default=job.request.negative_prompt[:limit] or None,
@@ -64,14 +65,14 @@ class RemixModal(discord.ui.Modal, title="Remix"):
 Submit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 
 
-class InstructionModal(discord.ui.Modal, title="Edit image"):
+class InstructionModal(discord.ui.Modal, title=N_("Edit image")):
     """Asks what to change in an image. Built with a ``custom_id`` from ``forms.form_id`` it
     is a stateless form; with ``submit`` it queues the edit itself (the message menu's)."""
 
     instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
-        label="What should change?",
+        label=N_("What should change?"),
         custom_id="instruction",
-        placeholder="make it night; remove the car; put this logo on the mug",
+        placeholder=N_("make it night; remove the car; put this logo on the mug"),
         style=discord.TextStyle.paragraph,
         max_length=1500,
     )
@@ -90,10 +91,10 @@ class InstructionModal(discord.ui.Modal, title="Edit image"):
         try:
             await self.submit(interaction, self.instruction.value.strip())
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
 
 
-class ZoomModal(discord.ui.Modal, title="Custom Zoom"):
+class ZoomModal(discord.ui.Modal, title=N_("Custom Zoom")):
     """Asks how far to zoom out, 1 to 2 times (a stateless form, see ``forms``)."""
 
     factor: discord.ui.TextInput[ZoomModal] = discord.ui.TextInput(
@@ -113,6 +114,11 @@ def zoom_factor(text: str) -> float:
         return canvas_zoom(text.strip().replace(",", "."))
     except CanvasError:
         raise Refusal(
-            f"Zoom Out takes a factor from {MIN_ZOOM:g} to {MAX_ZOOM:g} "
-            f"(you wrote {shown(text, 20) or 'nothing'}); 1.5 shows half as much again."
+            lazy_t(
+                "Zoom Out takes a factor from {low} to {high} (you wrote {text}); 1.5 shows half "
+                "as much again.",
+                low=format(MIN_ZOOM, "g"),
+                high=format(MAX_ZOOM, "g"),
+                text=shown(text, 20) or "—",
+            )
         ) from None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.control_maps import map_path
+from bot.i18n import t
 from bot.jobs import Job, StoredImage
 from bot.packing import TooLarge, Upload, fit_image, grid, pack
 from cogs import render
@@ -81,10 +82,11 @@ async def result_parts(
     try:
         messages = await asyncio.to_thread(_uploads, job, shown, limit, as_grid)
     except TooLarge as err:
-        messages, embed.description = [], f"{embed.description}\n\n{err.user_message}"
+        messages, embed.description = [], f"{embed.description}\n\n{err.message.in_(job.locale)}"
     except OSError:
         messages = []
-        embed.description = f"{embed.description}\n\nThe image files of this job are gone."
+        gone = t(job.locale, "The image files of this job are gone.")
+        embed.description = f"{embed.description}\n\n{gone}"
     if messages and images:
         await asyncio.to_thread(_add_map, job, images[0], messages[0], embed, limit)
     return ResultParts(job, messages, embed, view, bot.runtime.settings.discord.result_cards)
@@ -104,7 +106,7 @@ def _add_map(
         return
     uploads.append(Upload(path.name, data))
     embed.set_thumbnail(url=f"attachment://{path.name}")
-    embed.set_footer(text="Thumbnail: the control map the model followed")
+    embed.set_footer(text=t(job.locale, "Thumbnail: the control map the model followed"))
 
 
 def shows_flagged(target: dict[str, Any]) -> bool:

@@ -34,6 +34,7 @@ async def test_a_new_database_is_at_the_latest_schema_in_wal_mode(tmp_path: Path
             "blocked_terms",
             "reports",
             "audit_log",
+            "styles",
         ):
             assert table in tables
     finally:

@@ -112,9 +112,9 @@ async def test_more_jobs_than_the_queue_limit_are_refused_before_asking(
         assert await world.jobs() == []
 
 
-async def test_style_is_refused_until_styles_exist(world: World):
+async def test_a_style_that_does_not_exist_is_refused(world: World):
     asked = await imagine(world, "a fox --style moody")
-    assert "--style" in await said(asked, "style")
+    assert "There is no style `moody` here" in await said(asked, "style")
     assert await world.jobs() == []
 
 

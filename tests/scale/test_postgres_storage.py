@@ -36,6 +36,7 @@ from bot.storage import Database, migrations, open_database, postgres
 from bot.storage.copy import TABLES, copy_database
 from bot.storage.postgres import MIGRATIONS, PostgresDatabase, numbered
 from bot.store import SqlJobStore
+from bot.styles import Scope, Style
 from engine import GenerationRequest, Mode
 from tests.bot.helpers import submit
 from tests.bot.test_input_storage import edit_job, guided_job
@@ -374,7 +375,9 @@ async def populate(folder: Path) -> tuple[Path, int]:
             await rt.store.mark_delivered(job.job_id, f"message {job.job_id}")
         await rt.store.cancel(jobs[1].job_id)
         members = MemberStore(rt.db, rt.settings.storage.results_path)
-        await members.save_preferences(1, Preferences(width=512, private_delivery=True))
+        await members.save_preferences(
+            1, Preferences(width=512, private_delivery=True, style="moody")
+        )
         await members.file_report(jobs[0].job_id, reporter_id=9, guild_id=10, reason="why?")
         await members.forget(4)  # the job with the highest id: that id must not come back
         moderation = Moderation(rt.db)
@@ -387,6 +390,10 @@ async def populate(folder: Path) -> tuple[Path, int]:
         await policies.set_provider_state("fake", "paused", actor_id=9)
         await policies.set_member_units(10, 1, 3, actor_id=9)
         await QuotaLedger(rt.db).grant(1, 10, 2, actor_id=9)
+        await rt.styles.save(Scope.MEMBER, 1, Style("moody", "dark, {prompt}"), actor_id=1)
+        await rt.styles.save(
+            Scope.GUILD, 10, Style("ink", "ink wash", params="--ar 3:2"), actor_id=9
+        )
         return settings.storage.database_path, jobs[3].job_id
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t, locale_of, t
 from bot.jobs import Job, StoredImage
 from bot.retention import ResultExpired, images_expired, input_expired
 from cogs.common import answer, bot_of, explain, runtime_of
@@ -98,12 +99,15 @@ class JobButton(
             return
         handler = HANDLERS.get(self.action)
         if handler is None:  # a letter whose family is not loaded
-            await answer(interaction, "This button does nothing in this version of the bot.")
+            await answer(
+                interaction,
+                t(locale_of(interaction), "This button does nothing in this version of the bot."),
+            )
             return
         try:
             await handler(interaction, self.action, self.job_id, self.index, self.option)
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))
 
 
 async def owned_job(interaction: discord.Interaction[Any], job_id: int, *, generation: bool) -> Job:
@@ -112,7 +116,7 @@ async def owned_job(interaction: discord.Interaction[Any], job_id: int, *, gener
     runtime = runtime_of(interaction)
     job = await runtime.store.get(job_id)
     if job is None:
-        raise Refusal(f"Job #{job_id} no longer exists.")
+        raise Refusal(lazy_t("Job #{job} no longer exists.", job=job_id))
     if job.user_id == interaction.user.id:
         return job
     if generation and await _everyone_may_use(interaction):
@@ -139,11 +143,13 @@ async def source_of(
     }
     kept(interaction, job, list(images.values()))
     if index not in images:
-        raise Refusal(f"Image {index + 1} of job #{job.job_id} no longer exists.")
+        raise Refusal(
+            lazy_t("Image {image} of job #{job} no longer exists.", image=index + 1, job=job.job_id)
+        )
     try:
         data = await asyncio.to_thread(Path(images[index].path).read_bytes)
     except OSError:
-        raise Refusal(f"The image files of job #{job.job_id} are gone.") from None
+        raise Refusal(lazy_t("The image files of job #{job} are gone.", job=job.job_id)) from None
     return images[index], data
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
-from cogs.common import answer, bot_of, explain
+from bot.i18n import locale_of
+from cogs.common import answer, bot_of, explain, in_language
 from engine import EngineError
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def form_id(action: str, job_id: int, index: int) -> str:
 async def open_form(interaction: discord.Interaction[Any], modal: discord.ui.Modal) -> None:
     """Show ``modal`` (built with a ``form_id``) as the button's first answer. Its submission
     is answered by ``on_form``, not by the instance, which is dropped at once."""
-    await interaction.response.send_modal(modal)
+    await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
     modal.stop()
 
 
@@ -57,7 +58,7 @@ async def on_form(interaction: discord.Interaction[Any]) -> None:
     try:
         await handler(interaction, int(match[2]), int(match[3]), dict(fields(data)))
     except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
+        await answer(interaction, explain(err, locale_of(interaction)))
 
 
 def fields(data: Any) -> Iterator[tuple[str, str]]:

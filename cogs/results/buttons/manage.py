@@ -6,9 +6,10 @@ from typing import Any
 
 import discord
 
-from bot.errors import Refusal
+from bot.errors import JobFinished, Refusal
+from bot.i18n import lazy_t, locale_of, t
 from bot.jobs import JobStatus
-from cogs.common import answer, bot_of, is_moderator, runtime_of
+from cogs.common import answer, bot_of, explain, is_moderator, runtime_of
 from cogs.results.buttons.base import defer, handles
 
 
@@ -21,12 +22,13 @@ async def on_cancel(
     if job is None or job.user_id != interaction.user.id:
         raise Refusal("Only the member who asked for this job can cancel it.")
     status = await runtime.service.cancel(job_id, interaction.user.id)
+    locale = locale_of(interaction)
     if status is JobStatus.CANCELLED:
-        text = f"Job #{job_id} was cancelled; your quota was refunded."
+        text = t(locale, "Job #{job} was cancelled; your quota was refunded.", job=job_id)
     elif status is JobStatus.RUNNING:
-        text = f"Job #{job_id} is stopping…"
+        text = t(locale, "Job #{job} is stopping…", job=job_id)
     else:
-        text = f"Job #{job_id} has already {status.value}."
+        text = explain(JobFinished(job_id, status.value), locale)
     await interaction.response.edit_message(content=text, view=None)
 
 
@@ -50,7 +52,7 @@ async def on_report(
     await defer(interaction)
     job = await runtime.store.get(job_id)
     if job is None:
-        raise Refusal(f"Job #{job_id} no longer exists.")
+        raise Refusal(lazy_t("Job #{job} no longer exists.", job=job_id))
     message = interaction.message
     report_id, new = await runtime.members.file_report(
         job_id,
@@ -60,9 +62,10 @@ async def on_report(
     )
     if new:
         bot_of(interaction).dispatch("job_reported", report_id, job)
+    locale = locale_of(interaction)
     text = (
-        f"Thank you: job #{job_id} was reported to the moderators."
+        t(locale, "Thank you: job #{job} was reported to the moderators.", job=job_id)
         if new
-        else f"You have already reported job #{job_id}; the moderators have it."
+        else t(locale, "You have already reported job #{job}; the moderators have it.", job=job_id)
     )
     await answer(interaction, text)

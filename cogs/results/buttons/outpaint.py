@@ -14,6 +14,7 @@ from PIL import Image
 from bot.canvas.errors import CanvasError
 from bot.canvas.outpaint import Canvas, Limits, make_square, pan, zoom_out
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.jobs import Job
 from cogs.common import bot_of
 from cogs.results.buttons.base import defer, handles, kept, owned_job, private, source_of
@@ -85,9 +86,15 @@ async def outpaint(
         limits = model_limits(bot_of(interaction), job, area, grow=not isinstance(how, float))
         canvas = await asyncio.to_thread(_canvas, source, how, limits)
     except CanvasError as err:
-        raise Refusal(f"I can't {name} this image: {err}.") from None
+        raise Refusal(
+            lazy_t("I can't {tool} this image: {reason}.", tool=name, reason=str(err))
+        ) from None
     except ValueError:  # Limits: the model's sizes and the bot's leave no canvas at all
-        raise Refusal(f"I can't {name} on {job.model}: its sizes leave no room.") from None
+        raise Refusal(
+            lazy_t(
+                "I can't {tool} on {model}: its sizes leave no room.", tool=name, model=job.model
+            )
+        ) from None
     width, height = canvas.size
     request = from_image(job, image, source, Mode.OUTPAINT).replace(
         init_image=_png(canvas.image), mask_image=_png(canvas.mask), width=width, height=height

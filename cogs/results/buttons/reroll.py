@@ -6,7 +6,8 @@ from typing import Any
 
 import discord
 
-from cogs.common import bot_of
+from bot.i18n import locale_of
+from cogs.common import bot_of, in_language
 from cogs.results.buttons.base import defer, handles, kept, owned_job, private
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import RemixModal
@@ -36,4 +37,5 @@ async def on_remix(
     kept(interaction, job)
     own = bot_of(interaction).runtime.providers.find(job.provider)
     negative = own is None or own.provider.model_info(job.model).negative_prompt
-    await interaction.response.send_modal(RemixModal(job, negative_prompt=negative))
+    modal = RemixModal(job, negative_prompt=negative)
+    await interaction.response.send_modal(in_language(modal, locale_of(interaction)))

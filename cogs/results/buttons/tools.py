@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import Text, lazy_t, lazy_tn, locale_of, t
 from bot.jobs import Job, StoredImage
+from bot.providers import MODE_WORDS as CANVAS_TEXTS
 from cogs.common import answer, bot_of, runtime_of
 from cogs.results.buttons.base import HANDLERS, JobButton, handles, kept, owned_job
 from engine import EngineError, Mode
-from engine.types import CANVAS_WORDS
 
 if TYPE_CHECKING:
     from bot.app import ImageBot
@@ -47,7 +48,7 @@ TOOLS = (
     Tool("n", "u", "", Mode.OUTPAINT, "⬆️", row=2),
     Tool("n", "d", "", Mode.OUTPAINT, "⬇️", row=2),
 )
-MODE_WORDS = {Mode.IMG2IMG: "start from an image", **CANVAS_WORDS}
+MODE_WORDS = {Mode.IMG2IMG: lazy_t("start from an image"), **CANVAS_TEXTS}
 NO_TOOLS = frozenset({Mode.UPSCALE, Mode.DESCRIBE})  # jobs whose images take no tools
 
 
@@ -89,17 +90,36 @@ def require(bot: ImageBot, job: Job, mode: Mode) -> str:
         return job.provider
     if job.request.mode in NO_TOOLS:
         raise Refusal(
-            f"Job #{job.job_id} is an {job.request.mode.value}: these tools work on drawn images."
+            lazy_t(
+                "Job #{job} is an {mode}: these tools work on drawn images.",
+                job=job.job_id,
+                mode=job.request.mode.value,
+            )
         )
     able = [f"{provider}:{model}" for provider, model in bot.runtime.providers.able(mode)]
-    raise Refusal(f"{job.model} can't {MODE_WORDS.get(mode, mode.value)}. {named(able)}")
+    raise Refusal(
+        lazy_t(
+            "{model} can't {what}. {models}",
+            model=job.model,
+            what=MODE_WORDS.get(mode, mode.value),
+            models=named(able),
+        )
+    )
 
 
-def named(models: Sequence[str]) -> str:
+def named(models: Sequence[str]) -> Text:
+    """The models that can, in a sentence (the first few, the rest counted)."""
     if not models:
-        return "No model on this bot can."
-    more = f" and {len(models) - ABLE_NAMED} more" if len(models) > ABLE_NAMED else ""
-    return "Models that can: " + ", ".join(models[:ABLE_NAMED]) + more + "."
+        return lazy_t("No model on this bot can.")
+    names = ", ".join(models[:ABLE_NAMED])
+    if len(models) <= ABLE_NAMED:
+        return lazy_t("Models that can: {names}.", names=names)
+    return lazy_tn(
+        "Models that can: {names} and {count} more.",
+        "Models that can: {names} and {count} more.",
+        len(models) - ABLE_NAMED,
+        names=names,
+    )
 
 
 def job_tools(bot: ImageBot, job: Job) -> list[Tool]:
@@ -145,11 +165,20 @@ async def on_tools(
     images = {image.index: image for image in await runtime_of(interaction).store.images(job_id)}
     kept(interaction, job, list(images.values()))
     if index not in images:
-        raise Refusal(f"Image {index + 1} of job #{job_id} no longer exists.")
+        raise Refusal(
+            lazy_t("Image {image} of job #{job} no longer exists.", image=index + 1, job=job_id)
+        )
     tools = image_tools(job_tools(bot_of(interaction), job), images[index])
     if not tools:
-        raise Refusal(f"{job.model} has no tools for an image; try another model.")
-    text = f"Tools for image {index + 1} of job #{job_id}:"
+        raise Refusal(
+            lazy_t("{model} has no tools for an image; try another model.", model=job.model)
+        )
+    text = t(
+        locale_of(interaction),
+        "Tools for image {image} of job #{job}:",
+        image=index + 1,
+        job=job_id,
+    )
     picture = _shown_file(interaction.message, f"{job_id}-{index}")
     embed = None if picture is None else discord.Embed().set_thumbnail(url=picture.url)
     await answer(interaction, text, view=panel_view(job, index, tools), embed=embed)

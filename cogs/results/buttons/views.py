@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.i18n import ENGLISH, t
 from bot.jobs import Job, StoredImage
 from cogs.results.buttons.base import JobButton, provider_for
 from cogs.results.buttons.tools import image_tools, job_tools, tool_buttons
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 
-def cancel_view(job_id: int) -> discord.ui.View:
+def cancel_view(job_id: int, locale: object = ENGLISH) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("c", job_id, label="Cancel", style=discord.ButtonStyle.danger))
+    label = t(locale, "Cancel")
+    view.add_item(JobButton("c", job_id, label=label, style=discord.ButtonStyle.danger))
     view.stop()  # handled by the dynamic item, not kept in memory per message
     return view
 

@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from bot.canvas import regions
+from bot.i18n import locale_of, t
 from cogs.results.buttons.base import private
 from cogs.results.buttons.base import source_of as stored_image
 from cogs.results.buttons.vary import unguided
@@ -26,7 +27,7 @@ async def repaint(
     cannot be confirmed twice); a refusal replaces it."""
     job = await checked_job(interaction, job_id)  # refused before the preview is touched
     await interaction.response.edit_message(
-        content="Repainting that region…", attachments=[], view=None
+        content=t(locale_of(interaction), "Repainting that region…"), attachments=[], view=None
     )
     image, data = await stored_image(interaction, job, index)
     source = Source(job, image, data)
@@ -63,5 +64,7 @@ async def cancel(interaction: discord.Interaction[Any], job_id: int, index: int,
             pending_masks(interaction).drop, ref, interaction.user.id, job_id, index
         )
     await interaction.response.edit_message(
-        content="Cancelled; nothing was charged.", attachments=[], view=None
+        content=t(locale_of(interaction), "Cancelled; nothing was charged."),
+        attachments=[],
+        view=None,
     )

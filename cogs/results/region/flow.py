@@ -16,7 +16,8 @@ import discord
 
 from bot.canvas import regions
 from bot.errors import Refusal
-from cogs.common import answer, bot_of, explain
+from bot.i18n import locale_of, t
+from cogs.common import answer, bot_of, explain, in_language
 from cogs.results.buttons.base import JobButton, defer, handles
 from cogs.results.region.common import checked_job, pending_masks, source_of
 from cogs.results.region.confirm import cancel, repaint
@@ -35,12 +36,14 @@ async def on_region(
         await _choose(interaction, job_id, index)
     elif step == "up":
         await checked_job(interaction, job_id)
-        await interaction.response.send_modal(UploadMaskModal(job_id, index))
+        modal: discord.ui.Modal = UploadMaskModal(job_id, index)
+        await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
     elif step == "name":
         job = await checked_job(interaction, job_id)
         if segmenter(bot_of(interaction), job) is None:
             raise Refusal(no_segmenter())
-        await interaction.response.send_modal(NameRegionModal(job_id, index))
+        modal = NameRegionModal(job_id, index)
+        await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
     elif step == "y" and ref:
         await repaint(interaction, job_id, index, ref)
     elif step == "w" and ref:
@@ -53,28 +56,41 @@ async def on_region(
 
 async def _choose(interaction: discord.Interaction[Any], job_id: int, index: int) -> None:
     source = await source_of(interaction, job_id, index)
+    locale = locale_of(interaction)
     can_name = segmenter(bot_of(interaction), source.job) is not None
     view = discord.ui.View(timeout=None)
-    view.add_item(
-        JobButton("g", job_id, index, label="Upload a mask", emoji="📤", option="up", row=0)
-    )
+    upload, name = t(locale, "Upload a mask"), t(locale, "Name it")
+    view.add_item(JobButton("g", job_id, index, label=upload, emoji="📤", option="up", row=0))
     if can_name:
-        view.add_item(
-            JobButton("g", job_id, index, label="Name it", emoji="🔤", option="name", row=0)
-        )
-    view.add_item(RegionSelect(job_id, index))
+        view.add_item(JobButton("g", job_id, index, label=name, emoji="🔤", option="name", row=0))
+    view.add_item(RegionSelect(job_id, index, locale))
     view.stop()
     ways = [
-        "**Upload a mask**: an image of the same shape, white where to repaint, black where "
-        "to keep.",
+        t(
+            locale,
+            "**{upload}**: an image of the same shape, white where to repaint, black where to "
+            "keep.",
+            upload=upload,
+        ),
     ]
     if can_name:
-        ways.append("**Name it**: say what to repaint, such as “the sky” or “her hat”.")
-    ways.append("**Pick a region** from the list.")
+        ways.append(
+            t(
+                locale,
+                "**{name}**: say what to repaint, such as “the sky” or “her hat”.",
+                name=name,
+            )
+        )
+    ways.append(t(locale, "**Pick a region** from the list."))
     lines = [
-        f"Which part of image {index + 1} of job #{job_id} should be repainted?",
+        t(
+            locale,
+            "Which part of image {image} of job #{job} should be repainted?",
+            image=index + 1,
+            job=job_id,
+        ),
         *(f"• {way}" for way in ways),
-        "You'll see the region before anything is charged.",
+        t(locale, "You'll see the region before anything is charged."),
     ]
     await answer(interaction, "\n".join(lines), view=view)
 
@@ -89,7 +105,8 @@ async def _ask_prompt(
             pending_masks(interaction).get, ref, interaction.user.id, job_id, index
         )
         prompt = pending.prompt or prompt
-    await interaction.response.send_modal(RepaintPromptModal(job_id, index, ref, prompt))
+    modal = RepaintPromptModal(job_id, index, ref, prompt)
+    await interaction.response.send_modal(in_language(modal, locale_of(interaction)))
 
 
 class RegionSelect(
@@ -98,13 +115,13 @@ class RegionSelect(
 ):
     """The preset regions of one image."""
 
-    def __init__(self, job_id: int, index: int) -> None:
+    def __init__(self, job_id: int, index: int, locale: object = None) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"region:{job_id}:{index}",
-                placeholder="Pick a region to repaint",
+                placeholder=t(locale, "Pick a region to repaint"),
                 options=[
-                    discord.SelectOption(label=label, value=key)
+                    discord.SelectOption(label=t(locale, label), value=key)
                     for key, label in regions.REGIONS.items()
                 ],
                 row=1,
@@ -133,4 +150,4 @@ class RegionSelect(
             await defer(interaction)
             await preview_preset(interaction, self.job_id, self.index, values[0])
         except (Refusal, EngineError) as err:
-            await answer(interaction, explain(err))
+            await answer(interaction, explain(err, locale_of(interaction)))

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.errors import Refusal
+from bot.i18n import N_, locale_of
 from cogs.common import answer, bot_of, explain
 from cogs.results.buttons.base import defer
 from cogs.results.region.confirm import repaint
@@ -20,7 +21,7 @@ PHRASE_LIMIT = 100
 
 def _prompt_input(default: str = "", *, required: bool = False) -> discord.ui.TextInput[Any]:
     return discord.ui.TextInput(
-        label="New prompt" if required else "New prompt (empty: keep the original)",
+        label=N_("New prompt") if required else N_("New prompt (empty: keep the original)"),
         custom_id="prompt",
         style=discord.TextStyle.paragraph,
         default=default[:PROMPT_LIMIT] or None,
@@ -33,10 +34,10 @@ async def _answered(interaction: discord.Interaction[Any], step: Awaitable[None]
     try:
         await step
     except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
+        await answer(interaction, explain(err, locale_of(interaction)))
 
 
-class UploadMaskModal(discord.ui.Modal, title="Vary (Region): upload a mask"):
+class UploadMaskModal(discord.ui.Modal, title=N_("Vary (Region): upload a mask")):
     def __init__(self, job_id: int, index: int) -> None:
         super().__init__(timeout=900)
         self.job_id, self.index = job_id, index
@@ -45,8 +46,8 @@ class UploadMaskModal(discord.ui.Modal, title="Vary (Region): upload a mask"):
         )
         self.add_item(
             discord.ui.Label(
-                text="Mask: white repaints, black keeps",
-                description="A PNG of the image's shape; any colours are read as brightness.",
+                text=N_("Mask: white repaints, black keeps"),
+                description=N_("A PNG of the image's shape; any colours are read as brightness."),
                 component=self.upload,
             )
         )
@@ -64,14 +65,14 @@ class UploadMaskModal(discord.ui.Modal, title="Vary (Region): upload a mask"):
         )
 
 
-class NameRegionModal(discord.ui.Modal, title="Vary (Region): name the part"):
+class NameRegionModal(discord.ui.Modal, title=N_("Vary (Region): name the part")):
     def __init__(self, job_id: int, index: int) -> None:
         super().__init__(timeout=900)
         self.job_id, self.index = job_id, index
         self.phrase: discord.ui.TextInput[NameRegionModal] = discord.ui.TextInput(
-            label="What to repaint",
+            label=N_("What to repaint"),
             custom_id="phrase",
-            placeholder="the sky, her hat, the red car",
+            placeholder=N_("the sky, her hat, the red car"),
             max_length=PHRASE_LIMIT,
         )
         self.add_item(self.phrase)
@@ -90,7 +91,7 @@ class NameRegionModal(discord.ui.Modal, title="Vary (Region): name the part"):
         )
 
 
-class RepaintPromptModal(discord.ui.Modal, title="Vary (Region): new prompt"):
+class RepaintPromptModal(discord.ui.Modal, title=N_("Vary (Region): new prompt")):
     """Repaint the previewed region with the prompt typed here."""
 
     def __init__(self, job_id: int, index: int, ref: str, prompt: str) -> None:

@@ -15,6 +15,7 @@ from bot.canvas import masks, regions
 from bot.canvas.errors import CanvasError
 from bot.canvas.preview import preview
 from bot.errors import Refusal
+from bot.i18n import Text, lazy_t, locale_of, t
 from cogs.attachments import AttachmentReader
 from cogs.common import bot_of, runtime_of
 from cogs.results.buttons.base import JobButton
@@ -30,7 +31,7 @@ def preset_mask(key: str, size: tuple[int, int]) -> bytes:
     try:
         return masks.encode(regions.region(key, size, grow=REGION_GROW))
     except CanvasError as err:
-        raise Refusal(f"That region can't be used: {err}.") from None
+        raise Refusal(lazy_t("That region can't be used: {reason}.", reason=str(err))) from None
 
 
 async def preview_preset(
@@ -40,7 +41,8 @@ async def preview_preset(
     if key not in regions.REGIONS:
         raise Refusal("There is no such region; pick one from the list.")
     mask = await asyncio.to_thread(preset_mask, key, source.size)
-    await show(interaction, source, mask, key, f"the {regions.REGIONS[key].lower()}")
+    label = t(locale_of(interaction), regions.REGIONS[key])
+    await show(interaction, source, mask, key, f"“{label}”")
 
 
 async def preview_upload(
@@ -81,8 +83,10 @@ async def preview_named(
     await _keep_and_show(interaction, source, mask, prompt, f"“{phrase[:100]}”")
 
 
-def no_segmenter() -> str:
-    return "No provider here can find a region by name; upload a mask or pick a region instead."
+def no_segmenter() -> Text:
+    return lazy_t(
+        "No provider here can find a region by name; upload a mask or pick a region instead."
+    )
 
 
 async def _keep_and_show(
@@ -111,24 +115,38 @@ async def show(
     buttons carry ``ref`` (a preset's key or a kept mask's token)."""
     picture = await asyncio.to_thread(_picture, source.data, mask)
     job_id, index = source.job.job_id, source.image.index
+    locale = locale_of(interaction)
+    repaint = t(locale, "Repaint")
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton("g", job_id, index, label="Repaint", emoji="🖌️", option=f"y.{ref}"))
-    view.add_item(JobButton("g", job_id, index, label="New prompt…", option=f"w.{ref}"))
+    view.add_item(JobButton("g", job_id, index, label=repaint, emoji="🖌️", option=f"y.{ref}"))
+    view.add_item(JobButton("g", job_id, index, label=t(locale, "New prompt…"), option=f"w.{ref}"))
     view.add_item(
         JobButton(
             "g",
             job_id,
             index,
-            label="Cancel",
+            label=t(locale, "Cancel"),
             style=discord.ButtonStyle.danger,
             option=f"x.{ref}",
         )
     )
     view.stop()
-    using = f"the new prompt “{prompt[:200]}”" if prompt else "the original prompt"
+    values = {"what": what, "image": index + 1, "job": job_id, "button": repaint}
     content = (
-        f"Repaint {what} (in red) of image {index + 1} of job #{job_id}, with {using}. "
-        "Nothing is charged until you press **Repaint**."
+        t(
+            locale,
+            "Repaint {what} (in red) of image {image} of job #{job}, with the new prompt "
+            "“{prompt}”. Nothing is charged until you press **{button}**.",
+            prompt=prompt[:200],
+            **values,
+        )
+        if prompt
+        else t(
+            locale,
+            "Repaint {what} (in red) of image {image} of job #{job}, with the original prompt. "
+            "Nothing is charged until you press **{button}**.",
+            **values,
+        )
     )
     await interaction.edit_original_response(
         content=content,
@@ -146,7 +164,7 @@ def _uploaded(data: bytes, size: tuple[int, int]) -> bytes:
     try:
         return masks.encode(masks.read(data, size, max_pixels=4 * size[0] * size[1]))
     except CanvasError as err:
-        raise Refusal(f"That mask can't be used: {err}.") from None
+        raise Refusal(lazy_t("That mask can't be used: {reason}.", reason=str(err))) from None
 
 
 def _segmented(data: bytes, size: tuple[int, int], phrase: str) -> bytes:
@@ -159,14 +177,21 @@ def _segmented(data: bytes, size: tuple[int, int], phrase: str) -> bytes:
     shown = f"“{phrase[:100]}”"
     if share == 0:
         raise Refusal(
-            f"I couldn't find {shown} in that image; try other words, upload a mask or pick "
-            "a region."
+            lazy_t(
+                "I couldn't find {phrase} in that image; try other words, upload a mask or pick "
+                "a region.",
+                phrase=shown,
+            )
         )
     if share == 1:
         raise Refusal(
-            f"{shown} covers the whole image; name a smaller part, upload a mask or pick a region."
+            lazy_t(
+                "{phrase} covers the whole image; name a smaller part, upload a mask or pick a "
+                "region.",
+                phrase=shown,
+            )
         )
     try:
         return masks.encode(masks.normalise(binary, size))
     except CanvasError as err:
-        raise Refusal(f"That region can't be used: {err}.") from None
+        raise Refusal(lazy_t("That region can't be used: {reason}.", reason=str(err))) from None

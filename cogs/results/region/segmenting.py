@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.errors import Refusal
+from bot.i18n import lazy_t
 from bot.jobs import Job
 from bot.providers import ProviderEntry
 
@@ -53,8 +54,12 @@ class SegmentLimiter:
         if len(recent) >= SEGMENTS_PER_MINUTE:
             wait = int(recent[0] + WINDOW_SECONDS - now) + 1
             raise Refusal(
-                f"You've named {SEGMENTS_PER_MINUTE} regions in the last minute; try again in "
-                f"{wait} s, or upload a mask or pick a region instead."
+                lazy_t(
+                    "You've named {count} regions in the last minute; try again in {wait} s, or "
+                    "upload a mask or pick a region instead.",
+                    count=SEGMENTS_PER_MINUTE,
+                    wait=wait,
+                )
             )
         recent.append(now)
         self._running.add(user_id)

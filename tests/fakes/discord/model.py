@@ -55,6 +55,7 @@ class Guild:
     bot_role_id: int
     roles: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
+    locale: str = "en-US"  # the server's preferred locale (interactions' guild_locale)
 
 
 @dataclass

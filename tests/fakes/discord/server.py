@@ -270,8 +270,10 @@ class FakeDiscord:
 
     # The world
 
-    def add_guild(self, guild_id: int, *, name: str = "guild", owner_id: int = 1) -> None:
-        guild = Guild(guild_id, name, owner_id, bot_role_id=self._ids())
+    def add_guild(
+        self, guild_id: int, *, name: str = "guild", owner_id: int = 1, locale: str = "en-US"
+    ) -> None:
+        guild = Guild(guild_id, name, owner_id, bot_role_id=self._ids(), locale=locale)
         guild.roles[guild_id] = self._role(guild_id, "@everyone", 0, position=0)
         guild.roles[guild.bot_role_id] = {
             **self._role(guild.bot_role_id, BOT_USER["username"], INVITE_PERMISSIONS.value),
@@ -280,6 +282,10 @@ class FakeDiscord:
         }
         self._guilds[guild_id] = guild
         self._emit("GUILD_CREATE", self._guild_create(guild), guild_id=guild_id)
+
+    def set_guild_locale(self, guild_id: int, locale: str) -> None:
+        """The server's preferred locale, which later interactions there carry."""
+        self._guilds[guild_id].locale = locale
 
     def add_role(
         self,
@@ -836,8 +842,10 @@ class FakeDiscord:
         }
         if member is not None:
             payload["guild_id"] = str(channel.guild_id)
-            payload["guild"] = {"id": str(channel.guild_id), "locale": "en-US", "features": []}
-            payload["guild_locale"] = "en-US"
+            known = self._guilds.get(channel.guild_id)
+            guild_locale = known.locale if known is not None else "en-US"
+            payload["guild"] = {"id": str(channel.guild_id), "locale": guild_locale, "features": []}
+            payload["guild_locale"] = guild_locale
             payload["member"] = {**self._member_payload(member), "user": self._users[user_id]}
         else:
             payload["user"] = self._users[user_id]
@@ -1079,7 +1087,7 @@ class FakeDiscord:
             "joined_at": JOINED,
             "icon": None,
             "features": [],
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.locale,
             "premium_tier": 0,
             "mfa_level": 0,
             "verification_level": 0,
