@@ -25,7 +25,8 @@ SHOWN = 1700  # of a prompt, inside the reply's 2000 characters
 def worded(locale: str, error: Exception) -> str:
     """An expected error in the member's language."""
     if isinstance(error, HelperRefused):
-        why = t(locale, str(error.values.get("why", "")))
+        reason: str = error.values.get("why", "")  # one of the client's N_-marked reasons
+        why = t(locale, reason)
         return t(locale, error.template, **{**error.values, "why": why})
     if isinstance(error, HelperError):
         return t(locale, error.template, **error.values)
