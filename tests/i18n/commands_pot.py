@@ -22,12 +22,16 @@ from bot.i18n.commands import DOMAIN, tree_texts
 from tests.cogs.conftest import open_world
 
 POT = LOCALES_DIR / f"{DOMAIN}.pot"
+# Every optional command on, so that each is in the catalogue.
+EVERYTHING: dict[str, dict[str, object]] = {
+    "prompt_helper": {"enabled": True, "base_url": "http://127.0.0.1:9/v1", "model": "small"}
+}
 
 
 async def collect() -> list[tuple[str, str]]:
     """The (context, text) pairs of the tree the bot syncs with every option on."""
     with tempfile.TemporaryDirectory() as folder:
-        async with open_world(Path(folder)) as world:
+        async with open_world(Path(folder), **EVERYTHING) as world:
             return await tree_texts(world.bot.tree)
 
 

@@ -16,7 +16,7 @@ from bot.i18n import ENGLISH, LOCALES_DIR, shipped
 from bot.i18n.commands import DOMAIN, CommandTranslator, tree_texts
 from tests.cogs.conftest import ALICE, GENERAL, open_world
 from tests.fakes.discord import rules
-from tests.i18n.commands_pot import POT
+from tests.i18n.commands_pot import EVERYTHING, POT
 
 LANGUAGES = [language for language in shipped() if language != ENGLISH]
 
@@ -33,7 +33,7 @@ def test_german_and_spanish_ship() -> None:
 async def test_every_text_of_the_tree_is_translated_in_every_language(
     tmp_path: Path, redirect: None
 ) -> None:
-    async with open_world(tmp_path) as world:
+    async with open_world(tmp_path, **EVERYTHING) as world:
         texts = await tree_texts(world.bot.tree)
         synced = world.fake.synced
     with POT.open("rb") as source:
@@ -79,9 +79,12 @@ async def test_a_german_member_invokes_the_command_by_its_default_name(
             "imagine", {"prompt": "eine Katze"}, user=ALICE, channel=GENERAL, locale="de"
         )
         await interaction.response()
-        await interaction.wait(lambda i: "done" in (i.original.content if i.original else ""))
+        await world.fake.wait_for(
+            lambda: bool(world.fake.channel_messages(GENERAL, include_ephemeral=False))
+        )
         jobs = await world.jobs()
     assert ['"eine Katze"' in job["request"] for job in jobs] == [True]
+    assert [job["locale"] for job in jobs] == ["de"]
 
 
 @pytest.mark.parametrize(
