@@ -29,7 +29,7 @@ REGION = frozenset({"no", "seed", "steps", "guidance", "sampler"})
 EDIT = frozenset({"no", "seed"})
 TYPED = {"guidance": "cfg"}  # the name shown for a field, where it is not the field's own
 
-NOT_HERE = N_("{form} doesn't take it (use /imagine for it); here you may use {allowed}")
+NOT_HERE = N_("{form} doesn't take it; here you may use {allowed} (/imagine takes them all)")
 ONE_JOB = N_("these choices make several prompts, and {form} queues one; use /imagine for them")
 
 

@@ -12,6 +12,16 @@ import pytest
 from bot.jobs import Job
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
 from tests.cogs.test_imagine import result_of
+from tests.cogs.test_region import (
+    drawn,
+    option,
+    pending_files,
+    png,
+    preview_of,
+    refused,
+    region_choice,
+    upload,
+)
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
 
@@ -95,3 +105,72 @@ async def test_a_quoted_dash_stays_in_the_remixed_prompt(world: World):
     await result_of(world, await remix(world, result, {"prompt": 'a sign "--no entry" --seed 3'}))
     remixed = (await job(world, 2)).request
     assert remixed.prompt == 'a sign "--no entry"' and remixed.seed == 3
+
+
+async def edit_form(world: World) -> FakeInteraction:
+    """Edit's form on a single image's result (its panel is on the result itself)."""
+    result = await first_result(world)
+    clicked = await world.fake.click(result.id, "img:e:1:0", user=ALICE)
+    await clicked.response()
+    assert clicked.modal is not None
+    return clicked
+
+
+async def test_the_edit_instruction_takes_a_seed_and_things_to_keep_out(tools: World):
+    clicked = await edit_form(tools)
+    submitted = await tools.fake.submit_modal(
+        clicked, {"instruction": "make it night --seed 5 --no moon"}
+    )
+    await result_of(tools, submitted)
+    edited = (await job(tools, 2)).request
+    assert edited.prompt == "make it night" and edited.seed == 5
+    assert edited.negative_prompt.endswith("moon")
+
+
+async def test_the_edit_instruction_refuses_other_parameters_naming_those_it_takes(
+    tools: World,
+):
+    clicked = await edit_form(tools)
+    used = await tools.used(ALICE)
+    submitted = await tools.fake.submit_modal(clicked, {"instruction": "make it night --ar 2:1"})
+    text = await said(submitted, "--ar")
+    assert "--no, --seed" in text
+    assert len(await tools.jobs()) == 1 and await tools.used(ALICE) == used
+
+
+async def test_a_repaints_new_prompt_takes_parameters_that_fit_a_repaint(tools: World):
+    choice = await region_choice(tools, await first_result(tools))
+    assert choice.original is not None
+    picked = await tools.fake.select(choice.original.id, "region:1:0", ["left"], user=ALICE)
+    preview = await preview_of(picked)
+    asked = await tools.fake.click(preview.id, option(preview, "w"), user=ALICE)
+    await asked.response()
+    submitted = await tools.fake.submit_modal(
+        asked, {"prompt": "a stormy sky --seed 9 --no birds --steps 12"}
+    )
+    await result_of(tools, submitted)
+    repainted = (await job(tools, 2)).request
+    assert repainted.prompt == "a stormy sky" and repainted.seed == 9 and repainted.steps == 12
+    assert repainted.negative_prompt.endswith("birds")
+
+
+async def test_parameters_alone_keep_the_jobs_prompt(tools: World):
+    choice = await region_choice(tools, await first_result(tools))
+    assert choice.original is not None
+    picked = await tools.fake.select(choice.original.id, "region:1:0", ["left"], user=ALICE)
+    preview = await preview_of(picked)
+    asked = await tools.fake.click(preview.id, option(preview, "w"), user=ALICE)
+    await asked.response()
+    await result_of(tools, await tools.fake.submit_modal(asked, {"prompt": "--seed 4"}))
+    repainted = (await job(tools, 2)).request
+    assert repainted.prompt == "a fox" and repainted.seed == 4
+
+
+async def test_a_mask_with_an_unusable_parameter_is_refused_before_any_preview(tools: World):
+    choice = await region_choice(tools, await first_result(tools))
+    used = await tools.used(ALICE)
+    submitted = await upload(tools, choice, png(drawn()), prompt="a red hat --ar 2:1")
+    text = await refused(submitted)
+    assert "--ar" in text and "Vary (Region)" in text
+    assert pending_files(tools) == [] and await tools.used(ALICE) == used
+    assert len(await tools.jobs()) == 1
