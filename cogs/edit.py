@@ -153,7 +153,7 @@ class Edit(commands.Cog):
             init_image=images[0],
             extra_images=tuple(images[1:]),
         )
-        return applied(interaction, request, params, provider), provider
+        return await applied(interaction, request, params, provider), provider
 
     def _pick(self, model: str | None) -> tuple[str, str]:
         """The model asked for, when it edits; else the first that does. Where the owner lets

@@ -56,7 +56,7 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         try:
             prompt, params = read(interaction, self.prompt.value, "Remix", REMIX)
             request = self.job.request.replace(prompt=prompt, negative_prompt=negative, seed=None)
-            request = applied(interaction, request, params, self.job.provider)
+            request = await applied(interaction, request, params, self.job.provider)
         except (Refusal, EngineError) as err:
             await answer(interaction, explain(err))
             return

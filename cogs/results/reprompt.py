@@ -20,7 +20,9 @@ from bot.prompting.errors import N_, PromptError
 from bot.prompting.params import InlineParams, parse
 from bot.prompting.permutations import count, expand, has_groups
 from bot.prompting.plan import merged_negative
+from bot.prompting.wildcards import Wildcards
 from cogs.common import runtime_of
+from cogs.imagine_requests import wildcarded
 from cogs.options import aspect_size
 from engine import GenerationRequest
 
@@ -67,14 +69,30 @@ def _read(
     return prompt, params
 
 
-def applied(
+async def applied(
     interaction: discord.Interaction[Any],
     request: GenerationRequest,
     params: InlineParams,
     provider: str | None,
 ) -> GenerationRequest:
-    """``request`` with the parameters a form's prompt gave: ``--no`` added to its negative
-    prompt, ``--ar`` drawn at the model's usual pixel count (as /imagine's aspect)."""
+    """``request`` with the parameters a form's prompt gave (``--no`` added to its negative
+    prompt, ``--ar`` drawn at the model's usual pixel count, as /imagine's aspect) and its
+    wildcards replaced, picked by its seed as /imagine picks them."""
+    request = _with_params(interaction, request, params, provider)
+    runtime = runtime_of(interaction)
+    wildcards = Wildcards(runtime.settings.prompts.wildcards_dir)
+    try:
+        return await wildcarded(runtime, wildcards, request, request.seed, provider)
+    except PromptError as err:
+        raise Refusal(err.worded(partial(t, locale_of(interaction)))) from None
+
+
+def _with_params(
+    interaction: discord.Interaction[Any],
+    request: GenerationRequest,
+    params: InlineParams,
+    provider: str | None,
+) -> GenerationRequest:
     changes: dict[str, Any] = {}
     for field in ("seed", "steps", "guidance", "sampler", "chaos"):
         if getattr(params, field) is not None:

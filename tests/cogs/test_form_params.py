@@ -174,3 +174,18 @@ async def test_a_mask_with_an_unusable_parameter_is_refused_before_any_preview(t
     assert "--ar" in text and "Vary (Region)" in text
     assert pending_files(tools) == [] and await tools.used(ALICE) == used
     assert len(await tools.jobs()) == 1
+
+
+async def test_remix_replaces_wildcards_by_the_seed_as_imagine_does(tmp_path: Path, redirect: None):
+    lists = tmp_path / "wildcards"
+    lists.mkdir()
+    (lists / "animal.txt").write_text("cat\ndog\nfox\n", encoding="utf-8")
+    async with open_world(tmp_path, prompts={"wildcards_dir": str(lists)}) as world:
+        result = await first_result(world, "a __animal__ --seed 5")
+        await result_of(world, await remix(world, result, {"prompt": "a __animal__ --seed 5"}))
+        imagined, remixed = [(await job(world, n)).request for n in (1, 2)]
+        assert remixed.prompt == imagined.prompt and remixed.prompt in {"a cat", "a dog", "a fox"}
+        used = await world.used(ALICE)
+        asked = await remix(world, result, {"prompt": "a __plant__"})
+        assert "__plant__" in await said(asked, "no such wildcard")
+        assert len(await world.jobs()) == 2 and await world.used(ALICE) == used

@@ -48,7 +48,7 @@ async def on_instruction(
     request = from_image(job, image, source, Mode.EDIT).replace(
         prompt=instruction.strip(), negative_prompt=negative
     )
-    request = applied(interaction, request, params, provider)
+    request = await applied(interaction, request, params, provider)
     await enqueue(
         interaction,
         request,

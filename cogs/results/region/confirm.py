@@ -62,7 +62,7 @@ async def repaint(
         width=source.image.width,
         height=source.image.height,
     )
-    request = applied(interaction, request, params, source.job.provider)
+    request = await applied(interaction, request, params, source.job.provider)
     await enqueue(
         interaction,
         unguided(request),
