@@ -22,6 +22,7 @@ from tests.cogs.test_region import (
     region_choice,
     upload,
 )
+from tests.cogs.test_tools import png as png_bytes
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
 
@@ -189,3 +190,25 @@ async def test_remix_replaces_wildcards_by_the_seed_as_imagine_does(tmp_path: Pa
         asked = await remix(world, result, {"prompt": "a __plant__"})
         assert "__plant__" in await said(asked, "no such wildcard")
         assert len(await world.jobs()) == 2 and await world.used(ALICE) == used
+
+
+async def test_the_edit_command_reads_its_instruction_the_same_way(tools: World):
+    photo = tools.fake.add_attachment(png_bytes(300, 200))
+    asked = await tools.fake.invoke(
+        "edit",
+        {"image": photo, "instruction": "make it night --seed 3 --no stars"},
+        user=ALICE,
+        channel=GENERAL,
+    )
+    await result_of(tools, asked)
+    request = (await job(tools, 1)).request
+    assert request.prompt == "make it night" and request.seed == 3
+    assert request.negative_prompt.endswith("stars")
+    refused = await tools.fake.invoke(
+        "edit",
+        {"image": photo, "instruction": "make it night --steps 4"},
+        user=ALICE,
+        channel=GENERAL,
+    )
+    assert "--steps" in await said(refused, "Edit doesn't take it")
+    assert len(await tools.jobs()) == 1
