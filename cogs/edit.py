@@ -1,6 +1,7 @@
 """/edit and the "Edit image" message menu: a member's image changed as an instruction says, on
 a model that edits by instruction. Members' images are edited SFW, always (a photo can show a
-real person): ``enqueue`` allows NSFW for txt2img only."""
+real person): ``enqueue`` allows NSFW for txt2img only. An instruction may end with ``--seed``
+and ``--no`` (``cogs.results.reprompt``); other parameters are refused."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from cogs.common import answer, explain, in_language, private_delivery, runtime_
 from cogs.results.buttons.tools import named, takes
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
+from cogs.results.reprompt import EDIT, applied, read
 from engine import EngineError, GenerationRequest, InvalidRequest, Mode
 
 if TYPE_CHECKING:
@@ -118,6 +120,7 @@ class Edit(commands.Cog):
         model: str | None = None,
         strength: float | None = None,
     ) -> tuple[GenerationRequest, str]:
+        instruction, params = read(interaction, instruction, "Edit", EDIT)
         if not instruction.strip():
             raise InvalidRequest("instruction", None, "say what to change in the image")
         provider, model_name = self._pick(model)
@@ -159,7 +162,7 @@ class Edit(commands.Cog):
             init_image=images[0],
             extra_images=tuple(images[1:]),
         )
-        return request, provider
+        return await applied(interaction, request, params, provider), provider
 
     def _pick(self, model: str | None) -> tuple[str, str]:
         """The model asked for, when it edits; else the first that does. Where the owner lets

@@ -79,20 +79,8 @@ class RequestMaker:
     async def with_seed(
         self, request: GenerationRequest, seed: int | None, provider: str | None
     ) -> GenerationRequest:
-        """The request of one job: its seed, and its wildcards picked by that seed (a seed is
-        chosen here where wildcards need one and the provider takes seeds)."""
-        texts = (request.prompt, request.negative_prompt)
-        if not any(self.wildcards.names(text) for text in texts):
-            return request.replace(seed=seed)
-        takes_seed = self.runtime.providers.get(provider).provider.capabilities.seed
-        if seed is None:
-            seed = secrets.randbelow(MAX_SEED + 1)
-        prompt, negative = [
-            await asyncio.to_thread(self.wildcards.replace, text, seed) for text in texts
-        ]
-        return request.replace(
-            prompt=prompt, negative_prompt=negative, seed=seed if takes_seed else None
-        )
+        """The request of one job: its seed, and its wildcards picked by that seed."""
+        return await wildcarded(self.runtime, self.wildcards, request, seed, provider)
 
     def sized(
         self,
@@ -119,6 +107,27 @@ class RequestMaker:
             else:
                 width, height = aspect_size(aspect, usual[0] * usual[1])
         return request.replace(width=width, height=height)
+
+
+async def wildcarded(
+    runtime: Runtime,
+    wildcards: Wildcards,
+    request: GenerationRequest,
+    seed: int | None,
+    provider: str | None,
+) -> GenerationRequest:
+    """``request`` with ``seed``, and its wildcards picked by that seed (a seed is chosen here
+    where wildcards need one and the provider takes seeds)."""
+    texts = (request.prompt, request.negative_prompt)
+    if not any(wildcards.names(text) for text in texts):
+        return request.replace(seed=seed)
+    takes_seed = runtime.providers.get(provider).provider.capabilities.seed
+    if seed is None:
+        seed = secrets.randbelow(MAX_SEED + 1)
+    prompt, negative = [await asyncio.to_thread(wildcards.replace, text, seed) for text in texts]
+    return request.replace(
+        prompt=prompt, negative_prompt=negative, seed=seed if takes_seed else None
+    )
 
 
 def _either(option: Any, inline: Any) -> Any:

@@ -30,7 +30,7 @@ def worded(locale: str, error: Exception) -> str:
         return t(locale, error.template, **{**error.values, "why": why})
     if isinstance(error, HelperError):
         return t(locale, error.template, **error.values)
-    return explain(error)
+    return explain(error, locale)
 
 
 async def offer(

@@ -64,7 +64,7 @@ async def enqueue_all(
     try:
         queued = await bot.runtime.service.submit_all(batch, requester_of(interaction))
     except (Refusal, EngineError) as err:
-        await answer(interaction, explain(err))
+        await answer(interaction, explain(err, locale_of(interaction)))
         return []
     sink = bot_sink(bot)
     for index, job in enumerate(queued):

@@ -17,11 +17,14 @@ from bot.jobs import Job
 from cogs.common import answer, bot_of, explain, shown
 from cogs.results.buttons.base import defer, private
 from cogs.results.enqueue import enqueue
+from cogs.results.reprompt import REMIX, applied, read
 from engine import EngineError
 
 
 class RemixModal(discord.ui.Modal, title=N_("Remix")):
-    """The prompt, and the negative prompt where the job's model takes one."""
+    """The prompt, and the negative prompt where the job's model takes one. The prompt may end
+    with inline parameters (``--ar 16:9 --no text``; see ``cogs.results.reprompt``): they
+    change the job's settings, ``--no`` adds to the negative prompt typed here."""
 
     def __init__(self, job: Job, negative_prompt: bool = True) -> None:
         super().__init__(timeout=600)
@@ -51,9 +54,13 @@ class RemixModal(discord.ui.Modal, title=N_("Remix")):
             return
         await defer(interaction)
         negative = self.negative.value if self.negative in self.children else ""
-        request = self.job.request.replace(
-            prompt=self.prompt.value, negative_prompt=negative, seed=None
-        )
+        try:
+            prompt, params = read(interaction, self.prompt.value, "Remix", REMIX)
+            request = self.job.request.replace(prompt=prompt, negative_prompt=negative, seed=None)
+            request = await applied(interaction, request, params, self.job.provider)
+        except (Refusal, EngineError) as err:
+            await answer(interaction, explain(err, locale_of(interaction)))
+            return
         await enqueue(
             interaction,
             request,

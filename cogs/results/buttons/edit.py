@@ -1,5 +1,5 @@
 """Edit: one result image changed as the member's instruction says, on the job's model when it
-edits by instruction."""
+edits by instruction. The instruction may end with ``--seed`` and ``--no``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cogs.results.buttons.tools import require
 from cogs.results.buttons.vary import from_image
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
+from cogs.results.reprompt import EDIT, applied, read
 from engine import Mode
 
 
@@ -35,8 +36,8 @@ async def on_instruction(
 ) -> None:
     job = await owned_job(interaction, job_id, generation=True)
     provider = require(bot_of(interaction), job, Mode.EDIT)
-    instruction = fields.get("instruction", "").strip()
-    if not instruction:
+    instruction, params = read(interaction, fields.get("instruction", ""), "Edit", EDIT)
+    if not instruction.strip():
         raise Refusal("Say what to change in the image.")
     await defer(interaction)
     image, source = await source_of(interaction, job, index)
@@ -45,8 +46,9 @@ async def on_instruction(
         provider, job.model, runtime.settings.defaults.negative_prompt
     )
     request = from_image(job, image, source, Mode.EDIT).replace(
-        prompt=instruction, negative_prompt=negative
+        prompt=instruction.strip(), negative_prompt=negative
     )
+    request = await applied(interaction, request, params, provider)
     await enqueue(
         interaction,
         request,

@@ -11,7 +11,7 @@ from bot.errors import Refusal
 from bot.i18n import N_, locale_of
 from cogs.common import answer, bot_of, explain
 from cogs.results.buttons.base import defer
-from cogs.results.region.confirm import repaint
+from cogs.results.region.confirm import region_prompt, repaint
 from cogs.results.region.previews import preview_named, preview_upload
 from engine import EngineError
 
@@ -37,6 +37,17 @@ async def _answered(interaction: discord.Interaction[Any], step: Awaitable[None]
         await answer(interaction, explain(err, locale_of(interaction)))
 
 
+async def _readable(interaction: discord.Interaction[Any], prompt: str) -> bool:
+    """Whether the prompt given with a mask can be used, said before any preview is made (the
+    repaint reads it again)."""
+    try:
+        region_prompt(interaction, prompt)
+    except Refusal as err:
+        await answer(interaction, explain(err, locale_of(interaction)))
+        return False
+    return True
+
+
 class UploadMaskModal(discord.ui.Modal, title=N_("Vary (Region): upload a mask")):
     def __init__(self, job_id: int, index: int) -> None:
         super().__init__(timeout=900)
@@ -58,6 +69,8 @@ class UploadMaskModal(discord.ui.Modal, title=N_("Vary (Region): upload a mask")
         if not bot_of(interaction).first_time(interaction):
             return
         await defer(interaction)
+        if not await _readable(interaction, self.prompt.value):
+            return
         files = self.upload.values
         await _answered(
             interaction,
@@ -83,6 +96,8 @@ class NameRegionModal(discord.ui.Modal, title=N_("Vary (Region): name the part")
         if not bot_of(interaction).first_time(interaction):
             return
         await defer(interaction)
+        if not await _readable(interaction, self.prompt.value):
+            return
         await _answered(
             interaction,
             preview_named(
