@@ -14,7 +14,18 @@ from PIL import Image
 from bot.jobs import JobStatus
 from bot.members import Preferences
 from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, THREAD, World, open_world
-from tests.cogs.test_imagine import buttons, labels, result_of, same_pixels
+from tests.cogs.test_imagine import (
+    buttons,
+    is_result,
+    labels,
+    result_fields,
+    result_files,
+    result_job,
+    result_mention,
+    result_of,
+    result_prompt,
+    same_pixels,
+)
 
 
 async def imagine(world: World, prompt: str = "a fox", user: int = ALICE, **options: object):
@@ -124,7 +135,7 @@ async def test_upscale_variation_reroll_make_new_jobs_from_the_stored_result(wor
     assert job.request.init_image is not None and same_pixels(
         job.request.init_image, await asyncio.to_thread(Path(first[1].path).read_bytes)
     )
-    fields = {field["name"]: field["value"] for field in upscaled.embeds[0]["fields"]}
+    fields = result_fields(upscaled)
     assert fields["Size"] == "1024×1024"
 
     variation = await world.fake.click(result.id, "img:v:1:0", user=ALICE)
@@ -199,8 +210,8 @@ async def test_a_job_that_outlives_its_token_is_posted_to_the_channel(world: Wor
     release.set()
     await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
     [posted] = world.fake.messages
-    assert f"<@{ALICE}>" in posted.content and posted.nonce == "job-1"
-    assert list(posted.files) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
+    assert f"<@{ALICE}>" in result_mention(posted) and posted.nonce == "job-1"
+    assert result_files(posted) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
     assert posted.channel_id == GENERAL and interaction.followups == []
     assert not world.fake.violations
 
@@ -247,7 +258,7 @@ async def test_after_the_token_a_private_or_dm_job_goes_to_the_members_dms(world
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
     [posted] = world.fake.messages
-    assert posted.channel_id == dm and list(posted.files) == ["1-0.png"]
+    assert posted.channel_id == dm and result_files(posted) == ["1-0.png"]
     assert not world.fake.violations
 
 
@@ -270,8 +281,8 @@ async def test_a_thread_the_bot_can_no_longer_post_in_gets_the_result_by_dm_with
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
     posted = next(m for m in world.fake.messages if m.channel_id == dm)
-    assert "missing a permission" in posted.content and posted.files
-    assert f"<#{THREAD}>" in posted.content
+    assert "missing a permission" in result_mention(posted) and result_files(posted)
+    assert f"<#{THREAD}>" in result_mention(posted)
 
 
 async def test_long_prompts_stay_within_discord_limits(world: World):
@@ -279,7 +290,8 @@ async def test_long_prompts_stay_within_discord_limits(world: World):
     result = await result_of(
         world, await imagine(world, prompt[:1500], negative=("no text " * 187)[:1500])
     )
-    assert len(result.embeds[0]["description"]) <= 4096
+    assert "a very detailed scene" in result_prompt(result)
+    assert len(result_prompt(result)) <= 4096
     assert not world.fake.violations
 
 
@@ -372,7 +384,7 @@ async def test_a_deleted_channel_gets_the_late_result_by_dm(world: World):
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
     posted = next(m for m in world.fake.messages if m.channel_id == dm)
-    assert "gone" in posted.content and posted.files
+    assert "gone" in result_mention(posted) and result_files(posted)
 
 
 async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World):
@@ -380,7 +392,9 @@ async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World
     result = await result_of(world, await imagine(world))
     assert result.files
     await asyncio.sleep(0.5)
-    interaction_results = [m for m in world.fake._messages.values() if m.embeds and not m.deleted]
+    interaction_results = [
+        m for m in world.fake._messages.values() if is_result(m) and not m.deleted
+    ]
     assert len(interaction_results) == 1
     assert any(r.status == 500 for r in world.fake.requests)
     job = await world.runtime.store.get(1)
@@ -417,9 +431,5 @@ async def test_a_delivery_repeated_after_a_crash_posts_once(world: World):
                 break
             await asyncio.sleep(0.05)
         assert job is not None and job.delivered
-    posted = [
-        m
-        for m in world.fake._messages.values()
-        if any(e.get("author", {}).get("name") == "Job #1" for e in m.embeds)
-    ]
+    posted = [m for m in world.fake._messages.values() if result_job(m) == 1]
     assert posted == [first]
