@@ -124,6 +124,18 @@ def result_footer(message: FakeMessage) -> str:
     return "\n".join(line[3:] for line in texts[-1].splitlines() if line.startswith("-# "))
 
 
+def result_thumbnail(message: FakeMessage) -> str | None:
+    """The file shown small beside the parameters (a control map): the embed's thumbnail,
+    or the thumbnail of a card's section; None when there is none."""
+    if not message.layout:
+        url = message.embeds[0].get("thumbnail", {}).get("url")
+        return str(url).removeprefix("attachment://") if url else None
+    by_id = {str(stored.id): stored.filename for stored in message.attachments}
+    thumbnails = [c["media"] for c in walk(message.components) if c.get("type") == 11]
+    assert len(thumbnails) <= 1
+    return by_id[str(thumbnails[0]["attachment_id"])] if thumbnails else None
+
+
 def result_text(message: FakeMessage) -> str:
     """Everything a member reads on the message, in either form."""
     if message.layout:
