@@ -12,6 +12,7 @@ from PIL import Image
 from tests.cogs.conftest import (
     ADULT,
     ALICE,
+    EITHER_FORM,
     ELSEWHERE,
     ELSEWHERE_CHANNEL,
     GENERAL,
@@ -169,7 +170,10 @@ def result_files(message: FakeMessage) -> list[str]:
     return sorted(message.files)
 
 
-async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(world: World):
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
+async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(
+    world: World, result_cards: bool
+):
     interaction = await world.fake.invoke(
         "imagine", {"prompt": "a lighthouse at dusk", "count": 2}, user=ALICE, channel=GENERAL
     )
@@ -182,6 +186,7 @@ async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(wo
     assert f"<@{ALICE}>" in result_mention(result)
     assert "a lighthouse at dusk" in result_prompt(result)
     fields = result_fields(result)
+    assert result.layout is result_cards
     assert fields["Model"] == "fake-v1" and fields["Provider"] == "fake"
     assert fields["Size"] == "512×512" and len(fields["Seeds"].split(", ")) == 2
     assert {"Steps", "Time"} <= set(fields)
@@ -294,10 +299,12 @@ async def test_nsfw_models_only_run_in_age_restricted_server_channels(
         assert len(await world.jobs()) == 1
 
 
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
 async def test_flagged_results_are_withheld_outside_age_restricted_channels(
-    tmp_path: Path, redirect: None
+    tmp_path: Path, redirect: None, result_cards: bool
 ):
-    async with open_world(tmp_path, fake={"flag": True}) as world:
+    cards = {"result_cards": result_cards}
+    async with open_world(tmp_path, fake={"flag": True}, discord=cards) as world:
         sfw = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=GENERAL)
         message = await result_of(world, sfw)
         assert message.files == {}

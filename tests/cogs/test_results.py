@@ -9,11 +9,22 @@ import itertools
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.jobs import JobStatus
 from bot.members import Preferences
-from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, THREAD, World, open_world
+from tests.cogs.conftest import (
+    ALICE,
+    BOB,
+    EITHER_FORM,
+    GENERAL,
+    GUILD,
+    MOD,
+    THREAD,
+    World,
+    open_world,
+)
 from tests.cogs.test_imagine import (
     buttons,
     is_result,
@@ -200,6 +211,7 @@ async def test_buttons_keep_working_after_a_restart(world: World):
         assert job is not None and job.status is JobStatus.SUCCEEDED
 
 
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
 async def test_a_job_that_outlives_its_token_is_posted_to_the_channel(world: World):
     release = held(world)
     interaction = await imagine(world)
@@ -216,14 +228,19 @@ async def test_a_job_that_outlives_its_token_is_posted_to_the_channel(world: Wor
     assert not world.fake.violations
 
 
-async def test_oversized_results_are_split_across_messages(tmp_path: Path, redirect: None):
-    async with open_world(tmp_path, fake_options={"upload_limit": 2500}) as world:
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
+async def test_oversized_results_are_split_across_messages(
+    tmp_path: Path, redirect: None, result_cards: bool
+):
+    cards = {"result_cards": result_cards}
+    async with open_world(tmp_path, fake_options={"upload_limit": 2500}, discord=cards) as world:
         interaction = await imagine(world, count=4, width=512, height=512)
         await result_of(world, interaction)
         parts = world.fake.messages  # posted in the channel, nonces job-1, job-1-1, ...
         await world.fake.wait_for(lambda: sum(len(m.files) for m in parts) == 4)
         assert len(parts) >= 2 and all(m.nonce and m.nonce.startswith("job-1") for m in parts)
         assert all(sum(map(len, m.files.values())) <= 2500 for m in parts)
+        assert all(m.layout is result_cards and not m.hidden_files for m in parts)
         assert not world.fake.violations
 
 
@@ -285,6 +302,7 @@ async def test_a_thread_the_bot_can_no_longer_post_in_gets_the_result_by_dm_with
     assert f"<#{THREAD}>" in result_mention(posted)
 
 
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
 async def test_long_prompts_stay_within_discord_limits(world: World):
     prompt = "a very detailed scene " * 68  # 1496 characters
     result = await result_of(
