@@ -26,9 +26,6 @@ def make_settings(tmp_path: Path, **sections: Any) -> Settings:
         "storage": {"data_dir": str(tmp_path / "data")},
         "queue": {"poll_seconds": 0.05, "retry_backoff_seconds": 0.01, "max_queued_per_user": 20},
         "providers": {"fake": {"kind": FAKE_KIND}},
-        # The flows written before result cards read the embed form; tests of the cards
-        # (tests/cogs/test_result_cards.py) turn them on, as they are by default.
-        "discord": {"result_cards": False},
     }
     for name, values in sections.items():
         raw[name] = {**raw.get(name, {}), **values}

@@ -136,6 +136,16 @@ async def open_local_world(
 
 
 @pytest.fixture
-async def world(tmp_path: Path, redirect: None) -> AsyncIterator[World]:
-    async with open_world(tmp_path) as opened:
+def result_cards() -> bool:
+    """Results as cards, as owners run the bot; a test of both forms parametrizes this
+    (``@pytest.mark.parametrize("result_cards", EITHER_FORM)``)."""
+    return True
+
+
+EITHER_FORM = [pytest.param(True, id="card"), pytest.param(False, id="embed")]
+
+
+@pytest.fixture
+async def world(tmp_path: Path, redirect: None, result_cards: bool) -> AsyncIterator[World]:
+    async with open_world(tmp_path, discord={"result_cards": result_cards}) as opened:
         yield opened

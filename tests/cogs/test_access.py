@@ -25,7 +25,7 @@ from tests.cogs.conftest import (
     World,
     open_world,
 )
-from tests.cogs.test_imagine import result_of
+from tests.cogs.test_imagine import is_result, result_mention, result_of, result_prompt
 from tests.cogs.test_results import imagine
 from tests.fakes.discord import FakeMessage
 
@@ -101,8 +101,8 @@ async def test_a_prompt_with_mentions_pings_only_the_requester(world: World):
     result = await result_of(world, await imagine(world, HOSTILE_PROMPT))
     assert result.via == "channel"
     assert result.pinged == {f"user:{ALICE}"}
-    assert "<@202>" not in result.content and "@everyone" not in result.content
-    description = result.embeds[0]["description"]
+    assert "<@202>" not in result_mention(result) and "@everyone" not in result_mention(result)
+    description = result_prompt(result)
     assert "<@202>" not in description and "**loud**" not in description
     assert "\\*\\*loud\\*\\*" in description  # shown as typed, not as markdown
     assert all(not message.pinged - {f"user:{ALICE}"} for message in world.fake.messages)
@@ -119,7 +119,7 @@ async def test_a_follow_up_result_pings_only_the_requester(world: World):
     result = await result_of(world, interaction)
     assert result.via == "followup"
     assert result.pinged <= {f"user:{ALICE}"}
-    assert "<@202>" not in result.embeds[0]["description"]
+    assert "<@202>" not in result_prompt(result)
 
 
 async def test_the_bot_pings_nobody_unless_it_says_whom(world: World):
@@ -190,7 +190,7 @@ async def test_show_of_an_nsfw_model_result_is_refused_where_nsfw_is_not_allowed
         assert "NSFW" in elsewhere
         assert [results_in(world, c) for c in (GENERAL, ELSEWHERE_CHANNEL)] == posts
         again = await world.fake.invoke("show", {"job": 1}, user=ALICE, channel=ADULT)
-        await again.wait(lambda i: bool(i.original and i.original.embeds))
+        await again.wait(lambda i: is_result(i.original))
 
 
 async def test_show_meets_the_bans_terms_and_switched_off_models_of_where_it_is_used(
@@ -218,7 +218,7 @@ def results_in(world: World, channel: int) -> int:
     return sum(
         1
         for message in world.fake.channel_messages(channel, include_ephemeral=False)
-        if message.embeds
+        if is_result(message)
     )
 
 
@@ -246,7 +246,7 @@ async def test_a_report_on_a_repost_goes_to_the_moderators_where_it_was_seen(wor
     original = await result_of(world, await imagine(world, "a cat"))
 
     shown = await fake.invoke("show", {"job": 1}, user=ALICE, channel=OTHER_CHANNEL)
-    await shown.wait(lambda i: bool(i.original and i.original.embeds))
+    await shown.wait(lambda i: is_result(i.original))
     repost = shown.original
     assert repost is not None
     reported = await fake.click(repost.id, "img:p:1:0", user=BOB)
@@ -260,7 +260,7 @@ async def test_a_report_on_a_repost_goes_to_the_moderators_where_it_was_seen(wor
     assert repost.deleted and not original.deleted  # only in the moderators' own server
 
     again = await fake.invoke("show", {"job": 1}, user=ALICE, channel=OTHER_CHANNEL)
-    await again.wait(lambda i: bool(i.original and i.original.embeds))
+    await again.wait(lambda i: is_result(i.original))
     assert again.original is not None
     reported = await fake.click(again.original.id, "img:p:1:0", user=OTHER_MOD)
     await reported.wait(lambda i: bool(i.original and "Thank you" in i.original.content))

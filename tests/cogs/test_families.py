@@ -14,7 +14,7 @@ from bot.jobs import JobStatus
 from bot.members import Preferences
 from engine.local.samplers import FLOW_SAMPLERS, SAMPLERS
 from tests.cogs.conftest import ALICE, GENERAL, World, open_local_world
-from tests.cogs.test_imagine import labels, result_of
+from tests.cogs.test_imagine import labels, result_fields, result_of
 from tests.cogs.test_member import reply_of
 from tests.engine.local.family_models import FamilyModels
 from tests.fakes.discord.rules import walk
@@ -59,7 +59,7 @@ async def job(world: World, job_id: int):
 async def test_a_member_gets_an_image_from_each_family(world: World, model: str):
     result = await result_of(world, await imagine(world, model, count=2))
     assert sorted(result.files) == ["1-0.png", "1-1.png"]
-    fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
+    fields = result_fields(result)
     assert fields["Model"] == model and fields["Provider"] == "local"
     assert fields["Size"] == "64×64"
     done = await job(world, 1)

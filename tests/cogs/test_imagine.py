@@ -12,6 +12,7 @@ from PIL import Image
 from tests.cogs.conftest import (
     ADULT,
     ALICE,
+    EITHER_FORM,
     ELSEWHERE,
     ELSEWHERE_CHANNEL,
     GENERAL,
@@ -60,6 +61,11 @@ def buttons(message: FakeMessage) -> list[str]:
     ]
 
 
+def action_rows(message: FakeMessage) -> list[dict[str, object]]:
+    """The rows of buttons, at the top level or in a card's box."""
+    return [component for component in walk(message.components) if component.get("type") == 1]
+
+
 def labels(message: FakeMessage) -> list[str]:
     return [
         component.get("label", "")
@@ -69,7 +75,105 @@ def labels(message: FakeMessage) -> list[str]:
     ]
 
 
-async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(world: World):
+FIELD = re.compile(r"\*\*(.+?)\*\* (.*)", re.DOTALL)
+
+
+def result_mention(message: FakeMessage) -> str:
+    """The line above a result: the message's content, or a card's text outside its box."""
+    if not message.layout:
+        return message.content
+    return "\n".join(str(c["content"]) for c in message.components if c.get("type") == 10)
+
+
+def result_prompt(message: FakeMessage) -> str:
+    """What the result shows as its prompt: the embed's description, or a card's first text
+    in its box without the "**Job #N**" heading."""
+    if not message.layout:
+        return str(message.embeds[0].get("description", ""))
+    box = next(c for c in message.components if c.get("type") == 17)
+    first = next(c for c in walk(box["components"]) if c.get("type") == 10)
+    return str(first["content"]).partition("\n")[2]
+
+
+def result_fields(message: FakeMessage) -> dict[str, str]:
+    """The result's parameters by name: the embed's fields, or a card's "**Name** value"
+    parts (short ones joined by " · ", long ones on their own lines)."""
+    if not message.layout:
+        return {field["name"]: field["value"] for field in message.embeds[0].get("fields", [])}
+    box = next(c for c in message.components if c.get("type") == 17)
+    texts = [str(c["content"]) for c in walk(box["components"]) if c.get("type") == 10]
+    fields: dict[str, str] = {}
+    name = None
+    for line in texts[-1].splitlines():
+        if line.startswith("**"):
+            for part in line.split(" · ") if " · **" in line else [line]:
+                found = FIELD.fullmatch(part)
+                assert found, f"not a parameter: {part!r}"
+                name = found[1]
+                fields[name] = found[2]
+        elif name is not None and not line.startswith("-# "):
+            fields[name] += "\n" + line  # a long value that goes on over lines
+    return fields
+
+
+def result_footer(message: FakeMessage) -> str:
+    """The small print under the parameters (the embed's footer, a card's "-# " line)."""
+    if not message.layout:
+        return str(message.embeds[0].get("footer", {}).get("text", ""))
+    box = next(c for c in message.components if c.get("type") == 17)
+    texts = [str(c["content"]) for c in walk(box["components"]) if c.get("type") == 10]
+    return "\n".join(line[3:] for line in texts[-1].splitlines() if line.startswith("-# "))
+
+
+def result_thumbnail(message: FakeMessage) -> str | None:
+    """The file shown small beside the parameters (a control map): the embed's thumbnail,
+    or the thumbnail of a card's section; None when there is none."""
+    if not message.layout:
+        url = message.embeds[0].get("thumbnail", {}).get("url")
+        return str(url).removeprefix("attachment://") if url else None
+    by_id = {str(stored.id): stored.filename for stored in message.attachments}
+    thumbnails = [c["media"] for c in walk(message.components) if c.get("type") == 11]
+    assert len(thumbnails) <= 1
+    return by_id[str(thumbnails[0]["attachment_id"])] if thumbnails else None
+
+
+def result_text(message: FakeMessage) -> str:
+    """Everything a member reads on the message, in either form."""
+    if message.layout:
+        return "\n".join(message.texts)
+    parts = [message.content]
+    for embed in message.embeds:
+        parts += [embed.get("author", {}).get("name", ""), embed.get("description", "")]
+        parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields", [])]
+        parts.append(embed.get("footer", {}).get("text", ""))
+    return "\n".join(part for part in parts if part)
+
+
+def result_job(message: FakeMessage | None) -> int | None:
+    """The job a result message shows, in either form (an embed headed "Job #N", or a card
+    whose first text in its box is "**Job #N**"); None for any other message."""
+    if message is None:
+        return None
+    heads = [e.get("author", {}).get("name", "") for e in message.embeds]
+    heads += [text.partition("\n")[0].strip("*") for text in message.texts]
+    found = next((JOB.fullmatch(head) for head in heads if JOB.fullmatch(head)), None)
+    return int(found[1]) if found else None
+
+
+def is_result(message: FakeMessage | None) -> bool:
+    return result_job(message) is not None
+
+
+def result_files(message: FakeMessage) -> list[str]:
+    """The names of the files the message shows (a card shows every file it carries)."""
+    assert not message.hidden_files, f"files no component shows: {message.hidden_files}"
+    return sorted(message.files)
+
+
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
+async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(
+    world: World, result_cards: bool
+):
     interaction = await world.fake.invoke(
         "imagine", {"prompt": "a lighthouse at dusk", "count": 2}, user=ALICE, channel=GENERAL
     )
@@ -79,14 +183,14 @@ async def test_imagine_answers_privately_with_the_queue_then_posts_the_result(wo
 
     assert not result.ephemeral and result.channel_id == GENERAL
     assert result.via == "channel" and result.nonce == "job-1"  # posted once, whatever happens
-    assert f"<@{ALICE}>" in result.content
-    embed = result.embeds[0]
-    assert "a lighthouse at dusk" in embed["description"]
-    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert f"<@{ALICE}>" in result_mention(result)
+    assert "a lighthouse at dusk" in result_prompt(result)
+    fields = result_fields(result)
+    assert result.layout is result_cards
     assert fields["Model"] == "fake-v1" and fields["Provider"] == "fake"
     assert fields["Size"] == "512×512" and len(fields["Seeds"].split(", ")) == 2
     assert {"Steps", "Time"} <= set(fields)
-    assert sorted(result.files) == ["1-0.png", "1-1.png"]
+    assert result_files(result) == ["1-0.png", "1-1.png"]
     assert labels(result)[:4] == ["U1", "U2", "V1", "V2"]
     assert all(len(custom_id) <= 100 for custom_id in buttons(result))
 
@@ -195,14 +299,16 @@ async def test_nsfw_models_only_run_in_age_restricted_server_channels(
         assert len(await world.jobs()) == 1
 
 
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
 async def test_flagged_results_are_withheld_outside_age_restricted_channels(
-    tmp_path: Path, redirect: None
+    tmp_path: Path, redirect: None, result_cards: bool
 ):
-    async with open_world(tmp_path, fake={"flag": True}) as world:
+    cards = {"result_cards": result_cards}
+    async with open_world(tmp_path, fake={"flag": True}, discord=cards) as world:
         sfw = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=GENERAL)
         message = await result_of(world, sfw)
         assert message.files == {}
-        assert any(field["name"] == "Withheld" for field in message.embeds[0]["fields"])
+        assert "Withheld" in result_fields(message)
         adult = await world.fake.invoke("imagine", {"prompt": "x"}, user=ALICE, channel=ADULT)
         message = await result_of(world, adult)
         assert list(message.files) == ["SPOILER_2-0.png"]

@@ -10,7 +10,7 @@ import pytest
 
 from engine.types import Reference, ReferenceKind
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
-from tests.cogs.test_imagine import labels, result_of
+from tests.cogs.test_imagine import labels, result_fields, result_of, result_prompt
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
 
@@ -43,8 +43,8 @@ async def test_inline_parameters_set_the_request_and_stay_out_of_the_prompt(worl
     assert request.negative_prompt.endswith("people, text")
     assert request.seed == 7 and request.steps == 9
     assert request.size == (704, 384)  # as the aspect option's 16:9 makes it
-    assert result.embeds[0]["description"] == "a castle"
-    fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
+    assert result_prompt(result) == "a castle"
+    fields = result_fields(result)
     # the ratio of the size drawn (704:384), to copy into another prompt
     assert fields["Parameters"] == "--ar 11:6 --seed 7 --steps 9"
 

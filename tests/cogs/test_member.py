@@ -6,7 +6,14 @@ import asyncio
 
 from bot.jobs import JobStatus
 from tests.cogs.conftest import ALICE, BOB, GENERAL, World
-from tests.cogs.test_imagine import png, result_of
+from tests.cogs.test_imagine import (
+    is_result,
+    png,
+    result_files,
+    result_job,
+    result_of,
+    result_prompt,
+)
 from tests.cogs.test_results import held, imagine
 
 
@@ -137,9 +144,10 @@ async def test_history_pages_and_show_reposts_with_buttons(world: World):
     assert "page 2 of 2" in page.original.content and "picture 0" in page.original.content  # type: ignore[union-attr]
 
     shown = await world.fake.invoke("show", {"job": 3}, user=ALICE, channel=GENERAL)
-    await shown.wait(lambda i: bool(i.original and i.original.embeds))
-    assert not shown.ephemeral and list(shown.original.files) == ["3-0.png"]  # type: ignore[union-attr]
-    assert "picture 2" in shown.original.embeds[0]["description"]  # type: ignore[union-attr]
+    await shown.wait(lambda i: is_result(i.original))
+    assert shown.original is not None and result_job(shown.original) == 3
+    assert not shown.ephemeral and result_files(shown.original) == ["3-0.png"]
+    assert "picture 2" in result_prompt(shown.original)
     assert "no job 3 of yours" in await reply_of(world, "show", {"job": 3}, user=BOB)
 
 

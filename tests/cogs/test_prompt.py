@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
-from tests.cogs.test_imagine import labels, result_of
+from tests.cogs.test_imagine import labels, result_fields, result_of
 from tests.fakes.chat_api import PATH, FakeChat, said
 from tests.fakes.discord import FakeInteraction
 from tests.fakes.discord.model import FakeMessage
@@ -197,7 +197,7 @@ async def test_imagine_translates_for_an_english_only_model(
         result = await result_of(world, interaction)
         [job] = await world.jobs()
         prompt, target = json.loads(job["request"])["prompt"], json.loads(job["target"])
-        fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
+        fields = result_fields(result)
         if fails:
             assert prompt == german and target["untranslated"] is True
             assert "Not translated" in fields

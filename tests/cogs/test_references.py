@@ -13,7 +13,7 @@ from bot.jobs import Job
 from engine import Mode
 from engine.types import Control, ControlKind, Reference, ReferenceKind
 from tests.cogs.conftest import ADULT, ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
-from tests.cogs.test_imagine import result_of
+from tests.cogs.test_imagine import result_files, result_of, result_thumbnail
 from tests.cogs.test_region import option, preview_of, region_choice
 from tests.cogs.test_tools import TOOLS, picture, png, said, same_picture, stored
 
@@ -231,8 +231,7 @@ async def test_the_result_shows_the_control_map_the_model_followed(tmp_path: Pat
             channel=GENERAL,
         )
         result = await result_of(world, interaction)
-        [embed] = result.embeds
-        assert embed["thumbnail"]["url"].endswith("1-map.png")
+        assert result_thumbnail(result) == "1-map.png"
         shown = result.files["1-map.png"]
         assert picture(shown).size == (256, 192)  # small: a preview, not another result
         assert "1-0.png" in result.files
@@ -253,7 +252,7 @@ async def test_a_map_that_wont_decode_is_dropped_and_the_result_delivered(
             channel=GENERAL,
         )
         result = await result_of(world, interaction)
-        assert "thumbnail" not in result.embeds[0] and list(result.files) == ["1-0.png"]
+        assert result_thumbnail(result) is None and result_files(result) == ["1-0.png"]
 
 
 async def test_references_and_control_are_sfw_even_in_an_age_restricted_channel(steered: World):

@@ -9,12 +9,34 @@ import itertools
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.jobs import JobStatus
 from bot.members import Preferences
-from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, THREAD, World, open_world
-from tests.cogs.test_imagine import buttons, labels, result_of, same_pixels
+from tests.cogs.conftest import (
+    ALICE,
+    BOB,
+    EITHER_FORM,
+    GENERAL,
+    GUILD,
+    MOD,
+    THREAD,
+    World,
+    open_world,
+)
+from tests.cogs.test_imagine import (
+    buttons,
+    is_result,
+    labels,
+    result_fields,
+    result_files,
+    result_job,
+    result_mention,
+    result_of,
+    result_prompt,
+    same_pixels,
+)
 
 
 async def imagine(world: World, prompt: str = "a fox", user: int = ALICE, **options: object):
@@ -124,7 +146,7 @@ async def test_upscale_variation_reroll_make_new_jobs_from_the_stored_result(wor
     assert job.request.init_image is not None and same_pixels(
         job.request.init_image, await asyncio.to_thread(Path(first[1].path).read_bytes)
     )
-    fields = {field["name"]: field["value"] for field in upscaled.embeds[0]["fields"]}
+    fields = result_fields(upscaled)
     assert fields["Size"] == "1024×1024"
 
     variation = await world.fake.click(result.id, "img:v:1:0", user=ALICE)
@@ -189,6 +211,7 @@ async def test_buttons_keep_working_after_a_restart(world: World):
         assert job is not None and job.status is JobStatus.SUCCEEDED
 
 
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
 async def test_a_job_that_outlives_its_token_is_posted_to_the_channel(world: World):
     release = held(world)
     interaction = await imagine(world)
@@ -199,20 +222,25 @@ async def test_a_job_that_outlives_its_token_is_posted_to_the_channel(world: Wor
     release.set()
     await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
     [posted] = world.fake.messages
-    assert f"<@{ALICE}>" in posted.content and posted.nonce == "job-1"
-    assert list(posted.files) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
+    assert f"<@{ALICE}>" in result_mention(posted) and posted.nonce == "job-1"
+    assert result_files(posted) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
     assert posted.channel_id == GENERAL and interaction.followups == []
     assert not world.fake.violations
 
 
-async def test_oversized_results_are_split_across_messages(tmp_path: Path, redirect: None):
-    async with open_world(tmp_path, fake_options={"upload_limit": 2500}) as world:
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
+async def test_oversized_results_are_split_across_messages(
+    tmp_path: Path, redirect: None, result_cards: bool
+):
+    cards = {"result_cards": result_cards}
+    async with open_world(tmp_path, fake_options={"upload_limit": 2500}, discord=cards) as world:
         interaction = await imagine(world, count=4, width=512, height=512)
         await result_of(world, interaction)
         parts = world.fake.messages  # posted in the channel, nonces job-1, job-1-1, ...
         await world.fake.wait_for(lambda: sum(len(m.files) for m in parts) == 4)
         assert len(parts) >= 2 and all(m.nonce and m.nonce.startswith("job-1") for m in parts)
         assert all(sum(map(len, m.files.values())) <= 2500 for m in parts)
+        assert all(m.layout is result_cards and not m.hidden_files for m in parts)
         assert not world.fake.violations
 
 
@@ -247,7 +275,7 @@ async def test_after_the_token_a_private_or_dm_job_goes_to_the_members_dms(world
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
     [posted] = world.fake.messages
-    assert posted.channel_id == dm and list(posted.files) == ["1-0.png"]
+    assert posted.channel_id == dm and result_files(posted) == ["1-0.png"]
     assert not world.fake.violations
 
 
@@ -270,16 +298,18 @@ async def test_a_thread_the_bot_can_no_longer_post_in_gets_the_result_by_dm_with
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
     posted = next(m for m in world.fake.messages if m.channel_id == dm)
-    assert "missing a permission" in posted.content and posted.files
-    assert f"<#{THREAD}>" in posted.content
+    assert "missing a permission" in result_mention(posted) and result_files(posted)
+    assert f"<#{THREAD}>" in result_mention(posted)
 
 
+@pytest.mark.parametrize("result_cards", EITHER_FORM)
 async def test_long_prompts_stay_within_discord_limits(world: World):
     prompt = "a very detailed scene " * 68  # 1496 characters
     result = await result_of(
         world, await imagine(world, prompt[:1500], negative=("no text " * 187)[:1500])
     )
-    assert len(result.embeds[0]["description"]) <= 4096
+    assert "a very detailed scene" in result_prompt(result)
+    assert len(result_prompt(result)) <= 4096
     assert not world.fake.violations
 
 
@@ -372,7 +402,7 @@ async def test_a_deleted_channel_gets_the_late_result_by_dm(world: World):
     dm = world.fake.dm_channel_of(ALICE)
     await world.fake.wait_for(lambda: any(m.channel_id == dm for m in world.fake.messages))
     posted = next(m for m in world.fake.messages if m.channel_id == dm)
-    assert "gone" in posted.content and posted.files
+    assert "gone" in result_mention(posted) and result_files(posted)
 
 
 async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World):
@@ -380,7 +410,9 @@ async def test_a_server_error_on_delivery_is_retried_and_posts_once(world: World
     result = await result_of(world, await imagine(world))
     assert result.files
     await asyncio.sleep(0.5)
-    interaction_results = [m for m in world.fake._messages.values() if m.embeds and not m.deleted]
+    interaction_results = [
+        m for m in world.fake._messages.values() if is_result(m) and not m.deleted
+    ]
     assert len(interaction_results) == 1
     assert any(r.status == 500 for r in world.fake.requests)
     job = await world.runtime.store.get(1)
@@ -417,9 +449,5 @@ async def test_a_delivery_repeated_after_a_crash_posts_once(world: World):
                 break
             await asyncio.sleep(0.05)
         assert job is not None and job.delivered
-    posted = [
-        m
-        for m in world.fake._messages.values()
-        if any(e.get("author", {}).get("name") == "Job #1" for e in m.embeds)
-    ]
+    posted = [m for m in world.fake._messages.values() if result_job(m) == 1]
     assert posted == [first]

@@ -125,7 +125,8 @@ def _seen(world: Any, caplog: pytest.LogCaptureFixture) -> dict[str, str]:
             for record in caplog.records
         ),
         "messages": "\n".join(
-            f"{m.content} {m.embeds} {m.edits}" for m in world.fake._messages.values()
+            f"{m.content} {m.embeds} {m.components} {m.edits}"
+            for m in world.fake._messages.values()
         ),
         "requests to Discord": "\n".join(f"{r.json}" for r in world.fake.requests),
     }

@@ -15,7 +15,7 @@ from bot.members import Preferences
 from cogs import render
 from engine import Progress
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
-from tests.cogs.test_imagine import result_of
+from tests.cogs.test_imagine import result_mention, result_of
 from tests.cogs.test_results import held, imagine
 
 COUNTDOWN = re.compile(r"<t:(\d+):R>")
@@ -43,7 +43,7 @@ async def test_a_job_that_outlives_its_token_leaves_a_status_saying_where_the_re
     release.set()
     await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
     [posted] = world.fake.messages
-    assert posted.channel_id == GENERAL and f"<@{ALICE}>" in posted.content
+    assert posted.channel_id == GENERAL and f"<@{ALICE}>" in result_mention(posted)
     status = interaction.original
     assert status is not None
     assert "will arrive" in status.content and "running" in status.content

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from engine.types import Control, ControlKind
 from tests.cogs.conftest import ALICE, GENERAL, World, open_local_world
-from tests.cogs.test_imagine import result_of
+from tests.cogs.test_imagine import result_of, result_thumbnail
 from tests.cogs.test_tools import picture
 from tests.engine.local.control.tiny_maps import build_pose
 from tests.engine.local.control.tiny_nets import build_controlnet
@@ -63,8 +63,7 @@ async def test_imagine_follows_edges_and_the_result_shows_the_map(world: World):
     result = await result_of(world, interaction)
     job = await world.runtime.store.get(1)
     assert job is not None and job.request.control == Control(ControlKind.CANNY, end=0.5)
-    [embed] = result.embeds
-    assert embed["thumbnail"]["url"].endswith("1-map.png")
+    assert result_thumbnail(result) == "1-map.png"
     shown = picture(result.files["1-map.png"])
     assert shown.size == job.request.size  # the tiny model draws below the preview's 256 px
     assert len(set(shown.convert("L").getdata())) > 1  # edges, not a blank map

@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from tests.cogs.conftest import ALICE, GENERAL, World
-from tests.cogs.test_imagine import buttons, result_of
+from tests.cogs.test_imagine import buttons, result_files, result_mention, result_of
 from tests.cogs.test_results import held, imagine
 
 
@@ -52,6 +52,6 @@ async def test_an_expired_token_is_swept_while_the_job_runs_and_the_result_still
     release.set()
     await world.fake.wait_for(lambda: bool(world.fake.messages), timeout=15)
     [posted] = world.fake.messages
-    assert f"<@{ALICE}>" in posted.content and posted.channel_id == GENERAL
-    assert list(posted.files) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
+    assert f"<@{ALICE}>" in result_mention(posted) and posted.channel_id == GENERAL
+    assert result_files(posted) == ["1-0.png"] and "img:u:1:0" in buttons(posted)
     assert interaction.followups == [] and not world.fake.violations

@@ -16,7 +16,7 @@ from PIL import Image
 from bot.jobs import Job, JobStatus
 from engine import Mode
 from tests.cogs.conftest import ALICE, BOB, ELSEWHERE_CHANNEL, GENERAL, World, open_world
-from tests.cogs.test_imagine import buttons, result_of
+from tests.cogs.test_imagine import action_rows, buttons, result_fields, result_of
 from tests.cogs.test_storage_limits import expire_all
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
@@ -109,7 +109,8 @@ async def test_a_single_image_carries_its_panel_and_several_get_a_tools_button_e
         "img:n:1:0:d",
         "img:r:1:0",
     } <= set(buttons(one))
-    assert len(one.components) <= 5 and all(len(row["components"]) <= 5 for row in one.components)
+    rows = action_rows(one)
+    assert len(rows) <= 5 and all(len(row["components"]) <= 5 for row in rows)  # type: ignore[arg-type]
 
     square = await imagined(tools)
     assert "img:q:2:0" not in buttons(square)  # already square
@@ -171,7 +172,7 @@ async def test_zoom_out_centres_the_image_on_a_masked_canvas_within_the_models_s
 ):
     result = await imagined(tools)  # 512×512, the fake model's usual size
     zoomed = await result_of(tools, await tools.fake.click(result.id, "img:z:1:0:2", user=ALICE))
-    fields = {field["name"]: field["value"] for field in zoomed.embeds[0]["fields"]}
+    fields = result_fields(zoomed)
     assert fields["Made with"] == "Zoom out 2× of image 1 of job #1"
     job = await tools.runtime.store.get(2)
     assert job is not None

@@ -14,7 +14,7 @@ from bot.jobs import JobStatus
 from bot.settings import Secrets
 from engine.types import Control, ControlKind, Reference, ReferenceKind
 from tests.cogs.conftest import ALICE, GENERAL, World, open_world
-from tests.cogs.test_imagine import result_of
+from tests.cogs.test_imagine import result_files, result_of, result_thumbnail
 from tests.cogs.test_tools import picture, png, said
 from tests.engine.remote.fake_controlnet import ControlNetExtension
 from tests.engine.remote.test_a1111 import PASSWORD, Forge
@@ -84,8 +84,7 @@ async def test_imagine_with_a_pose_on_forge_shows_the_detected_map_as_a_preview(
         "1-0.png",
         "1-1.png",
     ]
-    [embed] = result.embeds
-    assert embed["thumbnail"]["url"].endswith("1-map.png")
+    assert result_thumbnail(result) == "1-map.png"
     shown = picture(result.files["1-map.png"])
     assert shown.getpixel((0, 0)) == (245, 55, 225)  # the control image inverted: the fake's map
     assert not world.fake.violations
@@ -118,7 +117,7 @@ async def test_imagine_with_references_on_forge_sends_ip_adapter_units(
         ("ip-adapter_sd15 [6a3f6166]", 0.5),
         ("ip-adapter-plus_sd15 [836b5c2e]", 1.0),
     ]
-    assert list(result.files) == ["1-0.png"] and "thumbnail" not in result.embeds[0]
+    assert result_files(result) == ["1-0.png"] and result_thumbnail(result) is None
 
 
 async def test_without_the_extension_forge_refuses_a_control_before_queueing(
@@ -206,4 +205,4 @@ async def test_a_reroll_on_forge_sends_the_same_control_and_reference_again(
     first, second = extension.units
     assert [(u["module"], u["model"]) for u in second] == [(u["module"], u["model"]) for u in first]
     assert second[0]["image"] == first[0]["image"] and second[1]["image"] == first[1]["image"]
-    assert rerolled.embeds[0]["thumbnail"]["url"].endswith("2-map.png")
+    assert result_thumbnail(rerolled) == "2-map.png"

@@ -14,7 +14,7 @@ from bot.settings import Secrets
 from engine.types import RunId
 from tests.cli import start_bot
 from tests.cogs.conftest import ALICE, GENERAL, open_world
-from tests.cogs.test_imagine import result_of
+from tests.cogs.test_imagine import result_job, result_of
 from tests.engine.remote.comfyui_setup import BINDING, KEY, txt2img
 from tests.engine.remote.fake_comfyui import FakeComfyUI
 from tests.engine.remote.test_queue import finished
@@ -82,7 +82,8 @@ async def test_imagine_runs_a_workflow_keyed_by_its_job_and_attempt(tmp_path: Pa
             )
             message = await result_of(world, interaction)
             provider = world.runtime.providers.get("comfy").provider
-            job_id = int(str(message.embeds[0]["author"]["name"]).removeprefix("Job #"))
+            job_id = result_job(message)
+            assert job_id is not None
             expected = provider._prompt_id(RunId(job_id, 1), 0)  # type: ignore[attr-defined]
     finally:
         await comfy.stop()
