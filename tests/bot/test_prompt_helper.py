@@ -245,7 +245,7 @@ async def test_english_only_models_are_named_alone_or_with_their_provider():
 
 async def test_waiting_for_a_free_slot_counts_against_the_time_limit(chat: FakeChat):
     # generous times: on a loaded machine a connection alone can take a good part of a second
-    chat.fail(Fault(PATH, times=1, delay=8.0))
+    chat.fail(Fault(PATH, times=1, delay=4.0))
     helper = helper_for(chat, max_concurrent=1, timeout_seconds=2.0)
     try:
         results = await asyncio.gather(
