@@ -97,7 +97,8 @@ def result_prompt(message: FakeMessage) -> str:
 
 def result_fields(message: FakeMessage) -> dict[str, str]:
     """The result's parameters by name: the embed's fields, or a card's "**Name** value"
-    parts (short ones joined by " · ", long ones on their own lines)."""
+    parts (short ones joined by " · ", long ones on their own lines). A card also names the
+    guidance, sampler, references and control the embed leaves out."""
     if not message.layout:
         return {field["name"]: field["value"] for field in message.embeds[0].get("fields", [])}
     box = next(c for c in message.components if c.get("type") == 17)
@@ -116,15 +117,6 @@ def result_fields(message: FakeMessage) -> dict[str, str]:
     return fields
 
 
-def result_footer(message: FakeMessage) -> str:
-    """The small print under the parameters (the embed's footer, a card's "-# " line)."""
-    if not message.layout:
-        return str(message.embeds[0].get("footer", {}).get("text", ""))
-    box = next(c for c in message.components if c.get("type") == 17)
-    texts = [str(c["content"]) for c in walk(box["components"]) if c.get("type") == 10]
-    return "\n".join(line[3:] for line in texts[-1].splitlines() if line.startswith("-# "))
-
-
 def result_thumbnail(message: FakeMessage) -> str | None:
     """The file shown small beside the parameters (a control map): the embed's thumbnail,
     or the thumbnail of a card's section; None when there is none."""
@@ -135,18 +127,6 @@ def result_thumbnail(message: FakeMessage) -> str | None:
     thumbnails = [c["media"] for c in walk(message.components) if c.get("type") == 11]
     assert len(thumbnails) <= 1
     return by_id[str(thumbnails[0]["attachment_id"])] if thumbnails else None
-
-
-def result_text(message: FakeMessage) -> str:
-    """Everything a member reads on the message, in either form."""
-    if message.layout:
-        return "\n".join(message.texts)
-    parts = [message.content]
-    for embed in message.embeds:
-        parts += [embed.get("author", {}).get("name", ""), embed.get("description", "")]
-        parts += [f"{f['name']}\n{f['value']}" for f in embed.get("fields", [])]
-        parts.append(embed.get("footer", {}).get("text", ""))
-    return "\n".join(part for part in parts if part)
 
 
 def result_job(message: FakeMessage | None) -> int | None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cogs.conftest import ALICE, BOB, GENERAL, GUILD, MOD, World, open_world
-from tests.cogs.test_imagine import labels, result_fields, result_of
+from tests.cogs.test_imagine import buttons, labels, result_fields, result_of
 from tests.fakes.chat_api import PATH, FakeChat, said
 from tests.fakes.discord import FakeInteraction
 from tests.fakes.discord.model import FakeMessage
@@ -217,9 +217,7 @@ async def test_enhance_under_a_result_offers_the_jobs_prompt_enhanced(
     async with helped_world(tmp_path) as (world, chat):
         asked = await world.fake.invoke("imagine", {"prompt": "a fox"}, user=ALICE, channel=GENERAL)
         result = await result_of(world, asked)
-        assert "img:h:1:0" in [
-            c.get("custom_id") for row in result.components for c in row["components"]
-        ]
+        assert "img:h:1:0" in buttons(result)
         clicked = await world.fake.click(result.id, "img:h:1:0", user=ALICE)
         reply = await reply_of(clicked, "Enhanced prompt")
         assert chat.asked[0]["messages"][1]["content"] == "a fox"
