@@ -12,6 +12,7 @@ from enum import StrEnum
 from bot.errors import Refusal
 from bot.prompting.errors import N_, PromptError
 from bot.prompting.params import InlineParams, format_params, parse
+from bot.prompting.plan import combined
 
 MAX_NAME = 32
 # Letters and digits of any script, '-' and '_', starting with a letter or digit (never '-',
@@ -161,9 +162,5 @@ def split_params(prompt: str, parameters: str | None) -> tuple[str, str]:
 
 def under(style: Style, params: InlineParams) -> InlineParams:
     """The member's inline ``params`` over the style's: each parameter the member gave wins;
-    ``--no`` lists add up (the member's first), as the negative prompts do."""
-    own = parse(style.params)[1] if style.params else InlineParams()
-    merged = replace(own, **{field: getattr(params, field) for field in params.given})
-    if own.no and params.no:
-        merged = replace(merged, no=tuple(dict.fromkeys((*params.no, *own.no))))
-    return merged
+    ``--no`` lists add up, as the negative prompts do."""
+    return combined(parse(style.params)[1], params) if style.params else params

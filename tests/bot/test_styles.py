@@ -108,5 +108,5 @@ def test_the_members_parameters_win_over_the_styles_and_no_lists_add_up():
     style = Style("wide", params="--ar 16:9 --steps 30 --no blur")
     merged = under(style, parse("x --steps 12 --no people, blur --seed 4")[1])
     assert merged.ar == (16, 9) and merged.steps == 12 and merged.seed == 4
-    assert merged.no == ("people", "blur")
+    assert merged.no == ("blur", "people")
     assert under(Style("plain"), parse("x --tile")[1]) == parse("x --tile")[1]

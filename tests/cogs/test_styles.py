@@ -276,7 +276,7 @@ async def test_a_styles_parameters_apply_under_the_members_and_the_options(world
     assert request.steps == 12  # the member's inline parameter wins over the style's
     assert request.seed == 11  # the option wins over both
     assert request.size == (704, 384)  # the style's --ar 16:9
-    assert request.negative_prompt == "people, blur, grain"
+    assert request.negative_prompt == "blur, people, grain"
     # only the member's own parameters are named as overridden
     assert not any("ignored" in (m.content or "") for m in asked.messages)
 
