@@ -59,7 +59,7 @@ def test_every_message_is_translated_with_the_same_placeholders(template: Catalo
         if not message.id:
             continue
         found = translated.get(message.id)
-        where = f"{key(message.id)!r} ({', '.join(f'{f}:{n}' for f, n in message.locations[:1])})"
+        where = f"{key(message.id)!r} ({', '.join(f for f, _ in message.locations[:1])})"
         if found is None:
             problems.append(f"missing: {where}")
             continue
