@@ -14,6 +14,7 @@ from bot.runtime import open_runtime
 from bot.settings import LoadedSettings, Secrets
 from engine import GenerationRequest
 from tests.cli import start_bot
+from tests.cogs.test_imagine import result_mention, result_prompt
 from tests.conftest import FAKE_KIND, make_settings
 from tests.fakes.discord import APPLICATION_ID, TOKEN, FakeDiscord
 
@@ -60,7 +61,7 @@ async def test_the_bot_logs_in_syncs_and_delivers_a_job_to_its_channel(
         posted = fake_discord.messages[0]
         assert posted.channel_id == 555
         assert posted.nonce == f"job-{job.job_id}"
-        assert "<@77>" in posted.content and "a quiet harbour" in posted.content
+        assert "<@77>" in result_mention(posted) and "a quiet harbour" in result_prompt(posted)
         assert list(posted.files) == [f"{job.job_id}-0.png"]
         assert posted.files[f"{job.job_id}-0.png"].startswith(b"\x89PNG")
         stored = await runtime.store.get(job.job_id)
