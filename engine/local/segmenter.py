@@ -12,6 +12,7 @@ from PIL import Image
 from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
 
 from engine.errors import InvalidRequest
+from engine.local.resident import ResidentModel
 
 THRESHOLD = 0.4
 """The probability (after the sigmoid) at which a pixel belongs to the named region. CLIPSeg's
@@ -49,20 +50,15 @@ def check_phrase(phrase: str) -> str:
     return phrase
 
 
-class Segmenter:
-    """CLIPSeg, kept in RAM and moved to the GPU only while it runs: it is small (about
-    150M parameters), so the move costs milliseconds and the pipelines' GPU budget stays
-    theirs (it runs between pipeline calls on the same thread, inside the working memory a
-    run already leaves free)."""
+class Segmenter(ResidentModel):
+    """CLIPSeg (about 150M parameters), kept in RAM and moved to the GPU only while it runs."""
 
     def __init__(
         self, source: str, device: torch.device, dtype: torch.dtype, cache_dir: str | None
     ):
-        self._processor: Any = CLIPSegProcessor.from_pretrained(source, cache_dir=cache_dir)
+        processor = CLIPSegProcessor.from_pretrained(source, cache_dir=cache_dir)
         model: Any = CLIPSegForImageSegmentation.from_pretrained(source, cache_dir=cache_dir)
-        self._model = model.to(dtype).eval()
-        self._device = device
-        self._dtype = dtype
+        super().__init__(processor, model, device, dtype)
 
     @torch.no_grad()
     def segment(self, image: Image.Image, phrase: str) -> Image.Image:
@@ -73,16 +69,11 @@ class Segmenter:
         inputs = self._processor(
             text=[phrase], images=[image], padding=True, truncation=True, return_tensors="pt"
         )
-        pixels = inputs["pixel_values"].to(self._device, self._dtype)
-        model = self._model.to(self._device)
-        try:
-            logits = model(
-                input_ids=inputs["input_ids"].to(self._device),
-                attention_mask=inputs["attention_mask"].to(self._device),
-                pixel_values=pixels,
-            ).logits
-        finally:
-            self._model = model.to("cpu")
+        logits = self.run(
+            input_ids=inputs["input_ids"].to(self._device),
+            attention_mask=inputs["attention_mask"].to(self._device),
+            pixel_values=self.pixels(inputs),
+        ).logits
         scores = logits.reshape(-1, 1, *logits.shape[-2:])[:1].float()
         scores = torch.nn.functional.interpolate(
             scores, size=(image.height, image.width), mode="bilinear", align_corners=False

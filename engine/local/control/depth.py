@@ -9,21 +9,21 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
+from engine.local.resident import ResidentModel
+
 DEFAULT_DEPTH = "depth-anything/Depth-Anything-V2-Small-hf"
 """About 25M parameters, Apache-2.0."""
 
 
-class DepthEstimator:
-    """A depth model kept in RAM and moved to the GPU only while it runs, as the segmenter."""
+class DepthEstimator(ResidentModel):
+    """A depth model, kept in RAM and moved to the GPU only while it runs."""
 
     def __init__(
         self, source: str, device: torch.device, dtype: torch.dtype, cache_dir: str | None
     ):
-        self._processor: Any = AutoImageProcessor.from_pretrained(source, cache_dir=cache_dir)
+        processor = AutoImageProcessor.from_pretrained(source, cache_dir=cache_dir)
         model: Any = AutoModelForDepthEstimation.from_pretrained(source, cache_dir=cache_dir)
-        self._model = model.to(dtype).eval()
-        self._device = device
-        self._dtype = dtype
+        super().__init__(processor, model, device, dtype)
 
     @torch.no_grad()
     def depth(self, image: Image.Image) -> Image.Image:
@@ -31,12 +31,7 @@ class DepthEstimator:
         farthest to the nearest point (Depth Anything predicts relative inverse depth, larger
         nearer)."""
         inputs = self._processor(images=image, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self._device, self._dtype)
-        model = self._model.to(self._device)
-        try:
-            predicted = model(pixel_values=pixels).predicted_depth
-        finally:
-            self._model = model.to("cpu")
+        predicted = self.run(pixel_values=self.pixels(inputs)).predicted_depth
         depth = predicted.reshape(1, 1, *predicted.shape[-2:]).float()
         depth = torch.nn.functional.interpolate(
             depth, size=(image.height, image.width), mode="bicubic", align_corners=False

@@ -9,6 +9,8 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForObjectDetection
 
+from engine.local.resident import ResidentModel
+
 MIN_SCORE = 0.5
 """A detection scored below this is not a person."""
 MAX_PEOPLE = 6
@@ -19,32 +21,25 @@ MIN_SIDE = 8
 Box = tuple[float, float, float, float]  # COCO's (left, top, width, height), in pixels
 
 
-class PersonDetector:
+class PersonDetector(ResidentModel):
     """A COCO-trained detector kept in RAM and moved to the GPU only while it runs."""
 
     def __init__(
         self, source: str, device: torch.device, dtype: torch.dtype, cache_dir: str | None
     ):
-        self._processor: Any = AutoImageProcessor.from_pretrained(source, cache_dir=cache_dir)
+        processor = AutoImageProcessor.from_pretrained(source, cache_dir=cache_dir)
         model: Any = AutoModelForObjectDetection.from_pretrained(source, cache_dir=cache_dir)
         labels = {str(name).lower(): int(index) for index, name in model.config.id2label.items()}
         if "person" not in labels:
             raise ValueError("the detector has no 'person' class (a COCO-trained one has)")
         self._person = labels["person"]
-        self._model = model.to(dtype).eval()
-        self._device = device
-        self._dtype = dtype
+        super().__init__(processor, model, device, dtype)
 
     @torch.no_grad()
     def people(self, image: Image.Image) -> list[Box]:
         """The boxes of the people in ``image``, best first, at most ``MAX_PEOPLE``."""
         inputs = self._processor(images=image, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self._device, self._dtype)
-        model = self._model.to(self._device)
-        try:
-            outputs = model(pixel_values=pixels)
-        finally:
-            self._model = model.to("cpu")
+        outputs = self.run(pixel_values=self.pixels(inputs))
         outputs.logits = outputs.logits.float().cpu()
         outputs.pred_boxes = outputs.pred_boxes.float().cpu()
         [found] = self._processor.post_process_object_detection(

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from transformers import AutoImageProcessor, VitPoseForPoseEstimation
 
 from engine.local.control.detector import Box
+from engine.local.resident import ResidentModel
 
 DEFAULT_POSE = "usyd-community/vitpose-base-simple"
 """ViTPose-B trained on COCO (17 keypoints), about 90M parameters, Apache-2.0."""
@@ -35,19 +36,17 @@ COLOURS = (
 )  # fmt: skip
 
 
-class PoseEstimator:
-    """ViTPose kept in RAM and moved to the GPU only while it runs, as the segmenter."""
+class PoseEstimator(ResidentModel):
+    """ViTPose, kept in RAM and moved to the GPU only while it runs."""
 
     def __init__(
         self, source: str, device: torch.device, dtype: torch.dtype, cache_dir: str | None
     ):
-        self._processor: Any = AutoImageProcessor.from_pretrained(source, cache_dir=cache_dir)
+        processor = AutoImageProcessor.from_pretrained(source, cache_dir=cache_dir)
         model: Any = VitPoseForPoseEstimation.from_pretrained(source, cache_dir=cache_dir)
         if model.config.num_labels != 17:
             raise ValueError(f"a COCO body model has 17 keypoints, not {model.config.num_labels}")
-        self._model = model.to(dtype).eval()
-        self._device = device
-        self._dtype = dtype
+        super().__init__(processor, model, device, dtype)
 
     @torch.no_grad()
     def people(self, image: Image.Image, boxes: list[Box] | None = None) -> list[Points]:
@@ -56,12 +55,7 @@ class PoseEstimator:
         whole = (0.0, 0.0, float(image.width), float(image.height))
         given = [list(box) for box in boxes or [whole]]
         inputs = self._processor(image, boxes=[given], return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self._device, self._dtype)
-        model = self._model.to(self._device)
-        try:
-            outputs = model(pixel_values=pixels)
-        finally:
-            self._model = model.to("cpu")
+        outputs = self.run(pixel_values=self.pixels(inputs))
         outputs.heatmaps = outputs.heatmaps.float().cpu()
         [found] = self._processor.post_process_pose_estimation(outputs, boxes=[given])
         return [
