@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
-from discord.ext import commands
 from PIL import Image
 
 from bot.errors import InvalidOption, Refusal
 from bot.i18n import lazy_t, lazy_tn, locale_of
-from cogs.attachments import AttachmentReader
-from cogs.catalogue import Catalogue
 from cogs.common import answer, explain, in_language, private_delivery, runtime_of
+from cogs.image_cog import ImageCog
 from cogs.results.buttons.tools import named, takes
 from cogs.results.enqueue import enqueue
 from cogs.results.modals import InstructionModal
@@ -35,23 +33,10 @@ IMAGE_NAMES = (".png", ".jpg", ".jpeg", ".webp")
 Source = discord.Attachment | dict[str, Any]  # an attachment, or an embed's image by its URL
 
 
-class Edit(commands.Cog):
+class Edit(ImageCog):
     def __init__(self, bot: ImageBot) -> None:
-        self.bot = bot
-        self.catalogue = Catalogue(bot.runtime)
-        settings = bot.runtime.settings
-        self.attachments = AttachmentReader(
-            settings.discord.attachment_origins, settings.limits.max_input_image_bytes
-        )
-        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_menu)
-
-    async def cog_load(self) -> None:
-        self.catalogue.refresh()
-        self.bot.tree.add_command(self.menu)
-
-    async def cog_unload(self) -> None:
-        await self.attachments.close()
-        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+        super().__init__(bot)
+        self.menu("Edit image", self.edit_menu)
 
     @app_commands.command(description="Change an image as an instruction says")
     @app_commands.describe(

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
-from discord.ext import commands
 
 from bot.errors import Refusal
 from bot.i18n import locale_of, t
@@ -28,9 +27,9 @@ from bot.prompting.wildcards import Wildcards
 from bot.providers import ProviderEntry
 from bot.styles import NO_STYLE
 from bot.styling import Styling, styled_negative
-from cogs.attachments import AttachmentReader
-from cogs.catalogue import CHOICES_MAX, Catalogue
+from cogs.catalogue import CHOICES_MAX
 from cogs.common import answer, check_can_post, clip, explain, requester_of, runtime_of
+from cogs.image_cog import ImageCog
 from cogs.imagine_requests import RequestMaker
 from cogs.options import ASPECTS, parse_loras
 from cogs.prompt.translation import for_model
@@ -51,22 +50,16 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 
-class Imagine(commands.Cog):
+class Imagine(ImageCog):
     def __init__(self, bot: ImageBot) -> None:
-        self.bot = bot
-        self.catalogue = Catalogue(bot.runtime)
+        super().__init__(bot)
         settings = bot.runtime.settings
-        self.attachments = AttachmentReader(
-            settings.discord.attachment_origins, settings.limits.max_input_image_bytes
-        )
         self.requests = RequestMaker(
             bot.runtime, self.catalogue, Wildcards(settings.prompts.wildcards_dir)
         )
         _bound(self.imagine, self._bounds())
-        self.menus = [
-            app_commands.ContextMenu(name="Upscale", callback=self.upscale_menu),
-            app_commands.ContextMenu(name="Describe", callback=self.describe_menu),
-        ]
+        self.menu("Upscale", self.upscale_menu)
+        self.menu("Describe", self.describe_menu)
 
     def _bounds(self) -> dict[str, tuple[int, int]]:
         """The ranges the schema offers: the configured limits, and no more than the largest
@@ -84,16 +77,6 @@ class Imagine(commands.Cog):
             "steps": (1, min(limits.max_steps, steps)),
             "count": (1, min(limits.max_count, images)),
         }
-
-    async def cog_load(self) -> None:
-        self.catalogue.refresh()
-        for menu in self.menus:
-            self.bot.tree.add_command(menu)
-
-    async def cog_unload(self) -> None:
-        await self.attachments.close()
-        for menu in self.menus:
-            self.bot.tree.remove_command(menu.name, type=menu.type)
 
     @app_commands.command(description="Make images from a prompt")
     @app_commands.describe(

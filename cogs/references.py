@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
-from discord.ext import commands
 
 from bot.errors import InvalidOption, Refusal
 from bot.i18n import Text, lazy_t, locale_of
-from cogs.attachments import AttachmentReader
-from cogs.catalogue import CHOICES_MAX, Catalogue
+from cogs.catalogue import CHOICES_MAX
 from cogs.common import answer, clip, explain, in_language, private_delivery, runtime_of
 from cogs.edit import Source, first_image
+from cogs.image_cog import ImageCog
 from cogs.options import ASPECTS, aspect_size
 from cogs.reference_modals import PoseModal, ReferenceModal
 from cogs.results.buttons.tools import named
@@ -31,28 +30,11 @@ if TYPE_CHECKING:
     from bot.app import ImageBot
 
 
-class References(commands.Cog):
+class References(ImageCog):
     def __init__(self, bot: ImageBot) -> None:
-        self.bot = bot
-        self.catalogue = Catalogue(bot.runtime)
-        settings = bot.runtime.settings
-        self.attachments = AttachmentReader(
-            settings.discord.attachment_origins, settings.limits.max_input_image_bytes
-        )
-        self.menus = [
-            app_commands.ContextMenu(name="Use as reference", callback=self.reference_menu),
-            app_commands.ContextMenu(name="Use as pose", callback=self.pose_menu),
-        ]
-
-    async def cog_load(self) -> None:
-        self.catalogue.refresh()
-        for menu in self.menus:
-            self.bot.tree.add_command(menu)
-
-    async def cog_unload(self) -> None:
-        await self.attachments.close()
-        for menu in self.menus:
-            self.bot.tree.remove_command(menu.name, type=menu.type)
+        super().__init__(bot)
+        self.menu("Use as reference", self.reference_menu)
+        self.menu("Use as pose", self.pose_menu)
 
     @app_commands.command(description="Blend two to five images into one")
     @app_commands.describe(
